@@ -1,0 +1,53 @@
+// RefreshCheckpoint: where a running refresh has got to (sqp.refresh_checkpoints).
+import { db } from '../db.ts';
+import { builder } from './builder.ts';
+import { CheckpointStatus, type CheckpointStatusValue } from './enums.ts';
+
+builder.prismaNode('RefreshCheckpoint', {
+  id: { field: 'id' },
+  description: 'Where a refresh has got to, so that it can resume after a crash or a time budget.',
+  fields: (t) => ({
+    databaseId: t.exposeInt('id'),
+    functionName: t.exposeString('functionName', { description: 'The worker that wrote it.' }),
+    tableSchema: t.exposeString('tableSchema'),
+    tableName: t.exposeString('tableName'),
+    checkpointData: t.expose('checkpointData', { type: 'JSON' }),
+    lastProcessedRow: t.expose('lastProcessedRow', { type: 'BigInt', nullable: true }),
+    totalRows: t.expose('totalRows', { type: 'BigInt', nullable: true }),
+    status: t.field({
+      type: CheckpointStatus,
+      nullable: true,
+      resolve: (c) => (c.status as CheckpointStatusValue | null) ?? null,
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', nullable: true }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', nullable: true }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const RefreshCheckpointFilter = builder.inputType('RefreshCheckpointFilter', {
+  fields: (t) => ({
+    status: t.field({ type: CheckpointStatus }),
+    tableSchema: t.string(),
+    tableName: t.string(),
+  }),
+});
+
+builder.queryFields((t) => ({
+  refreshCheckpoints: t.prismaConnection({
+    type: 'RefreshCheckpoint',
+    cursor: 'id',
+    description: 'Checkpoints, most recently updated first.',
+    args: { filter: t.arg({ type: RefreshCheckpointFilter, required: false }) },
+    resolve: (query, _root, args) =>
+      db().prisma.refreshCheckpoint.findMany({
+        ...query,
+        where: {
+          ...(args.filter?.status ? { status: args.filter.status } : {}),
+          ...(args.filter?.tableSchema ? { tableSchema: args.filter.tableSchema } : {}),
+          ...(args.filter?.tableName ? { tableName: args.filter.tableName } : {}),
+        },
+        orderBy: [{ updatedAt: 'desc' }, { id: 'desc' }],
+      }),
+  }),
+}));

@@ -1,0 +1,63 @@
+// RefreshRun: one refresh of one table (a row of sqp.refresh_audit_log).
+import type { Prisma } from '../generated/prisma/client.ts';
+import { db } from '../db.ts';
+import { builder } from './builder.ts';
+import { RefreshStatus, type RefreshStatusValue } from './enums.ts';
+
+export const RefreshRunRef = builder.prismaNode('RefreshRun', {
+  id: { field: 'id' },
+  description: 'One refresh of one table: a row of sqp.refresh_audit_log.',
+  fields: (t) => ({
+    databaseId: t.exposeInt('id', { description: 'The row id in sqp.refresh_audit_log.' }),
+    tableSchema: t.exposeString('tableSchema'),
+    tableName: t.exposeString('tableName'),
+    refreshStartedAt: t.expose('refreshStartedAt', { type: 'DateTime' }),
+    refreshCompletedAt: t.expose('refreshCompletedAt', { type: 'DateTime', nullable: true }),
+    status: t.field({
+      type: RefreshStatus,
+      nullable: true,
+      resolve: (r) => (r.status as RefreshStatusValue | null) ?? null,
+    }),
+    rowsProcessed: t.exposeInt('rowsProcessed', { nullable: true }),
+    rowsInserted: t.exposeInt('rowsInserted', { nullable: true }),
+    rowsUpdated: t.exposeInt('rowsUpdated', { nullable: true }),
+    rowsDeleted: t.exposeInt('rowsDeleted', { nullable: true }),
+    executionTimeMs: t.exposeInt('executionTimeMs', { nullable: true }),
+    memoryUsedMb: t.float({ nullable: true, resolve: (r) => (r.memoryUsedMb == null ? null : Number(r.memoryUsedMb)) }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    errorDetails: t.expose('errorDetails', { type: 'JSON', nullable: true }),
+    bigqueryJobId: t.exposeString('bigqueryJobId', { nullable: true }),
+    syncMetadata: t.expose('syncMetadata', { type: 'JSON', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', nullable: true }),
+    config: t.relation('config', { nullable: true, description: 'The config, unless it was deleted since.' }),
+    qualityMetrics: t.relation('qualityMetrics', { query: { orderBy: { id: 'asc' } } }),
+  }),
+});
+
+const RefreshRunFilter = builder.inputType('RefreshRunFilter', {
+  fields: (t) => ({
+    status: t.field({ type: RefreshStatus }),
+    tableSchema: t.string(),
+    tableName: t.string(),
+    since: t.field({ type: 'DateTime', description: 'Runs started at or after this instant.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  refreshRuns: t.prismaConnection({
+    type: 'RefreshRun',
+    cursor: 'id',
+    description: 'Refresh runs, newest first.',
+    args: { filter: t.arg({ type: RefreshRunFilter, required: false }) },
+    resolve: (query, _root, args) => {
+      const f = args.filter;
+      const where: Prisma.RefreshRunWhereInput = {
+        ...(f?.status ? { status: f.status } : {}),
+        ...(f?.tableSchema ? { tableSchema: f.tableSchema } : {}),
+        ...(f?.tableName ? { tableName: f.tableName } : {}),
+        ...(f?.since ? { refreshStartedAt: { gte: f.since } } : {}),
+      };
+      return db().prisma.refreshRun.findMany({ ...query, where, orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] });
+    },
+  }),
+}));

@@ -1,0 +1,71 @@
+// The HTTP transport: graphql-yoga at /graphql (GraphiQL on GET from a browser).
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import type { Context } from './schema/builder.ts';
+import { schema } from './schema/index.ts';
+
+export interface App {
+  yoga: YogaServerInstance<Record<string, never>, Context>;
+  server: Server;
+  /** Listens on `port` (0: any free port) and resolves with the URL of /graphql. */
+  start(port?: number, host?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Builds the GraphQL server; nothing listens until start(). */
+export function buildApp(options: { graphql: Config['graphql']; logger: Logger }): App {
+  const { graphql, logger } = options;
+  const plugins: Plugin[] = [
+    EnvelopArmorPlugin({
+      maxDepth: { n: graphql.maxDepth },
+      costLimit: { maxCost: graphql.maxCost },
+      maxAliases: { n: 15 },
+      maxTokens: { n: 2000 },
+      maxDirectives: { n: 20 },
+    }) as Plugin,
+  ];
+  if (!graphql.introspection) {
+    plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
+  }
+  const yoga = createYoga<Record<string, never>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    graphiql: { title: 'sqp-refresh' },
+    // Unexpected errors reach the client as "Unexpected error." (no SQL, stack or secret);
+    // the full error goes to the log.
+    maskedErrors: true,
+    logging: {
+      debug: (...args) => logger.debug({ args }, 'yoga'),
+      info: (...args) => logger.info({ args }, 'yoga'),
+      warn: (...args) => logger.warn({ args }, 'yoga'),
+      error: (...args) => logger.error({ err: args[0] }, 'graphql error'),
+    },
+    plugins,
+    landingPage: false,
+  });
+  const server = createServer(yoga);
+  return {
+    yoga,
+    server,
+    start(port = 0, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const address = server.address() as AddressInfo;
+          resolve(`http://${host}:${address.port}/graphql`);
+        });
+      });
+    },
+    stop() {
+      return new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// The composition root: environment → database (embedded when none is given) → migrations →
+// GraphQL server; stop() closes each in reverse order and logs each step.
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { openDatabase, useDatabase, type Database } from './db.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
+import { redactUrl, type Logger } from './logger.ts';
+import { migrate } from './migrate.ts';
+import { buildApp, type App } from './server.ts';
+
+export interface Service {
+  url: string;
+  database: Database;
+  stop(): Promise<void>;
+}
+
+/** Resolves the database URL, starting the embedded PostgreSQL when none is configured. */
+export async function resolveDatabase(
+  config: Config,
+  logger: Logger,
+): Promise<{ url: string; embedded?: EmbeddedDatabase }> {
+  if (config.databaseUrl) return { url: config.databaseUrl };
+  const dir = path.resolve(config.embeddedPostgres.dir);
+  logger.info({ dir, port: config.embeddedPostgres.port }, 'no DATABASE_URL: starting the embedded PostgreSQL');
+  const embedded = await startEmbeddedPostgres({
+    dir,
+    port: config.embeddedPostgres.port,
+    onLog: (m) => logger.debug({ postgres: m.trim() }, 'embedded postgres'),
+  });
+  return { url: embedded.url, embedded };
+}
+
+/** Starts the whole service and returns a handle to stop it. */
+export async function startService(config: Config, logger: Logger): Promise<Service> {
+  const { url, embedded } = await resolveDatabase(config, logger);
+  const stack: Array<[string, () => Promise<void>]> = [];
+  if (embedded) stack.push(['embedded PostgreSQL', () => embedded.stop()]);
+  const stop = async () => {
+    for (const [name, close] of stack.reverse()) {
+      logger.info(`stopping ${name}`);
+      await close().catch((err) => logger.error({ err }, `stopping ${name} failed`));
+    }
+    stack.length = 0;
+  };
+  try {
+    const result = await migrate(url, {
+      onNotice: (message) =>
+        message.startsWith('sqp-refresh:') ? logger.warn(message) : logger.debug({ notice: message }, 'migration notice'),
+      onApplied: (name, ms) => logger.info({ migration: name, ms }, 'migration applied'),
+    });
+    logger.info({ applied: result.applied.length, database: redactUrl(url) }, 'database schema is current');
+
+    const database = openDatabase(url);
+    useDatabase(database);
+    stack.push(['database pool', async () => { useDatabase(undefined); await database.close(); }]);
+
+    const app: App = buildApp({ graphql: config.graphql, logger });
+    const graphqlUrl = await app.start(config.http.port, config.http.host);
+    stack.push(['HTTP server', () => app.stop()]);
+    logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
+    return { url: graphqlUrl, database, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
