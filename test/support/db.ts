@@ -1,0 +1,43 @@
+// Per-test-file databases: a clone of the migrated template, or an empty one.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { databaseUrl } from './global-setup.ts';
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** Drops the database, closing whatever is still connected to it. */
+  drop(): Promise<void>;
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: inject('adminUrl') });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function create(template: string): Promise<TestDatabase> {
+  // Named after the template so that the global teardown finds whatever a test left behind.
+  const name = `${inject('templateDatabase')}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  return {
+    name,
+    url: databaseUrl(inject('adminUrl'), name),
+    drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+/** A fresh database with every migration applied (cloned from the template). */
+export function createTestDatabase(): Promise<TestDatabase> {
+  return create(inject('templateDatabase'));
+}
+
+/** A fresh, empty database (no sqp schema, no migrations). */
+export function createEmptyDatabase(): Promise<TestDatabase> {
+  return create('template0');
+}
