@@ -15,7 +15,7 @@ const EnvSchema = z.object({
   LOG_PRETTY: bool.optional(),
   GRAPHQL_INTROSPECTION: bool.default(true),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(10),
-  GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(5000),
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(20000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -1,0 +1,76 @@
+/* eslint-disable */
+import * as types from './graphql';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "\n  query Configs($first: Int, $after: String, $filter: RefreshConfigFilter) {\n    refreshConfigs(first: $first, after: $after, filter: $filter) {\n      edges {\n        cursor\n        node {\n          id\n          tableSchema\n          tableName\n          priority\n          isEnabled\n          nextRefreshAt\n          dependencies\n          parents { tableName }\n          dependents { tableName }\n          latestRun { status bigqueryJobId }\n        }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": typeof types.ConfigsDocument,
+    "\n  query OneConfig($tableSchema: String!, $tableName: String!) {\n    refreshConfig(tableSchema: $tableSchema, tableName: $tableName) {\n      id\n      tableName\n      runs(first: 10) {\n        edges {\n          node {\n            id\n            status\n            rowsProcessed\n            memoryUsedMb\n            errorMessage\n            config { tableName }\n            qualityMetrics { metricName metricValue thresholdMax isWithinThreshold }\n          }\n        }\n      }\n    }\n  }\n": typeof types.OneConfigDocument,
+    "\n    query Runs($filter: RefreshRunFilter) {\n      refreshRuns(first: 10, filter: $filter) { edges { node { id tableName status } } }\n    }\n  ": typeof types.RunsDocument,
+    "\n    query CheckpointsAndMetrics($status: CheckpointStatus, $within: Boolean) {\n      refreshCheckpoints(filter: { status: $status }) {\n        edges { node { id tableName functionName status lastProcessedRow totalRows checkpointData } }\n      }\n      qualityMetrics(filter: { isWithinThreshold: $within }) {\n        edges { node { id metricName run { tableName } } }\n      }\n    }\n  ": typeof types.CheckpointsAndMetricsDocument,
+    "\n    query NodeLookup($id: ID!) {\n      node(id: $id) {\n        __typename\n        id\n        ... on RefreshConfig { tableName }\n        ... on RefreshRun { status }\n        ... on RefreshCheckpoint { tableName }\n        ... on QualityMetric { metricName }\n        ... on RefreshDependency { parent { tableName } dependent { tableName } dependencyType }\n      }\n    }\n  ": typeof types.NodeLookupDocument,
+    "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    ": typeof types.IdsDocument,
+};
+const documents: Documents = {
+    "\n  query Configs($first: Int, $after: String, $filter: RefreshConfigFilter) {\n    refreshConfigs(first: $first, after: $after, filter: $filter) {\n      edges {\n        cursor\n        node {\n          id\n          tableSchema\n          tableName\n          priority\n          isEnabled\n          nextRefreshAt\n          dependencies\n          parents { tableName }\n          dependents { tableName }\n          latestRun { status bigqueryJobId }\n        }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": types.ConfigsDocument,
+    "\n  query OneConfig($tableSchema: String!, $tableName: String!) {\n    refreshConfig(tableSchema: $tableSchema, tableName: $tableName) {\n      id\n      tableName\n      runs(first: 10) {\n        edges {\n          node {\n            id\n            status\n            rowsProcessed\n            memoryUsedMb\n            errorMessage\n            config { tableName }\n            qualityMetrics { metricName metricValue thresholdMax isWithinThreshold }\n          }\n        }\n      }\n    }\n  }\n": types.OneConfigDocument,
+    "\n    query Runs($filter: RefreshRunFilter) {\n      refreshRuns(first: 10, filter: $filter) { edges { node { id tableName status } } }\n    }\n  ": types.RunsDocument,
+    "\n    query CheckpointsAndMetrics($status: CheckpointStatus, $within: Boolean) {\n      refreshCheckpoints(filter: { status: $status }) {\n        edges { node { id tableName functionName status lastProcessedRow totalRows checkpointData } }\n      }\n      qualityMetrics(filter: { isWithinThreshold: $within }) {\n        edges { node { id metricName run { tableName } } }\n      }\n    }\n  ": types.CheckpointsAndMetricsDocument,
+    "\n    query NodeLookup($id: ID!) {\n      node(id: $id) {\n        __typename\n        id\n        ... on RefreshConfig { tableName }\n        ... on RefreshRun { status }\n        ... on RefreshCheckpoint { tableName }\n        ... on QualityMetric { metricName }\n        ... on RefreshDependency { parent { tableName } dependent { tableName } dependencyType }\n      }\n    }\n  ": types.NodeLookupDocument,
+    "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    ": types.IdsDocument,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Configs($first: Int, $after: String, $filter: RefreshConfigFilter) {\n    refreshConfigs(first: $first, after: $after, filter: $filter) {\n      edges {\n        cursor\n        node {\n          id\n          tableSchema\n          tableName\n          priority\n          isEnabled\n          nextRefreshAt\n          dependencies\n          parents { tableName }\n          dependents { tableName }\n          latestRun { status bigqueryJobId }\n        }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n"): (typeof documents)["\n  query Configs($first: Int, $after: String, $filter: RefreshConfigFilter) {\n    refreshConfigs(first: $first, after: $after, filter: $filter) {\n      edges {\n        cursor\n        node {\n          id\n          tableSchema\n          tableName\n          priority\n          isEnabled\n          nextRefreshAt\n          dependencies\n          parents { tableName }\n          dependents { tableName }\n          latestRun { status bigqueryJobId }\n        }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query OneConfig($tableSchema: String!, $tableName: String!) {\n    refreshConfig(tableSchema: $tableSchema, tableName: $tableName) {\n      id\n      tableName\n      runs(first: 10) {\n        edges {\n          node {\n            id\n            status\n            rowsProcessed\n            memoryUsedMb\n            errorMessage\n            config { tableName }\n            qualityMetrics { metricName metricValue thresholdMax isWithinThreshold }\n          }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query OneConfig($tableSchema: String!, $tableName: String!) {\n    refreshConfig(tableSchema: $tableSchema, tableName: $tableName) {\n      id\n      tableName\n      runs(first: 10) {\n        edges {\n          node {\n            id\n            status\n            rowsProcessed\n            memoryUsedMb\n            errorMessage\n            config { tableName }\n            qualityMetrics { metricName metricValue thresholdMax isWithinThreshold }\n          }\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query Runs($filter: RefreshRunFilter) {\n      refreshRuns(first: 10, filter: $filter) { edges { node { id tableName status } } }\n    }\n  "): (typeof documents)["\n    query Runs($filter: RefreshRunFilter) {\n      refreshRuns(first: 10, filter: $filter) { edges { node { id tableName status } } }\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query CheckpointsAndMetrics($status: CheckpointStatus, $within: Boolean) {\n      refreshCheckpoints(filter: { status: $status }) {\n        edges { node { id tableName functionName status lastProcessedRow totalRows checkpointData } }\n      }\n      qualityMetrics(filter: { isWithinThreshold: $within }) {\n        edges { node { id metricName run { tableName } } }\n      }\n    }\n  "): (typeof documents)["\n    query CheckpointsAndMetrics($status: CheckpointStatus, $within: Boolean) {\n      refreshCheckpoints(filter: { status: $status }) {\n        edges { node { id tableName functionName status lastProcessedRow totalRows checkpointData } }\n      }\n      qualityMetrics(filter: { isWithinThreshold: $within }) {\n        edges { node { id metricName run { tableName } } }\n      }\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    query NodeLookup($id: ID!) {\n      node(id: $id) {\n        __typename\n        id\n        ... on RefreshConfig { tableName }\n        ... on RefreshRun { status }\n        ... on RefreshCheckpoint { tableName }\n        ... on QualityMetric { metricName }\n        ... on RefreshDependency { parent { tableName } dependent { tableName } dependencyType }\n      }\n    }\n  "): (typeof documents)["\n    query NodeLookup($id: ID!) {\n      node(id: $id) {\n        __typename\n        id\n        ... on RefreshConfig { tableName }\n        ... on RefreshRun { status }\n        ... on RefreshCheckpoint { tableName }\n        ... on QualityMetric { metricName }\n        ... on RefreshDependency { parent { tableName } dependent { tableName } dependencyType }\n      }\n    }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    "): (typeof documents)["\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    "];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;
