@@ -16,6 +16,7 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: {
         useTypeImports: true,
+        emitLegacyCommonJSImports: false,
         enumsAsTypes: true,
         scalars: { DateTime: 'string', JSON: 'unknown', BigInt: 'string' },
       },

@@ -1,0 +1,89 @@
+// SQL for refresh_audit_log: one row per refresh (slice), written `running` at start and
+// finished with the whole story.
+import type pg from 'pg';
+
+export interface RunStart {
+  configId: number;
+  schema: string;
+  table: string;
+  startedAt: Date;
+  metadata: Record<string, unknown>;
+}
+
+/** Inserts the `running` row of a refresh and returns its id. */
+export async function startAuditRow(client: pg.ClientBase, run: RunStart): Promise<number> {
+  const { rows } = await client.query<{ id: number }>(
+    `INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, status, sync_metadata)
+     VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id`,
+    [run.configId, run.schema, run.table, run.startedAt, run.metadata],
+  );
+  return rows[0]!.id;
+}
+
+export interface RunFinish {
+  status: 'success' | 'warning' | 'failed';
+  completedAt: Date;
+  rowsProcessed: number;
+  rowsInserted: number;
+  rowsUpdated: number;
+  rowsDeleted: number;
+  executionTimeMs: number;
+  memoryUsedMb: number;
+  bigqueryJobId: string | null;
+  errorMessage: string | null;
+  errorDetails: Record<string, unknown> | null;
+  metadata: Record<string, unknown>;
+}
+
+/** Finishes a run's row (merging metadata into what was written at start). */
+export async function finishAuditRow(client: pg.ClientBase, id: number, f: RunFinish): Promise<void> {
+  await client.query(
+    `UPDATE sqp.refresh_audit_log SET
+       status = $2, refresh_completed_at = $3, rows_processed = $4, rows_inserted = $5, rows_updated = $6,
+       rows_deleted = $7, execution_time_ms = $8, memory_used_mb = $9, bigquery_job_id = $10,
+       error_message = $11, error_details = $12, sync_metadata = coalesce(sync_metadata, '{}') || $13
+     WHERE id = $1`,
+    [
+      id, f.status, f.completedAt, f.rowsProcessed, f.rowsInserted, f.rowsUpdated, f.rowsDeleted,
+      f.executionTimeMs, f.memoryUsedMb.toFixed(2), f.bigqueryJobId, f.errorMessage, f.errorDetails, f.metadata,
+    ],
+  );
+}
+
+/** Marks runs of a table still `running` as failed: their process is gone (we hold its lock). */
+export async function failInterruptedRuns(client: pg.ClientBase, schema: string, table: string, byRunId: number | null): Promise<number[]> {
+  const { rows } = await client.query<{ id: number }>(
+    `UPDATE sqp.refresh_audit_log
+     SET status = 'failed', refresh_completed_at = now(),
+         error_message = 'interrupted: the process running this refresh stopped before it finished',
+         error_details = jsonb_build_object('reason', 'interrupted', 'retryable', true, 'resumedByRunId', $3::int)
+     WHERE table_schema = $1 AND table_name = $2 AND status = 'running' AND ($3::int IS NULL OR id <> $3)
+     RETURNING id`,
+    [schema, table, byRunId],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** The last successful run's metadata (watermark, target row count). */
+export async function lastSuccess(client: pg.ClientBase, configId: number): Promise<{ id: number; metadata: Record<string, unknown> } | null> {
+  const { rows } = await client.query<{ id: number; sync_metadata: Record<string, unknown> }>(
+    `SELECT id, sync_metadata FROM sqp.refresh_audit_log
+     WHERE refresh_config_id = $1 AND status IN ('success', 'warning')
+       AND coalesce(sync_metadata->>'outcome', 'completed') = 'completed'
+     ORDER BY refresh_started_at DESC, id DESC LIMIT 1`,
+    [configId],
+  );
+  return rows[0] ? { id: rows[0].id, metadata: rows[0].sync_metadata ?? {} } : null;
+}
+
+/** Bytes BigQuery billed since the start of the current UTC day. */
+export async function bytesBilledToday(client: pg.ClientBase, now: Date): Promise<bigint> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT coalesce(sum((sync_metadata->>'bytesBilled')::numeric), 0)::text AS n
+     FROM sqp.refresh_audit_log
+     WHERE refresh_started_at >= date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+       AND sync_metadata ? 'bytesBilled'`,
+    [now],
+  );
+  return BigInt(rows[0]!.n.split('.')[0]!);
+}

@@ -1,0 +1,105 @@
+// SQL for refresh_checkpoints: one active checkpoint per running refresh of a table. It is
+// written in the same transaction as each page's merge, so it always tells exactly what the
+// target already holds.
+import type pg from 'pg';
+
+/** What a run needs to continue where a previous slice (or a crashed process) stopped. */
+export interface CheckpointState {
+  version: 1;
+  /** Audit row of the slice that started the refresh. */
+  firstRunId: number;
+  mode: 'full' | 'incremental';
+  /** Lower bound of the read (incremental), as text, or null. */
+  since: string | null;
+  watermarkBefore: string | null;
+  /** Largest cursor value loaded so far. */
+  watermarkAfter: string | null;
+  pagesDone: number;
+  rowsDone: number;
+  inserted: number;
+  updated: number;
+  duplicates: number;
+  nullKeys: Record<string, number>;
+  /** The source's position after the last committed page (job + page token, last key). */
+  source: Record<string, unknown> | null;
+  bytesProcessed?: string;
+  bytesBilled?: string;
+  jobId?: string;
+}
+
+export interface CheckpointRow {
+  id: number;
+  function_name: string;
+  checkpoint_data: CheckpointState;
+  last_processed_row: string | null;
+  total_rows: string | null;
+  status: string;
+  expires_at: Date;
+}
+
+/** The active checkpoint of a table, whoever wrote it (another worker may have died). */
+export async function findActiveCheckpoint(client: pg.ClientBase, schema: string, table: string): Promise<CheckpointRow | null> {
+  // Expired ones are marked first, so that "active" below means "resumable".
+  await client.query('SELECT sqp.expire_checkpoints()');
+  const { rows } = await client.query<CheckpointRow>(
+    `SELECT id, function_name, checkpoint_data, last_processed_row, total_rows, status, expires_at
+     FROM sqp.refresh_checkpoints
+     WHERE table_schema = $1 AND table_name = $2 AND status = 'active'
+     ORDER BY updated_at DESC LIMIT 1`,
+    [schema, table],
+  );
+  return rows[0] ?? null;
+}
+
+/** The newest expired checkpoint, to restart from its watermark. */
+export async function findLatestExpiredCheckpoint(client: pg.ClientBase, schema: string, table: string, since: Date): Promise<CheckpointRow | null> {
+  const { rows } = await client.query<CheckpointRow>(
+    `SELECT id, function_name, checkpoint_data, last_processed_row, total_rows, status, expires_at
+     FROM sqp.refresh_checkpoints
+     WHERE table_schema = $1 AND table_name = $2 AND status = 'expired' AND updated_at >= $3
+     ORDER BY updated_at DESC LIMIT 1`,
+    [schema, table, since],
+  );
+  return rows[0] ?? null;
+}
+
+/** Starts a checkpoint for a new refresh, or takes over an active one for this worker. */
+export async function claimCheckpoint(
+  client: pg.ClientBase,
+  args: { existingId?: number; functionName: string; schema: string; table: string; state: CheckpointState; ttlSeconds: number },
+): Promise<number> {
+  if (args.existingId !== undefined) {
+    await client.query(
+      `UPDATE sqp.refresh_checkpoints SET function_name = $2, expires_at = now() + make_interval(secs => $3) WHERE id = $1`,
+      [args.existingId, args.functionName, args.ttlSeconds],
+    );
+    return args.existingId;
+  }
+  const { rows } = await client.query<{ id: number }>(
+    `INSERT INTO sqp.refresh_checkpoints (function_name, table_schema, table_name, checkpoint_data, last_processed_row, total_rows, status, expires_at)
+     VALUES ($1, $2, $3, $4, 0, NULL, 'active', now() + make_interval(secs => $5)) RETURNING id`,
+    [args.functionName, args.schema, args.table, args.state, args.ttlSeconds],
+  );
+  return rows[0]!.id;
+}
+
+/** Records a committed page (call inside the page's transaction). */
+export async function advanceCheckpoint(
+  client: pg.ClientBase,
+  id: number,
+  state: CheckpointState,
+  totalRows: number | null,
+  ttlSeconds: number,
+): Promise<void> {
+  await client.query(
+    `UPDATE sqp.refresh_checkpoints
+     SET checkpoint_data = $2, last_processed_row = $3, total_rows = $4, expires_at = now() + make_interval(secs => $5)
+     WHERE id = $1`,
+    [id, state, state.rowsDone, totalRows, ttlSeconds],
+  );
+}
+
+/** Ends a checkpoint: `completed` after success, `expired` when it must not be resumed. */
+export async function closeCheckpoint(client: pg.ClientBase, id: number, status: 'completed' | 'expired'): Promise<void> {
+  await client.query(`UPDATE sqp.refresh_checkpoints SET status = $2 WHERE id = $1`, [id, status]);
+}

@@ -1,0 +1,443 @@
+// Refreshes one table from its source: the job sqp-refresh exists for. Pages are loaded with
+// COPY + merge, each committed together with the checkpoint that says how far the refresh has
+// got; quality is measured after the load; the audit row tells the whole story.
+import type pg from 'pg';
+import { safeEmit, type RefreshEvent, type TableRef } from '../subscriptions/events.ts';
+import { bytesBilledToday, failInterruptedRuns, finishAuditRow, lastSuccess, startAuditRow } from './audit.ts';
+import { describeTable, matchesUniqueKey, type TargetTable } from './catalog.ts';
+import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, findActiveCheckpoint, type CheckpointState } from './checkpoints.ts';
+import { deleteMissing, PageLoader, prepareKeysTable } from './loader.ts';
+import { measureQuality, qualityVerdict, recordQuality } from './quality.ts';
+import { nextRefreshAfterSuccess } from './schedule.ts';
+import { SourceError, type PagedSource, type SourceRead } from './source.ts';
+import { parseSyncParams, SyncParamsError, type SyncParams } from './sync-params.ts';
+import { planTransform } from './transforms.ts';
+
+/** The columns of refresh_config a refresh needs. */
+export interface RefreshConfigRow {
+  id: number;
+  tableSchema: string;
+  tableName: string;
+  customSyncParams: unknown;
+  refreshFrequencyHours: number | null;
+  nextRefreshAt: Date | null;
+}
+
+/** Sources by kind; postgres sources by database URL (the target's when none is named). */
+export interface SourceProvider {
+  bigquery?: PagedSource;
+  postgres(databaseUrl: string | undefined): PagedSource;
+  /** Resolves `databaseUrlEnv` of a postgres source (only names are stored in params). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface RefreshOptions {
+  pool: pg.Pool;
+  sources: SourceProvider;
+  now?: () => Date;
+  /** Names this worker in checkpoints (function_name). */
+  workerName?: string;
+  /** Daily BigQuery byte budget; null: none. */
+  dailyByteBudget?: bigint | null;
+  checkpointTtlSeconds?: number;
+  /** Cancels at the next page boundary. */
+  signal?: AbortSignal;
+  emit?: (event: RefreshEvent) => void;
+}
+
+export type RefreshOutcome = {
+  runId: number;
+  status: 'success' | 'warning' | 'failed';
+  outcome: 'completed' | 'paused' | 'cancelled' | 'failed';
+  rowsProcessed: number;
+  rowsInserted: number;
+  rowsUpdated: number;
+  rowsDeleted: number;
+  resumed: boolean;
+  errorMessage: string | null;
+  errorDetails: Record<string, unknown> | null;
+};
+
+/** Another refresh of the same table holds its lock. */
+export class RefreshBusyError extends Error {
+  override name = 'RefreshBusyError';
+}
+
+/** A failure with details safe to store and show (no secrets, no stack). */
+class RefreshFailure extends Error {
+  constructor(message: string, readonly details: Record<string, unknown>) {
+    super(message);
+  }
+}
+
+const MB = 1024 * 1024;
+
+/** Refreshes one table now; resolves with what happened (it does not throw for run failures). */
+export async function refreshTable(config: RefreshConfigRow, options: RefreshOptions): Promise<RefreshOutcome> {
+  const now = options.now ?? (() => new Date());
+  const ttl = options.checkpointTtlSeconds ?? 3600;
+  const worker = options.workerName ?? 'sqp-refresh';
+  const ref: TableRef = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
+  const client = await options.pool.connect();
+  // One refresh per table at a time, across processes: a session lock on the run's connection,
+  // released by PostgreSQL itself if this process dies.
+  const lock = await client.query<{ ok: boolean }>(
+    `SELECT pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext($1)) AS ok`,
+    [`${config.tableSchema}.${config.tableName}`],
+  );
+  if (!lock.rows[0]!.ok) {
+    client.release();
+    throw new RefreshBusyError(`${config.tableSchema}.${config.tableName} is being refreshed by another process`);
+  }
+  try {
+    return await runLocked(client, config, options, { now, ttl, worker, ref });
+  } finally {
+    await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [`${config.tableSchema}.${config.tableName}`]).catch(() => undefined);
+    client.release();
+  }
+}
+
+interface RunContext {
+  now: () => Date;
+  ttl: number;
+  worker: string;
+  ref: TableRef;
+}
+
+async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, options: RefreshOptions, ctx: RunContext): Promise<RefreshOutcome> {
+  const started = ctx.now();
+  const clockStart = performance.now();
+  const rssStart = process.memoryUsage().rss;
+  let rssPeak = rssStart;
+  const sampleMemory = () => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss));
+
+  const checkpoint = await findActiveCheckpoint(client, config.tableSchema, config.tableName);
+  const resumed = checkpoint?.checkpoint_data?.version === 1;
+  const runId = await startAuditRow(client, {
+    configId: config.id,
+    schema: config.tableSchema,
+    table: config.tableName,
+    startedAt: started,
+    metadata: { worker: ctx.worker, resumedFromCheckpoint: resumed, ...(resumed ? { checkpointId: checkpoint!.id } : {}) },
+  });
+  // We hold the table's lock, so any other `running` row of this table is a dead process's.
+  const interrupted = await failInterruptedRuns(client, config.tableSchema, config.tableName, runId);
+
+  let state: CheckpointState | null = resumed ? checkpoint!.checkpoint_data : null;
+  let checkpointId: number | null = null;
+  let read: SourceRead | null = null;
+  let inTransaction = false;
+  let deleted = 0;
+  let bytes: { processed?: bigint; billed?: bigint; jobId?: string; location?: string } = {};
+  const finish = async (
+    status: RefreshOutcome['status'],
+    outcome: RefreshOutcome['outcome'],
+    error: { message: string; details: Record<string, unknown> } | null,
+    extra: Record<string, unknown> = {},
+  ): Promise<RefreshOutcome> => {
+    sampleMemory();
+    const elapsedMs = Math.round(performance.now() - clockStart);
+    const rows = state?.rowsDone ?? 0;
+    const result: RefreshOutcome = {
+      runId,
+      status,
+      outcome,
+      rowsProcessed: rows,
+      rowsInserted: state?.inserted ?? 0,
+      rowsUpdated: state?.updated ?? 0,
+      rowsDeleted: deleted,
+      resumed,
+      errorMessage: error?.message ?? null,
+      errorDetails: error?.details ?? null,
+    };
+    await finishAuditRow(client, runId, {
+      status,
+      completedAt: ctx.now(),
+      rowsProcessed: rows,
+      rowsInserted: result.rowsInserted,
+      rowsUpdated: result.rowsUpdated,
+      rowsDeleted: deleted,
+      executionTimeMs: elapsedMs,
+      memoryUsedMb: Math.max(0, rssPeak - rssStart) / MB,
+      bigqueryJobId: bytes.jobId ?? state?.jobId ?? null,
+      errorMessage: error?.message ?? null,
+      errorDetails: error?.details ?? null,
+      metadata: {
+        outcome,
+        mode: state?.mode,
+        pages: state?.pagesDone ?? 0,
+        watermarkBefore: state?.watermarkBefore ?? null,
+        watermarkAfter: state?.watermarkAfter ?? null,
+        since: state?.since ?? null,
+        rowsPerSecond: elapsedMs > 0 ? Math.round((rows * 1000) / elapsedMs) : rows,
+        ...(interrupted.length ? { markedInterrupted: interrupted } : {}),
+        ...(bytes.processed !== undefined ? { bytesProcessed: bytes.processed.toString() } : {}),
+        ...(bytes.billed !== undefined ? { bytesBilled: bytes.billed.toString() } : {}),
+        ...(bytes.location ? { location: bytes.location } : {}),
+        ...extra,
+      },
+    });
+    return result;
+  };
+  // Persist first, then publish: called once the finished row is committed.
+  const announce = (r: RefreshOutcome): RefreshOutcome => {
+    safeEmit(options.emit, { type: 'run:finished', ...ctx.ref, runId, status: r.status, outcome: r.outcome, rowsProcessed: r.rowsProcessed, errorMessage: r.errorMessage, at: ctx.now().toISOString() });
+    return r;
+  };
+
+  try {
+    safeEmit(options.emit, { type: 'run:started', ...ctx.ref, runId, resumed, mode: (state?.mode ?? 'full'), at: started.toISOString() });
+    const params = parseSyncParams(config.customSyncParams);
+    const target = await describeTable(client, config.tableSchema, config.tableName);
+    if (!target) throw new RefreshFailure(`table ${config.tableSchema}.${config.tableName} does not exist`, { reason: 'missingTable', retryable: false });
+
+    const plan = params.source.type === 'sql' ? planTransform(params.source.transform, config.tableSchema, params.source.parentTable) : null;
+    const keyColumns = plan?.keyColumns ?? params.keyColumns ?? target.primaryKey;
+    const cursorColumn = plan ? undefined : params.cursorColumn;
+    validateAgainstTarget(target, keyColumns, cursorColumn, plan?.columns);
+
+    if (state && state.mode !== params.mode) state = null; // params changed since: start over
+    if (!state) {
+      const previous = await lastSuccess(client, config.id);
+      const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
+      const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
+      state = {
+        version: 1, firstRunId: runId, mode: params.mode, since, watermarkBefore: watermark, watermarkAfter: watermark,
+        pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null,
+      };
+      checkpointId = await claimCheckpoint(client, { functionName: ctx.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: ctx.ttl });
+    } else {
+      checkpointId = await claimCheckpoint(client, { existingId: checkpoint!.id, functionName: ctx.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: ctx.ttl });
+    }
+
+    const window = plan
+      ? { sql: plan.window, params: [state.since] }
+      : params.mode === 'incremental' && state.since && cursorColumn
+        ? { sql: `t."${cursorColumn.replaceAll('"', '""')}" >= $1`, params: [state.since] }
+        : null;
+    const keysTable = params.deleteMissing ? await prepareKeysTable(client, target, keyColumns, config.id, resumed) : undefined;
+
+    if (plan) {
+      // A transform is one page: compute in PostgreSQL, stage, merge.
+      const loader = new PageLoader(client, target, { columns: plan.columns, keyColumns, keysTable });
+      await loader.prepare();
+      const watermark = (await client.query<{ w: string | null }>(plan.watermark)).rows[0]!.w;
+      await client.query('BEGIN');
+      inTransaction = true;
+      await loader.stageQuery(plan.select, [state.since]);
+      await commitPage(client, loader, state, checkpointId, null, ctx.ttl);
+      inTransaction = false;
+      state.watermarkAfter = watermark ?? state.watermarkAfter;
+      emitProgress(options, ctx, runId, state, state.rowsDone, clockStart);
+    } else {
+      const source = pickSource(params, options.sources);
+      const queryParams = { ...('params' in params.source ? params.source.params : {}), since: state.since };
+      const request = {
+        table: { schema: config.tableSchema, name: config.tableName },
+        params: queryParams,
+        pageSize: params.pageSize,
+        keyColumns,
+        resume: state.source ?? undefined,
+        signal: options.signal,
+        source: params.source,
+      };
+      if (source.kind === 'bigquery' && !state.source) await enforceBudget(client, source, request, options, ctx.now(), (b) => (bytes = { ...bytes, ...b }));
+      read = await source.open(request);
+      bytes = { ...bytes, processed: read.stats.bytesProcessed, billed: read.stats.bytesBilled, jobId: read.stats.jobId, location: read.stats.location };
+      if (read.stats.jobId) state.jobId = read.stats.jobId;
+      const missing = read.columns.filter((c) => !target.columns.some((t) => t.name === c));
+      if (missing.length) throw new RefreshFailure(`source columns not in ${target.schema}.${target.name}: ${missing.join(', ')}`, { reason: 'columnMismatch', columns: missing, retryable: false });
+      const loader = new PageLoader(client, target, { columns: read.columns, keyColumns, cursorColumn, keysTable });
+      await loader.prepare();
+      const deadline = params.maxRunSeconds ? clockStart + params.maxRunSeconds * 1000 : Infinity;
+      for await (const page of read.pages()) {
+        sampleMemory();
+        await client.query('BEGIN');
+        inTransaction = true;
+        await loader.stageRows(page.rows);
+        await commitPage(client, loader, state, checkpointId, page.resumeAfter, ctx.ttl, read.totalRows);
+        inTransaction = false;
+        emitProgress(options, ctx, runId, state, read.totalRows, clockStart);
+        if (!page.resumeAfter) break;
+        if (options.signal?.aborted) {
+          await closeCheckpoint(client, checkpointId, 'expired');
+          return announce(await finish('failed', 'cancelled', { message: 'cancelled', details: { reason: 'cancelled', retryable: false, afterPage: state.pagesDone } }));
+        }
+        if (performance.now() >= deadline) {
+          return announce(await finish('warning', 'paused', {
+            message: `time budget of ${params.maxRunSeconds}s reached after page ${state.pagesDone}; the next run resumes from the checkpoint`,
+            details: { reason: 'timeBudget', retryable: true, afterPage: state.pagesDone },
+          }));
+        }
+      }
+      if (options.signal?.aborted && state.source) {
+        await closeCheckpoint(client, checkpointId, 'expired');
+        return announce(await finish('failed', 'cancelled', { message: 'cancelled', details: { reason: 'cancelled', retryable: false } }));
+      }
+    }
+
+    // The load is complete: deletes, quality, verdict and schedule commit together.
+    await client.query('BEGIN');
+    inTransaction = true;
+    if (keysTable) deleted = await deleteMissing(client, target, keyColumns, keysTable, window);
+    const previous = await lastSuccess(client, config.id);
+    const quality = await measureQuality(client, {
+      target, params, keyColumns, cursorColumn,
+      sourceRows: state.rowsDone, duplicates: state.duplicates, nullKeys: state.nullKeys, window,
+      previousTargetRows: (previous?.metadata.targetRows as number | undefined) ?? null,
+      now: ctx.now(),
+    });
+    await recordQuality(client, runId, quality.metrics);
+    const verdict = qualityVerdict(quality.metrics);
+    await closeCheckpoint(client, checkpointId, 'completed');
+    if (keysTable) await client.query(`DROP TABLE IF EXISTS ${keysTable}`);
+    if (verdict.status !== 'failed') {
+      await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2, next_refresh_at = $3 WHERE id = $1`, [
+        config.id, ctx.now(), nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()),
+      ]);
+    }
+    const error = verdict.status === 'success' ? null : {
+      message: `quality check${verdict.breaches.length > 1 ? 's' : ''} outside threshold: ${verdict.breaches.join(', ')}`,
+      details: { reason: 'quality', blocking: verdict.status === 'failed', breaches: verdict.breaches, retryable: false },
+    };
+    const outcome = await finish(verdict.status, verdict.status === 'failed' ? 'failed' : 'completed', error, {
+      targetRows: quality.targetRows, windowRows: quality.windowRows, duplicates: state.duplicates,
+    });
+    await client.query('COMMIT');
+    inTransaction = false;
+    for (const m of quality.metrics) {
+      safeEmit(options.emit, { type: 'quality:recorded', ...ctx.ref, runId, metricName: m.name, value: m.value, isWithinThreshold: m.within, at: ctx.now().toISOString() });
+    }
+    return announce(outcome);
+  } catch (error) {
+    if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
+    const failure = describeFailure(error);
+    if (checkpointId !== null && (failure.details.expired || failure.details.reason === 'params')) {
+      await closeCheckpoint(client, checkpointId, 'expired').catch(() => undefined);
+    }
+    return announce(await finish('failed', 'failed', failure));
+  } finally {
+    await read?.close().catch(() => undefined);
+  }
+}
+
+/** Merges the staged page and advances the checkpoint, then commits both. */
+async function commitPage(
+  client: pg.PoolClient,
+  loader: PageLoader,
+  state: CheckpointState,
+  checkpointId: number,
+  resumeAfter: Record<string, unknown> | null,
+  ttl: number,
+  totalRows: number | null = null,
+): Promise<void> {
+  const counts = await loader.merge();
+  state.pagesDone += 1;
+  state.rowsDone += counts.staged;
+  state.inserted += counts.inserted;
+  state.updated += counts.updated;
+  state.duplicates += counts.duplicates;
+  for (const [k, n] of Object.entries(counts.nullKeys)) state.nullKeys[k] = (state.nullKeys[k] ?? 0) + n;
+  if (counts.maxCursor !== null && (state.watermarkAfter === null || greater(counts.maxCursor, state.watermarkAfter))) {
+    state.watermarkAfter = counts.maxCursor;
+  }
+  state.source = resumeAfter;
+  await advanceCheckpoint(client, checkpointId, state, totalRows ?? state.rowsDone, ttl);
+  await client.query('COMMIT');
+}
+
+function emitProgress(options: RefreshOptions, ctx: RunContext, runId: number, state: CheckpointState, total: number | null, clockStart: number) {
+  const seconds = Math.max(0.001, (performance.now() - clockStart) / 1000);
+  const rate = state.rowsDone / seconds;
+  safeEmit(options.emit, {
+    type: 'run:progress', ...ctx.ref, runId, page: state.pagesDone, rowsProcessed: state.rowsDone, totalRows: total,
+    percent: total ? Math.min(100, Math.round((state.rowsDone / total) * 1000) / 10) : null,
+    rowsPerSecond: Math.round(rate),
+    etaSeconds: total && rate > 0 ? Math.max(0, Math.round((total - state.rowsDone) / rate)) : null,
+    at: ctx.now().toISOString(),
+  });
+}
+
+/** Compares two watermark texts: timestamps and dates in ISO form sort as text; numbers as numbers. */
+function greater(a: string, b: string): boolean {
+  const na = Number(a);
+  const nb = Number(b);
+  if (!Number.isNaN(na) && !Number.isNaN(nb)) return na > nb;
+  const da = Date.parse(a);
+  const db = Date.parse(b);
+  if (!Number.isNaN(da) && !Number.isNaN(db)) return da > db;
+  return a > b;
+}
+
+function lowerBound(watermark: string, lookbackHours: number): string {
+  const t = Date.parse(watermark);
+  if (Number.isNaN(t)) return watermark;
+  return new Date(t - lookbackHours * 3_600_000).toISOString();
+}
+
+function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined) {
+  const has = (c: string) => target.columns.some((t) => t.name === c);
+  const fail = (path: string, message: string) => {
+    throw new SyncParamsError([{ path, message }]);
+  };
+  if (keys.length === 0) fail('keyColumns', `required: ${target.schema}.${target.name} has no primary key`);
+  for (const k of keys) if (!has(k)) fail('keyColumns', `${k} is not a column of ${target.schema}.${target.name}`);
+  if (!matchesUniqueKey(target, keys)) fail('keyColumns', `(${keys.join(', ')}) is not a unique key of ${target.schema}.${target.name}`);
+  if (cursor && !has(cursor)) fail('cursorColumn', `${cursor} is not a column of ${target.schema}.${target.name}`);
+  for (const c of columns ?? []) if (!has(c)) fail('source.transform', `${target.schema}.${target.name} has no column ${c}`);
+}
+
+function pickSource(params: SyncParams, sources: SourceProvider): PagedSource {
+  if (params.source.type === 'bigquery') {
+    if (!sources.bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
+    return sources.bigquery;
+  }
+  if (params.source.type === 'postgres') {
+    const envName = params.source.databaseUrlEnv;
+    const url = envName ? sources.env?.[envName] : undefined;
+    if (envName && !url) throw new RefreshFailure(`environment variable ${envName} (source.databaseUrlEnv) is not set`, { reason: 'params', retryable: false });
+    return sources.postgres(url);
+  }
+  throw new Error('sql transforms have no paged source');
+}
+
+async function enforceBudget(
+  client: pg.PoolClient,
+  source: PagedSource,
+  request: Parameters<PagedSource['open']>[0],
+  options: RefreshOptions,
+  now: Date,
+  record: (b: { estimate?: bigint }) => void,
+) {
+  if (!source.estimateBytes) return;
+  const estimate = await source.estimateBytes(request);
+  record({ estimate });
+  const budget = options.dailyByteBudget;
+  if (budget === null || budget === undefined) return;
+  const spent = await bytesBilledToday(client, now);
+  if (spent + estimate > budget) {
+    throw new RefreshFailure(
+      `daily BigQuery byte budget exceeded: this refresh would process ${estimate} bytes, ${budget - spent < 0n ? 0n : budget - spent} of ${budget} remain today`,
+      { reason: 'budgetExceeded', estimateBytes: estimate.toString(), spentTodayBytes: spent.toString(), budgetBytes: budget.toString(), retryable: false },
+    );
+  }
+}
+
+/** Turns any error into a message and details that are safe to store and show. */
+function describeFailure(error: unknown): { message: string; details: Record<string, unknown> } {
+  if (error instanceof RefreshFailure) return { message: error.message, details: error.details };
+  if (error instanceof SyncParamsError) {
+    return { message: error.message, details: { reason: 'params', issues: error.issues, retryable: false } };
+  }
+  if (error instanceof SourceError) {
+    const { retryable, ...rest } = error.details;
+    return { message: error.message, details: { ...rest, retryable } };
+  }
+  const e = error as { code?: string; message?: string; detail?: string };
+  if (typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
+    // A PostgreSQL error: its SQLSTATE and message name the problem; no statement text.
+    const retryable = e.code.startsWith('08') || e.code === '40001' || e.code === '40P01' || e.code === '57P01';
+    return { message: `database error: ${e.message}`, details: { reason: 'database', sqlstate: e.code, retryable } };
+  }
+  return { message: e?.message ?? String(error), details: { reason: 'internal', retryable: true } };
+}

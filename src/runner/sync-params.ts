@@ -1,0 +1,134 @@
+// The schema of refresh_config.custom_sync_params: how one table is refreshed. Validated
+// wherever it is written or read; a bad value names its path and nothing runs.
+import { z } from 'zod';
+
+const identifier = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain column name (letters, digits, _)');
+
+const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** A byte count: a non-negative integer, as a number or a decimal string (JSON has no int64). */
+const byteCount = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a whole number of bytes')])
+  .transform((v) => BigInt(v));
+
+export const BigQuerySourceSchema = z.object({
+  type: z.literal('bigquery'),
+  /** Standard SQL; may use @since (incremental lower bound) and the named params below. */
+  query: z.string().min(1, 'required'),
+  params: z.record(z.string(), paramValue).default({}),
+  /** Overrides BIGQUERY_LOCATION for this table. */
+  location: z.string().min(1).optional(),
+  /** BigQuery refuses to run the job when it would bill more than this. */
+  maximumBytesBilled: byteCount.optional(),
+});
+
+export const PostgresSourceSchema = z.object({
+  type: z.literal('postgres'),
+  /** A SELECT; may use @since and the named params below (sent as bind parameters). */
+  query: z.string().min(1, 'required'),
+  params: z.record(z.string(), paramValue).default({}),
+  /**
+   * Name of an environment variable holding the source database's URL (never the URL
+   * itself: params are visible in the graph). Unset: the target database.
+   */
+  databaseUrlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
+});
+
+export const SqlTransformSchema = z.object({
+  type: z.literal('sql'),
+  /** Built-in transforms of the summary tables, computed from their parent in PostgreSQL. */
+  transform: z.enum(['weekly_summary', 'monthly_summary', 'quarterly_summary', 'yearly_summary', 'search_performance_summary']),
+  /** The parent table (in the target's schema), default asin_performance_data. */
+  parentTable: identifier.default('asin_performance_data'),
+});
+
+export const SourceSchema = z.discriminatedUnion('type', [BigQuerySourceSchema, PostgresSourceSchema, SqlTransformSchema]);
+
+const threshold = z
+  .object({
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /** warning: the run ends `warning`; blocking: the run ends `failed` and blocks hard dependents. */
+    severity: z.enum(['warning', 'blocking']).default('warning'),
+  })
+  .refine((t) => t.min === undefined || t.max === undefined || t.min <= t.max, { message: 'min must not exceed max' });
+
+export type Threshold = z.infer<typeof threshold>;
+
+export const QualitySchema = z
+  .object({
+    /** target rows / source rows in the refreshed window. */
+    rowCountRatio: threshold.default({ min: 0.999, max: 1.001, severity: 'blocking' }),
+    /** share of NULLs in each key column (0..1). */
+    keyNullRate: threshold.default({ max: 0, severity: 'blocking' }),
+    /** source rows sharing a key with another source row. */
+    duplicateKeys: threshold.default({ max: 0, severity: 'warning' }),
+    /** days since the newest cursor value (needs cursorColumn). */
+    freshnessDays: threshold.default({ max: 14, severity: 'warning' }),
+    /** rows in the window now / rows after the previous successful run, minus 1. */
+    rowCountChange: threshold.default({ min: -0.5, max: 1, severity: 'warning' }),
+  })
+  .default({
+    rowCountRatio: { min: 0.999, max: 1.001, severity: 'blocking' },
+    keyNullRate: { max: 0, severity: 'blocking' },
+    duplicateKeys: { max: 0, severity: 'warning' },
+    freshnessDays: { max: 14, severity: 'warning' },
+    rowCountChange: { min: -0.5, max: 1, severity: 'warning' },
+  });
+
+export const SyncParamsSchema = z
+  .object({
+    source: SourceSchema,
+    /** Columns identifying a row; default: the target's primary key. */
+    keyColumns: z.array(identifier).min(1).optional(),
+    mode: z.enum(['full', 'incremental']).default('full'),
+    /** Column of the source rows that grows with change (a date or timestamp); incremental needs it. */
+    cursorColumn: identifier.optional(),
+    /** Incremental runs re-read this many hours before the last watermark (late data). */
+    lookbackHours: z.number().int().min(0).max(24 * 366).default(0),
+    pageSize: z.number().int().min(100).max(100_000).default(10_000),
+    /** Delete target rows of the refreshed window that the source no longer has. */
+    deleteMissing: z.boolean().default(false),
+    /** Stop at a page boundary after this long; the next slice resumes from the checkpoint. */
+    maxRunSeconds: z.number().int().min(1).optional(),
+    quality: QualitySchema,
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.mode === 'incremental' && !p.cursorColumn && p.source.type !== 'sql') {
+      ctx.addIssue({ code: 'custom', path: ['cursorColumn'], message: 'required when mode is incremental' });
+    }
+  });
+
+export type SyncParams = z.output<typeof SyncParamsSchema>;
+export type SyncParamsInput = z.input<typeof SyncParamsSchema>;
+export type SourceParams = SyncParams['source'];
+
+export interface ParamIssue {
+  path: string;
+  message: string;
+}
+
+/** A custom_sync_params value that does not fit the schema; `issues` name each path. */
+export class SyncParamsError extends Error {
+  override name = 'SyncParamsError';
+  constructor(readonly issues: ParamIssue[]) {
+    super(`invalid custom_sync_params: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  }
+}
+
+/** Parses custom_sync_params, throwing a SyncParamsError that names every bad path. */
+export function parseSyncParams(value: unknown): SyncParams {
+  const result = SyncParamsSchema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  throw new SyncParamsError(
+    result.error.issues.map((i) => ({
+      path: i.path.length ? i.path.join('.') : '(root)',
+      message: i.code === 'invalid_type' && i.input === undefined ? 'required' : i.message,
+    })),
+  );
+}

@@ -1,0 +1,79 @@
+// The `sql` transforms: summary tables recomputed from their parent inside PostgreSQL. An
+// incremental run recomputes only the periods (or ASIN × query pairs) that have parent rows
+// changed since the watermark; `window` is that set, so deletes and quality stay inside it.
+import { quoteIdent } from './catalog.ts';
+
+export type TransformName = 'weekly_summary' | 'monthly_summary' | 'quarterly_summary' | 'yearly_summary' | 'search_performance_summary';
+
+export interface TransformPlan {
+  /** Output columns (all exist in the summary tables of 030_sqp_tables). */
+  columns: string[];
+  keyColumns: string[];
+  /** SELECT producing the rows of the window; `$1` is the lower bound (or NULL: everything). */
+  select: string;
+  /** Predicate on target alias `t` selecting the window; `$1` as above. */
+  window: string;
+  /** The parent's newest change (the next watermark). */
+  watermark: string;
+}
+
+const PERIOD = { weekly_summary: 'week', monthly_summary: 'month', quarterly_summary: 'quarter', yearly_summary: 'year' } as const;
+
+function share(asin: string, total: string) {
+  return `round(100.0 * sum(${asin}) / nullif(sum(${total}), 0), 4)`;
+}
+
+/** Plans a transform of `parentSchema.parentTable` into a summary table. */
+export function planTransform(name: TransformName, parentSchema: string, parentTable: string): TransformPlan {
+  const parent = `${quoteIdent(parentSchema)}.${quoteIdent(parentTable)}`;
+  const changed = `p.updated_at >= $1::timestamptz`;
+  if (name === 'search_performance_summary') {
+    const pairsChanged = `($1::timestamptz IS NULL OR (asin, search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed}))`;
+    return {
+      columns: [
+        'asin', 'search_query', 'first_week', 'last_week', 'weeks_present', 'search_query_volume',
+        'impressions_asin_count', 'clicks_asin_count', 'cart_adds_asin_count', 'purchases_asin_count',
+        'avg_impressions_asin_share', 'avg_clicks_asin_share', 'avg_purchases_asin_share',
+        'click_through_rate', 'conversion_rate',
+      ],
+      keyColumns: ['asin', 'search_query'],
+      select: `
+        SELECT asin, search_query, min(start_date), max(start_date), count(*)::int, sum(search_query_volume),
+               sum(impressions_asin_count), sum(clicks_asin_count), sum(cart_adds_asin_count), sum(purchases_asin_count),
+               round(avg(impressions_asin_share), 4), round(avg(clicks_asin_share), 4), round(avg(purchases_asin_share), 4),
+               round(sum(clicks_asin_count)::numeric / nullif(sum(impressions_asin_count), 0), 6),
+               round(sum(purchases_asin_count)::numeric / nullif(sum(clicks_asin_count), 0), 6)
+        FROM ${parent}
+        WHERE ${pairsChanged}
+        GROUP BY asin, search_query`,
+      window: `($1::timestamptz IS NULL OR (t.asin, t.search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed}))`,
+      watermark: `SELECT max(updated_at)::text AS w FROM ${parent}`,
+    };
+  }
+  const unit = PERIOD[name];
+  // SQP weeks start on Sunday and are reported as such: a weekly period is the report week.
+  const start = unit === 'week' ? 'start_date' : `date_trunc('${unit}', start_date)::date`;
+  const end = unit === 'week' ? 'max(end_date)' : `(date_trunc('${unit}', start_date) + interval '1 ${unit}' - interval '1 day')::date`;
+  const periodsChanged = `(SELECT DISTINCT ${start.replaceAll('start_date', 'p.start_date')} FROM ${parent} p WHERE ${changed})`;
+  return {
+    columns: [
+      'asin', 'period_start', 'period_end', 'query_count', 'search_query_volume',
+      'impressions_total_count', 'impressions_asin_count', 'impressions_asin_share',
+      'clicks_total_count', 'clicks_asin_count', 'clicks_asin_share',
+      'cart_adds_total_count', 'cart_adds_asin_count', 'cart_adds_asin_share',
+      'purchases_total_count', 'purchases_asin_count', 'purchases_asin_share',
+    ],
+    keyColumns: ['asin', 'period_start'],
+    select: `
+      SELECT asin, ${start}, ${end}, count(DISTINCT search_query)::int, sum(search_query_volume),
+             sum(impressions_total_count), sum(impressions_asin_count), ${share('impressions_asin_count', 'impressions_total_count')},
+             sum(clicks_total_count), sum(clicks_asin_count), ${share('clicks_asin_count', 'clicks_total_count')},
+             sum(cart_adds_total_count), sum(cart_adds_asin_count), ${share('cart_adds_asin_count', 'cart_adds_total_count')},
+             sum(purchases_total_count), sum(purchases_asin_count), ${share('purchases_asin_count', 'purchases_total_count')}
+      FROM ${parent}
+      WHERE $1::timestamptz IS NULL OR ${start} IN ${periodsChanged}
+      GROUP BY asin, ${start}${unit === 'week' ? '' : `, date_trunc('${unit}', start_date)`}`,
+    window: `($1::timestamptz IS NULL OR t.period_start IN ${periodsChanged})`,
+    watermark: `SELECT max(updated_at)::text AS w FROM ${parent}`,
+  };
+}

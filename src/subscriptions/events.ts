@@ -1,0 +1,48 @@
+// The events a refresh emits, in the order they happen. Each is sent only after the state it
+// reports is committed. The runner's event bus and the GraphQL subscriptions carry these.
+
+export interface TableRef {
+  configId: number;
+  tableSchema: string;
+  tableName: string;
+}
+
+export type RefreshEvent =
+  /** A refresh (or a resumed slice of one) started; `runId` is its audit row. */
+  | ({ type: 'run:started'; runId: number; resumed: boolean; mode: 'full' | 'incremental'; at: string } & TableRef)
+  /** A page was committed: the target and the checkpoint hold these rows. */
+  | ({
+      type: 'run:progress';
+      runId: number;
+      page: number;
+      rowsProcessed: number;
+      totalRows: number | null;
+      percent: number | null;
+      rowsPerSecond: number;
+      etaSeconds: number | null;
+      at: string;
+    } & TableRef)
+  /** A quality metric of the run was recorded. */
+  | ({ type: 'quality:recorded'; runId: number; metricName: string; value: number | null; isWithinThreshold: boolean | null; at: string } & TableRef)
+  /** The run ended (success, warning, failed; `outcome` says completed, paused, cancelled or failed). */
+  | ({
+      type: 'run:finished';
+      runId: number;
+      status: 'success' | 'warning' | 'failed';
+      outcome: 'completed' | 'paused' | 'cancelled' | 'failed';
+      rowsProcessed: number;
+      errorMessage: string | null;
+      at: string;
+    } & TableRef);
+
+export type RefreshEventType = RefreshEvent['type'];
+
+/** Calls a listener so that a throwing listener can never hurt a run. */
+export function safeEmit(listener: ((event: RefreshEvent) => void) | undefined, event: RefreshEvent): void {
+  if (!listener) return;
+  try {
+    listener(event);
+  } catch {
+    // A listener's failure is its own problem; the refresh goes on.
+  }
+}
