@@ -92,3 +92,119 @@ describe('full refresh from a postgres source', () => {
     expect(await targetSum()).toEqual(await sourceSum());
   });
 });
+
+describe('incremental refresh', () => {
+  it('reads only rows at or after the last watermark minus the lookback, and ends equal to the source', async () => {
+    await setParams('asin_performance_data', {
+      source: { type: 'postgres', query: SOURCE_QUERY }, mode: 'incremental', cursorColumn: 'updated_at', lookbackHours: 1, pageSize: 1000,
+      quality: { freshnessDays: { max: 100000 } },
+    });
+    // The first incremental run has no watermark of its own yet: the last full run had none
+    // either (no cursor column), so it reads everything and sets one.
+    const first = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
+    expect(first).toMatchObject({ status: 'success', rowsProcessed: 2500, rowsInserted: 0, rowsUpdated: 0 });
+    await pool.query(`
+      UPDATE src.asin SET search_query_volume = 0, updated_at = timestamptz '2024-03-01 00:00:00+00' WHERE search_query = 'query 7';
+      INSERT INTO src.asin SELECT asin, 'late query', start_date, end_date, 5, 6, 7, timestamptz '2024-03-01 00:30:00+00' FROM src.asin WHERE search_query = 'query 8';
+    `);
+    const second = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
+    // Rows updated at/after watermark − 1 h: the 100 changed/new rows plus the source's last hour.
+    const { rows: [{ n }] } = await pool.query(`SELECT count(*)::int AS n FROM src.asin WHERE updated_at >= (SELECT max(updated_at) FROM src.asin WHERE updated_at < '2024-03-01') - interval '1 hour'`);
+    expect(second).toMatchObject({ status: 'success', rowsProcessed: n, rowsInserted: 50, rowsUpdated: 50 });
+    expect(await targetSum()).toEqual(await sourceSum());
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [second.runId]);
+    expect(audit.sync_metadata.watermarkAfter).toMatch(/^2024-03-01 00:30:00/);
+  });
+});
+
+describe('stopping and resuming', () => {
+  it('a time budget stops at a page boundary; the next run resumes from the checkpoint and finishes the job', async () => {
+    await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 10`); // every row changes
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 500, maxRunSeconds: 1, quality: { freshnessDays: { max: 100000 } } });
+    let now = Date.now();
+    const clock = () => new Date(now);
+    // Each committed page makes the injected clock... the budget is measured on the process
+    // clock, so slow the run down with a listener that waits past the budget after page 2.
+    const slow = { pages: 0 };
+    const paused = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options({
+      now: clock,
+      emit: (e) => {
+        if (e.type === 'run:progress' && ++slow.pages === 2) {
+          const until = performance.now() + 1100;
+          while (performance.now() < until) { /* busy: the budget is wall-clock */ }
+        }
+      },
+    }));
+    expect(paused).toMatchObject({ status: 'warning', outcome: 'paused', rowsProcessed: 1000, rowsUpdated: 1000 });
+    const { rows: [cp] } = await pool.query(`SELECT status, last_processed_row, checkpoint_data FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' AND status = 'active'`);
+    expect(cp).toMatchObject({ status: 'active', last_processed_row: '1000' });
+    expect(cp.checkpoint_data.source.lastKey).toHaveLength(3);
+
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 500, quality: { freshnessDays: { max: 100000 } } });
+    now += 60_000;
+    const resumed = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options({ now: clock }));
+    expect(resumed).toMatchObject({ status: 'success', outcome: 'completed', resumed: true, rowsProcessed: 2550, rowsUpdated: 2550 });
+    expect(await targetSum()).toEqual(await sourceSum());
+    const { rows: runs } = await pool.query(`SELECT status, sync_metadata->>'outcome' AS outcome, (sync_metadata->>'resumedFromCheckpoint')::bool AS resumed FROM sqp.refresh_audit_log WHERE id IN ($1, $2) ORDER BY id`, [paused.runId, resumed.runId]);
+    expect(runs).toEqual([{ status: 'warning', outcome: 'paused', resumed: false }, { status: 'success', outcome: 'completed', resumed: true }]);
+  });
+
+  it('a run whose process died (its audit row still running) is marked interrupted and resumed', async () => {
+    await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 1`);
+    const config = await loadConfig(pool, 'asin_performance_data');
+    // Simulate a dead process: a `running` row and an active checkpoint after page 2 of 6.
+    const first = await refreshTable(config, options({ emit: (e) => { if (e.type === 'run:progress' && e.page === 2) throw new Error('listener errors never hurt a run'); } }));
+    expect(first.status).toBe('success');
+    await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 1`);
+    const { rows: [dead] } = await pool.query(`INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, status) VALUES ($1, 'sqp', 'asin_performance_data', now(), 'running') RETURNING id`, [config.id]);
+    const lastKey = (await pool.query(`SELECT asin, search_query, start_date::text FROM src.asin ORDER BY 1, 2, 3 OFFSET 999 LIMIT 1`)).rows[0];
+    await pool.query(`
+      INSERT INTO sqp.refresh_checkpoints (function_name, table_schema, table_name, checkpoint_data, last_processed_row, status)
+      VALUES ('dead-worker', 'sqp', 'asin_performance_data', $1, 1000, 'active')`,
+      [{ version: 1, firstRunId: dead.id, mode: 'full', since: null, watermarkBefore: null, watermarkAfter: null, pagesDone: 2, rowsDone: 1000, inserted: 0, updated: 1000, duplicates: 0, nullKeys: {}, source: { lastKey: [lastKey.asin, lastKey.search_query, lastKey.start_date], rowsBefore: 1000 } }]);
+    // Only rows after the last key were "not yet loaded": make the first 1000 look loaded.
+    await pool.query(`UPDATE sqp.asin_performance_data t SET search_query_volume = s.search_query_volume FROM (SELECT * FROM src.asin ORDER BY asin, search_query, start_date LIMIT 1000) s WHERE (t.asin, t.search_query, t.start_date) = (s.asin, s.search_query, s.start_date)`);
+    const resumed = await refreshTable(config, options({ workerName: 'rescuer' }));
+    expect(resumed).toMatchObject({ status: 'success', resumed: true, rowsProcessed: 2550, rowsUpdated: 2550 });
+    expect(await targetSum()).toEqual(await sourceSum());
+    const { rows: [old] } = await pool.query(`SELECT status, error_details FROM sqp.refresh_audit_log WHERE id = $1`, [dead.id]);
+    expect(old).toMatchObject({ status: 'failed', error_details: { reason: 'interrupted', resumedByRunId: resumed.runId } });
+  });
+});
+
+describe('failures leave the target as the last committed page left it', () => {
+  it('bad custom_sync_params fail the run with the path named, and nothing runs', async () => {
+    await setParams('search_query_performance', { source: { type: 'postgres' }, pageSize: 5 });
+    const before = await tableChecksum(pool, 'sqp.search_query_performance', ['search_query', 'start_date']);
+    const result = await refreshTable(await loadConfig(pool, 'search_query_performance'), options());
+    expect(result.status).toBe('failed');
+    expect(result.errorMessage).toContain('source.query: required');
+    expect(result.errorMessage).toContain('pageSize');
+    expect(await tableChecksum(pool, 'sqp.search_query_performance', ['search_query', 'start_date'])).toEqual(before);
+    const { rows: [audit] } = await pool.query(`SELECT status, error_details FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.error_details.reason).toBe('params');
+  });
+
+  it('a SQL error mid-run keeps the pages committed before it and records the reason', async () => {
+    await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 1`);
+    // The 1500th row in key order carries a value the target cannot take: page 3 fails.
+    const { rows: [bad] } = await pool.query(`SELECT asin, search_query, start_date FROM src.asin ORDER BY 1, 2, 3 OFFSET 1499 LIMIT 1`);
+    await pool.query(`CREATE TABLE src.poison AS SELECT $1::text AS asin, $2::text AS search_query, $3::date AS start_date`, [bad.asin, bad.search_query, bad.start_date]);
+    await setParams('asin_performance_data', {
+      source: { type: 'postgres', query: `SELECT s.asin, s.search_query, s.start_date, end_date, CASE WHEN p.asin IS NULL THEN search_query_volume::text ELSE 'lots' END AS search_query_volume, impressions_total_count, purchases_asin_share, updated_at FROM src.asin s LEFT JOIN src.poison p USING (asin, search_query, start_date)` },
+      pageSize: 500,
+    });
+    const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
+    expect(result).toMatchObject({ status: 'failed', outcome: 'failed', rowsProcessed: 1000 });
+    expect(result.errorMessage).toMatch(/invalid input syntax for type bigint: "lots"/);
+    expect(result.errorDetails).toMatchObject({ reason: 'database', sqlstate: '22P02', retryable: false });
+    // Pages 1–2 are in; the rest still holds the previous values.
+    const { rows: [counts] } = await pool.query(`
+      SELECT count(*) FILTER (WHERE t.search_query_volume = s.search_query_volume)::int AS fresh,
+             count(*) FILTER (WHERE t.search_query_volume = s.search_query_volume - 1)::int AS stale
+      FROM sqp.asin_performance_data t JOIN src.asin s USING (asin, search_query, start_date)`);
+    expect(counts).toEqual({ fresh: 1000, stale: 1550 });
+    const { rows: [cp] } = await pool.query(`SELECT status, last_processed_row FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' AND status = 'active'`);
+    expect(cp).toEqual({ status: 'active', last_processed_row: '1000' });
+  });
+});
