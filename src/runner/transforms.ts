@@ -18,6 +18,7 @@ export interface TransformPlan {
 }
 
 const PERIOD = { weekly_summary: 'week', monthly_summary: 'month', quarterly_summary: 'quarter', yearly_summary: 'year' } as const;
+const LENGTH = { week: '7 days', month: '1 month', quarter: '3 months', year: '1 year' } as const;
 
 function share(asin: string, total: string) {
   return `round(100.0 * sum(${asin}) / nullif(sum(${total}), 0), 4)`;
@@ -26,7 +27,9 @@ function share(asin: string, total: string) {
 /** Plans a transform of `parentSchema.parentTable` into a summary table. */
 export function planTransform(name: TransformName, parentSchema: string, parentTable: string): TransformPlan {
   const parent = `${quoteIdent(parentSchema)}.${quoteIdent(parentTable)}`;
-  const changed = `p.updated_at >= $1::timestamptz`;
+  // Strictly after the watermark (the newest parent change the previous run saw); late
+  // commits with older timestamps are what `lookbackHours` is for.
+  const changed = `p.updated_at > $1::timestamptz`;
   if (name === 'search_performance_summary') {
     const pairsChanged = `($1::timestamptz IS NULL OR (asin, search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed}))`;
     return {
@@ -53,7 +56,7 @@ export function planTransform(name: TransformName, parentSchema: string, parentT
   const unit = PERIOD[name];
   // SQP weeks start on Sunday and are reported as such: a weekly period is the report week.
   const start = unit === 'week' ? 'start_date' : `date_trunc('${unit}', start_date)::date`;
-  const end = unit === 'week' ? 'max(end_date)' : `(date_trunc('${unit}', start_date) + interval '1 ${unit}' - interval '1 day')::date`;
+  const end = unit === 'week' ? 'max(end_date)' : `(date_trunc('${unit}', start_date) + interval '${LENGTH[unit]}' - interval '1 day')::date`;
   const periodsChanged = `(SELECT DISTINCT ${start.replaceAll('start_date', 'p.start_date')} FROM ${parent} p WHERE ${changed})`;
   return {
     columns: [
