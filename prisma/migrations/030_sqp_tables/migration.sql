@@ -9,38 +9,46 @@
 CREATE SCHEMA IF NOT EXISTS sqp;
 
 -- ASIN view of the report: one row per ASIN, search query and reporting week.
-CREATE TABLE IF NOT EXISTS sqp.asin_performance_data (
-    start_date                   DATE          NOT NULL,
-    end_date                     DATE          NOT NULL,
-    asin                         TEXT          NOT NULL,
-    search_query                 TEXT          NOT NULL,
-    search_query_score           INTEGER,
-    search_query_volume          BIGINT,
-    impressions_total_count      BIGINT,
-    impressions_asin_count       BIGINT,
-    impressions_asin_share       NUMERIC(7,4),
-    clicks_total_count           BIGINT,
-    clicks_click_rate            NUMERIC(7,4),
-    clicks_asin_count            BIGINT,
-    clicks_asin_share            NUMERIC(7,4),
-    clicks_price_median          NUMERIC(12,2),
-    clicks_asin_price_median     NUMERIC(12,2),
-    cart_adds_total_count        BIGINT,
-    cart_adds_add_rate           NUMERIC(7,4),
-    cart_adds_asin_count         BIGINT,
-    cart_adds_asin_share         NUMERIC(7,4),
-    cart_adds_price_median       NUMERIC(12,2),
-    cart_adds_asin_price_median  NUMERIC(12,2),
-    purchases_total_count        BIGINT,
-    purchases_purchase_rate      NUMERIC(7,4),
-    purchases_asin_count         BIGINT,
-    purchases_asin_share         NUMERIC(7,4),
-    purchases_price_median       NUMERIC(12,2),
-    purchases_asin_price_median  NUMERIC(12,2),
-    updated_at                   TIMESTAMPTZ   NOT NULL DEFAULT now(),
-    PRIMARY KEY (asin, search_query, start_date)
-);
-CREATE INDEX IF NOT EXISTS asin_performance_data_start_date_idx ON sqp.asin_performance_data (start_date);
+-- Table and index together, only when the table is not there: a database's own
+-- asin_performance_data is kept exactly as it is (it need not even have start_date).
+DO $$
+BEGIN
+    IF to_regclass('sqp.asin_performance_data') IS NULL THEN
+        CREATE TABLE sqp.asin_performance_data (
+            start_date                   DATE          NOT NULL,
+            end_date                     DATE          NOT NULL,
+            asin                         TEXT          NOT NULL,
+            search_query                 TEXT          NOT NULL,
+            search_query_score           INTEGER,
+            search_query_volume          BIGINT,
+            impressions_total_count      BIGINT,
+            impressions_asin_count       BIGINT,
+            impressions_asin_share       NUMERIC(7,4),
+            clicks_total_count           BIGINT,
+            clicks_click_rate            NUMERIC(7,4),
+            clicks_asin_count            BIGINT,
+            clicks_asin_share            NUMERIC(7,4),
+            clicks_price_median          NUMERIC(12,2),
+            clicks_asin_price_median     NUMERIC(12,2),
+            cart_adds_total_count        BIGINT,
+            cart_adds_add_rate           NUMERIC(7,4),
+            cart_adds_asin_count         BIGINT,
+            cart_adds_asin_share         NUMERIC(7,4),
+            cart_adds_price_median       NUMERIC(12,2),
+            cart_adds_asin_price_median  NUMERIC(12,2),
+            purchases_total_count        BIGINT,
+            purchases_purchase_rate      NUMERIC(7,4),
+            purchases_asin_count         BIGINT,
+            purchases_asin_share         NUMERIC(7,4),
+            purchases_price_median       NUMERIC(12,2),
+            purchases_asin_price_median  NUMERIC(12,2),
+            updated_at                   TIMESTAMPTZ   NOT NULL DEFAULT now(),
+            PRIMARY KEY (asin, search_query, start_date)
+        );
+        CREATE INDEX asin_performance_data_start_date_idx ON sqp.asin_performance_data (start_date);
+    END IF;
+END;
+$$;
 
 -- Brand view of the report: one row per search query and week, the brand's ASINs together.
 CREATE TABLE IF NOT EXISTS sqp.search_query_performance (

@@ -236,6 +236,13 @@ BEGIN
         FROM sqp.refresh_dependencies e WHERE e.parent_config_id = NEW.id;
     END IF;
 
+    IF TG_OP = 'UPDATE' AND NEW.dependencies IS NOT DISTINCT FROM OLD.dependencies THEN
+        -- Renamed or moved, array not written: the edges stay the truth; respell the array
+        -- relative to the (possibly new) schema instead of re-reading the old spelling.
+        PERFORM sqp.sync_dependencies_array(NEW.id);
+        RETURN NULL;
+    END IF;
+
     IF NEW.dependencies IS NOT DISTINCT FROM sqp.derived_dependencies(NEW.id) THEN
         RETURN NULL;
     END IF;
@@ -280,15 +287,25 @@ EXECUTE FUNCTION sqp.refresh_config_dependencies_written();
 
 -- ---------------------------------------------------------------------------------------
 -- FIX 9 (continued): dependency cycles are refused by the database, whoever writes them.
--- Writers are serialised by a transaction-scoped advisory lock, so two concurrent inserts
--- (A→B and B→A) cannot each miss the other's edge.
+-- Writers are serialised on a guard row, so two concurrent inserts (A→B and B→A) cannot
+-- each miss the other's edge, whatever their isolation level.
 -- ---------------------------------------------------------------------------------------
+-- Every writer of an edge updates this one row first. READ COMMITTED writers queue on its row
+-- lock and then walk the graph with a fresh snapshot; a REPEATABLE READ or SERIALIZABLE writer
+-- whose snapshot predates another writer's commit gets a serialization failure (40001, retry)
+-- instead of walking a graph that misses that writer's edge.
+CREATE TABLE sqp.refresh_dependency_guard (
+    id BOOLEAN PRIMARY KEY DEFAULT true CHECK (id),
+    writes BIGINT NOT NULL DEFAULT 0
+);
+INSERT INTO sqp.refresh_dependency_guard DEFAULT VALUES;
+
 CREATE OR REPLACE FUNCTION sqp.refuse_dependency_cycle()
 RETURNS TRIGGER AS $$
 DECLARE
     cycle TEXT;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('sqp.refresh_dependencies'));
+    UPDATE sqp.refresh_dependency_guard SET writes = writes + 1;
     -- Walk from the new dependent down to its dependents; reaching the new parent closes a cycle.
     WITH RECURSIVE walk(id, path) AS (
         SELECT NEW.dependent_config_id, ARRAY[NEW.parent_config_id, NEW.dependent_config_id]
@@ -339,7 +356,8 @@ BEGIN
             SELECT c.relname INTO rel_name FROM pg_class c WHERE c.oid = obj.objid;
             CONTINUE WHEN rel_name IS NULL
                 OR rel_name IN ('refresh_config', 'refresh_audit_log', 'refresh_dependencies',
-                                'refresh_data_quality', 'refresh_checkpoints', '_prisma_migrations');
+                                'refresh_data_quality', 'refresh_checkpoints', 'refresh_dependency_guard',
+                                '_prisma_migrations');
 
             INSERT INTO sqp.refresh_config (
                 table_schema,
