@@ -197,6 +197,8 @@ export interface BigQueryTestServer {
   injectFault(route: RouteKind | 'any', fault: Fault, times?: number): void;
   /** Faults still queued. */
   pendingFaults(): number;
+  /** Drops the faults not yet used. */
+  clearFaults(): void;
   /** Every request received, in order. */
   readonly requests: readonly RecordedRequest[];
   /** Every query received (including dry runs and failed ones), in order. */
@@ -820,6 +822,9 @@ export async function startBigQueryTestServer(
       for (let i = 0; i < times; i++) faults.push({ route, fault });
     },
     pendingFaults: () => faults.length,
+    clearFaults: () => {
+      faults = [];
+    },
     get requests() {
       return requests;
     },
