@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { migrate, MigrationError, resolveRolledBack } from './migrate.ts';
+import { runOnce } from './run-once.ts';
 import { resolveDatabase, startService } from './service.ts';
 
 const USAGE = `Usage: sqp-refresh <command> [options]
@@ -11,6 +12,9 @@ Commands:
   start                       Run the service (GraphQL at /graphql, scheduler, runner)
   migrate                     Apply pending migrations to the database and exit
     --resolve-rolled-back NAME  Mark a failed migration as rolled back, then exit
+  run <schema.table>          Refresh one table now, with a progress bar
+                              exit code: 0 success (or warning), 1 failed, 3 paused by its
+                              time budget (run again to resume from the checkpoint)
 
 Without DATABASE_URL, an embedded PostgreSQL is started (data in .data/postgres).
 Environment variables: see .env.example.`;
@@ -54,6 +58,15 @@ async function main(argv: string[]): Promise<number> {
     } finally {
       await embedded?.stop();
     }
+  }
+  if (command === 'run') {
+    const name = positionals[1];
+    const match = name ? /^([A-Za-z_][\w$]*)\.([A-Za-z_][\w$]*)$/.exec(name) : null;
+    if (!match) {
+      console.error(`run: expected <schema.table>, e.g. sqp.asin_performance_data\n\n${USAGE}`);
+      return 2;
+    }
+    return runOnce(config, logger, match[1]!, match[2]!);
   }
   console.error(`Unknown command: ${command}\n\n${USAGE}`);
   return 2;

@@ -1,4 +1,5 @@
 // The environment, read once and validated. Nothing else in the service reads process.env.
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 const bool = z
@@ -16,6 +17,12 @@ const EnvSchema = z.object({
   GRAPHQL_INTROSPECTION: bool.default(true),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(10),
   GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(20000),
+  BIGQUERY_PROJECT_ID: z.string().min(1).optional(),
+  BIGQUERY_LOCATION: z.string().min(1).optional(),
+  GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
+  BIGQUERY_API_ENDPOINT: z.string().url().optional(),
+  BIGQUERY_DAILY_BYTE_BUDGET: z.string().regex(/^\d+$/, 'must be a whole number of bytes').optional(),
+  WORKER_NAME: z.string().min(1).max(100).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -27,6 +34,12 @@ export interface Config {
   http: { host: string; port: number };
   log: { level: Env['LOG_LEVEL']; pretty: boolean };
   graphql: { introspection: boolean; maxDepth: number; maxCost: number };
+  /** Undefined: no BigQuery; tables refresh from the embedded demo source. */
+  bigquery: { projectId: string; location?: string; keyFilename?: string; apiEndpoint?: string } | undefined;
+  dailyByteBudget: bigint | null;
+  workerName: string;
+  /** Environment variables that postgres sources may name (source.databaseUrlEnv). */
+  env: Record<string, string | undefined>;
 }
 
 /** Thrown with every problem of the environment at once. */
@@ -52,5 +65,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     http: { host: e.HOST, port: e.PORT },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? Boolean(process.stdout.isTTY) },
     graphql: { introspection: e.GRAPHQL_INTROSPECTION, maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST },
+    bigquery: e.BIGQUERY_PROJECT_ID
+      ? {
+          projectId: e.BIGQUERY_PROJECT_ID,
+          location: e.BIGQUERY_LOCATION,
+          keyFilename: e.GOOGLE_APPLICATION_CREDENTIALS,
+          apiEndpoint: e.BIGQUERY_API_ENDPOINT,
+        }
+      : undefined,
+    dailyByteBudget: e.BIGQUERY_DAILY_BYTE_BUDGET ? BigInt(e.BIGQUERY_DAILY_BYTE_BUDGET) : null,
+    workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
+    env: cleaned,
   };
 }

@@ -6,6 +6,9 @@ import { openDatabase, useDatabase, type Database } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { redactUrl, type Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
+import { createRunner } from './runner/runner.ts';
+import { prepareDefaultSource } from './runner/default-source.ts';
+import { createSources } from './runner/sources/index.ts';
 import { buildApp, type App } from './server.ts';
 
 export interface Service {
@@ -53,6 +56,17 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const database = openDatabase(url);
     useDatabase(database);
     stack.push(['database pool', async () => { useDatabase(undefined); await database.close(); }]);
+
+    await prepareDefaultSource(config, database.pool, logger);
+    const runner = createRunner({
+      pool: database.pool,
+      sources: createSources(config, url),
+      logger: logger.child({ component: 'runner' }),
+      workerName: config.workerName,
+      dailyByteBudget: config.dailyByteBudget,
+    });
+    runner.start();
+    stack.push(['runner', () => runner.stop()]);
 
     const app: App = buildApp({ graphql: config.graphql, logger });
     const graphqlUrl = await app.start(config.http.port, config.http.host);

@@ -1,0 +1,103 @@
+// One refresh of one table in a process of its own, so that its memory can be measured
+// alone: `node --import tsx bench/refresh-child.ts '<json ChildArgs>'`. Prints one line
+// `BENCH_RESULT <json ChildResult>` on stdout. The BigQuery test server runs in the parent
+// (bench/engine.ts), so the RSS measured here is the engine's, not the fixture's.
+process.env.METADATA_SERVER_DETECTION = 'none';
+
+import pg from 'pg';
+import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/refresh-table.ts';
+import { createBigQuerySource } from '../src/runner/sources/bigquery.ts';
+import { kernelPeakRss, RESULT_MARKER, sampleRss } from './support.ts';
+
+export interface ChildArgs {
+  databaseUrl: string;
+  bigqueryUrl: string;
+  tableSchema: string;
+  tableName: string;
+  /** Set this query into custom_sync_params first (the parent sets the rest). */
+  params: unknown;
+}
+
+export interface ChildResult {
+  wallMs: number;
+  outcome: RefreshOutcome;
+  /** RSS before refreshTable was called (node + tsx + modules + pool), bytes. */
+  rssBaseline: number;
+  /** Largest RSS seen by the 50 ms sampler during refreshTable, bytes. */
+  rssPeak: number;
+  /** The kernel's high-water mark (VmHWM) at the end, bytes; null off Linux. */
+  rssKernelPeak: number | null;
+  /** Samples taken (about wallMs / 50 unless the event loop was blocked). */
+  samples: number;
+  /** Longest gap between two samples: how long the event loop was blocked at worst. */
+  maxSampleGapMs: number;
+  heapUsedPeak: number;
+}
+
+async function main(): Promise<void> {
+  const args = JSON.parse(process.argv[2] ?? '{}') as ChildArgs;
+  const pool = new pg.Pool({ connectionString: args.databaseUrl, max: 2 });
+  pool.on('error', () => undefined);
+  const { rows } = await pool.query<RefreshConfigRow>(
+    `UPDATE sqp.refresh_config SET custom_sync_params = $3
+     WHERE table_schema = $1 AND table_name = $2
+     RETURNING id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
+               refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"`,
+    [args.tableSchema, args.tableName, JSON.stringify(args.params)],
+  );
+  const config = rows[0];
+  if (!config) throw new Error(`no refresh_config row for ${args.tableSchema}.${args.tableName}`);
+
+  const bigquery = createBigQuerySource({
+    projectId: 'sqp-bench',
+    apiEndpoint: args.bigqueryUrl,
+    retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 },
+    poll: { initialDelayMs: 1, maxDelayMs: 10 },
+    requestTimeoutMs: 120_000,
+  });
+
+  // Settle what start-up allocated, so the baseline is what the process holds at rest.
+  (globalThis as { gc?: () => void }).gc?.();
+  const rssBaseline = process.memoryUsage.rss();
+  let samples = 0;
+  let maxGap = 0;
+  let last = performance.now();
+  let heapUsedPeak = process.memoryUsage().heapUsed;
+  const gapTimer = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+    samples++;
+    heapUsedPeak = Math.max(heapUsedPeak, process.memoryUsage().heapUsed);
+  }, 50);
+  const rss = sampleRss(50);
+  const started = performance.now();
+  const outcome = await refreshTable(config, {
+    pool,
+    sources: { bigquery, postgres: () => { throw new Error('no postgres source in the bench'); } },
+  });
+  const wallMs = performance.now() - started;
+  const rssPeak = rss.stop();
+  clearInterval(gapTimer);
+  await pool.end();
+
+  const result: ChildResult = {
+    wallMs,
+    outcome,
+    rssBaseline,
+    rssPeak,
+    rssKernelPeak: kernelPeakRss(),
+    samples,
+    maxSampleGapMs: Math.round(maxGap),
+    heapUsedPeak,
+  };
+  process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error('refresh-child:', error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,56 @@
+// `sqp-refresh run <schema.table>`: one refresh now, with a terminal progress bar.
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { migrate } from './migrate.ts';
+import { createProgressBar } from './progress-bar.ts';
+import { refreshTable, RefreshBusyError, type RefreshConfigRow } from './runner/refresh-table.ts';
+import { createSources } from './runner/sources/index.ts';
+import { openDatabase } from './db.ts';
+import { prepareDefaultSource } from './runner/default-source.ts';
+import { resolveDatabase } from './service.ts';
+
+/** Refreshes one table and returns the process exit code. */
+export async function runOnce(config: Config, logger: Logger, schema: string, table: string): Promise<number> {
+  const { url, embedded } = await resolveDatabase(config, logger);
+  const database = openDatabase(url, { max: 3 });
+  try {
+    await migrate(url);
+    await prepareDefaultSource(config, database.pool, logger);
+    const { rows } = await database.pool.query<RefreshConfigRow>(
+      `SELECT id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
+              refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"
+       FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`,
+      [schema, table],
+    );
+    const row = rows[0];
+    if (!row) {
+      console.error(`${schema}.${table} is not registered in sqp.refresh_config`);
+      return 1;
+    }
+    const bar = createProgressBar();
+    const result = await refreshTable(row, {
+      pool: database.pool,
+      sources: createSources(config, url),
+      workerName: `${config.workerName} (cli)`,
+      dailyByteBudget: config.dailyByteBudget,
+      emit: (e) => bar.onEvent(e),
+    }).catch((error: unknown) => {
+      if (error instanceof RefreshBusyError) return error;
+      throw error;
+    });
+    bar.done();
+    if (result instanceof RefreshBusyError) {
+      console.error(result.message);
+      return 1;
+    }
+    const summary = `${schema}.${table}: ${result.status} (${result.outcome}) — ${result.rowsProcessed} rows read, ` +
+      `${result.rowsInserted} inserted, ${result.rowsUpdated} updated, ${result.rowsDeleted} deleted (run ${result.runId})`;
+    if (result.errorMessage) console.error(`${summary}\n${result.errorMessage}`);
+    else console.log(summary);
+    if (result.outcome === 'paused') return 3;
+    return result.status === 'failed' ? 1 : 0;
+  } finally {
+    await database.close();
+    await embedded?.stop();
+  }
+}
