@@ -172,6 +172,21 @@ describe('stopping and resuming', () => {
   });
 });
 
+describe('expired checkpoints', () => {
+  it('an expired checkpoint is marked expired and the refresh starts over from the watermark', async () => {
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 1000, quality: { freshnessDays: { max: 100000 } } });
+    const { rows: [old] } = await pool.query(`
+      INSERT INTO sqp.refresh_checkpoints (function_name, table_schema, table_name, checkpoint_data, last_processed_row, status, expires_at)
+      VALUES ('gone', 'sqp', 'asin_performance_data', '{"version":1,"mode":"full","source":{"lastKey":["B999999999","zzz","2099-01-01"]}}', 2000, 'active', now() - interval '1 minute')
+      RETURNING id`);
+    const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
+    expect(result).toMatchObject({ status: 'success', resumed: false, rowsProcessed: 2550 });
+    const { rows: [cp] } = await pool.query(`SELECT status FROM sqp.refresh_checkpoints WHERE id = $1`, [old.id]);
+    expect(cp.status).toBe('expired');
+    expect(await targetSum()).toEqual(await sourceSum());
+  });
+});
+
 describe('failures leave the target as the last committed page left it', () => {
   it('bad custom_sync_params fail the run with the path named, and nothing runs', async () => {
     await setParams('search_query_performance', { source: { type: 'postgres' }, pageSize: 5 });
