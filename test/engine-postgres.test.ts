@@ -223,3 +223,16 @@ describe('failures leave the target as the last committed page left it', () => {
     expect(cp).toEqual({ status: 'active', last_processed_row: '1000' });
   });
 });
+
+describe('changed params and checkpoints', () => {
+  it('a checkpoint written under other params is not resumed (its key set would delete wrongly)', async () => {
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 1000, quality: { freshnessDays: { max: 100000 } } });
+    await pool.query(`
+      INSERT INTO sqp.refresh_checkpoints (function_name, table_schema, table_name, checkpoint_data, last_processed_row, status)
+      VALUES ('old', 'sqp', 'asin_performance_data', '{"version":1,"mode":"full","deleteMissing":false,"pagesDone":1,"rowsDone":1000,"inserted":0,"updated":0,"duplicates":0,"nullKeys":{},"source":{"lastKey":["B000000049","zzz","2099-01-01"]}}', 1000, 'active')`);
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 1000, deleteMissing: true, quality: { freshnessDays: { max: 100000 } } });
+    const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
+    expect(result).toMatchObject({ status: 'success', resumed: false, rowsDeleted: 0 });
+    expect(await targetSum()).toEqual(await sourceSum());
+  });
+});

@@ -9,6 +9,8 @@ export interface CheckpointState {
   /** Audit row of the slice that started the refresh. */
   firstRunId: number;
   mode: 'full' | 'incremental';
+  /** Whether loaded keys are being remembered (a resume must agree, or deletes would be wrong). */
+  deleteMissing?: boolean;
   /** Lower bound of the read (incremental), as text, or null. */
   since: string | null;
   watermarkBefore: string | null;
@@ -61,6 +63,19 @@ export async function findLatestExpiredCheckpoint(client: pg.ClientBase, schema:
     [schema, table, since],
   );
   return rows[0] ?? null;
+}
+
+/**
+ * Expires every other active checkpoint of the table. Called under the table's lock: only the
+ * one being resumed (if any) still means something; older ones (other workers' names) would
+ * otherwise linger or block this worker's own.
+ */
+export async function expireOtherCheckpoints(client: pg.ClientBase, schema: string, table: string, keepId: number | null): Promise<void> {
+  await client.query(
+    `UPDATE sqp.refresh_checkpoints SET status = 'expired'
+     WHERE table_schema = $1 AND table_name = $2 AND status = 'active' AND ($3::int IS NULL OR id <> $3)`,
+    [schema, table, keepId],
+  );
 }
 
 /** Starts a checkpoint for a new refresh, or takes over an active one for this worker. */

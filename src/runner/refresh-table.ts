@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { safeEmit, type RefreshEvent, type TableRef } from '../subscriptions/events.ts';
 import { bytesBilledToday, failInterruptedRuns, finishAuditRow, lastSuccess, startAuditRow } from './audit.ts';
 import { describeTable, matchesUniqueKey, type TargetTable } from './catalog.ts';
-import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, findActiveCheckpoint, type CheckpointState } from './checkpoints.ts';
+import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointState } from './checkpoints.ts';
 import { deleteMissing, PageLoader, prepareKeysTable } from './loader.ts';
 import { measureQuality, qualityVerdict, recordQuality } from './quality.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
@@ -112,7 +112,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
   const sampleMemory = () => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss));
 
   const checkpoint = await findActiveCheckpoint(client, config.tableSchema, config.tableName);
-  const resumed = checkpoint?.checkpoint_data?.version === 1;
+  let resumed = checkpoint?.checkpoint_data?.version === 1;
   const runId = await startAuditRow(client, {
     configId: config.id,
     schema: config.tableSchema,
@@ -164,6 +164,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       errorDetails: error?.details ?? null,
       metadata: {
         outcome,
+        resumedFromCheckpoint: resumed,
         mode: state?.mode,
         pages: state?.pagesDone ?? 0,
         watermarkBefore: state?.watermarkBefore ?? null,
@@ -196,17 +197,25 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     const cursorColumn = plan ? undefined : params.cursorColumn;
     validateAgainstTarget(target, keyColumns, cursorColumn, plan?.columns);
 
-    if (state && state.mode !== params.mode) state = null; // params changed since: start over
+    if (state && (state.mode !== params.mode || Boolean(state.deleteMissing) !== params.deleteMissing)) {
+      // The params changed since the checkpoint was written: its position means something
+      // else now (and a key set started halfway would delete rows wrongly). Start over.
+      await closeCheckpoint(client, checkpoint!.id, 'expired');
+      state = null;
+      resumed = false;
+    }
     if (!state) {
       const previous = await lastSuccess(client, config.id);
       const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
       const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
       state = {
-        version: 1, firstRunId: runId, mode: params.mode, since, watermarkBefore: watermark, watermarkAfter: watermark,
+        version: 1, firstRunId: runId, mode: params.mode, deleteMissing: params.deleteMissing, since, watermarkBefore: watermark, watermarkAfter: watermark,
         pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null,
       };
+      await expireOtherCheckpoints(client, config.tableSchema, config.tableName, null);
       checkpointId = await claimCheckpoint(client, { functionName: ctx.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: ctx.ttl });
     } else {
+      await expireOtherCheckpoints(client, config.tableSchema, config.tableName, checkpoint!.id);
       checkpointId = await claimCheckpoint(client, { existingId: checkpoint!.id, functionName: ctx.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: ctx.ttl });
     }
 
