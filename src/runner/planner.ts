@@ -1,0 +1,228 @@
+// The planner: a pure function from configs, dependency edges and latest runs to what will
+// run within a horizon, in which order, and why. The runner and `refreshPlan(hours)` use it.
+
+export type DependencyKind = 'hard' | 'soft';
+
+export interface PlanConfig {
+  id: number;
+  tableSchema: string;
+  tableName: string;
+  isEnabled: boolean;
+  priority: number;
+  refreshFrequencyHours: number;
+  nextRefreshAt: Date | null;
+}
+
+export interface PlanEdge {
+  parentId: number;
+  dependentId: number;
+  type: DependencyKind;
+}
+
+export interface PlanLatestRun {
+  status: 'running' | 'success' | 'warning' | 'failed';
+  finishedAt: Date | null;
+  /** A failed run whose error may pass on a retry (rate limits, connection loss). */
+  retryable?: boolean;
+  /** Consecutive failed attempts so far (1 after the first failure). */
+  attempts?: number;
+}
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface PlanInput {
+  now: Date;
+  horizonHours: number;
+  configs: PlanConfig[];
+  edges: PlanEdge[];
+  latestRuns: Map<number, PlanLatestRun>;
+  retry?: RetryPolicy;
+}
+
+export type PlanReason = 'due' | 'scheduled' | 'cascade' | 'retry';
+
+export interface PlannedRefresh {
+  configId: number;
+  table: string;
+  /** When it becomes runnable. */
+  at: Date;
+  reason: PlanReason;
+  /** For cascades: the parent whose refresh triggers this one. */
+  cascadeFrom: string | null;
+  /** ready: will run; blocked: a hard parent is unhealthy, or a cycle; */
+  state: 'ready' | 'blocked';
+  /** Why it is blocked, or what a soft dependency notes. */
+  notes: string[];
+  priority: number;
+}
+
+export interface Plan {
+  items: PlannedRefresh[];
+  /** Dependency cycles found among the configs (each as a list of table names). */
+  cycles: string[][];
+}
+
+const HOUR = 3_600_000;
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 3_600_000 };
+
+/** Backoff before retry `attempt` (1-based), without jitter (the runner adds jitter). */
+export function retryDelayMs(attempt: number, policy: RetryPolicy = DEFAULT_RETRY): number {
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+}
+
+const name = (c: PlanConfig) => `${c.tableSchema}.${c.tableName}`;
+
+/** Finds dependency cycles (Tarjan's strongly connected components of size > 1). */
+export function findCycles(configs: PlanConfig[], edges: PlanEdge[]): number[][] {
+  const out = new Map<number, number[]>();
+  for (const e of edges) out.set(e.parentId, [...(out.get(e.parentId) ?? []), e.dependentId]);
+  let index = 0;
+  const idx = new Map<number, number>();
+  const low = new Map<number, number>();
+  const stack: number[] = [];
+  const onStack = new Set<number>();
+  const cycles: number[][] = [];
+  const visit = (v: number) => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of out.get(v) ?? []) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const scc: number[] = [];
+      let w: number;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1 || (out.get(v) ?? []).includes(v)) cycles.push(scc.reverse());
+    }
+  };
+  for (const c of configs) if (!idx.has(c.id)) visit(c.id);
+  return cycles;
+}
+
+/** Plans the refreshes of the next `horizonHours`, parents before dependents. */
+export function planRefreshes(input: PlanInput): Plan {
+  const { now } = input;
+  const end = now.getTime() + input.horizonHours * HOUR;
+  const retry = input.retry ?? DEFAULT_RETRY;
+  const byId = new Map(input.configs.map((c) => [c.id, c]));
+  const parents = new Map<number, PlanEdge[]>();
+  const children = new Map<number, PlanEdge[]>();
+  for (const e of input.edges) {
+    if (!byId.has(e.parentId) || !byId.has(e.dependentId)) continue;
+    parents.set(e.dependentId, [...(parents.get(e.dependentId) ?? []), e]);
+    children.set(e.parentId, [...(children.get(e.parentId) ?? []), e]);
+  }
+  const cycles = findCycles(input.configs, input.edges);
+  const inCycle = new Map<number, string>();
+  for (const cycle of cycles) {
+    const text = cycle.map((id) => name(byId.get(id)!)).join(' -> ');
+    for (const id of cycle) inCycle.set(id, text);
+  }
+
+  // 1. Own occurrences: due now, scheduled later, or a retry after a failure.
+  const first = new Map<number, { at: number; reason: PlanReason }>();
+  for (const c of input.configs) {
+    if (!c.isEnabled) continue;
+    const last = input.latestRuns.get(c.id);
+    let at = c.nextRefreshAt?.getTime() ?? now.getTime();
+    let reason: PlanReason = at <= now.getTime() ? 'due' : 'scheduled';
+    if (last?.status === 'failed' && last.retryable && (last.attempts ?? 1) < retry.maxAttempts && last.finishedAt) {
+      const retryAt = last.finishedAt.getTime() + retryDelayMs(last.attempts ?? 1, retry);
+      if (retryAt < at) {
+        at = retryAt;
+        reason = 'retry';
+      }
+    }
+    if (at <= end) first.set(c.id, { at: Math.max(at, now.getTime()), reason });
+  }
+
+  // 2. Cascades: a parent's refresh makes its dependents due right after it.
+  const occurrence = new Map(first);
+  const cascadeFrom = new Map<number, number>();
+  const queue = [...first.keys()];
+  while (queue.length) {
+    const p = queue.shift()!;
+    const pAt = occurrence.get(p)!.at;
+    for (const e of children.get(p) ?? []) {
+      const d = byId.get(e.dependentId)!;
+      if (!d.isEnabled || inCycle.has(d.id)) continue;
+      const own = occurrence.get(d.id);
+      // A dependent already due no later than its parent keeps that slot (it is ordered after
+      // the parent); otherwise the parent's refresh brings it forward.
+      if (!own || own.at > pAt) {
+        occurrence.set(d.id, { at: pAt, reason: 'cascade' });
+        cascadeFrom.set(d.id, p);
+        queue.push(d.id);
+      }
+    }
+  }
+
+  // 3. Health of a parent as a dependent at time `at` will find it: a failed parent stays
+  //    unhealthy unless its own refresh is planned no later than the dependent's.
+  const unhealthy = (id: number, at: number) => {
+    const r = input.latestRuns.get(id);
+    const planned = occurrence.get(id);
+    return r?.status === 'failed' && (!planned || planned.at > at);
+  };
+
+  // 4. Order: by time, then dependency depth, then priority (high first), then how overdue.
+  const depth = new Map<number, number>();
+  const depthOf = (id: number, seen = new Set<number>()): number => {
+    if (depth.has(id)) return depth.get(id)!;
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    const d = Math.max(-1, ...(parents.get(id) ?? []).map((e) => depthOf(e.parentId, seen))) + 1;
+    depth.set(id, d);
+    return d;
+  };
+  const items: PlannedRefresh[] = [...occurrence.entries()].map(([id, o]) => {
+    const c = byId.get(id)!;
+    const notes: string[] = [];
+    let state: PlannedRefresh['state'] = 'ready';
+    if (inCycle.has(id)) {
+      state = 'blocked';
+      notes.push(`dependency cycle: ${inCycle.get(id)}`);
+    }
+    for (const e of parents.get(id) ?? []) {
+      if (!unhealthy(e.parentId, o.at)) continue;
+      const p = name(byId.get(e.parentId)!);
+      if (e.type === 'hard') {
+        state = 'blocked';
+        notes.push(`blocked by ${p}: its latest refresh failed`);
+      } else notes.push(`soft dependency ${p} is unhealthy (latest refresh failed); runs anyway`);
+    }
+    const from = cascadeFrom.get(id);
+    return {
+      configId: id,
+      table: name(c),
+      at: new Date(o.at),
+      reason: o.reason,
+      cascadeFrom: from === undefined ? null : name(byId.get(from)!),
+      state,
+      notes,
+      priority: c.priority,
+    };
+  });
+  items.sort(
+    (a, b) =>
+      a.at.getTime() - b.at.getTime() ||
+      depthOf(a.configId) - depthOf(b.configId) ||
+      b.priority - a.priority ||
+      (byId.get(a.configId)!.nextRefreshAt?.getTime() ?? 0) - (byId.get(b.configId)!.nextRefreshAt?.getTime() ?? 0) ||
+      a.configId - b.configId,
+  );
+  return { items, cycles: cycles.map((c) => c.map((id) => name(byId.get(id)!))) };
+}
