@@ -32,6 +32,8 @@ export interface ChildResult {
   /** Longest gap between two samples: how long the event loop was blocked at worst. */
   maxSampleGapMs: number;
   heapUsedPeak: number;
+  /** CPU time of this process during refreshTable (user + system), ms. */
+  cpuMs: number;
 }
 
 async function main(): Promise<void> {
@@ -71,12 +73,14 @@ async function main(): Promise<void> {
     heapUsedPeak = Math.max(heapUsedPeak, process.memoryUsage().heapUsed);
   }, 50);
   const rss = sampleRss(50);
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const outcome = await refreshTable(config, {
     pool,
     sources: { bigquery, postgres: () => { throw new Error('no postgres source in the bench'); } },
   });
   const wallMs = performance.now() - started;
+  const cpuUsed = process.cpuUsage(cpu);
   const rssPeak = rss.stop();
   clearInterval(gapTimer);
   await pool.end();
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
     samples,
     maxSampleGapMs: Math.round(maxGap),
     heapUsedPeak,
+    cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
   };
   process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
 }
