@@ -120,9 +120,10 @@ describe('BigQuery → PostgreSQL', () => {
 
   it('a run that dies after page k of n resumes at page k+1 of the same job', async () => {
     await pool.query(`UPDATE sqp.bq_types SET s = 'stale'`);
-    // After page 2 is committed, every read fails (resets beyond all retries): the run stops.
+    // Once page 1 is committed (page 2 is already being fetched ahead), every read fails
+    // (resets beyond all retries): the run stops after page 2.
     await setParams({ source: { type: 'bigquery', query: QUERY }, pageSize: 300 });
-    const partial = await run({ emit: (e) => { if (e.type === 'run:progress' && e.page === 2) server.injectFault('getQueryResults', { type: 'reset' }, 100); } });
+    const partial = await run({ emit: (e) => { if (e.type === 'run:progress' && e.page === 1) server.injectFault('getQueryResults', { type: 'reset' }, 100); } });
     expect(partial).toMatchObject({ status: 'failed', rowsProcessed: 600 });
     expect(partial.errorDetails).toMatchObject({ retryable: true });
     server.clearFaults();

@@ -316,12 +316,13 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     return call(ctx, async () => (await job.getMetadata())[0]);
   }
 
-  function makeRead(job: Job, first: WireQueryResults, stats: SourceStats, request: OpenReadRequest): SourceRead {
-    let fields: WireField[] = first.schema?.fields ?? [];
+  function makeRead(job: Job, firstPage: WireQueryResults, stats: SourceStats, request: OpenReadRequest): SourceRead {
+    let fields: WireField[] = firstPage.schema?.fields ?? [];
     const jobId = job.id ?? '';
-    const location = job.location ?? first.jobReference?.location ?? null;
-    const firstRows = convert(fields, first, jobId);
-    const totalRows = first.totalRows === undefined || first.totalRows === null ? null : Number(first.totalRows);
+    const location = job.location ?? firstPage.jobReference?.location ?? null;
+    const totalRows = firstPage.totalRows === undefined || firstPage.totalRows === null ? null : Number(firstPage.totalRows);
+    // Held only until pages() takes it, so that a read never keeps more than it is working on.
+    let first: WireQueryResults | null = firstPage;
     let started = false;
     let closed = false;
 
@@ -331,17 +332,23 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     async function* pages(): AsyncGenerator<SourcePage> {
       if (started) throw new Error('BigQuery source: pages() can be iterated only once per open()');
       started = true;
-      if (closed) return;
-      let page = first;
-      let rows = firstRows;
+      if (closed || !first) return;
+      let page: WireQueryResults | null = first;
+      first = null;
       for (;;) {
         const next = resumeAfter(page);
+        const rows = convert(fields, page, jobId);
+        page = null;
+        // Fetch the following page while the engine loads this one: BigQuery, the network
+        // and PostgreSQL work at the same time. One page ahead at most, so memory stays
+        // bounded by two pages.
+        const pending = next && !closed ? readPage(job, request.pageSize, next.pageToken, request.signal) : null;
+        pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
         yield { rows, resumeAfter: next };
-        if (!next || closed) return;
+        if (!pending || closed) return;
         throwIfAborted(request.signal);
-        page = await readPage(job, request.pageSize, next.pageToken, request.signal);
+        page = await pending;
         if (page.schema?.fields?.length) fields = page.schema.fields;
-        rows = convert(fields, page, jobId);
       }
     }
 
