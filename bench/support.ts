@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,22 +64,9 @@ export interface BenchDatabase {
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export function withDatabase(serverUrl: string, database: string): string {
-  const u = new URL(serverUrl);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
+// The same helpers the test harness uses.
+export { freePort, databaseUrl as withDatabase } from '../test/support/global-setup.ts';
+import { databaseUrl as withDatabase, freePort } from '../test/support/global-setup.ts';
 
 /**
  * BENCH_DATABASE_URL or DATABASE_URL: a new database `sqp_refresh_bench_<rand>` on that
