@@ -64,8 +64,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       logger: logger.child({ component: 'runner' }),
       workerName: config.workerName,
       dailyByteBudget: config.dailyByteBudget,
+      listenUrl: url,
     });
-    runner.start();
+    await runner.start();
     stack.push(['runner', () => runner.stop()]);
 
     const app: App = buildApp({ graphql: config.graphql, logger });

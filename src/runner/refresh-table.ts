@@ -40,9 +40,13 @@ export interface RefreshOptions {
   /** Daily BigQuery byte budget; null: none. */
   dailyByteBudget?: bigint | null;
   checkpointTtlSeconds?: number;
-  /** Cancels at the next page boundary. */
+  /** Cancels at the next page boundary: the run ends failed/cancelled, its checkpoint expired. */
   signal?: AbortSignal;
+  /** Shutdown: stops at the next page boundary, leaving the checkpoint for whoever resumes. */
+  shutdownSignal?: AbortSignal;
   emit?: (event: RefreshEvent) => void;
+  /** Extra facts for the audit row's sync_metadata (e.g. why the runner started it). */
+  metadata?: Record<string, unknown>;
 }
 
 export type RefreshOutcome = {
@@ -118,7 +122,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     schema: config.tableSchema,
     table: config.tableName,
     startedAt: started,
-    metadata: { worker: ctx.worker, resumedFromCheckpoint: resumed, ...(resumed ? { checkpointId: checkpoint!.id } : {}) },
+    metadata: { ...options.metadata, worker: ctx.worker, resumedFromCheckpoint: resumed, ...(resumed ? { checkpointId: checkpoint!.id } : {}) },
   });
   // We hold the table's lock, so any other `running` row of this table is a dead process's.
   const interrupted = await failInterruptedRuns(client, config.tableSchema, config.tableName, runId);
@@ -271,6 +275,12 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         if (options.signal?.aborted) {
           await closeCheckpoint(client, checkpointId, 'expired');
           return announce(await finish('failed', 'cancelled', { message: 'cancelled', details: { reason: 'cancelled', retryable: false, afterPage: state.pagesDone } }));
+        }
+        if (options.shutdownSignal?.aborted) {
+          return announce(await finish('warning', 'paused', {
+            message: `stopped by shutdown after page ${state.pagesDone}; the next run resumes from the checkpoint`,
+            details: { reason: 'shutdown', retryable: true, afterPage: state.pagesDone },
+          }));
         }
         if (performance.now() >= deadline) {
           return announce(await finish('warning', 'paused', {

@@ -1,12 +1,23 @@
-// A first runner: on every croner tick (and at start), refresh the due tables one at a time,
-// highest priority first, parents before their dependents. Claiming across replicas,
-// concurrency, retries with backoff and cascades come with the runner issue; until then two
-// replicas never refresh one table at once thanks to the engine's per-table lock.
+// The runner: on every croner tick, on start and whenever woken (NOTIFY sqp_refresh_wake from
+// any replica), it expires checkpoints, recovers runs of dead processes, then refreshes the
+// due tables — parents before dependents, highest priority first, up to `concurrency` at once.
+// After a run it moves the schedule: a success cascades to the dependents, a retryable failure
+// is retried with exponential backoff and jitter up to `retry.maxAttempts`, any other failure
+// waits for the next regular slot. Two replicas never refresh one table at once: the engine
+// holds a per-table advisory lock for the whole run, which PostgreSQL releases if a process dies.
 import { Cron } from 'croner';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from '../logger.ts';
-import type { RefreshEvent } from '../subscriptions/events.ts';
-import { refreshTable, RefreshBusyError, type RefreshConfigRow, type SourceProvider } from './refresh-table.ts';
+import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
+import { failInterruptedRuns } from './audit.ts';
+import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
+import { refreshTable, RefreshBusyError, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
+import { cascadeToDependents, claimDue, failureStreak, parentHealth, regularDueAt, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
+import { nextRefreshAfterSuccess } from './schedule.ts';
+
+export const WAKE_CHANNEL = 'sqp_refresh_wake';
+/** How long a claim keeps a table from other replicas if its process dies silently. */
+const LEASE_SECONDS = 3600;
 
 export interface RunnerOptions {
   pool: pg.Pool;
@@ -16,75 +27,188 @@ export interface RunnerOptions {
   dailyByteBudget: bigint | null;
   /** Cron pattern of the tick; default every minute. */
   schedule?: string;
+  /** Refreshes this process runs at once (default 2). */
+  concurrency?: number;
+  retry?: RetryPolicy;
   now?: () => Date;
+  /** Jitter in [0, 1) for retry delays (tests inject a constant). */
+  random?: () => number;
   emit?: (event: RefreshEvent) => void;
+  /** Connection string for LISTEN (wake-ups from other replicas); none: no LISTEN. */
+  listenUrl?: string;
 }
 
-/** Due tables: enabled and next_refresh_at passed; by dependency depth, then priority, then how overdue. */
-const DUE_SQL = `
-  WITH RECURSIVE depth(id, d) AS (
-    SELECT c.id, 0 FROM sqp.refresh_config c
-    UNION ALL
-    SELECT e.dependent_config_id, depth.d + 1 FROM depth
-    JOIN sqp.refresh_dependencies e ON e.parent_config_id = depth.id
-    WHERE depth.d < 50
-  )
-  SELECT c.id, c.table_schema AS "tableSchema", c.table_name AS "tableName", c.custom_sync_params AS "customSyncParams",
-         c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt"
-  FROM sqp.refresh_config c
-  JOIN (SELECT id, max(d) AS d FROM depth GROUP BY id) k ON k.id = c.id
-  WHERE c.is_enabled AND c.next_refresh_at <= $1 AND c.custom_sync_params <> '{}'::jsonb
-  ORDER BY k.d, c.priority DESC, c.next_refresh_at`;
+export interface Runner {
+  start(): Promise<void>;
+  /** Stops claiming; running refreshes stop at their next page boundary, checkpoints kept. */
+  stop(): Promise<void>;
+  /** One pass: recover, then run everything due until nothing is left. Resolves when done. */
+  tick(): Promise<void>;
+  /** Asks for a pass as soon as possible (what a NOTIFY does). */
+  wake(): void;
+}
 
-/** Starts ticking; stop() waits for the refresh in progress to end. */
-export function createRunner(options: RunnerOptions): { start(): void; stop(): Promise<void>; tick(): Promise<void> } {
+/** Creates a runner; nothing happens until start() (or tick() in tests). */
+export function createRunner(options: RunnerOptions): Runner {
   const now = options.now ?? (() => new Date());
-  let stopping = false;
-  let current: Promise<void> = Promise.resolve();
+  const random = options.random ?? Math.random;
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const concurrency = Math.max(1, options.concurrency ?? 2);
+  const log = options.logger;
   const controller = new AbortController();
+  let stopping = false;
+  let passing: Promise<void> | null = null;
+  let again = false;
+  let listener: pg.Client | null = null;
 
-  async function tick(): Promise<void> {
-    const { rows } = await options.pool.query<RefreshConfigRow>(DUE_SQL, [now()]);
-    for (const config of rows) {
-      if (stopping) return;
-      const log = options.logger.child({ table: `${config.tableSchema}.${config.tableName}` });
+  const emit = (e: RefreshEvent) => safeEmit(options.emit, e);
+
+  /** Runs of dead processes: their table lock is free although a row says `running`. */
+  async function recoverZombies(): Promise<void> {
+    for (const t of await runningTables(options.pool)) {
+      const client = await options.pool.connect();
       try {
-        const result = await refreshTable(config, {
-          pool: options.pool,
-          sources: options.sources,
-          workerName: options.workerName,
-          dailyByteBudget: options.dailyByteBudget,
-          signal: controller.signal,
-          now,
-          emit: options.emit,
-        });
-        log[result.status === 'failed' ? 'warn' : 'info'](
-          { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
-          `refresh ${result.status}`,
-        );
-      } catch (error) {
-        if (error instanceof RefreshBusyError) log.debug('already being refreshed elsewhere');
-        else log.error({ err: error }, 'refresh could not start');
+        const key = `${t.schema}.${t.table}`;
+        const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext($1)) AS ok`, [key]);
+        if (!rows[0]!.ok) continue; // alive somewhere
+        try {
+          const ids = await failInterruptedRuns(client, t.schema, t.table, null);
+          if (ids.length) {
+            log.warn({ table: key, runs: ids }, 'recovered interrupted runs; the table resumes from its checkpoint');
+            await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [t.configId, now()]);
+          }
+        } finally {
+          await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [key]);
+        }
+      } finally {
+        client.release();
       }
     }
   }
 
-  const job = new Cron(options.schedule ?? '* * * * *', { protect: true, paused: true }, () => {
-    current = tick().catch((err) => options.logger.error({ err }, 'runner tick failed'));
-    return current;
-  });
+  /** Moves the schedule after a run, as the issue of record specifies. */
+  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome): Promise<void> {
+    const t = now();
+    if (result.outcome === 'completed') {
+      // The engine already moved next_refresh_at; the dependents follow their parent.
+      await cascadeToDependents(options.pool, config.id, t);
+    } else if (result.outcome === 'paused') {
+      await setNextRefresh(options.pool, config.id, t); // the next slice, at the next pass
+    } else if (result.outcome === 'failed') {
+      const attempts = await failureStreak(options.pool, config.id);
+      const retryable = result.errorDetails?.retryable === true;
+      if (retryable && attempts < retry.maxAttempts) {
+        const delay = retryDelayMs(attempts, retry) * (0.5 + random() / 2);
+        await setNextRefresh(options.pool, config.id, new Date(t.getTime() + delay));
+      } else {
+        await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, t));
+      }
+    }
+  }
+
+  async function runOne(row: RefreshConfigRow): Promise<void> {
+    let config = row;
+    const table = `${config.tableSchema}.${config.tableName}`;
+    const ref = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
+    const due = await claimDue(options.pool, config.id, now(), LEASE_SECONDS);
+    if (!due) return; // another replica took it
+    // Retries run at their own times, but the schedule stays anchored to the regular slot.
+    const anchor = (await regularDueAt(options.pool, config.id)) ?? due;
+    config = { ...config, nextRefreshAt: anchor };
+    const parents = await parentHealth(options.pool, config.id);
+    const hard = parents.filter((p) => p.dependencyType === 'hard' && p.status === 'failed');
+    if (hard.length) {
+      const reasons = hard.map((p) => `blocked by ${p.parent}: its latest refresh failed`);
+      log.info({ table, reasons }, 'refresh blocked');
+      await setNextRefresh(options.pool, config.id, due); // still due: waits for its parent
+      emit({ type: 'run:blocked', ...ref, reasons, at: now().toISOString() });
+      return;
+    }
+    const soft = parents.filter((p) => p.dependencyType === 'soft' && p.status === 'failed').map((p) => p.parent);
+    try {
+      const result = await refreshTable(config, {
+        pool: options.pool,
+        sources: options.sources,
+        workerName: options.workerName,
+        dailyByteBudget: options.dailyByteBudget,
+        shutdownSignal: controller.signal,
+        now,
+        emit: options.emit,
+        metadata: { trigger: 'runner', regularDueAt: anchor.toISOString(), ...(soft.length ? { unhealthySoftParents: soft } : {}) },
+      });
+      await reschedule(config, result);
+      log[result.status === 'failed' ? 'warn' : 'info'](
+        { table, runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
+        `refresh ${result.status}`,
+      );
+    } catch (error) {
+      await setNextRefresh(options.pool, config.id, due).catch(() => undefined);
+      if (error instanceof RefreshBusyError) log.debug({ table }, 'being refreshed by another process');
+      else log.error({ table, err: error }, 'refresh could not start');
+    }
+  }
+
+  async function pass(): Promise<void> {
+    await options.pool.query('SELECT sqp.expire_checkpoints()');
+    await recoverZombies();
+    const tried = new Set<number>();
+    while (!stopping) {
+      const due = (await selectDue(options.pool, now(), [...tried])).filter((c) => !tried.has(c.id));
+      if (!due.length) return;
+      // One dependency depth at a time, so that a parent always finishes before its dependents
+      // are considered; then look again (a success may have made dependents due).
+      const wave = due.filter((c) => c.depth === due[0]!.depth);
+      for (const c of wave) tried.add(c.id);
+      const queue = [...wave];
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+          for (let next = queue.shift(); next && !stopping; next = queue.shift()) await runOne(next);
+        }),
+      );
+    }
+  }
+
+  function tick(): Promise<void> {
+    if (passing) {
+      again = true;
+      return passing;
+    }
+    passing = (async () => {
+      do {
+        again = false;
+        await pass().catch((err) => log.error({ err }, 'runner pass failed'));
+      } while (again && !stopping);
+    })().finally(() => (passing = null));
+    return passing;
+  }
+
+  const job = new Cron(options.schedule ?? '* * * * *', { paused: true }, () => void tick());
 
   return {
     tick,
-    start() {
+    wake: () => void tick(),
+    async start() {
+      if (options.listenUrl) {
+        listener = new pg.Client({ connectionString: options.listenUrl, application_name: 'sqp-refresh listen' });
+        listener.on('error', (err) => log.warn({ err }, 'wake-up listener lost its connection'));
+        listener.on('notification', () => void tick());
+        await listener.connect();
+        await listener.query(`LISTEN ${WAKE_CHANNEL}`);
+      }
       job.resume();
-      void job.trigger();
+      void tick();
     },
     async stop() {
       stopping = true;
-      controller.abort();
       job.stop();
-      await current;
+      controller.abort();
+      await passing;
+      await listener?.end().catch(() => undefined);
     },
   };
+}
+
+/** Wakes the runners of every replica (after a forced or scheduled refresh). */
+export async function wakeRunners(db: pg.Pool | pg.ClientBase): Promise<void> {
+  await db.query(`SELECT pg_notify($1, '')`, [WAKE_CHANNEL]);
 }

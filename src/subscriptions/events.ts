@@ -24,6 +24,8 @@ export type RefreshEvent =
     } & TableRef)
   /** A quality metric of the run was recorded. */
   | ({ type: 'quality:recorded'; runId: number; metricName: string; value: number | null; isWithinThreshold: boolean | null; at: string } & TableRef)
+  /** A due refresh did not start: a hard parent is unhealthy, or the table is in a cycle. */
+  | ({ type: 'run:blocked'; reasons: string[]; at: string } & TableRef)
   /** The run ended (success, warning, failed; `outcome` says completed, paused, cancelled or failed). */
   | ({
       type: 'run:finished';

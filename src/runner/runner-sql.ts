@@ -1,0 +1,125 @@
+// SQL of the runner, one function per statement.
+import type pg from 'pg';
+import type { RefreshConfigRow } from './refresh-table.ts';
+
+/** Due tables (enabled, next_refresh_at passed, with params), by dependency depth, priority, overdue. */
+export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Promise<Array<RefreshConfigRow & { depth: number }>> {
+  // The outer WHERE uses the seed's partial index on next_refresh_at; the depth walk only
+  // visits the due tables' ancestors.
+  const { rows } = await db.query(
+    `WITH RECURSIVE due AS (
+       SELECT id FROM sqp.refresh_config
+       WHERE is_enabled AND next_refresh_at <= $1 AND custom_sync_params <> '{}'::jsonb AND NOT (id = ANY ($2::int[]))
+     ), up(id, ancestor, d) AS (
+       SELECT id, id, 0 FROM due
+       UNION ALL
+       SELECT up.id, e.parent_config_id, up.d + 1 FROM up
+       JOIN sqp.refresh_dependencies e ON e.dependent_config_id = up.ancestor
+       WHERE up.d < 50
+     )
+     SELECT c.id, c.table_schema AS "tableSchema", c.table_name AS "tableName", c.custom_sync_params AS "customSyncParams",
+            c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt", max(up.d)::int AS depth
+     FROM up JOIN sqp.refresh_config c ON c.id = up.id
+     GROUP BY c.id
+     ORDER BY depth, c.priority DESC, c.next_refresh_at, c.id`,
+    [now, exclude],
+  );
+  return rows;
+}
+
+export interface ParentHealth {
+  parent: string;
+  dependencyType: 'hard' | 'soft';
+  status: string | null;
+}
+
+/** Each parent of a table with the status of its latest finished run. */
+export async function parentHealth(db: pg.Pool, configId: number): Promise<ParentHealth[]> {
+  const { rows } = await db.query<ParentHealth>(
+    `SELECT p.table_schema || '.' || p.table_name AS parent, coalesce(e.dependency_type, 'hard') AS "dependencyType", r.status
+     FROM sqp.refresh_dependencies e
+     JOIN sqp.refresh_config p ON p.id = e.parent_config_id
+     LEFT JOIN LATERAL (
+       SELECT status FROM sqp.refresh_audit_log
+       WHERE refresh_config_id = p.id AND status <> 'running' AND coalesce(sync_metadata->>'outcome', '') <> 'paused'
+       ORDER BY refresh_started_at DESC, id DESC LIMIT 1
+     ) r ON true
+     WHERE e.dependent_config_id = $1
+     ORDER BY p.table_schema, p.table_name`,
+    [configId],
+  );
+  return rows;
+}
+
+/** A parent's success makes its enabled dependents due now (cascade). */
+export async function cascadeToDependents(db: pg.Pool, configId: number, now: Date): Promise<number> {
+  const res = await db.query(
+    `UPDATE sqp.refresh_config d SET next_refresh_at = $2
+     FROM sqp.refresh_dependencies e
+     WHERE e.parent_config_id = $1 AND d.id = e.dependent_config_id AND d.is_enabled
+       AND (d.next_refresh_at IS NULL OR d.next_refresh_at > $2)`,
+    [configId, now],
+  );
+  return res.rowCount ?? 0;
+}
+
+/** Failed runs of a table since its last success (the attempt count of the current streak). */
+export async function failureStreak(db: pg.Pool, configId: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM sqp.refresh_audit_log
+     WHERE refresh_config_id = $1 AND status = 'failed'
+       AND refresh_started_at > coalesce((SELECT max(refresh_started_at) FROM sqp.refresh_audit_log
+                                          WHERE refresh_config_id = $1 AND status IN ('success', 'warning')), '-infinity')`,
+    [configId],
+  );
+  return rows[0]!.n;
+}
+
+/** Sets when a table is next due. */
+export async function setNextRefresh(db: pg.Pool, configId: number, at: Date): Promise<void> {
+  await db.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [configId, at]);
+}
+
+/** Tables with a `running` audit row (possibly of a dead process). */
+export async function runningTables(db: pg.Pool): Promise<Array<{ configId: number; schema: string; table: string }>> {
+  const { rows } = await db.query(
+    `SELECT DISTINCT refresh_config_id AS "configId", table_schema AS schema, table_name AS table
+     FROM sqp.refresh_audit_log WHERE status = 'running' AND refresh_config_id IS NOT NULL`,
+  );
+  return rows;
+}
+
+/**
+ * Claims a due table for this process: its next_refresh_at moves one lease ahead, so that no
+ * other replica picks it up from a due list read a moment earlier. SKIP LOCKED: a replica
+ * claiming the same row at the same instant skips it instead of waiting. Returns the due time
+ * it had (the schedule is anchored to it), or null when it was not due any more.
+ */
+export async function claimDue(db: pg.Pool, configId: number, now: Date, leaseSeconds: number): Promise<Date | null> {
+  const { rows } = await db.query<{ due: Date }>(
+    `WITH c AS (
+       SELECT id, next_refresh_at FROM sqp.refresh_config
+       WHERE id = $1 AND is_enabled AND next_refresh_at <= $2
+       FOR UPDATE SKIP LOCKED
+     )
+     UPDATE sqp.refresh_config r SET next_refresh_at = $2::timestamptz + make_interval(secs => $3)
+     FROM c WHERE r.id = c.id
+     RETURNING c.next_refresh_at AS due`,
+    [configId, now, leaseSeconds],
+  );
+  return rows[0]?.due ?? null;
+}
+
+/**
+ * The regular due time a retry streak belongs to (recorded by the first failed run), so that
+ * retries never shift the table's schedule; null when the latest run was not a failure.
+ */
+export async function regularDueAt(db: pg.Pool, configId: number): Promise<Date | null> {
+  const { rows } = await db.query<{ at: string | null }>(
+    `SELECT CASE WHEN status = 'failed' THEN sync_metadata->>'regularDueAt' END AS at
+     FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND status <> 'running'
+     ORDER BY refresh_started_at DESC, id DESC LIMIT 1`,
+    [configId],
+  );
+  return rows[0]?.at ? new Date(rows[0].at) : null;
+}

@@ -1,0 +1,151 @@
+// The runner against real PostgreSQL, with an injected clock: order, cascades, blocking,
+// retries with backoff, next_refresh_at rules, and several replicas sharing the work.
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.ts';
+import { createRunner, type RunnerOptions } from '../src/runner/runner.ts';
+import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import type { RefreshEvent } from '../src/subscriptions/events.ts';
+import { createTestDatabase } from './support/db.ts';
+
+const database = await createTestDatabase();
+const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+const logger = createLogger({ level: 'silent', pretty: false });
+const T0 = new Date('2026-03-01T06:00:00Z');
+const HOUR = 3_600_000;
+let clock = T0.getTime();
+const now = () => new Date(clock);
+
+function runner(extra: Partial<RunnerOptions> = {}, db = pool) {
+  return createRunner({
+    pool: db, logger, workerName: 'test', dailyByteBudget: null, now, random: () => 1,
+    sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+    retry: { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: HOUR },
+    ...extra,
+  });
+}
+
+/** A table sqp.<name> whose source is a generated series (or a failing query). */
+async function table(name: string, opts: { priority?: number; dueInHours?: number; query?: string; enabled?: boolean } = {}) {
+  await pool.query(`CREATE TABLE IF NOT EXISTS sqp.${name} (id int PRIMARY KEY, v int)`);
+  await pool.query(
+    `INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
+  await pool.query(
+    `UPDATE sqp.refresh_config SET priority = $2, next_refresh_at = $3, is_enabled = $5, refresh_frequency_hours = 24,
+       custom_sync_params = $4 WHERE table_name = $1`,
+    [name, opts.priority ?? 100, new Date(clock + (opts.dueInHours ?? -1) * HOUR),
+     JSON.stringify({ source: { type: 'postgres', query: opts.query ?? 'SELECT g AS id, g * 2 AS v FROM generate_series(1, 250) g' }, pageSize: 100, quality: { rowCountChange: { min: -1, max: 100 } } }),
+     opts.enabled ?? true],
+  );
+}
+const edge = (parent: string, dependent: string, type = 'hard') =>
+  pool.query(
+    `INSERT INTO sqp.refresh_dependencies (parent_config_id, dependent_config_id, dependency_type)
+     SELECT p.id, d.id, $3 FROM sqp.refresh_config p, sqp.refresh_config d WHERE p.table_name = $1 AND d.table_name = $2`,
+    [parent, dependent, type]);
+const runsOf = async (names: string[]) =>
+  (await pool.query(`SELECT table_name, status FROM sqp.refresh_audit_log WHERE table_name = ANY ($1) ORDER BY id`, [names])).rows;
+const nextOf = async (name: string) =>
+  (await pool.query(`SELECT next_refresh_at FROM sqp.refresh_config WHERE table_name = $1`, [name])).rows[0].next_refresh_at as Date;
+
+beforeAll(async () => {
+  // The seed's own tables have no params and never become due in these tests.
+  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
+});
+beforeEach(() => {
+  clock += 10 * 24 * HOUR; // each test in its own stretch of time
+});
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+});
+
+describe('order and dependencies', () => {
+  it('runs due tables by priority, and a parent\'s success makes its dependents run right after it', async () => {
+    await table('low', { priority: 10 });
+    await table('high', { priority: 900 });
+    await table('parent', { priority: 500 });
+    await table('child', { priority: 999, dueInHours: 20 }); // not due itself
+    await table('later', { dueInHours: 5 });
+    await edge('parent', 'child');
+    await runner().tick();
+    expect((await runsOf(['low', 'high', 'parent', 'child', 'later'])).map((r) => r.table_name)).toEqual(['high', 'parent', 'low', 'child']);
+  });
+
+  it('a failed parent blocks hard dependents (they wait, and say why) but not soft ones', async () => {
+    await table('bad_parent', { query: 'SELECT 1/0 AS id, 1 AS v' });
+    await table('hard_dep', { dueInHours: -0.5 });
+    await table('soft_dep', { dueInHours: -0.5 });
+    await edge('bad_parent', 'hard_dep', 'hard');
+    await edge('bad_parent', 'soft_dep', 'soft');
+    const events: RefreshEvent[] = [];
+    await runner({ emit: (e) => events.push(e) }).tick();
+    expect(await runsOf(['bad_parent', 'hard_dep', 'soft_dep'])).toEqual([
+      { table_name: 'bad_parent', status: 'failed' },
+      { table_name: 'soft_dep', status: 'success' },
+    ]);
+    const blocked = events.find((e) => e.type === 'run:blocked');
+    expect(blocked).toMatchObject({ tableName: 'hard_dep', reasons: ['blocked by sqp.bad_parent: its latest refresh failed'] });
+    expect((await nextOf('hard_dep')).getTime()).toBeLessThanOrEqual(clock); // still due, waiting
+    const { rows: [soft] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'soft_dep'`);
+    expect(soft.sync_metadata.unhealthySoftParents).toEqual(['sqp.bad_parent']);
+  });
+});
+
+describe('schedule', () => {
+  it('after success, next_refresh_at advances from the previous due time; a long outage collapses into one run', async () => {
+    await table('steady', { dueInHours: -50 }); // due 50 h ago, every 24 h: missed two slots
+    const due = await nextOf('steady');
+    await runner().tick();
+    expect(await runsOf(['steady'])).toHaveLength(1);
+    expect((await nextOf('steady')).getTime()).toBe(due.getTime() + 3 * 24 * HOUR);
+  });
+
+  it('retryable failures back off exponentially up to the limit; then the next regular slot', async () => {
+    // A source database that does not answer: a connection failure, which is retryable.
+    await table('flaky', { dueInHours: -1 });
+    const due = await nextOf('flaky');
+    await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,databaseUrlEnv}', '"DOWN_DB"') WHERE table_name = 'flaky'`);
+    const r = runner({ sources: { postgres: (url) => createPostgresSource(url ?? database.url), env: { DOWN_DB: 'postgresql://nobody@127.0.0.1:1/none' } } });
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const before = clock;
+      await r.tick();
+      const next = (await nextOf('flaky')).getTime();
+      delays.push(next - before);
+      clock = Math.max(clock, next);
+    }
+    expect(delays.slice(0, 2)).toEqual([60_000, 120_000]);
+    // The third failure reached maxAttempts: back to the regular slot (due + whole days).
+    expect((await nextOf('flaky')).getTime() - due.getTime()).toBe(24 * HOUR);
+    expect((await runsOf(['flaky'])).every((x) => x.status === 'failed')).toBe(true);
+  });
+
+  it('a non-retryable failure is not retried: it waits for the next regular slot', async () => {
+    await table('broken', { dueInHours: -2, query: 'SELECT nonexistent AS id, 1 AS v' });
+    const due = await nextOf('broken');
+    await runner().tick();
+    expect((await nextOf('broken')).getTime()).toBe(due.getTime() + 24 * HOUR);
+  });
+});
+
+describe('replicas', () => {
+  it('3 runners with their own pools share 50 forced tables: every table exactly once, never two at a time', async () => {
+    const names = Array.from({ length: 50 }, (_, i) => `many_${i}`);
+    for (const n of names) await table(n, { dueInHours: -1 });
+    const pools = [1, 2, 3].map(() => new pg.Pool({ connectionString: database.url, max: 4 }));
+    try {
+      await Promise.all(pools.map((p, i) => runner({ workerName: `replica-${i}`, concurrency: 2 }, p).tick()));
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+    const { rows } = await pool.query(
+      `SELECT table_name, count(*)::int AS runs, count(DISTINCT sync_metadata->>'worker')::int AS workers,
+              bool_and(status = 'success') AS ok
+       FROM sqp.refresh_audit_log WHERE table_name LIKE 'many\\_%' GROUP BY table_name`);
+    expect(rows).toHaveLength(50);
+    expect(rows.every((r) => r.runs === 1 && r.ok)).toBe(true);
+    const { rows: [spread] } = await pool.query(`SELECT count(DISTINCT sync_metadata->>'worker')::int AS n FROM sqp.refresh_audit_log WHERE table_name LIKE 'many\\_%'`);
+    expect(spread.n).toBeGreaterThan(1);
+  });
+});
