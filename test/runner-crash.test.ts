@@ -1,0 +1,71 @@
+// A process killed mid-refresh (SIGKILL, no chance to clean up) is detected by another
+// instance, which resumes the refresh from its checkpoint; the target ends equal to the source.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.ts';
+import { createRunner } from '../src/runner/runner.ts';
+import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createTestDatabase } from './support/db.ts';
+import { tableChecksum } from './support/refresh.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const database = await createTestDatabase();
+const pool = new pg.Pool({ connectionString: database.url, max: 6 });
+afterAll(async () => {
+  await pool.end();
+  await database.drop();
+});
+
+/** Polls a condition on the database (the child is another process: nothing to await on). */
+async function until(sql: string, ok: (row: Record<string, unknown>) => boolean, timeoutMs = 60_000) {
+  const start = Date.now();
+  for (;;) {
+    const { rows } = await pool.query(sql);
+    if (rows[0] && ok(rows[0])) return;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for: ${sql}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it('a refresh whose process is SIGKILLed after some pages is resumed by a runner from its checkpoint', async () => {
+  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
+  await pool.query(`CREATE SCHEMA src; CREATE TABLE src.big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 4000) g; ALTER TABLE src.big ADD PRIMARY KEY (id)`);
+  await pool.query(`CREATE TABLE sqp.crashy (id int PRIMARY KEY, v text)`);
+  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'crashy') ON CONFLICT DO NOTHING`);
+  // Slow pages (pg_sleep per row) so that the kill lands mid-run.
+  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() + interval '1 day', custom_sync_params = $1 WHERE table_name = 'crashy'`, [
+    JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.big WHERE pg_sleep(0.0005) IS NOT NULL' }, pageSize: 200 }),
+  ]);
+
+  const child = spawn(process.execPath, ['bin/sqp-refresh.js', 'run', 'sqp.crashy'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: database.url, LOG_LEVEL: 'silent', BIGQUERY_PROJECT_ID: 'unused-here' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  await until(`SELECT coalesce(max(last_processed_row), 0)::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`, (r) => (r.n as number) >= 600);
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  // PostgreSQL notices the closed connection and releases the dead run's table lock.
+  await until(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`, (r) => r.n === 0);
+
+  const { rows: [dead] } = await pool.query(`SELECT id, status FROM sqp.refresh_audit_log WHERE table_name = 'crashy'`);
+  expect(dead.status).toBe('running'); // nobody could mark it: the process was killed
+  const { rows: [cp] } = await pool.query(`SELECT last_processed_row::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`);
+
+  const runner = createRunner({
+    pool, logger: createLogger({ level: 'silent', pretty: false }), workerName: 'rescuer', dailyByteBudget: null,
+    sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+  });
+  await runner.tick();
+
+  const { rows: runs } = await pool.query(`SELECT id, status, rows_processed, error_details, sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'crashy' ORDER BY id`);
+  expect(runs).toHaveLength(2);
+  expect(runs[0]).toMatchObject({ id: dead.id, status: 'failed', error_details: { reason: 'interrupted' } });
+  expect(runs[1]).toMatchObject({ status: 'success', rows_processed: 4000, sync_metadata: { resumedFromCheckpoint: true, worker: 'rescuer' } });
+  // It read only what was not yet committed: the rows after the checkpoint.
+  expect(cp.n).toBeGreaterThanOrEqual(600);
+  expect(await tableChecksum(pool, 'sqp.crashy', ['id', 'v'])).toEqual(await tableChecksum(pool, 'src.big', ['id', 'v']));
+});
