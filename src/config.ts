@@ -23,6 +23,9 @@ const EnvSchema = z.object({
   BIGQUERY_API_ENDPOINT: z.string().url().optional(),
   BIGQUERY_DAILY_BYTE_BUDGET: z.string().regex(/^\d+$/, 'must be a whole number of bytes').optional(),
   WORKER_NAME: z.string().min(1).max(100).optional(),
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+  RUNNER_SCHEDULE: z.string().min(9).default('* * * * *'),
+  RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -38,6 +41,10 @@ export interface Config {
   bigquery: { projectId: string; location?: string; keyFilename?: string; apiEndpoint?: string } | undefined;
   dailyByteBudget: bigint | null;
   workerName: string;
+  /** Runner tick (cron pattern) and refreshes this process runs at once. */
+  runner: { schedule: string; concurrency: number };
+  /** How long a graceful stop may take before the process exits anyway. */
+  shutdownGraceMs: number;
   /** Environment variables that postgres sources may name (source.databaseUrlEnv). */
   env: Record<string, string | undefined>;
 }
@@ -75,6 +82,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     dailyByteBudget: e.BIGQUERY_DAILY_BYTE_BUDGET ? BigInt(e.BIGQUERY_DAILY_BYTE_BUDGET) : null,
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
+    runner: { schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     env: cleaned,
   };
 }

@@ -65,6 +65,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       workerName: config.workerName,
       dailyByteBudget: config.dailyByteBudget,
       listenUrl: url,
+      schedule: config.runner.schedule,
+      concurrency: config.runner.concurrency,
     });
     await runner.start();
     stack.push(['runner', () => runner.stop()]);
