@@ -79,7 +79,11 @@ const name = (c: PlanConfig) => `${c.tableSchema}.${c.tableName}`;
 /** Finds dependency cycles (Tarjan's strongly connected components of size > 1). */
 export function findCycles(configs: PlanConfig[], edges: PlanEdge[]): number[][] {
   const out = new Map<number, number[]>();
-  for (const e of edges) out.set(e.parentId, [...(out.get(e.parentId) ?? []), e.dependentId]);
+  for (const e of edges) {
+    const list = out.get(e.parentId);
+    if (list) list.push(e.dependentId);
+    else out.set(e.parentId, [e.dependentId]);
+  }
   let index = 0;
   const idx = new Map<number, number>();
   const low = new Map<number, number>();
@@ -120,10 +124,15 @@ export function planRefreshes(input: PlanInput): Plan {
   const byId = new Map(input.configs.map((c) => [c.id, c]));
   const parents = new Map<number, PlanEdge[]>();
   const children = new Map<number, PlanEdge[]>();
+  const push = (map: Map<number, PlanEdge[]>, key: number, e: PlanEdge) => {
+    const list = map.get(key);
+    if (list) list.push(e);
+    else map.set(key, [e]);
+  };
   for (const e of input.edges) {
     if (!byId.has(e.parentId) || !byId.has(e.dependentId)) continue;
-    parents.set(e.dependentId, [...(parents.get(e.dependentId) ?? []), e]);
-    children.set(e.parentId, [...(children.get(e.parentId) ?? []), e]);
+    push(parents, e.dependentId, e);
+    push(children, e.parentId, e);
   }
   const cycles = findCycles(input.configs, input.edges);
   const inCycle = new Map<number, string>();
@@ -153,8 +162,8 @@ export function planRefreshes(input: PlanInput): Plan {
   const occurrence = new Map(first);
   const cascadeFrom = new Map<number, number>();
   const queue = [...first.keys()];
-  while (queue.length) {
-    const p = queue.shift()!;
+  for (let head = 0; head < queue.length; head++) {
+    const p = queue[head]!;
     const pAt = occurrence.get(p)!.at;
     for (const e of children.get(p) ?? []) {
       const d = byId.get(e.dependentId)!;
