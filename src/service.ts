@@ -7,6 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgre
 import { redactUrl, type Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
 import { createRunner } from './runner/runner.ts';
+import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
 import { createSources } from './runner/sources/index.ts';
 import { buildApp, type App } from './server.ts';
@@ -14,6 +15,7 @@ import { buildApp, type App } from './server.ts';
 export interface Service {
   url: string;
   database: Database;
+  bus: EventBus;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     stack.push(['database pool', async () => { useDatabase(undefined); await database.close(); }]);
 
     await prepareDefaultSource(config, database.pool, logger);
+    const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
     const runner = createRunner({
       pool: database.pool,
       sources: createSources(config, url),
@@ -65,6 +68,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       workerName: config.workerName,
       dailyByteBudget: config.dailyByteBudget,
       listenUrl: url,
+      emit: (event) => bus.publish(event),
       schedule: config.runner.schedule,
       concurrency: config.runner.concurrency,
     });
@@ -75,7 +79,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
-    return { url: graphqlUrl, database, stop };
+    return { url: graphqlUrl, database, bus, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -236,3 +236,23 @@ describe('changed params and checkpoints', () => {
     expect(await targetSum()).toEqual(await sourceSum());
   });
 });
+
+describe('cancel', () => {
+  it('stops at the next page boundary, commits nothing partial, and ends failed with reason cancelled', async () => {
+    await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 5`);
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 500, quality: { freshnessDays: { max: 100000 } } });
+    const controller = new AbortController();
+    const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options({
+      signal: controller.signal,
+      emit: (e) => { if (e.type === 'run:progress' && e.page === 2) controller.abort(); },
+    }));
+    expect(result).toMatchObject({ status: 'failed', outcome: 'cancelled', rowsProcessed: 1000, errorMessage: 'cancelled' });
+    expect(result.errorDetails).toMatchObject({ reason: 'cancelled', afterPage: 2 });
+    const { rows: [counts] } = await pool.query(`
+      SELECT count(*) FILTER (WHERE t.search_query_volume = s.search_query_volume)::int AS fresh
+      FROM sqp.asin_performance_data t JOIN src.asin s USING (asin, search_query, start_date)`);
+    expect(counts.fresh).toBe(1000); // exactly the two committed pages
+    const { rows: [cp] } = await pool.query(`SELECT status FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' ORDER BY updated_at DESC, id DESC LIMIT 1`);
+    expect(cp.status).toBe('expired'); // a cancelled refresh is not resumed
+  });
+});
