@@ -8,6 +8,7 @@ import { createLogger } from '../src/logger.ts';
 import { createRunner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { createTestDatabase } from './support/db.ts';
+import { until } from './support/until.ts';
 import { tableChecksum } from './support/refresh.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -17,17 +18,6 @@ afterAll(async () => {
   await pool.end();
   await database.drop();
 });
-
-/** Polls a condition on the database (the child is another process: nothing to await on). */
-async function until(sql: string, ok: (row: Record<string, unknown>) => boolean, timeoutMs = 60_000) {
-  const start = Date.now();
-  for (;;) {
-    const { rows } = await pool.query(sql);
-    if (rows[0] && ok(rows[0])) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for: ${sql}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 it('a refresh whose process is SIGKILLed after some pages is resumed by a runner from its checkpoint', async () => {
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
@@ -45,11 +35,11 @@ it('a refresh whose process is SIGKILLed after some pages is resumed by a runner
     stdio: 'ignore',
   });
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-  await until(`SELECT coalesce(max(last_processed_row), 0)::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`, (r) => (r.n as number) >= 600);
+  await until(pool, `SELECT coalesce(max(last_processed_row), 0)::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`, (r) => (r.n as number) >= 600);
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
   // PostgreSQL notices the closed connection and releases the dead run's table lock.
-  await until(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`, (r) => r.n === 0);
+  await until(pool, `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, (r) => r.n === 0);
 
   const { rows: [dead] } = await pool.query(`SELECT id, status FROM sqp.refresh_audit_log WHERE table_name = 'crashy'`);
   expect(dead.status).toBe('running'); // nobody could mark it: the process was killed

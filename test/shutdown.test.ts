@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
+import { until } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
@@ -13,16 +14,6 @@ afterAll(async () => {
   await pool.end();
   await database.drop();
 });
-
-async function until(sql: string, ok: (row: Record<string, unknown>) => boolean, timeoutMs = 60_000) {
-  const start = Date.now();
-  for (;;) {
-    const { rows } = await pool.query(sql);
-    if (rows[0] && ok(rows[0])) return;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for: ${sql}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 it('drains on SIGTERM within the grace period, keeping the checkpoint', async () => {
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
@@ -37,7 +28,7 @@ it('drains on SIGTERM within the grace period, keeping the checkpoint', async ()
     stdio: 'ignore',
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await until(`SELECT coalesce(max(last_processed_row), 0)::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'draining' AND status = 'active'`, (r) => (r.n as number) >= 300);
+  await until(pool, `SELECT coalesce(max(last_processed_row), 0)::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'draining' AND status = 'active'`, (r) => (r.n as number) >= 300);
   const signalled = Date.now();
   child.kill('SIGTERM');
   expect(await exited).toBe(0);
