@@ -8,6 +8,7 @@ import './configs.ts';
 import './dependencies.ts';
 import './quality.ts';
 import './checkpoints.ts';
+import './plan.ts';
 
 /** The executable GraphQL schema of sqp-refresh. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -14,6 +14,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query Plan($hours: Int!) {\n    refreshPlan(hours: $hours) {\n      horizonHours\n      total\n      items { position table reason state notes cascadeFrom configId }\n      cycles { tables }\n    }\n  }\n": typeof types.PlanDocument,
     "\n  query Configs($first: Int, $after: String, $filter: RefreshConfigFilter) {\n    refreshConfigs(first: $first, after: $after, filter: $filter) {\n      edges {\n        cursor\n        node {\n          id\n          tableSchema\n          tableName\n          priority\n          isEnabled\n          nextRefreshAt\n          dependencies\n          parents { tableName }\n          dependents { tableName }\n          latestRun { status bigqueryJobId }\n        }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": typeof types.ConfigsDocument,
     "\n  query OneConfig($tableSchema: String!, $tableName: String!) {\n    refreshConfig(tableSchema: $tableSchema, tableName: $tableName) {\n      id\n      tableName\n      runs(first: 10) {\n        edges {\n          node {\n            id\n            status\n            rowsProcessed\n            memoryUsedMb\n            errorMessage\n            config { tableName }\n            qualityMetrics { metricName metricValue thresholdMax isWithinThreshold }\n          }\n        }\n      }\n    }\n  }\n": typeof types.OneConfigDocument,
     "\n    query Runs($filter: RefreshRunFilter) {\n      refreshRuns(first: 10, filter: $filter) { edges { node { id tableName status } } }\n    }\n  ": typeof types.RunsDocument,
@@ -22,6 +23,7 @@ type Documents = {
     "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    ": typeof types.IdsDocument,
 };
 const documents: Documents = {
+    "\n  query Plan($hours: Int!) {\n    refreshPlan(hours: $hours) {\n      horizonHours\n      total\n      items { position table reason state notes cascadeFrom configId }\n      cycles { tables }\n    }\n  }\n": types.PlanDocument,
     "\n  query Configs($first: Int, $after: String, $filter: RefreshConfigFilter) {\n    refreshConfigs(first: $first, after: $after, filter: $filter) {\n      edges {\n        cursor\n        node {\n          id\n          tableSchema\n          tableName\n          priority\n          isEnabled\n          nextRefreshAt\n          dependencies\n          parents { tableName }\n          dependents { tableName }\n          latestRun { status bigqueryJobId }\n        }\n      }\n      pageInfo { hasNextPage endCursor }\n    }\n  }\n": types.ConfigsDocument,
     "\n  query OneConfig($tableSchema: String!, $tableName: String!) {\n    refreshConfig(tableSchema: $tableSchema, tableName: $tableName) {\n      id\n      tableName\n      runs(first: 10) {\n        edges {\n          node {\n            id\n            status\n            rowsProcessed\n            memoryUsedMb\n            errorMessage\n            config { tableName }\n            qualityMetrics { metricName metricValue thresholdMax isWithinThreshold }\n          }\n        }\n      }\n    }\n  }\n": types.OneConfigDocument,
     "\n    query Runs($filter: RefreshRunFilter) {\n      refreshRuns(first: 10, filter: $filter) { edges { node { id tableName status } } }\n    }\n  ": types.RunsDocument,
@@ -44,6 +46,10 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Plan($hours: Int!) {\n    refreshPlan(hours: $hours) {\n      horizonHours\n      total\n      items { position table reason state notes cascadeFrom configId }\n      cycles { tables }\n    }\n  }\n"): (typeof documents)["\n  query Plan($hours: Int!) {\n    refreshPlan(hours: $hours) {\n      horizonHours\n      total\n      items { position table reason state notes cascadeFrom configId }\n      cycles { tables }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
