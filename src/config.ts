@@ -26,6 +26,7 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   RUNNER_SCHEDULE: z.string().min(9).default('* * * * *'),
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -42,7 +43,7 @@ export interface Config {
   dailyByteBudget: bigint | null;
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
-  runner: { schedule: string; concurrency: number };
+  runner: { schedule: string; concurrency: number; globalConcurrency?: number };
   /** How long a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
   /** Environment variables that postgres sources may name (source.databaseUrlEnv). */
@@ -82,7 +83,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     dailyByteBudget: e.BIGQUERY_DAILY_BYTE_BUDGET ? BigInt(e.BIGQUERY_DAILY_BYTE_BUDGET) : null,
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
-    runner: { schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY },
+    runner: { schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     env: cleaned,
   };

@@ -71,6 +71,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       emit: (event) => bus.publish(event),
       schedule: config.runner.schedule,
       concurrency: config.runner.concurrency,
+      globalConcurrency: config.runner.globalConcurrency,
     });
     await runner.start();
     stack.push(['runner', () => runner.stop()]);

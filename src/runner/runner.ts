@@ -29,6 +29,8 @@ export interface RunnerOptions {
   schedule?: string;
   /** Refreshes this process runs at once (default 2). */
   concurrency?: number;
+  /** Refreshes all replicas together run at once (default: no limit beyond each process's). */
+  globalConcurrency?: number;
   retry?: RetryPolicy;
   now?: () => Date;
   /** Jitter in [0, 1) for retry delays (tests inject a constant). */
@@ -106,7 +108,40 @@ export function createRunner(options: RunnerOptions): Runner {
     }
   }
 
+  /**
+   * One of `globalConcurrency` slots shared by every replica: a session advisory lock held on
+   * its own connection for the run, so a dead process's slot frees itself. Null: all taken.
+   */
+  async function takeSlot(): Promise<{ release(): Promise<void> } | null> {
+    const limit = options.globalConcurrency;
+    if (!limit) return { release: async () => undefined };
+    const client = await options.pool.connect();
+    for (let slot = 0; slot < limit; slot++) {
+      const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('sqp-refresh slot'), $1) AS ok`, [slot]);
+      if (rows[0]!.ok) {
+        return {
+          release: async () => {
+            await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh slot'), $1)`, [slot]).catch(() => undefined);
+            client.release();
+          },
+        };
+      }
+    }
+    client.release();
+    return null;
+  }
+
   async function runOne(row: RefreshConfigRow): Promise<void> {
+    const slot = await takeSlot();
+    if (!slot) return; // every replica's slots are busy: it stays due for the next pass
+    try {
+      await runClaimed(row);
+    } finally {
+      await slot.release();
+    }
+  }
+
+  async function runClaimed(row: RefreshConfigRow): Promise<void> {
     let config = row;
     const table = `${config.tableSchema}.${config.tableName}`;
     const ref = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
