@@ -3,14 +3,16 @@
 // got; quality is measured after the load; the audit row tells the whole story.
 import type pg from 'pg';
 import { safeEmit, type RefreshEvent, type TableRef } from '../subscriptions/events.ts';
-import { bytesBilledToday, failInterruptedRuns, finishAuditRow, lastSuccess, startAuditRow } from './audit.ts';
-import { describeTable, matchesUniqueKey, type TargetTable } from './catalog.ts';
+import { failInterruptedRuns, finishAuditRow, lastSuccess, startAuditRow } from './audit.ts';
+import { describeTable } from './catalog.ts';
 import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointState } from './checkpoints.ts';
 import { deleteMissing, PageLoader, prepareKeysTable } from './loader.ts';
 import { measureQuality, qualityVerdict, recordQuality } from './quality.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
-import { SourceError, type PagedSource, type SourceRead } from './source.ts';
-import { parseSyncParams, SyncParamsError, type SyncParams } from './sync-params.ts';
+import { describeFailure, RefreshFailure } from './refresh-failures.ts';
+import { enforceBudget, greater, lowerBound, pickSource, validateAgainstTarget } from './refresh-inputs.ts';
+import type { PagedSource, SourceRead } from './source.ts';
+import { parseSyncParams } from './sync-params.ts';
 import { planTransform } from './transforms.ts';
 
 /** The columns of refresh_config a refresh needs. */
@@ -65,13 +67,6 @@ export type RefreshOutcome = {
 /** Another refresh of the same table holds its lock. */
 export class RefreshBusyError extends Error {
   override name = 'RefreshBusyError';
-}
-
-/** A failure with details safe to store and show (no secrets, no stack). */
-class RefreshFailure extends Error {
-  constructor(message: string, readonly details: Record<string, unknown>) {
-    super(message);
-  }
 }
 
 const MB = 1024 * 1024;
@@ -375,88 +370,4 @@ function emitProgress(options: RefreshOptions, ctx: RunContext, runId: number, s
     etaSeconds: total && rate > 0 ? Math.max(0, Math.round((total - state.rowsDone) / rate)) : null,
     at: ctx.now().toISOString(),
   });
-}
-
-/** Compares two watermark texts: timestamps and dates in ISO form sort as text; numbers as numbers. */
-function greater(a: string, b: string): boolean {
-  const na = Number(a);
-  const nb = Number(b);
-  if (!Number.isNaN(na) && !Number.isNaN(nb)) return na > nb;
-  const da = Date.parse(a);
-  const db = Date.parse(b);
-  if (!Number.isNaN(da) && !Number.isNaN(db)) return da > db;
-  return a > b;
-}
-
-function lowerBound(watermark: string, lookbackHours: number): string {
-  const t = Date.parse(watermark);
-  if (Number.isNaN(t)) return watermark;
-  return new Date(t - lookbackHours * 3_600_000).toISOString();
-}
-
-function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined) {
-  const has = (c: string) => target.columns.some((t) => t.name === c);
-  const fail = (path: string, message: string) => {
-    throw new SyncParamsError([{ path, message }]);
-  };
-  if (keys.length === 0) fail('keyColumns', `required: ${target.schema}.${target.name} has no primary key`);
-  for (const k of keys) if (!has(k)) fail('keyColumns', `${k} is not a column of ${target.schema}.${target.name}`);
-  if (!matchesUniqueKey(target, keys)) fail('keyColumns', `(${keys.join(', ')}) is not a unique key of ${target.schema}.${target.name}`);
-  if (cursor && !has(cursor)) fail('cursorColumn', `${cursor} is not a column of ${target.schema}.${target.name}`);
-  for (const c of columns ?? []) if (!has(c)) fail('source.transform', `${target.schema}.${target.name} has no column ${c}`);
-}
-
-function pickSource(params: SyncParams, sources: SourceProvider): PagedSource {
-  if (params.source.type === 'bigquery') {
-    if (!sources.bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
-    return sources.bigquery;
-  }
-  if (params.source.type === 'postgres') {
-    const envName = params.source.databaseUrlEnv;
-    const url = envName ? sources.env?.[envName] : undefined;
-    if (envName && !url) throw new RefreshFailure(`environment variable ${envName} (source.databaseUrlEnv) is not set`, { reason: 'params', retryable: false });
-    return sources.postgres(url);
-  }
-  throw new Error('sql transforms have no paged source');
-}
-
-async function enforceBudget(
-  client: pg.PoolClient,
-  source: PagedSource,
-  request: Parameters<PagedSource['open']>[0],
-  options: RefreshOptions,
-  now: Date,
-  record: (b: { estimate?: bigint }) => void,
-) {
-  if (!source.estimateBytes) return;
-  const estimate = await source.estimateBytes(request);
-  record({ estimate });
-  const budget = options.dailyByteBudget;
-  if (budget === null || budget === undefined) return;
-  const spent = await bytesBilledToday(client, now);
-  if (spent + estimate > budget) {
-    throw new RefreshFailure(
-      `daily BigQuery byte budget exceeded: this refresh would process ${estimate} bytes, ${budget - spent < 0n ? 0n : budget - spent} of ${budget} remain today`,
-      { reason: 'budgetExceeded', estimateBytes: estimate.toString(), spentTodayBytes: spent.toString(), budgetBytes: budget.toString(), retryable: false },
-    );
-  }
-}
-
-/** Turns any error into a message and details that are safe to store and show. */
-function describeFailure(error: unknown): { message: string; details: Record<string, unknown> } {
-  if (error instanceof RefreshFailure) return { message: error.message, details: error.details };
-  if (error instanceof SyncParamsError) {
-    return { message: error.message, details: { reason: 'params', issues: error.issues, retryable: false } };
-  }
-  if (error instanceof SourceError) {
-    const { retryable, ...rest } = error.details;
-    return { message: error.message, details: { ...rest, retryable } };
-  }
-  const e = error as { code?: string; message?: string; detail?: string };
-  if (typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
-    // A PostgreSQL error: its SQLSTATE and message name the problem; no statement text.
-    const retryable = e.code.startsWith('08') || e.code === '40001' || e.code === '40P01' || e.code === '57P01';
-    return { message: `database error: ${e.message}`, details: { reason: 'database', sqlstate: e.code, retryable } };
-  }
-  return { message: e?.message ?? String(error), details: { reason: 'internal', retryable: true } };
 }
