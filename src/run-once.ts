@@ -3,7 +3,8 @@ import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
 import { createProgressBar } from './progress-bar.ts';
-import { refreshTable, RefreshBusyError, type RefreshConfigRow } from './runner/refresh-table.ts';
+import { refreshTable, RefreshBusyError } from './runner/refresh-table.ts';
+import { selectConfig } from './runner/runner-sql.ts';
 import { createSources } from './runner/sources/index.ts';
 import { openDatabase } from './db.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
@@ -16,13 +17,7 @@ export async function runOnce(config: Config, logger: Logger, schema: string, ta
   try {
     await migrate(url);
     await prepareDefaultSource(config, database.pool, logger);
-    const { rows } = await database.pool.query<RefreshConfigRow>(
-      `SELECT id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
-              refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"
-       FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`,
-      [schema, table],
-    );
-    const row = rows[0];
+    const row = await selectConfig(database.pool, schema, table);
     if (!row) {
       console.error(`${schema}.${table} is not registered in sqp.refresh_config`);
       return 1;

@@ -203,8 +203,10 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       state = null;
       resumed = false;
     }
+    // The last completed run: its watermark starts a new incremental read, and its target row
+    // count is what row_count_change compares with (we hold the table's lock: it stays valid).
+    const previous = await lastSuccess(client, config.id);
     if (!state) {
-      const previous = await lastSuccess(client, config.id);
       const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
       const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
       state = {
@@ -294,7 +296,6 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     await client.query('BEGIN');
     inTransaction = true;
     if (keysTable) deleted = await deleteMissing(client, target, keyColumns, keysTable, window);
-    const previous = await lastSuccess(client, config.id);
     const quality = await measureQuality(client, {
       target, params, keyColumns, cursorColumn,
       sourceRows: state.rowsDone, duplicates: state.duplicates, nullKeys: state.nullKeys, window,

@@ -2,6 +2,17 @@
 import type pg from 'pg';
 import type { RefreshConfigRow } from './refresh-table.ts';
 
+/** The columns of refresh_config a refresh needs, for one table; null when not registered. */
+export async function selectConfig(db: pg.Pool | pg.ClientBase, schema: string, table: string): Promise<RefreshConfigRow | null> {
+  const { rows } = await db.query<RefreshConfigRow>(
+    `SELECT id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
+            refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"
+     FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`,
+    [schema, table],
+  );
+  return rows[0] ?? null;
+}
+
 /** Due tables (enabled, next_refresh_at passed, with params), by dependency depth, priority, overdue. */
 export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Promise<Array<RefreshConfigRow & { depth: number }>> {
   // The outer WHERE uses the seed's partial index on next_refresh_at; the depth walk only

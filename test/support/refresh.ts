@@ -1,17 +1,13 @@
 // Helpers for engine tests: configs from the database, checksums of tables.
 import pg from 'pg';
 import type { RefreshConfigRow } from '../../src/runner/refresh-table.ts';
+import { selectConfig } from '../../src/runner/runner-sql.ts';
 
 /** Reads a config row as the runner would. */
 export async function loadConfig(pool: pg.Pool, table: string, schema = 'sqp'): Promise<RefreshConfigRow> {
-  const { rows } = await pool.query(
-    `SELECT id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
-            refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"
-     FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`,
-    [schema, table],
-  );
-  if (!rows[0]) throw new Error(`no config for ${schema}.${table}`);
-  return rows[0];
+  const row = await selectConfig(pool, schema, table);
+  if (!row) throw new Error(`no config for ${schema}.${table}`);
+  return row;
 }
 
 /** Row count and an order-independent checksum of the given columns of a table or query. */
