@@ -1,6 +1,7 @@
 // The environment, read once and validated. Nothing else in the service reads process.env.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseApiTokens, type ApiToken } from './auth/tokens.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -27,6 +28,8 @@ const EnvSchema = z.object({
   RUNNER_SCHEDULE: z.string().min(9).default('* * * * *'),
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  API_TOKENS: z.string().optional(),
+  ANONYMOUS_ACCESS: z.enum(['none', 'read']).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -46,6 +49,8 @@ export interface Config {
   runner: { schedule: string; concurrency: number; globalConcurrency?: number };
   /** How long a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
+  /** Bearer tokens (hashes only) and what a caller without a token may do. */
+  auth: { tokens: ApiToken[]; anonymous: 'none' | 'read' };
   /** Environment variables that postgres sources may name (source.databaseUrlEnv). */
   env: Record<string, string | undefined>;
 }
@@ -63,9 +68,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "not set", as in most .env files.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  }
+  const tokens = parseApiTokens(cleaned.API_TOKENS);
+  const problems = [...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)), ...tokens.problems];
+  if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   return {
     databaseUrl: e.DATABASE_URL,
@@ -85,6 +90,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
     runner: { schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
+    auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },
     env: cleaned,
   };
 }

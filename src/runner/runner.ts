@@ -5,6 +5,7 @@
 // is retried with exponential backoff and jitter up to `retry.maxAttempts`, any other failure
 // waits for the next regular slot. Two replicas never refresh one table at once: the engine
 // holds a per-table advisory lock for the whole run, which PostgreSQL releases if a process dies.
+import { performance } from 'node:perf_hooks';
 import { Cron } from 'croner';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
@@ -16,6 +17,8 @@ import { cascadeToDependents, claimDue, failureStreak, parentHealth, regularDueA
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
 export const WAKE_CHANNEL = 'sqp_refresh_wake';
+/** NOTIFY payload: the run id to cancel; the replica running it stops at the next page boundary. */
+export const CANCEL_CHANNEL = 'sqp_refresh_cancel';
 /** How long a claim keeps a table from other replicas if its process dies silently. */
 const LEASE_SECONDS = 3600;
 
@@ -40,8 +43,35 @@ export interface RunnerOptions {
   listenUrl?: string;
 }
 
+/** A refresh this process is running, as its latest committed progress reports it. */
+export interface InFlightRun {
+  runId: number | null;
+  configId: number;
+  table: string;
+  startedAt: Date;
+  rowsProcessed: number;
+  totalRows: number | null;
+  percent: number | null;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+}
+
+export interface RunnerStatus {
+  workerName: string;
+  startedAt: Date | null;
+  lastTickAt: Date | null;
+  lastTickMs: number | null;
+  ticks: number;
+  /** Due tables found by the latest look at the queue (before this pass started them). */
+  queueDepth: number;
+  inFlight: InFlightRun[];
+}
+
 export interface Runner {
   start(): Promise<void>;
+  status(): RunnerStatus;
+  /** Cancels a run of this process at its next page boundary; false when it runs elsewhere. */
+  cancel(runId: number): boolean;
   /** Stops claiming; running refreshes stop at their next page boundary, checkpoints kept. */
   stop(): Promise<void>;
   /** One pass: recover, then run everything due until nothing is left. Resolves when done. */
@@ -62,8 +92,26 @@ export function createRunner(options: RunnerOptions): Runner {
   let passing: Promise<void> | null = null;
   let again = false;
   let listener: pg.Client | null = null;
+  const inFlight = new Map<number, InFlightRun & { cancel: AbortController }>();
+  const stats = { startedAt: null as Date | null, lastTickAt: null as Date | null, lastTickMs: null as number | null, ticks: 0, queueDepth: 0 };
 
-  const emit = (e: RefreshEvent) => safeEmit(options.emit, e);
+  const emit = (e: RefreshEvent) => {
+    const run = 'configId' in e ? inFlight.get(e.configId) : undefined;
+    if (run && e.type === 'run:started') run.runId = e.runId;
+    if (run && e.type === 'run:progress') Object.assign(run, { rowsProcessed: e.rowsProcessed, totalRows: e.totalRows, percent: e.percent, rowsPerSecond: e.rowsPerSecond, etaSeconds: e.etaSeconds });
+    safeEmit(options.emit, e);
+  };
+
+  function cancel(runId: number): boolean {
+    for (const run of inFlight.values()) {
+      if (run.runId === runId) {
+        run.cancel.abort();
+        log.info({ runId, table: run.table }, 'cancel requested');
+        return true;
+      }
+    }
+    return false;
+  }
 
   /** Runs of dead processes: their table lock is free although a row says `running`. */
   async function recoverZombies(): Promise<void> {
@@ -160,6 +208,11 @@ export function createRunner(options: RunnerOptions): Runner {
       return;
     }
     const soft = parents.filter((p) => p.dependencyType === 'soft' && p.status === 'failed').map((p) => p.parent);
+    const cancelController = new AbortController();
+    inFlight.set(config.id, {
+      runId: null, configId: config.id, table, startedAt: now(), rowsProcessed: 0, totalRows: null, percent: null, rowsPerSecond: 0, etaSeconds: null,
+      cancel: cancelController,
+    });
     try {
       const result = await refreshTable(config, {
         pool: options.pool,
@@ -167,8 +220,9 @@ export function createRunner(options: RunnerOptions): Runner {
         workerName: options.workerName,
         dailyByteBudget: options.dailyByteBudget,
         shutdownSignal: controller.signal,
+        signal: cancelController.signal,
         now,
-        emit: options.emit,
+        emit,
         metadata: { trigger: 'runner', regularDueAt: anchor.toISOString(), ...(soft.length ? { unhealthySoftParents: soft } : {}) },
       });
       await reschedule(config, result);
@@ -180,6 +234,8 @@ export function createRunner(options: RunnerOptions): Runner {
       await setNextRefresh(options.pool, config.id, due).catch(() => undefined);
       if (error instanceof RefreshBusyError) log.debug({ table }, 'being refreshed by another process');
       else log.error({ table, err: error }, 'refresh could not start');
+    } finally {
+      inFlight.delete(config.id);
     }
   }
 
@@ -189,6 +245,7 @@ export function createRunner(options: RunnerOptions): Runner {
     const tried = new Set<number>();
     while (!stopping) {
       const due = (await selectDue(options.pool, now(), [...tried])).filter((c) => !tried.has(c.id));
+      stats.queueDepth = due.length;
       if (!due.length) return;
       // One dependency depth at a time, so that a parent always finishes before its dependents
       // are considered; then look again (a success may have made dependents due).
@@ -211,7 +268,11 @@ export function createRunner(options: RunnerOptions): Runner {
     passing = (async () => {
       do {
         again = false;
+        const began = performance.now();
+        stats.lastTickAt = now();
+        stats.ticks++;
         await pass().catch((err) => log.error({ err }, 'runner pass failed'));
+        stats.lastTickMs = performance.now() - began;
       } while (again && !stopping);
     })().finally(() => (passing = null));
     return passing;
@@ -222,13 +283,23 @@ export function createRunner(options: RunnerOptions): Runner {
   return {
     tick,
     wake: () => void tick(),
+    cancel,
+    status: () => ({
+      workerName: options.workerName,
+      ...stats,
+      inFlight: [...inFlight.values()].map(({ cancel: _c, ...run }) => ({ ...run })),
+    }),
     async start() {
+      stats.startedAt = now();
       if (options.listenUrl) {
         listener = new pg.Client({ connectionString: options.listenUrl, application_name: 'sqp-refresh listen' });
         listener.on('error', (err) => log.warn({ err }, 'wake-up listener lost its connection'));
-        listener.on('notification', () => void tick());
+        listener.on('notification', (n) => {
+          if (n.channel === CANCEL_CHANNEL) cancel(Number(n.payload));
+          else void tick();
+        });
         await listener.connect();
-        await listener.query(`LISTEN ${WAKE_CHANNEL}`);
+        await listener.query(`LISTEN ${WAKE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
       }
       job.resume();
       void tick();
@@ -246,4 +317,9 @@ export function createRunner(options: RunnerOptions): Runner {
 /** Wakes the runners of every replica (after a forced or scheduled refresh). */
 export async function wakeRunners(db: pg.Pool | pg.ClientBase): Promise<void> {
   await db.query(`SELECT pg_notify($1, '')`, [WAKE_CHANNEL]);
+}
+
+/** Asks whichever replica runs `runId` to cancel it (every replica listens; the owner acts). */
+export async function requestCancel(db: pg.Pool | pg.ClientBase, runId: number): Promise<void> {
+  await db.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, String(runId)]);
 }
