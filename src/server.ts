@@ -1,5 +1,5 @@
 // The HTTP transport: graphql-yoga at /graphql (GraphiQL on GET from a browser).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { NoSchemaIntrospectionCustomRule } from 'graphql';
@@ -17,8 +17,11 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** A plain HTTP route beside /graphql (probes, metrics, the status page). */
+export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
 /** Builds the GraphQL server; nothing listens until start(). */
-export function buildApp(options: { graphql: Config['graphql']; logger: Logger }): App {
+export function buildApp(options: { graphql: Config['graphql']; logger: Logger; routes?: Record<string, Route> }): App {
   const { graphql, logger } = options;
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
@@ -48,7 +51,16 @@ export function buildApp(options: { graphql: Config['graphql']; logger: Logger }
     plugins,
     landingPage: false,
   });
-  const server = createServer(yoga);
+  const routes = options.routes ?? {};
+  const server = createServer((req, res) => {
+    const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
+    if (!route) return void yoga(req, res);
+    Promise.resolve(route(req, res)).catch((err) => {
+      logger.error({ err, path: req.url }, 'route failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'internal error' }));
+    });
+  });
   return {
     yoga,
     server,

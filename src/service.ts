@@ -6,7 +6,8 @@ import { openDatabase, useDatabase, type Database } from './db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { redactUrl, type Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
-import { createRunner } from './runner/runner.ts';
+import { createRunner, type Runner } from './runner/runner.ts';
+import { useRuntime } from './runtime.ts';
 import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
 import { createSources } from './runner/sources/index.ts';
@@ -16,6 +17,7 @@ export interface Service {
   url: string;
   database: Database;
   bus: EventBus;
+  runner: Runner;
   stop(): Promise<void>;
 }
 
@@ -73,14 +75,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       concurrency: config.runner.concurrency,
       globalConcurrency: config.runner.globalConcurrency,
     });
+    useRuntime({ runner, bus });
     await runner.start();
-    stack.push(['runner', () => runner.stop()]);
+    stack.push(['runner', async () => { await runner.stop(); useRuntime(undefined); }]);
 
     const app: App = buildApp({ graphql: config.graphql, logger });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
-    return { url: graphqlUrl, database, bus, stop };
+    return { url: graphqlUrl, database, bus, runner, stop };
   } catch (error) {
     await stop();
     throw error;
