@@ -12,6 +12,8 @@ import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
 import { createSources } from './runner/sources/index.ts';
 import { buildApp, type App } from './server.ts';
+import { createRefreshMetrics } from './http/metrics.ts';
+import { createProbes } from './http/probes.ts';
 
 export interface Service {
   url: string;
@@ -63,6 +65,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
     await prepareDefaultSource(config, database.pool, logger);
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
+    // Subscribed before the runner starts, so its first runs are counted too.
+    const metrics = createRefreshMetrics({ pool: database.pool, logger });
+    bus.subscribe(metrics.observe);
     const runner = createRunner({
       pool: database.pool,
       sources: createSources(config, url),
@@ -79,7 +84,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     await runner.start();
     stack.push(['runner', async () => { await runner.stop(); useRuntime(undefined); }]);
 
-    const app: App = buildApp({ graphql: config.graphql, logger });
+    const probes = createProbes({ pool: database.pool, workerName: config.workerName, schedule: config.runner.schedule });
+    const routes = { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route };
+    const app: App = buildApp({ graphql: config.graphql, logger, routes });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
