@@ -57,6 +57,10 @@ export interface PlannedRefresh {
   state: 'ready' | 'blocked';
   /** Why it is blocked, or what a soft dependency notes. */
   notes: string[];
+  /** Hard parents whose latest refresh failed (it waits for them). */
+  blockedBy: string[];
+  /** Soft parents whose latest refresh failed (it runs anyway; its audit row says so). */
+  unhealthySoftParents: string[];
   priority: number;
 }
 
@@ -200,6 +204,8 @@ export function planRefreshes(input: PlanInput): Plan {
   const items: PlannedRefresh[] = [...occurrence.entries()].map(([id, o]) => {
     const c = byId.get(id)!;
     const notes: string[] = [];
+    const blockedBy: string[] = [];
+    const unhealthySoftParents: string[] = [];
     let state: PlannedRefresh['state'] = 'ready';
     if (inCycle.has(id)) {
       state = 'blocked';
@@ -210,8 +216,12 @@ export function planRefreshes(input: PlanInput): Plan {
       const p = name(byId.get(e.parentId)!);
       if (e.type === 'hard') {
         state = 'blocked';
+        blockedBy.push(p);
         notes.push(`blocked by ${p}: its latest refresh failed`);
-      } else notes.push(`soft dependency ${p} is unhealthy (latest refresh failed); runs anyway`);
+      } else {
+        unhealthySoftParents.push(p);
+        notes.push(`soft dependency ${p} is unhealthy (latest refresh failed); runs anyway`);
+      }
     }
     const from = cascadeFrom.get(id);
     return {
@@ -222,6 +232,8 @@ export function planRefreshes(input: PlanInput): Plan {
       cascadeFrom: from === undefined ? null : name(byId.get(from)!),
       state,
       notes,
+      blockedBy,
+      unhealthySoftParents,
       priority: c.priority,
     };
   });

@@ -38,30 +38,6 @@ export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Prom
   return rows;
 }
 
-export interface ParentHealth {
-  parent: string;
-  dependencyType: 'hard' | 'soft';
-  status: string | null;
-}
-
-/** Each parent of a table with the status of its latest finished run. */
-export async function parentHealth(db: pg.Pool, configId: number): Promise<ParentHealth[]> {
-  const { rows } = await db.query<ParentHealth>(
-    `SELECT p.table_schema || '.' || p.table_name AS parent, coalesce(e.dependency_type, 'hard') AS "dependencyType", r.status
-     FROM sqp.refresh_dependencies e
-     JOIN sqp.refresh_config p ON p.id = e.parent_config_id
-     LEFT JOIN LATERAL (
-       SELECT status FROM sqp.refresh_audit_log
-       WHERE refresh_config_id = p.id AND status <> 'running' AND coalesce(sync_metadata->>'outcome', '') <> 'paused'
-       ORDER BY refresh_started_at DESC, id DESC LIMIT 1
-     ) r ON true
-     WHERE e.dependent_config_id = $1
-     ORDER BY p.table_schema, p.table_name`,
-    [configId],
-  );
-  return rows;
-}
-
 /** A parent's success makes its enabled dependents due now (cascade). */
 export async function cascadeToDependents(db: pg.Pool, configId: number, now: Date): Promise<number> {
   const res = await db.query(
@@ -100,25 +76,46 @@ export async function runningTables(db: pg.Pool): Promise<Array<{ configId: numb
   return rows;
 }
 
+/** What forceRefresh asked for: read and removed by the claim that starts the refresh. */
+export interface RefreshRequest {
+  mode: 'full' | 'incremental' | null;
+  cascade: boolean;
+  requestedBy: string | null;
+}
+
 /**
  * Claims a due table for this process: its next_refresh_at moves one lease ahead, so that no
  * other replica picks it up from a due list read a moment earlier. SKIP LOCKED: a replica
  * claiming the same row at the same instant skips it instead of waiting. Returns the due time
- * it had (the schedule is anchored to it), or null when it was not due any more.
+ * it had (the schedule is anchored to it) and the pending forceRefresh request, if any (taken
+ * in the same statement, so exactly one run uses it); null when it was not due any more.
  */
-export async function claimDue(db: pg.Pool, configId: number, now: Date, leaseSeconds: number): Promise<Date | null> {
-  const { rows } = await db.query<{ due: Date }>(
+export async function claimDue(
+  db: pg.Pool,
+  configId: number,
+  now: Date,
+  leaseSeconds: number,
+): Promise<{ due: Date; request: RefreshRequest | null } | null> {
+  const { rows } = await db.query<{ due: Date; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null; requested: boolean }>(
     `WITH c AS (
        SELECT id, next_refresh_at FROM sqp.refresh_config
        WHERE id = $1 AND is_enabled AND next_refresh_at <= $2
        FOR UPDATE SKIP LOCKED
+     ), claimed AS (
+       UPDATE sqp.refresh_config r SET next_refresh_at = $2::timestamptz + make_interval(secs => $3)
+       FROM c WHERE r.id = c.id
+       RETURNING c.id, c.next_refresh_at AS due
+     ), request AS (
+       DELETE FROM sqp_refresh_work.refresh_requests q USING claimed WHERE q.config_id = claimed.id
+       RETURNING q.mode, q.cascade, q.requested_by
      )
-     UPDATE sqp.refresh_config r SET next_refresh_at = $2::timestamptz + make_interval(secs => $3)
-     FROM c WHERE r.id = c.id
-     RETURNING c.next_refresh_at AS due`,
+     SELECT claimed.due, request.mode, request.cascade, request.requested_by, request.cascade IS NOT NULL AS requested
+     FROM claimed LEFT JOIN request ON true`,
     [configId, now, leaseSeconds],
   );
-  return rows[0]?.due ?? null;
+  const r = rows[0];
+  if (!r) return null;
+  return { due: r.due, request: r.requested ? { mode: r.mode, cascade: r.cascade ?? true, requestedBy: r.requested_by } : null };
 }
 
 /**
@@ -133,4 +130,22 @@ export async function regularDueAt(db: pg.Pool, configId: number): Promise<Date 
     [configId],
   );
   return rows[0]?.at ? new Date(rows[0].at) : null;
+}
+
+/** Records this replica as alive, with its latest tick and what it runs (for runnerStatus). */
+export async function recordHeartbeat(
+  db: pg.Pool,
+  r: { workerName: string; startedAt: Date; lastTickAt: Date | null; lastTickMs: number | null; inFlight: unknown[] },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO sqp_refresh_work.replicas (worker_name, started_at, last_seen_at, last_tick_at, last_tick_ms, in_flight)
+     VALUES ($1, $2, now(), $3, $4, $5)
+     ON CONFLICT (worker_name) DO UPDATE SET started_at = $2, last_seen_at = now(), last_tick_at = $3, last_tick_ms = $4, in_flight = $5`,
+    [r.workerName, r.startedAt, r.lastTickAt, r.lastTickMs, JSON.stringify(r.inFlight)],
+  );
+}
+
+/** A replica that stops cleanly leaves the list at once (a dead one ages out). */
+export async function removeHeartbeat(db: pg.Pool, workerName: string): Promise<void> {
+  await db.query(`DELETE FROM sqp_refresh_work.replicas WHERE worker_name = $1`, [workerName]);
 }

@@ -13,7 +13,9 @@ import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
 import { failInterruptedRuns } from './audit.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
 import { refreshTable, RefreshBusyError, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
-import { cascadeToDependents, claimDue, failureStreak, parentHealth, regularDueAt, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
+import { loadDuePlanInput } from './plan-input.ts';
+import { planRefreshes, type PlannedRefresh } from './planner.ts';
+import { cascadeToDependents, claimDue, failureStreak, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
 export const WAKE_CHANNEL = 'sqp_refresh_wake';
@@ -65,6 +67,8 @@ export interface RunnerStatus {
   /** Due tables found by the latest look at the queue (before this pass started them). */
   queueDepth: number;
   inFlight: InFlightRun[];
+  /** Due tables found blocked at the latest look (a hard parent failed, or a cycle), and why. */
+  blocked: Array<{ configId: number; reasons: string[]; since: Date }>;
 }
 
 export interface Runner {
@@ -93,6 +97,8 @@ export function createRunner(options: RunnerOptions): Runner {
   let again = false;
   let listener: pg.Client | null = null;
   const inFlight = new Map<number, InFlightRun & { cancel: AbortController }>();
+  /** Due tables this process found blocked at its latest look, and why. */
+  const blocked = new Map<number, { reasons: string[]; since: Date }>();
   const stats = { startedAt: null as Date | null, lastTickAt: null as Date | null, lastTickMs: null as number | null, ticks: 0, queueDepth: 0 };
 
   const emit = (e: RefreshEvent) => {
@@ -137,11 +143,11 @@ export function createRunner(options: RunnerOptions): Runner {
   }
 
   /** Moves the schedule after a run, as the issue of record specifies. */
-  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome): Promise<void> {
+  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome, cascade: boolean): Promise<void> {
     const t = now();
     if (result.outcome === 'completed') {
       // The engine already moved next_refresh_at; the dependents follow their parent.
-      await cascadeToDependents(options.pool, config.id, t);
+      if (cascade) await cascadeToDependents(options.pool, config.id, t);
     } else if (result.outcome === 'paused') {
       await setNextRefresh(options.pool, config.id, t); // the next slice, at the next pass
     } else if (result.outcome === 'failed') {
@@ -179,35 +185,28 @@ export function createRunner(options: RunnerOptions): Runner {
     return null;
   }
 
-  async function runOne(row: RefreshConfigRow): Promise<void> {
+  async function runOne(row: RefreshConfigRow, item: PlannedRefresh): Promise<void> {
     const slot = await takeSlot();
     if (!slot) return; // every replica's slots are busy: it stays due for the next pass
     try {
-      await runClaimed(row);
+      await runClaimed(row, item);
     } finally {
       await slot.release();
     }
   }
 
-  async function runClaimed(row: RefreshConfigRow): Promise<void> {
+  async function runClaimed(row: RefreshConfigRow, item: PlannedRefresh): Promise<void> {
     let config = row;
     const table = `${config.tableSchema}.${config.tableName}`;
-    const ref = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
-    const due = await claimDue(options.pool, config.id, now(), LEASE_SECONDS);
-    if (!due) return; // another replica took it
+    const claim = await claimDue(options.pool, config.id, now(), LEASE_SECONDS);
+    if (!claim) return; // another replica took it
+    blocked.delete(config.id);
+    const due = claim.due;
     // Retries run at their own times, but the schedule stays anchored to the regular slot.
     const anchor = (await regularDueAt(options.pool, config.id)) ?? due;
     config = { ...config, nextRefreshAt: anchor };
-    const parents = await parentHealth(options.pool, config.id);
-    const hard = parents.filter((p) => p.dependencyType === 'hard' && p.status === 'failed');
-    if (hard.length) {
-      const reasons = hard.map((p) => `blocked by ${p.parent}: its latest refresh failed`);
-      log.info({ table, reasons }, 'refresh blocked');
-      await setNextRefresh(options.pool, config.id, due); // still due: waits for its parent
-      emit({ type: 'run:blocked', ...ref, reasons, at: now().toISOString() });
-      return;
-    }
-    const soft = parents.filter((p) => p.dependencyType === 'soft' && p.status === 'failed').map((p) => p.parent);
+    if (claim.request?.mode) config = { ...config, customSyncParams: { ...(config.customSyncParams as object), mode: claim.request.mode } };
+    const cascade = claim.request?.cascade ?? true;
     const cancelController = new AbortController();
     inFlight.set(config.id, {
       runId: null, configId: config.id, table, startedAt: now(), rowsProcessed: 0, totalRows: null, percent: null, rowsPerSecond: 0, etaSeconds: null,
@@ -223,9 +222,15 @@ export function createRunner(options: RunnerOptions): Runner {
         signal: cancelController.signal,
         now,
         emit,
-        metadata: { trigger: 'runner', regularDueAt: anchor.toISOString(), ...(soft.length ? { unhealthySoftParents: soft } : {}) },
+        metadata: {
+          trigger: claim.request ? 'forced' : 'runner',
+          ...(claim.request?.requestedBy ? { requestedBy: claim.request.requestedBy } : {}),
+          ...(claim.request && !cascade ? { cascade: false } : {}),
+          regularDueAt: anchor.toISOString(),
+          ...(item.unhealthySoftParents.length ? { unhealthySoftParents: item.unhealthySoftParents } : {}),
+        },
       });
-      await reschedule(config, result);
+      await reschedule(config, result, cascade);
       log[result.status === 'failed' ? 'warn' : 'info'](
         { table, runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
         `refresh ${result.status}`,
@@ -248,16 +253,47 @@ export function createRunner(options: RunnerOptions): Runner {
       stats.queueDepth = due.length;
       if (!due.length) return;
       // One dependency depth at a time, so that a parent always finishes before its dependents
-      // are considered; then look again (a success may have made dependents due).
-      const wave = due.filter((c) => c.depth === due[0]!.depth);
-      for (const c of wave) tried.add(c.id);
-      const queue = [...wave];
+      // are considered; then look again (a success may have made dependents due). Within the
+      // wave the planner decides: its order (priority, then overdue) and who is blocked.
+      const depth = due[0]!.depth;
+      const rows = new Map(due.filter((c) => c.depth === depth).map((c) => [c.id, c]));
+      const plan = planRefreshes(await loadDuePlanInput(options.pool, now(), due.map((c) => c.id), tried));
+      for (const c of plan.cycles) log.warn({ cycle: c }, 'dependency cycle: its tables are skipped');
+      const queue: Array<{ row: RefreshConfigRow; item: PlannedRefresh }> = [];
+      for (const item of plan.items) {
+        const row = rows.get(item.configId);
+        if (!row) continue;
+        tried.add(row.id);
+        if (item.state === 'blocked') await block(row, item.notes);
+        else queue.push({ row, item });
+      }
+      for (const id of rows.keys()) tried.add(id); // anything the planner left out waits for the next pass
       await Promise.all(
         Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-          for (let next = queue.shift(); next && !stopping; next = queue.shift()) await runOne(next);
+          for (let next = queue.shift(); next && !stopping; next = queue.shift()) await runOne(next.row, next.item);
         }),
       );
     }
+  }
+
+  /** A due table that may not run yet: it stays due, and says why. */
+  async function block(row: RefreshConfigRow, reasons: string[]): Promise<void> {
+    const table = `${row.tableSchema}.${row.tableName}`;
+    log.info({ table, reasons }, 'refresh blocked');
+    blocked.set(row.id, { reasons, since: blocked.get(row.id)?.since ?? now() });
+    emit({ type: 'run:blocked', configId: row.id, tableSchema: row.tableSchema, tableName: row.tableName, reasons, at: now().toISOString() });
+  }
+
+  const status = (): RunnerStatus => ({
+    workerName: options.workerName,
+    ...stats,
+    inFlight: [...inFlight.values()].map(({ cancel: _c, ...run }) => ({ ...run })),
+    blocked: [...blocked.entries()].map(([configId, b]) => ({ configId, ...b })),
+  });
+
+  async function heartbeat(): Promise<void> {
+    const s = status();
+    await recordHeartbeat(options.pool, { ...s, startedAt: s.startedAt ?? now() }).catch((err) => log.warn({ err }, 'heartbeat failed'));
   }
 
   function tick(): Promise<void> {
@@ -273,6 +309,7 @@ export function createRunner(options: RunnerOptions): Runner {
         stats.ticks++;
         await pass().catch((err) => log.error({ err }, 'runner pass failed'));
         stats.lastTickMs = performance.now() - began;
+        await heartbeat();
       } while (again && !stopping);
     })().finally(() => (passing = null));
     return passing;
@@ -284,11 +321,7 @@ export function createRunner(options: RunnerOptions): Runner {
     tick,
     wake: () => void tick(),
     cancel,
-    status: () => ({
-      workerName: options.workerName,
-      ...stats,
-      inFlight: [...inFlight.values()].map(({ cancel: _c, ...run }) => ({ ...run })),
-    }),
+    status,
     async start() {
       stats.startedAt = now();
       if (options.listenUrl) {
@@ -310,6 +343,7 @@ export function createRunner(options: RunnerOptions): Runner {
       controller.abort();
       await passing;
       await listener?.end().catch(() => undefined);
+      await removeHeartbeat(options.pool, options.workerName).catch(() => undefined);
     },
   };
 }
