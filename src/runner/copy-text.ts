@@ -5,7 +5,8 @@ import type { TextValue } from './source.ts';
 
 const SPECIAL = /[\\\t\n\r]/;
 
-function escape(value: string): string {
+/** One value escaped for COPY text (backslash, tab, newline and carriage return). */
+export function escapeCopyValue(value: string): string {
   if (!SPECIAL.test(value)) return value;
   return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
@@ -19,9 +20,26 @@ export function toCopyText(rows: readonly TextValue[][]): string {
     for (let c = 0; c < row.length; c++) {
       const v = row[c];
       if (c > 0) line += '\t';
-      line += v === null || v === undefined ? '\\N' : escape(v);
+      line += v === null || v === undefined ? '\\N' : escapeCopyValue(v);
     }
     lines[r] = line;
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+const UNESCAPE = /\\(.)/g;
+const unescapeOne = (_: string, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c);
+
+/**
+ * COPY text as written by `toCopyText` (or a source that writes it itself) back to rows: the
+ * exact inverse for the escapes written here (\\, \t, \n, \r, \N).
+ */
+export function parseCopyText(text: Buffer | string): TextValue[][] {
+  const s = typeof text === 'string' ? text : text.toString('utf8');
+  if (s === '') return [];
+  const lines = s.split('\n');
+  lines.pop(); // the text ends with a newline
+  return lines.map((line) =>
+    line.split('\t').map((v) => (v === '\\N' ? null : v.includes('\\') ? v.replace(UNESCAPE, unescapeOne) : v)),
+  );
 }

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { quoteIdent, type TargetTable } from './catalog.ts';
 import { toCopyText } from './copy-text.ts';
-import type { TextValue } from './source.ts';
+import type { SourcePage, TextValue } from './source.ts';
 
 export interface MergeCounts {
   /** Rows staged (read from the source) in this page. */
@@ -94,8 +94,18 @@ export class PageLoader {
   /** Stages one page of source rows with COPY (inside the caller's transaction). */
   async stageRows(rows: readonly TextValue[][]): Promise<void> {
     if (rows.length === 0) return;
+    await this.copy(toCopyText(rows));
+  }
+
+  /** Stages a source page: its COPY text when the source wrote it, else its rows. */
+  async stagePage(page: SourcePage): Promise<void> {
+    if (page.copyText === undefined) return this.stageRows(page.rows);
+    if (page.copyText.length > 0) await this.copy(page.copyText);
+  }
+
+  private async copy(text: string | Buffer): Promise<void> {
     const stream = this.client.query(copyFrom(`COPY ${STAGE} (${this.cols}) FROM STDIN`));
-    await pipeline(Readable.from([toCopyText(rows)]), stream);
+    await pipeline(Readable.from([text]), stream);
   }
 
   /** Stages the result of a query run in the target database (sql transforms). */

@@ -264,7 +264,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         sampleMemory();
         await client.query('BEGIN');
         inTransaction = true;
-        await loader.stageRows(page.rows);
+        await loader.stagePage(page);
         await commitPage(client, loader, state, checkpointId, page.resumeAfter, ctx.ttl, read.totalRows);
         inTransaction = false;
         emitProgress(options, ctx, runId, state, read.totalRows, clockStart);

@@ -6,8 +6,16 @@
 export type TextValue = string | null;
 
 export interface SourcePage {
-  /** Rows, values in the order of `SourceRead.columns`. */
-  rows: TextValue[][];
+  /**
+   * Rows, values in the order of `SourceRead.columns`. A page that carries `copyText` may
+   * compute them on first access (the engine never asks for them then).
+   */
+  readonly rows: TextValue[][];
+  /**
+   * The same rows already as COPY text (copy-text.ts), when the source writes that directly
+   * from its wire format: the loader stages it as it is, with no row arrays in between.
+   */
+  readonly copyText?: Buffer;
   /**
    * Where to continue after this page (opaque, JSON-serialisable), or null when this was the
    * last page. It is stored in the checkpoint in the same transaction as the page's rows.

@@ -18,10 +18,13 @@
 //  - A query job that fails at start comes back from jobs.insert as HTTP 200 with
 //    status.errorResult: the client rejects with an ApiError without `code` but with the
 //    job's `errors[].reason` (e.g. bytesBilledLimitExceeded).
-//  - job.getQueryResults with `timeoutMs` turns a jobComplete:false answer into an Error; the
-//    callback form still receives the answer, which is how we tell "poll again" from a failure.
+//  - Result pages are not read through job.getQueryResults but through the client's own
+//    authenticated request stream (see fetchResults); a jobComplete:false answer is simply a
+//    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { randomUUID } from 'node:crypto';
-import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query, type QueryResultsOptions } from '@google-cloud/bigquery';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
 import {
   SourceError,
   type OpenReadRequest,
@@ -32,7 +35,9 @@ import {
   type SourceStats,
   type TextValue,
 } from '../source.ts';
-import { convertRows, type WireField, type WireQueryResults } from './bigquery-types.ts';
+import { parseCopyText } from '../copy-text.ts';
+import type { WireField, WireQueryResults } from './bigquery-types.ts';
+import { readResultsBody, rowsToCopyText, type ResultsBody } from './bigquery-wire.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public types
@@ -179,7 +184,8 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     onRetry?: (failure: Failure) => void;
   }
 
-  async function call<T>(ctx: CallContext, fn: () => Promise<T>): Promise<T> {
+  /** `fn` gets a signal that aborts when its attempt is abandoned (timeout, caller's abort). */
+  async function call<T>(ctx: CallContext, fn: (abandoned: AbortSignal) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(ctx.signal);
       try {
@@ -283,29 +289,66 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     });
   }
 
-  function getResults(job: Job, options: QueryResultsOptions): Promise<WireQueryResults> {
+  /**
+   * One jobs.getQueryResults answer, its rows left as bytes. It goes through the client's own
+   * authenticated request path (`requestStream`: its endpoint, credentials, headers, and its
+   * retries of 408/429/5xx and broken connections, as for job.getQueryResults) but as a
+   * stream, so the body reaches us as it came. Through job.getQueryResults every ~8.6 MB page
+   * was JSON.parse'd and then deep-copied by @google-cloud/common (extend(true) in
+   * util.handleResp): 60% of a refresh's CPU and most of its memory (bigquery-wire.ts reads
+   * the rows instead). What the client would have done with the answer is done here: a
+   * non-2xx status or an `error` body becomes an error with the API's code, reasons and
+   * message (as its ApiError), and a gzip answer (asked for: pages are large) is inflated.
+   */
+  function fetchResults(job: Job, qs: Record<string, string | number | boolean>, abandoned: AbortSignal): Promise<ResultsBody> {
     return new Promise((resolve, reject) => {
-      job.getQueryResults(options, (err, _rows, _next, response) => {
-        const answer = response as WireQueryResults | undefined;
-        // With timeoutMs the client reports jobComplete:false as an error: it is a poll.
-        if (err && !(answer && answer.jobComplete === false && isTimeoutOverride(err))) reject(err);
-        else if (!answer) reject(new Error('BigQuery answered jobs.getQueryResults without a body'));
-        else resolve(answer);
+      const stream = bq.requestStream({ uri: `/queries/${job.id}`, qs, headers: { 'Accept-Encoding': 'gzip' } });
+      let response: { statusCode?: number; statusMessage?: string; headers?: Record<string, string | undefined> } | undefined;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const onAbandoned = (): void => {
+        stream.destroy();
+        chunks.length = 0;
+      };
+      abandoned.addEventListener('abort', onAbandoned, { once: true });
+      const settle = (error: unknown, value?: ResultsBody): void => {
+        abandoned.removeEventListener('abort', onAbandoned);
+        if (error) reject(error);
+        else resolve(value!);
+      };
+      stream.on('response', (r: typeof response) => (response = r));
+      stream.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+      });
+      stream.on('error', (err: unknown) => settle(err));
+      stream.on('end', () => {
+        if (abandoned.aborted) return;
+        const raw = Buffer.concat(chunks, size);
+        chunks.length = 0;
+        inflate(raw, response?.headers?.['content-encoding']).then((body) => {
+          const status = response?.statusCode ?? 0;
+          if (status < 200 || status > 299) return settle(apiError(status, response?.statusMessage, body));
+          const results = readResultsBody(body);
+          if (results.meta.error) return settle(apiError(status, response?.statusMessage, body));
+          settle(null, results);
+        }).catch((err: unknown) => settle(err));
       });
     });
   }
 
   /** One complete result page at `pageToken` (undefined: the first), polling while the job runs. */
-  async function readPage(job: Job, pageSize: number, pageToken: string | undefined, signal: AbortSignal | undefined): Promise<WireQueryResults> {
-    const options: QueryResultsOptions = { maxResults: pageSize, autoPaginate: false, skipParsing: true };
-    if (pageToken) options.pageToken = pageToken;
-    if (settings.queryResultsTimeoutMs !== undefined) options.timeoutMs = settings.queryResultsTimeoutMs;
+  async function readPage(job: Job, pageSize: number, pageToken: string | undefined, signal: AbortSignal | undefined): Promise<ResultsBody> {
+    // What job.getQueryResults would send: TIMESTAMP as int64 µs (bigquery-types.ts relies on it).
+    const qs: Record<string, string | number | boolean> = { 'formatOptions.useInt64Timestamp': true, maxResults: pageSize };
+    if (job.location) qs['location'] = job.location;
+    if (pageToken) qs['pageToken'] = pageToken;
+    if (settings.queryResultsTimeoutMs !== undefined) qs['timeoutMs'] = settings.queryResultsTimeoutMs;
     const ctx: CallContext = { op: 'jobs.getQueryResults', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
     let delay = poll.initialDelayMs;
     for (;;) {
-      // Each call gets a copy: the client keeps and mutates what it is given.
-      const page = await call(ctx, () => getResults(job, { ...options }));
-      if (page.jobComplete !== false) return page;
+      const page = await call(ctx, (abandoned) => fetchResults(job, qs, abandoned));
+      if (page.meta.jobComplete !== false) return page;
       await sleep(delay, signal);
       delay = Math.min(poll.maxDelayMs, Math.max(1, delay * 2));
     }
@@ -316,39 +359,41 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     return call(ctx, async () => (await job.getMetadata())[0]);
   }
 
-  function makeRead(job: Job, firstPage: WireQueryResults, stats: SourceStats, request: OpenReadRequest): SourceRead {
-    let fields: WireField[] = firstPage.schema?.fields ?? [];
+  function makeRead(job: Job, firstPage: ResultsBody, stats: SourceStats, request: OpenReadRequest): SourceRead {
+    let fields: WireField[] = firstPage.meta.schema?.fields ?? [];
     const jobId = job.id ?? '';
-    const location = job.location ?? firstPage.jobReference?.location ?? null;
-    const totalRows = firstPage.totalRows === undefined || firstPage.totalRows === null ? null : Number(firstPage.totalRows);
+    const location = job.location ?? firstPage.meta.jobReference?.location ?? null;
+    const total = firstPage.meta.totalRows;
+    const totalRows = total === undefined || total === null ? null : Number(total);
     // Held only until pages() takes it, so that a read never keeps more than it is working on.
-    let first: WireQueryResults | null = firstPage;
+    let first: ResultsBody | null = firstPage;
     let started = false;
     let closed = false;
 
-    const resumeAfter = (page: WireQueryResults): BigQueryResumeState | null =>
-      page.pageToken ? { jobId, location, pageToken: page.pageToken } : null;
+    const resumeAfter = (page: ResultsBody): BigQueryResumeState | null =>
+      page.meta.pageToken ? { jobId, location, pageToken: page.meta.pageToken } : null;
+    const toPage = (page: ResultsBody): SourcePage => {
+      if (page.meta.schema?.fields?.length) fields = page.meta.schema.fields;
+      return sourcePage(fields, page, jobId, resumeAfter(page));
+    };
 
     async function* pages(): AsyncGenerator<SourcePage> {
       if (started) throw new Error('BigQuery source: pages() can be iterated only once per open()');
       started = true;
       if (closed || !first) return;
-      let page: WireQueryResults | null = first;
+      let page: SourcePage = toPage(first);
       first = null;
       for (;;) {
-        const next = resumeAfter(page);
-        const rows = convert(fields, page, jobId);
-        page = null;
-        // Fetch the following page while the engine loads this one: BigQuery, the network
-        // and PostgreSQL work at the same time. One page ahead at most, so memory stays
-        // bounded by two pages.
-        const pending = next && !closed ? readPage(job, request.pageSize, next.pageToken, request.signal) : null;
+        const next = page.resumeAfter as BigQueryResumeState | null;
+        // Fetch the following page while the engine loads this one, and turn it into COPY
+        // text as soon as it is here: BigQuery, the network, this process and PostgreSQL work
+        // at the same time. One page ahead at most, so memory stays bounded by two pages.
+        const pending = next && !closed ? readPage(job, request.pageSize, next.pageToken, request.signal).then(toPage) : null;
         pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
-        yield { rows, resumeAfter: next };
+        yield page;
         if (!pending || closed) return;
         throwIfAborted(request.signal);
         page = await pending;
-        if (page.schema?.fields?.length) fields = page.schema.fields;
       }
     }
 
@@ -373,7 +418,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
       if (request.resume) return resumeRead(request, request.resume);
 
       const { job } = await insertJob(request);
-      let first: WireQueryResults;
+      let first: ResultsBody;
       try {
         first = await readPage(job, request.pageSize, undefined, request.signal);
       } catch (err) {
@@ -383,7 +428,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
         throw err;
       }
       const metadata = await jobMetadata(job, request.signal);
-      return makeRead(job, first, statsOf(job, metadata, first), request);
+      return makeRead(job, first, statsOf(job, metadata, first.meta), request);
     },
 
     async estimateBytes(request: BigQueryOpenReadRequest): Promise<bigint> {
@@ -404,7 +449,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     // bills nothing more, so a resumed read reports no bytes (an audit row per slice would
     // otherwise count the same bytes twice against the daily budget).
     const stats: SourceStats = { jobId: state.jobId };
-    const location = job.location ?? page.jobReference?.location ?? state.location;
+    const location = job.location ?? page.meta.jobReference?.location ?? state.location;
     if (location) stats.location = location;
     return makeRead(job, page, stats, request);
   }
@@ -429,9 +474,11 @@ function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults): Sourc
   return stats;
 }
 
-function convert(fields: readonly WireField[], page: WireQueryResults, jobId: string): TextValue[][] {
+/** A page of the source: its rows as COPY text, and as arrays only if someone asks. */
+function sourcePage(fields: readonly WireField[], page: ResultsBody, jobId: string, resumeAfter: BigQueryResumeState | null): SourcePage {
+  let copy;
   try {
-    return convertRows(fields, page.rows);
+    copy = page.rows ? rowsToCopyText(fields, page.body, page.rows.start, page.rows.end) : null;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new SourceError(`BigQuery job ${jobId}: cannot convert a result value: ${message}`, {
@@ -441,6 +488,58 @@ function convert(fields: readonly WireField[], page: WireQueryResults, jobId: st
       jobId,
     });
   }
+  if (!copy || copy.rowCount === 0) return { rows: [], resumeAfter };
+  const copyText = copy.text;
+  let rows: TextValue[][] | undefined;
+  return {
+    get rows() {
+      return (rows ??= parseCopyText(copyText));
+    },
+    copyText,
+    resumeAfter,
+  };
+}
+
+const inflateAsync = { gzip: promisify(zlib.unzip), br: promisify(zlib.brotliDecompress) };
+
+/** The body as sent, inflated if the server compressed it. */
+async function inflate(body: Buffer, encoding: string | undefined): Promise<Buffer> {
+  const e = encoding?.trim().toLowerCase();
+  if (!e || e === 'identity') return body;
+  if (e === 'gzip' || e === 'x-gzip' || e === 'deflate') return inflateAsync.gzip(body);
+  if (e === 'br') return inflateAsync.br(body);
+  throw new Error(`BigQuery answered with an unknown content-encoding: ${encoding}`);
+}
+
+interface ApiErrorBody {
+  code?: number;
+  message?: string;
+  errors?: { reason?: string; message?: string; location?: string }[];
+}
+
+/**
+ * The error the client would have made of a failed answer (@google-cloud/common's ApiError):
+ * the `error` body's code, errors and messages, or the HTTP status when the body has none.
+ */
+function apiError(status: number, statusMessage: string | undefined, body: Buffer): Error {
+  let parsed: { error?: ApiErrorBody } | null = null;
+  try {
+    parsed = JSON.parse(body.toString('utf8')) as { error?: ApiErrorBody };
+  } catch {
+    // not JSON (a proxy's HTML page, say): the status says it all
+  }
+  const e = parsed?.error && typeof parsed.error === 'object' ? parsed.error : null;
+  const messages = new Set<string>();
+  if (e?.message) messages.add(e.message);
+  for (const item of e?.errors ?? []) if (item?.message) messages.add(item.message);
+  if (!e) messages.add(statusMessage || body.toString('utf8', 0, Math.min(body.length, 500)) || `HTTP ${status}`);
+  let list = [...messages];
+  if (list.length === 0) list = ['A failure occurred during this request.'];
+  const message =
+    list.length > 1
+      ? ['Multiple errors occurred during the request. Please see the `errors` array for complete details.\n', ...list.map((m, i) => `    ${i + 1}. ${m}`), '\n'].join('\n')
+      : list[0]!;
+  return Object.assign(new Error(message), { code: e ? e.code : status, errors: e?.errors ?? [] });
 }
 
 function parseResumeState(resume: ResumeState): BigQueryResumeState {
@@ -548,10 +647,6 @@ function isDuplicate(err: unknown): boolean {
   return e?.code === 409 || e?.errors?.[0]?.reason === 'duplicate';
 }
 
-function isTimeoutOverride(err: unknown): boolean {
-  return err instanceof Error && /did not complete before/.test(err.message);
-}
-
 function backoff(attempt: number, retry: BigQueryRetrySettings): number {
   const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
   // "Equal jitter": half fixed, half random, so retries of many readers spread out.
@@ -587,11 +682,13 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 /**
  * Runs `fn` but settles within `ms` or when `signal` aborts, whichever comes first. The
  * client offers neither a timeout nor an AbortSignal, so a request that loses the race is
- * abandoned: it may still finish in the background, and its outcome is ignored.
+ * abandoned: `fn`'s signal aborts (a result stream is destroyed then); a client call may still
+ * finish in the background, and its outcome is ignored.
  */
-function bounded<T>(fn: () => Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
+function bounded<T>(fn: (abandoned: AbortSignal) => Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
+    const abandoned = new AbortController();
     const finish = (): boolean => {
       if (settled) return false;
       settled = true;
@@ -600,15 +697,21 @@ function bounded<T>(fn: () => Promise<T>, ms: number, signal: AbortSignal | unde
       return true;
     };
     const onAbort = (): void => {
-      if (finish()) reject(abortReason(signal!));
+      if (finish()) {
+        abandoned.abort();
+        reject(abortReason(signal!));
+      }
     };
     const timer = setTimeout(() => {
-      if (finish()) reject(new RequestTimeoutError(`no answer from BigQuery within ${ms} ms`));
+      if (finish()) {
+        abandoned.abort();
+        reject(new RequestTimeoutError(`no answer from BigQuery within ${ms} ms`));
+      }
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
     let p: Promise<T>;
     try {
-      p = fn();
+      p = fn(abandoned.signal);
     } catch (err) {
       p = Promise.reject(err);
     }
