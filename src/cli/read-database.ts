@@ -3,6 +3,7 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../config.ts';
+import { redactUrl } from '../logger.ts';
 import { pendingMigrations } from '../migrate.ts';
 import { resolveDatabase } from '../service.ts';
 
@@ -35,6 +36,11 @@ export async function withReadOnlyDatabase<T>(read: (pool: pg.Pool) => Promise<T
   });
   pool.on('error', () => undefined);
   try {
+    // The first statement is where a wrong URL, password or database name shows: say so in
+    // one line instead of a stack trace.
+    await pool.query('SELECT 1').catch((error: Error) => {
+      throw new CommandError(`Cannot read the database at ${redactUrl(url)}: ${error.message}`);
+    });
     const pending = await pendingMigrations(pool);
     if (pending.length) {
       throw new CommandError(
