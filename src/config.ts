@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   RUNNER_SCHEDULE: z.string().min(9).default('* * * * *'),
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  RUNNER_ENABLED: bool.default(true),
   API_TOKENS: z.string().optional(),
   ANONYMOUS_ACCESS: z.enum(['none', 'read']).optional(),
 });
@@ -46,7 +47,7 @@ export interface Config {
   dailyByteBudget: bigint | null;
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
-  runner: { schedule: string; concurrency: number; globalConcurrency?: number };
+  runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number };
   /** How long a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
   /** Bearer tokens (hashes only) and what a caller without a token may do. */
@@ -88,7 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     dailyByteBudget: e.BIGQUERY_DAILY_BYTE_BUDGET ? BigInt(e.BIGQUERY_DAILY_BYTE_BUDGET) : null,
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
-    runner: { schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY },
+    runner: { enabled: e.RUNNER_ENABLED, schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },

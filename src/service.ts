@@ -9,6 +9,7 @@ import { migrate } from './migrate.ts';
 import { createRunner, type Runner } from './runner/runner.ts';
 import { useRuntime } from './runtime.ts';
 import { createEventBus, type EventBus } from './subscriptions/bus.ts';
+import { createReplicaTransport } from './subscriptions/transport.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
 import { createSources } from './runner/sources/index.ts';
 import { buildApp, type App } from './server.ts';
@@ -37,6 +38,16 @@ export async function resolveDatabase(
     onLog: (m) => logger.debug({ postgres: m.trim() }, 'embedded postgres'),
   });
   return { url: embedded.url, embedded };
+}
+
+/** Says at start-up who may do what (never printing a token or hash). */
+function logAccess(config: Config, logger: Logger): void {
+  const names = config.auth.tokens.map((t) => `${t.name} (${t.scope})`);
+  if (config.auth.anonymous === 'read') {
+    logger.warn('anonymous read access is on: anyone who reaches this port can read the graph (set ANONYMOUS_ACCESS=none to require a token)');
+  }
+  if (names.length) logger.info({ tokens: names }, 'API tokens configured');
+  else logger.warn('no API_TOKENS: mutations are refused; create a token with `sqp-refresh token create --scope admin` and add its entry to API_TOKENS');
 }
 
 /** Starts the whole service and returns a handle to stop it. */
@@ -68,9 +79,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // Subscribed before the runner starts, so its first runs are counted too.
     const metrics = createRefreshMetrics({ pool: database.pool, logger });
     bus.subscribe(metrics.observe);
+    const sources = createSources(config, url);
     const runner = createRunner({
       pool: database.pool,
-      sources: createSources(config, url),
+      sources,
       logger: logger.child({ component: 'runner' }),
       workerName: config.workerName,
       dailyByteBudget: config.dailyByteBudget,
@@ -80,15 +92,24 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       concurrency: config.runner.concurrency,
       globalConcurrency: config.runner.globalConcurrency,
     });
-    useRuntime({ runner, bus });
-    await runner.start();
-    stack.push(['runner', async () => { await runner.stop(); useRuntime(undefined); }]);
+    // Events of other replicas arrive on this bus, and this process's events reach theirs.
+    const transport = createReplicaTransport({ url, pool: database.pool, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
+    await transport.start();
+    stack.push(['event transport', () => transport.stop()]);
+    useRuntime({ runner: config.runner.enabled ? runner : undefined, bus, sources, dailyByteBudget: config.dailyByteBudget });
+    if (config.runner.enabled) {
+      await runner.start();
+      stack.push(['runner', async () => { await runner.stop(); useRuntime(undefined); }]);
+    } else {
+      logger.info('RUNNER_ENABLED=false: this replica serves the API only; other replicas run the refreshes');
+    }
 
     const probes = createProbes({ pool: database.pool, workerName: config.workerName, schedule: config.runner.schedule });
     const routes = { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route };
-    const app: App = buildApp({ graphql: config.graphql, logger, routes });
+    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
+    logAccess(config, logger);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
     return { url: graphqlUrl, database, bus, runner, stop };
   } catch (error) {

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createToken } from '../src/auth/tokens.ts';
 import { createTestDatabase } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
 
@@ -32,13 +33,13 @@ function startService(env: Record<string, string>): { child: ChildProcess; url: 
   return { child, url, exit };
 }
 
-async function expectGraphiQLAndData(url: string) {
+async function expectGraphiQLAndData(url: string, headers: Record<string, string> = {}) {
   const page = await fetch(url, { headers: { accept: 'text/html' } });
   expect(page.status).toBe(200);
   expect(await page.text()).toMatch(/graphiql/i);
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query: '{ refreshConfigs(first: 100) { edges { node { tableName } } } }' }),
   });
   const body = (await res.json()) as { data: { refreshConfigs: { edges: unknown[] } } };
@@ -66,8 +67,13 @@ describe('npm start', () => {
   it('uses DATABASE_URL when one is given', async () => {
     const database = await createTestDatabase();
     try {
-      const service = startService({ DATABASE_URL: database.url });
-      await expectGraphiQLAndData(await service.url);
+      // With a database of its own, reading needs a token (no anonymous access by default).
+      const { token, entry } = createToken('dashboard', 'read');
+      const service = startService({ DATABASE_URL: database.url, API_TOKENS: entry });
+      const url = await service.url;
+      const anonymous = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ runnerStatus { queueDepth } }' }) });
+      expect(((await anonymous.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toMatch(/needs scope 'read': no token was given/);
+      await expectGraphiQLAndData(url, { authorization: `Bearer ${token}` });
       service.child.kill('SIGTERM');
       expect(await service.exit).toBe(0);
     } finally {

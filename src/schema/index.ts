@@ -9,6 +9,10 @@ import './dependencies.ts';
 import './quality.ts';
 import './checkpoints.ts';
 import './plan.ts';
+import './errors.ts';
+import './mutations.ts';
+import './subscriptions.ts';
+import './status.ts';
 
 /** The executable GraphQL schema of sqp-refresh. */
 export const schema = lexicographicSortSchema(builder.toSchema());

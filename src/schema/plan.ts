@@ -24,7 +24,7 @@ const PlanState = builder.enumType('PlanState', {
   } as const,
 });
 
-const PlannedRefreshRef = builder.objectRef<PlannedRefresh & { position: number }>('PlannedRefresh').implement({
+export const PlannedRefreshRef = builder.objectRef<PlannedRefresh & { position: number }>('PlannedRefresh').implement({
   description: 'One refresh the runner will start within the horizon.',
   fields: (t) => ({
     position: t.exposeInt('position', { description: '1-based order in the plan.' }),

@@ -35,7 +35,9 @@ export type RefreshEvent =
       rowsProcessed: number;
       errorMessage: string | null;
       at: string;
-    } & TableRef);
+    } & TableRef)
+  /** A table's settings or dependencies changed (by a mutation, or by hand in SQL). */
+  | ({ type: 'config:changed'; change: 'INSERT' | 'UPDATE' | 'DELETE'; fields: string[]; at: string } & TableRef);
 
 export type RefreshEventType = RefreshEvent['type'];
 

@@ -14,11 +14,11 @@ export interface TestApp {
 }
 
 export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
-  const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', ANONYMOUS_ACCESS: 'read', ...env });
   const statements: string[] = [];
   const database = openDatabase(databaseUrl, { onStatement: (sql) => statements.push(sql) });
   useDatabase(database);
-  const app = buildApp({ graphql: config.graphql, logger: createLogger(config.log) });
+  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger: createLogger(config.log) });
   const url = await app.start(0);
   return {
     url,

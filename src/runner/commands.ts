@@ -1,0 +1,174 @@
+// What operators ask of the runner through the API: refresh a table now (or only plan it and
+// estimate its bytes), schedule it, cancel a run. Each writes its request to the database and
+// wakes the runners of every replica; whichever claims the table acts on it.
+import type pg from 'pg';
+import { BudgetExceededError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { bytesBilledToday, lastSuccess } from './audit.ts';
+import { loadPlanInput } from './plan-input.ts';
+import { planRefreshes, type PlannedRefresh } from './planner.ts';
+import { lowerBound, pickSource } from './refresh-inputs.ts';
+import type { RefreshConfigRow, SourceProvider } from './refresh-table.ts';
+import { requestCancel, wakeRunners } from './runner.ts';
+import { selectConfig } from './runner-sql.ts';
+import { SyncParamsError, parseSyncParams, type SyncParams } from './sync-params.ts';
+
+export interface CommandContext {
+  pool: pg.Pool;
+  /** Sources for dry-run estimates (BigQuery); absent: no estimate. */
+  sources?: SourceProvider;
+  dailyByteBudget: bigint | null;
+  /** Cancels a run of this process directly (the NOTIFY reaches the others). */
+  cancelLocal?: (runId: number) => boolean;
+  /** Who asked (the token's name), for the audit row. */
+  requestedBy: string | null;
+  now?: () => Date;
+  /** How long forceRefresh/cancelRefresh wait to see the run start/finish (ms). */
+  waitMs?: number;
+}
+
+export interface ForceRequest {
+  tableSchema: string;
+  tableName: string;
+  cascade: boolean;
+  mode: 'full' | 'incremental' | null;
+  dryRun: boolean;
+}
+
+export interface ForceResult {
+  configId: number;
+  /** The run that started, when one did within the wait. */
+  runId: number | null;
+  dryRun: boolean;
+  /** What will run, in order: the table, then (with cascade) its dependents. */
+  plan: PlannedRefresh[];
+  /** BigQuery's dry-run estimate of the bytes the query processes; null for other sources. */
+  estimatedBytes: bigint | null;
+  remainingBudgetBytes: bigint | null;
+}
+
+async function configOf(pool: pg.Pool, tableSchema: string, tableName: string): Promise<RefreshConfigRow> {
+  const config = await selectConfig(pool, tableSchema, tableName);
+  if (!config) throw new NotFoundError('tableName', `${tableSchema}.${tableName}`, `tableName: ${tableSchema}.${tableName} is not registered`);
+  return config;
+}
+
+function paramsOf(config: RefreshConfigRow, mode: ForceRequest['mode']): SyncParams {
+  try {
+    const raw = config.customSyncParams as Record<string, unknown> | null;
+    return parseSyncParams(mode ? { ...raw, mode } : raw);
+  } catch (error) {
+    if (error instanceof SyncParamsError) {
+      throw new ValidationError(error.issues.map((i) => ({ path: i.path === 'mode' || i.path === 'cursorColumn' ? `mode` : `customSyncParams.${i.path}`, message: i.message })));
+    }
+    throw error;
+  }
+}
+
+/** Refreshes a table now: queues the request, wakes the runners and waits briefly for the run. */
+export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Promise<ForceResult> {
+  const now = ctx.now?.() ?? new Date();
+  const config = await configOf(ctx.pool, req.tableSchema, req.tableName);
+  const { rows: [flags] } = await ctx.pool.query<{ enabled: boolean }>(`SELECT coalesce(is_enabled, true) AS enabled FROM sqp.refresh_config WHERE id = $1`, [config.id]);
+  if (!flags!.enabled) throw new ConflictError('tableName', `tableName: ${req.tableSchema}.${req.tableName} is disabled; enable it with updateRefreshConfig first`);
+  const params = paramsOf(config, req.mode);
+
+  const plan = await planForced(ctx.pool, now, config.id, req.cascade);
+  const estimate = await estimateBytes(ctx, config, params, now);
+  if (estimate && ctx.dailyByteBudget !== null && estimate.estimated > estimate.remaining) {
+    throw new BudgetExceededError(estimate.estimated, estimate.remaining);
+  }
+  const base = { configId: config.id, plan, estimatedBytes: estimate?.estimated ?? null, remainingBudgetBytes: ctx.dailyByteBudget === null ? null : estimate?.remaining ?? null };
+  if (req.dryRun) return { ...base, runId: null, dryRun: true };
+
+  const { rows: [before] } = await ctx.pool.query<{ id: number }>(
+    `SELECT coalesce(max(id), 0) AS id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1`, [config.id]);
+  const client = await ctx.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      `INSERT INTO sqp_refresh_work.refresh_requests (config_id, mode, cascade, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (config_id) DO UPDATE SET mode = $2, cascade = $3, requested_by = $4, requested_at = $5`,
+      [config.id, req.mode, req.cascade, ctx.requestedBy, now],
+    );
+    // Due now; a table being refreshed right now keeps its lease and runs again afterwards.
+    await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = LEAST(next_refresh_at, $2) WHERE id = $1`, [config.id, now]);
+    await wakeRunners(client); // delivered at commit
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+  const runId = await waitFor(ctx.waitMs ?? 10_000, async () => {
+    const { rows } = await ctx.pool.query<{ id: number }>(
+      `SELECT id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND id > $2 ORDER BY id LIMIT 1`, [config.id, before!.id]);
+    return rows[0]?.id ?? null;
+  });
+  return { ...base, runId, dryRun: false };
+}
+
+/** The plan of a forced refresh: the table now, then its dependents (unless cascade is off). */
+async function planForced(pool: pg.Pool, now: Date, configId: number, cascade: boolean): Promise<PlannedRefresh[]> {
+  const input = await loadPlanInput(pool, now, 0);
+  const configs = input.configs.map((c) => ({ ...c, nextRefreshAt: c.id === configId ? now : new Date(8.64e15) }));
+  const edges = cascade ? input.edges : input.edges.filter((e) => e.parentId !== configId);
+  return planRefreshes({ ...input, configs, edges }).items;
+}
+
+async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, params: SyncParams, now: Date) {
+  if (params.source.type !== 'bigquery' || !ctx.sources) return null;
+  const source = pickSource(params, ctx.sources);
+  if (!source.estimateBytes) return null;
+  const client = await ctx.pool.connect();
+  try {
+    const previous = await lastSuccess(client, config.id);
+    const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
+    const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
+    const estimated = await source.estimateBytes({
+      table: { schema: config.tableSchema, name: config.tableName },
+      params: { ...params.source.params, since },
+      pageSize: params.pageSize,
+      keyColumns: params.keyColumns ?? [],
+      source: params.source,
+    } as Parameters<NonNullable<typeof source.estimateBytes>>[0]);
+    const spent = await bytesBilledToday(client, now);
+    const remaining = ctx.dailyByteBudget === null ? 0n : ctx.dailyByteBudget - spent > 0n ? ctx.dailyByteBudget - spent : 0n;
+    return { estimated, remaining };
+  } finally {
+    client.release();
+  }
+}
+
+/** Sets when a table next refreshes. */
+export async function scheduleRefresh(ctx: CommandContext, req: { tableSchema: string; tableName: string; at: Date }): Promise<number> {
+  const config = await configOf(ctx.pool, req.tableSchema, req.tableName);
+  if (Number.isNaN(req.at.getTime())) throw ValidationError.of('at', 'must be a valid date-time');
+  await ctx.pool.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [config.id, req.at]);
+  await wakeRunners(ctx.pool);
+  return config.id;
+}
+
+/** Asks the replica running `runId` to stop it at the next page boundary; waits briefly for it. */
+export async function cancelRefresh(ctx: CommandContext, runId: number): Promise<{ runId: number; finished: boolean }> {
+  const { rows: [run] } = await ctx.pool.query<{ status: string | null }>(`SELECT status FROM sqp.refresh_audit_log WHERE id = $1`, [runId]);
+  if (!run) throw new NotFoundError('runId', String(runId), `runId: run ${runId} does not exist`);
+  if (run.status !== 'running') throw new ConflictError('runId', `runId: run ${runId} is not running (it is ${run.status ?? 'unknown'})`);
+  ctx.cancelLocal?.(runId);
+  await requestCancel(ctx.pool, runId);
+  const finished = await waitFor(ctx.waitMs ?? 10_000, async () => {
+    const { rows } = await ctx.pool.query<{ status: string }>(`SELECT status FROM sqp.refresh_audit_log WHERE id = $1`, [runId]);
+    return rows[0]?.status !== 'running' ? true : null;
+  });
+  return { runId, finished: finished === true };
+}
+
+/** Polls `check` until it returns a value or the time is up (then null). */
+async function waitFor<T>(ms: number, check: () => Promise<T | null>): Promise<T | null> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== null || Date.now() >= end) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,114 @@
+// Configuration changes through the API: a table's settings, registering a table, and the
+// dependency edges. Each validates before writing (nothing is written on a refusal) and
+// relies on the database for what only it can check atomically (cycles, uniqueness).
+import type pg from 'pg';
+import { z } from 'zod';
+import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
+import { wakeRunners } from './runner.ts';
+import { SyncParamsError, parseSyncParams } from './sync-params.ts';
+
+/** The refresh system's own tables: never registered for refresh. */
+const SYSTEM_TABLES = new Set(['refresh_config', 'refresh_audit_log', 'refresh_dependencies', 'refresh_data_quality', 'refresh_checkpoints', 'refresh_dependency_guard', '_prisma_migrations']);
+
+const Settings = z.object({
+  isEnabled: z.boolean().nullish(),
+  refreshFrequencyHours: z.number().int().min(1, 'must be at least 1').max(24 * 366, 'must be at most 8784 (a year)').nullish(),
+  priority: z.number().int().min(0, 'must be between 0 and 1000').max(1000, 'must be between 0 and 1000').nullish(),
+  customSyncParams: z.unknown().optional(),
+});
+export type ConfigSettings = z.input<typeof Settings>;
+
+function validateSettings(input: ConfigSettings): z.output<typeof Settings> {
+  const parsed = Settings.safeParse(input);
+  if (!parsed.success) throw ValidationError.fromZod(parsed.error, '');
+  if (parsed.data.customSyncParams !== undefined && parsed.data.customSyncParams !== null) {
+    try {
+      parseSyncParams(parsed.data.customSyncParams);
+    } catch (error) {
+      if (error instanceof SyncParamsError) throw new ValidationError(error.issues.map((i) => ({ path: `customSyncParams.${i.path}`, message: i.message })));
+      throw error;
+    }
+  }
+  return parsed.data;
+}
+
+/** Changes a registered table's settings; only the fields given change. */
+export async function updateRefreshConfig(pool: pg.Pool, id: number, input: ConfigSettings): Promise<number> {
+  const s = validateSettings(input);
+  const { rowCount } = await pool.query(
+    `UPDATE sqp.refresh_config SET
+       is_enabled = coalesce($2, is_enabled),
+       refresh_frequency_hours = coalesce($3, refresh_frequency_hours),
+       priority = coalesce($4, priority),
+       custom_sync_params = coalesce($5::jsonb, custom_sync_params),
+       updated_at = now()
+     WHERE id = $1`,
+    [id, s.isEnabled ?? null, s.refreshFrequencyHours ?? null, s.priority ?? null, s.customSyncParams == null ? null : JSON.stringify(s.customSyncParams)],
+  );
+  if (!rowCount) throw new NotFoundError('id', String(id), `id: config ${id} does not exist`);
+  await wakeRunners(pool);
+  return id;
+}
+
+/** Registers an existing table of the database for refresh. */
+export async function registerTable(pool: pg.Pool, input: { tableSchema: string; tableName: string } & ConfigSettings): Promise<number> {
+  const s = validateSettings(input);
+  if (SYSTEM_TABLES.has(input.tableName)) throw ValidationError.of('tableName', `${input.tableName} is part of the refresh system itself`);
+  const { rows: [found] } = await pool.query<{ ok: boolean }>(
+    `SELECT true AS ok FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+    [input.tableSchema, input.tableName],
+  );
+  if (!found) throw new NotFoundError('tableName', `${input.tableSchema}.${input.tableName}`, `tableName: no table ${input.tableSchema}.${input.tableName} exists in the database`);
+  const { rows } = await pool.query<{ id: number }>(
+    `INSERT INTO sqp.refresh_config (table_schema, table_name, is_enabled, refresh_frequency_hours, priority, custom_sync_params, next_refresh_at)
+     VALUES ($1, $2, coalesce($3, true), coalesce($4, 24), coalesce($5, 100), coalesce($6::jsonb, '{}'::jsonb), now())
+     ON CONFLICT DO NOTHING RETURNING id`,
+    [input.tableSchema, input.tableName, s.isEnabled ?? null, s.refreshFrequencyHours ?? null, s.priority ?? null, s.customSyncParams == null ? null : JSON.stringify(s.customSyncParams)],
+  );
+  if (!rows[0]) throw new ConflictError('tableName', `tableName: ${input.tableSchema}.${input.tableName} is already registered`);
+  await wakeRunners(pool);
+  return rows[0].id;
+}
+
+export interface TableRef {
+  tableSchema: string;
+  tableName: string;
+}
+
+async function idOf(pool: pg.Pool, field: string, t: TableRef): Promise<number> {
+  const { rows } = await pool.query<{ id: number }>(`SELECT id FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`, [t.tableSchema, t.tableName]);
+  if (!rows[0]) throw new NotFoundError(field, `${t.tableSchema}.${t.tableName}`, `${field}: ${t.tableSchema}.${t.tableName} is not registered`);
+  return rows[0].id;
+}
+
+/** Adds a dependency edge; the database refuses self-edges and cycles (under any concurrency). */
+export async function addRefreshDependency(pool: pg.Pool, input: { parent: TableRef; dependent: TableRef; dependencyType: 'hard' | 'soft' }): Promise<number> {
+  const parentId = await idOf(pool, 'parent', input.parent);
+  const dependentId = await idOf(pool, 'dependent', input.dependent);
+  const name = (t: TableRef) => `${t.tableSchema}.${t.tableName}`;
+  if (parentId === dependentId) throw new CycleError([name(input.parent), name(input.dependent)]);
+  try {
+    const { rows } = await pool.query<{ id: number }>(
+      `INSERT INTO sqp.refresh_dependencies (parent_config_id, dependent_config_id, dependency_type) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING id`,
+      [parentId, dependentId, input.dependencyType],
+    );
+    if (!rows[0]) throw new ConflictError('dependent', `dependent: ${name(input.dependent)} already depends on ${name(input.parent)}`);
+    await wakeRunners(pool);
+    return rows[0].id;
+  } catch (error) {
+    const e = error as { constraint?: string; detail?: string };
+    if (e.constraint === 'refresh_dependencies_no_cycle' && e.detail) throw new CycleError(e.detail.split(' -> '));
+    if (e.constraint === 'refresh_dependencies_no_self_edge') throw new CycleError([name(input.parent), name(input.dependent)]);
+    throw error;
+  }
+}
+
+/** Removes a dependency edge; returns its dependent's config id. */
+export async function removeRefreshDependency(pool: pg.Pool, id: number): Promise<number> {
+  const { rows } = await pool.query<{ dependent: number }>(`DELETE FROM sqp.refresh_dependencies WHERE id = $1 RETURNING dependent_config_id AS dependent`, [id]);
+  if (!rows[0]) throw new NotFoundError('id', String(id), `id: dependency ${id} does not exist`);
+  await wakeRunners(pool);
+  return rows[0].dependent;
+}

@@ -1,0 +1,250 @@
+// Mutations for internal tooling. Relay-style `input` arguments; expected failures come back as
+// typed results (see errors.ts). Scopes: force/schedule/cancel need `operate`, configuration
+// and dependency changes need `admin`. The logic lives in src/runner/commands.ts and
+// config-commands.ts; each command wakes the runners of every replica.
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import type { Context } from './builder.ts';
+import { db } from '../db.ts';
+import { runtime } from '../runtime.ts';
+import { cancelRefresh, forceRefresh, scheduleRefresh, type CommandContext, type ForceResult } from '../runner/commands.ts';
+import { addRefreshDependency, registerTable, removeRefreshDependency, updateRefreshConfig } from '../runner/config-commands.ts';
+import { builder } from './builder.ts';
+import { RefreshConfigRef } from './configs.ts';
+import { DependencyType } from './enums.ts';
+import { BudgetExceededError, ConflictError, CycleError, ForbiddenError, NotFoundError, ValidationError } from './errors.ts';
+import { PlannedRefreshRef } from './plan.ts';
+import { RefreshRunRef } from './runs.ts';
+
+const BASE_ERRORS = [ForbiddenError, NotFoundError, ValidationError];
+
+function commandContext(ctx: Context): CommandContext {
+  const rt = runtime();
+  return {
+    pool: db().pool,
+    sources: rt.sources,
+    dailyByteBudget: rt.dailyByteBudget ?? null,
+    cancelLocal: rt.runner ? (id) => rt.runner!.cancel(id) : undefined,
+    requestedBy: ctx.principal.name,
+  };
+}
+
+/** A global id of the expected type, or a ValidationError naming the field. */
+function idOf(field: string, value: { typename: string; id: string }, typename: string): number {
+  const id = Number(value.id);
+  if (value.typename !== typename || !Number.isSafeInteger(id)) throw ValidationError.of(field, `must be the id of a ${typename}`);
+  return id;
+}
+
+const findRun = (id: number) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id } });
+const findConfig = (id: number) => db().prisma.refreshConfig.findUniqueOrThrow({ where: { id } });
+
+// forceRefresh ---------------------------------------------------------------------------
+const RefreshMode = builder.enumType('RefreshMode', {
+  values: {
+    FULL: { value: 'full', description: 'Read the whole source.' },
+    INCREMENTAL: { value: 'incremental', description: 'Read what changed after the last watermark (needs a cursor column).' },
+  } as const,
+});
+
+const ForceRefreshInput = builder.inputType('ForceRefreshInput', {
+  fields: (t) => ({
+    tableSchema: t.string({ required: true }),
+    tableName: t.string({ required: true }),
+    cascade: t.boolean({ defaultValue: true, description: 'Refresh the dependents after it (default true).' }),
+    mode: t.field({ type: RefreshMode, description: 'Override the configured mode for this run.' }),
+    dryRun: t.boolean({ defaultValue: false, description: 'Only plan it and estimate BigQuery bytes; start nothing.' }),
+  }),
+});
+
+const ForceRefreshPayload = builder.objectRef<ForceResult>('ForceRefreshPayload').implement({
+  description: 'A forced refresh: the run it started (or, with dryRun, what would run and its estimate).',
+  fields: (t) => ({
+    dryRun: t.exposeBoolean('dryRun'),
+    run: t.field({
+      type: RefreshRunRef,
+      nullable: true,
+      description: 'The run that started; null for a dry run, or when every runner is busy (it is queued).',
+      resolve: (r) => (r.runId === null ? null : findRun(r.runId)),
+    }),
+    queued: t.boolean({ description: 'Requested but not started yet (every runner busy).', resolve: (r) => !r.dryRun && r.runId === null }),
+    config: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.configId) }),
+    plan: t.field({ type: [PlannedRefreshRef], resolve: (r) => r.plan.map((item, i) => ({ ...item, position: i + 1 })) }),
+    estimatedBytes: t.field({ type: 'BigInt', nullable: true, description: 'BigQuery dry-run estimate of bytes processed.', resolve: (r) => r.estimatedBytes }),
+    remainingBudgetBytes: t.field({ type: 'BigInt', nullable: true, description: "What remains of today's byte budget (null: no budget).", resolve: (r) => r.remainingBudgetBytes }),
+  }),
+});
+
+builder.mutationField('forceRefresh', (t) =>
+  t.field({
+    type: ForceRefreshPayload,
+    description: 'Refresh a table now (and its dependents, unless cascade is false).',
+    authScopes: { operate: true },
+    errors: { types: [...BASE_ERRORS, ConflictError, BudgetExceededError], directResult: true },
+    args: { input: t.arg({ type: ForceRefreshInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      forceRefresh(commandContext(ctx), {
+        tableSchema: input.tableSchema,
+        tableName: input.tableName,
+        cascade: input.cascade ?? true,
+        mode: input.mode ?? null,
+        dryRun: input.dryRun ?? false,
+      }),
+  }),
+);
+
+// scheduleRefresh -------------------------------------------------------------------------
+const ScheduleRefreshInput = builder.inputType('ScheduleRefreshInput', {
+  fields: (t) => ({
+    tableSchema: t.string({ required: true }),
+    tableName: t.string({ required: true }),
+    at: t.field({ type: 'DateTime', required: true, description: 'When it next refreshes (in the past: now).' }),
+  }),
+});
+
+const ScheduleRefreshPayload = builder.objectRef<{ configId: number }>('ScheduleRefreshPayload').implement({
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.configId) }) }),
+});
+
+builder.mutationField('scheduleRefresh', (t) =>
+  t.field({
+    type: ScheduleRefreshPayload,
+    description: 'Set when a table next refreshes.',
+    authScopes: { operate: true },
+    errors: { types: BASE_ERRORS, directResult: true },
+    args: { input: t.arg({ type: ScheduleRefreshInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({ configId: await scheduleRefresh(commandContext(ctx), input) }),
+  }),
+);
+
+// cancelRefresh ---------------------------------------------------------------------------
+const CancelRefreshInput = builder.inputType('CancelRefreshInput', {
+  fields: (t) => ({ runId: t.globalID({ required: true, description: 'The id of the running RefreshRun.' }) }),
+});
+
+const CancelRefreshPayload = builder.objectRef<{ runId: number; finished: boolean }>('CancelRefreshPayload').implement({
+  fields: (t) => ({
+    run: t.field({ type: RefreshRunRef, resolve: (r) => findRun(r.runId) }),
+    finished: t.exposeBoolean('finished', { description: 'The run has stopped (at its next page boundary) before this answered.' }),
+  }),
+});
+
+builder.mutationField('cancelRefresh', (t) =>
+  t.field({
+    type: CancelRefreshPayload,
+    description: 'Stop a running refresh at its next page boundary; it ends failed with reason cancelled.',
+    authScopes: { operate: true },
+    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true },
+    args: { input: t.arg({ type: CancelRefreshInput, required: true }) },
+    resolve: (_root, { input }, ctx) => cancelRefresh(commandContext(ctx), idOf('runId', input.runId, 'RefreshRun')),
+  }),
+);
+
+// updateRefreshConfig / registerTable ---------------------------------------------------------
+const UpdateRefreshConfigInput = builder.inputType('UpdateRefreshConfigInput', {
+  fields: (t) => ({
+    id: t.globalID({ required: true, description: 'The RefreshConfig to change.' }),
+    isEnabled: t.boolean(),
+    refreshFrequencyHours: t.int({ description: 'At least 1.' }),
+    priority: t.int({ description: '0 to 1000; higher runs first.' }),
+    customSyncParams: t.field({ type: 'JSON', description: 'Validated against the sync-params schema (see the README).' }),
+  }),
+});
+
+const ConfigPayload = builder.objectRef<{ configId: number }>('RefreshConfigPayload').implement({
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.configId) }) }),
+});
+
+builder.mutationField('updateRefreshConfig', (t) =>
+  t.field({
+    type: ConfigPayload,
+    description: "Change a table's settings; fields left out keep their value.",
+    authScopes: { admin: true },
+    errors: { types: BASE_ERRORS, directResult: true },
+    args: { input: t.arg({ type: UpdateRefreshConfigInput, required: true }) },
+    resolve: async (_root, { input }) => {
+      const { id, ...settings } = input;
+      return { configId: await updateRefreshConfig(db().pool, idOf('id', id, 'RefreshConfig'), settings) };
+    },
+  }),
+);
+
+const RegisterTableInput = builder.inputType('RegisterTableInput', {
+  fields: (t) => ({
+    tableSchema: t.string({ required: true }),
+    tableName: t.string({ required: true, description: 'An existing table of the database.' }),
+    isEnabled: t.boolean(),
+    refreshFrequencyHours: t.int(),
+    priority: t.int(),
+    customSyncParams: t.field({ type: 'JSON' }),
+  }),
+});
+
+builder.mutationField('registerTable', (t) =>
+  t.field({
+    type: ConfigPayload,
+    description: 'Register an existing table for refresh (due at once).',
+    authScopes: { admin: true },
+    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true },
+    args: { input: t.arg({ type: RegisterTableInput, required: true }) },
+    resolve: async (_root, { input }) => ({ configId: await registerTable(db().pool, input) }),
+  }),
+);
+
+// dependencies --------------------------------------------------------------------------------
+const TableRefInput = builder.inputType('TableRefInput', {
+  fields: (t) => ({ tableSchema: t.string({ required: true }), tableName: t.string({ required: true }) }),
+});
+
+const AddRefreshDependencyInput = builder.inputType('AddRefreshDependencyInput', {
+  fields: (t) => ({
+    parent: t.field({ type: TableRefInput, required: true }),
+    dependent: t.field({ type: TableRefInput, required: true }),
+    dependencyType: t.field({ type: DependencyType, defaultValue: 'hard' }),
+  }),
+});
+
+const DependencyPayload = builder.objectRef<{ id: number }>('RefreshDependencyPayload').implement({
+  fields: (t) => ({
+    dependency: t.prismaField({
+      type: 'RefreshDependency',
+      resolve: (query, r) => db().prisma.refreshDependency.findUniqueOrThrow({ ...query, where: { id: r.id } }),
+    }),
+  }),
+});
+
+builder.mutationField('addRefreshDependency', (t) =>
+  t.field({
+    type: DependencyPayload,
+    description: 'The dependent refreshes after the parent; cycles and self-edges are refused.',
+    authScopes: { admin: true },
+    errors: { types: [...BASE_ERRORS, CycleError, ConflictError], directResult: true },
+    args: { input: t.arg({ type: AddRefreshDependencyInput, required: true }) },
+    resolve: async (_root, { input }) => ({
+      id: await addRefreshDependency(db().pool, { parent: input.parent, dependent: input.dependent, dependencyType: input.dependencyType ?? 'hard' }),
+    }),
+  }),
+);
+
+const RemoveRefreshDependencyInput = builder.inputType('RemoveRefreshDependencyInput', {
+  fields: (t) => ({ id: t.globalID({ required: true, description: 'The RefreshDependency to remove.' }) }),
+});
+
+const RemovedDependencyPayload = builder.objectRef<{ id: string; dependentId: number }>('RemoveRefreshDependencyPayload').implement({
+  fields: (t) => ({
+    removedId: t.exposeID('id'),
+    dependent: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.dependentId) }),
+  }),
+});
+
+builder.mutationField('removeRefreshDependency', (t) =>
+  t.field({
+    type: RemovedDependencyPayload,
+    authScopes: { admin: true },
+    errors: { types: BASE_ERRORS, directResult: true },
+    args: { input: t.arg({ type: RemoveRefreshDependencyInput, required: true }) },
+    resolve: async (_root, { input }) => {
+      const dependentId = await removeRefreshDependency(db().pool, idOf('id', input.id, 'RefreshDependency'));
+      return { id: encodeGlobalID('RefreshDependency', input.id.id), dependentId };
+    },
+  }),
+);

@@ -1,0 +1,194 @@
+// runnerStatus (replicas alive, runs in flight with progress, queue depth, last tick) and
+// tableHealth (per table: state and why, staleness, failure streak, quality, bytes today).
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { db } from '../db.ts';
+import { runtime } from '../runtime.ts';
+import { tableHealth, type TableHealth } from '../runner/health.ts';
+import { builder, type Context } from './builder.ts';
+import { RefreshConfigRef } from './configs.ts';
+import { RefreshRunRef } from './runs.ts';
+
+/** A replica that has not ticked for this long is presumed dead. */
+const ALIVE_SECONDS = 180;
+
+interface ReplicaRow {
+  workerName: string;
+  startedAt: Date;
+  lastSeenAt: Date;
+  lastTickAt: Date | null;
+  lastTickMs: number | null;
+  alive: boolean;
+  inFlight: Array<{ runId: number | null; rowsProcessed: number; totalRows: number | null; percent: number | null; rowsPerSecond: number; etaSeconds: number | null }>;
+}
+
+const Replica = builder.objectRef<ReplicaRow>('Replica').implement({
+  description: 'A service process running a runner against this database.',
+  fields: (t) => ({
+    workerName: t.exposeString('workerName'),
+    startedAt: t.expose('startedAt', { type: 'DateTime' }),
+    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime' }),
+    lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true }),
+    lastTickMs: t.exposeFloat('lastTickMs', { nullable: true }),
+    alive: t.exposeBoolean('alive', { description: `Seen within the last ${ALIVE_SECONDS} s.` }),
+    runsInFlight: t.int({ resolve: (r) => r.inFlight.length }),
+  }),
+});
+
+interface RunInFlight {
+  runId: number;
+  workerName: string | null;
+  rowsProcessed: number;
+  totalRows: number | null;
+  percent: number | null;
+  rowsPerSecond: number | null;
+  etaSeconds: number | null;
+}
+
+const RunInFlightRef = builder.objectRef<RunInFlight>('RunInFlight').implement({
+  fields: (t) => ({
+    run: t.field({ type: RefreshRunRef, resolve: (r) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: r.runId } }) }),
+    workerName: t.exposeString('workerName', { nullable: true, description: 'The replica running it, when known.' }),
+    rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Committed so far.' }),
+    totalRows: t.exposeInt('totalRows', { nullable: true }),
+    percent: t.exposeFloat('percent', { nullable: true }),
+    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true }),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
+  }),
+});
+
+interface RunnerStatusShape {
+  replicas: ReplicaRow[];
+  runsInFlight: RunInFlight[];
+  queueDepth: number;
+  lastTickAt: Date | null;
+}
+
+const RunnerStatusRef = builder.objectRef<RunnerStatusShape>('RunnerStatus').implement({
+  fields: (t) => ({
+    replicas: t.field({ type: [Replica], resolve: (s) => s.replicas }),
+    runsInFlight: t.field({ type: [RunInFlightRef], resolve: (s) => s.runsInFlight }),
+    queueDepth: t.exposeInt('queueDepth', { description: 'Enabled tables whose refresh is due now and not running.' }),
+    lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true, description: 'The latest tick of any replica.' }),
+  }),
+});
+
+async function runnerStatus(): Promise<RunnerStatusShape> {
+  const pool = db().pool;
+  const [replicas, running, queue] = await Promise.all([
+    pool.query<ReplicaRow>(
+      `SELECT worker_name AS "workerName", started_at AS "startedAt", last_seen_at AS "lastSeenAt", last_tick_at AS "lastTickAt",
+              last_tick_ms AS "lastTickMs", last_seen_at > now() - make_interval(secs => $1) AS alive, in_flight AS "inFlight"
+       FROM sqp_refresh_work.replicas ORDER BY worker_name`,
+      [ALIVE_SECONDS],
+    ),
+    pool.query<{ id: number; worker: string | null; done: string | null; total: string | null }>(
+      `SELECT a.id, c.function_name AS worker, c.last_processed_row AS done, c.total_rows AS total
+       FROM sqp.refresh_audit_log a
+       LEFT JOIN LATERAL (
+         SELECT function_name, last_processed_row, total_rows FROM sqp.refresh_checkpoints k
+         WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name AND k.status = 'active'
+         ORDER BY k.updated_at DESC LIMIT 1
+       ) c ON true
+       WHERE a.status = 'running' ORDER BY a.refresh_started_at`,
+    ),
+    pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM sqp.refresh_config c
+       WHERE c.is_enabled AND c.next_refresh_at <= now() AND c.custom_sync_params <> '{}'::jsonb
+         AND NOT EXISTS (SELECT 1 FROM sqp.refresh_audit_log a WHERE a.refresh_config_id = c.id AND a.status = 'running')`,
+    ),
+  ]);
+  // Progress: this process's runner knows its own runs exactly; other replicas' runs show
+  // what their checkpoints have committed (and their latest heartbeat's speed).
+  const local = runtime().runner?.status();
+  const remote = new Map(replicas.rows.flatMap((r) => r.inFlight.filter((f) => f.runId !== null).map((f) => [f.runId!, f] as const)));
+  const runsInFlight = running.rows.map((r): RunInFlight => {
+    const mine = local?.inFlight.find((f) => f.runId === r.id);
+    const other = remote.get(r.id);
+    const rowsProcessed = mine?.rowsProcessed ?? Number(r.done ?? other?.rowsProcessed ?? 0);
+    const totalRows = mine?.totalRows ?? (r.total === null ? other?.totalRows ?? null : Number(r.total));
+    return {
+      runId: r.id,
+      workerName: mine ? local!.workerName : r.worker,
+      rowsProcessed,
+      totalRows,
+      percent: mine?.percent ?? (totalRows ? Math.min(100, (rowsProcessed / totalRows) * 100) : null),
+      rowsPerSecond: mine?.rowsPerSecond ?? other?.rowsPerSecond ?? null,
+      etaSeconds: mine?.etaSeconds ?? other?.etaSeconds ?? null,
+    };
+  });
+  const ticks = replicas.rows.map((r) => r.lastTickAt?.getTime() ?? 0).filter(Boolean);
+  return { replicas: replicas.rows, runsInFlight, queueDepth: queue.rows[0]!.n, lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
+}
+
+builder.queryField('runnerStatus', (t) =>
+  t.field({ type: RunnerStatusRef, description: 'Replicas alive, runs in flight with progress, queue depth, last tick.', resolve: runnerStatus }),
+);
+
+// tableHealth ---------------------------------------------------------------------------------
+const TableStateEnum = builder.enumType('TableState', {
+  values: {
+    DISABLED: { value: 'disabled', description: 'is_enabled is false.' },
+    RUNNING: { value: 'running', description: 'A refresh is running now.' },
+    BLOCKED: { value: 'blocked', description: 'Due, but waits: a hard parent failed, or a dependency cycle (see reasons).' },
+    RETRYING: { value: 'retrying', description: 'The latest refresh failed; a retry is scheduled.' },
+    DUE: { value: 'due', description: 'Its refresh time has passed; a runner will take it.' },
+    SCHEDULED: { value: 'scheduled', description: 'Waits for its next refresh time.' },
+    UNCONFIGURED: { value: 'unconfigured', description: 'No custom_sync_params: nothing says where its rows come from.' },
+  } as const,
+});
+
+const QualityVerdictEnum = builder.enumType('QualityVerdict', {
+  values: {
+    PASS: { value: 'pass', description: 'Every metric of the latest run within its threshold.' },
+    WARNING: { value: 'warning', description: 'A non-blocking metric outside its threshold.' },
+    FAIL: { value: 'fail', description: 'A blocking metric outside its threshold: the run failed.' },
+  } as const,
+});
+
+export const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
+  fields: (t) => ({
+    configId: t.id({ resolve: (h) => encodeGlobalID('RefreshConfig', h.configId) }),
+    table: t.exposeString('table', { description: 'schema.table' }),
+    state: t.field({ type: TableStateEnum, resolve: (h) => h.state }),
+    reasons: t.exposeStringList('reasons', { description: 'Why it is in that state.' }),
+    stale: t.exposeBoolean('stale', { description: 'Not refreshed within its frequency.' }),
+    lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true }),
+    nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true }),
+    failureStreak: t.exposeInt('failureStreak', { description: 'Failed runs since the last success.' }),
+    qualityVerdict: t.field({ type: QualityVerdictEnum, nullable: true, resolve: (h) => h.qualityVerdict }),
+    latestRun: t.field({
+      type: RefreshRunRef,
+      nullable: true,
+      resolve: (h) => (h.latestRunId === null ? null : db().prisma.refreshRun.findUnique({ where: { id: h.latestRunId } })),
+    }),
+    bytesBilledToday: t.field({ type: 'BigInt', resolve: (h) => h.bytesBilledToday }),
+  }),
+});
+
+/** Health of every table, computed once per request however many configs ask for theirs. */
+function allHealth(ctx: Context): Promise<Map<number, TableHealth>> {
+  ctx.memo ??= new Map();
+  let p = ctx.memo.get('health') as Promise<Map<number, TableHealth>> | undefined;
+  if (!p) {
+    p = tableHealth(db().pool, new Date(), null).then((rows) => new Map(rows.map((h) => [h.configId, h])));
+    ctx.memo.set('health', p);
+  }
+  return p;
+}
+
+builder.queryField('tableHealth', (t) =>
+  t.field({
+    type: [TableHealthRef],
+    description: 'Every registered table: state and why, staleness, failure streak, quality verdict, bytes billed today.',
+    args: { state: t.arg({ type: TableStateEnum, description: 'Only tables in this state.' }) },
+    resolve: async (_root, args, ctx) => [...(await allHealth(ctx)).values()].filter((h) => !args.state || h.state === args.state),
+  }),
+);
+
+builder.prismaObjectFields(RefreshConfigRef, (t) => ({
+  health: t.field({
+    type: TableHealthRef,
+    description: 'State and why (e.g. blocked by a failed parent), staleness, failures, quality.',
+    resolve: async (c, _args, ctx) => (await allHealth(ctx)).get(c.id)!,
+  }),
+}));

@@ -1,0 +1,220 @@
+// Live subscriptions (graphql-ws and SSE share them): refreshEvents, a filtered stream of what
+// the runners of every replica do, and runProgress, one run's state — current state first, so
+// a dashboard that connects late or reconnects is never blank — then each change until it ends.
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { GraphQLError } from 'graphql';
+import { z } from 'zod';
+import { db } from '../db.ts';
+import { runtime } from '../runtime.ts';
+import type { EventBus } from '../subscriptions/bus.ts';
+import type { RefreshEvent } from '../subscriptions/events.ts';
+import { eventStream } from '../subscriptions/streams.ts';
+import { builder } from './builder.ts';
+import { RefreshStatus, type RefreshStatusValue } from './enums.ts';
+import { RefreshRunRef } from './runs.ts';
+
+type Ev<T extends RefreshEvent['type']> = Extract<RefreshEvent, { type: T }>;
+
+function bus(): EventBus {
+  const b = runtime().bus;
+  if (!b) throw new GraphQLError('subscriptions are not available in this process', { extensions: { code: 'UNAVAILABLE' } });
+  return b;
+}
+
+const runId = (id: number) => encodeGlobalID('RefreshRun', id);
+const configId = (id: number) => encodeGlobalID('RefreshConfig', id);
+
+const RefreshEventInterface = builder.interfaceRef<RefreshEvent>('RefreshEvent').implement({
+  description: 'Something a runner did, on any replica.',
+  fields: (t) => ({
+    configId: t.id({ description: 'Global id of the RefreshConfig.', resolve: (e) => configId(e.configId) }),
+    tableSchema: t.exposeString('tableSchema'),
+    tableName: t.exposeString('tableName'),
+    at: t.field({ type: 'DateTime', resolve: (e) => new Date(e.at) }),
+  }),
+});
+
+const RunStarted = builder.objectRef<Ev<'run:started'>>('RunStarted').implement({
+  interfaces: [RefreshEventInterface],
+  fields: (t) => ({
+    runId: t.id({ resolve: (e) => runId(e.runId) }),
+    resumed: t.exposeBoolean('resumed', { description: 'It continues from a checkpoint.' }),
+    mode: t.exposeString('mode'),
+  }),
+});
+
+const RunProgress = builder.objectRef<Ev<'run:progress'>>('RunProgress').implement({
+  description: 'A page was committed: the target and the checkpoint hold these rows.',
+  interfaces: [RefreshEventInterface],
+  fields: (t) => ({
+    runId: t.id({ resolve: (e) => runId(e.runId) }),
+    page: t.exposeInt('page'),
+    rowsProcessed: t.exposeInt('rowsProcessed'),
+    totalRows: t.exposeInt('totalRows', { nullable: true }),
+    percent: t.exposeFloat('percent', { nullable: true }),
+    rowsPerSecond: t.exposeFloat('rowsPerSecond'),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
+  }),
+});
+
+const RunFinished = builder.objectRef<Ev<'run:finished'>>('RunFinished').implement({
+  interfaces: [RefreshEventInterface],
+  fields: (t) => ({
+    runId: t.id({ resolve: (e) => runId(e.runId) }),
+    status: t.field({ type: RefreshStatus, resolve: (e) => e.status }),
+    outcome: t.exposeString('outcome', { description: 'completed, paused, cancelled or failed.' }),
+    rowsProcessed: t.exposeInt('rowsProcessed'),
+    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+  }),
+});
+
+const RunBlocked = builder.objectRef<Ev<'run:blocked'>>('RunBlocked').implement({
+  description: 'A due refresh did not start: a hard parent is unhealthy, or a dependency cycle.',
+  interfaces: [RefreshEventInterface],
+  fields: (t) => ({ reasons: t.exposeStringList('reasons') }),
+});
+
+const QualityMetricRecorded = builder.objectRef<Ev<'quality:recorded'>>('QualityMetricRecorded').implement({
+  interfaces: [RefreshEventInterface],
+  fields: (t) => ({
+    runId: t.id({ resolve: (e) => runId(e.runId) }),
+    metricName: t.exposeString('metricName'),
+    value: t.exposeFloat('value', { nullable: true }),
+    isWithinThreshold: t.exposeBoolean('isWithinThreshold', { nullable: true }),
+  }),
+});
+
+const ConfigChanged = builder.objectRef<Ev<'config:changed'>>('ConfigChanged').implement({
+  description: "A table's settings or dependencies changed (by a mutation or by hand).",
+  interfaces: [RefreshEventInterface],
+  fields: (t) => ({
+    change: t.exposeString('change', { description: 'INSERT, UPDATE or DELETE.' }),
+    fields: t.exposeStringList('fields', { description: 'What changed (isEnabled, priority, dependencies, …).' }),
+  }),
+});
+
+const TYPE_OF = {
+  'run:started': RunStarted,
+  'run:progress': RunProgress,
+  'run:finished': RunFinished,
+  'run:blocked': RunBlocked,
+  'quality:recorded': QualityMetricRecorded,
+  'config:changed': ConfigChanged,
+} as const;
+
+const RefreshEventUnion = builder.unionType('RefreshEventPayload', {
+  types: [RunStarted, RunProgress, RunFinished, RunBlocked, QualityMetricRecorded, ConfigChanged],
+  resolveType: (e) => TYPE_OF[e.type],
+});
+
+const RefreshEventFilter = builder.inputType('RefreshEventFilter', {
+  fields: (t) => ({
+    tableSchema: t.string(),
+    tableName: t.string(),
+    runId: t.globalID({ description: 'Only this run (RefreshRun id).' }),
+  }),
+});
+
+builder.subscriptionField('refreshEvents', (t) =>
+  t.field({
+    type: RefreshEventUnion,
+    description: 'Live events of every replica: started, progress (throttled per run; first and last always), finished, blocked, quality, config changes.',
+    args: { filter: t.arg({ type: RefreshEventFilter }) },
+    subscribe: (_root, args) =>
+      eventStream(bus(), {
+        tableSchema: args.filter?.tableSchema,
+        tableName: args.filter?.tableName,
+        runId: args.filter?.runId ? Number(args.filter.runId.id) : null,
+      }),
+    resolve: (event) => event,
+  }),
+);
+
+// runProgress ------------------------------------------------------------------------------
+interface RunState {
+  runId: number;
+  status: RefreshStatusValue;
+  rowsProcessed: number;
+  totalRows: number | null;
+  percent: number | null;
+  rowsPerSecond: number | null;
+  etaSeconds: number | null;
+  finished: boolean;
+}
+
+const RunProgressState = builder.objectRef<RunState>('RunProgressState').implement({
+  description: "One run's state: rows so far (committed), total when known, speed and ETA.",
+  fields: (t) => ({
+    runId: t.id({ resolve: (s) => runId(s.runId) }),
+    run: t.field({ type: RefreshRunRef, resolve: (s) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
+    status: t.field({ type: RefreshStatus, resolve: (s) => s.status }),
+    rowsProcessed: t.exposeInt('rowsProcessed'),
+    totalRows: t.exposeInt('totalRows', { nullable: true }),
+    percent: t.exposeFloat('percent', { nullable: true }),
+    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true }),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
+    finished: t.exposeBoolean('finished'),
+  }),
+});
+
+/** The run's state as the tables (and this process's runner, if it runs it) say now. */
+async function currentState(id: number): Promise<RunState | null> {
+  const { rows: [r] } = await db().pool.query<{ status: RefreshStatusValue; rows_processed: number | null; last_processed_row: string | null; total_rows: string | null }>(
+    `SELECT a.status, a.rows_processed, c.last_processed_row, c.total_rows
+     FROM sqp.refresh_audit_log a
+     LEFT JOIN LATERAL (
+       SELECT last_processed_row, total_rows FROM sqp.refresh_checkpoints k
+       WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name AND k.status = 'active'
+       ORDER BY k.updated_at DESC LIMIT 1
+     ) c ON a.status = 'running'
+     WHERE a.id = $1`,
+    [id],
+  );
+  if (!r) return null;
+  const local = runtime().runner?.status().inFlight.find((f) => f.runId === id);
+  const finished = r.status !== 'running';
+  const rowsProcessed = finished ? r.rows_processed ?? 0 : local?.rowsProcessed ?? Number(r.last_processed_row ?? 0);
+  const totalRows = finished ? r.rows_processed : local?.totalRows ?? (r.total_rows === null ? null : Number(r.total_rows));
+  return {
+    runId: id,
+    status: r.status,
+    rowsProcessed,
+    totalRows,
+    percent: finished ? 100 : local?.percent ?? (totalRows ? Math.min(100, (rowsProcessed / totalRows) * 100) : null),
+    rowsPerSecond: finished ? null : local?.rowsPerSecond ?? null,
+    etaSeconds: finished ? 0 : local?.etaSeconds ?? null,
+    finished,
+  };
+}
+
+async function* runProgress(id: number): AsyncGenerator<RunState> {
+  const events = eventStream(bus(), { runId: id }); // listen first: nothing between read and listen is lost
+  try {
+    const first = await currentState(id);
+    if (!first) throw new GraphQLError(`runId: run ${id} does not exist`, { extensions: { code: 'NOT_FOUND', field: 'runId' } });
+    yield first;
+    if (first.finished) return;
+    let last = first;
+    for await (const e of events) {
+      if (e.type === 'run:progress') {
+        last = { ...last, rowsProcessed: e.rowsProcessed, totalRows: e.totalRows, percent: e.percent, rowsPerSecond: e.rowsPerSecond, etaSeconds: e.etaSeconds };
+        yield last;
+      } else if (e.type === 'run:finished') {
+        yield { ...last, status: e.status, rowsProcessed: e.rowsProcessed, percent: e.status === 'failed' ? last.percent : 100, etaSeconds: 0, finished: true };
+        return;
+      }
+    }
+  } finally {
+    await events.return?.();
+  }
+}
+
+builder.subscriptionField('runProgress', (t) =>
+  t.field({
+    type: RunProgressState,
+    description: "A run's current state first, then each change until it finishes.",
+    args: { runId: t.arg.globalID({ required: true, validate: z.object({ typename: z.literal('RefreshRun'), id: z.string() }) }) },
+    subscribe: (_root, args) => runProgress(Number(args.runId.id)),
+    resolve: (state) => state,
+  }),
+);
