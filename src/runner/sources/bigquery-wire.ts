@@ -12,18 +12,22 @@
 import { escapeCopyValue } from '../copy-text.ts';
 import { canonicalType, toText, type WireField, type WireQueryResults } from './bigquery-types.ts';
 
-/** A result page with its rows still as bytes: everything but `rows`, and where `rows` is. */
-export interface ResultsBody {
+/** A result page: everything but `rows` parsed, and `rows` as COPY text. */
+export interface ResultsPage {
   meta: WireQueryResults & { error?: unknown };
-  body: Buffer;
-  /** Byte range of the `rows` array in `body`, or null when the answer has none. */
-  rows: { start: number; end: number } | null;
+  /** The page's rows, or null when the answer has none. */
+  copy: CopyRows | null;
 }
 
 /** Rows of one page as COPY text (see copy-text.ts). */
 export interface CopyRows {
   text: Buffer;
   rowCount: number;
+}
+
+/** A value (or row) of the answer has no PostgreSQL text: the answer itself is well formed. */
+export class InvalidRowValue extends Error {
+  override name = 'InvalidRowValue';
 }
 
 const QUOTE = 0x22;
@@ -103,12 +107,24 @@ const isKey = (b: Buffer, i: number, k: number) => b[i] === QUOTE && b[i + 1] ==
 const parseSlice = (b: Buffer, start: number, end: number): unknown => JSON.parse(b.toString('utf8', start, end));
 
 /**
- * Splits a jobs.getQueryResults body into its small part (parsed) and the byte range of its
- * rows (left as bytes). Throws on a body that is not one JSON object.
+ * Reads a jobs.getQueryResults body: its rows straight to COPY text, typed by the answer's
+ * own schema (`fieldsBefore`, the previous page's, when it has none), everything else with
+ * JSON.parse. Throws InvalidRowValue for a value that has no PostgreSQL text, another Error
+ * for a body that is not one JSON object.
  */
-export function readResultsBody(body: Buffer): ResultsBody {
-  const meta: Record<string, unknown> = {};
-  let rows: ResultsBody['rows'] = null;
+export function readResultsBody(body: Buffer, fieldsBefore: readonly WireField[]): ResultsPage {
+  const meta: ResultsPage['meta'] & Record<string, unknown> = {};
+  let copy: CopyRows | null = null;
+  /** The rows, when they came before the schema: converted once the schema is known. */
+  let deferred: number | null = null;
+  const convert = (fields: readonly WireField[], start: number): CopyRows & { end: number } => {
+    try {
+      return rowsToCopyText(fields, body, start);
+    } catch (err) {
+      if (err instanceof MalformedBody) throw err;
+      throw new InvalidRowValue(err instanceof Error ? err.message : String(err));
+    }
+  };
   let i = skipSpace(body, body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0);
   expectByte(body, i, LBRACE);
   i = skipSpace(body, i + 1);
@@ -121,9 +137,22 @@ export function readResultsBody(body: Buffer): ResultsBody {
       i = skipSpace(body, keyEnd);
       expectByte(body, i, COLON);
       const start = skipSpace(body, i + 1);
-      const end = skipValue(body, start);
-      if (key === 'rows') rows = { start, end };
-      else meta[key] = parseSlice(body, start, end);
+      let end: number;
+      if (key === 'rows' && body[start] === LBRACKET) {
+        const schema = meta.schema?.fields;
+        if (schema?.length) {
+          const rows = convert(schema, start);
+          copy = { text: rows.text, rowCount: rows.rowCount };
+          end = rows.end;
+        } else {
+          deferred = start;
+          end = skipValue(body, start);
+        }
+      } else {
+        end = skipValue(body, start);
+        // `rows: null` (or anything but an array) carries no rows, as for the client.
+        if (key !== 'rows') meta[key] = parseSlice(body, start, end);
+      }
       i = skipSpace(body, end);
       if (body[i] === COMMA) {
         i = skipSpace(body, i + 1);
@@ -135,11 +164,11 @@ export function readResultsBody(body: Buffer): ResultsBody {
     }
   }
   if (skipSpace(body, i) !== body.length) throw new MalformedBody(`unexpected data after the answer at byte ${i}`);
-  if (rows && body[rows.start] !== LBRACKET) {
-    // `rows: null` (or anything but an array) carries no rows, as for the client.
-    rows = null;
+  if (deferred !== null) {
+    const rows = convert(meta.schema?.fields?.length ? meta.schema.fields : fieldsBefore, deferred);
+    copy = { text: rows.text, rowCount: rows.rowCount };
   }
-  return { meta: meta as ResultsBody['meta'], body, rows };
+  return { meta, copy };
 }
 
 // How each column's wire text becomes COPY text.
@@ -213,18 +242,21 @@ class CopyWriter {
 }
 
 /**
- * The `rows` array at [start, end) of `body` as COPY text, values in `fields` order. Values
- * are exactly `toText(field, v)` of the parsed wire value; throws on a value that has no
- * PostgreSQL text (as `toText` does) or a row whose cell count differs from the schema.
+ * The `rows` array that starts at `start` of `body` as COPY text, values in `fields` order,
+ * and the index just after the array. Values are exactly `toText(field, v)` of the parsed
+ * wire value; throws on a value that has no PostgreSQL text (as `toText` does) or a row whose
+ * cell count differs from the schema.
  */
-export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number, end: number): CopyRows {
+export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number): CopyRows & { end: number } {
   const plans = fields.map(planOf);
   const width = fields.length;
-  const w = new CopyWriter(end - start);
+  // COPY text is shorter than its JSON (no {"v":…} around each value): the rest of the body
+  // is room enough; untouched capacity of a large allocation never becomes resident.
+  const w = new CopyWriter(body.length - start);
   const b = body;
   let rowCount = 0;
   let i = skipSpace(b, start + 1); // after '['
-  if (b[i] === RBRACKET) return { text: w.out.subarray(0, 0), rowCount };
+  if (b[i] === RBRACKET) return { text: w.out.subarray(0, 0), rowCount, end: i + 1 };
 
   /** Writes the value starting at `i` of column `c`; returns the index after it. */
   const writeValue = (c: number, i: number): number => {
@@ -381,6 +413,5 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
     expectByte(b, i, RBRACKET);
     break;
   }
-  if (i + 1 !== end) throw new MalformedBody(`unexpected data after the rows at byte ${i}`);
-  return { text: w.out.subarray(0, w.at), rowCount };
+  return { text: w.out.subarray(0, w.at), rowCount, end: i + 1 };
 }

@@ -37,7 +37,7 @@ import {
 } from '../source.ts';
 import { parseCopyText } from '../copy-text.ts';
 import type { WireField, WireQueryResults } from './bigquery-types.ts';
-import { readResultsBody, rowsToCopyText, type ResultsBody } from './bigquery-wire.ts';
+import { InvalidRowValue, readResultsBody, type CopyRows, type ResultsPage } from './bigquery-wire.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public types
@@ -295,50 +295,72 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
    * retries of 408/429/5xx and broken connections, as for job.getQueryResults) but as a
    * stream, so the body reaches us as it came. Through job.getQueryResults every ~8.6 MB page
    * was JSON.parse'd and then deep-copied by @google-cloud/common (extend(true) in
-   * util.handleResp): 60% of a refresh's CPU and most of its memory (bigquery-wire.ts reads
-   * the rows instead). What the client would have done with the answer is done here: a
-   * non-2xx status or an `error` body becomes an error with the API's code, reasons and
-   * message (as its ApiError), and a gzip answer (asked for: pages are large) is inflated.
+   * util.handleResp): 60% of a refresh's CPU and most of its memory (bigquery-wire.ts writes
+   * the rows as COPY text instead, as the body arrives). What the client would have done with
+   * the answer is done here: a non-2xx status or an `error` body becomes an error with the
+   * API's code, reasons and message (as its ApiError), and a gzip answer (asked for: pages
+   * are large) is inflated. `fields`: the schema of the pages before (a page may omit it).
    */
-  function fetchResults(job: Job, qs: Record<string, string | number | boolean>, abandoned: AbortSignal): Promise<ResultsBody> {
+  function fetchResults(
+    job: Job,
+    qs: Record<string, string | number | boolean>,
+    fields: readonly WireField[],
+    abandoned: AbortSignal,
+  ): Promise<ResultsPage> {
     return new Promise((resolve, reject) => {
       const stream = bq.requestStream({ uri: `/queries/${job.id}`, qs, headers: { 'Accept-Encoding': 'gzip' } });
       let response: { statusCode?: number; statusMessage?: string; headers?: Record<string, string | undefined> } | undefined;
-      const chunks: Buffer[] = [];
-      let size = 0;
+      const body = new BodyBuffer();
       const onAbandoned = (): void => {
         stream.destroy();
-        chunks.length = 0;
+        body.clear();
       };
       abandoned.addEventListener('abort', onAbandoned, { once: true });
-      const settle = (error: unknown, value?: ResultsBody): void => {
+      const settle = (error: unknown, value?: ResultsPage): void => {
         abandoned.removeEventListener('abort', onAbandoned);
         if (error) reject(error);
         else resolve(value!);
       };
-      stream.on('response', (r: typeof response) => (response = r));
-      stream.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        size += chunk.length;
+      stream.on('response', (r: typeof response) => {
+        response = r;
+        if (!r?.headers?.['content-encoding']) body.expect(Number(r?.headers?.['content-length']));
       });
+      stream.on('data', (chunk: Buffer) => body.push(chunk));
       stream.on('error', (err: unknown) => settle(err));
       stream.on('end', () => {
         if (abandoned.aborted) return;
-        const raw = Buffer.concat(chunks, size);
-        chunks.length = 0;
-        inflate(raw, response?.headers?.['content-encoding']).then((body) => {
-          const status = response?.statusCode ?? 0;
-          if (status < 200 || status > 299) return settle(apiError(status, response?.statusMessage, body));
-          const results = readResultsBody(body);
-          if (results.meta.error) return settle(apiError(status, response?.statusMessage, body));
-          settle(null, results);
-        }).catch((err: unknown) => settle(err));
+        inflate(body.take(), response?.headers?.['content-encoding'])
+          .then((raw) => {
+            const status = response?.statusCode ?? 0;
+            if (status < 200 || status > 299) return settle(apiError(status, response?.statusMessage, raw));
+            let page: ResultsPage;
+            try {
+              page = readResultsBody(raw, fields);
+            } catch (err) {
+              if (!(err instanceof InvalidRowValue)) throw err;
+              throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${err.message}`, {
+                reason: 'invalidValue',
+                retryable: false,
+                message: err.message,
+                jobId: job.id,
+              });
+            }
+            if (page.meta.error) return settle(apiError(status, response?.statusMessage, raw));
+            settle(null, page);
+          })
+          .catch((err: unknown) => settle(err));
       });
     });
   }
 
   /** One complete result page at `pageToken` (undefined: the first), polling while the job runs. */
-  async function readPage(job: Job, pageSize: number, pageToken: string | undefined, signal: AbortSignal | undefined): Promise<ResultsBody> {
+  async function readPage(
+    job: Job,
+    pageSize: number,
+    pageToken: string | undefined,
+    signal: AbortSignal | undefined,
+    fields: readonly WireField[] = [],
+  ): Promise<ResultsPage> {
     // What job.getQueryResults would send: TIMESTAMP as int64 µs (bigquery-types.ts relies on it).
     const qs: Record<string, string | number | boolean> = { 'formatOptions.useInt64Timestamp': true, maxResults: pageSize };
     if (job.location) qs['location'] = job.location;
@@ -347,7 +369,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     const ctx: CallContext = { op: 'jobs.getQueryResults', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
     let delay = poll.initialDelayMs;
     for (;;) {
-      const page = await call(ctx, (abandoned) => fetchResults(job, qs, abandoned));
+      const page = await call(ctx, (abandoned) => fetchResults(job, qs, fields, abandoned));
       if (page.meta.jobComplete !== false) return page;
       await sleep(delay, signal);
       delay = Math.min(poll.maxDelayMs, Math.max(1, delay * 2));
@@ -359,22 +381,21 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     return call(ctx, async () => (await job.getMetadata())[0]);
   }
 
-  function makeRead(job: Job, firstPage: ResultsBody, stats: SourceStats, request: OpenReadRequest): SourceRead {
+  function makeRead(job: Job, firstPage: ResultsPage, stats: SourceStats, request: OpenReadRequest): SourceRead {
     let fields: WireField[] = firstPage.meta.schema?.fields ?? [];
     const jobId = job.id ?? '';
     const location = job.location ?? firstPage.meta.jobReference?.location ?? null;
     const total = firstPage.meta.totalRows;
     const totalRows = total === undefined || total === null ? null : Number(total);
     // Held only until pages() takes it, so that a read never keeps more than it is working on.
-    let first: ResultsBody | null = firstPage;
+    let first: ResultsPage | null = firstPage;
     let started = false;
     let closed = false;
 
-    const resumeAfter = (page: ResultsBody): BigQueryResumeState | null =>
-      page.meta.pageToken ? { jobId, location, pageToken: page.meta.pageToken } : null;
-    const toPage = (page: ResultsBody): SourcePage => {
+    const toPage = (page: ResultsPage): SourcePage => {
       if (page.meta.schema?.fields?.length) fields = page.meta.schema.fields;
-      return sourcePage(fields, page, jobId, resumeAfter(page));
+      const token = page.meta.pageToken;
+      return sourcePage(page.copy, token ? { jobId, location, pageToken: token } : null);
     };
 
     async function* pages(): AsyncGenerator<SourcePage> {
@@ -385,10 +406,10 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
       first = null;
       for (;;) {
         const next = page.resumeAfter as BigQueryResumeState | null;
-        // Fetch the following page while the engine loads this one, and turn it into COPY
-        // text as soon as it is here: BigQuery, the network, this process and PostgreSQL work
-        // at the same time. One page ahead at most, so memory stays bounded by two pages.
-        const pending = next && !closed ? readPage(job, request.pageSize, next.pageToken, request.signal).then(toPage) : null;
+        // Fetch the following page while the engine loads this one (it becomes COPY text as it
+        // arrives): BigQuery, the network, this process and PostgreSQL work at the same time.
+        // One page ahead at most, so memory stays bounded by two pages.
+        const pending = next && !closed ? readPage(job, request.pageSize, next.pageToken, request.signal, fields).then(toPage) : null;
         pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
         yield page;
         if (!pending || closed) return;
@@ -418,7 +439,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
       if (request.resume) return resumeRead(request, request.resume);
 
       const { job } = await insertJob(request);
-      let first: ResultsBody;
+      let first: ResultsPage;
       try {
         first = await readPage(job, request.pageSize, undefined, request.signal);
       } catch (err) {
@@ -475,19 +496,7 @@ function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults): Sourc
 }
 
 /** A page of the source: its rows as COPY text, and as arrays only if someone asks. */
-function sourcePage(fields: readonly WireField[], page: ResultsBody, jobId: string, resumeAfter: BigQueryResumeState | null): SourcePage {
-  let copy;
-  try {
-    copy = page.rows ? rowsToCopyText(fields, page.body, page.rows.start, page.rows.end) : null;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new SourceError(`BigQuery job ${jobId}: cannot convert a result value: ${message}`, {
-      reason: 'invalidValue',
-      retryable: false,
-      message,
-      jobId,
-    });
-  }
+function sourcePage(copy: CopyRows | null, resumeAfter: BigQueryResumeState | null): SourcePage {
   if (!copy || copy.rowCount === 0) return { rows: [], resumeAfter };
   const copyText = copy.text;
   let rows: TextValue[][] | undefined;
@@ -498,6 +507,45 @@ function sourcePage(fields: readonly WireField[], page: ResultsBody, jobId: stri
     copyText,
     resumeAfter,
   };
+}
+
+/**
+ * Collects a response body. With its length known up front, chunks are copied into one
+ * buffer as they arrive (no list of chunks plus a concatenated copy of them).
+ */
+class BodyBuffer {
+  private chunks: Buffer[] = [];
+  private whole: Buffer | null = null;
+  private size = 0;
+
+  expect(length: number): void {
+    if (Number.isSafeInteger(length) && length > 0 && this.size === 0) this.whole = Buffer.allocUnsafe(length);
+  }
+
+  push(chunk: Buffer): void {
+    if (this.whole && this.size + chunk.length <= this.whole.length) chunk.copy(this.whole, this.size);
+    else {
+      if (this.whole) {
+        // Longer than announced: fall back to collecting chunks.
+        this.chunks.push(this.whole.subarray(0, this.size));
+        this.whole = null;
+      }
+      this.chunks.push(chunk);
+    }
+    this.size += chunk.length;
+  }
+
+  take(): Buffer {
+    const body = this.whole ? this.whole.subarray(0, this.size) : Buffer.concat(this.chunks, this.size);
+    this.clear();
+    return body;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.whole = null;
+    this.size = 0;
+  }
 }
 
 const inflateAsync = { gzip: promisify(zlib.unzip), br: promisify(zlib.brotliDecompress) };
