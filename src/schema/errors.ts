@@ -58,7 +58,7 @@ builder.objectType(BudgetExceededError, {
   description: 'The refresh would exceed the daily BigQuery byte budget.',
   interfaces: [ErrorInterface],
   fields: (t) => ({
-    estimatedBytes: t.field({ type: 'BigInt', resolve: (e) => e.estimatedBytes }),
+    neededBytes: t.field({ type: 'BigInt', description: 'The dry-run estimate of this refresh.', resolve: (e) => e.estimatedBytes }),
     remainingBytes: t.field({ type: 'BigInt', resolve: (e) => e.remainingBytes }),
   }),
 });

@@ -16,3 +16,12 @@ export async function until(
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Polls `check` every 50 ms until it returns true; fails after `timeoutMs`. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,168 @@
+// The real GraphQL server with a runner, an event bus and the cross-replica transport, in this
+// process, on a test database — what `npm start` composes, with sources the test chooses.
+// Also clients for both subscription transports (graphql-ws and SSE) over real sockets.
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { createToken, type Scope } from '../../src/auth/tokens.ts';
+import { loadConfig } from '../../src/config.ts';
+import { openDatabase, useDatabase, type Database } from '../../src/db.ts';
+import { createLogger } from '../../src/logger.ts';
+import type { SourceProvider } from '../../src/runner/refresh-table.ts';
+import { createRunner, type Runner } from '../../src/runner/runner.ts';
+import { createPostgresSource } from '../../src/runner/sources/postgres.ts';
+import { useRuntime } from '../../src/runtime.ts';
+import { buildApp } from '../../src/server.ts';
+import { createEventBus, type EventBus } from '../../src/subscriptions/bus.ts';
+import { createReplicaTransport } from '../../src/subscriptions/transport.ts';
+
+export interface LiveApp {
+  url: string;
+  wsUrl: string;
+  database: Database;
+  bus: EventBus;
+  runner: Runner;
+  /** Bearer tokens by scope (and one revoked: valid format, not in API_TOKENS). */
+  tokens: Record<Scope | 'revoked', string>;
+  headers(scope: Scope | 'revoked' | null): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startLiveApp(
+  databaseUrl: string,
+  opts: { sources?: Partial<SourceProvider>; dailyByteBudget?: bigint | null; env?: Record<string, string> } = {},
+): Promise<LiveApp> {
+  const made = { read: createToken('reader', 'read'), operate: createToken('operator', 'operate'), admin: createToken('admin', 'admin'), revoked: createToken('former', 'admin') };
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'silent',
+    API_TOKENS: [made.read.entry, made.operate.entry, made.admin.entry].join(','),
+    ANONYMOUS_ACCESS: 'none',
+    ...opts.env,
+  });
+  const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent', pretty: false });
+  const database = openDatabase(databaseUrl);
+  useDatabase(database);
+  const bus = createEventBus();
+  const sources: SourceProvider = { postgres: (url) => createPostgresSource(url ?? databaseUrl), ...opts.sources };
+  const runner = createRunner({
+    pool: database.pool, sources, logger, workerName: `live-${process.pid}`, dailyByteBudget: opts.dailyByteBudget ?? null,
+    listenUrl: databaseUrl, emit: (e) => bus.publish(e), schedule: '0 0 1 1 *', concurrency: 2,
+  });
+  const transport = createReplicaTransport({ url: databaseUrl, pool: database.pool, bus, origin: `live-${process.pid}`, logger });
+  await transport.start();
+  useRuntime({ runner, bus, sources, dailyByteBudget: opts.dailyByteBudget ?? null });
+  await runner.start();
+  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger });
+  const url = await app.start(0);
+  const tokens = { read: made.read.token, operate: made.operate.token, admin: made.admin.token, revoked: made.revoked.token };
+  return {
+    url,
+    wsUrl: url.replace(/^http/, 'ws'),
+    database,
+    bus,
+    runner,
+    tokens,
+    headers: (scope): Record<string, string> => (scope ? { authorization: `Bearer ${tokens[scope]}` } : {}),
+    async stop() {
+      await runner.stop();
+      await transport.stop();
+      await app.stop();
+      useRuntime(undefined);
+      useDatabase(undefined);
+      await database.close();
+    },
+  };
+}
+
+/** Collects a subscription's results over graphql-ws until `until` says stop (or it completes). */
+export function subscribeWs<T, V>(
+  wsUrl: string,
+  document: TypedDocumentNode<T, V>,
+  variables: V,
+  connectionParams: Record<string, unknown>,
+  until: (item: T, all: T[]) => boolean,
+): { results: Promise<T[]>; ready: Promise<void>; close(): void } {
+  const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false });
+  const items: T[] = [];
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((r) => (readyResolve = r));
+  client.on('connected', () => readyResolve());
+  const results = new Promise<T[]>((resolve, reject) => {
+    const unsubscribe = client.subscribe<T>(
+      { query: print(document), variables: variables as Record<string, unknown> },
+      {
+        next: (r) => {
+          if (r.errors?.length) {
+            reject(new Error(r.errors.map((e) => e.message).join('; ')));
+            return;
+          }
+          items.push(r.data as T);
+          if (until(r.data as T, items)) {
+            unsubscribe();
+            resolve(items);
+          }
+        },
+        error: (e) => reject(e instanceof Error ? e : new Error(JSON.stringify(e))),
+        complete: () => resolve(items),
+      },
+    );
+  }).finally(() => void client.dispose());
+  return { results, ready, close: () => void client.dispose() };
+}
+
+/** Collects a subscription's results over SSE (yoga's GraphQL over SSE, single connection mode). */
+export async function subscribeSse<T, V>(
+  url: string,
+  document: TypedDocumentNode<T, V>,
+  variables: V,
+  headers: Record<string, string>,
+  until: (item: T, all: T[]) => boolean,
+): Promise<T[]> {
+  const controller = new AbortController();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
+    body: JSON.stringify({ query: print(document), variables }),
+    signal: controller.signal,
+  });
+  if (!res.ok || !res.body) throw new Error(`SSE request failed: ${res.status}`);
+  const items: T[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(message)?.[1];
+        const data = /^data: (.*)$/m.exec(message)?.[1];
+        if (event === 'complete') return items;
+        if (event !== 'next' || !data) continue;
+        const parsed = JSON.parse(data) as { data?: T; errors?: Array<{ message: string }> };
+        if (parsed.errors?.length) throw new Error(parsed.errors.map((e) => e.message).join('; '));
+        items.push(parsed.data as T);
+        if (until(parsed.data as T, items)) return items;
+      }
+    }
+    return items;
+  } finally {
+    controller.abort();
+  }
+}
+
+/** A table sqp.<name> refreshed from a generated series on the test database (slow: ms per row). */
+export async function seriesTable(pool: pg.Pool, name: string, opts: { rows?: number; pageSize?: number; msPerRow?: number } = {}): Promise<void> {
+  const rows = opts.rows ?? 1000;
+  const value = opts.msPerRow ? `(SELECT g * 2 FROM pg_sleep(${opts.msPerRow / 1000}))` : 'g * 2';
+  await pool.query(`CREATE TABLE IF NOT EXISTS sqp.${name} (id int PRIMARY KEY, v int)`);
+  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
+  await pool.query(
+    `UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '30 days', is_enabled = true, custom_sync_params = $2 WHERE table_name = $1`,
+    [name, JSON.stringify({ source: { type: 'postgres', query: `SELECT g AS id, ${value} AS v FROM generate_series(1, ${rows}) g` }, pageSize: opts.pageSize ?? 100, quality: { rowCountChange: { min: -1, max: 1000 } } })],
+  );
+}
