@@ -14,6 +14,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
     "\n  mutation Force($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field value }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on BudgetExceededError { neededBytes remainingBytes }\n      ... on ForceRefreshPayload {\n        dryRun queued estimatedBytes remainingBudgetBytes\n        run { id databaseId status tableName }\n        plan { position table reason state }\n      }\n    }\n  }\n": typeof types.ForceDocument,
     "query RunStatus($id: ID!) { node(id: $id) { ... on RefreshRun { status rowsProcessed errorMessage errorDetails syncMetadata } } }": typeof types.RunStatusDocument,
     "\n  mutation Cancel($input: CancelRefreshInput!) {\n    cancelRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field }\n      ... on ConflictError { field }\n      ... on ValidationError { field }\n      ... on CancelRefreshPayload { finished run { status errorMessage rowsProcessed } }\n    }\n  }\n": typeof types.CancelDocument,
@@ -31,6 +32,7 @@ type Documents = {
     "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    ": typeof types.IdsDocument,
 };
 const documents: Documents = {
+    "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
     "\n  mutation Force($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field value }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on BudgetExceededError { neededBytes remainingBytes }\n      ... on ForceRefreshPayload {\n        dryRun queued estimatedBytes remainingBudgetBytes\n        run { id databaseId status tableName }\n        plan { position table reason state }\n      }\n    }\n  }\n": types.ForceDocument,
     "query RunStatus($id: ID!) { node(id: $id) { ... on RefreshRun { status rowsProcessed errorMessage errorDetails syncMetadata } } }": types.RunStatusDocument,
     "\n  mutation Cancel($input: CancelRefreshInput!) {\n    cancelRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field }\n      ... on ConflictError { field }\n      ... on ValidationError { field }\n      ... on CancelRefreshPayload { finished run { status errorMessage rowsProcessed } }\n    }\n  }\n": types.CancelDocument,
@@ -62,6 +64,10 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "subscription AuthEvents { refreshEvents { __typename } }"): (typeof documents)["subscription AuthEvents { refreshEvents { __typename } }"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
