@@ -1,0 +1,95 @@
+// Live progress over both transports against a running server: a forced refresh is seen as
+// started → progress… → finished, in order, by a graphql-ws client and by an SSE client; a
+// subscriber that arrives mid-run gets the run's current state first.
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase } from './support/db.ts';
+import { execute } from './support/graphql.ts';
+import { seriesTable, startLiveApp, subscribeSse, subscribeWs, type LiveApp } from './support/live.ts';
+import { eventually } from './support/until.ts';
+import { graphql } from './generated/index.ts';
+
+const database = await createTestDatabase();
+const sql = new pg.Pool({ connectionString: database.url, max: 2 });
+let app: LiveApp;
+
+beforeAll(async () => {
+  await sql.query(`UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '30 days'`);
+  await seriesTable(sql, 'sub_fast', { rows: 2000, pageSize: 200 });
+  await seriesTable(sql, 'sub_slow', { rows: 1500, pageSize: 100, msPerRow: 2 });
+  app = await startLiveApp(database.url);
+});
+afterAll(async () => {
+  await app?.stop();
+  await sql.end();
+  await database.drop();
+});
+
+const Events = graphql(`
+  subscription TableEvents($filter: RefreshEventFilter) {
+    refreshEvents(filter: $filter) {
+      __typename
+      ... on RefreshEvent { tableName }
+      ... on RunStarted { runId resumed }
+      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }
+      ... on RunFinished { runId status outcome rowsProcessed }
+    }
+  }
+`);
+const Force = graphql(`
+  mutation ForceForSubscribers($input: ForceRefreshInput!) {
+    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }
+  }
+`);
+
+type Item = { refreshEvents: { __typename: string; rowsProcessed?: number; runId?: string; status?: string } };
+const isFinish = (i: Item) => i.refreshEvents.__typename === 'RunFinished';
+const kinds = (items: Item[]) => items.map((i) => i.refreshEvents.__typename).filter((k) => k !== 'QualityMetricRecorded');
+
+function expectStartedProgressFinished(items: Item[]) {
+  const k = kinds(items);
+  expect(k[0]).toBe('RunStarted');
+  expect(k.at(-1)).toBe('RunFinished');
+  expect(k.slice(1, -1).every((x) => x === 'RunProgress')).toBe(true);
+  const progress = items.filter((i) => i.refreshEvents.__typename === 'RunProgress').map((i) => i.refreshEvents.rowsProcessed!);
+  expect(progress.length).toBeGreaterThanOrEqual(1);
+  expect([...progress].sort((a, b) => a - b)).toEqual(progress); // in order
+  expect(progress.at(-1)).toBe(2000); // the last progress is always delivered
+  expect(items.at(-1)!.refreshEvents).toMatchObject({ status: 'SUCCESS', rowsProcessed: 2000 });
+}
+
+it('a graphql-ws client and an SSE client each see started → progress… → finished, in order', async () => {
+  const filter = { tableName: 'sub_fast' };
+  const ws = subscribeWs(app.wsUrl, Events, { filter }, { authorization: `Bearer ${app.tokens.read}` }, isFinish);
+  await ws.ready;
+  const sse = subscribeSse(app.url, Events, { filter }, app.headers('read'), isFinish);
+  // Both subscriptions registered (one per transport) before the refresh starts.
+  const { runtime } = await import('../src/runtime.ts');
+  await eventually(async () => runtime().subscribers.count >= 2, 10_000, 'two subscribers');
+  const forced = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'sub_fast' } }, app.headers('operate'));
+  expect(forced.data!.forceRefresh.__typename).toBe('ForceRefreshPayload');
+  const [viaWs, viaSse] = await Promise.all([ws.results, sse]);
+  expectStartedProgressFinished(viaWs);
+  expectStartedProgressFinished(viaSse);
+});
+
+const Progress = graphql(`
+  subscription Progress($runId: ID!) {
+    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }
+  }
+`);
+
+it('a late subscriber to runProgress gets the current state first, then each change until it finishes', async () => {
+  const forced = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'sub_slow' } }, app.headers('operate'));
+  const r = forced.data!.forceRefresh;
+  if (r.__typename !== 'ForceRefreshPayload') throw new Error(r.__typename);
+  await eventually(async () => (await sql.query(`SELECT count(*)::int AS n FROM sqp.sub_slow`)).rows[0].n >= 300, 30_000, 'three pages');
+  const late = subscribeWs(app.wsUrl, Progress, { runId: r.run!.id }, { authorization: `Bearer ${app.tokens.read}` }, (i) => i.runProgress.finished);
+  const states = (await late.results).map((s) => s.runProgress);
+  expect(states[0]).toMatchObject({ status: 'RUNNING', finished: false, run: { tableName: 'sub_slow' } });
+  expect(states[0]!.rowsProcessed).toBeGreaterThanOrEqual(300); // not blank: what was committed before it connected
+  expect(states.at(-1)).toMatchObject({ status: 'SUCCESS', rowsProcessed: 1500, finished: true });
+  // And a subscriber arriving after the end gets the final state at once, then completion.
+  const after = subscribeWs(app.wsUrl, Progress, { runId: r.run!.id }, { authorization: `Bearer ${app.tokens.read}` }, () => false);
+  expect((await after.results).map((s) => s.runProgress)).toEqual([expect.objectContaining({ status: 'SUCCESS', finished: true, rowsProcessed: 1500 })]);
+});
