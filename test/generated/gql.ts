@@ -30,6 +30,9 @@ type Documents = {
     "\n    query CheckpointsAndMetrics($status: CheckpointStatus, $within: Boolean) {\n      refreshCheckpoints(filter: { status: $status }) {\n        edges { node { id tableName functionName status lastProcessedRow totalRows checkpointData } }\n      }\n      qualityMetrics(filter: { isWithinThreshold: $within }) {\n        edges { node { id metricName run { tableName } } }\n      }\n    }\n  ": typeof types.CheckpointsAndMetricsDocument,
     "\n    query NodeLookup($id: ID!) {\n      node(id: $id) {\n        __typename\n        id\n        ... on RefreshConfig { tableName }\n        ... on RefreshRun { status }\n        ... on RefreshCheckpoint { tableName }\n        ... on QualityMetric { metricName }\n        ... on RefreshDependency { parent { tableName } dependent { tableName } dependencyType }\n      }\n    }\n  ": typeof types.NodeLookupDocument,
     "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    ": typeof types.IdsDocument,
+    "\n  subscription ReplicaEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) { __typename ... on RunProgress { rowsProcessed } ... on RunFinished { status rowsProcessed } }\n  }\n": typeof types.ReplicaEventsDocument,
+    "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n": typeof types.ForceOnADocument,
+    "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }": typeof types.ReplicaStatusDocument,
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": typeof types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": typeof types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": typeof types.ProgressDocument,
@@ -51,6 +54,9 @@ const documents: Documents = {
     "\n    query CheckpointsAndMetrics($status: CheckpointStatus, $within: Boolean) {\n      refreshCheckpoints(filter: { status: $status }) {\n        edges { node { id tableName functionName status lastProcessedRow totalRows checkpointData } }\n      }\n      qualityMetrics(filter: { isWithinThreshold: $within }) {\n        edges { node { id metricName run { tableName } } }\n      }\n    }\n  ": types.CheckpointsAndMetricsDocument,
     "\n    query NodeLookup($id: ID!) {\n      node(id: $id) {\n        __typename\n        id\n        ... on RefreshConfig { tableName }\n        ... on RefreshRun { status }\n        ... on RefreshCheckpoint { tableName }\n        ... on QualityMetric { metricName }\n        ... on RefreshDependency { parent { tableName } dependent { tableName } dependencyType }\n      }\n    }\n  ": types.NodeLookupDocument,
     "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    ": types.IdsDocument,
+    "\n  subscription ReplicaEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) { __typename ... on RunProgress { rowsProcessed } ... on RunFinished { status rowsProcessed } }\n  }\n": types.ReplicaEventsDocument,
+    "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n": types.ForceOnADocument,
+    "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }": types.ReplicaStatusDocument,
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": types.ProgressDocument,
@@ -134,6 +140,18 @@ export function graphql(source: "\n    query NodeLookup($id: ID!) {\n      node(
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    "): (typeof documents)["\n      query Ids {\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") {\n          id\n          parentDependencies { id }\n        }\n        refreshRuns(first: 1) { edges { node { id } } }\n        refreshCheckpoints { edges { node { id } } }\n        qualityMetrics(first: 1) { edges { node { id } } }\n      }\n    "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription ReplicaEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) { __typename ... on RunProgress { rowsProcessed } ... on RunFinished { status rowsProcessed } }\n  }\n"): (typeof documents)["\n  subscription ReplicaEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) { __typename ... on RunProgress { rowsProcessed } ... on RunFinished { status rowsProcessed } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n"): (typeof documents)["\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }"): (typeof documents)["query ReplicaStatus { runnerStatus { replicas { workerName alive } } }"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
