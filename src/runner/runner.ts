@@ -96,14 +96,19 @@ export function createRunner(options: RunnerOptions): Runner {
   let passing: Promise<void> | null = null;
   let again = false;
   let listener: pg.Client | null = null;
-  const inFlight = new Map<number, InFlightRun & { cancel: AbortController }>();
+  /** Runs of this process; each carries its own child logger (table, then its run id). */
+  const inFlight = new Map<number, InFlightRun & { cancel: AbortController; log: Logger }>();
   /** Due tables this process found blocked at its latest look, and why. */
   const blocked = new Map<number, { reasons: string[]; since: Date }>();
   const stats = { startedAt: null as Date | null, lastTickAt: null as Date | null, lastTickMs: null as number | null, ticks: 0, queueDepth: 0 };
 
   const emit = (e: RefreshEvent) => {
     const run = 'configId' in e ? inFlight.get(e.configId) : undefined;
-    if (run && e.type === 'run:started') run.runId = e.runId;
+    if (run && e.type === 'run:started') {
+      run.runId = e.runId;
+      run.log = run.log.child({ runId: e.runId });
+      run.log.info({ mode: e.mode, resumed: e.resumed }, 'refresh started');
+    }
     if (run && e.type === 'run:progress') Object.assign(run, { rowsProcessed: e.rowsProcessed, totalRows: e.totalRows, percent: e.percent, rowsPerSecond: e.rowsPerSecond, etaSeconds: e.etaSeconds });
     safeEmit(options.emit, e);
   };
@@ -208,10 +213,11 @@ export function createRunner(options: RunnerOptions): Runner {
     if (claim.request?.mode) config = { ...config, customSyncParams: { ...(config.customSyncParams as object), mode: claim.request.mode } };
     const cascade = claim.request?.cascade ?? true;
     const cancelController = new AbortController();
-    inFlight.set(config.id, {
+    const run = {
       runId: null, configId: config.id, table, startedAt: now(), rowsProcessed: 0, totalRows: null, percent: null, rowsPerSecond: 0, etaSeconds: null,
-      cancel: cancelController,
-    });
+      cancel: cancelController, log: log.child({ table, configId: config.id }),
+    };
+    inFlight.set(config.id, run);
     try {
       const result = await refreshTable(config, {
         pool: options.pool,
@@ -231,14 +237,14 @@ export function createRunner(options: RunnerOptions): Runner {
         },
       });
       await reschedule(config, result, cascade);
-      log[result.status === 'failed' ? 'warn' : 'info'](
-        { table, runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
+      run.log[result.status === 'failed' ? 'warn' : 'info'](
+        { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
         `refresh ${result.status}`,
       );
     } catch (error) {
       await setNextRefresh(options.pool, config.id, due).catch(() => undefined);
-      if (error instanceof RefreshBusyError) log.debug({ table }, 'being refreshed by another process');
-      else log.error({ table, err: error }, 'refresh could not start');
+      if (error instanceof RefreshBusyError) run.log.debug('being refreshed by another process');
+      else run.log.error({ err: error }, 'refresh could not start');
     } finally {
       inFlight.delete(config.id);
     }
@@ -287,7 +293,7 @@ export function createRunner(options: RunnerOptions): Runner {
   const status = (): RunnerStatus => ({
     workerName: options.workerName,
     ...stats,
-    inFlight: [...inFlight.values()].map(({ cancel: _c, ...run }) => ({ ...run })),
+    inFlight: [...inFlight.values()].map(({ cancel: _c, log: _l, ...run }) => ({ ...run })),
     blocked: [...blocked.entries()].map(([configId, b]) => ({ configId, ...b })),
   });
 
