@@ -133,7 +133,12 @@ describe('the service logs', () => {
     expect(parsed.some((entry) => entry.level === 20)).toBe(true); // debug lines are written
 
     const runLines = parsed.filter((entry) => entry.table === 'sqp.logs_target' && /^refresh /.test(entry.msg ?? ''));
-    expect(runLines).toEqual([expect.objectContaining({ component: 'runner', runId: expect.any(Number), msg: 'refresh success' })]);
+    // One child logger per run: every line of the run carries its table and run id.
+    expect(runLines).toEqual([
+      expect.objectContaining({ component: 'runner', runId: expect.any(Number), msg: 'refresh started' }),
+      expect.objectContaining({ component: 'runner', runId: expect.any(Number), msg: 'refresh success' }),
+    ]);
+    expect(runLines[0].runId).toBe(runLines[1].runId);
 
     const everything = `${stdout}\n${stderr}`;
     for (const secret of [valid.token, wrongPrefixed, wrongPlain, rolePassword, sourcePassword]) {
