@@ -105,7 +105,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     }
 
     const probes = createProbes({ pool: database.pool, workerName: config.workerName, schedule: config.runner.schedule });
-    const routes = { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route };
+    // The status page for people at `/` (its assets under /status-page/).
+    const { statusPageRoutes } = await import('./http/status-page/routes.ts');
+    const routes = { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route, ...statusPageRoutes() };
     const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);

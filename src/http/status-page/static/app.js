@@ -1,0 +1,252 @@
+// The status page's entry module. It reads every table's health and the dependency edges, then
+// keeps them current from the refreshEvents subscription: RunStarted/RunProgress move the
+// table's progress bar, RunFinished and RunBlocked re-read tableHealth (counts, verdict, next
+// refresh), ConfigChanged re-reads the edges too, and a reconnect re-reads everything missed.
+//
+// The token: `?token=…` in the address (moved into sessionStorage at once and removed from the
+// address bar and history) or the token field. It is sent like any client's and kept for this
+// tab only. Force and Cancel appear only when the server confirms the token has the `operate`
+// scope (probeOperate in api.js); the server checks every mutation anyway.
+import { cancelRefresh, forceRefresh, loadConfigs, loadHealth, probeOperate, subscribeToEvents } from './api.js';
+import { dependencyGraph } from './graph.js';
+import { shownState, summary, tableRows } from './view.js';
+
+const TOKEN_KEY = 'sqp-refresh.status-page.token';
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: null,
+  canOperate: false,
+  loaded: false,
+  loadFailed: false,
+  /** tableHealth rows, in the server's order. */
+  health: [],
+  /** configId → { tableSchema, tableName, parents: [{ id, soft }] } */
+  configs: new Map(),
+  /** configId → what this page knows of the table's current or just-finished run. */
+  live: new Map(),
+  /** configIds with a force or cancel request in flight. */
+  busy: new Set(),
+};
+
+// Rendering --------------------------------------------------------------------------------------
+let frame = 0;
+function render() {
+  frame ||= requestAnimationFrame(() => {
+    frame = 0;
+    $('tables-body').innerHTML = tableRows(state).markup;
+    $('actions-head').hidden = !state.canOperate;
+    $('summary').innerHTML = summary(state).markup;
+    $('graph').innerHTML = graph().markup;
+  });
+}
+
+function graph() {
+  const nodes = state.health.map((t) => {
+    const live = state.live.get(t.configId);
+    const config = state.configs.get(t.configId);
+    return {
+      id: t.configId,
+      label: config?.tableName ?? t.table,
+      title: t.table,
+      state: shownState(t, live),
+      percent: live?.running ? live.percent ?? 0 : null,
+    };
+  });
+  const edges = [...state.configs].flatMap(([id, c]) => c.parents.map((p) => ({ from: p.id, to: id, soft: p.soft })));
+  return dependencyGraph(nodes, edges);
+}
+
+function setConnection(status) {
+  const label = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', error: 'not live' }[status];
+  $('connection').className = `connection ${status}`;
+  $('connection').textContent = label;
+}
+
+function notify(message, kind = 'info') {
+  $('notice').className = `notice ${kind}`;
+  $('notice').textContent = message;
+  $('notice').hidden = !message;
+}
+
+// Reading ----------------------------------------------------------------------------------------
+async function refreshHealth() {
+  const asked = Date.now();
+  const { tableHealth, runnerStatus } = await loadHealth(state.token);
+  state.health = tableHealth;
+  state.loaded = true;
+  const inFlight = new Map(runnerStatus.runsInFlight.filter((f) => f.run.config).map((f) => [f.run.config.id, f]));
+  for (const [configId, f] of inFlight) {
+    const seen = state.live.get(configId);
+    if (seen?.runId === f.run.id && (seen.seenAt > asked || !seen.running)) continue; // events know better
+    state.live.set(configId, { ...f, runId: f.run.id, running: true, seenAt: asked });
+  }
+  // A run this page thought running but the server no longer has (its RunFinished was missed
+  // while reconnecting): show how it ended. Entries newer than the question are kept.
+  for (const [configId, seen] of state.live) {
+    if (!seen.running || inFlight.has(configId) || seen.seenAt > asked) continue;
+    const run = tableHealth.find((t) => t.configId === configId)?.latestRun;
+    if (run?.id === seen.runId) state.live.set(configId, { ...seen, running: false, status: run.status, outcome: run.status.toLowerCase(), rowsProcessed: run.rowsProcessed ?? seen.rowsProcessed });
+    else state.live.delete(configId);
+  }
+}
+
+async function refreshConfigs() {
+  const configs = await loadConfigs(state.token);
+  state.configs = new Map(configs.map((c) => [c.id, {
+    tableSchema: c.tableSchema,
+    tableName: c.tableName,
+    parents: c.parentDependencies.filter((d) => d.parent).map((d) => ({ id: d.parent.id, soft: d.dependencyType === 'SOFT' })),
+  }]));
+}
+
+async function reload({ configs = false } = {}) {
+  try {
+    await Promise.all([refreshHealth(), configs ? refreshConfigs() : null]);
+    if (state.loadFailed) notify('');
+    state.loadFailed = false;
+  } catch (error) {
+    state.loadFailed = true;
+    notify(`Could not read the status: ${error.message}${state.token ? '' : ' — a token with the read scope may be needed.'}`, 'error');
+  }
+  render();
+}
+
+// Several events in a burst (a cascade finishing) cost one read.
+let pending = null;
+let reloadTimer = 0;
+function reloadSoon(options = {}) {
+  pending = { configs: Boolean(pending?.configs || options.configs) };
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => {
+    const what = pending;
+    pending = null;
+    void reload(what);
+  }, 150);
+}
+
+// Live events ------------------------------------------------------------------------------------
+function onEvent(e) {
+  const previous = state.live.get(e.configId);
+  const now = Date.now();
+  switch (e.__typename) {
+    case 'RunStarted':
+      state.live.set(e.configId, { runId: e.runId, running: true, rowsProcessed: 0, totalRows: null, percent: null, rowsPerSecond: null, etaSeconds: null, seenAt: now });
+      break;
+    case 'RunProgress':
+      if (previous?.runId === e.runId && !previous.running) break; // late progress of an ended run
+      state.live.set(e.configId, { ...e, running: true, seenAt: now });
+      break;
+    case 'RunFinished':
+      state.live.set(e.configId, { ...previous, runId: e.runId, running: false, status: e.status, outcome: e.outcome, rowsProcessed: e.rowsProcessed, seenAt: now });
+      reloadSoon();
+      break;
+    case 'RunBlocked':
+      reloadSoon();
+      break;
+    case 'ConfigChanged':
+      reloadSoon({ configs: true });
+      break;
+    // QualityMetricRecorded: the verdict comes with the re-read after RunFinished.
+  }
+  render();
+}
+
+let stopEvents = () => undefined;
+function listen() {
+  stopEvents();
+  let current = true;
+  const stop = subscribeToEvents(state.token, {
+    onEvent: (e) => current && onEvent(e),
+    onStatus: (status, detail) => {
+      if (!current) return;
+      setConnection(status);
+      if (status === 'live' && detail === true) reloadSoon({ configs: true });
+      if (status === 'error') notify(`Live updates stopped: ${describe(detail)}`, 'error');
+    },
+  });
+  stopEvents = () => {
+    current = false;
+    stop();
+  };
+}
+
+function describe(error) {
+  if (Array.isArray(error)) return error.map((e) => e.message).join('; ');
+  return error?.reason || error?.message || 'the connection closed';
+}
+
+// The token --------------------------------------------------------------------------------------
+async function useToken(token) {
+  state.token = token || null;
+  if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  state.canOperate = false;
+  $('token-forget').hidden = !state.token;
+  $('token-input').value = '';
+  $('token-input').placeholder = state.token ? 'a token is in use (this tab only)' : 'API token';
+  let note = 'Anonymous. Force and Cancel need a token with the operate scope.';
+  if (state.token) {
+    try {
+      const probe = await probeOperate(state.token);
+      state.canOperate = probe.allowed;
+      note = probe.allowed ? 'Token in use: it may force and cancel refreshes.' : `Token in use, read only: ${probe.message}`;
+    } catch (error) {
+      note = `The token could not be checked: ${error.message}`;
+    }
+  }
+  $('token-note').textContent = note;
+  listen();
+  await reload({ configs: true });
+}
+
+function tokenFromAddress() {
+  const url = new URL(location.href);
+  const token = url.searchParams.get('token');
+  if (token === null) return null;
+  url.searchParams.delete('token');
+  history.replaceState(null, '', url); // keep it out of the address bar, history and bookmarks
+  return token;
+}
+
+// Actions ----------------------------------------------------------------------------------------
+async function act(button) {
+  const configId = button.dataset.configId;
+  const config = state.configs.get(configId);
+  const name = config ? `${config.tableSchema}.${config.tableName}` : 'the table';
+  state.busy.add(configId);
+  render();
+  try {
+    if (button.dataset.action === 'force') {
+      const result = await forceRefresh(config.tableSchema, config.tableName, state.token);
+      if (result.__typename !== 'ForceRefreshPayload') notify(`${name}: ${result.message}`, 'error');
+      else notify(result.queued ? `${name}: queued — every runner is busy; it starts when one is free.` : `${name}: refresh started (its dependents follow).`);
+    } else {
+      const result = await cancelRefresh(button.dataset.runId, state.token);
+      if (result.__typename !== 'CancelRefreshPayload') notify(`${name}: ${result.message}`, 'error');
+      else notify(result.finished ? `${name}: cancelled.` : `${name}: cancel requested; it stops at the next page boundary.`);
+    }
+  } catch (error) {
+    notify(`${name}: ${error.message}`, 'error');
+  } finally {
+    state.busy.delete(configId);
+    render();
+  }
+}
+
+// Start ------------------------------------------------------------------------------------------
+document.documentElement.classList.add('js');
+$('tables-body').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-action]');
+  if (button && !button.disabled) void act(button);
+});
+$('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = $('token-input').value.trim();
+  if (token) void useToken(token);
+});
+$('token-forget').addEventListener('click', () => void useToken(null));
+// Relative times ("in 3 hours") and ETAs age even when nothing happens.
+setInterval(render, 15_000);
+
+void useToken(tokenFromAddress() ?? sessionStorage.getItem(TOKEN_KEY));
