@@ -12,14 +12,16 @@
 //   BENCH_SKIP_5M=1                    skip the 5M-row memory run of the engine bench
 //   BENCH_ROWS / BENCH_BIG_ROWS        smaller sizes for a quick trial (targets assume 1M / 5M)
 //   BENCH_CPU_PROF_DIR=dir             write a .cpuprofile of every child process there
+//   BENCH_SUBSCRIBERS / BENCH_SUBSCRIBER_ROWS  fewer clients / rows for the subscribers bench
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 import os from 'node:os';
 import { engineBench } from './engine.ts';
+import { subscribersBench } from './subscribers.ts';
 import { tickBench } from './tick.ts';
 import { fmtSeconds, jsonLine, markdownTable, openBenchDatabase, type Bench, type Figure } from './support.ts';
 
-const BENCHES: Bench[] = [engineBench, tickBench];
+const BENCHES: Bench[] = [engineBench, tickBench, subscribersBench];
 
 async function main(): Promise<number> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,0 +1,112 @@
+// The service under test for bench/subscribers.ts, alone in its process so that its RSS and
+// CPU are its own: `startService` (migrations, runner, event bus, cross-replica transport,
+// graphql-ws on /graphql) configured by the environment the parent sets. It answers the
+// parent over IPC: `sample` (RSS after a full GC, live subscriptions), `measure-start` /
+// `measure-stop` (CPU, event-loop use and delay, and the progress events the runner emitted
+// in between), `stop`.
+process.env.METADATA_SERVER_DETECTION = 'none';
+
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { runtime } from '../src/runtime.ts';
+import { startService } from '../src/service.ts';
+import { announce, serveIpc } from './ipc-child.ts';
+
+export interface ServerSample {
+  rss: number;
+  heapUsed: number;
+  /** Live subscriptions (graphql-ws and SSE) of this process. */
+  subscribers: number;
+  busListeners: number;
+}
+
+export interface ServerMeasure {
+  cpuMs: number;
+  /** Share of the wall time the event loop was busy (0–1). */
+  eventLoopUtilization: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  rssPeak: number;
+  /** run:progress events the runner published on the bus (before any per-subscriber throttle). */
+  progressEmitted: number;
+  /** Their `at` times (ms since the epoch), in order. */
+  progressAt: number[];
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.log);
+  const service = await startService(config, logger);
+
+  let measuring: {
+    cpu: NodeJS.CpuUsage;
+    elu: ReturnType<typeof performance.eventLoopUtilization>;
+    delay: ReturnType<typeof monitorEventLoopDelay>;
+    rssTimer: NodeJS.Timeout;
+    rssPeak: number;
+    progressAt: number[];
+    unsubscribe: () => void;
+  } | null = null;
+
+  serveIpc({
+    sample(): ServerSample {
+      // Two full collections: what is left is what the subscriptions really hold.
+      gc?.();
+      gc?.();
+      const m = process.memoryUsage();
+      return { rss: m.rss, heapUsed: m.heapUsed, subscribers: runtime().subscribers.count, busListeners: service.bus.listenerCount() };
+    },
+    'measure-start'() {
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const progressAt: number[] = [];
+      const state = {
+        cpu: process.cpuUsage(),
+        elu: performance.eventLoopUtilization(),
+        delay,
+        rssPeak: process.memoryUsage.rss(),
+        rssTimer: setInterval(() => {
+          state.rssPeak = Math.max(state.rssPeak, process.memoryUsage.rss());
+        }, 50),
+        progressAt,
+        unsubscribe: service.bus.subscribe((e) => {
+          if (e.type === 'run:progress') progressAt.push(Date.parse(e.at));
+        }, 'run:progress'),
+      };
+      measuring = state;
+      return null;
+    },
+    'measure-stop'(): ServerMeasure {
+      const m = measuring;
+      if (!m) throw new Error('measure-stop without measure-start');
+      measuring = null;
+      clearInterval(m.rssTimer);
+      m.delay.disable();
+      m.unsubscribe();
+      const cpu = process.cpuUsage(m.cpu);
+      return {
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        eventLoopUtilization: performance.eventLoopUtilization(m.elu).utilization,
+        eventLoopDelayP99Ms: m.delay.percentile(99) / 1e6,
+        eventLoopDelayMaxMs: m.delay.max / 1e6,
+        rssPeak: Math.max(m.rssPeak, process.memoryUsage.rss()),
+        progressEmitted: m.progressAt.length,
+        progressAt: m.progressAt,
+      };
+    },
+    async stop() {
+      await service.stop();
+      setImmediate(() => process.exit(0));
+      return null;
+    },
+  });
+  announce('ready', { url: service.url });
+}
+
+main().catch((error: unknown) => {
+  console.error('subscribers-server:', error);
+  process.exit(1);
+});
