@@ -320,6 +320,14 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
 
   /** A cell `{"v": …}` (or null) of column c at `i`; returns the index after it. */
   const writeCell = (c: number, i: number): number => {
+    // The usual spelling, {"v":…}, without the general key loop below.
+    const cellStart = w.at;
+    if (b[i] === LBRACE && b[i + 1] === QUOTE && b[i + 2] === 0x76 && b[i + 3] === QUOTE && b[i + 4] === COLON && c < width) {
+      const j = writeValue(c, i + 5);
+      if (b[j] === RBRACE) return j + 1;
+      // More in the cell than one value: undo it and read the cell the general way.
+      w.at = cellStart;
+    }
     if (b[i] !== LBRACE) {
       const cellEnd = skipValue(b, i);
       const cell = parseSlice(b, i, cellEnd) as { v?: unknown } | null;
