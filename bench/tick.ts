@@ -1,9 +1,11 @@
 // The runner's tick at scale: 10,000 configs, 20,000 dependency edges, 1,000,000 audit rows.
-// The runner's tick is the due selection (which orders what is due by dependency depth, then
-// priority, then how overdue); the whole 24-hour plan of every table is measured beside it.
+// The runner's tick is what one pass decides: the due selection (ordered by dependency depth,
+// priority, how overdue), then the planner over the due tables and their parents (who is
+// blocked, in which order) — exactly what src/runner/runner.ts does. The whole 24-hour plan
+// of every table (what refreshPlan(24) computes) is measured beside it.
 // Target: median ≤ 50 ms, and EXPLAIN shows the due query using the seed's partial index.
 import pg from 'pg';
-import { loadPlanInput } from '../src/runner/plan-input.ts';
+import { loadDuePlanInput, loadPlanInput } from '../src/runner/plan-input.ts';
 import { planRefreshes } from '../src/runner/planner.ts';
 import { selectDue } from '../src/runner/runner-sql.ts';
 import type { Bench, Figure } from './support.ts';
@@ -54,30 +56,32 @@ export const tickBench: Bench = {
       const plan = explain.rows.map((r) => r['QUERY PLAN']).join('\n');
       const usesIndex = /idx_refresh_config_next_refresh/.test(plan);
 
-      const times: { due: number; load: number; plan: number; total: number; dueCount: number; items: number }[] = [];
+      const times: { tick: number; load: number; plan: number; dueCount: number; items: number }[] = [];
       for (let i = 0; i < TICKS; i++) {
         const t0 = performance.now();
         const due = await selectDue(pool, new Date(), []);
+        const decided = planRefreshes(await loadDuePlanInput(pool, new Date(), due.map((c) => c.id), new Set()));
         const t1 = performance.now();
+        if (decided.items.length < due.length) throw new Error('the tick plan lost due tables');
         const input = await loadPlanInput(pool, new Date(), 24);
         const tLoaded = performance.now();
         const result = planRefreshes(input);
         const t2 = performance.now();
-        times.push({ due: t1 - t0, load: tLoaded - t1, plan: t2 - tLoaded, total: t2 - t0, dueCount: due.length, items: result.items.length });
+        times.push({ tick: t1 - t0, load: tLoaded - t1, plan: t2 - tLoaded, dueCount: due.length, items: result.items.length });
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      const total = median(times.map((t) => t.total));
-      const tick = median(times.map((t) => t.due));
+      const total = median(times.map((t) => t.load + t.plan));
+      const tick = median(times.map((t) => t.tick));
       const figures: Figure[] = [
         {
-          id: 'tick_runner_ms', label: `runner tick: due selection ordered by dependency depth, priority, overdue (${times[0]!.dueCount} due of ${counts.c})`,
+          id: 'tick_runner_ms', label: `runner tick: due selection + plan of the due tables and their parents (${times[0]!.dueCount} due of ${counts.c})`,
           value: Math.round(tick * 10) / 10, unit: 'ms', target: '≤ 50 ms', pass: tick <= 50,
         },
         { id: 'tick_load_ms', label: 'load configs, edges and latest runs', value: Math.round(median(times.map((t) => t.load)) * 10) / 10, unit: 'ms' },
         { id: 'tick_plan_ms', label: `plan of the next 24 h (${times[0]!.items} items, pure function)`, value: Math.round(median(times.map((t) => t.plan)) * 10) / 10, unit: 'ms' },
         {
-          id: 'tick_with_full_plan_ms', label: `due selection + the whole 24 h plan (what refreshPlan(24) computes), median of ${TICKS}`,
-          value: Math.round(total * 10) / 10, unit: 'ms', target: '≤ 50 ms', pass: total <= 50,
+          id: 'tick_full_plan_ms', label: `the whole 24 h plan of every table (what refreshPlan(24) computes), median of ${TICKS}`,
+          value: Math.round(total * 10) / 10, unit: 'ms',
         },
         { id: 'tick_due_uses_index', label: 'EXPLAIN of the due query uses idx_refresh_config_next_refresh', value: usesIndex ? 1 : 0, unit: '', shown: usesIndex ? 'yes' : `no:\n${plan}`, target: 'index use', pass: usesIndex },
       ];

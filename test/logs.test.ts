@@ -138,7 +138,7 @@ describe('the service logs', () => {
       expect.objectContaining({ component: 'runner', runId: expect.any(Number), msg: 'refresh started' }),
       expect.objectContaining({ component: 'runner', runId: expect.any(Number), msg: 'refresh success' }),
     ]);
-    expect(runLines[0].runId).toBe(runLines[1].runId);
+    expect(runLines[0]!.runId).toBe(runLines[1]!.runId);
 
     const everything = `${stdout}\n${stderr}`;
     for (const secret of [valid.token, wrongPrefixed, wrongPlain, rolePassword, sourcePassword]) {

@@ -35,10 +35,16 @@ export function createReplicaTransport(options: {
   let unsubscribe: (() => void) | null = null;
   let stopped = false;
 
+  // One NOTIFY after the other: the pool's connections would otherwise commit them in any
+  // order, and a run's last progress could reach other replicas after its finish.
+  let sending: Promise<unknown> = Promise.resolve();
   const send = (event: RefreshEvent) => {
-    options.pool.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, JSON.stringify({ ...event, origin })]).catch((err) => {
-      if (!stopped) logger.warn({ err, event: event.type }, 'could not send an event to other replicas');
-    });
+    const payload = JSON.stringify({ ...event, origin });
+    sending = sending.then(() =>
+      options.pool.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]).catch((err) => {
+        if (!stopped) logger.warn({ err, event: event.type }, 'could not send an event to other replicas');
+      }),
+    );
   };
 
   const onLocal = (event: RefreshEvent) => {
@@ -103,6 +109,7 @@ export function createReplicaTransport(options: {
     async stop() {
       stopped = true;
       unsubscribe?.();
+      await sending;
       for (const s of lastSent.values()) if (s.timer) clearTimeout(s.timer);
       await listener?.end().catch(() => undefined);
     },

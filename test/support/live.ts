@@ -87,6 +87,7 @@ export function subscribeWs<T, V>(
 ): { results: Promise<T[]>; ready: Promise<void>; close(): void } {
   const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0, lazy: false });
   const items: T[] = [];
+  let done = false;
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
   client.on('connected', () => readyResolve());
@@ -95,12 +96,14 @@ export function subscribeWs<T, V>(
       { query: print(document), variables: variables as Record<string, unknown> },
       {
         next: (r) => {
+          if (done) return; // after `until`, late messages are not part of the result
           if (r.errors?.length) {
             reject(new Error(r.errors.map((e) => e.message).join('; ')));
             return;
           }
           items.push(r.data as T);
           if (until(r.data as T, items)) {
+            done = true;
             unsubscribe();
             resolve(items);
           }
