@@ -36,8 +36,8 @@ export const tickBench: Bench = {
         SELECT DISTINCT ON (p, d) p, d, CASE WHEN i % 5 = 0 THEN 'soft' ELSE 'hard' END FROM (
           SELECT i, lo.id AS p, hi.id AS d FROM generate_series(1, ${EDGES * 2}) i
           CROSS JOIN LATERAL (SELECT min(id) AS m FROM sqp.refresh_config WHERE table_schema = 'tick') b
-          CROSS JOIN LATERAL (SELECT b.m + (i * 7) % ${CONFIGS - 10} AS id) lo
-          CROSS JOIN LATERAL (SELECT lo.id + 1 + (i * 13) % 9 AS id) hi
+          CROSS JOIN LATERAL (SELECT b.m + (i * 7919) % ${CONFIGS - 10} AS id) lo
+          CROSS JOIN LATERAL (SELECT lo.id + 1 + (i / ${CONFIGS - 10}) % 9 AS id) hi
         ) x ORDER BY p, d LIMIT ${EDGES}`);
       await pool.query(`ALTER TABLE sqp.refresh_dependencies ENABLE TRIGGER USER`);
       await pool.query(`
