@@ -19,11 +19,9 @@
 //    status.errorResult: the client rejects with an ApiError without `code` but with the
 //    job's `errors[].reason` (e.g. bytesBilledLimitExceeded).
 //  - Result pages are not read through job.getQueryResults but through the client's own
-//    authenticated request stream (see fetchResults); a jobComplete:false answer is simply a
+//    authenticated request stream (bigquery-results.ts); a jobComplete:false answer is simply a
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
 import {
   SourceError,
@@ -37,7 +35,8 @@ import {
 } from '../source.ts';
 import { parseCopyText } from '../copy-text.ts';
 import type { WireField, WireQueryResults } from './bigquery-types.ts';
-import { InvalidRowValue, readResultsBody, type CopyRows, type ResultsPage } from './bigquery-wire.ts';
+import { fetchQueryResults } from './bigquery-results.ts';
+import type { CopyRows, ResultsPage } from './bigquery-wire.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public types
@@ -289,70 +288,6 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     });
   }
 
-  /**
-   * One jobs.getQueryResults answer, its rows left as bytes. It goes through the client's own
-   * authenticated request path (`requestStream`: its endpoint, credentials, headers, and its
-   * retries of 408/429/5xx and broken connections, as for job.getQueryResults) but as a
-   * stream, so the body reaches us as it came. Through job.getQueryResults every ~8.6 MB page
-   * was JSON.parse'd and then deep-copied by @google-cloud/common (extend(true) in
-   * util.handleResp): 60% of a refresh's CPU and most of its memory (bigquery-wire.ts writes
-   * the rows as COPY text instead, as the body arrives). What the client would have done with
-   * the answer is done here: a non-2xx status or an `error` body becomes an error with the
-   * API's code, reasons and message (as its ApiError), and a gzip answer (asked for: pages
-   * are large) is inflated. `fields`: the schema of the pages before (a page may omit it).
-   */
-  function fetchResults(
-    job: Job,
-    qs: Record<string, string | number | boolean>,
-    fields: readonly WireField[],
-    abandoned: AbortSignal,
-  ): Promise<ResultsPage> {
-    return new Promise((resolve, reject) => {
-      const stream = bq.requestStream({ uri: `/queries/${job.id}`, qs, headers: { 'Accept-Encoding': 'gzip' } });
-      let response: { statusCode?: number; statusMessage?: string; headers?: Record<string, string | undefined> } | undefined;
-      const body = new BodyBuffer();
-      const onAbandoned = (): void => {
-        stream.destroy();
-        body.clear();
-      };
-      abandoned.addEventListener('abort', onAbandoned, { once: true });
-      const settle = (error: unknown, value?: ResultsPage): void => {
-        abandoned.removeEventListener('abort', onAbandoned);
-        if (error) reject(error);
-        else resolve(value!);
-      };
-      stream.on('response', (r: typeof response) => {
-        response = r;
-        if (!r?.headers?.['content-encoding']) body.expect(Number(r?.headers?.['content-length']));
-      });
-      stream.on('data', (chunk: Buffer) => body.push(chunk));
-      stream.on('error', (err: unknown) => settle(err));
-      stream.on('end', () => {
-        if (abandoned.aborted) return;
-        inflate(body.take(), response?.headers?.['content-encoding'])
-          .then((raw) => {
-            const status = response?.statusCode ?? 0;
-            if (status < 200 || status > 299) return settle(apiError(status, response?.statusMessage, raw));
-            let page: ResultsPage;
-            try {
-              page = readResultsBody(raw, fields);
-            } catch (err) {
-              if (!(err instanceof InvalidRowValue)) throw err;
-              throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${err.message}`, {
-                reason: 'invalidValue',
-                retryable: false,
-                message: err.message,
-                jobId: job.id,
-              });
-            }
-            if (page.meta.error) return settle(apiError(status, response?.statusMessage, raw));
-            settle(null, page);
-          })
-          .catch((err: unknown) => settle(err));
-      });
-    });
-  }
-
   /** One complete result page at `pageToken` (undefined: the first), polling while the job runs. */
   async function readPage(
     job: Job,
@@ -369,7 +304,10 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     const ctx: CallContext = { op: 'jobs.getQueryResults', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
     let delay = poll.initialDelayMs;
     for (;;) {
-      const page = await call(ctx, (abandoned) => fetchResults(job, qs, fields, abandoned));
+      // Not job.getQueryResults, which JSON.parse's and deep-copies every ~8.6 MB page (most of
+      // a refresh's CPU and memory): the client's own authenticated, retrying request stream,
+      // read as bytes (fetchQueryResults in bigquery-results.ts says how, and what it keeps).
+      const page = await call(ctx, (abandoned) => fetchQueryResults(bq, job, qs, fields, abandoned));
       if (page.meta.jobComplete !== false) return page;
       await sleep(delay, signal);
       delay = Math.min(poll.maxDelayMs, Math.max(1, delay * 2));
@@ -507,87 +445,6 @@ function sourcePage(copy: CopyRows | null, resumeAfter: BigQueryResumeState | nu
     copyText,
     resumeAfter,
   };
-}
-
-/**
- * Collects a response body. With its length known up front, chunks are copied into one
- * buffer as they arrive (no list of chunks plus a concatenated copy of them).
- */
-class BodyBuffer {
-  private chunks: Buffer[] = [];
-  private whole: Buffer | null = null;
-  private size = 0;
-
-  expect(length: number): void {
-    if (Number.isSafeInteger(length) && length > 0 && this.size === 0) this.whole = Buffer.allocUnsafe(length);
-  }
-
-  push(chunk: Buffer): void {
-    if (this.whole && this.size + chunk.length <= this.whole.length) chunk.copy(this.whole, this.size);
-    else {
-      if (this.whole) {
-        // Longer than announced: fall back to collecting chunks.
-        this.chunks.push(this.whole.subarray(0, this.size));
-        this.whole = null;
-      }
-      this.chunks.push(chunk);
-    }
-    this.size += chunk.length;
-  }
-
-  take(): Buffer {
-    const body = this.whole ? this.whole.subarray(0, this.size) : Buffer.concat(this.chunks, this.size);
-    this.clear();
-    return body;
-  }
-
-  clear(): void {
-    this.chunks = [];
-    this.whole = null;
-    this.size = 0;
-  }
-}
-
-const inflateAsync = { gzip: promisify(zlib.unzip), br: promisify(zlib.brotliDecompress) };
-
-/** The body as sent, inflated if the server compressed it. */
-async function inflate(body: Buffer, encoding: string | undefined): Promise<Buffer> {
-  const e = encoding?.trim().toLowerCase();
-  if (!e || e === 'identity') return body;
-  if (e === 'gzip' || e === 'x-gzip' || e === 'deflate') return inflateAsync.gzip(body);
-  if (e === 'br') return inflateAsync.br(body);
-  throw new Error(`BigQuery answered with an unknown content-encoding: ${encoding}`);
-}
-
-interface ApiErrorBody {
-  code?: number;
-  message?: string;
-  errors?: { reason?: string; message?: string; location?: string }[];
-}
-
-/**
- * The error the client would have made of a failed answer (@google-cloud/common's ApiError):
- * the `error` body's code, errors and messages, or the HTTP status when the body has none.
- */
-function apiError(status: number, statusMessage: string | undefined, body: Buffer): Error {
-  let parsed: { error?: ApiErrorBody } | null = null;
-  try {
-    parsed = JSON.parse(body.toString('utf8')) as { error?: ApiErrorBody };
-  } catch {
-    // not JSON (a proxy's HTML page, say): the status says it all
-  }
-  const e = parsed?.error && typeof parsed.error === 'object' ? parsed.error : null;
-  const messages = new Set<string>();
-  if (e?.message) messages.add(e.message);
-  for (const item of e?.errors ?? []) if (item?.message) messages.add(item.message);
-  if (!e) messages.add(statusMessage || body.toString('utf8', 0, Math.min(body.length, 500)) || `HTTP ${status}`);
-  let list = [...messages];
-  if (list.length === 0) list = ['A failure occurred during this request.'];
-  const message =
-    list.length > 1
-      ? ['Multiple errors occurred during the request. Please see the `errors` array for complete details.\n', ...list.map((m, i) => `    ${i + 1}. ${m}`), '\n'].join('\n')
-      : list[0]!;
-  return Object.assign(new Error(message), { code: e ? e.code : status, errors: e?.errors ?? [] });
 }
 
 function parseResumeState(resume: ResumeState): BigQueryResumeState {
