@@ -1,6 +1,7 @@
 // The planner is pure: configs, edges and latest runs in, an ordered plan with reasons out.
 import { describe, expect, it } from 'vitest';
 import { findCycles, planRefreshes, retryDelayMs, type PlanConfig, type PlanEdge, type PlanLatestRun } from '../src/runner/planner.ts';
+import { dueDepths } from '../src/runner/runner-sql.ts';
 
 const NOW = new Date('2026-01-05T12:00:00Z');
 const h = (hours: number) => new Date(NOW.getTime() + hours * 3_600_000);
@@ -78,5 +79,18 @@ describe('planRefreshes', () => {
     const plan = planRefreshes({ now: NOW, horizonHours: 24, configs: [a, b, c], edges, latestRuns: new Map() });
     expect(plan.cycles).toEqual([['sqp.ca', 'sqp.cb', 'sqp.cc']]);
     expect(plan.items.every((i) => i.state === 'blocked' && i.notes[0]!.startsWith('dependency cycle: '))).toBe(true);
+  });
+});
+
+describe('dueDepths', () => {
+  it('orders due tables after their due ancestors, ignoring tables that are not due, and survives a cycle', () => {
+    const edges = [
+      { parentId: 1, dependentId: 2 }, { parentId: 2, dependentId: 3 }, { parentId: 1, dependentId: 3 },
+      { parentId: 9, dependentId: 4 }, // 9 is not due: 4 does not wait for it
+      { parentId: 5, dependentId: 6 }, { parentId: 6, dependentId: 5 }, // a cycle
+    ];
+    const d = dueDepths([3, 2, 1, 4, 5, 6], edges);
+    expect([d.get(1), d.get(2), d.get(3), d.get(4)]).toEqual([0, 1, 2, 0]);
+    expect(d.get(5)! + d.get(6)!).toBe(1); // finite, one of them first
   });
 });

@@ -13,29 +13,50 @@ export async function selectConfig(db: pg.Pool | pg.ClientBase, schema: string, 
   return rows[0] ?? null;
 }
 
-/** Due tables (enabled, next_refresh_at passed, with params), by dependency depth, priority, overdue. */
-export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Promise<Array<RefreshConfigRow & { depth: number }>> {
-  // The outer WHERE uses the seed's partial index on next_refresh_at; the depth walk only
-  // visits the due tables' ancestors.
+/** Due tables (enabled, next_refresh_at passed, with params), by priority, then how overdue. */
+export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Promise<RefreshConfigRow[]> {
+  // Uses the seed's partial index on next_refresh_at. The dependency order among the due
+  // tables is decided in the runner from the planner's input (dueDepths): a recursive walk up
+  // every ancestor path here grew with the number of paths, not of tables.
   const { rows } = await db.query(
-    `WITH RECURSIVE due AS (
-       SELECT id FROM sqp.refresh_config
-       WHERE is_enabled AND next_refresh_at <= $1 AND custom_sync_params <> '{}'::jsonb AND NOT (id = ANY ($2::int[]))
-     ), up(id, ancestor, d) AS (
-       SELECT id, id, 0 FROM due
-       UNION ALL
-       SELECT up.id, e.parent_config_id, up.d + 1 FROM up
-       JOIN sqp.refresh_dependencies e ON e.dependent_config_id = up.ancestor
-       WHERE up.d < 50
-     )
-     SELECT c.id, c.table_schema AS "tableSchema", c.table_name AS "tableName", c.custom_sync_params AS "customSyncParams",
-            c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt", max(up.d)::int AS depth
-     FROM up JOIN sqp.refresh_config c ON c.id = up.id
-     GROUP BY c.id
-     ORDER BY depth, c.priority DESC, c.next_refresh_at, c.id`,
+    `SELECT c.id, c.table_schema AS "tableSchema", c.table_name AS "tableName", c.custom_sync_params AS "customSyncParams",
+            c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt"
+     FROM sqp.refresh_config c
+     WHERE c.is_enabled AND c.next_refresh_at <= $1 AND c.custom_sync_params <> '{}'::jsonb AND NOT (c.id = ANY ($2::int[]))
+     ORDER BY c.priority DESC, c.next_refresh_at, c.id`,
     [now, exclude],
   );
   return rows;
+}
+
+/**
+ * Dependency depth of each due table among the due tables: 0 when none of its due parents
+ * (direct, or through other due tables) is due too. A table of a cycle counts its cycle once.
+ */
+export function dueDepths(dueIds: number[], edges: Array<{ parentId: number; dependentId: number }>): Map<number, number> {
+  const due = new Set(dueIds);
+  const parents = new Map<number, number[]>();
+  for (const e of edges) {
+    if (!due.has(e.parentId) || !due.has(e.dependentId)) continue;
+    const list = parents.get(e.dependentId);
+    if (list) list.push(e.parentId);
+    else parents.set(e.dependentId, [e.parentId]);
+  }
+  const depth = new Map<number, number>();
+  const visiting = new Set<number>();
+  const of = (id: number): number => {
+    const known = depth.get(id);
+    if (known !== undefined) return known;
+    if (visiting.has(id)) return 0; // a cycle: the planner blocks its members anyway
+    visiting.add(id);
+    let d = 0;
+    for (const p of parents.get(id) ?? []) d = Math.max(d, of(p) + 1);
+    visiting.delete(id);
+    depth.set(id, d);
+    return d;
+  };
+  for (const id of dueIds) of(id);
+  return depth;
 }
 
 /** A parent's success makes its enabled dependents due now (cascade). */

@@ -15,7 +15,7 @@ import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
 import { refreshTable, RefreshBusyError, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
-import { cascadeToDependents, claimDue, failureStreak, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
+import { cascadeToDependents, claimDue, dueDepths, failureStreak, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
 export const WAKE_CHANNEL = 'sqp_refresh_wake';
@@ -261,9 +261,11 @@ export function createRunner(options: RunnerOptions): Runner {
       // One dependency depth at a time, so that a parent always finishes before its dependents
       // are considered; then look again (a success may have made dependents due). Within the
       // wave the planner decides: its order (priority, then overdue) and who is blocked.
-      const depth = due[0]!.depth;
-      const rows = new Map(due.filter((c) => c.depth === depth).map((c) => [c.id, c]));
-      const plan = planRefreshes(await loadDuePlanInput(options.pool, now(), due.map((c) => c.id), tried));
+      const input = await loadDuePlanInput(options.pool, now(), due.map((c) => c.id), tried);
+      const depths = dueDepths(due.map((c) => c.id), input.edges);
+      const depth = Math.min(...due.map((c) => depths.get(c.id) ?? 0));
+      const rows = new Map(due.filter((c) => (depths.get(c.id) ?? 0) === depth).map((c) => [c.id, c]));
+      const plan = planRefreshes(input);
       for (const c of plan.cycles) log.warn({ cycle: c }, 'dependency cycle: its tables are skipped');
       const queue: Array<{ row: RefreshConfigRow; item: PlannedRefresh }> = [];
       for (const item of plan.items) {
