@@ -91,6 +91,16 @@ describe('dueDepths', () => {
     ];
     const d = dueDepths([3, 2, 1, 4, 5, 6], edges);
     expect([d.get(1), d.get(2), d.get(3), d.get(4)]).toEqual([0, 1, 2, 0]);
-    expect([d.get(5), d.get(6)].sort()).toEqual([1, 2]); // finite, one of them first
+    expect([d.get(5), d.get(6)]).toEqual([0, 0]); // finite; the planner blocks a cycle's members
   });
+});
+
+it('plans a chain of 20,000 tables without exhausting the call stack', () => {
+  const chain = Array.from({ length: 20_000 }, (_, i) => cfg(`chain_${i}`, { nextRefreshAt: i === 0 ? h(-1) : h(100) }));
+  const edges: PlanEdge[] = chain.slice(1).map((c, i) => ({ parentId: chain[i]!.id, dependentId: c.id, type: 'hard' }));
+  const plan = planRefreshes({ now: NOW, horizonHours: 1, configs: chain, edges, latestRuns: new Map() });
+  expect(plan.cycles).toEqual([]);
+  expect(plan.items).toHaveLength(20_000); // the first is due, the rest cascade from it, in chain order
+  expect(plan.items.at(-1)!.table).toBe('sqp.chain_19999');
+  expect(findCycles(chain, [...edges, { parentId: chain.at(-1)!.id, dependentId: chain[0]!.id, type: 'hard' }])[0]).toHaveLength(20_000);
 });

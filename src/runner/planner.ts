@@ -88,32 +88,48 @@ export function findCycles(configs: PlanConfig[], edges: PlanEdge[]): number[][]
     if (list) list.push(e.dependentId);
     else out.set(e.parentId, [e.dependentId]);
   }
+  // Tarjan's algorithm without recursion: a chain of thousands of tables must not exhaust the
+  // call stack.
   let index = 0;
   const idx = new Map<number, number>();
   const low = new Map<number, number>();
   const stack: number[] = [];
   const onStack = new Set<number>();
   const cycles: number[][] = [];
-  const visit = (v: number) => {
-    idx.set(v, index);
-    low.set(v, index++);
-    stack.push(v);
-    onStack.add(v);
-    for (const w of out.get(v) ?? []) {
-      if (!idx.has(w)) {
-        visit(w);
-        low.set(v, Math.min(low.get(v)!, low.get(w)!));
-      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
-    }
-    if (low.get(v) === idx.get(v)) {
-      const scc: number[] = [];
-      let w: number;
-      do {
-        w = stack.pop()!;
-        onStack.delete(w);
-        scc.push(w);
-      } while (w !== v);
-      if (scc.length > 1 || (out.get(v) ?? []).includes(v)) cycles.push(scc.reverse());
+  const visit = (root: number) => {
+    const frames: Array<{ v: number; next: number }> = [{ v: root, next: 0 }];
+    idx.set(root, index);
+    low.set(root, index++);
+    stack.push(root);
+    onStack.add(root);
+    while (frames.length) {
+      const frame = frames[frames.length - 1]!;
+      const { v } = frame;
+      const succ = out.get(v) ?? [];
+      if (frame.next < succ.length) {
+        const w = succ[frame.next++]!;
+        if (!idx.has(w)) {
+          idx.set(w, index);
+          low.set(w, index++);
+          stack.push(w);
+          onStack.add(w);
+          frames.push({ v: w, next: 0 });
+        } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+        continue;
+      }
+      frames.pop();
+      const parent = frames[frames.length - 1];
+      if (parent) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(v)!));
+      if (low.get(v) === idx.get(v)) {
+        const scc: number[] = [];
+        let w: number;
+        do {
+          w = stack.pop()!;
+          onStack.delete(w);
+          scc.push(w);
+        } while (w !== v);
+        if (scc.length > 1 || succ.includes(v)) cycles.push(scc.reverse());
+      }
     }
   };
   for (const c of configs) if (!idx.has(c.id)) visit(c.id);
@@ -193,13 +209,30 @@ export function planRefreshes(input: PlanInput): Plan {
 
   // 4. Order: by time, then dependency depth, then priority (high first), then how overdue.
   const depth = new Map<number, number>();
-  const depthOf = (id: number, seen = new Set<number>()): number => {
+  /** Longest chain of parents above a table (iterative: chains may be thousands long). */
+  const depthOf = (id: number): number => {
     if (depth.has(id)) return depth.get(id)!;
-    if (seen.has(id)) return 0;
-    seen.add(id);
-    const d = Math.max(-1, ...(parents.get(id) ?? []).map((e) => depthOf(e.parentId, seen))) + 1;
-    depth.set(id, d);
-    return d;
+    const frames: Array<{ id: number; next: number; d: number }> = [{ id, next: 0, d: 0 }];
+    const onPath = new Set<number>([id]);
+    while (frames.length) {
+      const f = frames[frames.length - 1]!;
+      const ps = parents.get(f.id) ?? [];
+      if (f.next < ps.length) {
+        const p = ps[f.next++]!.parentId;
+        if (depth.has(p)) f.d = Math.max(f.d, depth.get(p)! + 1);
+        else if (!onPath.has(p)) {
+          onPath.add(p);
+          frames.push({ id: p, next: 0, d: 0 });
+        } // a parent on the current path closes a cycle: it does not count
+        continue;
+      }
+      frames.pop();
+      onPath.delete(f.id);
+      depth.set(f.id, f.d);
+      const child = frames[frames.length - 1];
+      if (child) child.d = Math.max(child.d, f.d + 1);
+    }
+    return depth.get(id)!;
   };
   const items: PlannedRefresh[] = [...occurrence.entries()].map(([id, o]) => {
     const c = byId.get(id)!;

@@ -34,28 +34,29 @@ export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Prom
  * (direct, or through other due tables) is due too. A table of a cycle counts its cycle once.
  */
 export function dueDepths(dueIds: number[], edges: Array<{ parentId: number; dependentId: number }>): Map<number, number> {
+  // Longest path in topological order (Kahn): iterative, so long chains are fine.
   const due = new Set(dueIds);
-  const parents = new Map<number, number[]>();
+  const children = new Map<number, number[]>();
+  const indegree = new Map<number, number>(dueIds.map((id) => [id, 0]));
   for (const e of edges) {
-    if (!due.has(e.parentId) || !due.has(e.dependentId)) continue;
-    const list = parents.get(e.dependentId);
-    if (list) list.push(e.parentId);
-    else parents.set(e.dependentId, [e.parentId]);
+    if (!due.has(e.parentId) || !due.has(e.dependentId) || e.parentId === e.dependentId) continue;
+    const list = children.get(e.parentId);
+    if (list) list.push(e.dependentId);
+    else children.set(e.parentId, [e.dependentId]);
+    indegree.set(e.dependentId, indegree.get(e.dependentId)! + 1);
   }
-  const depth = new Map<number, number>();
-  const visiting = new Set<number>();
-  const of = (id: number): number => {
-    const known = depth.get(id);
-    if (known !== undefined) return known;
-    if (visiting.has(id)) return 0; // a cycle: the planner blocks its members anyway
-    visiting.add(id);
-    let d = 0;
-    for (const p of parents.get(id) ?? []) d = Math.max(d, of(p) + 1);
-    visiting.delete(id);
-    depth.set(id, d);
-    return d;
-  };
-  for (const id of dueIds) of(id);
+  const depth = new Map<number, number>(dueIds.map((id) => [id, 0]));
+  const ready = dueIds.filter((id) => indegree.get(id) === 0);
+  for (let head = 0; head < ready.length; head++) {
+    const id = ready[head]!;
+    for (const c of children.get(id) ?? []) {
+      depth.set(c, Math.max(depth.get(c)!, depth.get(id)! + 1));
+      indegree.set(c, indegree.get(c)! - 1);
+      if (indegree.get(c) === 0) ready.push(c);
+    }
+  }
+  // Members of a cycle (and what hangs below one) never became ready: they keep the depth
+  // their other parents gave them; the planner blocks the cycle's members anyway.
   return depth;
 }
 
