@@ -1,26 +1,14 @@
 // `sqp-refresh migrate`, `plan` and `status` end to end against real PostgreSQL, as a user
 // runs them: each describe block has its own database.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMigrations } from '../src/migrate.ts';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/db.ts';
+import { runCli } from './support/cli.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
 
-function cli(url: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/sqp-refresh.js', ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'error' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(url: string, args: string[]) {
+  return runCli(args, { DATABASE_URL: url });
 }
 
 async function sql<T extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string): Promise<T[]> {

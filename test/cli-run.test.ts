@@ -1,26 +1,14 @@
 // `sqp-refresh run <schema.table>` end to end against real PostgreSQL, as a user runs it.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
+import { runCli } from './support/cli.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
 afterAll(() => database.drop());
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/sqp-refresh.js', ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: database.url, LOG_LEVEL: 'error', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string> = {}) {
+  return runCli(args, { DATABASE_URL: database.url, ...env });
 }
 
 describe('sqp-refresh run', () => {

@@ -1,25 +1,13 @@
 // `sqp-refresh token create`: the printed token, and the API_TOKENS entry that the service
 // accepts for it. No database: DATABASE_URL points at a closed port.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findToken, parseApiTokens } from '../src/auth/tokens.ts';
+import { runCli } from './support/cli.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/sqp-refresh.js', ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/nowhere', LOG_LEVEL: 'error' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]) {
+  return runCli(args, { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/nowhere' });
 }
 
 /** The token and the entry, each printed on its own indented line under its heading. */

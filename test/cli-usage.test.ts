@@ -1,24 +1,14 @@
 // `sqp-refresh` help, version and usage mistakes, as a user meets them: no database is touched
 // (DATABASE_URL points at a closed port, so any connection attempt would exit 1, not 0 or 2).
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './support/cli.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/sqp-refresh.js', ...args], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/nowhere', LOG_LEVEL: 'error' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]) {
+  return runCli(args, { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/nowhere' });
 }
 
 describe('sqp-refresh help and version', () => {
