@@ -15,7 +15,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { startBigQueryTestServer, type BigQueryTestServer } from '../test/support/bigquery-server.ts';
 import type { ChildArgs, ChildResult } from './refresh-child.ts';
 import { SQP_COLUMN_NAMES, SQP_KEY, SQP_SCHEMA, sqpCopyText, sqpQuery, sqpRow } from './sqp-fixture.ts';
-import { fmtInt, fmtMb, fmtSeconds, MB, runChild, type Bench, type BenchContext, type Figure } from './support.ts';
+import { fmtInt, fmtMb, fmtSeconds, MB, runChild, type Bench, type BenchContext, type Figure, envCount } from './support.ts';
 
 /** BENCH_ROWS / BENCH_BIG_ROWS override the sizes (quick trial runs); the targets assume the defaults. */
 const ROWS = envCount('BENCH_ROWS', 1_000_000);
@@ -36,14 +36,6 @@ const syncParams = (rows: number) => ({
   pageSize: PAGE_SIZE,
   quality: QUALITY,
 });
-
-function envCount(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (!raw) return fallback;
-  const n = Number(raw.replaceAll('_', ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 const q = (c: string) => `"${c.replaceAll('"', '""')}"`;
 const COLS = SQP_COLUMN_NAMES.map(q).join(', ');

@@ -15,7 +15,7 @@ import { forceRefresh } from '../src/runner/commands.ts';
 import { spawnIpcChild, type IpcChild } from './ipc-child.ts';
 import type { ClientsArgs, ClientsResult, Percentiles } from './subscribers-clients.ts';
 import type { ServerMeasure, ServerSample } from './subscribers-server.ts';
-import { fmtInt, fmtMb, fmtSeconds, type Bench, type BenchContext, type Figure } from './support.ts';
+import { fmtInt, fmtMb, fmtSeconds, type Bench, type BenchContext, type Figure, envCount } from './support.ts';
 
 const SUBSCRIBERS = envCount('BENCH_SUBSCRIBERS', 1000);
 const ROWS = envCount('BENCH_SUBSCRIBER_ROWS', 200_000);
@@ -24,14 +24,6 @@ const TABLE = 'bench_live_progress';
 /** streams.ts: least time between two progress events of one run, per subscriber. */
 const PROGRESS_INTERVAL_MS = 100;
 const TARGET_P99_MS = 100;
-
-function envCount(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (!raw) return fallback;
-  const n = Number(raw.replaceAll('_', ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return n;
-}
 
 /** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs`. */
 async function until(what: string, timeoutMs: number, check: () => Promise<boolean>, everyMs = 100): Promise<void> {

@@ -128,6 +128,15 @@ export async function openBenchDatabase(log: (m: string) => void): Promise<Bench
 // Child processes
 // ---------------------------------------------------------------------------------------
 
+/** A positive count from the environment (underscores allowed: 1_000_000), or the fallback. */
+export function envCount(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const n = Number(raw.replaceAll('_', ''));
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
+  return n;
+}
+
 export const RESULT_MARKER = 'BENCH_RESULT ';
 
 /**

@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { createLogger } from '../src/logger.ts';
-import { createTestDatabase } from './support/db.ts';
+import { adminQuery, createTestDatabase } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -21,19 +21,9 @@ const role = `sqp_logs_${suffix}`;
 const rolePassword = `Db-Pass-${randomBytes(9).toString('hex')}`;
 const sourcePassword = `Src-Pass-${randomBytes(9).toString('hex')}`;
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: inject('adminUrl') });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 afterAll(async () => {
   await database.drop();
-  await admin(`DROP ROLE IF EXISTS ${role}`);
+  await adminQuery(`DROP ROLE IF EXISTS ${role}`);
 });
 
 /** One JSON log line as pino writes it. */
@@ -47,7 +37,7 @@ interface LogLine {
 describe('the service logs', () => {
   it('are JSON lines without tokens or passwords, and a run logs with its table and run id', async () => {
     // A role with a password of its own, so that the password in DATABASE_URL is distinctive.
-    await admin(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD '${rolePassword}'`);
+    await adminQuery(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD '${rolePassword}'`);
     const url = new URL(database.url);
     url.username = role;
     url.password = rolePassword;

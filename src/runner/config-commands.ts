@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
 import { wakeRunners } from './runner.ts';
+import { selectConfig } from './runner-sql.ts';
 import { SyncParamsError, parseSyncParams } from './sync-params.ts';
 
 /** The refresh system's own tables: never registered for refresh. */
@@ -77,9 +78,9 @@ export interface TableRef {
 }
 
 async function idOf(pool: pg.Pool, field: string, t: TableRef): Promise<number> {
-  const { rows } = await pool.query<{ id: number }>(`SELECT id FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`, [t.tableSchema, t.tableName]);
-  if (!rows[0]) throw new NotFoundError(field, `${t.tableSchema}.${t.tableName}`, `${field}: ${t.tableSchema}.${t.tableName} is not registered`);
-  return rows[0].id;
+  const config = await selectConfig(pool, t.tableSchema, t.tableName);
+  if (!config) throw new NotFoundError(field, `${t.tableSchema}.${t.tableName}`, `${field}: ${t.tableSchema}.${t.tableName} is not registered`);
+  return config.id;
 }
 
 /** Adds a dependency edge; the database refuses self-edges and cycles (under any concurrency). */
