@@ -21,7 +21,7 @@ const A = 400;
 /** Distinct search-query texts (Q of them per ASIN, different ASINs overlapping). */
 const U = 20_000;
 
-export const SQP_COLUMNS: readonly { name: string; type: FieldSpec['type'] }[] = [
+const SQP_COLUMNS: readonly { name: string; type: FieldSpec['type'] }[] = [
   { name: 'start_date', type: 'DATE' },
   { name: 'end_date', type: 'DATE' },
   { name: 'asin', type: 'STRING' },

@@ -65,7 +65,6 @@ export interface BenchDatabase {
 }
 
 // The same helpers the test harness uses.
-export { freePort, databaseUrl as withDatabase } from '../test/support/global-setup.ts';
 import { databaseUrl as withDatabase, freePort } from '../test/support/global-setup.ts';
 
 /**

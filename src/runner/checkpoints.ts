@@ -53,18 +53,6 @@ export async function findActiveCheckpoint(client: pg.ClientBase, schema: string
   return rows[0] ?? null;
 }
 
-/** The newest expired checkpoint, to restart from its watermark. */
-export async function findLatestExpiredCheckpoint(client: pg.ClientBase, schema: string, table: string, since: Date): Promise<CheckpointRow | null> {
-  const { rows } = await client.query<CheckpointRow>(
-    `SELECT id, function_name, checkpoint_data, last_processed_row, total_rows, status, expires_at
-     FROM sqp.refresh_checkpoints
-     WHERE table_schema = $1 AND table_name = $2 AND status = 'expired' AND updated_at >= $3
-     ORDER BY updated_at DESC LIMIT 1`,
-    [schema, table, since],
-  );
-  return rows[0] ?? null;
-}
-
 /**
  * Expires every other active checkpoint of the table. Called under the table's lock: only the
  * one being resumed (if any) still means something; older ones (other workers' names) would

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { parseSyncParams, type SyncParamsInput } from './sync-params.ts';
 
 /** Bump when the generated shape changes: an older sqp_demo is then rebuilt. */
-export const DEMO_VERSION = 1;
+const DEMO_VERSION = 1;
 
 export interface DemoSourceOptions {
   /** Report weeks (Sunday–Saturday), ending at the last full week before `now`. Default 52. */

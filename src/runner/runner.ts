@@ -18,9 +18,9 @@ import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { cascadeToDependents, claimDue, dueDepths, failureStreak, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
-export const WAKE_CHANNEL = 'sqp_refresh_wake';
+const WAKE_CHANNEL = 'sqp_refresh_wake';
 /** NOTIFY payload: the run id to cancel; the replica running it stops at the next page boundary. */
-export const CANCEL_CHANNEL = 'sqp_refresh_cancel';
+const CANCEL_CHANNEL = 'sqp_refresh_cancel';
 /** How long a claim keeps a table from other replicas if its process dies silently. */
 const LEASE_SECONDS = 3600;
 

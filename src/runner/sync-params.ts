@@ -15,7 +15,7 @@ const byteCount = z
   .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a whole number of bytes')])
   .transform((v) => BigInt(v));
 
-export const BigQuerySourceSchema = z.object({
+const BigQuerySourceSchema = z.object({
   type: z.literal('bigquery'),
   /** Standard SQL; may use @since (incremental lower bound) and the named params below. */
   query: z.string().min(1, 'required'),
@@ -26,7 +26,7 @@ export const BigQuerySourceSchema = z.object({
   maximumBytesBilled: byteCount.optional(),
 });
 
-export const PostgresSourceSchema = z.object({
+const PostgresSourceSchema = z.object({
   type: z.literal('postgres'),
   /** A SELECT; may use @since and the named params below (sent as bind parameters). */
   query: z.string().min(1, 'required'),
@@ -38,7 +38,7 @@ export const PostgresSourceSchema = z.object({
   databaseUrlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
 });
 
-export const SqlTransformSchema = z.object({
+const SqlTransformSchema = z.object({
   type: z.literal('sql'),
   /** Built-in transforms of the summary tables, computed from their parent in PostgreSQL. */
   transform: z.enum(['weekly_summary', 'monthly_summary', 'quarterly_summary', 'yearly_summary', 'search_performance_summary']),
@@ -46,7 +46,7 @@ export const SqlTransformSchema = z.object({
   parentTable: identifier.default('asin_performance_data'),
 });
 
-export const SourceSchema = z.discriminatedUnion('type', [BigQuerySourceSchema, PostgresSourceSchema, SqlTransformSchema]);
+const SourceSchema = z.discriminatedUnion('type', [BigQuerySourceSchema, PostgresSourceSchema, SqlTransformSchema]);
 
 const threshold = z
   .object({
@@ -59,7 +59,7 @@ const threshold = z
 
 export type Threshold = z.infer<typeof threshold>;
 
-export const QualitySchema = z
+const QualitySchema = z
   .object({
     /** target rows / source rows in the refreshed window. */
     rowCountRatio: threshold.default({ min: 0.999, max: 1.001, severity: 'blocking' }),
@@ -80,7 +80,7 @@ export const QualitySchema = z
     rowCountChange: { min: -0.5, max: 1, severity: 'warning' },
   });
 
-export const SyncParamsSchema = z
+const SyncParamsSchema = z
   .object({
     source: SourceSchema,
     /** Columns identifying a row; default: the target's primary key. */
@@ -106,7 +106,7 @@ export const SyncParamsSchema = z
 
 export type SyncParams = z.output<typeof SyncParamsSchema>;
 export type SyncParamsInput = z.input<typeof SyncParamsSchema>;
-export type SourceParams = SyncParams['source'];
+type SourceParams = SyncParams['source'];
 
 export interface ParamIssue {
   path: string;

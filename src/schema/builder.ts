@@ -13,10 +13,9 @@ import type PrismaTypes from '../generated/prisma/pothos-types.ts';
 import { getDatamodel } from '../generated/prisma/pothos-types.ts';
 
 /** The most items one page of any connection may hold. */
-export const MAX_PAGE_SIZE = 100;
+const MAX_PAGE_SIZE = 100;
 
 export interface Context {
-  requestId?: string;
   /** Who calls: set from the bearer token (HTTP) or connectionParams (WebSocket). */
   principal: Principal;
   /** A token was presented but is not (or no longer) in API_TOKENS. */

@@ -80,7 +80,7 @@ const RefreshConfigFilter = builder.inputType('RefreshConfigFilter', {
 });
 
 /** Translates the GraphQL filter into a Prisma where clause (shared with services). */
-export function refreshConfigWhere(
+function refreshConfigWhere(
   filter: { isEnabled?: boolean | null; tableSchema?: string | null; due?: boolean | null; search?: string | null } | null | undefined,
   now = new Date(),
 ): Prisma.RefreshConfigWhereInput {

@@ -69,5 +69,3 @@ builder.objectType(ForbiddenError, {
   interfaces: [ErrorInterface],
 });
 
-/** The errors every mutation may return. */
-export const MUTATION_ERRORS = [ForbiddenError, NotFoundError, ValidationError] as const;

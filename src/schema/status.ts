@@ -145,7 +145,7 @@ const QualityVerdictEnum = builder.enumType('QualityVerdict', {
   } as const,
 });
 
-export const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
+const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
   fields: (t) => ({
     configId: t.id({ resolve: (h) => encodeGlobalID('RefreshConfig', h.configId) }),
     table: t.exposeString('table', { description: 'schema.table' }),

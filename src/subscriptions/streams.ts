@@ -13,7 +13,7 @@ export interface EventFilter {
 
 const MAX_BACKLOG = 1000;
 
-export function matches(event: RefreshEvent, f: EventFilter): boolean {
+function matches(event: RefreshEvent, f: EventFilter): boolean {
   if (f.tableSchema && event.tableSchema !== f.tableSchema) return false;
   if (f.tableName && event.tableName !== f.tableName) return false;
   if (f.runId != null && (!('runId' in event) || event.runId !== f.runId)) return false;

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { EventBus } from './bus.ts';
 import type { RefreshEvent } from './events.ts';
 
-export const EVENTS_CHANNEL = 'sqp_refresh_events';
+const EVENTS_CHANNEL = 'sqp_refresh_events';
 
 export interface ReplicaTransport {
   start(): Promise<void>;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Route } from '../../server.ts';
 
 /** Where the page's modules and stylesheet are served from. */
-export const ASSET_PREFIX = '/status-page/';
+const ASSET_PREFIX = '/status-page/';
 
 const STATIC_FILES = ['app.js', 'api.js', 'view.js', 'graph.js', 'format.js', 'style.css'];
 

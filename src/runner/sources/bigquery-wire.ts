@@ -8,7 +8,7 @@
 // text (STRING, DATE, TIME, JSON…, INT64 digits, plain NUMERIC: nearly every SQP value) is
 // checked and its bytes copied; any other value is JSON.parse'd alone and goes through the
 // same per-type conversion as before (`toText` in bigquery-types.ts), so the text is exactly
-// what `convertRows` + `toCopyText` give (source-bigquery.test.ts holds both to that).
+// what `convertRows` + `toCopyText` give (test/bigquery-wire.test.ts holds both to that).
 import { escapeCopyValue } from '../copy-text.ts';
 import { canonicalType, toText, type WireField, type WireQueryResults } from './bigquery-types.ts';
 
@@ -247,7 +247,7 @@ class CopyWriter {
  * wire value; throws on a value that has no PostgreSQL text (as `toText` does) or a row whose
  * cell count differs from the schema.
  */
-export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number): CopyRows & { end: number } {
+function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number): CopyRows & { end: number } {
   const plans = fields.map(planOf);
   const width = fields.length;
   // COPY text is shorter than its JSON (no {"v":…} around each value): the rest of the body

@@ -35,7 +35,7 @@ const EVENTS_SUBSCRIPTION = `subscription StatusPageEvents {
 }`;
 
 /** Runs one operation against /graphql; GraphQL errors reject with their messages. */
-export async function request(query, variables, token) {
+async function request(query, variables, token) {
   const headers = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });

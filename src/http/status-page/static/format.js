@@ -2,7 +2,7 @@
 // it unless it is itself the output of `html` — so nothing from the server is ever markup.
 
 /** Markup built by `html`; only this is inserted unescaped. */
-export class Html {
+class Html {
   constructor(markup) {
     this.markup = markup;
   }
@@ -13,7 +13,7 @@ export class Html {
 
 const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-export function escapeHtml(text) {
+function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 }
 
@@ -70,7 +70,7 @@ const STEPS = [
 ];
 
 /** "in 23 hours", "5 minutes ago", relative to `now`. */
-export function formatRelative(iso, now = Date.now()) {
+function formatRelative(iso, now = Date.now()) {
   let amount = (new Date(iso).getTime() - now) / 1000;
   for (const [unit, size] of STEPS) {
     if (Math.abs(amount) < size) return relative.format(Math.round(amount), unit);

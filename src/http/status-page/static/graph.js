@@ -11,7 +11,7 @@ const PAD = 12;
 const HEADER = 22;
 
 /** Column (dependency depth) and row of every table; a cycle is cut where it is met. */
-export function layout(ids, edges) {
+function layout(ids, edges) {
   const parents = new Map(ids.map((id) => [id, []]));
   for (const e of edges) if (parents.has(e.from) && parents.has(e.to)) parents.get(e.to).push(e.from);
   const depth = new Map();
