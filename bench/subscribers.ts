@@ -1,4 +1,4 @@
-// Live progress at scale (issue #5): 1,000 graphql-ws subscribers on one server process, each
+// Live progress at scale: 1,000 graphql-ws subscribers on one server process, each
 // receiving the progress of a running refresh. The real service (startService: runner, event
 // bus, replica transport, graphql-ws through yoga) runs in one child process, the 1,000
 // clients in another, so the server's RSS and CPU are its own; this process only seeds the

@@ -1,6 +1,6 @@
 // Runs `prisma generate` on install. Prisma 7's client needs no engine binary, but the CLI
 // still looks for a schema-engine file before generating; on machines where it cannot be
-// downloaded, pointing PRISMA_SCHEMA_ENGINE_BINARY at any existing file is enough (DESIGN.md).
+// downloaded, pointing PRISMA_SCHEMA_ENGINE_BINARY at any existing file is enough (docs/DESIGN.md).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 

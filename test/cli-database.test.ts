@@ -166,8 +166,8 @@ describe('sqp-refresh status', () => {
       'sqp.search_performance_summary', 'sqp.search_query_performance', 'sqp.weekly_summary', 'sqp.yearly_summary',
     ]);
     expect(row(stdout, 'sqp.search_query_performance')).toEqual({
-      enabled: 'yes', priority: '70', every: '24h', last: expect.stringMatching(/^\d+s ago$/), next: expect.stringMatching(/^in 23h 5\dm$/),
-      latest: expect.stringMatching(/^success \d+s ago$/), rows: '5,200 / 5,200 / 0 / 0', running: 'no',
+      enabled: 'yes', priority: '70', every: '24h', last: expect.stringMatching(/^(just now|\d+s ago)$/), next: expect.stringMatching(/^in 23h 5\dm$/),
+      latest: expect.stringMatching(/^success (just now|\d+s ago)$/), rows: '5,200 / 5,200 / 0 / 0', running: 'no',
     });
     expect(row(stdout, 'sqp.weekly_summary')).toMatchObject({ enabled: 'yes', last: 'never', latest: 'never run', rows: '-', running: 'no' });
     expect(row(stdout, 'sqp.yearly_summary')).toMatchObject({ enabled: 'no', next: '- (disabled)' });

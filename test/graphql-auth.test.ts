@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
 import { executeRaw } from './support/graphql.ts';
 import { startLiveApp, subscribeWs, type LiveApp } from './support/live.ts';
+import { eventually } from './support/until.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
@@ -83,7 +84,9 @@ describe('queries and subscriptions', () => {
     // With a read token the subscription is accepted: a config change arrives as an event.
     const ok = subscribeWs(app.wsUrl, Events, {}, { authorization: `Bearer ${app.tokens.read}` }, () => true);
     await ok.ready;
-    await new Promise((r) => setTimeout(r, 200)); // the subscribe message is on its way
+    // The subscription is registered on the server (not just the socket open) before the change.
+    const { runtime } = await import('../src/runtime.ts');
+    await eventually(async () => runtime().subscribers.count >= 1, 10_000, 'the subscription registered');
     await sql.query(`UPDATE sqp.refresh_config SET priority = priority + 1 WHERE table_name = 'weekly_summary'`);
     expect(await ok.results).toEqual([{ refreshEvents: { __typename: 'ConfigChanged' } }]);
   });

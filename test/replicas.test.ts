@@ -9,6 +9,7 @@ import { createToken } from '../src/auth/tokens.ts';
 import { createTestDatabase } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { seriesTable, subscribeWs } from './support/live.ts';
+import { eventually } from './support/until.ts';
 import { graphql } from './generated/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -70,7 +71,8 @@ it('a refresh forced through A and executed by B is seen live by a subscriber on
   const wsA = urlA.replace(/^http/, 'ws');
   const sub = subscribeWs(wsA, Events, { filter: { tableName: 'rep_t' } }, { authorization: `Bearer ${read.token}` }, (i) => i.refreshEvents.__typename === 'RunFinished');
   await sub.ready;
-  await new Promise((r) => setTimeout(r, 300)); // the subscribe message reaches A
+  // The subscription is registered on A (its /metrics counts it) before anything is forced.
+  await eventually(async () => /^sqp_refresh_subscribers 1$/m.test(await (await fetch(new URL("/metrics", urlA))).text()), 10_000, 'the subscription registered on A');
   const forced = await execute(urlA, Force, { input: { tableSchema: 'sqp', tableName: 'rep_t' } }, { authorization: `Bearer ${operate.token}` });
   const r = forced.data!.forceRefresh;
   if (r.__typename !== 'ForceRefreshPayload') throw new Error(r.__typename);

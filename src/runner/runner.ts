@@ -147,7 +147,7 @@ export function createRunner(options: RunnerOptions): Runner {
     }
   }
 
-  /** Moves the schedule after a run, as the issue of record specifies. */
+  /** Moves the schedule after a run: on success (and cascades), after a failure (retry backoff) or a pause. */
   async function reschedule(config: RefreshConfigRow, result: RefreshOutcome, cascade: boolean): Promise<void> {
     const t = now();
     if (result.outcome === 'completed') {
