@@ -147,12 +147,13 @@ describe('cost guard', () => {
   it('the daily byte budget stops a refresh before it runs', async () => {
     await setParams({ source: { type: 'bigquery', query: QUERY } });
     const spent = (await pool.query(`SELECT coalesce(sum((sync_metadata->>'bytesBilled')::numeric), 0)::bigint AS n FROM sqp.refresh_audit_log`)).rows[0].n;
-    const result = await run({ dailyByteBudget: BigInt(spent) + 4_000_000n });
+    // 5,000,000 bytes processed bill as at least 10 MB: the query's minimum, which the estimate includes.
+    const result = await run({ dailyByteBudget: BigInt(spent) + 6_000_000n });
     expect(result).toMatchObject({ status: 'failed', rowsProcessed: 0 });
     expect(result.errorMessage).toMatch(/daily BigQuery byte budget exceeded/);
-    expect(result.errorDetails).toMatchObject({ reason: 'budgetExceeded', estimateBytes: '5000000', retryable: false });
+    expect(result.errorDetails).toMatchObject({ reason: 'budgetExceeded', estimateBytes: '10485760', retryable: false });
     expect(server.queries.filter((q) => !q.dryRun)).toHaveLength(0); // only the dry run reached BigQuery
-    const ok = await run({ dailyByteBudget: BigInt(spent) + 6_000_000n });
+    const ok = await run({ dailyByteBudget: BigInt(spent) + 10_485_760n });
     expect(ok.status).toBe('success');
   });
 

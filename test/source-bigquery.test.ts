@@ -112,7 +112,10 @@ describe('query job and paging', () => {
     expect(read.totalRows).toBe(8);
     const jobId = server.queries[0]!.jobId!;
     expect(jobId).toMatch(/^sqp_refresh_sqp_asin_performance_data_/);
-    expect(read.stats).toEqual({ jobId, location: 'EU', bytesProcessed: 2048n, bytesBilled: 10_485_760n, cacheHit: false });
+    expect(read.stats).toEqual({
+      jobId, location: 'EU', bytesProcessed: 2048n, bytesBilled: 10_485_760n, cacheHit: false,
+      jobs: [{ jobId, location: 'EU', outcome: 'read', bytesBilled: '10485760' }],
+    });
 
     const pages = await collect(read);
     await read.close();
@@ -498,10 +501,10 @@ describe('resume', () => {
 });
 
 describe('dry run', () => {
-  it('estimateBytes returns totalBytesProcessed and runs nothing', async () => {
+  it('estimateBytes returns totalBytesProcessed rounded up to the MB, and runs nothing', async () => {
     server.addQuery(SQL, { schema: SCHEMA, rows: rowsOf(5), bytesProcessed: 123_456_789 });
     const bytes = await source().estimateBytes(request({ source: { query: SQL, maximumBytesBilled: 1n } }));
-    expect(bytes).toBe(123_456_789n);
+    expect(bytes).toBe(118n * 1024n * 1024n); // 117.7 MB billed as 118 MB
     expect(server.queries).toHaveLength(1);
     expect(server.queries[0]).toMatchObject({ dryRun: true, params: { since: '2024-01-01' } });
     expect(server.queries[0]!.jobId).toBeUndefined();

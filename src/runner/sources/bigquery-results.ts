@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
 import type { BigQuery, Job } from '@google-cloud/bigquery';
 import { SourceError } from '../source.ts';
 import type { WireField } from './bigquery-types.ts';
-import { InvalidRowValue, readResultsBody, type ResultsPage } from './bigquery-wire.ts';
+import { InvalidRowValue, readResultsBody, type ReadOptions, type ResultsPage } from './bigquery-wire.ts';
 
 /**
  * One jobs.getQueryResults answer, its rows as COPY text. It goes through the client's own
@@ -25,6 +25,7 @@ export function fetchQueryResults(
   job: Job,
   qs: Record<string, string | number | boolean>,
   fields: readonly WireField[],
+  read: ReadOptions,
   abandoned: AbortSignal,
 ): Promise<ResultsPage> {
   return new Promise((resolve, reject) => {
@@ -55,7 +56,7 @@ export function fetchQueryResults(
           if (status < 200 || status > 299) return settle(apiError(status, response?.statusMessage, raw));
           let page: ResultsPage;
           try {
-            page = readResultsBody(raw, fields);
+            page = readResultsBody(raw, fields, read);
           } catch (err) {
             if (!(err instanceof InvalidRowValue)) throw err;
             throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${err.message}`, {
@@ -63,6 +64,7 @@ export function fetchQueryResults(
               retryable: false,
               message: err.message,
               jobId: job.id,
+              ...err.where,
             });
           }
           if (page.meta.error) return settle(apiError(status, response?.statusMessage, raw));

@@ -9,8 +9,14 @@
 // checked and its bytes copied; any other value is JSON.parse'd alone and goes through the
 // same per-type conversion as before (`toText` in bigquery-types.ts), so the text is exactly
 // what `convertRows` + `toCopyText` give (test/bigquery-wire.test.ts holds both to that).
-import { escapeCopyValue } from '../copy-text.ts';
-import { canonicalType, toText, type WireField, type WireQueryResults } from './bigquery-types.ts';
+//
+// Any valid JSON is read: the byte path skips whitespace wherever JSON allows it, and a body
+// it still cannot follow (MalformedBody) is read again the reference way — JSON.parse,
+// `convertRows`, `toCopyText` — so an answer from a proxy, an emulator or a recorded fixture
+// that is valid JSON never fails for its spelling; only invalid JSON does.
+import { escapeCopyValue, toCopyText } from '../copy-text.ts';
+import type { TextValue } from '../source.ts';
+import { canonicalType, convertRows, toText, type WireField, type WireQueryResults, type WireRow } from './bigquery-types.ts';
 
 /** A result page: everything but `rows` parsed, and `rows` as COPY text. */
 export interface ResultsPage {
@@ -28,6 +34,33 @@ export interface CopyRows {
 /** A value (or row) of the answer has no PostgreSQL text: the answer itself is well formed. */
 export class InvalidRowValue extends Error {
   override name = 'InvalidRowValue';
+  constructor(
+    message: string,
+    readonly where: { column?: string; row?: number | null } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** How a page's rows are read. */
+export interface ReadOptions {
+  /** Index in the whole read of the page's first row (for messages); null when unknown (resume). */
+  firstRow: number | null;
+  /** Replaces U+0000, which PostgreSQL text cannot hold; unset: a NUL fails the page. */
+  nulReplacement?: string | undefined;
+}
+
+const NO_OPTIONS: ReadOptions = { firstRow: 0 };
+
+/** `text` with its NULs replaced, or an InvalidRowValue naming the column and row. */
+function withoutNul(text: string, column: string, pageRow: number, options: ReadOptions): string {
+  if (options.nulReplacement !== undefined) return text.replaceAll('\0', options.nulReplacement);
+  const row = options.firstRow === null ? null : options.firstRow + pageRow;
+  const where = row === null ? `row ${pageRow} of a resumed page` : `row ${row}`;
+  throw new InvalidRowValue(
+    `column "${column}", ${where} (0-based): the value holds a NUL character (U+0000), which PostgreSQL text cannot store; set source.nulReplacement to replace it`,
+    { column, row },
+  );
 }
 
 const QUOTE = 0x22;
@@ -112,16 +145,52 @@ const parseSlice = (b: Buffer, start: number, end: number): unknown => JSON.pars
  * JSON.parse. Throws InvalidRowValue for a value that has no PostgreSQL text, another Error
  * for a body that is not one JSON object.
  */
-export function readResultsBody(body: Buffer, fieldsBefore: readonly WireField[]): ResultsPage {
+export function readResultsBody(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions = NO_OPTIONS): ResultsPage {
+  try {
+    return readFast(body, fieldsBefore, options);
+  } catch (err) {
+    if (!(err instanceof MalformedBody)) throw err;
+    return readReference(body, fieldsBefore, options);
+  }
+}
+
+/**
+ * The reference path: the whole body JSON.parse'd, rows through `convertRows` and
+ * `toCopyText`. Slower and heavier, but it reads whatever JSON.parse reads.
+ */
+function readReference(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions): ResultsPage {
+  const parsed = JSON.parse(body.toString('utf8')) as (ResultsPage['meta'] & { rows?: unknown }) | null;
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('a jobs.getQueryResults answer must be a JSON object');
+  const { rows, ...meta } = parsed;
+  if (!Array.isArray(rows)) return { meta, copy: null };
+  const fields = meta.schema?.fields?.length ? meta.schema.fields : fieldsBefore;
+  let text: TextValue[][];
+  try {
+    text = convertRows(fields, rows as WireRow[]);
+  } catch (err) {
+    throw new InvalidRowValue(err instanceof Error ? err.message : String(err));
+  }
+  for (let r = 0; r < text.length; r++) {
+    const row = text[r]!;
+    for (let c = 0; c < row.length; c++) {
+      const v = row[c];
+      if (v !== null && v !== undefined && v.includes('\0')) row[c] = withoutNul(v, fields[c]!.name, r, options);
+    }
+  }
+  return { meta, copy: { text: Buffer.from(toCopyText(text), 'utf8'), rowCount: text.length } };
+}
+
+/** The byte path (see the top of this file). Throws MalformedBody where it cannot follow the body. */
+function readFast(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions): ResultsPage {
   const meta: ResultsPage['meta'] & Record<string, unknown> = {};
   let copy: CopyRows | null = null;
   /** The rows, when they came before the schema: converted once the schema is known. */
   let deferred: number | null = null;
   const convert = (fields: readonly WireField[], start: number): CopyRows & { end: number } => {
     try {
-      return rowsToCopyText(fields, body, start);
+      return rowsToCopyText(fields, body, start, options);
     } catch (err) {
-      if (err instanceof MalformedBody) throw err;
+      if (err instanceof MalformedBody || err instanceof InvalidRowValue) throw err;
       throw new InvalidRowValue(err instanceof Error ? err.message : String(err));
     }
   };
@@ -247,7 +316,7 @@ class CopyWriter {
  * wire value; throws on a value that has no PostgreSQL text (as `toText` does) or a row whose
  * cell count differs from the schema.
  */
-function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number): CopyRows & { end: number } {
+function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number, options: ReadOptions): CopyRows & { end: number } {
   const plans = fields.map(planOf);
   const width = fields.length;
   // COPY text is shorter than its JSON (no {"v":…} around each value): the rest of the body
@@ -257,6 +326,12 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
   let rowCount = 0;
   let i = skipSpace(b, start + 1); // after '['
   if (b[i] === RBRACKET) return { text: w.out.subarray(0, 0), rowCount, end: i + 1 };
+
+  /** toText of a parsed value, without NULs (see withoutNul). */
+  const textOf = (c: number, v: unknown): string | null => {
+    const text = toText(fields[c]!, v);
+    return text !== null && text.includes('\0') ? withoutNul(text, fields[c]!.name, rowCount, options) : text;
+  };
 
   /** Writes the value starting at `i` of column `c`; returns the index after it. */
   const writeValue = (c: number, i: number): number => {
@@ -306,7 +381,7 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
         return j + 1;
       }
       const endOfString = j + 1;
-      w.value(toText(fields[c]!, parseSlice(b, i, endOfString)));
+      w.value(textOf(c, parseSlice(b, i, endOfString)));
       return endOfString;
     }
     const valueEnd = skipValue(b, i);
@@ -314,7 +389,7 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
       w.value(null); // null
       return valueEnd;
     }
-    w.value(toText(fields[c]!, parseSlice(b, i, valueEnd)));
+    w.value(textOf(c, parseSlice(b, i, valueEnd)));
     return valueEnd;
   };
 
@@ -323,7 +398,7 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
     // The usual spelling, {"v":…}, without the general key loop below.
     const cellStart = w.at;
     if (b[i] === LBRACE && b[i + 1] === QUOTE && b[i + 2] === 0x76 && b[i + 3] === QUOTE && b[i + 4] === COLON && c < width) {
-      const j = writeValue(c, i + 5);
+      const j = skipSpace(b, writeValue(c, skipSpace(b, i + 5)));
       if (b[j] === RBRACE) return j + 1;
       // More in the cell than one value: undo it and read the cell the general way.
       w.at = cellStart;
@@ -331,7 +406,7 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
     if (b[i] !== LBRACE) {
       const cellEnd = skipValue(b, i);
       const cell = parseSlice(b, i, cellEnd) as { v?: unknown } | null;
-      if (c < width) w.value(toText(fields[c]!, cell?.v));
+      if (c < width) w.value(textOf(c, cell?.v));
       return cellEnd;
     }
     i = skipSpace(b, i + 1);
@@ -344,7 +419,9 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
         i = skipSpace(b, keyEnd);
         expectByte(b, i, COLON);
         i = skipSpace(b, i + 1);
-        if (isV && !seen && c < width) {
+        if (isV && c < width) {
+          // A repeated "v": the last one counts, as for JSON.parse.
+          if (seen) w.at = cellStart;
           seen = true;
           i = writeValue(c, i);
         } else i = skipValue(b, i);
@@ -357,7 +434,7 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
         break;
       }
     }
-    if (!seen && c < width) w.value(toText(fields[c]!, undefined));
+    if (!seen && c < width) w.value(textOf(c, undefined));
     return i + 1;
   };
 

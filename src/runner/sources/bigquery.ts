@@ -12,16 +12,14 @@
 //    abandoned (its late answer is ignored).
 //  - 403 rateLimitExceeded is no longer retried by the client: our own retry (settings.retry)
 //    handles it and everything else transient that still reaches us.
-//  - jobs.insert carries a jobId we choose, so a retry of an insert that did reach BigQuery
-//    answers 409 duplicate; with a caller-chosen jobId the client hands that 409 to us, and we
-//    fetch the job we created instead of running the query twice.
-//  - A query job that fails at start comes back from jobs.insert as HTTP 200 with
-//    status.errorResult: the client rejects with an ApiError without `code` but with the
-//    job's `errors[].reason` (e.g. bytesBilledLimitExceeded).
+//  - jobs.insert carries a jobId we choose; a job that fails (at start or while running) for a
+//    transient reason is re-run as a new job (bigquery-jobs.ts says how, after python-bigquery).
+//  - gzip: BigQuery compresses an answer only for `Accept-Encoding: gzip` AND a User-Agent
+//    that contains "gzip" (its performance guide); the client's own User-Agent does not, so
+//    the source adds "(gzip)" to it (the client's `userAgent` option prefixes its own).
 //  - Result pages are not read through job.getQueryResults but through the client's own
 //    authenticated request stream (bigquery-results.ts); a jobComplete:false answer is simply a
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
-import { randomUUID } from 'node:crypto';
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
 import {
   SourceError,
@@ -34,22 +32,17 @@ import {
   type TextValue,
 } from '../source.ts';
 import { parseCopyText } from '../copy-text.ts';
+import { createCaller, throwIfAborted, type BigQueryRetrySettings, type CallContext } from './bigquery-calls.ts';
+import { billedUpperBound, dryRunOf, readInputs, sameInputs, type BigQueryInputs, type DryRun } from './bigquery-inputs.ts';
+import { createJobRunner, type BigQueryJobRecord } from './bigquery-jobs.ts';
 import type { WireField, WireQueryResults } from './bigquery-types.ts';
-import { fetchQueryResults } from './bigquery-results.ts';
-import type { CopyRows, ResultsPage } from './bigquery-wire.ts';
+import type { CopyRows, ReadOptions, ResultsPage } from './bigquery-wire.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public types
 // ---------------------------------------------------------------------------------------
 
-/** Our own retry of failures that still reach us after the client's retries. */
-export interface BigQueryRetrySettings {
-  /** Total tries of one call (1 = no retry of our own). */
-  attempts: number;
-  /** Backoff before retry n: up to min(maxDelayMs, baseDelayMs * 2^(n-1)), with jitter. */
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
+export type { BigQueryRetrySettings } from './bigquery-calls.ts';
 
 /** The client's own `retryOptions` (maxRetryDelay and totalTimeout in SECONDS). */
 export type BigQueryClientRetryOptions = NonNullable<BigQueryOptions['retryOptions']>;
@@ -78,6 +71,12 @@ export interface BigQuerySourceSettings {
    * answering jobComplete:false. Unset: BigQuery's default (10 s). Keep it below requestTimeoutMs.
    */
   queryResultsTimeoutMs?: number;
+  /**
+   * Query jobs one read may start: a job that fails for a transient job reason
+   * (jobInternalError, jobBackendError, backendError in its errorResult…) is re-run as a new
+   * job, up to this many jobs in all. Default 3; 1 never re-runs a job.
+   */
+  jobAttempts?: number;
 }
 
 /** What a table's `custom_sync_params.source` (type bigquery) contributes to a read. */
@@ -90,7 +89,20 @@ export interface BigQueryReadSource {
   location?: string;
   /** BigQuery refuses to run the job when it would bill more than this. */
   maximumBytesBilled?: bigint;
+  /**
+   * PostgreSQL text cannot hold U+0000. Unset: a NUL in a value fails the read, naming the
+   * column and row. A string (e.g. '' or '\uFFFD'): every NUL is replaced by it.
+   */
+  nulReplacement?: string;
+  /**
+   * Whether a read may be skipped when the query's referenced tables did not change since the
+   * last successful run read them (`inputsUnchanged`). Default true; false for queries over
+   * non-deterministic functions (CURRENT_DATE(), RAND()…).
+   */
+  skipWhenUnchanged?: boolean;
 }
+
+/** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
 
 /** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
 export type BigQueryOpenReadRequest = OpenReadRequest & { source: BigQueryReadSource };
@@ -102,11 +114,35 @@ export interface BigQueryResumeState extends ResumeState {
   pageToken: string;
 }
 
+/** `SourceRead.stats` of this source: the job read, and every job the read started. */
+export interface BigQueryStats extends SourceStats {
+  /** Every query job this read started, failed and cancelled ones included (not on resume). */
+  jobs?: BigQueryJobRecord[];
+  /** What the query read, as seen before its job started: the next run compares with it. */
+  inputs?: BigQueryInputs;
+}
+
+/** Whether a read can be skipped: its inputs, and whether they equal the previous run's. */
+export interface InputsCheck {
+  unchanged: boolean;
+  /** Absent when the table opted out (`skipWhenUnchanged: false`). */
+  inputs?: BigQueryInputs;
+}
+
 export interface BigQuerySource extends PagedSource {
   kind: 'bigquery';
-  open(request: BigQueryOpenReadRequest): Promise<SourceRead>;
-  /** Dry run: the bytes the query would process. Runs nothing, bills nothing. */
+  open(request: BigQueryOpenReadRequest): Promise<SourceRead & { stats: BigQueryStats }>;
+  /**
+   * Dry run: an upper bound of the bytes the query will bill (bytes processed rounded up to
+   * the MB, plus BigQuery's 10 MB minimum per referenced table). Runs nothing, bills nothing.
+   */
   estimateBytes(request: BigQueryOpenReadRequest): Promise<bigint>;
+  /**
+   * Dry run + tables.get (both free): whether the query, its params and every table it reads
+   * are as `previous` (the `stats.inputs` of the last successful read) recorded them. A
+   * caller that gets `unchanged: true` can end the run without a query job.
+   */
+  inputsUnchanged(request: BigQueryOpenReadRequest, previous: unknown): Promise<InputsCheck>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -116,38 +152,13 @@ export interface BigQuerySource extends PagedSource {
 const DEFAULT_RETRY: BigQueryRetrySettings = { attempts: 5, baseDelayMs: 1000, maxDelayMs: 30_000 };
 const DEFAULT_POLL = { initialDelayMs: 100, maxDelayMs: 2000 };
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
-
-/** Reasons BigQuery uses for transient failures. */
-const RETRYABLE_REASONS = new Set([
-  'rateLimitExceeded',
-  'userRateLimitExceeded',
-  'backendError',
-  'internalError',
-  'jobBackendError',
-  'jobRateLimitExceeded',
-]);
-
-/** Node / fetch error codes of a connection that broke or never answered. */
-const CONNECTION_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EHOSTUNREACH',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-const CONNECTION_MESSAGE = /socket hang up|ECONNRESET|ECONNREFUSED|EPIPE|network error|fetch failed|other side closed|premature close/i;
+const DEFAULT_JOB_ATTEMPTS = 3;
+/** BigQuery gzips an answer only when the User-Agent contains "gzip" (and Accept-Encoding asks). */
+const USER_AGENT = 'sqp-refresh (gzip)';
 
 export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuerySource {
   const retry = { ...DEFAULT_RETRY, ...settings.retry };
   retry.attempts = Math.max(1, Math.floor(retry.attempts));
-  const poll = { ...DEFAULT_POLL, ...settings.poll };
   const requestTimeoutMs = settings.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 
   const clientRetry: BigQueryClientRetryOptions = {
@@ -164,67 +175,20 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     clientRetry.maxRetryDelay = 0.001;
   }
 
-  const options: BigQueryOptions = { projectId: settings.projectId, retryOptions: clientRetry };
+  const options: BigQueryOptions = { projectId: settings.projectId, retryOptions: clientRetry, userAgent: USER_AGENT };
   if (settings.location) options.location = settings.location;
   if (settings.keyFilename) options.keyFilename = settings.keyFilename;
   if (settings.apiEndpoint) options.apiEndpoint = settings.apiEndpoint;
   const bq = new BigQuery(options);
-
-  // ---- calls: timeout, abort, classification, our retry ---------------------------------
-
-  interface CallContext {
-    op: string;
-    signal?: AbortSignal | undefined;
-    jobId?: string | undefined;
-    jobLocation?: string | undefined;
-    /** The call names an existing job: a 404 means the job is gone. */
-    jobScoped?: boolean;
-    /** Before each retry of ours (e.g. to choose a new job id after a failed job). */
-    onRetry?: (failure: Failure) => void;
-  }
-
-  /** `fn` gets a signal that aborts when its attempt is abandoned (timeout, caller's abort). */
-  async function call<T>(ctx: CallContext, fn: (abandoned: AbortSignal) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      throwIfAborted(ctx.signal);
-      try {
-        return await bounded(fn, requestTimeoutMs, ctx.signal);
-      } catch (err) {
-        if (ctx.signal?.aborted) throw abortReason(ctx.signal);
-        if (err instanceof SourceError) throw err;
-        const failure = classify(err);
-        if (!failure.retryable || attempt >= retry.attempts) throw toSourceError(ctx, failure, attempt);
-        ctx.onRetry?.(failure);
-        await sleep(backoff(attempt, retry), ctx.signal);
-      }
-    }
-  }
-
-  function toSourceError(ctx: CallContext, f: Failure, attempts: number): SourceError {
-    const details: SourceError['details'] = { retryable: false, message: f.message, operation: ctx.op, attempts };
-    if (f.code !== undefined) details.code = f.code;
-    if (f.reason !== undefined) details.reason = f.reason;
-    if (f.errorLocation !== undefined) details.location = f.errorLocation;
-    if (ctx.jobId) details.jobId = ctx.jobId;
-    if (ctx.jobLocation) details.jobLocation = ctx.jobLocation;
-    const notFound = f.code === 404 || f.reason === 'notFound';
-    if (ctx.jobScoped && notFound && !/not found:\s*(table|dataset|project|model|routine|view)\b/i.test(f.message)) {
-      details.reason = 'notFound';
-      details.expired = true;
-      return new SourceError(
-        `BigQuery job ${ctx.jobId ?? '?'} no longer exists (its results expired); restart the read: ${f.message}`,
-        details,
-      );
-    }
-    if (f.retryable) {
-      // Transient, but our attempts are used up: the runner may try the whole read again later.
-      details.retryable = true;
-      return new SourceError(`BigQuery ${ctx.op} failed after ${attempts} attempts: ${f.message}`, details);
-    }
-    return new SourceError(`BigQuery ${ctx.op} failed: ${f.message}`, details);
-  }
-
-  // ---- jobs -------------------------------------------------------------------------------
+  const call = createCaller(retry, requestTimeoutMs);
+  const jobs = createJobRunner({
+    bq,
+    call,
+    retry,
+    jobAttempts: Math.max(1, Math.floor(settings.jobAttempts ?? DEFAULT_JOB_ATTEMPTS)),
+    poll: { ...DEFAULT_POLL, ...settings.poll },
+    queryResultsTimeoutMs: settings.queryResultsTimeoutMs,
+  });
 
   function queryOptions(request: BigQueryOpenReadRequest): Query {
     const source = request.source;
@@ -253,87 +217,61 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     return query;
   }
 
-  async function insertJob(request: BigQueryOpenReadRequest): Promise<{ job: Job; metadata: JobMetadata }> {
-    const query = queryOptions(request);
-    const location = typeof query.location === 'string' ? query.location : undefined;
-    const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
-    let jobId = `${prefix}${randomUUID()}`;
-    const ctx: CallContext = {
-      op: 'jobs.insert',
-      signal: request.signal,
-      jobId,
-      jobLocation: location,
-      onRetry: (failure) => {
-        // The job itself failed (transiently): a retry needs a new job, hence a new id.
-        // Otherwise keep the id, so that a retry of an insert that did arrive finds its job.
-        if (failure.jobFailed) {
-          jobId = `${prefix}${randomUUID()}`;
-          ctx.jobId = jobId;
-        }
-      },
-    };
-    return call(ctx, async () => {
-      try {
-        const [job, metadata] = await bq.createQueryJob({ ...query, jobId });
-        return { job, metadata };
-      } catch (err) {
-        if (!isDuplicate(err)) throw err;
-        // An earlier try of ours created the job: carry on with it.
-        const job = bq.job(jobId, location ? { location } : {});
-        const [metadata] = await job.getMetadata();
-        if (metadata.status?.errorResult) throw new JobFailedError(metadata);
-        if (metadata.jobReference?.location) job.location = metadata.jobReference.location;
-        return { job, metadata };
-      }
-    });
-  }
+  // ---- dry run and inputs, once per request --------------------------------------------
+  // The engine asks estimateBytes / inputsUnchanged and then opens the same request: one dry
+  // run and one round of tables.get serve all three, and the inputs recorded are the ones
+  // seen before the job started (a table modified during the job shows as changed next time).
 
-  /** One complete result page at `pageToken` (undefined: the first), polling while the job runs. */
-  async function readPage(
-    job: Job,
-    pageSize: number,
-    pageToken: string | undefined,
-    signal: AbortSignal | undefined,
-    fields: readonly WireField[] = [],
-  ): Promise<ResultsPage> {
-    // What job.getQueryResults would send: TIMESTAMP as int64 µs (bigquery-types.ts relies on it).
-    const qs: Record<string, string | number | boolean> = { 'formatOptions.useInt64Timestamp': true, maxResults: pageSize };
-    if (job.location) qs['location'] = job.location;
-    if (pageToken) qs['pageToken'] = pageToken;
-    if (settings.queryResultsTimeoutMs !== undefined) qs['timeoutMs'] = settings.queryResultsTimeoutMs;
-    const ctx: CallContext = { op: 'jobs.getQueryResults', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
-    let delay = poll.initialDelayMs;
-    for (;;) {
-      // Not job.getQueryResults, which JSON.parse's and deep-copies every ~8.6 MB page (most of
-      // a refresh's CPU and memory): the client's own authenticated, retrying request stream,
-      // read as bytes (fetchQueryResults in bigquery-results.ts says how, and what it keeps).
-      const page = await call(ctx, (abandoned) => fetchQueryResults(bq, job, qs, fields, abandoned));
-      if (page.meta.jobComplete !== false) return page;
-      await sleep(delay, signal);
-      delay = Math.min(poll.maxDelayMs, Math.max(1, delay * 2));
+  const dryRuns = new WeakMap<BigQueryOpenReadRequest, Promise<DryRun>>();
+  const inputsByRequest = new WeakMap<BigQueryOpenReadRequest, Promise<BigQueryInputs>>();
+
+  function dryRun(request: BigQueryOpenReadRequest): Promise<DryRun> {
+    let pending = dryRuns.get(request);
+    if (!pending) {
+      const query: Query = { ...queryOptions(request), dryRun: true };
+      delete query.maximumBytesBilled;
+      const ctx: CallContext = { op: 'jobs.insert (dry run)', signal: request.signal, jobLocation: query.location };
+      pending = call(ctx, () => bq.createQueryJob(query)).then(([, metadata]) => dryRunOf(metadata as JobMetadata));
+      dryRuns.set(request, pending);
+      pending.catch(() => dryRuns.delete(request));
     }
+    return pending;
   }
 
-  async function jobMetadata(job: Job, signal: AbortSignal | undefined): Promise<JobMetadata> {
-    const ctx: CallContext = { op: 'jobs.get', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
-    return call(ctx, async () => (await job.getMetadata())[0]);
+  function inputsOf(request: BigQueryOpenReadRequest): Promise<BigQueryInputs> {
+    let pending = inputsByRequest.get(request);
+    if (!pending) {
+      pending = dryRun(request).then((d) => readInputs(bq, call, queryOptions(request), d, request.signal));
+      inputsByRequest.set(request, pending);
+      pending.catch(() => inputsByRequest.delete(request));
+    }
+    return pending;
   }
 
-  function makeRead(job: Job, firstPage: ResultsPage, stats: SourceStats, request: OpenReadRequest): SourceRead {
+  // ---- reads ----------------------------------------------------------------------------
+
+  function makeRead(job: Job, firstPage: ResultsPage, stats: BigQueryStats, request: BigQueryOpenReadRequest, rowsBefore = 0): SourceRead & { stats: BigQueryStats } {
     let fields: WireField[] = firstPage.meta.schema?.fields ?? [];
     const jobId = job.id ?? '';
     const location = job.location ?? firstPage.meta.jobReference?.location ?? null;
     const total = firstPage.meta.totalRows;
     const totalRows = total === undefined || total === null ? null : Number(total);
+    const readOptions = (firstRow: number): ReadOptions => ({ firstRow, nulReplacement: request.source.nulReplacement });
     // Held only until pages() takes it, so that a read never keeps more than it is working on.
     let first: ResultsPage | null = firstPage;
     let started = false;
     let closed = false;
+    let rowsRead = rowsBefore + (firstPage.copy?.rowCount ?? 0);
 
     const toPage = (page: ResultsPage): SourcePage => {
       if (page.meta.schema?.fields?.length) fields = page.meta.schema.fields;
       const token = page.meta.pageToken;
       return sourcePage(page.copy, token ? { jobId, location, pageToken: token } : null);
+    };
+    const fetchNext = async (pageToken: string): Promise<SourcePage> => {
+      const page = await jobs.readPage(job, request.pageSize, pageToken, request.signal, fields, false, readOptions(rowsRead));
+      rowsRead += page.copy?.rowCount ?? 0;
+      return toPage(page);
     };
 
     async function* pages(): AsyncGenerator<SourcePage> {
@@ -347,7 +285,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
         // Fetch the following page while the engine loads this one (it becomes COPY text as it
         // arrives): BigQuery, the network, this process and PostgreSQL work at the same time.
         // One page ahead at most, so memory stays bounded by two pages.
-        const pending = next && !closed ? readPage(job, request.pageSize, next.pageToken, request.signal, fields).then(toPage) : null;
+        const pending = next && !closed ? fetchNext(next.pageToken) : null;
         pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
         yield page;
         if (!pending || closed) return;
@@ -367,59 +305,64 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     };
   }
 
-  // ---- the source ---------------------------------------------------------------------
-
-  return {
-    kind: 'bigquery',
-
-    async open(request: BigQueryOpenReadRequest): Promise<SourceRead> {
-      throwIfAborted(request.signal);
-      if (request.resume) return resumeRead(request, request.resume);
-
-      const { job } = await insertJob(request);
-      let first: ResultsPage;
-      try {
-        first = await readPage(job, request.pageSize, undefined, request.signal);
-      } catch (err) {
-        // Stopped while the job runs: nobody will read it (no page was checkpointed), so do
-        // not let it run on and bill. Best effort, not awaited.
-        if (request.signal?.aborted) void job.cancel().catch(() => undefined);
-        throw err;
-      }
-      const metadata = await jobMetadata(job, request.signal);
-      return makeRead(job, first, statsOf(job, metadata, first.meta), request);
-    },
-
-    async estimateBytes(request: BigQueryOpenReadRequest): Promise<bigint> {
-      const query: Query = { ...queryOptions(request), dryRun: true };
-      delete query.maximumBytesBilled;
-      const ctx: CallContext = { op: 'jobs.insert (dry run)', signal: request.signal, jobLocation: query.location };
-      const [, metadata] = await call(ctx, () => bq.createQueryJob(query));
-      const bytes = metadata.statistics?.totalBytesProcessed ?? metadata.statistics?.query?.totalBytesProcessed;
-      return bytes === undefined || bytes === null ? 0n : BigInt(bytes);
-    },
-  };
-
-  async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead> {
+  async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead & { stats: BigQueryStats }> {
     const state = parseResumeState(resume);
     const job = bq.job(state.jobId, state.location ? { location: state.location } : {});
-    const page = await readPage(job, request.pageSize, state.pageToken, request.signal);
+    const page = await jobs.readPage(job, request.pageSize, state.pageToken, request.signal, [], false, {
+      firstRow: null,
+      nulReplacement: request.source.nulReplacement,
+    });
     // The job and its bill belong to the read that started it; continuing it processes and
     // bills nothing more, so a resumed read reports no bytes (an audit row per slice would
     // otherwise count the same bytes twice against the daily budget).
-    const stats: SourceStats = { jobId: state.jobId };
+    const stats: BigQueryStats = { jobId: state.jobId };
     const location = job.location ?? page.meta.jobReference?.location ?? state.location;
     if (location) stats.location = location;
     return makeRead(job, page, stats, request);
   }
+
+  return {
+    kind: 'bigquery',
+
+    async open(request) {
+      throwIfAborted(request.signal);
+      const query = queryOptions(request); // refuses a request without source params first
+      if (request.resume) return resumeRead(request, request.resume);
+      // The inputs as they are before the job starts, when this request had its dry run (the
+      // engine's estimate): the next run compares with them. Reading them never fails the read.
+      const wanted = request.source.skipWhenUnchanged !== false && dryRuns.has(request);
+      const inputs = wanted ? await inputsOf(request).catch(() => undefined) : undefined;
+      throwIfAborted(request.signal);
+      const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
+      const started = await jobs.runQuery(query, prefix, request.pageSize, readOptionsFor(request), request.signal);
+      const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
+      if (inputs) stats.inputs = inputs;
+      return makeRead(started.job, started.first, stats, request);
+    },
+
+    async estimateBytes(request) {
+      return billedUpperBound(await dryRun(request));
+    },
+
+    async inputsUnchanged(request, previous) {
+      if (request.source.skipWhenUnchanged === false) return { unchanged: false };
+      const inputs = await inputsOf(request);
+      return { unchanged: sameInputs(previous, inputs), inputs };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults): SourceStats {
-  const stats: SourceStats = {};
+function readOptionsFor(request: BigQueryOpenReadRequest): ReadOptions {
+  return { firstRow: 0, nulReplacement: request.source.nulReplacement };
+}
+
+/** The read's stats: the job read, its bytes, and the bytes billed by every job the read started. */
+function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults, jobs: BigQueryJobRecord[]): BigQueryStats {
+  const stats: BigQueryStats = { jobs };
   const jobId = job.id ?? metadata.jobReference?.jobId ?? page.jobReference?.jobId;
   const location = metadata.jobReference?.location ?? job.location ?? page.jobReference?.location;
   if (jobId) stats.jobId = jobId;
@@ -427,12 +370,13 @@ function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults): Sourc
   const q = metadata.statistics?.query;
   const processed = q?.totalBytesProcessed ?? metadata.statistics?.totalBytesProcessed ?? page.totalBytesProcessed;
   if (processed !== undefined && processed !== null) stats.bytesProcessed = BigInt(processed);
-  if (q?.totalBytesBilled !== undefined && q.totalBytesBilled !== null) stats.bytesBilled = BigInt(q.totalBytesBilled);
+  // Abandoned jobs bill too (a cancelled job bills what it scanned): the day's budget counts them.
+  const billed = jobs.filter((j) => j.bytesBilled !== undefined);
+  if (billed.length > 0) stats.bytesBilled = billed.reduce((sum, j) => sum + BigInt(j.bytesBilled!), 0n);
   const cacheHit = q?.cacheHit ?? page.cacheHit;
   if (typeof cacheHit === 'boolean') stats.cacheHit = cacheHit;
   return stats;
 }
-
 /** A page of the source: its rows as COPY text, and as arrays only if someone asks. */
 function sourcePage(copy: CopyRows | null, resumeAfter: BigQueryResumeState | null): SourcePage {
   if (!copy || copy.rowCount === 0) return { rows: [], resumeAfter };
@@ -471,162 +415,4 @@ export function labelValue(value: string): string {
 /** Labels of a refresh's jobs: `{ app: 'sqp-refresh', table: '<schema>_<name>' }`. */
 export function jobLabels(table: { schema: string; name: string }): Record<string, string> {
   return { app: 'sqp-refresh', table: labelValue(`${table.schema}_${table.name}`) };
-}
-
-/** A job that ended with status.errorResult, found after a 409 on our own insert. */
-class JobFailedError extends Error {
-  readonly errors: { reason?: string | null; message?: string | null; location?: string | null }[];
-  readonly jobFailed = true;
-  constructor(metadata: JobMetadata) {
-    const result = metadata.status?.errorResult ?? {};
-    super(result.message ?? 'BigQuery job failed');
-    this.errors = metadata.status?.errors?.length ? metadata.status.errors : [result];
-  }
-}
-
-class RequestTimeoutError extends Error {
-  override name = 'RequestTimeoutError';
-}
-
-interface Failure {
-  code?: number | string;
-  reason?: string;
-  errorLocation?: string;
-  message: string;
-  retryable: boolean;
-  /** The job ran and failed (as opposed to a call that failed). */
-  jobFailed: boolean;
-}
-
-/** What went wrong, in BigQuery's terms, and whether trying again may help. */
-function classify(err: unknown): Failure {
-  if (err instanceof RequestTimeoutError) {
-    return { code: 'ETIMEDOUT', reason: 'timeout', message: err.message, retryable: true, jobFailed: false };
-  }
-  const e = (err ?? {}) as {
-    code?: unknown;
-    errors?: { reason?: unknown; location?: unknown; message?: unknown }[];
-    message?: unknown;
-    response?: { status?: { errorResult?: unknown } };
-    type?: unknown;
-    jobFailed?: unknown;
-    cause?: { code?: unknown };
-  };
-  const code = typeof e.code === 'number' || typeof e.code === 'string' ? e.code : undefined;
-  const first = Array.isArray(e.errors) ? e.errors[0] : undefined;
-  const reason = typeof first?.reason === 'string' ? first.reason : undefined;
-  const errorLocation = typeof first?.location === 'string' && first.location ? first.location : undefined;
-  const message = cleanMessage(
-    typeof e.message === 'string' && e.message ? e.message : typeof first?.message === 'string' ? first.message : String(err),
-  );
-  const jobFailed = e.jobFailed === true || (code === undefined && e.response?.status?.errorResult !== undefined);
-  const causeCode = typeof e.cause?.code === 'string' ? e.cause.code : undefined;
-
-  let retryable = false;
-  if (typeof code === 'number') retryable = code === 408 || code === 429 || code >= 500;
-  if (reason !== undefined && RETRYABLE_REASONS.has(reason)) retryable = true;
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) retryable = true;
-  if (causeCode !== undefined && CONNECTION_CODES.has(causeCode)) retryable = true;
-  if (code === undefined && reason === undefined && (e.type === 'system' || CONNECTION_MESSAGE.test(message))) retryable = true;
-  // Reasons that never get better by trying again, whatever the status said.
-  if (reason === 'bytesBilledLimitExceeded' || reason === 'invalidQuery' || reason === 'quotaExceeded') retryable = false;
-
-  const failure: Failure = { message, retryable, jobFailed };
-  if (code !== undefined) failure.code = code;
-  if (reason !== undefined) failure.reason = reason;
-  if (errorLocation !== undefined) failure.errorLocation = errorLocation;
-  return failure;
-}
-
-/** No credentials or key material in messages; bounded length. */
-function cleanMessage(message: string): string {
-  return message
-    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g, '[redacted key]')
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]')
-    .replace(/\b(access_token|refresh_token|id_token|client_secret|private_key|key|token)=([^&\s"']+)/gi, '$1=[redacted]')
-    .slice(0, 2000);
-}
-
-function isDuplicate(err: unknown): boolean {
-  const e = err as { code?: unknown; errors?: { reason?: unknown }[] } | null;
-  return e?.code === 409 || e?.errors?.[0]?.reason === 'duplicate';
-}
-
-function backoff(attempt: number, retry: BigQueryRetrySettings): number {
-  const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-  // "Equal jitter": half fixed, half random, so retries of many readers spread out.
-  return cap / 2 + Math.random() * (cap / 2);
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortReason(signal);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(abortReason(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortReason(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * Runs `fn` but settles within `ms` or when `signal` aborts, whichever comes first. The
- * client offers neither a timeout nor an AbortSignal, so a request that loses the race is
- * abandoned: `fn`'s signal aborts (a result stream is destroyed then); a client call may still
- * finish in the background, and its outcome is ignored.
- */
-function bounded<T>(fn: (abandoned: AbortSignal) => Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const abandoned = new AbortController();
-    const finish = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      return true;
-    };
-    const onAbort = (): void => {
-      if (finish()) {
-        abandoned.abort();
-        reject(abortReason(signal!));
-      }
-    };
-    const timer = setTimeout(() => {
-      if (finish()) {
-        abandoned.abort();
-        reject(new RequestTimeoutError(`no answer from BigQuery within ${ms} ms`));
-      }
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let p: Promise<T>;
-    try {
-      p = fn(abandoned.signal);
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    p.then(
-      (value) => {
-        if (finish()) resolve(value);
-      },
-      (err: unknown) => {
-        if (finish()) reject(err);
-      },
-    );
-  });
 }
