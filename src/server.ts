@@ -9,6 +9,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { contextFor, tokenFromConnectionParams, tokenFromHeaders } from './auth/context.ts';
 import type { Config } from './config.ts';
+import { GRAPHIQL_PAGE_HEADERS, graphiqlAssetRoutes, renderLocalGraphiQL } from './http/graphiql.ts';
 import type { Logger } from './logger.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -46,6 +47,13 @@ export function buildApp(options: {
       maxTokens: { n: 2000 },
       maxDirectives: { n: 20 },
     }) as Plugin,
+    {
+      // yoga answers GET /graphql from a browser with the GraphiQL page: give it our policy.
+      onResponse: ({ response }) => {
+        if (!response.headers.get('content-type')?.startsWith('text/html')) return;
+        for (const [name, value] of Object.entries(GRAPHIQL_PAGE_HEADERS)) response.headers.set(name, value);
+      },
+    },
   ];
   if (!graphql.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
@@ -57,7 +65,9 @@ export function buildApp(options: {
     context: ({ request, connectionParams }) =>
       contextFor(auth, connectionParams ? tokenFromConnectionParams(connectionParams) : tokenFromHeaders(request.headers)),
     graphqlEndpoint: '/graphql',
-    graphiql: { title: 'sqp-refresh' },
+    graphiql: { title: 'sqp-refresh GraphiQL' },
+    // Served from this process (src/http/graphiql.ts), never from a CDN.
+    renderGraphiQL: renderLocalGraphiQL,
     // Unexpected errors reach the client as "Unexpected error." (no SQL, stack or secret);
     // the full error goes to the log.
     maskedErrors: true,
@@ -70,7 +80,7 @@ export function buildApp(options: {
     plugins,
     landingPage: false,
   });
-  const routes = options.routes ?? {};
+  const routes = { ...graphiqlAssetRoutes(), ...options.routes };
   const server = createServer((req, res) => {
     const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
     if (!route) return void yoga(req, res);
