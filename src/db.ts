@@ -17,6 +17,8 @@ export interface Database {
 export interface OpenDatabaseOptions {
   max?: number;
   applicationName?: string;
+  /** Told of every connection of the pool that fails, idle or in use (it then leaves the pool). */
+  onError?: (err: Error) => void;
   /** Called with the text of every statement sent on this pool (tests count them). */
   onStatement?: (sql: string) => void;
 }
@@ -28,8 +30,13 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'sqp-refresh',
   });
-  // An idle client's error (server restart, network) must not crash the process.
-  pool.on('error', () => undefined);
+  // A connection lost (server restart, failover, pg_terminate_backend) must never end the
+  // process: pg emits 'error' on an idle client through the pool, and on a checked-out one
+  // on the client itself, which has no listener of its own. Whoever holds it sees its
+  // statement fail; pg-pool drops a connection that is no longer queryable on release.
+  const onError = options.onError ?? (() => undefined);
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   if (options.onStatement) {
     const onStatement = options.onStatement;
     pool.on('connect', (client) => {

@@ -73,6 +73,7 @@ export interface MigrateOptions {
 export async function migrate(databaseUrl: string, options: MigrateOptions = {}): Promise<MigrateResult> {
   const migrations = await readMigrations(options.dir);
   const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => undefined); // a lost connection fails the statement in flight, not the process
   client.on('notice', (n) => options.onNotice?.(n.message ?? String(n)));
   await client.connect();
   try {
@@ -163,6 +164,7 @@ async function applyOne(client: pg.Client, m: Migration): Promise<void> {
 /** Marks a failed migration as rolled back (like `prisma migrate resolve --rolled-back`). */
 export async function resolveRolledBack(databaseUrl: string, name: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => undefined); // a lost connection fails the statement in flight, not the process
   await client.connect();
   try {
     const res = await client.query(

@@ -9,6 +9,7 @@ import { migrate } from './migrate.ts';
 import { createRunner, type Runner } from './runner/runner.ts';
 import { useRuntime } from './runtime.ts';
 import { createEventBus, type EventBus } from './subscriptions/bus.ts';
+import { createDatabaseListener } from './subscriptions/listener.ts';
 import { createReplicaTransport } from './subscriptions/transport.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
 import { createSources } from './runner/sources/index.ts';
@@ -70,7 +71,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     });
     logger.info({ applied: result.applied.length, database: redactUrl(url) }, 'database schema is current');
 
-    const database = openDatabase(url);
+    const dbLog = logger.child({ component: 'database' });
+    const database = openDatabase(url, { onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool') });
     useDatabase(database);
     stack.push(['database pool', async () => { useDatabase(undefined); await database.close(); }]);
 
@@ -80,20 +82,24 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const metrics = createRefreshMetrics({ pool: database.pool, logger });
     bus.subscribe(metrics.observe);
     const sources = createSources(config, url);
+    // One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events).
+    const listener = createDatabaseListener({ url, logger: logger.child({ component: 'listener' }) });
+    await listener.start();
+    stack.push(['LISTEN connection', () => listener.stop()]);
     const runner = createRunner({
       pool: database.pool,
       sources,
       logger: logger.child({ component: 'runner' }),
       workerName: config.workerName,
       dailyByteBudget: config.dailyByteBudget,
-      listenUrl: url,
+      listener,
       emit: (event) => bus.publish(event),
       schedule: config.runner.schedule,
       concurrency: config.runner.concurrency,
       globalConcurrency: config.runner.globalConcurrency,
     });
     // Events of other replicas arrive on this bus, and this process's events reach theirs.
-    const transport = createReplicaTransport({ url, pool: database.pool, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
+    const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
     await transport.start();
     stack.push(['event transport', () => transport.stop()]);
     useRuntime({ runner: config.runner.enabled ? runner : undefined, bus, sources, dailyByteBudget: config.dailyByteBudget });
@@ -104,7 +110,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       logger.info('RUNNER_ENABLED=false: this replica serves the API only; other replicas run the refreshes');
     }
 
-    const probes = createProbes({ pool: database.pool, workerName: config.workerName, schedule: config.runner.schedule });
+    const probes = createProbes({ pool: database.pool, listener, workerName: config.workerName, schedule: config.runner.schedule });
     // The status page for people at `/` (its assets under /status-page/).
     const { statusPageRoutes } = await import('./http/status-page/routes.ts');
     const routes = { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route, ...statusPageRoutes() };

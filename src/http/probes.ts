@@ -15,6 +15,8 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 
 export interface ProbeOptions {
   pool: pg.Pool;
+  /** The process's LISTEN connection; absent: not checked. */
+  listener?: { listening(): boolean };
   workerName: string;
   /** The runner's cron pattern: a runner is stalled when it misses two ticks (plus slack). */
   schedule: string;
@@ -42,9 +44,11 @@ export interface RunnerCheck {
   inFlight?: number;
 }
 
+export interface ListenerCheck { ok: boolean; error?: string }
+
 export interface Readiness {
   status: 'ready' | 'not ready';
-  checks: { database: DatabaseCheck; migrations: MigrationsCheck; runner: RunnerCheck };
+  checks: { database: DatabaseCheck; migrations: MigrationsCheck; runner: RunnerCheck; listener: ListenerCheck };
 }
 
 export interface Probes {
@@ -132,8 +136,13 @@ export function createProbes(options: ProbeOptions): Probes {
     const database = await checkDatabase();
     const migrations = await checkMigrations(database);
     const runner = checkRunner();
-    const ready = database.ok && migrations.ok && runner.ok;
-    return { status: ready ? 'ready' : 'not ready', checks: { database, migrations, runner } };
+    // While the LISTEN connection is down, wake-ups, cancels and other replicas' events do not
+    // arrive (the runner still ticks on its schedule); it reconnects by itself.
+    const listener: ListenerCheck = !options.listener || options.listener.listening()
+      ? { ok: true }
+      : { ok: false, error: 'the LISTEN connection is down (reconnecting): wake-ups, cancels and other replicas\' events are not received' };
+    const ready = database.ok && migrations.ok && runner.ok && listener.ok;
+    return { status: ready ? 'ready' : 'not ready', checks: { database, migrations, runner, listener } };
   }
 
   return {

@@ -24,9 +24,20 @@ export interface CheckpointState {
   nullKeys: Record<string, number>;
   /** The source's position after the last committed page (job + page token, last key). */
   source: Record<string, unknown> | null;
+  /**
+   * The last page is committed: a resume goes straight to the final phase instead of reading
+   * the source again (which would count every row twice). Checkpoints written before this
+   * field existed say the same by `source: null` after at least one page (see loadIsComplete).
+   */
+  loadComplete?: boolean;
   bytesProcessed?: string;
   bytesBilled?: string;
   jobId?: string;
+}
+
+/** Whether every page of the load is committed (only the final phase is left). */
+export function loadIsComplete(state: CheckpointState): boolean {
+  return state.loadComplete ?? (state.pagesDone > 0 && state.source === null);
 }
 
 export interface CheckpointRow {

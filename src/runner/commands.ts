@@ -9,7 +9,7 @@ import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { lowerBound, pickSource } from './refresh-inputs.ts';
 import type { RefreshConfigRow, SourceProvider } from './refresh-table.ts';
 import { requestCancel, wakeRunners } from './runner.ts';
-import { selectConfig } from './runner-sql.ts';
+import { insertRequest, selectConfig } from './runner-sql.ts';
 import { SyncParamsError, parseSyncParams, type SyncParams } from './sync-params.ts';
 
 export interface CommandContext {
@@ -85,13 +85,12 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
   const client = await ctx.pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query(
-      `INSERT INTO sqp_refresh_work.refresh_requests (config_id, mode, cascade, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (config_id) DO UPDATE SET mode = $2, cascade = $3, requested_by = $4, requested_at = $5`,
-      [config.id, req.mode, req.cascade, ctx.requestedBy, now],
-    );
-    // Due now; a table being refreshed right now keeps its lease and runs again afterwards.
+    // The config row first, then the request: the lock order of migration 034 (a claim and a
+    // run's finish take them in the same order, so they cannot deadlock with this).
+    // Due now; a table being refreshed right now runs again afterwards: its run's final
+    // schedule update keeps a request it did not serve.
     await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = LEAST(next_refresh_at, $2) WHERE id = $1`, [config.id, now]);
+    await insertRequest(client, { configId: config.id, mode: req.mode, cascade: req.cascade, requestedBy: ctx.requestedBy, requestedAt: now, runAt: now });
     await wakeRunners(client); // delivered at commit
     await client.query('COMMIT');
   } catch (error) {
@@ -144,8 +143,21 @@ async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, para
 export async function scheduleRefresh(ctx: CommandContext, req: { tableSchema: string; tableName: string; at: Date }): Promise<number> {
   const config = await configOf(ctx.pool, req.tableSchema, req.tableName);
   if (Number.isNaN(req.at.getTime())) throw ValidationError.of('at', 'must be a valid date-time');
-  await ctx.pool.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [config.id, req.at]);
-  await wakeRunners(ctx.pool);
+  const client = await ctx.pool.connect();
+  try {
+    await client.query('BEGIN');
+    // next_refresh_at is set as asked (it may postpone); the request makes a run that is going
+    // on right now keep this time instead of writing its own (migration 034).
+    await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [config.id, req.at]);
+    await insertRequest(client, { configId: config.id, mode: null, cascade: true, requestedBy: ctx.requestedBy, requestedAt: ctx.now?.() ?? new Date(), runAt: req.at });
+    await wakeRunners(client);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
   return config.id;
 }
 

@@ -36,17 +36,14 @@ export async function tableHealth(db: pg.Pool, now: Date, ids: number[] | null):
               (c.last_refresh_at IS NULL OR c.last_refresh_at < $1::timestamptz - make_interval(hours => coalesce(c.refresh_frequency_hours, 24))) AS stale,
               EXISTS (SELECT 1 FROM sqp.refresh_audit_log r WHERE r.refresh_config_id = c.id AND r.status = 'running') AS running,
               lr.id AS latest_id, lr.status AS latest_status, coalesce(q.total, 0)::int AS total, coalesce(q.outside, 0)::int AS outside,
-              (SELECT count(*)::int FROM sqp.refresh_audit_log f
-               WHERE f.refresh_config_id = c.id AND f.status = 'failed'
-                 AND f.refresh_started_at > coalesce((SELECT max(s.refresh_started_at) FROM sqp.refresh_audit_log s
-                                                      WHERE s.refresh_config_id = c.id AND s.status IN ('success', 'warning')), '-infinity')) AS streak,
+              sqp_refresh_work.failure_streak(c.id) AS streak,
               (SELECT coalesce(sum((b.sync_metadata->>'bytesBilled')::numeric), 0)::text FROM sqp.refresh_audit_log b
                WHERE b.refresh_config_id = c.id AND b.refresh_started_at >= date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
                  AND b.sync_metadata ? 'bytesBilled') AS bytes
        FROM sqp.refresh_config c
        LEFT JOIN LATERAL (
          SELECT a.id, a.status FROM sqp.refresh_audit_log a
-         WHERE a.refresh_config_id = c.id AND a.status <> 'running' AND coalesce(a.sync_metadata->>'outcome', '') <> 'paused'
+         WHERE a.refresh_config_id = c.id AND a.status <> 'running' AND coalesce(a.sync_metadata->>'outcome', '') NOT IN ('paused', 'cancelled')
          ORDER BY a.refresh_started_at DESC, a.id DESC LIMIT 1
        ) lr ON true
        LEFT JOIN LATERAL (

@@ -59,19 +59,14 @@ const CONFIG_COLUMNS = `
   FROM sqp.refresh_config`;
 
 /**
- * The latest finished run of config `c.id` (a paused time-budget slice is not an outcome: the
- * refresh goes on), and how many failed runs in a row end the table's history.
+ * The latest finished run of config `c.id` (a paused slice is not an outcome: the refresh goes
+ * on; nor is a cancel: an operator's decision), and the table's failure streak.
  */
 const LATEST_FINISHED_RUN = `
   SELECT a.status, a.refresh_completed_at AS finished_at, (a.error_details->>'retryable')::boolean AS retryable,
-         CASE WHEN a.status = 'failed' THEN (
-           SELECT count(*)::int FROM sqp.refresh_audit_log f
-           WHERE f.refresh_config_id = c.id AND f.status = 'failed'
-             AND f.refresh_started_at > coalesce((SELECT max(s.refresh_started_at) FROM sqp.refresh_audit_log s
-                                                  WHERE s.refresh_config_id = c.id AND s.status IN ('success', 'warning')), '-infinity')
-         ) ELSE 0 END AS attempts
+         CASE WHEN a.status = 'failed' THEN sqp_refresh_work.failure_streak(c.id) ELSE 0 END AS attempts
   FROM sqp.refresh_audit_log a
-  WHERE a.refresh_config_id = c.id AND a.status <> 'running' AND coalesce(a.sync_metadata->>'outcome', '') <> 'paused'
+  WHERE a.refresh_config_id = c.id AND a.status <> 'running' AND coalesce(a.sync_metadata->>'outcome', '') NOT IN ('paused', 'cancelled')
   ORDER BY a.refresh_started_at DESC, a.id DESC LIMIT 1`;
 
 interface LatestRunRow {

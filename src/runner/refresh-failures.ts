@@ -10,6 +10,27 @@ export class RefreshFailure extends Error {
   }
 }
 
+/**
+ * SQLSTATEs of transient server-side conditions: a retry with backoff may well succeed
+ * (connection failures 08xxx, serialization failure and deadlock, too many connections,
+ * a statement timeout or cancel 57014, admin/crash shutdown 57P01-57P03).
+ */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '53300', '57014', '57P01', '57P02', '57P03']);
+
+/** Whether a PostgreSQL error is transient (see RETRYABLE_SQLSTATES). */
+export function isRetryableSqlState(code: string): boolean {
+  return code.startsWith('08') || RETRYABLE_SQLSTATES.has(code);
+}
+
+/** Whether an error means the connection itself is gone (not just the statement failed). */
+export function isConnectionLoss(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  if (!e) return false;
+  if (typeof e.code === 'string' && (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03')) return true;
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE' || e.code === 'ECONNREFUSED') return true;
+  return /Connection terminated|Client has encountered a connection error|not queryable|Client was closed/i.test(e.message ?? '');
+}
+
 /** Turns any error into a message and details that are safe to store and show. */
 export function describeFailure(error: unknown): { message: string; details: Record<string, unknown> } {
   if (error instanceof RefreshFailure) return { message: error.message, details: error.details };
@@ -23,8 +44,9 @@ export function describeFailure(error: unknown): { message: string; details: Rec
   const e = error as { code?: string; message?: string; detail?: string };
   if (typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
     // A PostgreSQL error: its SQLSTATE and message name the problem; no statement text.
-    const retryable = e.code.startsWith('08') || e.code === '40001' || e.code === '40P01' || e.code === '57P01';
+    const retryable = isRetryableSqlState(e.code);
     return { message: `database error: ${e.message}`, details: { reason: 'database', sqlstate: e.code, retryable } };
   }
+  if (isConnectionLoss(error)) return { message: e?.message ?? String(error), details: { reason: 'connectionLost', retryable: true } };
   return { message: e?.message ?? String(error), details: { reason: 'internal', retryable: true } };
 }

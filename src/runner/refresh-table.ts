@@ -5,11 +5,12 @@ import type pg from 'pg';
 import { safeEmit, type RefreshEvent, type TableRef } from '../subscriptions/events.ts';
 import { failInterruptedRuns, finishAuditRow, lastSuccess, startAuditRow } from './audit.ts';
 import { describeTable } from './catalog.ts';
-import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointState } from './checkpoints.ts';
+import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, loadIsComplete, type CheckpointState } from './checkpoints.ts';
 import { deleteMissing, PageLoader, prepareKeysTable } from './loader.ts';
 import { measureQuality, qualityVerdict, recordQuality } from './quality.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
-import { describeFailure, RefreshFailure } from './refresh-failures.ts';
+import { describeFailure, isConnectionLoss, RefreshFailure } from './refresh-failures.ts';
+import { finishRequests, setNextRefresh } from './runner-sql.ts';
 import { enforceBudget, greater, lowerBound, pickSource, validateAgainstTarget } from './refresh-inputs.ts';
 import type { PagedSource, SourceRead } from './source.ts';
 import { parseSyncParams } from './sync-params.ts';
@@ -49,6 +50,12 @@ export interface RefreshOptions {
   emit?: (event: RefreshEvent) => void;
   /** Extra facts for the audit row's sync_metadata (e.g. why the runner started it). */
   metadata?: Record<string, unknown>;
+  /**
+   * Ids of the forced/scheduled requests this run serves (runner-sql.ts claimDue). They are
+   * deleted in the transaction that finishes the run when it completes, is cancelled or fails
+   * for good; a paused run or a retryable failure leaves them for the next run.
+   */
+  requestIds?: readonly number[];
 }
 
 export type RefreshOutcome = {
@@ -78,22 +85,59 @@ export async function refreshTable(config: RefreshConfigRow, options: RefreshOpt
   const worker = options.workerName ?? 'sqp-refresh';
   const ref: TableRef = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
   const client = await options.pool.connect();
-  // One refresh per table at a time, across processes: a session lock on the run's connection,
-  // released by PostgreSQL itself if this process dies.
-  const lock = await client.query<{ ok: boolean }>(
-    `SELECT pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext($1)) AS ok`,
-    [`${config.tableSchema}.${config.tableName}`],
-  );
-  if (!lock.rows[0]!.ok) {
-    client.release();
-    throw new RefreshBusyError(`${config.tableSchema}.${config.tableName} is being refreshed by another process`);
-  }
+  // A connection lost while this run holds it (failover, pg_terminate_backend) fails the
+  // statement in flight; without a listener its 'error' event would end the process.
+  let lostWith: Error | null = null;
+  const onError = (err: Error) => (lostWith ??= err);
+  client.on('error', onError);
+  const ctx: RunContext = { now, ttl, worker, ref, runId: null, state: null, clockStart: performance.now() };
   try {
-    return await runLocked(client, config, options, { now, ttl, worker, ref });
+    // One refresh per table at a time, across processes: a session lock on the run's
+    // connection, released by PostgreSQL itself if this process (or the connection) dies.
+    const lock = await client.query<{ ok: boolean }>(
+      `SELECT pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext($1)) AS ok`,
+      [`${config.tableSchema}.${config.tableName}`],
+    );
+    if (!lock.rows[0]!.ok) throw new RefreshBusyError(`${config.tableSchema}.${config.tableName} is being refreshed by another process`);
+    return await runLocked(client, config, options, ctx);
+  } catch (error) {
+    if (!(lostWith || isConnectionLoss(error)) || ctx.runId === null) throw error;
+    lostWith ??= error as Error;
+    return await finishAfterConnectionLoss(config, options, ctx, lostWith);
   } finally {
-    await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [`${config.tableSchema}.${config.tableName}`]).catch(() => undefined);
-    client.release();
+    if (!lostWith) await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [`${config.tableSchema}.${config.tableName}`]).catch(() => undefined);
+    client.off('error', onError);
+    client.release(lostWith ?? undefined); // a broken connection leaves the pool
   }
+}
+
+/**
+ * The run's connection died: what it committed stands (each page with its checkpoint), the
+ * rest rolled back with the connection, and its table lock is gone with the session. The
+ * audit row is finished on a fresh connection as a retryable failure, so the runner retries
+ * it from the checkpoint with backoff.
+ */
+async function finishAfterConnectionLoss(config: RefreshConfigRow, options: RefreshOptions, ctx: RunContext, error: Error): Promise<RefreshOutcome> {
+  const failure = describeFailure(error);
+  const details = { ...failure.details, reason: 'connectionLost', retryable: true };
+  const message = `lost its database connection (${failure.message}); the next run resumes from the checkpoint`;
+  const state = ctx.state;
+  const result: RefreshOutcome = {
+    runId: ctx.runId!, status: 'failed', outcome: 'failed', rowsProcessed: state?.rowsDone ?? 0, rowsInserted: state?.inserted ?? 0, rowsUpdated: state?.updated ?? 0,
+    rowsDeleted: 0, resumed: false, errorMessage: message, errorDetails: details,
+  };
+  const fresh = await options.pool.connect();
+  try {
+    await finishAuditRow(fresh, ctx.runId!, {
+      status: 'failed', completedAt: ctx.now(), rowsProcessed: result.rowsProcessed, rowsInserted: result.rowsInserted, rowsUpdated: result.rowsUpdated, rowsDeleted: 0,
+      executionTimeMs: Math.round(performance.now() - ctx.clockStart), memoryUsedMb: 0, bigqueryJobId: state?.jobId ?? null, errorMessage: message, errorDetails: details,
+      metadata: { outcome: 'failed', mode: state?.mode, pages: state?.pagesDone ?? 0, ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}) },
+    });
+  } finally {
+    fresh.release();
+  }
+  safeEmit(options.emit, { type: 'run:finished', ...ctx.ref, runId: ctx.runId!, status: 'failed', outcome: 'failed', rowsProcessed: result.rowsProcessed, errorMessage: message, at: ctx.now().toISOString() });
+  return result;
 }
 
 interface RunContext {
@@ -101,6 +145,10 @@ interface RunContext {
   ttl: number;
   worker: string;
   ref: TableRef;
+  /** Set once the run has its audit row, and its state once known: read after a connection loss. */
+  runId: number | null;
+  state: CheckpointState | null;
+  clockStart: number;
 }
 
 async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, options: RefreshOptions, ctx: RunContext): Promise<RefreshOutcome> {
@@ -119,6 +167,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     startedAt: started,
     metadata: { ...options.metadata, worker: ctx.worker, resumedFromCheckpoint: resumed, ...(resumed ? { checkpointId: checkpoint!.id } : {}) },
   });
+  ctx.runId = runId;
   // We hold the table's lock, so any other `running` row of this table is a dead process's.
   const interrupted = await failInterruptedRuns(client, config.tableSchema, config.tableName, runId);
 
@@ -137,6 +186,12 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     sampleMemory();
     const elapsedMs = Math.round(performance.now() - clockStart);
     const rows = state?.rowsDone ?? 0;
+    // One transaction with the requests this run served: they are done unless the refresh
+    // goes on (paused, or failed and retried). The caller's transaction when it has one.
+    const own = !inTransaction;
+    if (own) await client.query('BEGIN');
+    const done = outcome === 'completed' || outcome === 'cancelled' || (outcome === 'failed' && error?.details.retryable !== true);
+    if (done && options.requestIds?.length) await finishRequests(client, options.requestIds);
     const result: RefreshOutcome = {
       runId,
       status,
@@ -171,12 +226,14 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         since: state?.since ?? null,
         rowsPerSecond: elapsedMs > 0 ? Math.round((rows * 1000) / elapsedMs) : rows,
         ...(interrupted.length ? { markedInterrupted: interrupted } : {}),
+        ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}),
         ...(bytes.processed !== undefined ? { bytesProcessed: bytes.processed.toString() } : {}),
         ...(bytes.billed !== undefined ? { bytesBilled: bytes.billed.toString() } : {}),
         ...(bytes.location ? { location: bytes.location } : {}),
         ...extra,
       },
     });
+    if (own) await client.query('COMMIT');
     return result;
   };
   // Persist first, then publish: called once the finished row is committed.
@@ -196,6 +253,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     const cursorColumn = plan ? undefined : params.cursorColumn;
     validateAgainstTarget(target, keyColumns, cursorColumn, plan?.columns);
 
+    ctx.state = state;
     if (state && (state.mode !== params.mode || Boolean(state.deleteMissing) !== params.deleteMissing)) {
       // The params changed since the checkpoint was written: its position means something
       // else now (and a key set started halfway would delete rows wrongly). Start over.
@@ -219,6 +277,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       await expireOtherCheckpoints(client, config.tableSchema, config.tableName, checkpoint!.id);
       checkpointId = await claimCheckpoint(client, { existingId: checkpoint!.id, functionName: ctx.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: ctx.ttl });
     }
+    ctx.state = state;
 
     const window = plan
       ? { sql: plan.window, params: [state.since] }
@@ -227,7 +286,10 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         : null;
     const keysTable = params.deleteMissing ? await prepareKeysTable(client, target, keyColumns, config.id, resumed) : undefined;
 
-    if (plan) {
+    if (loadIsComplete(state)) {
+      // Every page was committed before the previous slice stopped (killed, or its connection
+      // lost, in the final phase): only the final phase is left.
+    } else if (plan) {
       // A transform is one page: compute in PostgreSQL, stage, merge.
       const loader = new PageLoader(client, target, { columns: plan.columns, keyColumns, keysTable });
       await loader.prepare();
@@ -292,9 +354,11 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       }
     }
 
-    // The load is complete: deletes, quality, verdict and schedule commit together.
+    // The load is complete: deletes, quality, verdict and schedule commit together. The config
+    // row is locked first: the lock order of migration 034 (config, then requests).
     await client.query('BEGIN');
     inTransaction = true;
+    await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
     if (keysTable) deleted = await deleteMissing(client, target, keyColumns, keysTable, window);
     const quality = await measureQuality(client, {
       target, params, keyColumns, cursorColumn,
@@ -306,11 +370,6 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     const verdict = qualityVerdict(quality.metrics);
     await closeCheckpoint(client, checkpointId, 'completed');
     if (keysTable) await client.query(`DROP TABLE IF EXISTS ${keysTable}`);
-    if (verdict.status !== 'failed') {
-      await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2, next_refresh_at = $3 WHERE id = $1`, [
-        config.id, ctx.now(), nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()),
-      ]);
-    }
     const error = verdict.status === 'success' ? null : {
       message: `quality check${verdict.breaches.length > 1 ? 's' : ''} outside threshold: ${verdict.breaches.join(', ')}`,
       details: { reason: 'quality', blocking: verdict.status === 'failed', breaches: verdict.breaches, retryable: false },
@@ -318,6 +377,11 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     const outcome = await finish(verdict.status, verdict.status === 'failed' ? 'failed' : 'completed', error, {
       targetRows: quality.targetRows, windowRows: quality.windowRows, duplicates: state.duplicates,
     });
+    if (verdict.status !== 'failed') {
+      // After finish() removed the requests this run served: one that came meanwhile keeps the table due.
+      await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, ctx.now()]);
+      await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()));
+    }
     await client.query('COMMIT');
     inTransaction = false;
     for (const m of quality.metrics) {
@@ -326,6 +390,8 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     return announce(outcome);
   } catch (error) {
     if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
+    inTransaction = false;
+    if (isConnectionLoss(error)) throw error; // refreshTable finishes the run on a fresh connection
     const failure = describeFailure(error);
     if (checkpointId !== null && (failure.details.expired || failure.details.reason === 'params')) {
       await closeCheckpoint(client, checkpointId, 'expired').catch(() => undefined);
@@ -357,6 +423,7 @@ async function commitPage(
     state.watermarkAfter = counts.maxCursor;
   }
   state.source = resumeAfter;
+  state.loadComplete = resumeAfter === null;
   await advanceCheckpoint(client, checkpointId, state, totalRows ?? state.rowsDone, ttl);
   await client.query('COMMIT');
 }

@@ -72,21 +72,23 @@ export async function cascadeToDependents(db: pg.Pool, configId: number, now: Da
   return res.rowCount ?? 0;
 }
 
-/** Failed runs of a table since its last success (the attempt count of the current streak). */
+/** Failed runs of a table since its last success: the attempt count of its retry streak (SQL function of migration 034). */
 export async function failureStreak(db: pg.Pool, configId: number): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM sqp.refresh_audit_log
-     WHERE refresh_config_id = $1 AND status = 'failed'
-       AND refresh_started_at > coalesce((SELECT max(refresh_started_at) FROM sqp.refresh_audit_log
-                                          WHERE refresh_config_id = $1 AND status IN ('success', 'warning')), '-infinity')`,
-    [configId],
-  );
+  const { rows } = await db.query<{ n: number }>(`SELECT sqp_refresh_work.failure_streak($1) AS n`, [configId]);
   return rows[0]!.n;
 }
 
-/** Sets when a table is next due. */
-export async function setNextRefresh(db: pg.Pool, configId: number, at: Date): Promise<void> {
-  await db.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [configId, at]);
+/**
+ * Sets when a table is next due, unless a pending request wants it sooner: a forced or
+ * scheduled refresh that no run has used yet is never overwritten (migration 034).
+ */
+export async function setNextRefresh(db: pg.Pool | pg.ClientBase, configId: number, at: Date): Promise<void> {
+  await db.query(
+    `UPDATE sqp.refresh_config SET next_refresh_at = LEAST($2::timestamptz,
+       (SELECT min(run_at) FROM sqp_refresh_work.refresh_requests WHERE config_id = $1))
+     WHERE id = $1`,
+    [configId, at],
+  );
 }
 
 /** Tables with a `running` audit row (possibly of a dead process). */
@@ -98,9 +100,13 @@ export async function runningTables(db: pg.Pool): Promise<Array<{ configId: numb
   return rows;
 }
 
-/** What forceRefresh asked for: read and removed by the claim that starts the refresh. */
+/** What the pending requests of a table ask for (forceRefresh, scheduleRefresh), merged. */
 export interface RefreshRequest {
+  /** The request rows this run uses; it deletes them when it finishes (see finishRequests). */
+  ids: number[];
+  /** `full` when any request asks for it, else `incremental` when one does, else the config's. */
   mode: 'full' | 'incremental' | null;
+  /** Whether the dependents follow: true when any request (or a schedule) wants it. */
   cascade: boolean;
   requestedBy: string | null;
 }
@@ -109,8 +115,10 @@ export interface RefreshRequest {
  * Claims a due table for this process: its next_refresh_at moves one lease ahead, so that no
  * other replica picks it up from a due list read a moment earlier. SKIP LOCKED: a replica
  * claiming the same row at the same instant skips it instead of waiting. Returns the due time
- * it had (the schedule is anchored to it) and the pending forceRefresh request, if any (taken
- * in the same statement, so exactly one run uses it); null when it was not due any more.
+ * it had (the schedule is anchored to it) and the requests due by now, which it reads but does
+ * not delete: only the run that uses them does (a claim whose refresh cannot start leaves
+ * them for the next). Locks the config row, then reads requests: the lock order of
+ * migration 034. Null when it was not due any more.
  */
 export async function claimDue(
   db: pg.Pool,
@@ -118,7 +126,7 @@ export async function claimDue(
   now: Date,
   leaseSeconds: number,
 ): Promise<{ due: Date; request: RefreshRequest | null } | null> {
-  const { rows } = await db.query<{ due: Date; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null; requested: boolean }>(
+  const { rows } = await db.query<{ due: Date; ids: string[] | null; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null }>(
     `WITH c AS (
        SELECT id, next_refresh_at FROM sqp.refresh_config
        WHERE id = $1 AND is_enabled AND next_refresh_at <= $2
@@ -128,16 +136,41 @@ export async function claimDue(
        FROM c WHERE r.id = c.id
        RETURNING c.id, c.next_refresh_at AS due
      ), request AS (
-       DELETE FROM sqp_refresh_work.refresh_requests q USING claimed WHERE q.config_id = claimed.id
-       RETURNING q.mode, q.cascade, q.requested_by
+       SELECT array_agg(q.id ORDER BY q.id) AS ids,
+              CASE WHEN bool_or(q.mode = 'full') THEN 'full' WHEN bool_or(q.mode = 'incremental') THEN 'incremental' END AS mode,
+              bool_or(q.cascade) AS cascade,
+              (array_agg(q.requested_by ORDER BY q.id DESC) FILTER (WHERE q.requested_by IS NOT NULL))[1] AS requested_by
+       FROM sqp_refresh_work.refresh_requests q JOIN claimed ON q.config_id = claimed.id
+       WHERE q.run_at <= $2
      )
-     SELECT claimed.due, request.mode, request.cascade, request.requested_by, request.cascade IS NOT NULL AS requested
-     FROM claimed LEFT JOIN request ON true`,
+     SELECT claimed.due, request.ids, request.mode, request.cascade, request.requested_by
+     FROM claimed CROSS JOIN request`,
     [configId, now, leaseSeconds],
   );
   const r = rows[0];
   if (!r) return null;
-  return { due: r.due, request: r.requested ? { mode: r.mode, cascade: r.cascade ?? true, requestedBy: r.requested_by } : null };
+  return {
+    due: r.due,
+    request: r.ids?.length ? { ids: r.ids.map(Number), mode: r.mode, cascade: r.cascade ?? true, requestedBy: r.requested_by } : null,
+  };
+}
+
+/** The requests a run used are done: deleted (in the run's finishing transaction when there is one). */
+export async function finishRequests(db: pg.Pool | pg.ClientBase, ids: readonly number[]): Promise<void> {
+  if (ids.length) await db.query(`DELETE FROM sqp_refresh_work.refresh_requests WHERE id = ANY ($1::bigint[])`, [ids]);
+}
+
+/** Records a request; the caller then makes the table due by then (config row first: migration 034's lock order). */
+export async function insertRequest(
+  db: pg.ClientBase,
+  r: { configId: number; mode: RefreshRequest['mode']; cascade: boolean; requestedBy: string | null; requestedAt: Date; runAt: Date },
+): Promise<number> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO sqp_refresh_work.refresh_requests (config_id, mode, cascade, requested_by, requested_at, run_at)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    [r.configId, r.mode, r.cascade, r.requestedBy, r.requestedAt, r.runAt],
+  );
+  return Number(rows[0]!.id);
 }
 
 /**
@@ -148,6 +181,7 @@ export async function regularDueAt(db: pg.Pool, configId: number): Promise<Date 
   const { rows } = await db.query<{ at: string | null }>(
     `SELECT CASE WHEN status = 'failed' THEN sync_metadata->>'regularDueAt' END AS at
      FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND status <> 'running'
+       AND coalesce(sync_metadata->>'outcome', '') <> 'cancelled'
      ORDER BY refresh_started_at DESC, id DESC LIMIT 1`,
     [configId],
   );

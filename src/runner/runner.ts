@@ -10,17 +10,16 @@ import { Cron } from 'croner';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
+import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listener.ts';
 import { failInterruptedRuns } from './audit.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
 import { refreshTable, RefreshBusyError, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
-import { cascadeToDependents, claimDue, dueDepths, failureStreak, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
+import { isRetryableSqlState } from './refresh-failures.ts';
+import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
-const WAKE_CHANNEL = 'sqp_refresh_wake';
-/** NOTIFY payload: the run id to cancel; the replica running it stops at the next page boundary. */
-const CANCEL_CHANNEL = 'sqp_refresh_cancel';
 /** How long a claim keeps a table from other replicas if its process dies silently. */
 const LEASE_SECONDS = 3600;
 
@@ -41,8 +40,12 @@ export interface RunnerOptions {
   /** Jitter in [0, 1) for retry delays (tests inject a constant). */
   random?: () => number;
   emit?: (event: RefreshEvent) => void;
-  /** Connection string for LISTEN (wake-ups from other replicas); none: no LISTEN. */
-  listenUrl?: string;
+  /**
+   * The process's LISTEN connection: wake-ups and cancels from every replica. After it comes
+   * back from a loss the runner makes a pass at once (NOTIFYs sent meanwhile are lost).
+   * None: the runner only ticks on its schedule.
+   */
+  listener?: DatabaseListener;
 }
 
 /** A refresh this process is running, as its latest committed progress reports it. */
@@ -95,7 +98,7 @@ export function createRunner(options: RunnerOptions): Runner {
   let stopping = false;
   let passing: Promise<void> | null = null;
   let again = false;
-  let listener: pg.Client | null = null;
+  const unlisten: Array<() => void> = [];
   /** Runs of this process; each carries its own child logger (table, then its run id). */
   const inFlight = new Map<number, InFlightRun & { cancel: AbortController; log: Logger }>();
   /** Due tables this process found blocked at its latest look, and why. */
@@ -136,7 +139,7 @@ export function createRunner(options: RunnerOptions): Runner {
           const ids = await failInterruptedRuns(client, t.schema, t.table, null);
           if (ids.length) {
             log.warn({ table: key, runs: ids }, 'recovered interrupted runs; the table resumes from its checkpoint');
-            await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [t.configId, now()]);
+            await setNextRefresh(client, t.configId, now());
           }
         } finally {
           await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [key]);
@@ -148,13 +151,16 @@ export function createRunner(options: RunnerOptions): Runner {
   }
 
   /** Moves the schedule after a run: on success (and cascades), after a failure (retry backoff) or a pause. */
-  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome, cascade: boolean): Promise<void> {
+  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome, cascade: boolean, requestIds: readonly number[]): Promise<void> {
     const t = now();
     if (result.outcome === 'completed') {
       // The engine already moved next_refresh_at; the dependents follow their parent.
       if (cascade) await cascadeToDependents(options.pool, config.id, t);
     } else if (result.outcome === 'paused') {
       await setNextRefresh(options.pool, config.id, t); // the next slice, at the next pass
+    } else if (result.outcome === 'cancelled') {
+      // An operator's decision, not a failure: no retry, the regular schedule goes on.
+      await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, t));
     } else if (result.outcome === 'failed') {
       const attempts = await failureStreak(options.pool, config.id);
       const retryable = result.errorDetails?.retryable === true;
@@ -162,6 +168,8 @@ export function createRunner(options: RunnerOptions): Runner {
         const delay = retryDelayMs(attempts, retry) * (0.5 + random() / 2);
         await setNextRefresh(options.pool, config.id, new Date(t.getTime() + delay));
       } else {
+        // Retries are used up: the requests it served are done (a retryable failure kept them).
+        if (retryable && requestIds.length) await finishRequests(options.pool, requestIds);
         await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, t));
       }
     }
@@ -228,6 +236,7 @@ export function createRunner(options: RunnerOptions): Runner {
         signal: cancelController.signal,
         now,
         emit,
+        requestIds: claim.request?.ids ?? [],
         metadata: {
           trigger: claim.request ? 'forced' : 'runner',
           ...(claim.request?.requestedBy ? { requestedBy: claim.request.requestedBy } : {}),
@@ -236,7 +245,7 @@ export function createRunner(options: RunnerOptions): Runner {
           ...(item.unhealthySoftParents.length ? { unhealthySoftParents: item.unhealthySoftParents } : {}),
         },
       });
-      await reschedule(config, result, cascade);
+      await reschedule(config, result, cascade, claim.request?.ids ?? []);
       run.log[result.status === 'failed' ? 'warn' : 'info'](
         { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
         `refresh ${result.status}`,
@@ -315,7 +324,13 @@ export function createRunner(options: RunnerOptions): Runner {
         const began = performance.now();
         stats.lastTickAt = now();
         stats.ticks++;
-        await pass().catch((err) => log.error({ err }, 'runner pass failed'));
+        await pass().catch((err: { code?: string }) => {
+          // A deadlock or serialization failure is the database's way of saying "try again".
+          if (typeof err?.code === 'string' && isRetryableSqlState(err.code) && !stopping) {
+            log.warn({ err }, 'runner pass hit a transient database error; passing again');
+            again = true;
+          } else log.error({ err }, 'runner pass failed');
+        });
         stats.lastTickMs = performance.now() - began;
         await heartbeat();
       } while (again && !stopping);
@@ -332,15 +347,15 @@ export function createRunner(options: RunnerOptions): Runner {
     status,
     async start() {
       stats.startedAt = now();
-      if (options.listenUrl) {
-        listener = new pg.Client({ connectionString: options.listenUrl, application_name: 'sqp-refresh listen' });
-        listener.on('error', (err) => log.warn({ err }, 'wake-up listener lost its connection'));
-        listener.on('notification', (n) => {
-          if (n.channel === CANCEL_CHANNEL) cancel(Number(n.payload));
-          else void tick();
-        });
-        await listener.connect();
-        await listener.query(`LISTEN ${WAKE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
+      const listener = options.listener;
+      if (listener) {
+        unlisten.push(listener.onNotification(CHANNELS.wake, () => void tick()));
+        unlisten.push(listener.onNotification(CHANNELS.cancel, (payload) => void cancel(Number(payload))));
+        const onBack = ({ reconnected }: { reconnected: boolean }) => {
+          if (reconnected && !stopping) void tick(); // wake-ups sent while it was down are lost
+        };
+        listener.events.on('listen:success', onBack);
+        unlisten.push(() => void listener.events.off('listen:success', onBack));
       }
       job.resume();
       void tick();
@@ -350,7 +365,7 @@ export function createRunner(options: RunnerOptions): Runner {
       job.stop();
       controller.abort();
       await passing;
-      await listener?.end().catch(() => undefined);
+      for (const u of unlisten.splice(0)) u();
       await removeHeartbeat(options.pool, options.workerName).catch(() => undefined);
     },
   };
@@ -358,10 +373,10 @@ export function createRunner(options: RunnerOptions): Runner {
 
 /** Wakes the runners of every replica (after a forced or scheduled refresh). */
 export async function wakeRunners(db: pg.Pool | pg.ClientBase): Promise<void> {
-  await db.query(`SELECT pg_notify($1, '')`, [WAKE_CHANNEL]);
+  await notify(db, CHANNELS.wake);
 }
 
 /** Asks whichever replica runs `runId` to cancel it (every replica listens; the owner acts). */
 export async function requestCancel(db: pg.Pool | pg.ClientBase, runId: number): Promise<void> {
-  await db.query(`SELECT pg_notify($1, $2)`, [CANCEL_CHANNEL, String(runId)]);
+  await notify(db, CHANNELS.cancel, String(runId));
 }

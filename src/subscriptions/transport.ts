@@ -5,12 +5,11 @@
 // tables by whoever needs it. Progress is throttled per run before it is sent (the first and
 // the last of a run always go). config:changed comes from a trigger in the database, so it
 // reaches every replica the same way whoever changed the config.
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../logger.ts';
 import type { EventBus } from './bus.ts';
 import type { RefreshEvent } from './events.ts';
-
-const EVENTS_CHANNEL = 'sqp_refresh_events';
+import { CHANNELS, notify, type DatabaseListener } from './listener.ts';
 
 export interface ReplicaTransport {
   start(): Promise<void>;
@@ -18,7 +17,8 @@ export interface ReplicaTransport {
 }
 
 export function createReplicaTransport(options: {
-  url: string;
+  /** The process's one LISTEN connection (it reconnects by itself). */
+  listener: DatabaseListener;
   pool: pg.Pool;
   bus: EventBus;
   /** Names this process, so that it ignores its own events coming back. */
@@ -31,8 +31,8 @@ export function createReplicaTransport(options: {
   const interval = options.progressIntervalMs ?? 250;
   const remote = new WeakSet<RefreshEvent>();
   const lastSent = new Map<number, { at: number; pending: RefreshEvent | null; timer: NodeJS.Timeout | null }>();
-  let listener: pg.Client | null = null;
   let unsubscribe: (() => void) | null = null;
+  let unlisten: (() => void) | null = null;
   let stopped = false;
 
   // One NOTIFY after the other: the pool's connections would otherwise commit them in any
@@ -41,7 +41,7 @@ export function createReplicaTransport(options: {
   const send = (event: RefreshEvent) => {
     const payload = JSON.stringify({ ...event, origin });
     sending = sending.then(() =>
-      options.pool.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]).catch((err) => {
+      notify(options.pool, CHANNELS.events, payload).catch((err) => {
         if (!stopped) logger.warn({ err, event: event.type }, 'could not send an event to other replicas');
       }),
     );
@@ -74,11 +74,11 @@ export function createReplicaTransport(options: {
     lastSent.set(runId, { at: Date.now(), pending: null, timer: null });
   }
 
-  const onNotification = (n: pg.Notification) => {
-    if (n.channel !== EVENTS_CHANNEL || !n.payload) return;
+  const onNotification = (payload: string) => {
+    if (!payload) return;
     let parsed: RefreshEvent & { origin?: string };
     try {
-      parsed = JSON.parse(n.payload) as RefreshEvent & { origin?: string };
+      parsed = JSON.parse(payload) as RefreshEvent & { origin?: string };
     } catch {
       return;
     }
@@ -88,22 +88,9 @@ export function createReplicaTransport(options: {
     bus.publish(event as RefreshEvent);
   };
 
-  async function connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: options.url, application_name: 'sqp-refresh events' });
-    client.on('notification', onNotification);
-    client.on('error', (err) => {
-      logger.warn({ err }, 'event listener lost its connection; reconnecting');
-      listener = null;
-      if (!stopped) setTimeout(() => void connect().catch((e) => logger.error({ err: e }, 'event listener could not reconnect')), 1000);
-    });
-    await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
-    listener = client;
-  }
-
   return {
     async start() {
-      await connect();
+      unlisten = options.listener.onNotification(CHANNELS.events, onNotification);
       unsubscribe = bus.subscribe(onLocal);
     },
     async stop() {
@@ -111,7 +98,7 @@ export function createReplicaTransport(options: {
       unsubscribe?.();
       await sending;
       for (const s of lastSent.values()) if (s.timer) clearTimeout(s.timer);
-      await listener?.end().catch(() => undefined);
+      unlisten?.();
     },
   };
 }

@@ -16,6 +16,7 @@ import { createPostgresSource } from '../../src/runner/sources/postgres.ts';
 import { useRuntime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/server.ts';
 import { createEventBus, type EventBus } from '../../src/subscriptions/bus.ts';
+import { createDatabaseListener } from '../../src/subscriptions/listener.ts';
 import { createReplicaTransport } from '../../src/subscriptions/transport.ts';
 
 export interface LiveApp {
@@ -47,11 +48,13 @@ export async function startLiveApp(
   useDatabase(database);
   const bus = createEventBus();
   const sources: SourceProvider = { postgres: (url) => createPostgresSource(url ?? databaseUrl), ...opts.sources };
+  const listener = createDatabaseListener({ url: databaseUrl, logger });
+  await listener.start();
   const runner = createRunner({
     pool: database.pool, sources, logger, workerName: `live-${process.pid}`, dailyByteBudget: opts.dailyByteBudget ?? null,
-    listenUrl: databaseUrl, emit: (e) => bus.publish(e), schedule: '0 0 1 1 *', concurrency: 2,
+    listener, emit: (e) => bus.publish(e), schedule: '0 0 1 1 *', concurrency: 2,
   });
-  const transport = createReplicaTransport({ url: databaseUrl, pool: database.pool, bus, origin: `live-${process.pid}`, logger });
+  const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: `live-${process.pid}`, logger });
   await transport.start();
   useRuntime({ runner, bus, sources, dailyByteBudget: opts.dailyByteBudget ?? null });
   await runner.start();
@@ -69,6 +72,7 @@ export async function startLiveApp(
     async stop() {
       await runner.stop();
       await transport.stop();
+      await listener.stop();
       await app.stop();
       useRuntime(undefined);
       useDatabase(undefined);

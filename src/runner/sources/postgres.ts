@@ -2,6 +2,7 @@
 // streamed with a server-side cursor in key order. Resuming adds `WHERE (keys) > (last key)`,
 // so a run continues exactly after the last committed page.
 import pg from 'pg';
+import { isRetryableSqlState } from '../refresh-failures.ts';
 import { quoteIdent } from '../catalog.ts';
 import { bindNamedParams } from '../named-params.ts';
 import { SourceError, type OpenReadRequest, type PagedSource, type SourcePage, type SourceRead, type TextValue } from '../source.ts';
@@ -19,6 +20,9 @@ export function createPostgresSource(databaseUrl: string): PagedSource & { kind:
     kind: 'postgres',
     async open(request: PostgresOpenRequest): Promise<SourceRead> {
       const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sqp-refresh source' });
+      // A lost connection fails the FETCH in flight (the run ends retryable and resumes from
+      // its checkpoint); unheard, its 'error' event would end the process.
+      client.on('error', () => undefined);
       await client.connect();
       try {
         const keys = request.keyColumns;
@@ -73,7 +77,7 @@ export function createPostgresSource(databaseUrl: string): PagedSource & { kind:
         if (error instanceof SourceError) throw error;
         const e = error as { code?: string; message?: string };
         // Connection failures are worth retrying; a wrong query is not.
-        const retryable = !e.code || e.code.startsWith('08') || e.code === '57P01' || e.code === '53300';
+        const retryable = !e.code || isRetryableSqlState(e.code);
         throw new SourceError(`postgres source: ${e.message ?? String(error)}`, { code: e.code, reason: e.code ? `sqlstate ${e.code}` : 'connection', retryable });
       }
     },
