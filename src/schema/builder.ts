@@ -11,6 +11,7 @@ import type { Principal } from '../auth/tokens.ts';
 import { db } from '../db.ts';
 import type PrismaTypes from '../generated/prisma/pothos-types.ts';
 import { getDatamodel } from '../generated/prisma/pothos-types.ts';
+import { decodeCanonicalGlobalID } from './global-ids.ts';
 
 /** The most items one page of any connection may hold. */
 const MAX_PAGE_SIZE = 100;
@@ -68,6 +69,7 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
+    decodeGlobalID: decodeCanonicalGlobalID,
     // An oversized or negative page is an error the caller sees, not a silent clamp.
     firstArgOptions: { validate: z.number().int().min(0).max(MAX_PAGE_SIZE) },
     lastArgOptions: { validate: z.number().int().min(0).max(MAX_PAGE_SIZE) },

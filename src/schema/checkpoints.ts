@@ -5,6 +5,8 @@ import { CheckpointStatus, type CheckpointStatusValue } from './enums.ts';
 
 builder.prismaNode('RefreshCheckpoint', {
   id: { field: 'id' },
+  // node(id:) of a row that does not exist (deleted, or never was) is null, not an error.
+  nullable: true,
   description: 'Where a refresh has got to, so that it can resume after a crash or a time budget.',
   fields: (t) => ({
     databaseId: t.exposeInt('id'),

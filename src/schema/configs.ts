@@ -6,6 +6,8 @@ import { RefreshRunRef } from './runs.ts';
 
 export const RefreshConfigRef = builder.prismaNode('RefreshConfig', {
   id: { field: 'id' },
+  // node(id:) of a row that does not exist (deleted, or never was) is null, not an error.
+  nullable: true,
   description: 'A table that sqp-refresh keeps fresh (a row of sqp.refresh_config).',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The row id in sqp.refresh_config.' }),

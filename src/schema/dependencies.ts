@@ -4,6 +4,8 @@ import { DependencyType, type DependencyTypeValue } from './enums.ts';
 
 builder.prismaNode('RefreshDependency', {
   id: { field: 'id' },
+  // node(id:) of a row that does not exist (deleted, or never was) is null, not an error.
+  nullable: true,
   description: 'The dependent is built from the parent, so it refreshes after it.',
   fields: (t) => ({
     databaseId: t.exposeInt('id'),

@@ -6,6 +6,8 @@ const decimal = (v: { toString(): string } | null) => (v == null ? null : Number
 
 builder.prismaNode('QualityMetric', {
   id: { field: 'id' },
+  // node(id:) of a row that does not exist (deleted, or never was) is null, not an error.
+  nullable: true,
   description: 'A data-quality measurement of a run, with what was expected and the allowed range.',
   fields: (t) => ({
     databaseId: t.exposeInt('id'),

@@ -6,6 +6,8 @@ import { RefreshStatus, type RefreshStatusValue } from './enums.ts';
 
 export const RefreshRunRef = builder.prismaNode('RefreshRun', {
   id: { field: 'id' },
+  // node(id:) of a row that does not exist (deleted, or never was) is null, not an error.
+  nullable: true,
   description: 'One refresh of one table: a row of sqp.refresh_audit_log.',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The row id in sqp.refresh_audit_log.' }),
