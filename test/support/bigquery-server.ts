@@ -14,6 +14,7 @@
  *   POST /jobs/{jobId}/cancel   jobs.cancel
  *   POST /queries               jobs.query
  *   GET  /queries/{jobId}       jobs.getQueryResults (maxResults, pageToken, startIndex, formatOptions.*)
+ *   GET  /datasets/{d}/tables/{t}  tables.get (lastModifiedTime, type, streamingBuffer)
  *
  * Behaviour that mirrors BigQuery and that a test may rely on:
  *   - INT64 values travel as decimal strings; FLOAT64, NUMERIC, BIGNUMERIC, BOOL too.
@@ -33,6 +34,21 @@
  *     a jobs.query repeating an earlier `requestId` answers for the earlier job, not a new one.
  *   - Errors always have BigQuery's shape {error:{code,message,status,errors:[{reason,message}]}}.
  *
+ *   - rateLimitExceeded answers 403 (as BigQuery does), a job's own failure (jobInternalError…)
+ *     400, backendError 500; JSON escapes <, >, & and = as \u003c… (as Google's front ends do).
+ *   - A result page holds at most `maxPageBytes` of rows (default 20 MiB): fewer rows than
+ *     maxResults asked, with a pageToken (BigQuery caps a page near 20 MB).
+ *   - `formatOptions.useInt64Timestamp` together with `formatOptions.timestampOutputFormat` is
+ *     refused (400 invalid), as BigQuery refuses it.
+ *   - jobs.get, jobs.cancel and jobs.getQueryResults of a job outside the US/EU multi-regions
+ *     answer 404 without `location` (BigQuery needs it there).
+ *   - Answers are gzipped only for `Accept-Encoding: gzip` AND a User-Agent containing "gzip"
+ *     (BigQuery's documented rule); `requests[].responseBytes` is what went on the wire.
+ *   - A job can fail WHILE RUNNING (failNextJobs, failJob): jobs.insert answered RUNNING, then
+ *     jobs.get shows DONE + errorResult and result reads answer the reason's HTTP error.
+ *   - tables.get (GET /datasets/{d}/tables/{t}) serves tables registered with setTable, with
+ *     lastModifiedTime; a fixture's referencedTables appear in dry runs and job statistics.
+ *
  * `pendingPolls: n` makes the first n result reads of a job (jobs.getQueryResults, and the
  * inline result of jobs.query) answer `jobComplete: false` with no rows; jobs.get reports
  * state RUNNING until then. There is no waiting: `timeoutMs` is ignored.
@@ -40,215 +56,30 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_REASON, errorBody, HttpError, readBody, sendError, sendJsonText, statusForReason } from './bigquery-server-http.ts';
+import {
+  FAST_RETRY_OPTIONS,
+  type BigQueryTestServer,
+  type BigQueryTestServerOptions,
+  type FieldSpec,
+  type Fault,
+  type JobError,
+  type JobSnapshot,
+  type ParamValue,
+  type QueryFixture,
+  type QueryMatcher,
+  type ReceivedQuery,
+  type RecordedRequest,
+  type RouteKind,
+  type Row,
+  type RowSource,
+  type TableSpec,
+} from './bigquery-server-types.ts';
+import { asObject, decodeParam, encodeRows, timestampFormat, wireSchema, type TimestampFormat } from './bigquery-server-wire.ts';
 
-// ---------------------------------------------------------------------------------------
-// Public types
-// ---------------------------------------------------------------------------------------
+export * from './bigquery-server-types.ts';
 
-export type FieldType =
-  | 'STRING'
-  | 'BYTES'
-  | 'INT64'
-  | 'INTEGER'
-  | 'FLOAT64'
-  | 'FLOAT'
-  | 'NUMERIC'
-  | 'BIGNUMERIC'
-  | 'BOOL'
-  | 'BOOLEAN'
-  | 'DATE'
-  | 'DATETIME'
-  | 'TIME'
-  | 'TIMESTAMP'
-  | 'JSON'
-  | 'GEOGRAPHY'
-  | 'RECORD'
-  | 'STRUCT';
-
-export interface FieldSpec {
-  name: string;
-  type: FieldType;
-  /** Default NULLABLE. */
-  mode?: 'NULLABLE' | 'REQUIRED' | 'REPEATED';
-  /** Sub-fields of a RECORD/STRUCT. */
-  fields?: readonly FieldSpec[];
-}
-
-/**
- * A cell as a test writes it. Per type:
- *   INT64: bigint | safe-integer number | decimal string.   FLOAT64: number | string.
- *   NUMERIC/BIGNUMERIC: decimal string | number | bigint | Big (anything with toFixed()).
- *   BOOL: boolean.   DATE: 'YYYY-MM-DD' | Date (its UTC date).   DATETIME: 'YYYY-MM-DDTHH:MM:SS[.ffffff]'.
- *   TIMESTAMP: Date | ISO string (up to microseconds; no zone means UTC) | bigint (epoch µs)
- *              | number (epoch ms).   BYTES: Uint8Array | base64 string.   JSON: string | any value.
- *   null/undefined: NULL.  The client's own wrappers (BigQueryDate, BigQueryInt, ...) are
- *   accepted through their `value`.  RECORD: object by sub-field name, or array by position.
- *   REPEATED: an array of the above (NULL becomes []).
- */
-export type CellValue = unknown;
-
-/** A row: an object keyed by field name, or an array in schema order. */
-export type Row = Readonly<Record<string, CellValue>> | readonly CellValue[];
-
-/** Rows produced on demand, so a fixture can serve millions without holding them. */
-export interface RowSource {
-  count: number;
-  /** Called only for the rows of the page being served. */
-  at(index: number): Row;
-}
-
-export interface QueryFixture {
-  schema: readonly FieldSpec[];
-  /** Default: no rows. */
-  rows?: readonly Row[] | RowSource;
-  /** statistics.totalBytesProcessed. Default 0. */
-  bytesProcessed?: number | bigint | string;
-  /** statistics.query.totalBytesBilled. Default: bytesProcessed. */
-  bytesBilled?: number | bigint | string;
-  /** The first n result reads answer jobComplete:false. Default 0. */
-  pendingPolls?: number;
-  /** The job fails with this error (after pendingPolls). */
-  fail?: { reason: string; message: string };
-  cacheHit?: boolean;
-}
-
-/** A query parameter as received, values kept as BigQuery reads them (strings). */
-export type ParamValue = string | null | ParamValue[] | { [field: string]: ParamValue };
-
-/** What the server saw of one query request (jobs.insert or jobs.query). */
-export interface ReceivedQuery {
-  via: 'jobs.insert' | 'jobs.query';
-  projectId: string;
-  query: string;
-  /** Named parameters (parameterMode NAMED). */
-  params: Record<string, ParamValue>;
-  /** Positional parameters (parameterMode POSITIONAL). */
-  positionalParams: ParamValue[];
-  labels: Record<string, string>;
-  dryRun: boolean;
-  maximumBytesBilled?: string;
-  location: string;
-  /** Undefined for dry runs (they create no job). */
-  jobId?: string;
-  /** The raw JSON body. */
-  body: unknown;
-}
-
-export type QueryMatcher = string | RegExp | ((q: ReceivedQuery) => boolean);
-
-export type RouteKind = 'insertJob' | 'getJob' | 'cancelJob' | 'query' | 'getQueryResults' | 'unknown';
-
-export type Fault =
-  /** Answer with this HTTP error. Default reasons: 400 invalid, 403 accessDenied,
-   *  404 notFound, 429 rateLimitExceeded, 500/502 backendError, 503 backendError. */
-  | { type: 'http'; status: number; reason?: string; message?: string; delayMs?: number }
-  /** Wait, then handle the request normally. */
-  | { type: 'delay'; ms: number }
-  /** Destroy the socket without an answer. `afterProcessing: true` handles the request
-   *  first (e.g. creates the job) and then drops the answer. */
-  | { type: 'reset'; afterProcessing?: boolean };
-
-export interface RecordedRequest {
-  method: string;
-  /** Path without the query string, e.g. /bigquery/v2/projects/p/queries/abc */
-  path: string;
-  route: RouteKind;
-  search: Record<string, string>;
-  body?: unknown;
-  /** The fault applied to this request, if any. */
-  fault?: Fault;
-}
-
-export interface JobSnapshot {
-  projectId: string;
-  jobId: string;
-  location: string;
-  state: 'RUNNING' | 'DONE';
-  error?: { reason: string; message: string };
-  cancelled: boolean;
-  /** Result reads so far (getQueryResults calls and the jobs.query inline result). */
-  resultReads: number;
-  received: ReceivedQuery;
-}
-
-export interface BigQueryTestServerOptions {
-  /** Default 'test-project'. Informational: requests for any project are served. */
-  projectId?: string;
-  /** Location given to jobs that do not name one. Default 'US'. */
-  location?: string;
-  /** Page size when a request gives no maxResults. Default 10_000. */
-  defaultMaxResults?: number;
-  /** How jobs.insert reports a query job that fails at start. Default 'job-status'. */
-  insertErrors?: 'job-status' | 'http';
-  /** Port to listen on (127.0.0.1). Default: any free port. */
-  port?: number;
-}
-
-export interface BigQueryTestServer {
-  /** e.g. http://127.0.0.1:40123 — pass as `apiEndpoint`. */
-  readonly url: string;
-  readonly port: number;
-  readonly projectId: string;
-  /** Register a fixture; the most recently added matching fixture wins. A string matches
-   *  the query text exactly, ignoring leading/trailing whitespace and runs of whitespace. */
-  addQuery(match: QueryMatcher, fixture: QueryFixture | ((q: ReceivedQuery) => QueryFixture)): void;
-  /** Queue a fault for the next `times` (default 1) requests of that route ('any' = all routes).
-   *  Faults are consumed in the order they were queued. */
-  injectFault(route: RouteKind | 'any', fault: Fault, times?: number): void;
-  /** Faults still queued. */
-  pendingFaults(): number;
-  /** Drops the faults not yet used. */
-  clearFaults(): void;
-  /** Every request received, in order. */
-  readonly requests: readonly RecordedRequest[];
-  /** Every query received (including dry runs and failed ones), in order. */
-  readonly queries: readonly ReceivedQuery[];
-  /** Requests received for a route so far (faulted ones included). */
-  count(route: RouteKind): number;
-  job(jobId: string): JobSnapshot | undefined;
-  /** Options for `new BigQuery(...)`: projectId, apiEndpoint and retries in milliseconds. */
-  clientOptions(): {
-    projectId: string;
-    apiEndpoint: string;
-    retryOptions: typeof FAST_RETRY_OPTIONS;
-  };
-  /** Forget fixtures, faults, jobs and logs. */
-  reset(): void;
-  close(): Promise<void>;
-}
-
-/**
- * Retry settings that make the client's retries take milliseconds. retry-request reads
- * maxRetryDelay and totalTimeout in SECONDS and waits min(multiplier^n s + up to 1 s jitter,
- * maxRetryDelay, time left) — so maxRetryDelay is what keeps retries short. Never let
- * maxRetryDelay be 0 or the totalTimeout deadline pass: retry-request 8 then stops without
- * ever calling back, and the client's promise never settles.
- */
-export const FAST_RETRY_OPTIONS = {
-  autoRetry: true,
-  maxRetries: 3,
-  retryDelayMultiplier: 1.1,
-  maxRetryDelay: 0.005,
-  totalTimeout: 30,
-} as const;
-
-// ---------------------------------------------------------------------------------------
-// Implementation
-// ---------------------------------------------------------------------------------------
-
-interface ApiErrorSpec {
-  status: number;
-  reason: string;
-  message: string;
-  location?: string;
-}
-
-class HttpError extends Error {
-  constructor(readonly spec: ApiErrorSpec) {
-    super(spec.message);
-  }
-}
-
+// ---- state ----
 interface JobState {
   projectId: string;
   jobId: string;
@@ -260,6 +91,8 @@ interface JobState {
   pendingPolls: number;
   resultReads: number;
   cancelled: boolean;
+  /** A failure while running (failNextJobs / failJob): the job's errorResult once it is done. */
+  failure?: JobError;
   creationTime: number;
   endTime?: number;
 }
@@ -273,55 +106,7 @@ interface ResolvedFixture {
   pendingPolls: number;
   fail?: { reason: string; message: string };
   cacheHit: boolean;
-}
-
-type TimestampFormat = 'int64' | 'iso' | 'float';
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'INVALID_ARGUMENT',
-  401: 'UNAUTHENTICATED',
-  403: 'PERMISSION_DENIED',
-  404: 'NOT_FOUND',
-  409: 'ALREADY_EXISTS',
-  429: 'RESOURCE_EXHAUSTED',
-  500: 'INTERNAL',
-  502: 'UNAVAILABLE',
-  503: 'UNAVAILABLE',
-  504: 'DEADLINE_EXCEEDED',
-};
-
-const DEFAULT_REASON: Record<number, string> = {
-  400: 'invalid',
-  401: 'authError',
-  403: 'accessDenied',
-  404: 'notFound',
-  409: 'duplicate',
-  429: 'rateLimitExceeded',
-  500: 'backendError',
-  502: 'backendError',
-  503: 'backendError',
-  504: 'backendError',
-};
-
-/** HTTP status BigQuery uses when a job error is reported through an API call. */
-function statusForReason(reason: string): number {
-  switch (reason) {
-    case 'notFound':
-      return 404;
-    case 'accessDenied':
-    case 'billingNotEnabled':
-    case 'quotaExceeded':
-      return 403;
-    case 'duplicate':
-      return 409;
-    case 'rateLimitExceeded':
-      return 429;
-    case 'backendError':
-    case 'internalError':
-      return 500;
-    default:
-      return 400;
-  }
+  referencedTables: readonly string[];
 }
 
 const PREFIX = '/bigquery/v2/projects/';
@@ -333,6 +118,7 @@ export async function startBigQueryTestServer(
   const defaultLocation = opts.location ?? 'US';
   const defaultMaxResults = opts.defaultMaxResults ?? 10_000;
   const insertErrors = opts.insertErrors ?? 'job-status';
+  const maxPageBytes = opts.maxPageBytes ?? 20 * 1024 * 1024;
 
   let fixtures: { match: QueryMatcher; fixture: QueryFixture | ((q: ReceivedQuery) => QueryFixture) }[] = [];
   let faults: { route: RouteKind | 'any'; fault: Fault }[] = [];
@@ -342,6 +128,9 @@ export async function startBigQueryTestServer(
   /** jobs.query requestId -> job, so a retried jobs.query does not run twice (as in BigQuery). */
   let requestIds = new Map<string, JobState>();
   let counts = new Map<RouteKind, number>();
+  let jobFailures: JobError[] = [];
+  let tables = new Map<string, Required<Omit<TableSpec, 'streamingBuffer'>> & { streamingBuffer: boolean; creationTime: number }>();
+  const jobListeners = new Set<(job: JobSnapshot) => void>();
 
   const jobKey = (p: string, id: string): string => `${p}\u0000${id}`;
 
@@ -351,7 +140,7 @@ export async function startBigQueryTestServer(
     void handle(req, res).catch((err: unknown) => {
       // A bug in the server or a broken fixture: fail loudly but without a retryable status.
       const message = `bigquery-test-server: ${err instanceof Error ? err.message : String(err)}`;
-      sendError(res, { status: 400, reason: 'invalid', message });
+      sendError(req, res, { status: 400, reason: 'invalid', message });
     });
   });
 
@@ -374,6 +163,8 @@ export async function startBigQueryTestServer(
     }
     const record: RecordedRequest = { method, path: url.pathname, route, search };
     if (body !== undefined) record.body = body;
+    if (req.headers['user-agent']) record.userAgent = req.headers['user-agent'];
+    if (req.headers['accept-encoding']) record.acceptEncoding = String(req.headers['accept-encoding']);
     requests.push(record);
 
     const faultIndex = faults.findIndex((f) => f.route === 'any' || f.route === route);
@@ -382,11 +173,11 @@ export async function startBigQueryTestServer(
       record.fault = fault;
       if (fault.type === 'http') {
         if (fault.delayMs) await sleep(fault.delayMs);
-        sendError(res, {
+        sendError(req, res, {
           status: fault.status,
           reason: fault.reason ?? DEFAULT_REASON[fault.status] ?? 'invalid',
           message: fault.message ?? `Injected fault: HTTP ${fault.status}`,
-        });
+        }, record);
         return;
       }
       if (fault.type === 'reset' && !fault.afterProcessing) {
@@ -413,7 +204,7 @@ export async function startBigQueryTestServer(
       req.socket.destroy();
       return;
     }
-    sendJson(res, status, payload);
+    sendJsonText(req, res, status, payload instanceof PageJson ? payload.text() : JSON.stringify(payload), record);
   }
 
   function routeOf(method: string, pathname: string): { route: RouteKind; params: string[] } {
@@ -422,8 +213,11 @@ export async function startBigQueryTestServer(
       .slice(PREFIX.length)
       .split('/')
       .map((p) => decodeURIComponent(p));
-    const [p, collection, id, action] = parts;
+    const [p, collection, id, action, table] = parts;
     if (!p) return { route: 'unknown', params: [] };
+    if (collection === 'datasets' && action === 'tables' && parts.length === 5 && method === 'GET' && id && table) {
+      return { route: 'getTable', params: [p, id, table] };
+    }
     if (collection === 'jobs') {
       if (parts.length === 2 && method === 'POST') return { route: 'insertJob', params: [p] };
       if (parts.length === 3 && method === 'GET' && id) return { route: 'getJob', params: [p, id] };
@@ -450,6 +244,8 @@ export async function startBigQueryTestServer(
         return runQuery(params[0]!, asObject(body));
       case 'getQueryResults':
         return getQueryResults(findJob(params[0]!, params[1]!, search['location']), search);
+      case 'getTable':
+        return tableResource(params[0]!, params[1]!, params[2]!);
       case 'unknown':
         throw new HttpError({
           status: 404,
@@ -514,6 +310,7 @@ export async function startBigQueryTestServer(
           cacheHit: false,
           statementType: 'SELECT',
           schema: { fields: wireSchema(fixture.schema) },
+          ...referencedTablesOf(fixture),
         },
       },
       status: { state: 'DONE' },
@@ -544,16 +341,26 @@ export async function startBigQueryTestServer(
         };
       } else {
         job.pendingPolls = fixture.pendingPolls;
+        const failure = jobFailures.shift();
+        if (failure) {
+          // Fails while running: RUNNING when inserted, one poll more, then DONE with the error.
+          job.failure = failure;
+          job.pendingPolls = Math.max(1, job.pendingPolls);
+        }
       }
     }
     if (job.startError) job.endTime = job.creationTime;
     jobs.set(jobKey(p, jobId), job);
+    const snapshot = snapshotOf(job);
+    for (const listener of jobListeners) listener(snapshot);
     return job;
   }
 
   function findJob(p: string, jobId: string, location: string | undefined): JobState {
     const job = jobs.get(jobKey(p, jobId));
-    if (!job || (location && location.toUpperCase() !== job.location.toUpperCase())) {
+    // Outside the US and EU multi-regions BigQuery finds a job only with its location.
+    const located = location ? location.toUpperCase() === job?.location.toUpperCase() : MULTI_REGIONS.has(job?.location.toUpperCase() ?? '');
+    if (!job || !located) {
       throw new HttpError({
         status: 404,
         reason: 'notFound',
@@ -568,7 +375,7 @@ export async function startBigQueryTestServer(
     if (job.startError) return job.startError;
     if (job.cancelled) return { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' };
     if (job.pendingPolls > 0) return undefined;
-    return job.fixture?.fail;
+    return job.failure ?? job.fixture?.fail;
   }
 
   function isDone(job: JobState): boolean {
@@ -586,13 +393,16 @@ export async function startBigQueryTestServer(
     if (done) {
       statistics['endTime'] = String(job.endTime);
       if (job.fixture && !job.startError) {
+        // A query that ends in an error bills nothing; a cancelled one what it scanned.
+        const failed = error !== undefined && !job.cancelled;
         statistics['totalBytesProcessed'] = job.fixture.bytesProcessed;
         statistics['query'] = {
           totalBytesProcessed: job.fixture.bytesProcessed,
-          totalBytesBilled: job.fixture.bytesBilled,
+          totalBytesBilled: failed ? '0' : job.fixture.bytesBilled,
           cacheHit: job.fixture.cacheHit,
           statementType: 'SELECT',
           billingTier: 1,
+          ...referencedTablesOf(job.fixture),
         };
       }
     }
@@ -634,13 +444,13 @@ export async function startBigQueryTestServer(
     const location = typeof body['location'] === 'string' && body['location'] ? body['location'] : defaultLocation;
     const dryRun = body['dryRun'] === true;
     const formatOptions = asObject(body['formatOptions']);
-    const tsFormat = timestampFormat(formatOptions['useInt64Timestamp'], formatOptions['timestampOutputFormat']);
+    const tsFormat = checkedTimestampFormat(formatOptions['useInt64Timestamp'], formatOptions['timestampOutputFormat']);
     const maxResults = toCount(body['maxResults'], 'maxResults');
     const requestId = typeof body['requestId'] === 'string' && body['requestId'] ? `${p}\u0000${body['requestId']}` : undefined;
     const earlier = requestId === undefined ? undefined : requestIds.get(requestId);
     if (earlier) {
       // A retry of a jobs.query that already ran: answer for the same job.
-      return { ...resultPage(earlier, 0, maxResults, tsFormat), kind: 'bigquery#queryResponse', queryId: earlier.jobId };
+      return resultPage(earlier, 0, maxResults, tsFormat).with({ kind: 'bigquery#queryResponse', queryId: earlier.jobId });
     }
     const received = receive('jobs.query', p, body, body['labels'], dryRun, location, body);
     if (dryRun) {
@@ -660,17 +470,13 @@ export async function startBigQueryTestServer(
     const job = createJob(p, jobId, location, received);
     if (requestId !== undefined) requestIds.set(requestId, job);
     if (job.startError) throw new HttpError({ status: statusForReason(job.startError.reason), ...job.startError });
-    const page = resultPage(job, 0, maxResults, tsFormat);
-    return { ...page, kind: 'bigquery#queryResponse', queryId: jobId };
+    return resultPage(job, 0, maxResults, tsFormat).with({ kind: 'bigquery#queryResponse', queryId: jobId });
   }
 
   // ---- jobs.getQueryResults ------------------------------------------------------------
 
   function getQueryResults(job: JobState, search: Record<string, string>): unknown {
-    const tsFormat = timestampFormat(
-      search['formatOptions.useInt64Timestamp'],
-      search['formatOptions.timestampOutputFormat'],
-    );
+    const tsFormat = checkedTimestampFormat(search['formatOptions.useInt64Timestamp'], search['formatOptions.timestampOutputFormat']);
     const maxResults = toCount(search['maxResults'], 'maxResults');
     let offset = 0;
     const token = search['pageToken'];
@@ -679,16 +485,16 @@ export async function startBigQueryTestServer(
     } else if (search['startIndex'] !== undefined) {
       offset = toCount(search['startIndex'], 'startIndex') ?? 0;
     }
-    return { ...resultPage(job, offset, maxResults, tsFormat), kind: 'bigquery#getQueryResultsResponse' };
+    return resultPage(job, offset, maxResults, tsFormat).with({ kind: 'bigquery#getQueryResultsResponse' });
   }
 
   /** One result read: counts a poll, and answers jobComplete:false, an error, or a page. */
-  function resultPage(job: JobState, offset: number, maxResults: number | undefined, ts: TimestampFormat): Record<string, unknown> {
+  function resultPage(job: JobState, offset: number, maxResults: number | undefined, ts: TimestampFormat): PageJson {
     job.resultReads += 1;
     const jobReference = { projectId: job.projectId, jobId: job.jobId, location: job.location };
     if (!isDone(job)) {
       job.pendingPolls -= 1;
-      return { etag: etag(), jobReference, jobComplete: false };
+      return new PageJson({ etag: etag(), jobReference, jobComplete: false }, []);
     }
     if (job.endTime === undefined) job.endTime = Date.now();
     const error = jobError(job);
@@ -696,9 +502,8 @@ export async function startBigQueryTestServer(
     const fixture = job.fixture!;
     const limit = maxResults ?? defaultMaxResults;
     const start = Math.min(offset, fixture.count);
-    const end = Math.min(fixture.count, start + limit);
-    const rows: unknown[] = [];
-    for (let i = start; i < end; i++) rows.push(encodeRow(fixture.schema, fixture.at(i), ts, i));
+    const rows = encodeRows(fixture.schema, fixture.at, start, Math.min(fixture.count, start + limit), ts, maxPageBytes);
+    const end = start + rows.length;
     const page: Record<string, unknown> = {
       etag: etag(),
       schema: { fields: wireSchema(fixture.schema) },
@@ -708,9 +513,8 @@ export async function startBigQueryTestServer(
       jobComplete: true,
       cacheHit: fixture.cacheHit,
     };
-    if (rows.length > 0) page['rows'] = rows;
     if (end < fixture.count) page['pageToken'] = encodePageToken(job, end);
-    return page;
+    return new PageJson(page, rows);
   }
 
   function encodePageToken(job: JobState, offset: number): string {
@@ -785,6 +589,7 @@ export async function startBigQueryTestServer(
       bytesBilled: f.bytesBilled === undefined ? bytesProcessed : toByteString(f.bytesBilled, 'bytesBilled'),
       pendingPolls: f.pendingPolls ?? 0,
       cacheHit: f.cacheHit ?? false,
+      referencedTables: f.referencedTables ?? [],
     };
     if (f.fail) resolved.fail = f.fail;
     return resolved;
@@ -796,6 +601,39 @@ export async function startBigQueryTestServer(
       reason: 'invalidQuery',
       location: 'query',
       message: `bigquery-test-server has no fixture matching this query: ${shown}`,
+    };
+  }
+
+  function snapshotOf(job: JobState): JobSnapshot {
+    const snapshot: JobSnapshot = {
+      projectId: job.projectId,
+      jobId: job.jobId,
+      location: job.location,
+      state: isDone(job) ? 'DONE' : 'RUNNING',
+      cancelled: job.cancelled,
+      resultReads: job.resultReads,
+      received: job.received,
+    };
+    const error = isDone(job) ? jobError(job) : undefined;
+    if (error) snapshot.error = { reason: error.reason, message: error.message };
+    return snapshot;
+  }
+
+  // ---- tables.get ----------------------------------------------------------------------
+
+  function tableResource(p: string, datasetId: string, tableId: string): unknown {
+    const table = tables.get(tableKey(`${p}.${datasetId}.${tableId}`));
+    if (!table) throw new HttpError({ status: 404, reason: 'notFound', message: `Not found: Table ${p}:${datasetId}.${tableId}` });
+    return {
+      kind: 'bigquery#table',
+      etag: etag(),
+      id: `${p}:${datasetId}.${tableId}`,
+      tableReference: { projectId: p, datasetId, tableId },
+      type: table.type,
+      creationTime: String(table.creationTime),
+      lastModifiedTime: String(table.lastModifiedTime),
+      location: defaultLocation,
+      ...(table.streamingBuffer ? { streamingBuffer: { estimatedRows: '1', estimatedBytes: '100', oldestEntryTime: String(Date.now()) } } : {}),
     };
   }
 
@@ -834,19 +672,35 @@ export async function startBigQueryTestServer(
     count: (route) => counts.get(route) ?? 0,
     job(jobId) {
       const job = [...jobs.values()].find((j) => j.jobId === jobId);
-      if (!job) return undefined;
-      const snapshot: JobSnapshot = {
-        projectId: job.projectId,
-        jobId: job.jobId,
-        location: job.location,
-        state: isDone(job) ? 'DONE' : 'RUNNING',
-        cancelled: job.cancelled,
-        resultReads: job.resultReads,
-        received: job.received,
-      };
-      const error = isDone(job) ? jobError(job) : undefined;
-      if (error) snapshot.error = { reason: error.reason, message: error.message };
-      return snapshot;
+      return job ? snapshotOf(job) : undefined;
+    },
+    failNextJobs(error, times = 1) {
+      for (let i = 0; i < times; i++) jobFailures.push(error);
+    },
+    failJob(jobId, error) {
+      const job = [...jobs.values()].find((j) => j.jobId === jobId);
+      if (!job || isDone(job)) return false;
+      job.failure = error;
+      job.pendingPolls = 0;
+      return true;
+    },
+    setTable(name, spec = {}) {
+      const now = Date.now();
+      tables.set(tableKey(name), {
+        lastModifiedTime: spec.lastModifiedTime ?? now,
+        type: spec.type ?? 'TABLE',
+        streamingBuffer: spec.streamingBuffer ?? false,
+        creationTime: now,
+      });
+    },
+    touchTable(name) {
+      const table = tables.get(tableKey(name));
+      if (!table) throw new Error(`bigquery-test-server: no table ${name} (setTable first)`);
+      table.lastModifiedTime = Math.max(Date.now(), table.lastModifiedTime + 1);
+    },
+    onJobCreated(listener) {
+      jobListeners.add(listener);
+      return () => jobListeners.delete(listener);
     },
     clientOptions: () => ({ projectId, apiEndpoint: url, retryOptions: FAST_RETRY_OPTIONS }),
     reset() {
@@ -857,6 +711,9 @@ export async function startBigQueryTestServer(
       jobs = new Map();
       requestIds = new Map();
       counts = new Map();
+      jobFailures = [];
+      tables = new Map();
+      jobListeners.clear();
     },
     close() {
       return new Promise<void>((resolveClose) => {
@@ -865,203 +722,6 @@ export async function startBigQueryTestServer(
       });
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------
-// Wire encoding
-// ---------------------------------------------------------------------------------------
-
-const LEGACY_TYPE: Partial<Record<FieldType, string>> = {
-  INT64: 'INTEGER',
-  FLOAT64: 'FLOAT',
-  BOOL: 'BOOLEAN',
-  STRUCT: 'RECORD',
-};
-
-function wireSchema(fields: readonly FieldSpec[]): unknown[] {
-  return fields.map((f) => {
-    const out: Record<string, unknown> = {
-      name: f.name,
-      type: LEGACY_TYPE[f.type] ?? f.type,
-      mode: f.mode ?? 'NULLABLE',
-    };
-    if (f.fields) out['fields'] = wireSchema(f.fields);
-    return out;
-  });
-}
-
-function encodeRow(fields: readonly FieldSpec[], row: Row, ts: TimestampFormat, index: number): { f: { v: unknown }[] } {
-  try {
-    return encodeRecord(fields, row, ts);
-  } catch (err) {
-    throw new Error(`fixture row ${index}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
-function encodeRecord(fields: readonly FieldSpec[], row: unknown, ts: TimestampFormat): { f: { v: unknown }[] } {
-  if (Array.isArray(row)) {
-    if (row.length > fields.length) throw new Error(`row has ${row.length} cells, schema has ${fields.length} fields`);
-    return { f: fields.map((field, i) => ({ v: encodeCell(field, row[i], ts) })) };
-  }
-  if (row === null || typeof row !== 'object') throw new Error(`row must be an object or an array, got ${typeof row}`);
-  const obj = row as Record<string, unknown>;
-  for (const key of Object.keys(obj)) {
-    if (!fields.some((f) => f.name === key)) throw new Error(`row has field "${key}" that is not in the schema`);
-  }
-  return { f: fields.map((field) => ({ v: encodeCell(field, obj[field.name], ts) })) };
-}
-
-function encodeCell(field: FieldSpec, value: unknown, ts: TimestampFormat): unknown {
-  if (field.mode === 'REPEATED') {
-    if (value === null || value === undefined) return [];
-    if (!Array.isArray(value)) throw new Error(`field "${field.name}" is REPEATED: give an array`);
-    return value.map((v) => ({ v: encodeValue(field, v, ts) }));
-  }
-  return encodeValue(field, value, ts);
-}
-
-function encodeValue(field: FieldSpec, value: unknown, ts: TimestampFormat): unknown {
-  if (value === null || value === undefined) {
-    if (field.mode === 'REQUIRED') throw new Error(`field "${field.name}" is REQUIRED but got ${String(value)}`);
-    return null;
-  }
-  const bad = (what: string): never => {
-    throw new Error(`field "${field.name}" (${field.type}): ${what}, got ${describe(value)}`);
-  };
-  // The client's own wrapper types (BigQueryDate, BigQueryTimestamp, BigQueryInt, ...) carry `value`.
-  const v: unknown =
-    typeof value === 'object' && !(value instanceof Date) && !(value instanceof Uint8Array) && !Array.isArray(value) &&
-    'value' in value && field.type !== 'RECORD' && field.type !== 'STRUCT' && field.type !== 'JSON'
-      ? (value as { value: unknown }).value
-      : value;
-
-  switch (field.type) {
-    case 'STRING':
-    case 'GEOGRAPHY':
-      if (typeof v === 'string') return v;
-      if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
-      return bad('expected a string');
-    case 'JSON':
-      return typeof v === 'string' ? v : JSON.stringify(v);
-    case 'BYTES':
-      if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-      if (typeof v === 'string') return v;
-      return bad('expected a Uint8Array or a base64 string');
-    case 'INT64':
-    case 'INTEGER':
-      if (typeof v === 'bigint') return v.toString();
-      if (typeof v === 'number') return Number.isSafeInteger(v) ? String(v) : bad('expected a safe integer (use a bigint or a string beyond 2^53)');
-      if (typeof v === 'string' && /^-?\d+$/.test(v)) return v;
-      return bad('expected an integer');
-    case 'FLOAT64':
-    case 'FLOAT':
-      if (typeof v === 'number') {
-        if (Number.isNaN(v)) return 'NaN';
-        if (v === Infinity) return 'Infinity';
-        if (v === -Infinity) return '-Infinity';
-        return String(v);
-      }
-      if (typeof v === 'bigint') return v.toString();
-      if (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v))) return v;
-      return bad('expected a number');
-    case 'NUMERIC':
-    case 'BIGNUMERIC':
-      if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return v;
-      if (typeof v === 'bigint') return v.toString();
-      if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-      if (v && typeof v === 'object' && typeof (v as { toFixed?: unknown }).toFixed === 'function') {
-        return (v as { toFixed(): string }).toFixed();
-      }
-      return bad('expected a decimal string, number, bigint or Big');
-    case 'BOOL':
-    case 'BOOLEAN':
-      if (typeof v === 'boolean') return v ? 'true' : 'false';
-      if (v === 'true' || v === 'false') return v;
-      return bad('expected a boolean');
-    case 'DATE':
-      if (v instanceof Date) return v.toISOString().slice(0, 10);
-      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v)) return v;
-      return bad("expected 'YYYY-MM-DD' or a Date");
-    case 'DATETIME':
-      if (v instanceof Date) return v.toISOString().slice(0, -1);
-      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?)?$/.test(v)) {
-        return v.length === 10 ? `${v}T00:00:00` : v.replace(' ', 'T');
-      }
-      return bad("expected 'YYYY-MM-DDTHH:MM:SS[.ffffff]' or a Date");
-    case 'TIME':
-      if (typeof v === 'string' && /^\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(v)) return v;
-      return bad("expected 'HH:MM:SS[.ffffff]'");
-    case 'TIMESTAMP':
-      return formatTimestamp(toMicros(v) ?? bad('expected a Date, an ISO string, bigint µs or number ms'), ts);
-    case 'RECORD':
-    case 'STRUCT':
-      return encodeRecord(field.fields ?? [], v, ts);
-    default:
-      return bad(`type ${String(field.type)} is not supported by this test server`);
-  }
-}
-
-/** Epoch microseconds, or undefined if not a timestamp. */
-function toMicros(v: unknown): bigint | undefined {
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'number') return Number.isFinite(v) ? BigInt(Math.round(v * 1000)) : undefined;
-  if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : BigInt(v.getTime()) * 1000n;
-  if (typeof v === 'string') {
-    const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?)?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)?$/i.exec(v.trim());
-    if (!m) return undefined;
-    const [, date, time = '00:00:00', frac = '', zoneRaw] = m;
-    let zone = !zoneRaw || /^(z|utc)$/i.test(zoneRaw) ? 'Z' : zoneRaw;
-    if (/^[+-]\d{2}$/.test(zone)) zone += ':00';
-    else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
-    const ms = Date.parse(`${date}T${time}${zone}`);
-    if (Number.isNaN(ms)) return undefined;
-    return BigInt(ms) * 1000n + BigInt(frac.padEnd(6, '0').slice(0, 6));
-  }
-  return undefined;
-}
-
-function formatTimestamp(micros: bigint, ts: TimestampFormat): string {
-  switch (ts) {
-    case 'int64':
-      return micros.toString();
-    case 'iso': {
-      const ms = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
-      const sub = ((micros % 1_000_000n) + 1_000_000n) % 1_000_000n;
-      const iso = new Date(Number(ms)).toISOString();
-      return `${iso.slice(0, 19)}.${sub.toString().padStart(6, '0')}Z`;
-    }
-    case 'float':
-      // BigQuery's default: float seconds in Java notation, e.g. "1.7040672E9".
-      return (Number(micros) / 1e6).toExponential().replace('e+', 'E').replace('e-', 'E-');
-  }
-}
-
-function timestampFormat(useInt64: unknown, outputFormat: unknown): TimestampFormat {
-  if (outputFormat === 'ISO8601_STRING') return 'iso';
-  if (outputFormat === 'INT64') return 'int64';
-  if (outputFormat === 'FLOAT64') return 'float';
-  if (useInt64 === true || useInt64 === 'true') return 'int64';
-  return 'float';
-}
-
-function decodeParam(type: Record<string, unknown>, value: Record<string, unknown>): ParamValue {
-  if (type['type'] === 'ARRAY') {
-    const values = Array.isArray(value['arrayValues']) ? (value['arrayValues'] as unknown[]) : [];
-    return values.map((v) => decodeParam(asObject(type['arrayType']), asObject(v)));
-  }
-  if (type['type'] === 'STRUCT') {
-    const out: Record<string, ParamValue> = {};
-    const structValues = asObject(value['structValues']);
-    const structTypes = Array.isArray(type['structTypes']) ? (type['structTypes'] as unknown[]) : [];
-    for (const st of structTypes) {
-      const s = asObject(st);
-      const name = String(s['name']);
-      out[name] = decodeParam(asObject(s['type']), asObject(structValues[name]));
-    }
-    return out;
-  }
-  const v = value['value'];
-  return v === undefined || v === null ? null : String(v);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1100,60 +760,58 @@ function toCount(v: unknown, what: string): number | undefined {
   return n;
 }
 
-function asObject(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+/** BigQuery's multi-regions: jobs there are found without `location`. */
+const MULTI_REGIONS = new Set(['US', 'EU']);
+
+function tableKey(name: string): string {
+  return name.replace(/:/g, '.').toLowerCase();
 }
 
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v instanceof Date) return `Date(${v.toISOString()})`;
-  if (typeof v === 'object') return v === null ? 'null' : (v.constructor?.name ?? 'object');
-  return String(v);
+function referencedTablesOf(fixture: ResolvedFixture): { referencedTables?: unknown[] } {
+  if (fixture.referencedTables.length === 0) return {};
+  return {
+    referencedTables: fixture.referencedTables.map((name) => {
+      const [projectId, datasetId, tableId] = name.split('.');
+      if (!projectId || !datasetId || !tableId) throw new Error(`referencedTables: '${name}' is not project.dataset.table`);
+      return { projectId, datasetId, tableId };
+    }),
+  };
+}
+
+/** The answer's TIMESTAMP format; BigQuery refuses useInt64Timestamp and timestampOutputFormat together. */
+function checkedTimestampFormat(useInt64: unknown, outputFormat: unknown): TimestampFormat {
+  const int64 = useInt64 === true || useInt64 === 'true';
+  if (int64 && outputFormat !== undefined && outputFormat !== 'TIMESTAMP_OUTPUT_FORMAT_UNSPECIFIED') {
+    throw new HttpError({
+      status: 400,
+      reason: 'invalid',
+      message: 'formatOptions.useInt64Timestamp and formatOptions.timestampOutputFormat cannot both be set',
+    });
+  }
+  return timestampFormat(useInt64, outputFormat);
+}
+
+/** A result page whose rows are JSON texts already (encodeRows): serialised without a second pass over them. */
+class PageJson {
+  constructor(
+    private readonly head: Record<string, unknown>,
+    private readonly rows: readonly string[],
+  ) {}
+  with(extra: Record<string, unknown>): PageJson {
+    return new PageJson({ ...extra, ...this.head }, this.rows);
+  }
+  text(): string {
+    const head = JSON.stringify(this.head);
+    if (this.rows.length === 0) return head;
+    return `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"rows":[${this.rows.join(',')}]}`;
+  }
 }
 
 function etag(): string {
   return randomUUID().slice(0, 22);
 }
 
-function errorBody(spec: ApiErrorSpec): unknown {
-  const item: Record<string, unknown> = { message: spec.message, domain: 'global', reason: spec.reason };
-  if (spec.location) {
-    item['location'] = spec.location;
-    item['locationType'] = 'other';
-  }
-  return {
-    error: {
-      code: spec.status,
-      message: spec.message,
-      errors: [item],
-      status: STATUS_TEXT[spec.status] ?? 'UNKNOWN',
-    },
-  };
-}
-
-function sendError(res: ServerResponse, spec: ApiErrorSpec): void {
-  sendJson(res, spec.status, errorBody(spec));
-}
-
-function sendJson(res: ServerResponse, status: number, payload: unknown): void {
-  if (res.destroyed || res.headersSent) return;
-  const text = JSON.stringify(payload);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
