@@ -18,6 +18,7 @@ const EnvSchema = z.object({
   GRAPHQL_INTROSPECTION: bool.default(true),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(10),
   GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(20000),
+  GRAPHQL_WS_MAX_UNAUTHENTICATED: z.coerce.number().int().min(0).default(100),
   BIGQUERY_PROJECT_ID: z.string().min(1).optional(),
   BIGQUERY_LOCATION: z.string().min(1).optional(),
   GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
@@ -41,7 +42,8 @@ export interface Config {
   embeddedPostgres: { dir: string; port: number };
   http: { host: string; port: number };
   log: { level: Env['LOG_LEVEL']; pretty: boolean };
-  graphql: { introspection: boolean; maxDepth: number; maxCost: number };
+  /** maxUnauthenticatedSockets: WebSockets without a valid token (pre-init or anonymous) held at once. */
+  graphql: { introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number };
   /** Undefined: no BigQuery; tables refresh from the embedded demo source. */
   bigquery: { projectId: string; location?: string; keyFilename?: string; apiEndpoint?: string } | undefined;
   dailyByteBudget: bigint | null;
@@ -78,7 +80,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgres: { dir: e.EMBEDDED_PG_DIR, port: e.EMBEDDED_PG_PORT },
     http: { host: e.HOST, port: e.PORT },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? Boolean(process.stdout.isTTY) },
-    graphql: { introspection: e.GRAPHQL_INTROSPECTION, maxDepth: e.GRAPHQL_MAX_DEPTH, maxCost: e.GRAPHQL_MAX_COST },
+    graphql: {
+      introspection: e.GRAPHQL_INTROSPECTION,
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxUnauthenticatedSockets: e.GRAPHQL_WS_MAX_UNAUTHENTICATED,
+    },
     bigquery: e.BIGQUERY_PROJECT_ID
       ? {
           projectId: e.BIGQUERY_PROJECT_ID,

@@ -1,30 +1,35 @@
-// The HTTP transport: graphql-yoga at /graphql (GraphiQL on GET from a browser).
+// The HTTP transport: graphql-yoga at /graphql (GraphiQL on GET from a browser, served from
+// this process), graphql-ws on the same path (src/http/graphql-ws.ts), plain routes beside it.
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { NoSchemaIntrospectionCustomRule, type ExecutionArgs, type GraphQLError } from 'graphql';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import type { OperationResult } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
 import { contextFor, tokenFromConnectionParams, tokenFromHeaders } from './auth/context.ts';
 import type { Config } from './config.ts';
 import { GRAPHIQL_PAGE_HEADERS, graphiqlAssetRoutes, renderLocalGraphiQL } from './http/graphiql.ts';
+import { attachGraphQLWebSocket } from './http/graphql-ws.ts';
 import type { Logger } from './logger.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 
 type ServerContext = { connectionParams?: Record<string, unknown> };
 
+/** How long stop() lets SSE streams send their `complete` and end before cutting connections. */
+const STREAM_DRAIN_MS = 2_000;
+
 export interface App {
   yoga: YogaServerInstance<ServerContext, Context>;
   server: Server;
   /** Listens on `port` (0: any free port) and resolves with the URL of /graphql. */
   start(port?: number, host?: string): Promise<string>;
+  /**
+   * Closes WebSockets with 1001 (going away), ends SSE streams with `event: complete`, then
+   * closes the server: clients see a clean end and reconnect at once.
+   */
   stop(): Promise<void>;
 }
-
-type Enveloped = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
 
 /** A plain HTTP route beside /graphql (probes, metrics, the status page). */
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -39,6 +44,9 @@ export function buildApp(options: {
 }): App {
   const { graphql, logger } = options;
   const auth = options.auth ?? { tokens: [], anonymous: 'none' };
+  // Aborted by stop(): every subscription stream of this server ends (see schema/subscriptions.ts).
+  const shutdown = new AbortController();
+  setMaxListeners(0, shutdown.signal); // one listener per live subscription
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
       maxDepth: { n: graphql.maxDepth },
@@ -61,9 +69,11 @@ export function buildApp(options: {
   const yoga = createYoga<ServerContext, Context>({
     schema,
     // Who calls: the bearer token of an HTTP request (queries, mutations, SSE subscriptions),
-    // or the connectionParams of a graphql-ws connection (see below).
-    context: ({ request, connectionParams }) =>
-      contextFor(auth, connectionParams ? tokenFromConnectionParams(connectionParams) : tokenFromHeaders(request.headers)),
+    // or the connectionParams of a graphql-ws connection (see src/http/graphql-ws.ts).
+    context: ({ request, connectionParams }) => ({
+      ...contextFor(auth, connectionParams ? tokenFromConnectionParams(connectionParams) : tokenFromHeaders(request.headers)),
+      shutdown: shutdown.signal,
+    }),
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'sqp-refresh GraphiQL' },
     // Served from this process (src/http/graphiql.ts), never from a CDN.
@@ -81,7 +91,15 @@ export function buildApp(options: {
     landingPage: false,
   });
   const routes = { ...graphiqlAssetRoutes(), ...options.routes };
+  // Responses in flight (SSE streams among them), so that stop() can wait for their end.
+  const responses = new Set<ServerResponse>();
+  const drained: Array<() => void> = [];
   const server = createServer((req, res) => {
+    responses.add(res);
+    res.once('close', () => {
+      responses.delete(res);
+      if (responses.size === 0) drained.splice(0).forEach((resolve) => resolve());
+    });
     const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
     if (!route) return void yoga(req, res);
     Promise.resolve(route(req, res)).catch((err) => {
@@ -90,41 +108,7 @@ export function buildApp(options: {
       res.end(JSON.stringify({ error: 'internal error' }));
     });
   });
-  // graphql-ws on the same path, through yoga.getEnveloped: both transports share the schema,
-  // plugins (armor limits, masking) and the context factory (auth).
-  const wss = new WebSocketServer({ server, path: '/graphql' });
-  useServer<Record<string, unknown>>(
-    {
-      execute: (args) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
-      onSubscribe: async (ctx, _id, payload) => {
-        const { schema: s, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          connectionParams: ctx.connectionParams ?? {},
-        });
-        let document;
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          return [error as GraphQLError];
-        }
-        const errors = validate(s, document);
-        if (errors.length) return errors;
-        return {
-          schema: s,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables ?? undefined,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } as Enveloped,
-        };
-      },
-    },
-    wss,
-  );
+  const websocket = attachGraphQLWebSocket({ server, yoga, auth, maxUnauthenticated: graphql.maxUnauthenticatedSockets, logger });
 
   return {
     yoga,
@@ -138,13 +122,21 @@ export function buildApp(options: {
         });
       });
     },
-    stop() {
-      return new Promise((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      });
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await websocket.stop();
+      shutdown.abort();
+      if (responses.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => drained.push(resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, STREAM_DRAIN_MS))),
+        ]);
+        clearTimeout(timer);
+      }
+      server.closeAllConnections();
+      await closed;
     },
   };
 }

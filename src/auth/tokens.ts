@@ -62,7 +62,7 @@ export function findToken(tokens: readonly ApiToken[], presented: string): ApiTo
   return found;
 }
 
-/** Reads `Authorization: Bearer <token>` (or a bare token, as graphql-ws connectionParams may carry). */
+/** The token of `Bearer <token>` (scheme case-insensitive); null for any other form. */
 export function bearerToken(header: string | null | undefined): string | null {
   if (!header) return null;
   const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);

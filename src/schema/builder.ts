@@ -19,8 +19,10 @@ const MAX_PAGE_SIZE = 100;
 export interface Context {
   /** Who calls: set from the bearer token (HTTP) or connectionParams (WebSocket). */
   principal: Principal;
-  /** A token was presented but is not (or no longer) in API_TOKENS. */
-  invalidToken?: boolean;
+  /** Why the credential presented is refused (unknown or revoked token, not `Bearer <token>`). */
+  invalidToken?: string;
+  /** Aborted when the server stops: live subscriptions end (SSE clients get `complete`). */
+  shutdown?: AbortSignal;
   /** Per-request memo (e.g. the plan, loaded once however many configs ask for their state). */
   memo?: Map<string, Promise<unknown>>;
 }
@@ -51,7 +53,7 @@ export const builder = new SchemaBuilder<{
     unauthorizedError: (_parent, ctx, info, result) => {
       const needed = describeFailure(result.failure);
       const who = ctx.invalidToken
-        ? 'the token is not valid (unknown or revoked)'
+        ? ctx.invalidToken
         : ctx.principal.name ? `token "${ctx.principal.name}" lacks it` : 'no token was given';
       return new ForbiddenError(`${info.parentType.name}.${info.fieldName} needs scope ${needed}: ${who}`, result.failure);
     },

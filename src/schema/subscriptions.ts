@@ -12,6 +12,7 @@ import { eventStream } from '../subscriptions/streams.ts';
 import { builder } from './builder.ts';
 import { RefreshStatus, type RefreshStatusValue } from './enums.ts';
 import { RefreshRunRef } from './runs.ts';
+import { endOnShutdown } from './stream-shutdown.ts';
 
 type Ev<T extends RefreshEvent['type']> = Extract<RefreshEvent, { type: T }>;
 
@@ -120,12 +121,15 @@ builder.subscriptionField('refreshEvents', (t) =>
     type: RefreshEventUnion,
     description: 'Live events of every replica: started, progress (throttled per run; first and last always), finished, blocked, quality, config changes.',
     args: { filter: t.arg({ type: RefreshEventFilter }) },
-    subscribe: (_root, args) =>
-      eventStream(bus(), {
-        tableSchema: args.filter?.tableSchema,
-        tableName: args.filter?.tableName,
-        runId: args.filter?.runId ? Number(args.filter.runId.id) : null,
-      }),
+    subscribe: (_root, args, ctx) =>
+      endOnShutdown(
+        eventStream(bus(), {
+          tableSchema: args.filter?.tableSchema,
+          tableName: args.filter?.tableName,
+          runId: args.filter?.runId ? Number(args.filter.runId.id) : null,
+        }),
+        ctx.shutdown,
+      ),
     resolve: (event) => event,
   }),
 );
@@ -187,8 +191,10 @@ async function currentState(id: number): Promise<RunState | null> {
   };
 }
 
-async function* runProgress(id: number): AsyncGenerator<RunState> {
-  const events = eventStream(bus(), { runId: id }); // listen first: nothing between read and listen is lost
+async function* runProgress(id: number, shutdown: AbortSignal | undefined): AsyncGenerator<RunState> {
+  // Listen first: nothing between read and listen is lost. The events end when the server
+  // stops, and so does this generator (its own return() would wait behind a pending next()).
+  const events = endOnShutdown(eventStream(bus(), { runId: id }), shutdown);
   try {
     const first = await currentState(id);
     if (!first) throw new GraphQLError(`runId: run ${id} does not exist`, { extensions: { code: 'NOT_FOUND', field: 'runId' } });
@@ -214,7 +220,7 @@ builder.subscriptionField('runProgress', (t) =>
     type: RunProgressState,
     description: "A run's current state first, then each change until it finishes.",
     args: { runId: t.arg.globalID({ required: true, validate: z.object({ typename: z.literal('RefreshRun'), id: z.string() }) }) },
-    subscribe: (_root, args) => runProgress(Number(args.runId.id)),
+    subscribe: (_root, args, ctx) => runProgress(Number(args.runId.id), ctx.shutdown),
     resolve: (state) => state,
   }),
 );

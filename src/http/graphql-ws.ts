@@ -1,0 +1,124 @@
+// graphql-ws on /graphql beside yoga's HTTP, through yoga.getEnveloped: both transports share
+// the schema, plugins (armor limits, masking) and the context factory (auth).
+// - Credentials are checked at `connection_init`: a token that is unknown, revoked or not of
+//   the form `Bearer <token>` — or none where anonymous callers get nothing — closes the
+//   socket with 4403 and a reason, instead of an acknowledged socket whose every operation fails.
+// - Sockets without a valid token (not yet initialised, or anonymous) are capped; one over the
+//   cap is closed at once with 1013 (try again later). graphql-ws closes a socket that sends no
+//   `connection_init` within 3 s (4408).
+// - An operation refused by parsing or validation (armor's depth, cost, token limits) is an
+//   error of that operation; the socket stays open for the others.
+// - stop() closes every socket with 1001 (going away), so clients reconnect at once.
+import type { Server } from 'node:http';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { CloseCode, type OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { contextFor, tokenFromConnectionParams } from '../auth/context.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Context } from '../schema/builder.ts';
+
+type Enveloped = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
+
+/** WebSocket close codes (RFC 6455 registry): the server is stopping; overloaded, try later. */
+const GOING_AWAY = 1001;
+const TRY_AGAIN_LATER = 1013;
+/** How long stop() waits for clients to answer the close frame. */
+const CLOSE_HANDSHAKE_MS = 2_000;
+
+export interface GraphQLWebSocket {
+  /** Closes every socket with 1001 (going away) and stops accepting new ones. */
+  stop(): Promise<void>;
+}
+
+/** Serves graphql-ws on `server` at /graphql. */
+export function attachGraphQLWebSocket(options: {
+  server: Server;
+  yoga: YogaServerInstance<{ connectionParams?: Record<string, unknown> }, Context>;
+  auth: Config['auth'];
+  /** Sockets without a valid token held open at once. */
+  maxUnauthenticated: number;
+  logger: Logger;
+}): GraphQLWebSocket {
+  const { yoga, auth, logger } = options;
+  const wss = new WebSocketServer({ server: options.server, path: '/graphql' });
+  const unauthenticated = new Set<WebSocket>();
+
+  // Registered before graphql-ws's own listener, so that a socket over the cap is closed
+  // before graphql-ws starts its protocol on it.
+  wss.on('connection', (socket) => {
+    if (unauthenticated.size >= options.maxUnauthenticated) {
+      logger.warn({ open: unauthenticated.size }, 'refused a WebSocket: too many sockets without a valid token');
+      socket.close(TRY_AGAIN_LATER, 'Too many connections without a token; try again later');
+      return;
+    }
+    unauthenticated.add(socket);
+    socket.once('close', () => unauthenticated.delete(socket));
+  });
+
+  useServer<Record<string, unknown>, { socket: WebSocket }>(
+    {
+      connectionInitWaitTimeout: 3_000,
+      onConnect: (ctx) => {
+        const socket = ctx.extra.socket;
+        const presented = tokenFromConnectionParams(ctx.connectionParams);
+        const { principal, invalidToken } = contextFor(auth, presented);
+        const refusal = invalidToken ?? (principal.scopes.size === 0 ? 'a token is required: connectionParams { authorization: "Bearer <token>" }' : null);
+        if (refusal) {
+          // graphql-ws would close with a bare "Forbidden"; say why (reasons are capped at 123 bytes).
+          socket.close(CloseCode.Forbidden, `Forbidden: ${refusal}`.slice(0, 123));
+          return false;
+        }
+        if (principal.name !== null) unauthenticated.delete(socket);
+        return true;
+      },
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      onSubscribe: async (ctx, _id, payload) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          connectionParams: ctx.connectionParams ?? {},
+        });
+        // Parse and validation errors (armor's limits among them, which may throw rather than
+        // report) answer this operation only; anything else is unexpected and graphql-ws closes.
+        try {
+          const document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length) return errors;
+          return {
+            schema,
+            operationName: payload.operationName,
+            document,
+            variableValues: payload.variables ?? undefined,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe } as Enveloped,
+          };
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+      },
+    },
+    wss,
+  );
+
+  return {
+    async stop() {
+      // graphql-ws's dispose() does the same but waits for every client's close handshake
+      // (up to ws's 30 s timeout); here a client that does not answer in time is cut.
+      for (const socket of wss.clients) socket.close(GOING_AWAY, 'Going away: the server is stopping; reconnect');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => wss.close(() => resolve())),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_HANDSHAKE_MS))),
+      ]);
+      clearTimeout(timer);
+      for (const socket of wss.clients) socket.terminate();
+    },
+  };
+}
