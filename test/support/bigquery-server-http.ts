@@ -94,7 +94,7 @@ export function errorBody(spec: ApiErrorSpec): unknown {
  * or BYTES value ends in "\u003d"). Outside strings these never occur in JSON, so the escape
  * can run over the whole text.
  */
-export function googleEscape(text: string): string {
+function googleEscape(text: string): string {
   return /[<>&=]/.test(text) ? text.replace(/[<>&=]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : text;
 }
 
@@ -119,7 +119,10 @@ export function sendJsonText(req: IncomingMessage, res: ServerResponse, status: 
     if (record) record.contentEncoding = 'gzip';
   }
   headers['content-length'] = body.length;
-  if (record) record.responseBytes = body.length;
+  if (record) {
+    record.responseBytes = body.length;
+    record.status = status;
+  }
   res.writeHead(status, headers);
   res.end(body);
 }

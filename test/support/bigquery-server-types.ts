@@ -80,6 +80,8 @@ export interface QueryFixture {
 export interface JobError {
   reason: string;
   message: string;
+  /** What the job billed before it failed (statistics.query.totalBytesBilled). Default 0. */
+  bytesBilled?: number;
 }
 
 /** A table as tables.get describes it (only what the test server keeps). */
@@ -140,6 +142,8 @@ export interface RecordedRequest {
   /** Request headers that decide the answer's encoding. */
   userAgent?: string;
   acceptEncoding?: string;
+  /** The answer's HTTP status (absent when the connection was dropped). */
+  status?: number;
   /** The answer's body as sent on the wire: its length in bytes and its encoding. */
   responseBytes?: number;
   contentEncoding?: 'gzip';
@@ -173,6 +177,11 @@ export interface BigQueryTestServerOptions {
    * 20 MB and then returns fewer rows than asked, with a pageToken). Default 20 MiB.
    */
   maxPageBytes?: number;
+  /**
+   * Rewrites every JSON answer before it is sent (a proxy, an emulator or a recorded fixture
+   * between the client and BigQuery), e.g. to pretty-print it. The result must still be JSON.
+   */
+  reformat?: (json: string) => string;
 }
 
 export interface BigQueryTestServer {

@@ -24,7 +24,7 @@ export function wireSchema(fields: readonly FieldSpec[]): unknown[] {
   });
 }
 
-export function encodeRow(fields: readonly FieldSpec[], row: Row, ts: TimestampFormat, index: number): { f: { v: unknown }[] } {
+function encodeRow(fields: readonly FieldSpec[], row: Row, ts: TimestampFormat, index: number): { f: { v: unknown }[] } {
   try {
     return encodeRecord(fields, row, ts);
   } catch (err) {

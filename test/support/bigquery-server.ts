@@ -204,7 +204,8 @@ export async function startBigQueryTestServer(
       req.socket.destroy();
       return;
     }
-    sendJsonText(req, res, status, payload instanceof PageJson ? payload.text() : JSON.stringify(payload), record);
+    const json = payload instanceof PageJson ? payload.text() : JSON.stringify(payload);
+    sendJsonText(req, res, status, opts.reformat ? opts.reformat(json) : json, record);
   }
 
   function routeOf(method: string, pathname: string): { route: RouteKind; params: string[] } {
@@ -375,7 +376,7 @@ export async function startBigQueryTestServer(
     if (job.startError) return job.startError;
     if (job.cancelled) return { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' };
     if (job.pendingPolls > 0) return undefined;
-    return job.failure ?? job.fixture?.fail;
+    return job.failure ? { reason: job.failure.reason, message: job.failure.message } : job.fixture?.fail;
   }
 
   function isDone(job: JobState): boolean {
@@ -395,10 +396,11 @@ export async function startBigQueryTestServer(
       if (job.fixture && !job.startError) {
         // A query that ends in an error bills nothing; a cancelled one what it scanned.
         const failed = error !== undefined && !job.cancelled;
+        const billed = failed ? String(job.failure?.bytesBilled ?? 0) : job.fixture.bytesBilled;
         statistics['totalBytesProcessed'] = job.fixture.bytesProcessed;
         statistics['query'] = {
           totalBytesProcessed: job.fixture.bytesProcessed,
-          totalBytesBilled: failed ? '0' : job.fixture.bytesBilled,
+          totalBytesBilled: billed,
           cacheHit: job.fixture.cacheHit,
           statementType: 'SELECT',
           billingTier: 1,
