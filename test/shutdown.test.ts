@@ -1,9 +1,12 @@
 // SIGTERM while a refresh runs: the service stops claiming, lets the running page commit,
-// leaves the checkpoint for whoever resumes, and exits within its grace period.
+// leaves the checkpoint for whoever resumes, and exits within its grace period. And SIGTERM
+// with subscribers connected: they are told the server is going away, not cut off.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createToken } from '../src/auth/tokens.ts';
 import { createTestDatabase } from './support/db.ts';
 import { until } from './support/until.ts';
 
@@ -40,4 +43,42 @@ it('drains on SIGTERM within the grace period, keeping the checkpoint', async ()
   expect(cp).toEqual({ status: 'active', n: run.rows_processed });
   const { rows: [{ n }] } = await pool.query(`SELECT count(*)::int AS n FROM sqp.draining`);
   expect(n).toBe(run.rows_processed); // exactly the committed pages, nothing partial
+});
+
+it('on SIGTERM, closes WebSockets with 1001 and ends SSE streams with event: complete, so clients reconnect at once', async () => {
+  const reader = createToken('reader', 'read');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'info', LOG_PRETTY: 'false', RUNNER_ENABLED: 'false', API_TOKENS: reader.entry },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /GraphiQL is ready at (http:\/\/\S+?)"/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)));
+  });
+  const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${reader.token}` } }));
+  await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+  const stream = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${reader.token}` },
+    body: JSON.stringify({ query: 'subscription { refreshEvents { __typename } }' }),
+  });
+  expect(stream.status).toBe(200);
+  const body = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+  await body.read(); // the stream is open (yoga's first bytes)
+  child.kill('SIGTERM');
+  expect(await closed).toBe(1001);
+  let text = '';
+  for (let r = await body.read(); !r.done; r = await body.read()) text += r.value;
+  expect(text).toMatch(/event: complete/);
+  expect(await exited).toBe(0);
 });
