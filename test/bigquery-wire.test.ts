@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { toCopyText } from '../src/runner/copy-text.ts';
 import { convertRows, type WireField, type WireRow } from '../src/runner/sources/bigquery-types.ts';
-import { readResultsBody } from '../src/runner/sources/bigquery-wire.ts';
+import { InvalidRowValue, readResultsBody } from '../src/runner/sources/bigquery-wire.ts';
 
 const FIELDS: WireField[] = [
   { name: 's', type: 'STRING' },
@@ -18,6 +18,8 @@ const FIELDS: WireField[] = [
   { name: 'by', type: 'BYTES' },
   { name: 'tags', type: 'STRING', mode: 'REPEATED' },
   { name: 'rec', type: 'RECORD', fields: [{ name: 'x', type: 'INT64' }, { name: 'y', type: 'STRING' }] },
+  { name: 'tr', type: 'RANGE', rangeElementType: { type: 'TIMESTAMP' } },
+  { name: 'iv', type: 'INTERVAL' },
 ];
 
 /** A deterministic generator, so a failure names the seed that made it. */
@@ -44,6 +46,8 @@ function randomRow(next: () => number): WireRow {
       { v: maybe(pick(['', 'AAEC', 'aGVsbG8='])) },
       { v: pick([[], [{ v: 'a' }], [{ v: 'a' }, { v: 'b"c' }]]) },
       { v: maybe({ f: [{ v: pick(['1', '-7']) }, { v: maybe(pick(STRINGS)) }] }) },
+      { v: maybe(pick(['[1704067200000000, UNBOUNDED)', '[UNBOUNDED, 0)', '[1704067200000000, 1704067200000001)'])) },
+      { v: maybe(pick(['0-0 0 0:0:0', '1-2 3 4:5:6.789', '-1-2 -3 -4:5:6', '10000-0 3660000 -87840000:0:0'])) },
     ],
   };
 }
@@ -67,4 +71,67 @@ describe('result page bytes → COPY text', () => {
     const body = Buffer.from(JSON.stringify({ rows, schema: { fields: FIELDS }, jobComplete: true }));
     expect(readResultsBody(body, []).copy?.text.toString('utf8')).toBe(toCopyText(convertRows(FIELDS, rows)));
   });
+
+  it('reads any valid JSON: whitespace anywhere, escaped characters and keys, repeated keys (the last wins)', () => {
+    for (const seed of [11, 12, 13, 14, 15, 16]) {
+      const next = rng(seed);
+      const rows = Array.from({ length: 200 }, () => randomRow(next));
+      const answer = { kind: 'bigquery#getQueryResultsResponse', schema: { fields: FIELDS }, rows, totalRows: '200', jobComplete: true };
+      const body = Buffer.from(spelled(answer, next));
+      expect(JSON.parse(body.toString('utf8'))).toEqual(answer); // still the same JSON
+      const page = readResultsBody(body, []);
+      expect({ seed, text: page.copy?.text.toString('utf8') }).toEqual({ seed, text: toCopyText(convertRows(FIELDS, rows)) });
+      expect(page.meta).toMatchObject({ totalRows: '200', jobComplete: true });
+    }
+  });
+
+  it('{"v": "x"} with a space after the colon (refused before) is read', () => {
+    const body = Buffer.from('{"schema": {"fields": [{"name": "s", "type": "STRING"}]}, "rows": [{"f": [{"v": "x"}]}, {"f": [{"v": null}]}]}');
+    expect(readResultsBody(body, []).copy?.text.toString('utf8')).toBe('x\n\\N\n');
+  });
+
+  it('invalid JSON still fails', () => {
+    expect(() => readResultsBody(Buffer.from('{"rows": [{"f": [{"v": "x"}]}] trailing'), [{ name: 's', type: 'STRING' }])).toThrow();
+    expect(() => readResultsBody(Buffer.from('{"rows": [{"f": [{"v": "x"'), [{ name: 's', type: 'STRING' }])).toThrow();
+  });
+
+  it('a NUL names its column and row on both paths, or is replaced when asked', () => {
+    const fields: WireField[] = [{ name: 'id', type: 'INT64' }, { name: 's', type: 'STRING' }];
+    const rows = [{ f: [{ v: '1' }, { v: 'ok' }] }, { f: [{ v: '2' }, { v: 'a\u0000b' }] }];
+    const compact = Buffer.from(JSON.stringify({ schema: { fields }, rows }));
+    const pretty = Buffer.from(JSON.stringify({ schema: { fields }, rows }, null, 1).replace('"f"', '"\\u0066"'));
+    for (const body of [compact, pretty]) {
+      let error: unknown;
+      try {
+        readResultsBody(body, [], { firstRow: 100 });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(InvalidRowValue);
+      expect((error as InvalidRowValue).where).toEqual({ column: 's', row: 101 });
+      expect((error as Error).message).toMatch(/column "s", row 101 .*U\+0000/);
+      expect(readResultsBody(body, [], { firstRow: 0, nulReplacement: '' }).copy?.text.toString('utf8')).toBe('1\tok\n2\tab\n');
+    }
+  });
 });
+
+/** JSON.stringify's value, spelled differently: random whitespace, \u escapes, a repeated key first. */
+function spelled(value: unknown, next: () => number): string {
+  const ws = () => [' ', '\n', '\t', '\r\n', '', ''][Math.floor(next() * 6)]!;
+  const str = (s: string) =>
+    `"${[...s].map((c) => {
+      const plain = JSON.stringify(c).slice(1, -1);
+      if (plain !== c || next() > 0.2) return plain;
+      return c === '/' && next() < 0.5 ? '\\/' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    }).join('')}"`;
+  const go = (v: unknown): string => {
+    if (v === null || typeof v !== 'object') return typeof v === 'string' ? str(v) : JSON.stringify(v);
+    if (Array.isArray(v)) return `[${ws()}${v.map((x) => `${ws()}${go(x)}${ws()}`).join(',')}${ws()}]`;
+    const entries = Object.entries(v as Record<string, unknown>).map(([k, x]) => `${ws()}${str(k)}${ws()}:${ws()}${go(x)}${ws()}`);
+    // A repeated key before the real one: JSON.parse keeps the last, so must the reader.
+    const keys = Object.keys(v as object);
+    if (keys.length === 1 && (keys[0] === 'v' || keys[0] === 'f') && next() < 0.1) entries.unshift(`${str(keys[0]!)}:${keys[0] === 'v' ? '"decoy"' : '[]'}`);
+    return `{${entries.join(',')}}`;
+  };
+  return `${ws()}${go(value)}${ws()}`;
+}

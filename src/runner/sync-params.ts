@@ -24,6 +24,10 @@ const BigQuerySourceSchema = z.object({
   location: z.string().min(1).optional(),
   /** BigQuery refuses to run the job when it would bill more than this. */
   maximumBytesBilled: byteCount.optional(),
+  /** Replaces U+0000 in values (PostgreSQL text cannot hold it); unset: a NUL fails the run naming column and row. */
+  nulReplacement: z.string().optional(),
+  /** false: always query, even when the tables the query reads did not change (non-deterministic queries). */
+  skipWhenUnchanged: z.boolean().optional(),
 });
 
 const PostgresSourceSchema = z.object({

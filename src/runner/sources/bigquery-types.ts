@@ -83,7 +83,41 @@ export function toText(field: WireField, v: unknown): TextValue {
   if (v === null || v === undefined) return null;
   const type = canonicalType(field.type);
   if (type === 'RECORD') return toJson(field, v);
+  if (type === 'RANGE') return rangeText(field, v);
   return scalarText(type, v, field.name);
+}
+
+/**
+ * RANGE<DATE|DATETIME|TIMESTAMP> → a PostgreSQL range literal. BigQuery writes "[start, end)"
+ * with UNBOUNDED for an open end, each bound in its element type's wire form — a TIMESTAMP
+ * bound as int64 microseconds under useInt64Timestamp, which PostgreSQL cannot read as a
+ * timestamp: each bound goes through its element type's conversion ("[2024-01-01T00:00:00.000000Z,)").
+ */
+function rangeText(field: WireField, v: unknown): string {
+  const s = asString(v, field.name);
+  const m = /^\[\s*(.*?)\s*,\s*(.*?)\s*\)$/.exec(s);
+  if (!m) throw new Error(`BigQuery column "${field.name}" (RANGE): expected "[start, end)", got ${s}`);
+  const element = canonicalType(field.rangeElementType?.type ?? 'DATE');
+  const bound = (b: string) => (b === '' || /^(UNBOUNDED|NULL)$/i.test(b) ? '' : scalarText(element, b, field.name));
+  return `[${bound(m[1]!)},${bound(m[2]!)})`;
+}
+
+/**
+ * INTERVAL in BigQuery's canonical form "[-]Y-M [-]D [-]H:M:S[.F]" (three independently signed
+ * parts) → PostgreSQL's verbose form with a sign on every field. The canonical text itself is
+ * valid PostgreSQL input, but under IntervalStyle sql_standard a leading '-' would negate all
+ * of it ('-1-2 3 4:05:06' = -1y-2m-3d-4:05:06 there): explicit signs mean one thing everywhere.
+ */
+function intervalText(v: unknown, name = 'value'): string {
+  const s = asString(v, name).trim();
+  const m = /^([+-]?)(\d+)-(\d+) ([+-]?\d+) ([+-]?)(\d+):(\d+):(\d+)(?:\.(\d{1,9}))?$/.exec(s);
+  if (!m) throw new Error(`BigQuery column "${name}" (INTERVAL): not in canonical form [-]Y-M [-]D [-]H:M:S[.F]: ${s}`);
+  const [, ys, years, months, days, ts, hours, minutes, seconds, fraction] = m;
+  const y = ys === '-' ? '-' : '+';
+  const t = ts === '-' ? '-' : '+';
+  const d = days!.startsWith('-') ? days! : `+${days!.replace(/^\+/, '')}`;
+  const secs = fraction ? `${seconds}.${fraction}` : seconds;
+  return `${y}${years} years ${y}${months} mons ${d} days ${t}${hours} hours ${t}${minutes} mins ${t}${secs} secs`;
 }
 
 function scalarText(type: string, v: unknown, name: string): string {
@@ -93,8 +127,9 @@ function scalarText(type: string, v: unknown, name: string): string {
     case 'TIME':
     case 'DATE':
     case 'JSON':
-    case 'INTERVAL':
       return asString(v, name);
+    case 'INTERVAL':
+      return intervalText(v, name);
     case 'INT64':
       return int64Text(v, name);
     case 'NUMERIC':
@@ -110,9 +145,6 @@ function scalarText(type: string, v: unknown, name: string): string {
       return timestampText(v, name);
     case 'BYTES':
       return `\\x${Buffer.from(asString(v, name), 'base64').toString('hex')}`;
-    case 'RANGE':
-      // "[2024-01-01, UNBOUNDED)": PostgreSQL spells an unbounded end as an empty bound.
-      return asString(v, name).replace(/UNBOUNDED/g, '').replace(/,\s+/, ',');
     default:
       // A type this source does not know: its wire text, unchanged.
       return asString(v, name);
@@ -280,6 +312,7 @@ function jsonOf(field: WireField, v: unknown, repeated: boolean): string {
     );
     return `{${parts.join(',')}}`;
   }
+  if (type === 'RANGE') return JSON.stringify(rangeText(field, v));
   const text = scalarText(type, v, field.name);
   switch (type) {
     case 'INT64':

@@ -254,7 +254,6 @@ function planOf(field: WireField): number {
     case 'JSON':
     case 'TIME':
     case 'DATE':
-    case 'INTERVAL':
       return TEXT;
     case 'INT64':
       return INT;
@@ -398,8 +397,16 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
     // The usual spelling, {"v":…}, without the general key loop below.
     const cellStart = w.at;
     if (b[i] === LBRACE && b[i + 1] === QUOTE && b[i + 2] === 0x76 && b[i + 3] === QUOTE && b[i + 4] === COLON && c < width) {
-      const j = skipSpace(b, writeValue(c, skipSpace(b, i + 5)));
-      if (b[j] === RBRACE) return j + 1;
+      const valueStart = skipSpace(b, i + 5);
+      let j: number;
+      try {
+        j = skipSpace(b, writeValue(c, valueStart));
+      } catch (err) {
+        // Not this cell's value after all if another key follows ({"v":…,"v":…}): read it the general way.
+        if (err instanceof MalformedBody || b[skipSpace(b, skipValue(b, valueStart))] !== COMMA) throw err;
+        j = -1;
+      }
+      if (j >= 0 && b[j] === RBRACE) return j + 1;
       // More in the cell than one value: undo it and read the cell the general way.
       w.at = cellStart;
     }
@@ -409,8 +416,9 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
       if (c < width) w.value(textOf(c, cell?.v));
       return cellEnd;
     }
+    // The general way: the LAST "v" counts, as for JSON.parse; every other key is skipped.
     i = skipSpace(b, i + 1);
-    let seen = false;
+    let valueAt = -1;
     if (b[i] !== RBRACE) {
       for (;;) {
         expectByte(b, i, QUOTE);
@@ -419,13 +427,8 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
         i = skipSpace(b, keyEnd);
         expectByte(b, i, COLON);
         i = skipSpace(b, i + 1);
-        if (isV && c < width) {
-          // A repeated "v": the last one counts, as for JSON.parse.
-          if (seen) w.at = cellStart;
-          seen = true;
-          i = writeValue(c, i);
-        } else i = skipValue(b, i);
-        i = skipSpace(b, i);
+        if (isV) valueAt = i;
+        i = skipSpace(b, skipValue(b, i));
         if (b[i] === COMMA) {
           i = skipSpace(b, i + 1);
           continue;
@@ -434,7 +437,10 @@ function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: numbe
         break;
       }
     }
-    if (!seen && c < width) w.value(textOf(c, undefined));
+    if (c < width) {
+      if (valueAt >= 0) writeValue(c, valueAt);
+      else w.value(textOf(c, undefined));
+    }
     return i + 1;
   };
 
