@@ -35,20 +35,25 @@ const RefreshCheckpointFilter = builder.inputType('RefreshCheckpointFilter', {
   }),
 });
 
+function checkpointWhere(f: { status?: CheckpointStatusValue | null; tableSchema?: string | null; tableName?: string | null } | null | undefined) {
+  return {
+    ...(f?.status ? { status: f.status } : {}),
+    ...(f?.tableSchema ? { tableSchema: f.tableSchema } : {}),
+    ...(f?.tableName ? { tableName: f.tableName } : {}),
+  };
+}
+
 builder.queryFields((t) => ({
   refreshCheckpoints: t.prismaConnection({
     type: 'RefreshCheckpoint',
     cursor: 'id',
     description: 'Checkpoints, most recently updated first.',
     args: { filter: t.arg({ type: RefreshCheckpointFilter, required: false }) },
+    totalCount: (_root, args) => db().prisma.refreshCheckpoint.count({ where: checkpointWhere(args.filter) }),
     resolve: (query, _root, args) =>
       db().prisma.refreshCheckpoint.findMany({
         ...query,
-        where: {
-          ...(args.filter?.status ? { status: args.filter.status } : {}),
-          ...(args.filter?.tableSchema ? { tableSchema: args.filter.tableSchema } : {}),
-          ...(args.filter?.tableName ? { tableName: args.filter.tableName } : {}),
-        },
+        where: checkpointWhere(args.filter),
         orderBy: [{ updatedAt: 'desc' }, { id: 'desc' }],
       }),
   }),

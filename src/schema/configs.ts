@@ -60,6 +60,7 @@ builder.prismaObjectFields(RefreshConfigRef, (t) => ({
       cursor: 'id',
       description: 'Refresh runs of this table, newest first.',
       query: { orderBy: NEWEST_FIRST },
+      totalCount: true,
     }),
     latestRun: t.field({
       type: RefreshRunRef,
@@ -103,6 +104,7 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Registered tables, highest priority first, then soonest next refresh.',
     args: { filter: t.arg({ type: RefreshConfigFilter, required: false }) },
+    totalCount: (_root, args) => db().prisma.refreshConfig.count({ where: refreshConfigWhere(args.filter) }),
     resolve: (query, _root, args) =>
       db().prisma.refreshConfig.findMany({
         ...query,

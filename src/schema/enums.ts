@@ -12,6 +12,17 @@ export const RefreshStatus = builder.enumType('RefreshStatus', {
   } as const,
 });
 
+export const RunOutcome = builder.enumType('RunOutcome', {
+  description: 'How a finished run ended, beyond its status: a cancel or a pause is not a failure.',
+  values: {
+    COMPLETED: { value: 'completed', description: 'Every page was read and published.' },
+    UNCHANGED: { value: 'unchanged', description: 'The source had not changed since the last success: nothing was read.' },
+    PAUSED: { value: 'paused', description: 'Stopped at a page boundary (shutdown or time budget); the next run resumes from its checkpoint.' },
+    CANCELLED: { value: 'cancelled', description: 'Stopped at a page boundary because someone cancelled it.' },
+    FAILED: { value: 'failed', description: 'An error or a blocking quality check; the target is unchanged by this run.' },
+  } as const,
+});
+
 export const DependencyType = builder.enumType('DependencyType', {
   description: 'How strictly a dependent waits for its parent.',
   values: {
@@ -29,5 +40,19 @@ export const CheckpointStatus = builder.enumType('CheckpointStatus', {
 });
 
 export type RefreshStatusValue = 'running' | 'success' | 'warning' | 'failed';
+export type RunOutcomeValue = 'completed' | 'unchanged' | 'paused' | 'cancelled' | 'failed';
+
+const OUTCOMES: readonly string[] = ['completed', 'unchanged', 'paused', 'cancelled', 'failed'] satisfies RunOutcomeValue[];
+
+/**
+ * The outcome of a run from its audit row: what the engine wrote in sync_metadata, or, for rows
+ * written before it did, what the status implies. Null while it runs.
+ */
+export function runOutcome(status: string | null, syncMetadata: unknown): RunOutcomeValue | null {
+  if (status === null || status === 'running') return null;
+  const written = (syncMetadata as { outcome?: unknown } | null)?.outcome;
+  if (typeof written === 'string' && OUTCOMES.includes(written)) return written as RunOutcomeValue;
+  return status === 'failed' ? 'failed' : 'completed';
+}
 export type DependencyTypeValue = 'hard' | 'soft';
 export type CheckpointStatusValue = 'active' | 'completed' | 'expired';

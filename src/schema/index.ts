@@ -13,6 +13,8 @@ import './errors.ts';
 import './mutations.ts';
 import './subscriptions.ts';
 import './status.ts';
+import './statistics.ts';
+import './viewer.ts';
 
 /** The executable GraphQL schema of sqp-refresh. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -29,19 +29,24 @@ const QualityMetricFilter = builder.inputType('QualityMetricFilter', {
   }),
 });
 
+function metricWhere(f: { isWithinThreshold?: boolean | null; metricName?: string | null } | null | undefined) {
+  return {
+    ...(f?.isWithinThreshold != null ? { isWithinThreshold: f.isWithinThreshold } : {}),
+    ...(f?.metricName ? { metricName: f.metricName } : {}),
+  };
+}
+
 builder.queryFields((t) => ({
   qualityMetrics: t.prismaConnection({
     type: 'QualityMetric',
     cursor: 'id',
     description: 'Quality metrics, newest first.',
     args: { filter: t.arg({ type: QualityMetricFilter, required: false }) },
+    totalCount: (_root, args) => db().prisma.qualityMetric.count({ where: metricWhere(args.filter) }),
     resolve: (query, _root, args) =>
       db().prisma.qualityMetric.findMany({
         ...query,
-        where: {
-          ...(args.filter?.isWithinThreshold != null ? { isWithinThreshold: args.filter.isWithinThreshold } : {}),
-          ...(args.filter?.metricName ? { metricName: args.filter.metricName } : {}),
-        },
+        where: metricWhere(args.filter),
         orderBy: { id: 'desc' },
       }),
   }),

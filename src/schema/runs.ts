@@ -2,7 +2,7 @@
 import type { Prisma } from '../generated/prisma/client.ts';
 import { db } from '../db.ts';
 import { builder } from './builder.ts';
-import { RefreshStatus, type RefreshStatusValue } from './enums.ts';
+import { RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue } from './enums.ts';
 
 export const RefreshRunRef = builder.prismaNode('RefreshRun', {
   id: { field: 'id' },
@@ -19,6 +19,12 @@ export const RefreshRunRef = builder.prismaNode('RefreshRun', {
       type: RefreshStatus,
       nullable: true,
       resolve: (r) => (r.status as RefreshStatusValue | null) ?? null,
+    }),
+    outcome: t.field({
+      type: RunOutcome,
+      nullable: true,
+      description: 'How it ended (completed, unchanged, paused, cancelled, failed); null while it runs.',
+      resolve: (r) => runOutcome(r.status, r.syncMetadata),
     }),
     rowsProcessed: t.exposeInt('rowsProcessed', { nullable: true }),
     rowsInserted: t.exposeInt('rowsInserted', { nullable: true }),
@@ -45,21 +51,25 @@ const RefreshRunFilter = builder.inputType('RefreshRunFilter', {
   }),
 });
 
+type RunFilter = { status?: RefreshStatusValue | null; tableSchema?: string | null; tableName?: string | null; since?: Date | null };
+
+function refreshRunWhere(f: RunFilter | null | undefined): Prisma.RefreshRunWhereInput {
+  return {
+    ...(f?.status ? { status: f.status } : {}),
+    ...(f?.tableSchema ? { tableSchema: f.tableSchema } : {}),
+    ...(f?.tableName ? { tableName: f.tableName } : {}),
+    ...(f?.since ? { refreshStartedAt: { gte: f.since } } : {}),
+  };
+}
+
 builder.queryFields((t) => ({
   refreshRuns: t.prismaConnection({
     type: 'RefreshRun',
     cursor: 'id',
     description: 'Refresh runs, newest first.',
     args: { filter: t.arg({ type: RefreshRunFilter, required: false }) },
-    resolve: (query, _root, args) => {
-      const f = args.filter;
-      const where: Prisma.RefreshRunWhereInput = {
-        ...(f?.status ? { status: f.status } : {}),
-        ...(f?.tableSchema ? { tableSchema: f.tableSchema } : {}),
-        ...(f?.tableName ? { tableName: f.tableName } : {}),
-        ...(f?.since ? { refreshStartedAt: { gte: f.since } } : {}),
-      };
-      return db().prisma.refreshRun.findMany({ ...query, where, orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] });
-    },
+    totalCount: (_root, args) => db().prisma.refreshRun.count({ where: refreshRunWhere(args.filter) }),
+    resolve: (query, _root, args) =>
+      db().prisma.refreshRun.findMany({ ...query, where: refreshRunWhere(args.filter), orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] }),
   }),
 }));

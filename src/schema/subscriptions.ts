@@ -10,7 +10,7 @@ import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { eventStream } from '../subscriptions/streams.ts';
 import { builder } from './builder.ts';
-import { RefreshStatus, type RefreshStatusValue } from './enums.ts';
+import { RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue, type RunOutcomeValue } from './enums.ts';
 import { RefreshRunRef } from './runs.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
@@ -63,7 +63,7 @@ const RunFinished = builder.objectRef<Ev<'run:finished'>>('RunFinished').impleme
   fields: (t) => ({
     runId: t.id({ resolve: (e) => runId(e.runId) }),
     status: t.field({ type: RefreshStatus, resolve: (e) => e.status }),
-    outcome: t.exposeString('outcome', { description: 'completed, paused, cancelled or failed.' }),
+    outcome: t.field({ type: RunOutcome, description: 'How it ended: a cancel or a pause is not a failure.', resolve: (e) => e.outcome }),
     rowsProcessed: t.exposeInt('rowsProcessed'),
     errorMessage: t.exposeString('errorMessage', { nullable: true }),
   }),
@@ -138,6 +138,7 @@ builder.subscriptionField('refreshEvents', (t) =>
 interface RunState {
   runId: number;
   status: RefreshStatusValue;
+  outcome: RunOutcomeValue | null;
   rowsProcessed: number;
   totalRows: number | null;
   percent: number | null;
@@ -152,6 +153,7 @@ const RunProgressState = builder.objectRef<RunState>('RunProgressState').impleme
     runId: t.id({ resolve: (s) => runId(s.runId) }),
     run: t.field({ type: RefreshRunRef, resolve: (s) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
     status: t.field({ type: RefreshStatus, resolve: (s) => s.status }),
+    outcome: t.field({ type: RunOutcome, nullable: true, description: 'How it ended; null while it runs.', resolve: (s) => s.outcome }),
     rowsProcessed: t.exposeInt('rowsProcessed'),
     totalRows: t.exposeInt('totalRows', { nullable: true }),
     percent: t.exposeFloat('percent', { nullable: true }),
@@ -161,33 +163,50 @@ const RunProgressState = builder.objectRef<RunState>('RunProgressState').impleme
   }),
 });
 
-/** The run's state as the tables (and this process's runner, if it runs it) say now. */
+/** Percent of `total` that `done` is, when the total is known. */
+const percentOf = (done: number, total: number | null) => (total ? Math.min(100, (done / total) * 100) : null);
+
+/**
+ * The run's state as the tables (and this process's runner, if it runs it) say now. A run that
+ * stopped early (paused, cancelled, failed) keeps its real percent: the total comes from the
+ * checkpoint it wrote, which outlives the run.
+ */
 async function currentState(id: number): Promise<RunState | null> {
-  const { rows: [r] } = await db().pool.query<{ status: RefreshStatusValue; rows_processed: number | null; last_processed_row: string | null; total_rows: string | null }>(
-    `SELECT a.status, a.rows_processed, c.last_processed_row, c.total_rows
+  const { rows: [r] } = await db().pool.query<{ status: RefreshStatusValue; sync_metadata: unknown; rows_processed: number | null; last_processed_row: string | null; total_rows: string | null }>(
+    `SELECT a.status, a.sync_metadata, a.rows_processed, c.last_processed_row, c.total_rows
      FROM sqp.refresh_audit_log a
      LEFT JOIN LATERAL (
+       -- Runs of one table never overlap: the checkpoint written during this run is this run's.
        SELECT last_processed_row, total_rows FROM sqp.refresh_checkpoints k
-       WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name AND k.status = 'active'
+       WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name
+         AND k.updated_at >= a.refresh_started_at AND (a.refresh_completed_at IS NULL OR k.updated_at <= a.refresh_completed_at)
        ORDER BY k.updated_at DESC LIMIT 1
-     ) c ON a.status = 'running'
+     ) c ON true
      WHERE a.id = $1`,
     [id],
   );
   if (!r) return null;
   const local = runtime().runner?.status().inFlight.find((f) => f.runId === id);
-  const finished = r.status !== 'running';
-  const rowsProcessed = finished ? r.rows_processed ?? 0 : local?.rowsProcessed ?? Number(r.last_processed_row ?? 0);
-  const totalRows = finished ? r.rows_processed : local?.totalRows ?? (r.total_rows === null ? null : Number(r.total_rows));
+  const outcome = runOutcome(r.status, r.sync_metadata);
+  const checkpointTotal = r.total_rows === null ? null : Number(r.total_rows);
+  if (outcome !== null) {
+    const rowsProcessed = r.rows_processed ?? 0;
+    const whole = outcome === 'completed' || outcome === 'unchanged';
+    const totalRows = whole ? Math.max(rowsProcessed, checkpointTotal ?? 0) : checkpointTotal;
+    return { runId: id, status: r.status, outcome, rowsProcessed, totalRows, percent: whole ? 100 : percentOf(rowsProcessed, totalRows), rowsPerSecond: null, etaSeconds: null, finished: true };
+  }
+  const rowsProcessed = local?.rowsProcessed ?? Number(r.last_processed_row ?? 0);
+  const totalRows = local?.totalRows ?? checkpointTotal;
   return {
     runId: id,
     status: r.status,
+    outcome: null,
     rowsProcessed,
     totalRows,
-    percent: finished ? 100 : local?.percent ?? (totalRows ? Math.min(100, (rowsProcessed / totalRows) * 100) : null),
-    rowsPerSecond: finished ? null : local?.rowsPerSecond ?? null,
-    etaSeconds: finished ? 0 : local?.etaSeconds ?? null,
-    finished,
+    percent: local?.percent ?? percentOf(rowsProcessed, totalRows),
+    rowsPerSecond: local?.rowsPerSecond ?? null,
+    etaSeconds: local?.etaSeconds ?? null,
+    finished: false,
   };
 }
 
@@ -206,7 +225,10 @@ async function* runProgress(id: number, shutdown: AbortSignal | undefined): Asyn
         last = { ...last, rowsProcessed: e.rowsProcessed, totalRows: e.totalRows, percent: e.percent, rowsPerSecond: e.rowsPerSecond, etaSeconds: e.etaSeconds };
         yield last;
       } else if (e.type === 'run:finished') {
-        yield { ...last, status: e.status, rowsProcessed: e.rowsProcessed, percent: e.status === 'failed' ? last.percent : 100, etaSeconds: 0, finished: true };
+        const whole = e.outcome === 'completed';
+        const totalRows = whole ? Math.max(e.rowsProcessed, last.totalRows ?? 0) : last.totalRows;
+        const percent = whole ? 100 : percentOf(e.rowsProcessed, totalRows) ?? last.percent;
+        yield { ...last, status: e.status, outcome: e.outcome, rowsProcessed: e.rowsProcessed, totalRows, percent, rowsPerSecond: null, etaSeconds: null, finished: true };
         return;
       }
     }

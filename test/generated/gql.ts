@@ -15,6 +15,11 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  */
 type Documents = {
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
+    "query Viewer { viewer { name scopes tokenRefused } }": typeof types.ViewerDocument,
+    "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": typeof types.CountsDocument,
+    "\n      query Outcomes { refreshRuns(first: 10, filter: { tableName: \"weekly_summary\" }) { edges { node { status outcome } } } }\n    ": typeof types.OutcomesDocument,
+    "\n    subscription RunProgressOutcome($runId: ID!) { runProgress(runId: $runId) { status outcome rowsProcessed totalRows percent finished } }\n  ": typeof types.RunProgressOutcomeDocument,
+    "\n      query RunStatistics($since: DateTime!, $bucket: StatisticsBucket, $tableName: String) {\n        refreshRunStatistics(since: $since, bucket: $bucket, tableName: $tableName) {\n          tableName periodStart periodEnd runs completed failed cancelled paused successRate p50DurationMs p95DurationMs rowsProcessed bytesBilled\n        }\n      }\n    ": typeof types.RunStatisticsDocument,
     "\n  mutation Force($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field value }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on BudgetExceededError { neededBytes remainingBytes }\n      ... on ForceRefreshPayload {\n        dryRun queued estimatedBytes remainingBudgetBytes\n        run { id databaseId status tableName }\n        plan { position table reason state }\n      }\n    }\n  }\n": typeof types.ForceDocument,
     "query RunStatus($id: ID!) { node(id: $id) { ... on RefreshRun { status rowsProcessed errorMessage errorDetails syncMetadata } } }": typeof types.RunStatusDocument,
     "\n  mutation Cancel($input: CancelRefreshInput!) {\n    cancelRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field }\n      ... on ConflictError { field }\n      ... on ValidationError { field }\n      ... on CancelRefreshPayload { finished run { status errorMessage rowsProcessed } }\n    }\n  }\n": typeof types.CancelDocument,
@@ -41,6 +46,11 @@ type Documents = {
 };
 const documents: Documents = {
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
+    "query Viewer { viewer { name scopes tokenRefused } }": types.ViewerDocument,
+    "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": types.CountsDocument,
+    "\n      query Outcomes { refreshRuns(first: 10, filter: { tableName: \"weekly_summary\" }) { edges { node { status outcome } } } }\n    ": types.OutcomesDocument,
+    "\n    subscription RunProgressOutcome($runId: ID!) { runProgress(runId: $runId) { status outcome rowsProcessed totalRows percent finished } }\n  ": types.RunProgressOutcomeDocument,
+    "\n      query RunStatistics($since: DateTime!, $bucket: StatisticsBucket, $tableName: String) {\n        refreshRunStatistics(since: $since, bucket: $bucket, tableName: $tableName) {\n          tableName periodStart periodEnd runs completed failed cancelled paused successRate p50DurationMs p95DurationMs rowsProcessed bytesBilled\n        }\n      }\n    ": types.RunStatisticsDocument,
     "\n  mutation Force($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field value }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on BudgetExceededError { neededBytes remainingBytes }\n      ... on ForceRefreshPayload {\n        dryRun queued estimatedBytes remainingBudgetBytes\n        run { id databaseId status tableName }\n        plan { position table reason state }\n      }\n    }\n  }\n": types.ForceDocument,
     "query RunStatus($id: ID!) { node(id: $id) { ... on RefreshRun { status rowsProcessed errorMessage errorDetails syncMetadata } } }": types.RunStatusDocument,
     "\n  mutation Cancel($input: CancelRefreshInput!) {\n    cancelRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on NotFoundError { field }\n      ... on ConflictError { field }\n      ... on ValidationError { field }\n      ... on CancelRefreshPayload { finished run { status errorMessage rowsProcessed } }\n    }\n  }\n": types.CancelDocument,
@@ -84,6 +94,26 @@ export function graphql(source: string): unknown;
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "subscription AuthEvents { refreshEvents { __typename } }"): (typeof documents)["subscription AuthEvents { refreshEvents { __typename } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query Viewer { viewer { name scopes tokenRefused } }"): (typeof documents)["query Viewer { viewer { name scopes tokenRefused } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    "): (typeof documents)["\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n      query Outcomes { refreshRuns(first: 10, filter: { tableName: \"weekly_summary\" }) { edges { node { status outcome } } } }\n    "): (typeof documents)["\n      query Outcomes { refreshRuns(first: 10, filter: { tableName: \"weekly_summary\" }) { edges { node { status outcome } } } }\n    "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n    subscription RunProgressOutcome($runId: ID!) { runProgress(runId: $runId) { status outcome rowsProcessed totalRows percent finished } }\n  "): (typeof documents)["\n    subscription RunProgressOutcome($runId: ID!) { runProgress(runId: $runId) { status outcome rowsProcessed totalRows percent finished } }\n  "];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n      query RunStatistics($since: DateTime!, $bucket: StatisticsBucket, $tableName: String) {\n        refreshRunStatistics(since: $since, bucket: $bucket, tableName: $tableName) {\n          tableName periodStart periodEnd runs completed failed cancelled paused successRate p50DurationMs p95DurationMs rowsProcessed bytesBilled\n        }\n      }\n    "): (typeof documents)["\n      query RunStatistics($since: DateTime!, $bucket: StatisticsBucket, $tableName: String) {\n        refreshRunStatistics(since: $since, bucket: $bucket, tableName: $tableName) {\n          tableName periodStart periodEnd runs completed failed cancelled paused successRate p50DurationMs p95DurationMs rowsProcessed bytesBilled\n        }\n      }\n    "];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

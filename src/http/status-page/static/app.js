@@ -138,7 +138,7 @@ function onEvent(e) {
       state.live.set(e.configId, { ...e, running: true, seenAt: now });
       break;
     case 'RunFinished':
-      state.live.set(e.configId, { ...previous, runId: e.runId, running: false, status: e.status, outcome: e.outcome, rowsProcessed: e.rowsProcessed, seenAt: now });
+      state.live.set(e.configId, { ...previous, runId: e.runId, running: false, status: e.status, outcome: e.outcome.toLowerCase(), rowsProcessed: e.rowsProcessed, seenAt: now });
       reloadSoon();
       break;
     case 'RunBlocked':
