@@ -12,10 +12,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { startBigQueryTestServer, type BigQueryTestServer } from '../test/support/bigquery-server.ts';
-import type { ChildArgs, ChildResult } from './refresh-child.ts';
+import { startBigQueryTestServer } from '../test/support/bigquery-server.ts';
+import { jobFailureFigures, refreshInChild, type RefreshRun } from './engine-runs.ts';
 import { SQP_COLUMN_NAMES, SQP_KEY, SQP_SCHEMA, sqpCopyText, sqpQuery, sqpRow } from './sqp-fixture.ts';
-import { fmtInt, fmtMb, fmtSeconds, MB, runChild, type Bench, type BenchContext, type Figure, envCount } from './support.ts';
+import { fmtInt, fmtMb, fmtSeconds, MB, type Bench, type Figure, envCount } from './support.ts';
 
 /** BENCH_ROWS / BENCH_BIG_ROWS override the sizes (quick trial runs); the targets assume the defaults. */
 const ROWS = envCount('BENCH_ROWS', 1_000_000);
@@ -132,33 +132,6 @@ async function perRowUpserts(pool: pg.Pool, rows: number): Promise<{ ms: number 
   }
 }
 
-type RefreshRun = ChildResult & { serverBusyMs: number };
-
-async function refreshInChild(ctx: BenchContext, server: BigQueryTestServer, rows: number, label: string): Promise<RefreshRun> {
-  const args: ChildArgs = {
-    databaseUrl: ctx.databaseUrl,
-    bigqueryUrl: server.url,
-    tableSchema: TARGET.schema,
-    tableName: TARGET.name,
-    params: syncParams(rows),
-  };
-  ctx.log(`${label}: refreshTable in a child process, ${fmtInt(rows)} rows …`);
-  // This process does nothing but serve BigQuery pages while the child runs: its event-loop
-  // busy time is the time the test server spent producing them (BigQuery's part of (a)).
-  const elu = performance.eventLoopUtilization();
-  const child = await runChild<ChildResult>('refresh-child.ts', args, ['--expose-gc']);
-  const result: RefreshRun = { ...child, serverBusyMs: performance.eventLoopUtilization(elu).active };
-  const o = result.outcome;
-  ctx.log(
-    `${label}: ${o.status}/${o.outcome} in ${fmtSeconds(result.wallMs)} — ${fmtInt(o.rowsProcessed)} read, ${fmtInt(o.rowsInserted)} inserted, ` +
-      `${fmtInt(o.rowsUpdated)} updated; RSS ${fmtMb(result.rssBaseline)} at rest, peak ${fmtMb(result.rssPeak)} ` +
-      `(kernel ${result.rssKernelPeak === null ? '?' : fmtMb(result.rssKernelPeak)}); longest event-loop block ${result.maxSampleGapMs} ms; ` +
-      `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}`,
-  );
-  if (o.status !== 'success') ctx.log(`${label}: ${o.errorMessage ?? ''} ${JSON.stringify(o.errorDetails ?? {})}`);
-  return result;
-}
-
 const rate = (rows: number, ms: number) => (rows * 1000) / ms;
 const short = (n: number) => (n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n % 1000 === 0 ? `${n / 1000}k` : String(n));
 
@@ -198,10 +171,12 @@ export const engineBench: Bench = {
       await truncate(pool, COPY_TABLE);
 
       // (a) and (a').
-      const a = await refreshInChild(ctx, server, ROWS, '(a) full refresh');
+      const a = await refreshInChild(ctx, server, syncParams(ROWS), '(a) full refresh');
       await checkpoint(pool);
-      const again = await refreshInChild(ctx, server, ROWS, "(a') no-change re-refresh");
+      const again = await refreshInChild(ctx, server, syncParams(ROWS), "(a') no-change re-refresh");
       const count = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM sqp.asin_performance_data`)).rows[0]!.n);
+      // (a'') again, through a job failure.
+      const jobFailure = await jobFailureFigures(ctx, server, pool, syncParams(ROWS), ROWS);
 
       // (c) into the empty copy.
       await truncate(pool, COPY_TABLE);
@@ -214,7 +189,7 @@ export const engineBench: Bench = {
       let big: RefreshRun | null = null;
       if (!skip5M) {
         await truncate(pool, 'sqp.asin_performance_data');
-        big = await refreshInChild(ctx, server, BIG_ROWS, '(a) at 5M rows');
+        big = await refreshInChild(ctx, server, syncParams(BIG_ROWS), '(a) at 5M rows');
       }
 
       // ---- figures -------------------------------------------------------------------
@@ -312,6 +287,7 @@ export const engineBench: Bench = {
           target: '≤ 200 MB',
           pass: a.rssPeak <= 200 * MB,
         },
+        ...jobFailure,
       ];
       if (big) {
         const bigOk = big.outcome.status === 'success' && big.outcome.rowsInserted === BIG_ROWS;
