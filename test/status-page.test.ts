@@ -2,7 +2,8 @@
 // playwright-core against the real service, started as a child process on a test database
 // with the demo source. Nothing is due when the service starts; the test forces one refresh
 // through the page's Force button and watches the progress bar run to done while the cascade
-// follows, then saves a screenshot (test/artifacts/status-page.png).
+// follows, then saves a screenshot (test/artifacts/status-page.png). Then as visitors without
+// the right token meet it (none where anonymous reads are off, a refused one) and on a phone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,27 +24,28 @@ const CANARY = 'sqp.<img src=x onerror=alert(1)>';
 
 let database: TestDatabase;
 let pool: pg.Pool;
-let service: ChildProcess | undefined;
+const services: ChildProcess[] = [];
 let browser: Browser | undefined;
 let base: string;
 const operate = createToken('status-page', 'operate');
 
 /** Starts `sqp-refresh start` and resolves with its base URL once it serves. */
 function startService(env: Record<string, string>): Promise<string> {
-  service = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+  const service = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  services.push(service);
   let output = '';
   return new Promise((resolve, reject) => {
-    service!.stdout!.on('data', (chunk: Buffer) => {
+    service.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const match = /GraphiQL is ready at (http:\/\/\S+?)\/graphql"/.exec(output);
       if (match) resolve(match[1]!);
     });
-    service!.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    service!.once('exit', (code) => reject(new Error(`service exited with ${code} before serving:\n${output}`)));
+    service.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    service.once('exit', (code) => reject(new Error(`service exited with ${code} before serving:\n${output}`)));
   });
 }
 
@@ -68,18 +70,26 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (service && service.exitCode === null) {
-    const exited = new Promise((resolve) => service!.once('exit', resolve));
+  await Promise.all(services.filter((service) => service.exitCode === null).map((service) => {
+    const exited = new Promise((resolve) => service.once('exit', resolve));
     service.kill('SIGTERM');
-    await exited;
-  }
+    return exited;
+  }));
   await pool?.end();
   await database?.drop();
 });
 
 /** Opens the page and waits until it shows every table and its live connection is up. */
-async function open(url: string): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
+async function open(url: string, viewport = { width: 1400, height: 900 }): Promise<{ page: Page; problems: string[] }> {
+  const page = await newPage(url, viewport);
+  await page.page.locator('tbody tr[data-table]').nth(7).waitFor();
+  await page.page.locator('#connection.live').waitFor();
+  return page;
+}
+
+/** Opens the page and records what goes wrong in it (errors, console errors, dialogs). */
+async function newPage(url: string, viewport = { width: 1400, height: 900 }): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser!.newPage({ viewport });
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
@@ -88,8 +98,6 @@ async function open(url: string): Promise<{ page: Page; problems: string[] }> {
     void dialog.dismiss();
   });
   await page.goto(url);
-  await page.locator('tbody tr[data-table]').nth(7).waitFor();
-  await page.locator('#connection.live').waitFor();
   return { page, problems };
 }
 
@@ -177,4 +185,54 @@ describe('the status page', () => {
     expect(problems).toEqual([]);
     await page.close();
   }, 150_000);
+});
+
+describe('the status page as a visitor without the right token meets it', () => {
+  it('without a token where anonymous reads are off, says plainly that a read token is needed and where to paste it; then the token works', async () => {
+    // A second replica of the same database that serves the API only and lets nobody read anonymously.
+    const closed = await startService({ DATABASE_URL: database.url, API_TOKENS: operate.entry, ANONYMOUS_ACCESS: 'none', RUNNER_ENABLED: 'false' });
+    const { page, problems } = await newPage(`${closed}/`);
+    const blocked = page.locator('td.blocked');
+    await blocked.waitFor();
+    await expect(blocked.textContent()).resolves.toMatch(/A token with the read scope is needed.*Token.*field at the top of this page/s);
+    await expect(page.locator('#connection').textContent()).resolves.toBe('needs a token');
+    expect(await page.locator('tbody').textContent()).not.toContain('Loading');
+    expect(await page.locator('#notice').isHidden()).toBe(true);
+    // The explanation is shown whole: not cut to one line.
+    expect(await blocked.evaluate((el) => el.scrollWidth <= el.clientWidth && getComputedStyle(el).whiteSpace !== 'nowrap')).toBe(true);
+    await page.locator('#token-input').fill(operate.token);
+    await page.locator('#token-form button[type="submit"]').click();
+    await page.locator('tbody tr[data-table]').nth(7).waitFor();
+    await page.locator('#connection.live').waitFor();
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('an invalid token pasted after a valid one shows nothing of the old one, and says why', async () => {
+    const { page } = await open(`${base}/?token=${operate.token}`);
+    await page.locator('#token-note', { hasText: 'may force and cancel' }).waitFor();
+    await page.locator('#token-input').fill('sqpr_not-a-token-of-ours');
+    await page.locator('#token-form button[type="submit"]').click();
+    await page.locator('td.blocked').waitFor();
+    await expect(page.locator('td.blocked').textContent()).resolves.toMatch(/The token was refused: the token is not valid \(unknown or revoked\)/);
+    expect(await page.locator('tbody tr[data-table]').count()).toBe(0);
+    expect(await page.locator('button[data-action]').count()).toBe(0);
+    expect(await page.locator('#graph g.node').count()).toBe(0);
+    await expect(page.locator('#connection').textContent()).resolves.toBe('needs a token');
+    await page.close();
+  });
+
+  it('at 390 px wide, every row shows its state without scrolling sideways', async () => {
+    const { page, problems } = await open(`${base}/`, { width: 390, height: 844 });
+    const badges = page.locator('tbody tr[data-table] td.state .badge');
+    expect(await badges.count()).toBe(await page.locator('tbody tr[data-table]').count()); // one per row (8, or 9 after the canary)
+    for (const box of await badges.evaluateAll((els) => els.map((el) => el.getBoundingClientRect().toJSON() as DOMRect))) {
+      expect(box.left).toBeGreaterThanOrEqual(0);
+      expect(box.right).toBeLessThanOrEqual(390);
+    }
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: path.join(path.dirname(screenshot), 'status-page-390.png'), fullPage: true });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
 });

@@ -63,19 +63,12 @@ export async function loadConfigs(token) {
 }
 
 /**
- * Whether the token may force and cancel refreshes. There is no "who am I" query, so the page
- * asks to cancel run 0, which cannot exist: scope-auth answers ForbiddenError before anything
- * is looked up when the token lacks `operate`, and NotFoundError (one SELECT, nothing
- * written) when it has it.
+ * Who the token makes the caller: { name, scopes, tokenRefused }. viewer needs no scope, so it
+ * answers for a missing or refused token too, and says why.
  */
-export async function probeOperate(token) {
-  const data = await request(
-    `mutation StatusPageOperateProbe($runId: ID!) { cancelRefresh(input: { runId: $runId }) { __typename ... on Error { message } } }`,
-    { runId: btoa('RefreshRun:0') },
-    token,
-  );
-  const result = data.cancelRefresh;
-  return result.__typename === 'ForbiddenError' ? { allowed: false, message: result.message } : { allowed: true };
+export async function loadViewer(token) {
+  const data = await request(`query StatusPageViewer { viewer { name scopes tokenRefused } }`, {}, token);
+  return data.viewer;
 }
 
 /** Forces a refresh of a table and its dependents; resolves with the typed result. */
@@ -114,6 +107,8 @@ export function subscribeToEvents(token, { onEvent, onStatus }) {
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`,
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     retryAttempts: Infinity,
+    // A refused token (4403) is not retried: the page says so and waits for another token.
+    shouldRetry: (event) => event?.code !== 4403,
     retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(15_000, 500 * 2 ** retries) + Math.random() * 500)),
     keepAlive: 15_000,
     on: {

@@ -5,9 +5,12 @@
 //
 // The token: `?token=…` in the address (moved into sessionStorage at once and removed from the
 // address bar and history) or the token field. It is sent like any client's and kept for this
-// tab only. Force and Cancel appear only when the server confirms the token has the `operate`
-// scope (probeOperate in api.js); the server checks every mutation anyway.
-import { cancelRefresh, forceRefresh, loadConfigs, loadHealth, probeOperate, subscribeToEvents } from './api.js';
+// tab only. `viewer` says what it may do: without the read scope (no token where anonymous
+// reads are off, or a refused token) the page says plainly what is needed and where to paste
+// it, shows nothing of an earlier token's data, and does not try to go live. Force and Cancel
+// appear only with the `operate` scope; the server checks every mutation anyway.
+import { cancelRefresh, forceRefresh, loadConfigs, loadHealth, loadViewer, subscribeToEvents } from './api.js';
+import { html } from './format.js';
 import { dependencyGraph } from './graph.js';
 import { shownState, summary, tableRows } from './view.js';
 
@@ -16,6 +19,10 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   token: null,
+  /** Bumped by each token change: answers to an earlier token's questions are dropped. */
+  generation: 0,
+  /** Why nothing can be shown (markup), or null. */
+  blocked: null,
   canOperate: false,
   loaded: false,
   loadFailed: false,
@@ -58,7 +65,7 @@ function graph() {
 }
 
 function setConnection(status) {
-  const label = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', error: 'not live' }[status];
+  const label = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', error: 'not live', 'needs-token': 'needs a token' }[status];
   $('connection').className = `connection ${status}`;
   $('connection').textContent = label;
 }
@@ -70,9 +77,10 @@ function notify(message, kind = 'info') {
 }
 
 // Reading ----------------------------------------------------------------------------------------
-async function refreshHealth() {
+async function refreshHealth(generation) {
   const asked = Date.now();
   const { tableHealth, runnerStatus } = await loadHealth(state.token);
+  if (generation !== state.generation) return; // asked with an earlier token
   state.health = tableHealth;
   state.loaded = true;
   const inFlight = new Map(runnerStatus.runsInFlight.filter((f) => f.run.config).map((f) => [f.run.config.id, f]));
@@ -91,8 +99,9 @@ async function refreshHealth() {
   }
 }
 
-async function refreshConfigs() {
+async function refreshConfigs(generation) {
   const configs = await loadConfigs(state.token);
+  if (generation !== state.generation) return;
   state.configs = new Map(configs.map((c) => [c.id, {
     tableSchema: c.tableSchema,
     tableName: c.tableName,
@@ -101,13 +110,16 @@ async function refreshConfigs() {
 }
 
 async function reload({ configs = false } = {}) {
+  const generation = state.generation;
   try {
-    await Promise.all([refreshHealth(), configs ? refreshConfigs() : null]);
+    await Promise.all([refreshHealth(generation), configs ? refreshConfigs(generation) : null]);
+    if (generation !== state.generation) return;
     if (state.loadFailed) notify('');
     state.loadFailed = false;
   } catch (error) {
+    if (generation !== state.generation) return;
     state.loadFailed = true;
-    notify(`Could not read the status: ${error.message}${state.token ? '' : ' — a token with the read scope may be needed.'}`, 'error');
+    notify(`Could not read the status: ${error.message}`, 'error');
   }
   render();
 }
@@ -162,7 +174,7 @@ function listen() {
       if (!current) return;
       setConnection(status);
       if (status === 'live' && detail === true) reloadSoon({ configs: true });
-      if (status === 'error') notify(`Live updates stopped: ${describe(detail)}`, 'error');
+      if (status === 'error') notify(`Live updates stopped: ${describe(detail)}. Reload the page, or paste another token.`, 'error');
     },
   });
   stopEvents = () => {
@@ -177,25 +189,51 @@ function describe(error) {
 }
 
 // The token --------------------------------------------------------------------------------------
+const HOW_TO_GET_A_TOKEN = html`Paste it into the <strong>Token</strong> field at the top of this page
+  (or open the page as <code>/?token=…</code>). An administrator creates one with
+  <code>sqp-refresh token create --scope read --name you</code>.`;
+
+/** Why this caller can see nothing, as markup; null when it may read. */
+function blockedBy(viewer) {
+  if (viewer.tokenRefused) return html`The token was refused: ${viewer.tokenRefused}. A token with the read scope is needed. ${HOW_TO_GET_A_TOKEN}`;
+  if (!viewer.scopes.includes('READ')) return html`A token with the read scope is needed to see the tables: this server does not let anonymous visitors read. ${HOW_TO_GET_A_TOKEN}`;
+  return null;
+}
+
 async function useToken(token) {
   state.token = token || null;
   if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token);
   else sessionStorage.removeItem(TOKEN_KEY);
-  state.canOperate = false;
+  // Forget everything the previous token showed before asking anything with this one.
+  const generation = ++state.generation;
+  stopEvents();
+  Object.assign(state, { blocked: null, canOperate: false, loaded: false, loadFailed: false, health: [], configs: new Map(), live: new Map() });
+  notify('');
+  render();
   $('token-forget').hidden = !state.token;
   $('token-input').value = '';
   $('token-input').placeholder = state.token ? 'a token is in use (this tab only)' : 'API token';
-  let note = 'Anonymous. Force and Cancel need a token with the operate scope.';
-  if (state.token) {
-    try {
-      const probe = await probeOperate(state.token);
-      state.canOperate = probe.allowed;
-      note = probe.allowed ? 'Token in use: it may force and cancel refreshes.' : `Token in use, read only: ${probe.message}`;
-    } catch (error) {
-      note = `The token could not be checked: ${error.message}`;
-    }
+  let viewer;
+  try {
+    viewer = await loadViewer(state.token);
+  } catch (error) {
+    if (generation !== state.generation) return;
+    $('token-note').textContent = '';
+    notify(`Could not reach the server: ${error.message}`, 'error');
+    return;
   }
-  $('token-note').textContent = note;
+  if (generation !== state.generation) return;
+  state.blocked = blockedBy(viewer);
+  if (state.blocked) {
+    $('token-note').textContent = viewer.tokenRefused ? 'The token was refused.' : 'A token with the read scope is needed.';
+    setConnection('needs-token');
+    render();
+    return;
+  }
+  state.canOperate = viewer.scopes.includes('OPERATE');
+  $('token-note').textContent = !viewer.name
+    ? 'Anonymous, read only. Force and Cancel need a token with the operate scope.'
+    : state.canOperate ? `Token "${viewer.name}" in use: it may force and cancel refreshes.` : `Token "${viewer.name}" in use, read only.`;
   listen();
   await reload({ configs: true });
 }

@@ -29,11 +29,14 @@ function progress(live) {
       <span class="progress-text">${details.join(' · ')}</span>
     </div>`;
   }
-  const ok = live.status === 'SUCCESS' || live.status === 'WARNING';
+  // A run that stopped early (paused, cancelled) is neither done nor failed: it shows how far it got.
+  const outcome = live.outcome ?? (live.status === 'FAILED' ? 'failed' : 'completed');
+  const ok = outcome === 'completed' || outcome === 'unchanged';
+  const phase = ok ? 'done' : outcome === 'failed' ? 'failed' : 'stopped';
   const value = ok ? 100 : Math.min(100, live.percent ?? 0);
-  return html`<div class="progress" data-progress="${ok ? 'done' : 'failed'}">
-    <progress class="${ok ? 'done' : 'failed'}" max="100" value="${value.toFixed(1)}" aria-label="progress"></progress>
-    <span class="progress-text">${ok ? 'done' : live.outcome} · ${formatCount(live.rowsProcessed)} rows</span>
+  return html`<div class="progress" data-progress="${phase}">
+    <progress class="${phase}" max="100" value="${value.toFixed(1)}" aria-label="progress"></progress>
+    <span class="progress-text">${ok ? 'done' : outcome} · ${formatCount(live.rowsProcessed)} rows</span>
   </div>`;
 }
 
@@ -48,7 +51,7 @@ function lastRun(run, now) {
       <span class="changes" title="inserted / updated / deleted">+${formatCount(run.rowsInserted)} ~${formatCount(run.rowsUpdated)} −${formatCount(run.rowsDeleted)}</span>
       ${run.executionTimeMs !== null ? html`· ${formatDuration(run.executionTimeMs)}` : ''}
     </div>
-    ${run.errorMessage ? html`<div class="error" title="${run.errorMessage}">${run.errorMessage}</div>` : ''}`;
+    ${run.errorMessage ? html`<div class="run-error" title="${run.errorMessage}">${run.errorMessage}</div>` : ''}`;
 }
 
 function actions(table, config, live, busy) {
@@ -64,6 +67,7 @@ function actions(table, config, live, busy) {
 
 /** The <tbody> rows. */
 export function tableRows(state, now = Date.now()) {
+  if (state.blocked) return html`<tr><td colspan="8" class="blocked">${state.blocked}</td></tr>`;
   if (!state.health.length) {
     return html`<tr><td colspan="8" class="muted">${state.loaded ? 'No tables are registered.' : 'Loading…'}</td></tr>`;
   }
