@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { toCopyText } from '../src/runner/copy-text.ts';
 import { convertRows, type WireField, type WireRow } from '../src/runner/sources/bigquery-types.ts';
-import { InvalidRowValue, readResultsBody } from '../src/runner/sources/bigquery-wire.ts';
+import { readResultsBody } from '../src/runner/sources/bigquery-wire.ts';
+import { InvalidRowValue } from '../src/runner/sources/bigquery-wire-rows.ts';
 
 const FIELDS: WireField[] = [
   { name: 's', type: 'STRING' },

@@ -19,7 +19,8 @@ import { SourceError } from '../source.ts';
 import { backoff, isJobNotFound, JOB_RETRY_REASONS, JobFailedError, sleep, type BigQueryRetrySettings, type Call, type CallContext } from './bigquery-calls.ts';
 import type { WireField } from './bigquery-types.ts';
 import { fetchQueryResults } from './bigquery-results.ts';
-import type { ReadOptions, ResultsPage } from './bigquery-wire.ts';
+import type { ResultsPage } from './bigquery-wire.ts';
+import type { ReadOptions } from './bigquery-wire-rows.ts';
 
 /** One query job a read started, as recorded in the audit row (`stats.jobs`). */
 export interface BigQueryJobRecord {
@@ -249,3 +250,6 @@ function jobFailure(failed: JobFailedError, original: unknown, jobs: BigQueryJob
     : `BigQuery job ${failed.jobId ?? '?'} failed: ${failed.message}`;
   return new SourceError(message, details);
 }
+
+/** The query-job side of the source: run a query (re-running failed jobs), read a page. */
+export type JobRunner = ReturnType<typeof createJobRunner>;

@@ -6,7 +6,8 @@ import zlib from 'node:zlib';
 import type { BigQuery, Job } from '@google-cloud/bigquery';
 import { SourceError } from '../source.ts';
 import type { WireField } from './bigquery-types.ts';
-import { InvalidRowValue, readResultsBody, type ReadOptions, type ResultsPage } from './bigquery-wire.ts';
+import { readResultsBody, type ResultsPage } from './bigquery-wire.ts';
+import { InvalidRowValue, type ReadOptions } from './bigquery-wire-rows.ts';
 
 /**
  * One jobs.getQueryResults answer, its rows as COPY text. It goes through the client's own

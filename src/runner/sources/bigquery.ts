@@ -21,28 +21,20 @@
 //    authenticated request stream (bigquery-results.ts); a jobComplete:false answer is simply a
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
-import {
-  SourceError,
-  type OpenReadRequest,
-  type PagedSource,
-  type ResumeState,
-  type SourcePage,
-  type SourceRead,
-  type SourceStats,
-  type TextValue,
-} from '../source.ts';
-import { parseCopyText } from '../copy-text.ts';
+import { SourceError, type OpenReadRequest, type PagedSource, type ResumeState, type SourceRead, type SourceStats } from '../source.ts';
 import { createCaller, throwIfAborted, type BigQueryRetrySettings, type CallContext } from './bigquery-calls.ts';
 import { billedUpperBound, dryRunOf, readInputs, sameInputs, type BigQueryInputs, type DryRun } from './bigquery-inputs.ts';
 import { createJobRunner, type BigQueryJobRecord } from './bigquery-jobs.ts';
-import type { WireField, WireQueryResults } from './bigquery-types.ts';
-import type { CopyRows, ReadOptions, ResultsPage } from './bigquery-wire.ts';
+import { pagedRead, parseResumeState, type PagedReadRequest } from './bigquery-read.ts';
+import type { WireQueryResults } from './bigquery-types.ts';
+import type { ReadOptions } from './bigquery-wire-rows.ts';
 
 // ---------------------------------------------------------------------------------------
 // Public types
 // ---------------------------------------------------------------------------------------
 
 export type { BigQueryRetrySettings } from './bigquery-calls.ts';
+export type { BigQueryResumeState } from './bigquery-read.ts';
 
 /** The client's own `retryOptions` (maxRetryDelay and totalTimeout in SECONDS). */
 export type BigQueryClientRetryOptions = NonNullable<BigQueryOptions['retryOptions']>;
@@ -107,12 +99,6 @@ export interface BigQueryReadSource {
 /** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
 export type BigQueryOpenReadRequest = OpenReadRequest & { source: BigQueryReadSource };
 
-/** `SourcePage.resumeAfter` of this source. */
-export interface BigQueryResumeState extends ResumeState {
-  jobId: string;
-  location: string | null;
-  pageToken: string;
-}
 
 /** `SourceRead.stats` of this source: the job read, and every job the read started. */
 export interface BigQueryStats extends SourceStats {
@@ -250,59 +236,8 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
 
   // ---- reads ----------------------------------------------------------------------------
 
-  function makeRead(job: Job, firstPage: ResultsPage, stats: BigQueryStats, request: BigQueryOpenReadRequest, rowsBefore = 0): SourceRead & { stats: BigQueryStats } {
-    let fields: WireField[] = firstPage.meta.schema?.fields ?? [];
-    const jobId = job.id ?? '';
-    const location = job.location ?? firstPage.meta.jobReference?.location ?? null;
-    const total = firstPage.meta.totalRows;
-    const totalRows = total === undefined || total === null ? null : Number(total);
-    const readOptions = (firstRow: number): ReadOptions => ({ firstRow, nulReplacement: request.source.nulReplacement });
-    // Held only until pages() takes it, so that a read never keeps more than it is working on.
-    let first: ResultsPage | null = firstPage;
-    let started = false;
-    let closed = false;
-    let rowsRead = rowsBefore + (firstPage.copy?.rowCount ?? 0);
-
-    const toPage = (page: ResultsPage): SourcePage => {
-      if (page.meta.schema?.fields?.length) fields = page.meta.schema.fields;
-      const token = page.meta.pageToken;
-      return sourcePage(page.copy, token ? { jobId, location, pageToken: token } : null);
-    };
-    const fetchNext = async (pageToken: string): Promise<SourcePage> => {
-      const page = await jobs.readPage(job, request.pageSize, pageToken, request.signal, fields, false, readOptions(rowsRead));
-      rowsRead += page.copy?.rowCount ?? 0;
-      return toPage(page);
-    };
-
-    async function* pages(): AsyncGenerator<SourcePage> {
-      if (started) throw new Error('BigQuery source: pages() can be iterated only once per open()');
-      started = true;
-      if (closed || !first) return;
-      let page: SourcePage = toPage(first);
-      first = null;
-      for (;;) {
-        const next = page.resumeAfter as BigQueryResumeState | null;
-        // Fetch the following page while the engine loads this one (it becomes COPY text as it
-        // arrives): BigQuery, the network, this process and PostgreSQL work at the same time.
-        // One page ahead at most, so memory stays bounded by two pages.
-        const pending = next && !closed ? fetchNext(next.pageToken) : null;
-        pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
-        yield page;
-        if (!pending || closed) return;
-        throwIfAborted(request.signal);
-        page = await pending;
-      }
-    }
-
-    return {
-      columns: fields.map((f) => f.name),
-      totalRows: Number.isFinite(totalRows) ? totalRows : null,
-      stats,
-      pages,
-      async close() {
-        closed = true;
-      },
-    };
+  function readRequest(request: BigQueryOpenReadRequest): PagedReadRequest {
+    return { pageSize: request.pageSize, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: jobs.readPage };
   }
 
   async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead & { stats: BigQueryStats }> {
@@ -318,7 +253,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     const stats: BigQueryStats = { jobId: state.jobId };
     const location = job.location ?? page.meta.jobReference?.location ?? state.location;
     if (location) stats.location = location;
-    return makeRead(job, page, stats, request);
+    return pagedRead(job, page, stats, readRequest(request), null);
   }
 
   return {
@@ -337,7 +272,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
       const started = await jobs.runQuery(query, prefix, request.pageSize, readOptionsFor(request), request.signal);
       const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
       if (inputs) stats.inputs = inputs;
-      return makeRead(started.job, started.first, stats, request);
+      return pagedRead(started.job, started.first, stats, readRequest(request), 0);
     },
 
     async estimateBytes(request) {
@@ -377,33 +312,6 @@ function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults, jobs: 
   if (typeof cacheHit === 'boolean') stats.cacheHit = cacheHit;
   return stats;
 }
-/** A page of the source: its rows as COPY text, and as arrays only if someone asks. */
-function sourcePage(copy: CopyRows | null, resumeAfter: BigQueryResumeState | null): SourcePage {
-  if (!copy || copy.rowCount === 0) return { rows: [], resumeAfter };
-  const copyText = copy.text;
-  let rows: TextValue[][] | undefined;
-  return {
-    get rows() {
-      return (rows ??= parseCopyText(copyText));
-    },
-    copyText,
-    resumeAfter,
-  };
-}
-
-function parseResumeState(resume: ResumeState): BigQueryResumeState {
-  const { jobId, location, pageToken } = resume as Partial<Record<string, unknown>>;
-  if (typeof jobId !== 'string' || !jobId || typeof pageToken !== 'string' || !pageToken) {
-    // Not something this source wrote: start over from the watermark.
-    throw new SourceError('BigQuery source: the resume state is not a { jobId, location, pageToken }', {
-      reason: 'invalidResumeState',
-      retryable: false,
-      expired: true,
-    });
-  }
-  return { jobId, location: typeof location === 'string' && location ? location : null, pageToken };
-}
-
 /** BigQuery label rules: lowercase letters, digits, _ and -; at most 63 characters. */
 export function labelValue(value: string): string {
   return value
