@@ -31,6 +31,9 @@ const EnvSchema = z.object({
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
   RUNNER_ENABLED: bool.default(true),
   API_TOKENS: z.string().optional(),
+  METRICS_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 32)').optional(),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).optional(),
   ANONYMOUS_ACCESS: z.enum(['none', 'read']).optional(),
 });
 
@@ -54,6 +57,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Bearer tokens (hashes only) and what a caller without a token may do. */
   auth: { tokens: ApiToken[]; anonymous: 'none' | 'read' };
+  /** /metrics and /ready: the bearer token they ask for; a port (and host) of their own. */
+  operations: { token?: string; port?: number; host?: string };
   /** Environment variables that postgres sources may name (source.databaseUrlEnv). */
   env: Record<string, string | undefined>;
 }
@@ -100,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },
+    operations: { token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
     env: cleaned,
   };
 }

@@ -10,6 +10,7 @@ import { contextFor, tokenFromConnectionParams, tokenFromHeaders } from './auth/
 import type { Config } from './config.ts';
 import { GRAPHIQL_PAGE_HEADERS, graphiqlAssetRoutes, renderLocalGraphiQL } from './http/graphiql.ts';
 import { attachGraphQLWebSocket } from './http/graphql-ws.ts';
+import { createOperationsServer, protectedOperationsRoutes, runRoute, type OperationsOptions } from './http/operations.ts';
 import type { Logger } from './logger.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -22,6 +23,8 @@ const STREAM_DRAIN_MS = 2_000;
 export interface App {
   yoga: YogaServerInstance<ServerContext, Context>;
   server: Server;
+  /** The listener of /health, /ready and /metrics when they have a port of their own. */
+  operationsServer: Server | null;
   /** Listens on `port` (0: any free port) and resolves with the URL of /graphql. */
   start(port?: number, host?: string): Promise<string>;
   /**
@@ -41,6 +44,8 @@ export function buildApp(options: {
   auth?: Config['auth'];
   logger: Logger;
   routes?: Record<string, Route>;
+  /** /health, /ready, /metrics: beside /graphql, or on a port of their own; METRICS_TOKEN. */
+  operations?: OperationsOptions;
 }): App {
   const { graphql, logger } = options;
   const auth = options.auth ?? { tokens: [], anonymous: 'none' };
@@ -90,7 +95,10 @@ export function buildApp(options: {
     plugins,
     landingPage: false,
   });
-  const routes = { ...graphiqlAssetRoutes(), ...options.routes };
+  const operations = options.operations;
+  const operationsRoutes = operations ? protectedOperationsRoutes(operations.routes, operations.token) : {};
+  const operationsServer = operations?.port !== undefined ? createOperationsServer(operationsRoutes, logger) : null;
+  const routes = { ...graphiqlAssetRoutes(), ...options.routes, ...(operationsServer ? {} : operationsRoutes) };
   // Responses in flight (SSE streams among them), so that stop() can wait for their end.
   const responses = new Set<ServerResponse>();
   const drained: Array<() => void> = [];
@@ -102,18 +110,24 @@ export function buildApp(options: {
     });
     const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
     if (!route) return void yoga(req, res);
-    Promise.resolve(route(req, res)).catch((err) => {
-      logger.error({ err, path: req.url }, 'route failed');
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'internal error' }));
-    });
+    runRoute(route, req, res, logger);
   });
   const websocket = attachGraphQLWebSocket({ server, yoga, auth, maxUnauthenticated: graphql.maxUnauthenticatedSockets, logger });
 
   return {
     yoga,
     server,
-    start(port = 0, host = '127.0.0.1') {
+    operationsServer,
+    async start(port = 0, host = '127.0.0.1') {
+      if (operationsServer) {
+        const opsHost = operations?.host ?? host;
+        await new Promise<void>((resolve, reject) => {
+          operationsServer.once('error', reject);
+          operationsServer.listen(operations?.port, opsHost, () => resolve());
+        });
+        const address = operationsServer.address() as AddressInfo;
+        logger.info({ url: `http://${opsHost}:${address.port}` }, `/health, /ready and /metrics are served at http://${opsHost}:${address.port}`);
+      }
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -137,6 +151,11 @@ export function buildApp(options: {
       }
       server.closeAllConnections();
       await closed;
+      if (operationsServer?.listening) {
+        const opsClosed = new Promise<void>((resolve) => operationsServer.close(() => resolve()));
+        operationsServer.closeAllConnections();
+        await opsClosed;
+      }
     },
   };
 }

@@ -113,8 +113,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const probes = createProbes({ pool: database.pool, listener, workerName: config.workerName, schedule: config.runner.schedule });
     // The status page for people at `/` (its assets under /status-page/).
     const { statusPageRoutes } = await import('./http/status-page/routes.ts');
-    const routes = { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route, ...statusPageRoutes() };
-    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes });
+    const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route } };
+    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
     logAccess(config, logger);
