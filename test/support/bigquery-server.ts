@@ -61,55 +61,20 @@ import {
   FAST_RETRY_OPTIONS,
   type BigQueryTestServer,
   type BigQueryTestServerOptions,
-  type FieldSpec,
   type Fault,
-  type JobError,
-  type JobSnapshot,
-  type ParamValue,
   type QueryFixture,
   type QueryMatcher,
   type ReceivedQuery,
   type RecordedRequest,
   type RouteKind,
-  type Row,
-  type RowSource,
   type TableSpec,
 } from './bigquery-server-types.ts';
-import { asObject, decodeParam, encodeRows, timestampFormat, wireSchema, type TimestampFormat } from './bigquery-server-wire.ts';
+import { receiveQuery, referencedTablesOf, resolveFixture, unknownQueryError } from './bigquery-server-fixtures.ts';
+import { etag, JobStore, PREFIX, type JobState } from './bigquery-server-jobs.ts';
+import { asObject, encodeRows, timestampFormat, wireSchema, type TimestampFormat } from './bigquery-server-wire.ts';
 
 export * from './bigquery-server-types.ts';
 
-// ---- state ----
-interface JobState {
-  projectId: string;
-  jobId: string;
-  location: string;
-  received: ReceivedQuery;
-  fixture?: ResolvedFixture;
-  /** Set when the job fails at start. */
-  startError?: { reason: string; message: string; location?: string };
-  pendingPolls: number;
-  resultReads: number;
-  cancelled: boolean;
-  /** A failure while running (failNextJobs / failJob): the job's errorResult once it is done. */
-  failure?: JobError;
-  creationTime: number;
-  endTime?: number;
-}
-
-interface ResolvedFixture {
-  schema: readonly FieldSpec[];
-  count: number;
-  at: (index: number) => Row;
-  bytesProcessed: string;
-  bytesBilled: string;
-  pendingPolls: number;
-  fail?: { reason: string; message: string };
-  cacheHit: boolean;
-  referencedTables: readonly string[];
-}
-
-const PREFIX = '/bigquery/v2/projects/';
 
 export async function startBigQueryTestServer(
   opts: BigQueryTestServerOptions = {},
@@ -124,15 +89,17 @@ export async function startBigQueryTestServer(
   let faults: { route: RouteKind | 'any'; fault: Fault }[] = [];
   let requests: RecordedRequest[] = [];
   let queries: ReceivedQuery[] = [];
-  let jobs = new Map<string, JobState>();
+  const jobs = new JobStore(defaultLocation);
   /** jobs.query requestId -> job, so a retried jobs.query does not run twice (as in BigQuery). */
   let requestIds = new Map<string, JobState>();
   let counts = new Map<RouteKind, number>();
-  let jobFailures: JobError[] = [];
   let tables = new Map<string, Required<Omit<TableSpec, 'streamingBuffer'>> & { streamingBuffer: boolean; creationTime: number }>();
-  const jobListeners = new Set<(job: JobSnapshot) => void>();
 
-  const jobKey = (p: string, id: string): string => `${p}\u0000${id}`;
+  /** Keeps what the server saw of a query request. */
+  const keep = (received: ReceivedQuery): ReceivedQuery => {
+    queries.push(received);
+    return received;
+  };
 
   // ---- request handling ----------------------------------------------------------------
 
@@ -238,13 +205,13 @@ export async function startBigQueryTestServer(
       case 'insertJob':
         return insertJob(params[0]!, asObject(body));
       case 'getJob':
-        return jobResource(findJob(params[0]!, params[1]!, search['location']));
+        return jobs.resource(jobs.find(params[0]!, params[1]!, search['location']));
       case 'cancelJob':
-        return cancelJob(findJob(params[0]!, params[1]!, search['location']));
+        return jobs.cancel(jobs.find(params[0]!, params[1]!, search['location']));
       case 'query':
         return runQuery(params[0]!, asObject(body));
       case 'getQueryResults':
-        return getQueryResults(findJob(params[0]!, params[1]!, search['location']), search);
+        return getQueryResults(jobs.find(params[0]!, params[1]!, search['location']), search);
       case 'getTable':
         return tableResource(params[0]!, params[1]!, params[2]!);
       case 'unknown':
@@ -273,19 +240,19 @@ export async function startBigQueryTestServer(
     const location = typeof ref['location'] === 'string' && ref['location'] ? ref['location'] : defaultLocation;
     const jobId = typeof ref['jobId'] === 'string' && ref['jobId'] ? ref['jobId'] : randomUUID();
 
-    const received = receive('jobs.insert', p, queryConfig, configuration['labels'], dryRun, location, body);
+    const received = keep(receiveQuery('jobs.insert', p, queryConfig, configuration['labels'], dryRun, location, body));
     if (dryRun) return dryRunResponse(p, location, received, configuration);
 
     received.jobId = jobId;
-    if (jobs.has(jobKey(p, jobId))) {
+    if (jobs.has(p, jobId)) {
       throw new HttpError({ status: 409, reason: 'duplicate', message: `Already Exists: Job ${p}:${location}.${jobId}` });
     }
-    const job = createJob(p, jobId, location, received);
+    const job = jobs.create(p, jobId, location, received, resolveFixture(fixtures, received));
     if (job.startError && insertErrors === 'http') {
-      jobs.delete(jobKey(p, jobId));
+      jobs.delete(p, jobId);
       throw new HttpError({ status: 400, ...job.startError });
     }
-    return jobResource(job);
+    return jobs.resource(job);
   }
 
   function dryRunResponse(
@@ -294,7 +261,7 @@ export async function startBigQueryTestServer(
     received: ReceivedQuery,
     configuration: Record<string, unknown>,
   ): unknown {
-    const fixture = resolveFixture(received);
+    const fixture = resolveFixture(fixtures, received);
     if (!fixture) throw new HttpError({ status: 400, ...unknownQueryError(received.query) });
     return {
       kind: 'bigquery#job',
@@ -318,125 +285,6 @@ export async function startBigQueryTestServer(
     };
   }
 
-  function createJob(p: string, jobId: string, location: string, received: ReceivedQuery): JobState {
-    const fixture = resolveFixture(received);
-    const job: JobState = {
-      projectId: p,
-      jobId,
-      location,
-      received,
-      pendingPolls: 0,
-      resultReads: 0,
-      cancelled: false,
-      creationTime: Date.now(),
-    };
-    if (!fixture) {
-      job.startError = unknownQueryError(received.query);
-    } else {
-      job.fixture = fixture;
-      const limit = received.maximumBytesBilled;
-      if (limit !== undefined && /^\d+$/.test(limit) && BigInt(fixture.bytesBilled) > BigInt(limit)) {
-        job.startError = {
-          reason: 'bytesBilledLimitExceeded',
-          message: `Query exceeded limit for bytes billed: ${limit}. ${fixture.bytesBilled} or higher required.`,
-        };
-      } else {
-        job.pendingPolls = fixture.pendingPolls;
-        const failure = jobFailures.shift();
-        if (failure) {
-          // Fails while running: RUNNING when inserted, one poll more, then DONE with the error.
-          job.failure = failure;
-          job.pendingPolls = Math.max(1, job.pendingPolls);
-        }
-      }
-    }
-    if (job.startError) job.endTime = job.creationTime;
-    jobs.set(jobKey(p, jobId), job);
-    const snapshot = snapshotOf(job);
-    for (const listener of jobListeners) listener(snapshot);
-    return job;
-  }
-
-  function findJob(p: string, jobId: string, location: string | undefined): JobState {
-    const job = jobs.get(jobKey(p, jobId));
-    // Outside the US and EU multi-regions BigQuery finds a job only with its location.
-    const located = location ? location.toUpperCase() === job?.location.toUpperCase() : MULTI_REGIONS.has(job?.location.toUpperCase() ?? '');
-    if (!job || !located) {
-      throw new HttpError({
-        status: 404,
-        reason: 'notFound',
-        message: `Not found: Job ${p}:${location ?? job?.location ?? defaultLocation}.${jobId}`,
-      });
-    }
-    return job;
-  }
-
-  /** The job's error, if it has finished with one. */
-  function jobError(job: JobState): { reason: string; message: string; location?: string } | undefined {
-    if (job.startError) return job.startError;
-    if (job.cancelled) return { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' };
-    if (job.pendingPolls > 0) return undefined;
-    return job.failure ? { reason: job.failure.reason, message: job.failure.message } : job.fixture?.fail;
-  }
-
-  function isDone(job: JobState): boolean {
-    return job.startError !== undefined || job.cancelled || job.pendingPolls <= 0;
-  }
-
-  function jobResource(job: JobState): unknown {
-    const done = isDone(job);
-    if (done && job.endTime === undefined) job.endTime = Date.now();
-    const error = done ? jobError(job) : undefined;
-    const statistics: Record<string, unknown> = {
-      creationTime: String(job.creationTime),
-      startTime: String(job.creationTime),
-    };
-    if (done) {
-      statistics['endTime'] = String(job.endTime);
-      if (job.fixture && !job.startError) {
-        // A query that ends in an error bills nothing; a cancelled one what it scanned.
-        const failed = error !== undefined && !job.cancelled;
-        const billed = failed ? String(job.failure?.bytesBilled ?? 0) : job.fixture.bytesBilled;
-        statistics['totalBytesProcessed'] = job.fixture.bytesProcessed;
-        statistics['query'] = {
-          totalBytesProcessed: job.fixture.bytesProcessed,
-          totalBytesBilled: billed,
-          cacheHit: job.fixture.cacheHit,
-          statementType: 'SELECT',
-          billingTier: 1,
-          ...referencedTablesOf(job.fixture),
-        };
-      }
-    }
-    const body = asObject(job.received.body);
-    const configuration = asObject(body['configuration']);
-    return {
-      kind: 'bigquery#job',
-      etag: etag(),
-      id: `${job.projectId}:${job.location}.${job.jobId}`,
-      selfLink: `${PREFIX}${job.projectId}/jobs/${job.jobId}?location=${job.location}`,
-      user_email: 'test@bigquery-test-server.invalid',
-      configuration: {
-        jobType: 'QUERY',
-        query: { useLegacySql: false, ...asObject(configuration['query']), query: job.received.query },
-        ...(Object.keys(job.received.labels).length > 0 ? { labels: job.received.labels } : {}),
-      },
-      jobReference: { projectId: job.projectId, jobId: job.jobId, location: job.location },
-      statistics,
-      status: error
-        ? { state: 'DONE', errorResult: error, errors: [error] }
-        : { state: done ? 'DONE' : 'RUNNING' },
-    };
-  }
-
-  function cancelJob(job: JobState): unknown {
-    if (!isDone(job)) {
-      job.cancelled = true;
-      job.pendingPolls = 0;
-    }
-    return { kind: 'bigquery#jobCancelResponse', job: jobResource(job) };
-  }
-
   // ---- jobs.query ----------------------------------------------------------------------
 
   function runQuery(p: string, body: Record<string, unknown>): unknown {
@@ -454,9 +302,9 @@ export async function startBigQueryTestServer(
       // A retry of a jobs.query that already ran: answer for the same job.
       return resultPage(earlier, 0, maxResults, tsFormat).with({ kind: 'bigquery#queryResponse', queryId: earlier.jobId });
     }
-    const received = receive('jobs.query', p, body, body['labels'], dryRun, location, body);
+    const received = keep(receiveQuery('jobs.query', p, body, body['labels'], dryRun, location, body));
     if (dryRun) {
-      const fixture = resolveFixture(received);
+      const fixture = resolveFixture(fixtures, received);
       if (!fixture) throw new HttpError({ status: 400, ...unknownQueryError(received.query) });
       return {
         kind: 'bigquery#queryResponse',
@@ -469,7 +317,7 @@ export async function startBigQueryTestServer(
     }
     const jobId = `job_${randomUUID().replace(/-/g, '')}`;
     received.jobId = jobId;
-    const job = createJob(p, jobId, location, received);
+    const job = jobs.create(p, jobId, location, received, resolveFixture(fixtures, received));
     if (requestId !== undefined) requestIds.set(requestId, job);
     if (job.startError) throw new HttpError({ status: statusForReason(job.startError.reason), ...job.startError });
     return resultPage(job, 0, maxResults, tsFormat).with({ kind: 'bigquery#queryResponse', queryId: jobId });
@@ -494,12 +342,12 @@ export async function startBigQueryTestServer(
   function resultPage(job: JobState, offset: number, maxResults: number | undefined, ts: TimestampFormat): PageJson {
     job.resultReads += 1;
     const jobReference = { projectId: job.projectId, jobId: job.jobId, location: job.location };
-    if (!isDone(job)) {
+    if (!jobs.isDone(job)) {
       job.pendingPolls -= 1;
       return new PageJson({ etag: etag(), jobReference, jobComplete: false }, []);
     }
     if (job.endTime === undefined) job.endTime = Date.now();
-    const error = jobError(job);
+    const error = jobs.error(job);
     if (error) throw new HttpError({ status: statusForReason(error.reason), ...error });
     const fixture = job.fixture!;
     const limit = maxResults ?? defaultMaxResults;
@@ -529,96 +377,6 @@ export async function startBigQueryTestServer(
       throw new HttpError({ status: 400, reason: 'invalid', message: `Invalid page token: ${token}` });
     }
     return Number(off);
-  }
-
-  // ---- fixtures ------------------------------------------------------------------------
-
-  function receive(
-    via: ReceivedQuery['via'],
-    p: string,
-    queryConfig: Record<string, unknown>,
-    labels: unknown,
-    dryRun: boolean,
-    location: string,
-    body: unknown,
-  ): ReceivedQuery {
-    const params: Record<string, ParamValue> = {};
-    const positionalParams: ParamValue[] = [];
-    const rawParams = Array.isArray(queryConfig['queryParameters']) ? (queryConfig['queryParameters'] as unknown[]) : [];
-    for (const raw of rawParams) {
-      const param = asObject(raw);
-      const value = decodeParam(asObject(param['parameterType']), asObject(param['parameterValue']));
-      if (typeof param['name'] === 'string' && param['name']) params[param['name']] = value;
-      else positionalParams.push(value);
-    }
-    const received: ReceivedQuery = {
-      via,
-      projectId: p,
-      query: String(queryConfig['query']),
-      params,
-      positionalParams,
-      labels: labels && typeof labels === 'object' ? { ...(labels as Record<string, string>) } : {},
-      dryRun,
-      location,
-      body,
-    };
-    const mbb = queryConfig['maximumBytesBilled'];
-    if (mbb !== undefined && mbb !== null) received.maximumBytesBilled = String(mbb);
-    queries.push(received);
-    return received;
-  }
-
-  function resolveFixture(q: ReceivedQuery): ResolvedFixture | undefined {
-    for (let i = fixtures.length - 1; i >= 0; i--) {
-      const { match, fixture } = fixtures[i]!;
-      if (!matches(match, q)) continue;
-      return resolve(typeof fixture === 'function' ? fixture(q) : fixture);
-    }
-    return undefined;
-  }
-
-  function resolve(f: QueryFixture): ResolvedFixture {
-    const rows = f.rows ?? [];
-    const source: RowSource = isRowSource(rows)
-      ? rows
-      : { count: rows.length, at: (i: number) => rows[i]! };
-    const bytesProcessed = toByteString(f.bytesProcessed ?? 0, 'bytesProcessed');
-    const resolved: ResolvedFixture = {
-      schema: f.schema,
-      count: source.count,
-      at: (i) => source.at(i),
-      bytesProcessed,
-      bytesBilled: f.bytesBilled === undefined ? bytesProcessed : toByteString(f.bytesBilled, 'bytesBilled'),
-      pendingPolls: f.pendingPolls ?? 0,
-      cacheHit: f.cacheHit ?? false,
-      referencedTables: f.referencedTables ?? [],
-    };
-    if (f.fail) resolved.fail = f.fail;
-    return resolved;
-  }
-
-  function unknownQueryError(query: string): { reason: string; message: string; location: string } {
-    const shown = query.length > 300 ? `${query.slice(0, 300)}…` : query;
-    return {
-      reason: 'invalidQuery',
-      location: 'query',
-      message: `bigquery-test-server has no fixture matching this query: ${shown}`,
-    };
-  }
-
-  function snapshotOf(job: JobState): JobSnapshot {
-    const snapshot: JobSnapshot = {
-      projectId: job.projectId,
-      jobId: job.jobId,
-      location: job.location,
-      state: isDone(job) ? 'DONE' : 'RUNNING',
-      cancelled: job.cancelled,
-      resultReads: job.resultReads,
-      received: job.received,
-    };
-    const error = isDone(job) ? jobError(job) : undefined;
-    if (error) snapshot.error = { reason: error.reason, message: error.message };
-    return snapshot;
   }
 
   // ---- tables.get ----------------------------------------------------------------------
@@ -673,19 +431,11 @@ export async function startBigQueryTestServer(
     },
     count: (route) => counts.get(route) ?? 0,
     job(jobId) {
-      const job = [...jobs.values()].find((j) => j.jobId === jobId);
-      return job ? snapshotOf(job) : undefined;
+      const job = jobs.byId(jobId);
+      return job ? jobs.snapshot(job) : undefined;
     },
-    failNextJobs(error, times = 1) {
-      for (let i = 0; i < times; i++) jobFailures.push(error);
-    },
-    failJob(jobId, error) {
-      const job = [...jobs.values()].find((j) => j.jobId === jobId);
-      if (!job || isDone(job)) return false;
-      job.failure = error;
-      job.pendingPolls = 0;
-      return true;
-    },
+    failNextJobs: (error, times = 1) => jobs.failNext(error, times),
+    failJob: (jobId, error) => jobs.fail(jobId, error),
     setTable(name, spec = {}) {
       const now = Date.now();
       tables.set(tableKey(name), {
@@ -700,22 +450,17 @@ export async function startBigQueryTestServer(
       if (!table) throw new Error(`bigquery-test-server: no table ${name} (setTable first)`);
       table.lastModifiedTime = Math.max(Date.now(), table.lastModifiedTime + 1);
     },
-    onJobCreated(listener) {
-      jobListeners.add(listener);
-      return () => jobListeners.delete(listener);
-    },
+    onJobCreated: (listener) => jobs.onCreated(listener),
     clientOptions: () => ({ projectId, apiEndpoint: url, retryOptions: FAST_RETRY_OPTIONS }),
     reset() {
       fixtures = [];
       faults = [];
       requests = [];
       queries = [];
-      jobs = new Map();
+      jobs.reset();
       requestIds = new Map();
       counts = new Map();
-      jobFailures = [];
       tables = new Map();
-      jobListeners.clear();
     },
     close() {
       return new Promise<void>((resolveClose) => {
@@ -730,29 +475,6 @@ export async function startBigQueryTestServer(
 // Small helpers
 // ---------------------------------------------------------------------------------------
 
-function matches(match: QueryMatcher, q: ReceivedQuery): boolean {
-  if (typeof match === 'string') return normalizeSql(match) === normalizeSql(q.query);
-  if (match instanceof RegExp) {
-    match.lastIndex = 0;
-    return match.test(q.query);
-  }
-  return match(q);
-}
-
-function normalizeSql(s: string): string {
-  return s.trim().replace(/\s+/g, ' ');
-}
-
-function isRowSource(rows: readonly Row[] | RowSource): rows is RowSource {
-  return !Array.isArray(rows) && typeof (rows as RowSource).at === 'function';
-}
-
-function toByteString(v: number | bigint | string, what: string): string {
-  const s = typeof v === 'string' ? v : typeof v === 'bigint' ? v.toString() : Number.isSafeInteger(v) && v >= 0 ? String(v) : '';
-  if (!/^\d+$/.test(s)) throw new Error(`fixture ${what} must be a non-negative integer, got ${String(v)}`);
-  return s;
-}
-
 function toCount(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : Number(v);
@@ -763,22 +485,8 @@ function toCount(v: unknown, what: string): number | undefined {
 }
 
 
-/** BigQuery's multi-regions: jobs there are found without `location`. */
-const MULTI_REGIONS = new Set(['US', 'EU']);
-
 function tableKey(name: string): string {
   return name.replace(/:/g, '.').toLowerCase();
-}
-
-function referencedTablesOf(fixture: ResolvedFixture): { referencedTables?: unknown[] } {
-  if (fixture.referencedTables.length === 0) return {};
-  return {
-    referencedTables: fixture.referencedTables.map((name) => {
-      const [projectId, datasetId, tableId] = name.split('.');
-      if (!projectId || !datasetId || !tableId) throw new Error(`referencedTables: '${name}' is not project.dataset.table`);
-      return { projectId, datasetId, tableId };
-    }),
-  };
 }
 
 /** The answer's TIMESTAMP format; BigQuery refuses useInt64Timestamp and timestampOutputFormat together. */
@@ -809,11 +517,6 @@ class PageJson {
     return `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"rows":[${this.rows.join(',')}]}`;
   }
 }
-
-function etag(): string {
-  return randomUUID().slice(0, 22);
-}
-
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
