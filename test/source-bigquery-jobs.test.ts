@@ -136,6 +136,16 @@ describe('a job that fails while running is re-run as a new job', () => {
     expect(read.stats.jobs?.map((j) => j.outcome)).toEqual(['failed', 'read']);
   });
 
+  it('jobs.insert answering an HTTP error with a job reason (jobRateLimitExceeded) is retried with a new job id', async () => {
+    server.injectFault('insertJob', { type: 'http', status: 400, reason: 'jobRateLimitExceeded', message: 'Exceeded rate limits: too many concurrent queries' });
+    const read = await source().open(request());
+    expect(await rowsOf(read)).toEqual(TEXT_ROWS);
+    const inserts = server.requests.filter((r) => r.route === 'insertJob').map((r) => (r.body as { jobReference: { jobId: string } }).jobReference.jobId);
+    expect(inserts).toHaveLength(2);
+    expect(inserts[0]).not.toBe(inserts[1]);
+    expect(read.stats.jobs).toMatchObject([{ jobId: inserts[0], outcome: 'failed', reason: 'jobRateLimitExceeded' }, { jobId: inserts[1], outcome: 'read' }]);
+  });
+
   it('a running job failed on request mid-poll is re-run', async () => {
     server.addQuery(SQL, { schema: SCHEMA, rows: ROWS, pendingPolls: 1000 });
     const failedFirst = new Promise<string>((resolve) => {

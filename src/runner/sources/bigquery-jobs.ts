@@ -94,6 +94,14 @@ export function createJobRunner(s: JobRunnerSettings) {
           if (attempt >= s.jobAttempts) throw withJobs(err, jobs);
           continue;
         }
+        if (err instanceof SourceError && JOB_ONLY_REASONS.has(String(err.details.reason))) {
+          // jobs.insert answered with an HTTP error naming a job-level reason (as python-bigquery's
+          // _query_job_insert_should_retry reads it): a new job id may run.
+          jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'failed', reason: String(err.details.reason), message: err.message });
+          if (attempt >= s.jobAttempts) throw withJobs(err, jobs);
+          await sleep(backoff(attempt, s.retry), signal);
+          continue;
+        }
         if (!(err instanceof JobFailedError)) throw withJobs(err, jobs);
         jobs.push(failedRecord(jobId, location, err, 'failed'));
         if (!retryableJob(err) || attempt >= s.jobAttempts) throw jobFailure(err, err, jobs, attempt, 'jobs.insert');
@@ -211,6 +219,9 @@ export function createJobRunner(s: JobRunnerSettings) {
 
   return { runQuery, readPage };
 }
+
+/** Reasons that only ever describe a job (never a call): a new job, never the same call again. */
+const JOB_ONLY_REASONS = new Set(['jobBackendError', 'jobInternalError', 'jobRateLimitExceeded']);
 
 function retryableJob(failed: JobFailedError): boolean {
   return failed.reason !== undefined && JOB_RETRY_REASONS.has(failed.reason);
