@@ -1,6 +1,6 @@
 // The refresh engine end to end with the real BigQuery client against the local BigQuery
 // REST test server: exact types in the target, retries, a 400 that fails at once, resuming
-// after page k, the daily byte budget and maximumBytesBilled.
+// after page k, the daily byte budget and maximumBytesBilled, a job that fails while running.
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
@@ -105,6 +105,29 @@ describe('BigQuery → PostgreSQL', () => {
     const result = await run();
     expect(result).toMatchObject({ status: 'success', rowsProcessed: N, rowsUpdated: 0 });
     expect(server.pendingFaults()).toBe(0);
+  });
+
+  it('a job that fails while running (jobInternalError) ends in success through a second job; the audit row names it and bills both', async () => {
+    await setParams({ source: { type: 'bigquery', query: QUERY }, pageSize: 300 });
+    server.failNextJobs({ reason: 'jobInternalError', message: 'The job encountered an internal error during execution and was unable to complete successfully.', bytesBilled: 1_048_576 });
+    const result = await run();
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
+    const jobs = [...new Set(server.queries.filter((q) => !q.dryRun).map((q) => q.jobId))];
+    expect(jobs).toHaveLength(2);
+    const { rows: [audit] } = await pool.query(`SELECT bigquery_job_id, sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.bigquery_job_id).toBe(jobs[1]);
+    expect(audit.sync_metadata.bytesBilled).toBe(String(10_485_760 + 1_048_576)); // the day's budget sees both bills
+    expect(await tableChecksum(pool, 'sqp.bq_types', COLS)).toEqual(await tableChecksum(pool, 'public.expected', COLS));
+  });
+
+  it('when every job fails, the audit row records each job id and reason', async () => {
+    await setParams({ source: { type: 'bigquery', query: QUERY }, pageSize: 300 });
+    server.failNextJobs({ reason: 'jobBackendError', message: 'backend' }, 3);
+    const result = await run();
+    expect(result).toMatchObject({ status: 'failed', rowsProcessed: 0 });
+    const { rows: [audit] } = await pool.query(`SELECT error_details FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    const jobs = [...new Set(server.queries.filter((q) => !q.dryRun).map((q) => q.jobId))];
+    expect(audit.error_details).toMatchObject({ reason: 'jobBackendError', retryable: true, jobs: jobs.map((jobId) => ({ jobId, outcome: 'failed', reason: 'jobBackendError' })) });
   });
 
   it('a 400 fails at once with its code and reason, and is not retried', async () => {
