@@ -115,6 +115,16 @@ describe('a job that fails while running is re-run as a new job', () => {
     expect(jobs).toHaveLength(3);
   });
 
+  it('a job given up on for another reason (reads failing beyond retries) is cancelled, not left to run and bill', async () => {
+    server.addQuery(SQL, { schema: SCHEMA, rows: ROWS, pendingPolls: 1000 });
+    server.injectFault('getQueryResults', { type: 'http', status: 503 }, 100);
+    const err = await failure(source().open(request()));
+    expect(err.details).toMatchObject({ code: 503, retryable: true });
+    const [job] = queryJobs();
+    expect(server.job(job!.jobId!)).toMatchObject({ cancelled: true, state: 'DONE' });
+    expect(err.details['jobs']).toMatchObject([{ jobId: job!.jobId, outcome: 'cancelled' }]);
+  });
+
   it('jobAttempts: 1 never re-runs a job', async () => {
     server.failNextJobs({ reason: 'jobInternalError', message: 'internal' });
     const err = await failure(source({ jobAttempts: 1 }).open(request()));

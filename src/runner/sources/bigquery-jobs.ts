@@ -26,8 +26,12 @@ import type { ReadOptions } from './bigquery-wire-rows.ts';
 export interface BigQueryJobRecord {
   jobId: string;
   location?: string;
-  /** read: its results are the read's; failed: it ended with an error; cancelled: abandoned by us. */
-  outcome: 'read' | 'failed' | 'cancelled' | 'lost';
+  /**
+   * read: its results are the read's; failed: it ended with an error; cancelled: stopped by us
+   * while it ran; unread: it finished but the read gave up on it; lost: inserted (409) but never
+   * found again.
+   */
+  outcome: 'read' | 'failed' | 'cancelled' | 'unread' | 'lost';
   reason?: string;
   message?: string;
   /** statistics.query.totalBytesBilled as BigQuery reported it (decimal string). */
@@ -73,8 +77,10 @@ export function createJobRunner(s: JobRunnerSettings) {
           throw err;
         }
         const failed = err instanceof JobFailedError ? err : await failureOfJob(job, signal);
-        if (!failed) throw withJobs(err, jobs);
+        // Given up on (its results unread, no page checkpointed): cancelled, so that a job still
+        // running stops billing — the next try starts a new one anyway.
         jobs.push(await abandon(job, failed, signal));
+        if (!failed) throw withJobs(err, jobs);
         if (!retryableJob(failed) || attempt >= s.jobAttempts) throw jobFailure(failed, err, jobs, attempt, 'jobs.getQueryResults');
         await sleep(backoff(attempt, s.retry), signal);
       }
@@ -202,8 +208,10 @@ export function createJobRunner(s: JobRunnerSettings) {
   }
 
   /** Cancels an abandoned job (a no-op for a job already DONE) and records what it billed. */
-  async function abandon(job: Job, failed: JobFailedError, signal: AbortSignal | undefined): Promise<BigQueryJobRecord> {
-    const record = failedRecord(job.id ?? failed.jobId ?? '?', job.location, failed, 'failed');
+  async function abandon(job: Job, failed: JobFailedError | null, signal: AbortSignal | undefined): Promise<BigQueryJobRecord> {
+    const record: BigQueryJobRecord = failed
+      ? failedRecord(job.id ?? failed.jobId ?? '?', job.location, failed, 'failed')
+      : { jobId: job.id ?? '?', ...(job.location ? { location: job.location } : {}), outcome: 'cancelled' };
     try {
       const ctx: CallContext = { op: 'jobs.cancel', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
       const [answer] = await call(ctx, () => job.cancel());
@@ -211,8 +219,9 @@ export function createJobRunner(s: JobRunnerSettings) {
       const billed = metadata?.statistics?.query?.totalBytesBilled;
       if (billed !== undefined && billed !== null) record.bytesBilled = String(billed);
       if (metadata?.status?.errorResult?.reason === 'stopped') record.outcome = 'cancelled';
+      else if (!failed && metadata?.status?.state === 'DONE') record.outcome = 'unread';
     } catch {
-      // Best effort: the job is DONE (failed) in every case that brings us here.
+      // Best effort: a job we could not cancel is recorded as we last knew it.
     }
     return record;
   }
