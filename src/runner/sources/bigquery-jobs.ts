@@ -60,7 +60,10 @@ export interface StartedQuery {
 export function createJobRunner(s: JobRunnerSettings) {
   const { bq, call } = s;
 
-  /** Runs the query as a job and reads its first page; re-runs it as a new job when the job fails transiently. */
+  /**
+   * Runs the query as a job and reads its first page; re-runs it as a new job when the job fails
+   * transiently. At most `jobAttempts` jobs in all, whether they failed at start or later.
+   */
   async function runQuery(query: Query, jobIdPrefix: string, pageSize: number, read: ReadOptions, signal: AbortSignal | undefined): Promise<StartedQuery> {
     const jobs: BigQueryJobRecord[] = [];
     for (let attempt = 1; ; attempt++) {
@@ -81,7 +84,7 @@ export function createJobRunner(s: JobRunnerSettings) {
         // running stops billing — the next try starts a new one anyway.
         jobs.push(await abandon(job, failed, signal));
         if (!failed) throw withJobs(err, jobs);
-        if (!retryableJob(failed) || attempt >= s.jobAttempts) throw jobFailure(failed, err, jobs, attempt, 'jobs.getQueryResults');
+        if (!retryableJob(failed) || jobs.length >= s.jobAttempts) throw jobFailure(failed, err, jobs, jobs.length, 'jobs.getQueryResults');
         await sleep(backoff(attempt, s.retry), signal);
       }
     }
@@ -97,20 +100,20 @@ export function createJobRunner(s: JobRunnerSettings) {
       } catch (err) {
         if (err instanceof SourceError && err.details['lostAfterConflict']) {
           jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'lost', reason: 'notFound', message: err.message });
-          if (attempt >= s.jobAttempts) throw withJobs(err, jobs);
+          if (jobs.length >= s.jobAttempts) throw withJobs(err, jobs);
           continue;
         }
         if (err instanceof SourceError && JOB_ONLY_REASONS.has(String(err.details.reason))) {
           // jobs.insert answered with an HTTP error naming a job-level reason (as python-bigquery's
           // _query_job_insert_should_retry reads it): a new job id may run.
           jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'failed', reason: String(err.details.reason), message: err.message });
-          if (attempt >= s.jobAttempts) throw withJobs(err, jobs);
+          if (jobs.length >= s.jobAttempts) throw withJobs(err, jobs);
           await sleep(backoff(attempt, s.retry), signal);
           continue;
         }
         if (!(err instanceof JobFailedError)) throw withJobs(err, jobs);
         jobs.push(failedRecord(jobId, location, err, 'failed'));
-        if (!retryableJob(err) || attempt >= s.jobAttempts) throw jobFailure(err, err, jobs, attempt, 'jobs.insert');
+        if (!retryableJob(err) || jobs.length >= s.jobAttempts) throw jobFailure(err, err, jobs, jobs.length, 'jobs.insert');
         await sleep(backoff(attempt, s.retry), signal);
       }
     }
