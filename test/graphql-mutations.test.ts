@@ -190,7 +190,7 @@ const Update = graphql(`
       __typename
       ... on ValidationError { field issues { path message } }
       ... on NotFoundError { field }
-      ... on RefreshConfigPayload { config { priority refreshFrequencyHours isEnabled customSyncParams } }
+      ... on UpdateRefreshConfigPayload { config { priority refreshFrequencyHours isEnabled customSyncParams } }
     }
   }
 `);
@@ -201,7 +201,7 @@ const Register = graphql(`
       ... on Error { message }
       ... on NotFoundError { field }
       ... on ConflictError { field }
-      ... on RefreshConfigPayload { config { id tableName priority } }
+      ... on RegisterTablePayload { config { id tableName priority } }
     }
   }
 `);
@@ -211,7 +211,7 @@ const configId = async (name: string) =>
 describe('configuration', () => {
   it('updateRefreshConfig changes only the given fields', async () => {
     const { data } = await execute(app.url, Update, { input: { id: await configId('live_a'), priority: 777, refreshFrequencyHours: 6 } }, app.headers('admin'));
-    expect(data!.updateRefreshConfig).toMatchObject({ __typename: 'RefreshConfigPayload', config: { priority: 777, refreshFrequencyHours: 6, isEnabled: true } });
+    expect(data!.updateRefreshConfig).toMatchObject({ __typename: 'UpdateRefreshConfigPayload', config: { priority: 777, refreshFrequencyHours: 6, isEnabled: true } });
   });
 
   it('refuses a frequency below 1, a priority out of range and bad params, naming each field; nothing is written', async () => {
@@ -228,7 +228,7 @@ describe('configuration', () => {
 
   it('registerTable registers an existing table, and refuses a missing or registered one', async () => {
     const ok = await execute(app.url, Register, { input: { tableSchema: 'sqp', tableName: 'unregistered_t', priority: 50 } }, app.headers('admin'));
-    expect(ok.data!.registerTable).toMatchObject({ __typename: 'RefreshConfigPayload', config: { tableName: 'unregistered_t', priority: 50 } });
+    expect(ok.data!.registerTable).toMatchObject({ __typename: 'RegisterTablePayload', config: { tableName: 'unregistered_t', priority: 50 } });
     const again = await execute(app.url, Register, { input: { tableSchema: 'sqp', tableName: 'unregistered_t' } }, app.headers('admin'));
     expect(again.data!.registerTable).toMatchObject({ __typename: 'ConflictError', field: 'tableName' });
     const missing = await execute(app.url, Register, { input: { tableSchema: 'sqp', tableName: 'no_such_table' } }, app.headers('admin'));
@@ -243,7 +243,7 @@ const AddDep = graphql(`
       ... on Error { message }
       ... on CycleError { cycle }
       ... on NotFoundError { field }
-      ... on RefreshDependencyPayload { dependency { id dependencyType parent { tableName } dependent { tableName dependencies } } }
+      ... on AddRefreshDependencyPayload { dependency { id dependencyType parent { tableName } dependent { tableName dependencies } } }
     }
   }
 `);
@@ -258,7 +258,7 @@ describe('dependencies', () => {
   it('adds and removes an edge; the dependencies list follows', async () => {
     const added = await execute(app.url, AddDep, { input: { parent: ref('live_a'), dependent: ref('live_slow'), dependencyType: 'SOFT' } }, app.headers('admin'));
     const d = added.data!.addRefreshDependency;
-    if (d.__typename !== 'RefreshDependencyPayload') throw new Error(d.__typename);
+    if (d.__typename !== 'AddRefreshDependencyPayload') throw new Error(d.__typename);
     expect(d.dependency).toMatchObject({ dependencyType: 'SOFT', parent: { tableName: 'live_a' }, dependent: { tableName: 'live_slow', dependencies: ['live_a'] } });
     const removed = await execute(app.url, RemoveDep, { input: { id: d.dependency.id } }, app.headers('admin'));
     expect(removed.data!.removeRefreshDependency).toMatchObject({ __typename: 'RemoveRefreshDependencyPayload', removedId: d.dependency.id, dependent: { dependencies: [] } });

@@ -11,20 +11,24 @@ export const RefreshConfigRef = builder.prismaNode('RefreshConfig', {
   description: 'A table that sqp-refresh keeps fresh (a row of sqp.refresh_config).',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The row id in sqp.refresh_config.' }),
-    tableSchema: t.exposeString('tableSchema'),
-    tableName: t.exposeString('tableName'),
-    isEnabled: t.boolean({ resolve: (c) => c.isEnabled ?? true }),
-    refreshFrequencyHours: t.int({ resolve: (c) => c.refreshFrequencyHours ?? 24 }),
-    priority: t.int({ description: 'Higher runs first.', resolve: (c) => c.priority ?? 100 }),
-    lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true }),
-    nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true }),
-    customSyncParams: t.expose('customSyncParams', { type: 'JSON', nullable: true }),
+    tableSchema: t.exposeString('tableSchema', { description: 'Schema of the table kept fresh (e.g. sqp).' }),
+    tableName: t.exposeString('tableName', { description: 'Name of the table kept fresh (e.g. asin_performance_data).' }),
+    isEnabled: t.boolean({ description: 'The runner refreshes it on its schedule; false: only a forced refresh runs it.', resolve: (c) => c.isEnabled ?? true }),
+    refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next.', resolve: (c) => c.refreshFrequencyHours ?? 24 }),
+    priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000).', resolve: (c) => c.priority ?? 100 }),
+    lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true, description: 'When its latest successful refresh finished; null: never refreshed.' }),
+    nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true, description: 'When it is next due; the runner sets it after every run.' }),
+    customSyncParams: t.expose('customSyncParams', {
+      type: 'JSON',
+      nullable: true,
+      description: 'Where its rows come from and how they are loaded and checked: source, key, mode, page size, quality thresholds (see the README).',
+    }),
     dependencies: t.stringList({
       description: 'Names of the parents, derived from the dependency edges (never disagrees with them).',
       resolve: (c) => c.dependencies,
     }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', nullable: true }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', nullable: true, description: 'When the table was registered.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', nullable: true, description: 'When its settings last changed.' }),
   }),
 });
 
@@ -61,7 +65,9 @@ builder.prismaObjectFields(RefreshConfigRef, (t) => ({
       description: 'Refresh runs of this table, newest first.',
       query: { orderBy: NEWEST_FIRST },
       totalCount: true,
-    }),
+    },
+    { description: 'A page of the refresh runs of one table, newest first.' },
+    { description: 'A refresh run of the table, with its cursor.' }),
     latestRun: t.field({
       type: RefreshRunRef,
       nullable: true,
@@ -74,9 +80,10 @@ builder.prismaObjectFields(RefreshConfigRef, (t) => ({
 }));
 
 const RefreshConfigFilter = builder.inputType('RefreshConfigFilter', {
+  description: 'Which registered tables to list; every field given must hold.',
   fields: (t) => ({
-    isEnabled: t.boolean(),
-    tableSchema: t.string(),
+    isEnabled: t.boolean({ description: 'Only enabled (true) or disabled (false) tables.' }),
+    tableSchema: t.string({ description: 'Only tables of this schema.' }),
     due: t.boolean({ description: 'true: enabled and next_refresh_at has passed; false: not due.' }),
     search: t.string({ description: 'Part of the table name, case-insensitive.' }),
   }),
@@ -103,7 +110,7 @@ builder.queryFields((t) => ({
     type: 'RefreshConfig',
     cursor: 'id',
     description: 'Registered tables, highest priority first, then soonest next refresh.',
-    args: { filter: t.arg({ type: RefreshConfigFilter, required: false }) },
+    args: { filter: t.arg({ type: RefreshConfigFilter, required: false, description: 'Which tables; default all.' }) },
     totalCount: (_root, args) => db().prisma.refreshConfig.count({ where: refreshConfigWhere(args.filter) }),
     resolve: (query, _root, args) =>
       db().prisma.refreshConfig.findMany({
@@ -111,14 +118,16 @@ builder.queryFields((t) => ({
         where: refreshConfigWhere(args.filter),
         orderBy: [{ priority: 'desc' }, { nextRefreshAt: { sort: 'asc', nulls: 'last' } }, { id: 'asc' }],
       }),
-  }),
+  },
+  { description: 'A page of registered tables.' },
+  { description: 'A registered table, with its cursor.' }),
   refreshConfig: t.prismaField({
     type: 'RefreshConfig',
     nullable: true,
     description: 'One registered table by its schema and name.',
     args: {
-      tableSchema: t.arg.string({ required: true }),
-      tableName: t.arg.string({ required: true }),
+      tableSchema: t.arg.string({ required: true, description: 'Schema of the table (e.g. sqp).' }),
+      tableName: t.arg.string({ required: true, description: 'Name of the table.' }),
     },
     resolve: (query, _root, args) =>
       db().prisma.refreshConfig.findUnique({

@@ -23,6 +23,14 @@ export const RunOutcome = builder.enumType('RunOutcome', {
   } as const,
 });
 
+export const RefreshMode = builder.enumType('RefreshMode', {
+  description: 'How much of the source a refresh reads.',
+  values: {
+    FULL: { value: 'full', description: 'Read the whole source.' },
+    INCREMENTAL: { value: 'incremental', description: 'Read what changed after the last watermark (needs a cursor column).' },
+  } as const,
+});
+
 export const DependencyType = builder.enumType('DependencyType', {
   description: 'How strictly a dependent waits for its parent.',
   values: {
@@ -32,6 +40,7 @@ export const DependencyType = builder.enumType('DependencyType', {
 });
 
 export const CheckpointStatus = builder.enumType('CheckpointStatus', {
+  description: 'Whether a refresh can resume from a checkpoint (refresh_checkpoints.status).',
   values: {
     ACTIVE: { value: 'active', description: 'A refresh is (or was, until interrupted) in progress here.' },
     COMPLETED: { value: 'completed', description: 'The refresh finished.' },

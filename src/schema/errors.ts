@@ -9,7 +9,7 @@ export { ForbiddenError, NotFoundError, ValidationError, CycleError, BudgetExcee
 
 const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
   description: 'An expected failure of a mutation; the concrete type says which.',
-  fields: (t) => ({ message: t.exposeString('message') }),
+  fields: (t) => ({ message: t.exposeString('message', { description: 'What went wrong, for people; the type and its fields say it for programs.' }) }),
 });
 
 builder.objectType(NotFoundError, {
@@ -23,9 +23,10 @@ builder.objectType(NotFoundError, {
 });
 
 const ValidationIssueRef = builder.objectRef<{ path: string; message: string }>('ValidationIssue').implement({
+  description: 'One thing wrong with an input.',
   fields: (t) => ({
     path: t.exposeString('path', { description: 'The input field, dotted (customSyncParams.source.query).' }),
-    message: t.exposeString('message'),
+    message: t.exposeString('message', { description: 'What is wrong with it.' }),
   }),
 });
 
@@ -35,7 +36,7 @@ builder.objectType(ValidationError, {
   interfaces: [ErrorInterface],
   fields: (t) => ({
     field: t.exposeString('field', { description: 'The first invalid input field, dotted.' }),
-    issues: t.field({ type: [ValidationIssueRef], resolve: (e) => e.issues }),
+    issues: t.field({ type: [ValidationIssueRef], description: 'Everything wrong with the input, not only the first.', resolve: (e) => e.issues }),
   }),
 });
 
@@ -43,14 +44,14 @@ builder.objectType(CycleError, {
   name: 'CycleError',
   description: 'The dependency would close a cycle (or is a self-edge); nothing was written.',
   interfaces: [ErrorInterface],
-  fields: (t) => ({ cycle: t.exposeStringList('cycle', { description: 'schema.table names along the cycle, first = last.' }) }),
+  fields: (t) => ({ cycle: t.exposeStringList('cycle', { description: 'The tables along the cycle as schema.table, the first repeated last.' }) }),
 });
 
 builder.objectType(ConflictError, {
   name: 'ConflictError',
   description: 'The state does not allow it now (e.g. cancelling a run that already finished).',
   interfaces: [ErrorInterface],
-  fields: (t) => ({ field: t.exposeString('field') }),
+  fields: (t) => ({ field: t.exposeString('field', { description: 'The input field whose value conflicts with the state.' }) }),
 });
 
 builder.objectType(BudgetExceededError, {
@@ -59,7 +60,7 @@ builder.objectType(BudgetExceededError, {
   interfaces: [ErrorInterface],
   fields: (t) => ({
     neededBytes: t.field({ type: 'BigInt', description: 'The dry-run estimate of this refresh.', resolve: (e) => e.estimatedBytes }),
-    remainingBytes: t.field({ type: 'BigInt', resolve: (e) => e.remainingBytes }),
+    remainingBytes: t.field({ type: 'BigInt', description: "What remains of today's budget.", resolve: (e) => e.remainingBytes }),
   }),
 });
 

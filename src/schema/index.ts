@@ -1,5 +1,5 @@
 // Imports every area of the graph and exports the schema.
-import { lexicographicSortSchema } from 'graphql';
+import { GraphQLObjectType, lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './scalars.ts';
 import './enums.ts';
@@ -16,5 +16,13 @@ import './status.ts';
 import './statistics.ts';
 import './viewer.ts';
 
+const built = builder.toSchema();
+// The Prisma plugin adds totalCount to connections without a description (it takes no option
+// for one); every other description is written where its type or field is defined.
+for (const type of Object.values(built.getTypeMap())) {
+  const totalCount = type instanceof GraphQLObjectType ? type.getFields().totalCount : undefined;
+  if (totalCount && !totalCount.description) totalCount.description = 'How many items the whole list holds, over all pages, with the same filter.';
+}
+
 /** The executable GraphQL schema of sqp-refresh. */
-export const schema = lexicographicSortSchema(builder.toSchema());
+export const schema = lexicographicSortSchema(built);

@@ -10,7 +10,7 @@ import { cancelRefresh, forceRefresh, scheduleRefresh, type CommandContext, type
 import { addRefreshDependency, registerTable, removeRefreshDependency, updateRefreshConfig } from '../runner/config-commands.ts';
 import { builder } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
-import { DependencyType } from './enums.ts';
+import { DependencyType, RefreshMode } from './enums.ts';
 import { BudgetExceededError, ConflictError, CycleError, ForbiddenError, NotFoundError, ValidationError } from './errors.ts';
 import { PlannedRefreshRef } from './plan.ts';
 import { RefreshRunRef } from './runs.ts';
@@ -39,17 +39,12 @@ const findRun = (id: number) => db().prisma.refreshRun.findUniqueOrThrow({ where
 const findConfig = (id: number) => db().prisma.refreshConfig.findUniqueOrThrow({ where: { id } });
 
 // forceRefresh ---------------------------------------------------------------------------
-const RefreshMode = builder.enumType('RefreshMode', {
-  values: {
-    FULL: { value: 'full', description: 'Read the whole source.' },
-    INCREMENTAL: { value: 'incremental', description: 'Read what changed after the last watermark (needs a cursor column).' },
-  } as const,
-});
 
 const ForceRefreshInput = builder.inputType('ForceRefreshInput', {
+  description: 'Which table to refresh now, and how.',
   fields: (t) => ({
-    tableSchema: t.string({ required: true }),
-    tableName: t.string({ required: true }),
+    tableSchema: t.string({ required: true, description: 'Schema of the registered table.' }),
+    tableName: t.string({ required: true, description: 'Name of the registered table.' }),
     cascade: t.boolean({ defaultValue: true, description: 'Refresh the dependents after it (default true).' }),
     mode: t.field({ type: RefreshMode, description: 'Override the configured mode for this run.' }),
     dryRun: t.boolean({ defaultValue: false, description: 'Only plan it and estimate BigQuery bytes; start nothing.' }),
@@ -59,7 +54,7 @@ const ForceRefreshInput = builder.inputType('ForceRefreshInput', {
 const ForceRefreshPayload = builder.objectRef<ForceResult>('ForceRefreshPayload').implement({
   description: 'A forced refresh: the run it started (or, with dryRun, what would run and its estimate).',
   fields: (t) => ({
-    dryRun: t.exposeBoolean('dryRun'),
+    dryRun: t.exposeBoolean('dryRun', { description: 'Only planned and estimated; nothing started.' }),
     run: t.field({
       type: RefreshRunRef,
       nullable: true,
@@ -67,8 +62,12 @@ const ForceRefreshPayload = builder.objectRef<ForceResult>('ForceRefreshPayload'
       resolve: (r) => (r.runId === null ? null : findRun(r.runId)),
     }),
     queued: t.boolean({ description: 'Requested but not started yet (every runner busy).', resolve: (r) => !r.dryRun && r.runId === null }),
-    config: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.configId) }),
-    plan: t.field({ type: [PlannedRefreshRef], resolve: (r) => r.plan.map((item, i) => ({ ...item, position: i + 1 })) }),
+    config: t.field({ type: RefreshConfigRef, description: 'The table forced.', resolve: (r) => findConfig(r.configId) }),
+    plan: t.field({
+      type: [PlannedRefreshRef],
+      description: 'What runs because of it, in order: the table, then its dependents when cascading.',
+      resolve: (r) => r.plan.map((item, i) => ({ ...item, position: i + 1 })),
+    }),
     estimatedBytes: t.field({ type: 'BigInt', nullable: true, description: 'BigQuery dry-run estimate of bytes processed.', resolve: (r) => r.estimatedBytes }),
     remainingBudgetBytes: t.field({ type: 'BigInt', nullable: true, description: "What remains of today's byte budget (null: no budget).", resolve: (r) => r.remainingBudgetBytes }),
   }),
@@ -79,8 +78,8 @@ builder.mutationField('forceRefresh', (t) =>
     type: ForceRefreshPayload,
     description: 'Refresh a table now (and its dependents, unless cascade is false).',
     authScopes: { operate: true },
-    errors: { types: [...BASE_ERRORS, ConflictError, BudgetExceededError], directResult: true },
-    args: { input: t.arg({ type: ForceRefreshInput, required: true }) },
+    errors: { types: [...BASE_ERRORS, ConflictError, BudgetExceededError], directResult: true, union: { description: 'The forced refresh, or why it was refused.' } },
+    args: { input: t.arg({ type: ForceRefreshInput, required: true, description: 'The table and how to refresh it.' }) },
     resolve: (_root, { input }, ctx) =>
       forceRefresh(commandContext(ctx), {
         tableSchema: input.tableSchema,
@@ -94,15 +93,17 @@ builder.mutationField('forceRefresh', (t) =>
 
 // scheduleRefresh -------------------------------------------------------------------------
 const ScheduleRefreshInput = builder.inputType('ScheduleRefreshInput', {
+  description: 'Which table to refresh, and when.',
   fields: (t) => ({
-    tableSchema: t.string({ required: true }),
-    tableName: t.string({ required: true }),
+    tableSchema: t.string({ required: true, description: 'Schema of the registered table.' }),
+    tableName: t.string({ required: true, description: 'Name of the registered table.' }),
     at: t.field({ type: 'DateTime', required: true, description: 'When it next refreshes (in the past: now).' }),
   }),
 });
 
 const ScheduleRefreshPayload = builder.objectRef<{ configId: number }>('ScheduleRefreshPayload').implement({
-  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.configId) }) }),
+  description: 'The table with its new next refresh time.',
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The table, as it is now.', resolve: (r) => findConfig(r.configId) }) }),
 });
 
 builder.mutationField('scheduleRefresh', (t) =>
@@ -110,20 +111,22 @@ builder.mutationField('scheduleRefresh', (t) =>
     type: ScheduleRefreshPayload,
     description: 'Set when a table next refreshes.',
     authScopes: { operate: true },
-    errors: { types: BASE_ERRORS, directResult: true },
-    args: { input: t.arg({ type: ScheduleRefreshInput, required: true }) },
+    errors: { types: BASE_ERRORS, directResult: true, union: { description: 'The rescheduled table, or why it was refused.' } },
+    args: { input: t.arg({ type: ScheduleRefreshInput, required: true, description: 'The table and the time.' }) },
     resolve: async (_root, { input }, ctx) => ({ configId: await scheduleRefresh(commandContext(ctx), input) }),
   }),
 );
 
 // cancelRefresh ---------------------------------------------------------------------------
 const CancelRefreshInput = builder.inputType('CancelRefreshInput', {
+  description: 'Which running refresh to stop.',
   fields: (t) => ({ runId: t.globalID({ required: true, description: 'The id of the running RefreshRun.' }) }),
 });
 
 const CancelRefreshPayload = builder.objectRef<{ runId: number; finished: boolean }>('CancelRefreshPayload').implement({
+  description: 'The run asked to stop.',
   fields: (t) => ({
-    run: t.field({ type: RefreshRunRef, resolve: (r) => findRun(r.runId) }),
+    run: t.field({ type: RefreshRunRef, description: 'The run, as it is now.', resolve: (r) => findRun(r.runId) }),
     finished: t.exposeBoolean('finished', { description: 'The run has stopped (at its next page boundary) before this answered.' }),
   }),
 });
@@ -131,36 +134,38 @@ const CancelRefreshPayload = builder.objectRef<{ runId: number; finished: boolea
 builder.mutationField('cancelRefresh', (t) =>
   t.field({
     type: CancelRefreshPayload,
-    description: 'Stop a running refresh at its next page boundary; it ends failed with reason cancelled.',
+    description: 'Stop a running refresh at its next page boundary; it ends FAILED with outcome CANCELLED and the table unchanged by it.',
     authScopes: { operate: true },
-    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true },
-    args: { input: t.arg({ type: CancelRefreshInput, required: true }) },
+    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true, union: { description: 'The run asked to stop, or why it was refused.' } },
+    args: { input: t.arg({ type: CancelRefreshInput, required: true, description: 'The run to stop.' }) },
     resolve: (_root, { input }, ctx) => cancelRefresh(commandContext(ctx), idOf('runId', input.runId, 'RefreshRun')),
   }),
 );
 
 // updateRefreshConfig / registerTable ---------------------------------------------------------
 const UpdateRefreshConfigInput = builder.inputType('UpdateRefreshConfigInput', {
+  description: "A table's settings to change; fields left out keep their value.",
   fields: (t) => ({
     id: t.globalID({ required: true, description: 'The RefreshConfig to change.' }),
-    isEnabled: t.boolean(),
-    refreshFrequencyHours: t.int({ description: 'At least 1.' }),
+    isEnabled: t.boolean({ description: 'false: the runner no longer refreshes it on its schedule.' }),
+    refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; at least 1.' }),
     priority: t.int({ description: '0 to 1000; higher runs first.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Validated against the sync-params schema (see the README).' }),
   }),
 });
 
-const ConfigPayload = builder.objectRef<{ configId: number }>('RefreshConfigPayload').implement({
-  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.configId) }) }),
+const UpdateRefreshConfigPayload = builder.objectRef<{ configId: number }>('UpdateRefreshConfigPayload').implement({
+  description: 'The table with its settings changed.',
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The table, as it is now.', resolve: (r) => findConfig(r.configId) }) }),
 });
 
 builder.mutationField('updateRefreshConfig', (t) =>
   t.field({
-    type: ConfigPayload,
+    type: UpdateRefreshConfigPayload,
     description: "Change a table's settings; fields left out keep their value.",
     authScopes: { admin: true },
-    errors: { types: BASE_ERRORS, directResult: true },
-    args: { input: t.arg({ type: UpdateRefreshConfigInput, required: true }) },
+    errors: { types: BASE_ERRORS, directResult: true, union: { description: 'The changed table, or why nothing was written.' } },
+    args: { input: t.arg({ type: UpdateRefreshConfigInput, required: true, description: 'The table and its new settings.' }) },
     resolve: async (_root, { input }) => {
       const { id, ...settings } = input;
       return { configId: await updateRefreshConfig(db().pool, idOf('id', id, 'RefreshConfig'), settings) };
@@ -169,44 +174,57 @@ builder.mutationField('updateRefreshConfig', (t) =>
 );
 
 const RegisterTableInput = builder.inputType('RegisterTableInput', {
+  description: 'An existing table to keep fresh, and its settings (defaults where left out).',
   fields: (t) => ({
-    tableSchema: t.string({ required: true }),
+    tableSchema: t.string({ required: true, description: 'Schema of the table.' }),
     tableName: t.string({ required: true, description: 'An existing table of the database.' }),
-    isEnabled: t.boolean(),
-    refreshFrequencyHours: t.int(),
-    priority: t.int(),
-    customSyncParams: t.field({ type: 'JSON' }),
+    isEnabled: t.boolean({ description: 'Refresh it on its schedule; default true.' }),
+    refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; default 24.' }),
+    priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000); default 100.' }),
+    customSyncParams: t.field({ type: 'JSON', description: 'Where its rows come from and how they are checked (see the README); without it the table is UNCONFIGURED.' }),
   }),
+});
+
+const RegisterTablePayload = builder.objectRef<{ configId: number }>('RegisterTablePayload').implement({
+  description: 'The table now registered.',
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The new RefreshConfig.', resolve: (r) => findConfig(r.configId) }) }),
 });
 
 builder.mutationField('registerTable', (t) =>
   t.field({
-    type: ConfigPayload,
+    type: RegisterTablePayload,
     description: 'Register an existing table for refresh (due at once).',
     authScopes: { admin: true },
-    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true },
-    args: { input: t.arg({ type: RegisterTableInput, required: true }) },
+    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true, union: { description: 'The registered table, or why nothing was written.' } },
+    args: { input: t.arg({ type: RegisterTableInput, required: true, description: 'The table and its settings.' }) },
     resolve: async (_root, { input }) => ({ configId: await registerTable(db().pool, input) }),
   }),
 );
 
 // dependencies --------------------------------------------------------------------------------
 const TableRefInput = builder.inputType('TableRefInput', {
-  fields: (t) => ({ tableSchema: t.string({ required: true }), tableName: t.string({ required: true }) }),
-});
-
-const AddRefreshDependencyInput = builder.inputType('AddRefreshDependencyInput', {
+  description: 'A registered table, by schema and name.',
   fields: (t) => ({
-    parent: t.field({ type: TableRefInput, required: true }),
-    dependent: t.field({ type: TableRefInput, required: true }),
-    dependencyType: t.field({ type: DependencyType, defaultValue: 'hard' }),
+    tableSchema: t.string({ required: true, description: 'Schema of the table.' }),
+    tableName: t.string({ required: true, description: 'Name of the table.' }),
   }),
 });
 
-const DependencyPayload = builder.objectRef<{ id: number }>('RefreshDependencyPayload').implement({
+const AddRefreshDependencyInput = builder.inputType('AddRefreshDependencyInput', {
+  description: 'A table built from another: it refreshes after it.',
+  fields: (t) => ({
+    parent: t.field({ type: TableRefInput, required: true, description: 'The table refreshed first.' }),
+    dependent: t.field({ type: TableRefInput, required: true, description: 'The table built from it, refreshed after it.' }),
+    dependencyType: t.field({ type: DependencyType, defaultValue: 'hard', description: 'HARD (default): never run on data from an unhealthy parent; SOFT: run anyway.' }),
+  }),
+});
+
+const AddRefreshDependencyPayload = builder.objectRef<{ id: number }>('AddRefreshDependencyPayload').implement({
+  description: 'The dependency added.',
   fields: (t) => ({
     dependency: t.prismaField({
       type: 'RefreshDependency',
+      description: 'The new edge of the dependency graph.',
       resolve: (query, r) => db().prisma.refreshDependency.findUniqueOrThrow({ ...query, where: { id: r.id } }),
     }),
   }),
@@ -214,11 +232,11 @@ const DependencyPayload = builder.objectRef<{ id: number }>('RefreshDependencyPa
 
 builder.mutationField('addRefreshDependency', (t) =>
   t.field({
-    type: DependencyPayload,
+    type: AddRefreshDependencyPayload,
     description: 'The dependent refreshes after the parent; cycles and self-edges are refused.',
     authScopes: { admin: true },
-    errors: { types: [...BASE_ERRORS, CycleError, ConflictError], directResult: true },
-    args: { input: t.arg({ type: AddRefreshDependencyInput, required: true }) },
+    errors: { types: [...BASE_ERRORS, CycleError, ConflictError], directResult: true, union: { description: 'The dependency added, or why nothing was written.' } },
+    args: { input: t.arg({ type: AddRefreshDependencyInput, required: true, description: 'The parent, the dependent and how strictly it waits.' }) },
     resolve: async (_root, { input }) => ({
       id: await addRefreshDependency(db().pool, { parent: input.parent, dependent: input.dependent, dependencyType: input.dependencyType ?? 'hard' }),
     }),
@@ -226,22 +244,25 @@ builder.mutationField('addRefreshDependency', (t) =>
 );
 
 const RemoveRefreshDependencyInput = builder.inputType('RemoveRefreshDependencyInput', {
+  description: 'Which dependency to remove.',
   fields: (t) => ({ id: t.globalID({ required: true, description: 'The RefreshDependency to remove.' }) }),
 });
 
 const RemovedDependencyPayload = builder.objectRef<{ id: string; dependentId: number }>('RemoveRefreshDependencyPayload').implement({
+  description: 'The dependency removed.',
   fields: (t) => ({
-    removedId: t.exposeID('id'),
-    dependent: t.field({ type: RefreshConfigRef, resolve: (r) => findConfig(r.dependentId) }),
+    removedId: t.exposeID('id', { description: 'Global id of the RefreshDependency that no longer exists.' }),
+    dependent: t.field({ type: RefreshConfigRef, description: 'The table that no longer waits for that parent, as it is now.', resolve: (r) => findConfig(r.dependentId) }),
   }),
 });
 
 builder.mutationField('removeRefreshDependency', (t) =>
   t.field({
     type: RemovedDependencyPayload,
+    description: 'Remove a dependency: the dependent no longer waits for that parent.',
     authScopes: { admin: true },
-    errors: { types: BASE_ERRORS, directResult: true },
-    args: { input: t.arg({ type: RemoveRefreshDependencyInput, required: true }) },
+    errors: { types: BASE_ERRORS, directResult: true, union: { description: 'The dependency removed, or why nothing was written.' } },
+    args: { input: t.arg({ type: RemoveRefreshDependencyInput, required: true, description: 'The dependency to remove.' }) },
     resolve: async (_root, { input }) => {
       const dependentId = await removeRefreshDependency(db().pool, idOf('id', input.id, 'RefreshDependency'));
       return { id: encodeGlobalID('RefreshDependency', input.id.id), dependentId };

@@ -57,7 +57,7 @@ const TableRunStatistics = builder.objectRef<StatisticsRow>('TableRunStatistics'
     paused: t.exposeInt('paused', { description: 'Runs stopped at a page boundary to be resumed (shutdown, time budget).' }),
     successRate: t.float({
       nullable: true,
-      description: 'completed / (completed + failed), from 0 to 1; cancels and pauses do not count against it. Null when neither happened.',
+      description: 'Share of runs that completed, completed / (completed + failed), from 0 to 1; cancels and pauses do not count against it. Null when neither happened.',
       resolve: (r) => (r.completed + r.failed === 0 ? null : r.completed / (r.completed + r.failed)),
     }),
     p50DurationMs: t.exposeFloat('p50DurationMs', { nullable: true, description: 'Median execution time of the completed runs, in milliseconds.' }),

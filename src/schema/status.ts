@@ -24,13 +24,13 @@ interface ReplicaRow {
 const Replica = builder.objectRef<ReplicaRow>('Replica').implement({
   description: 'A service process running a runner against this database.',
   fields: (t) => ({
-    workerName: t.exposeString('workerName'),
-    startedAt: t.expose('startedAt', { type: 'DateTime' }),
-    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime' }),
-    lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true }),
-    lastTickMs: t.exposeFloat('lastTickMs', { nullable: true }),
+    workerName: t.exposeString('workerName', { description: 'The WORKER_NAME of the process.' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', description: 'When the process started.' }),
+    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', description: 'Its latest heartbeat.' }),
+    lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true, description: "When its runner's latest tick started; null: none yet." }),
+    lastTickMs: t.exposeFloat('lastTickMs', { nullable: true, description: 'How long that tick took to decide what to run, in milliseconds.' }),
     alive: t.exposeBoolean('alive', { description: `Seen within the last ${ALIVE_SECONDS} s.` }),
-    runsInFlight: t.int({ resolve: (r) => r.inFlight.length }),
+    runsInFlight: t.int({ description: 'Refreshes it is running now.', resolve: (r) => r.inFlight.length }),
   }),
 });
 
@@ -45,14 +45,15 @@ interface RunInFlight {
 }
 
 const RunInFlightRef = builder.objectRef<RunInFlight>('RunInFlight').implement({
+  description: 'A refresh running now, on any replica, with its progress.',
   fields: (t) => ({
-    run: t.field({ type: RefreshRunRef, resolve: (r) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: r.runId } }) }),
+    run: t.field({ type: RefreshRunRef, description: 'Its audit row.', resolve: (r) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: r.runId } }) }),
     workerName: t.exposeString('workerName', { nullable: true, description: 'The replica running it, when known.' }),
     rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Committed so far.' }),
-    totalRows: t.exposeInt('totalRows', { nullable: true }),
-    percent: t.exposeFloat('percent', { nullable: true }),
-    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true }),
-    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
+    totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when it says.' }),
+    percent: t.exposeFloat('percent', { nullable: true, description: 'Share of totalRows committed, 0 to 100; null while the total is unknown.' }),
+    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true, description: 'Recent speed, in rows committed per second.' }),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true, description: 'Seconds until it ends at that speed; null while the total is unknown.' }),
   }),
 });
 
@@ -64,9 +65,10 @@ interface RunnerStatusShape {
 }
 
 const RunnerStatusRef = builder.objectRef<RunnerStatusShape>('RunnerStatus').implement({
+  description: 'The runners of every replica at a glance.',
   fields: (t) => ({
-    replicas: t.field({ type: [Replica], resolve: (s) => s.replicas }),
-    runsInFlight: t.field({ type: [RunInFlightRef], resolve: (s) => s.runsInFlight }),
+    replicas: t.field({ type: [Replica], description: 'Every process that runs a runner against this database, alive or not.', resolve: (s) => s.replicas }),
+    runsInFlight: t.field({ type: [RunInFlightRef], description: 'Refreshes running now on any replica, oldest first.', resolve: (s) => s.runsInFlight }),
     queueDepth: t.exposeInt('queueDepth', { description: 'Enabled tables whose refresh is due now and not running.' }),
     lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true, description: 'The latest tick of any replica.' }),
   }),
@@ -126,6 +128,7 @@ builder.queryField('runnerStatus', (t) =>
 
 // tableHealth ---------------------------------------------------------------------------------
 const TableStateEnum = builder.enumType('TableState', {
+  description: "A registered table's state now, as the runner sees it.",
   values: {
     DISABLED: { value: 'disabled', description: 'is_enabled is false.' },
     RUNNING: { value: 'running', description: 'A refresh is running now.' },
@@ -138,6 +141,7 @@ const TableStateEnum = builder.enumType('TableState', {
 });
 
 const QualityVerdictEnum = builder.enumType('QualityVerdict', {
+  description: 'What the quality checks of the latest finished run said, in one word.',
   values: {
     PASS: { value: 'pass', description: 'Every metric of the latest run within its threshold.' },
     WARNING: { value: 'warning', description: 'A non-blocking metric outside its threshold.' },
@@ -146,22 +150,24 @@ const QualityVerdictEnum = builder.enumType('QualityVerdict', {
 });
 
 const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
+  description: 'How a registered table is doing: its state and why, staleness, failures, quality and cost today.',
   fields: (t) => ({
-    configId: t.id({ resolve: (h) => encodeGlobalID('RefreshConfig', h.configId) }),
-    table: t.exposeString('table', { description: 'schema.table' }),
-    state: t.field({ type: TableStateEnum, resolve: (h) => h.state }),
+    configId: t.id({ description: 'Global id of the RefreshConfig.', resolve: (h) => encodeGlobalID('RefreshConfig', h.configId) }),
+    table: t.exposeString('table', { description: 'The table, as schema.table.' }),
+    state: t.field({ type: TableStateEnum, description: 'Its state now (reasons say why).', resolve: (h) => h.state }),
     reasons: t.exposeStringList('reasons', { description: 'Why it is in that state.' }),
     stale: t.exposeBoolean('stale', { description: 'Not refreshed within its frequency.' }),
-    lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true }),
-    nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true }),
+    lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true, description: 'When its latest successful refresh finished; null: never.' }),
+    nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true, description: 'When it is next due.' }),
     failureStreak: t.exposeInt('failureStreak', { description: 'Failed runs since the last success.' }),
-    qualityVerdict: t.field({ type: QualityVerdictEnum, nullable: true, resolve: (h) => h.qualityVerdict }),
+    qualityVerdict: t.field({ type: QualityVerdictEnum, nullable: true, description: 'The verdict of the latest finished run; null: no run yet.', resolve: (h) => h.qualityVerdict }),
     latestRun: t.field({
       type: RefreshRunRef,
       nullable: true,
+      description: 'Its newest run, running or finished; null: never run.',
       resolve: (h) => (h.latestRunId === null ? null : db().prisma.refreshRun.findUnique({ where: { id: h.latestRunId } })),
     }),
-    bytesBilledToday: t.field({ type: 'BigInt', resolve: (h) => h.bytesBilledToday }),
+    bytesBilledToday: t.field({ type: 'BigInt', description: 'BigQuery bytes billed to its runs since midnight UTC.', resolve: (h) => h.bytesBilledToday }),
   }),
 });
 

@@ -10,7 +10,7 @@ import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { eventStream } from '../subscriptions/streams.ts';
 import { builder } from './builder.ts';
-import { RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue, type RunOutcomeValue } from './enums.ts';
+import { RefreshMode, RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue, type RunOutcomeValue } from './enums.ts';
 import { RefreshRunRef } from './runs.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
@@ -29,18 +29,19 @@ const RefreshEventInterface = builder.interfaceRef<RefreshEvent>('RefreshEvent')
   description: 'Something a runner did, on any replica.',
   fields: (t) => ({
     configId: t.id({ description: 'Global id of the RefreshConfig.', resolve: (e) => configId(e.configId) }),
-    tableSchema: t.exposeString('tableSchema'),
-    tableName: t.exposeString('tableName'),
-    at: t.field({ type: 'DateTime', resolve: (e) => new Date(e.at) }),
+    tableSchema: t.exposeString('tableSchema', { description: 'Schema of the table.' }),
+    tableName: t.exposeString('tableName', { description: 'Name of the table.' }),
+    at: t.field({ type: 'DateTime', description: 'When it happened (committed, for what it reports).', resolve: (e) => new Date(e.at) }),
   }),
 });
 
 const RunStarted = builder.objectRef<Ev<'run:started'>>('RunStarted').implement({
+  description: 'A refresh started (or a paused one resumed).',
   interfaces: [RefreshEventInterface],
   fields: (t) => ({
-    runId: t.id({ resolve: (e) => runId(e.runId) }),
+    runId: t.id({ description: 'Global id of its RefreshRun.', resolve: (e) => runId(e.runId) }),
     resumed: t.exposeBoolean('resumed', { description: 'It continues from a checkpoint.' }),
-    mode: t.exposeString('mode'),
+    mode: t.field({ type: RefreshMode, description: 'How much of the source it reads.', resolve: (e) => e.mode }),
   }),
 });
 
@@ -48,40 +49,42 @@ const RunProgress = builder.objectRef<Ev<'run:progress'>>('RunProgress').impleme
   description: 'A page was committed: the target and the checkpoint hold these rows.',
   interfaces: [RefreshEventInterface],
   fields: (t) => ({
-    runId: t.id({ resolve: (e) => runId(e.runId) }),
-    page: t.exposeInt('page'),
-    rowsProcessed: t.exposeInt('rowsProcessed'),
-    totalRows: t.exposeInt('totalRows', { nullable: true }),
-    percent: t.exposeFloat('percent', { nullable: true }),
-    rowsPerSecond: t.exposeFloat('rowsPerSecond'),
-    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
+    runId: t.id({ description: 'Global id of its RefreshRun.', resolve: (e) => runId(e.runId) }),
+    page: t.exposeInt('page', { description: 'Pages committed so far, this one included.' }),
+    rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows committed so far.' }),
+    totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when it says.' }),
+    percent: t.exposeFloat('percent', { nullable: true, description: 'Share of totalRows committed, 0 to 100; null while the total is unknown.' }),
+    rowsPerSecond: t.exposeFloat('rowsPerSecond', { description: 'Recent speed, in rows committed per second.' }),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true, description: 'Seconds until it ends at that speed; null while the total is unknown.' }),
   }),
 });
 
 const RunFinished = builder.objectRef<Ev<'run:finished'>>('RunFinished').implement({
+  description: 'A refresh ended: published, paused, cancelled or failed.',
   interfaces: [RefreshEventInterface],
   fields: (t) => ({
-    runId: t.id({ resolve: (e) => runId(e.runId) }),
-    status: t.field({ type: RefreshStatus, resolve: (e) => e.status }),
+    runId: t.id({ description: 'Global id of its RefreshRun.', resolve: (e) => runId(e.runId) }),
+    status: t.field({ type: RefreshStatus, description: 'SUCCESS, WARNING or FAILED.', resolve: (e) => e.status }),
     outcome: t.field({ type: RunOutcome, description: 'How it ended: a cancel or a pause is not a failure.', resolve: (e) => e.outcome }),
-    rowsProcessed: t.exposeInt('rowsProcessed'),
-    errorMessage: t.exposeString('errorMessage', { nullable: true }),
+    rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows it read in all.' }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true, description: 'Why it failed or stopped; null when it completed.' }),
   }),
 });
 
 const RunBlocked = builder.objectRef<Ev<'run:blocked'>>('RunBlocked').implement({
   description: 'A due refresh did not start: a hard parent is unhealthy, or a dependency cycle.',
   interfaces: [RefreshEventInterface],
-  fields: (t) => ({ reasons: t.exposeStringList('reasons') }),
+  fields: (t) => ({ reasons: t.exposeStringList('reasons', { description: 'Why it waits, one line per unhealthy parent or cycle.' }) }),
 });
 
 const QualityMetricRecorded = builder.objectRef<Ev<'quality:recorded'>>('QualityMetricRecorded').implement({
+  description: 'A data-quality measurement of a run was recorded.',
   interfaces: [RefreshEventInterface],
   fields: (t) => ({
-    runId: t.id({ resolve: (e) => runId(e.runId) }),
-    metricName: t.exposeString('metricName'),
-    value: t.exposeFloat('value', { nullable: true }),
-    isWithinThreshold: t.exposeBoolean('isWithinThreshold', { nullable: true }),
+    runId: t.id({ description: 'Global id of the RefreshRun it measured.', resolve: (e) => runId(e.runId) }),
+    metricName: t.exposeString('metricName', { description: 'What was measured (see QualityMetric.metricName).' }),
+    value: t.exposeFloat('value', { nullable: true, description: 'The value measured.' }),
+    isWithinThreshold: t.exposeBoolean('isWithinThreshold', { nullable: true, description: 'The value lies within its bounds.' }),
   }),
 });
 
@@ -104,14 +107,16 @@ const TYPE_OF = {
 } as const;
 
 const RefreshEventUnion = builder.unionType('RefreshEventPayload', {
+  description: 'One event of refreshEvents; every member implements RefreshEvent.',
   types: [RunStarted, RunProgress, RunFinished, RunBlocked, QualityMetricRecorded, ConfigChanged],
   resolveType: (e) => TYPE_OF[e.type],
 });
 
 const RefreshEventFilter = builder.inputType('RefreshEventFilter', {
+  description: 'Which events to receive; every field given must hold.',
   fields: (t) => ({
-    tableSchema: t.string(),
-    tableName: t.string(),
+    tableSchema: t.string({ description: 'Only events of tables of this schema.' }),
+    tableName: t.string({ description: 'Only events of tables of this name.' }),
     runId: t.globalID({ description: 'Only this run (RefreshRun id).' }),
   }),
 });
@@ -120,7 +125,7 @@ builder.subscriptionField('refreshEvents', (t) =>
   t.field({
     type: RefreshEventUnion,
     description: 'Live events of every replica: started, progress (throttled per run; first and last always), finished, blocked, quality, config changes.',
-    args: { filter: t.arg({ type: RefreshEventFilter }) },
+    args: { filter: t.arg({ type: RefreshEventFilter, description: 'Which events; default all.' }) },
     subscribe: (_root, args, ctx) =>
       endOnShutdown(
         eventStream(bus(), {
@@ -150,16 +155,19 @@ interface RunState {
 const RunProgressState = builder.objectRef<RunState>('RunProgressState').implement({
   description: "One run's state: rows so far (committed), total when known, speed and ETA.",
   fields: (t) => ({
-    runId: t.id({ resolve: (s) => runId(s.runId) }),
-    run: t.field({ type: RefreshRunRef, resolve: (s) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
-    status: t.field({ type: RefreshStatus, resolve: (s) => s.status }),
+    runId: t.id({ description: 'Global id of the RefreshRun.', resolve: (s) => runId(s.runId) }),
+    run: t.field({ type: RefreshRunRef, description: 'Its audit row, read when asked.', resolve: (s) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
+    status: t.field({ type: RefreshStatus, description: 'RUNNING until it ends, then SUCCESS, WARNING or FAILED.', resolve: (s) => s.status }),
     outcome: t.field({ type: RunOutcome, nullable: true, description: 'How it ended; null while it runs.', resolve: (s) => s.outcome }),
-    rowsProcessed: t.exposeInt('rowsProcessed'),
-    totalRows: t.exposeInt('totalRows', { nullable: true }),
-    percent: t.exposeFloat('percent', { nullable: true }),
-    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true }),
-    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true }),
-    finished: t.exposeBoolean('finished'),
+    rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows committed so far (in all, once it ended).' }),
+    totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when known.' }),
+    percent: t.exposeFloat('percent', {
+      nullable: true,
+      description: 'Share of totalRows committed, 0 to 100: 100 once it completed, how far it got when it stopped early; null while the total is unknown.',
+    }),
+    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true, description: 'Recent speed while it runs; null once it ended or before the first page.' }),
+    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true, description: 'Seconds until it ends at that speed; null when unknown or ended.' }),
+    finished: t.exposeBoolean('finished', { description: 'It has ended: this is the last state sent.' }),
   }),
 });
 
@@ -241,7 +249,7 @@ builder.subscriptionField('runProgress', (t) =>
   t.field({
     type: RunProgressState,
     description: "A run's current state first, then each change until it finishes.",
-    args: { runId: t.arg.globalID({ required: true, validate: z.object({ typename: z.literal('RefreshRun'), id: z.string() }) }) },
+    args: { runId: t.arg.globalID({ required: true, description: 'Global id of the RefreshRun to follow.', validate: z.object({ typename: z.literal('RefreshRun'), id: z.string() }) }) },
     subscribe: (_root, args, ctx) => runProgress(Number(args.runId.id), ctx.shutdown),
     resolve: (state) => state,
   }),
