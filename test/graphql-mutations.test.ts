@@ -34,7 +34,7 @@ beforeAll(async () => {
   await sql.query(`CREATE TABLE sqp.unregistered_t (id int PRIMARY KEY)`);
   await sql.query(`DELETE FROM sqp.refresh_config WHERE table_name = 'unregistered_t'`); // the event trigger may have registered it
   app = await startLiveApp(database.url, {
-    dailyByteBudget: 8_000_000n,
+    dailyByteBudget: 16_000_000n,
     sources: {
       bigquery: createBigQuerySource({
         projectId: 'sqp-test', apiEndpoint: bigquery.url, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
@@ -104,16 +104,16 @@ describe('forceRefresh', () => {
     const before = await auditCount();
     const jobsBefore = bigquery.queries.filter((q) => !q.dryRun).length;
     const { data } = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'bq_live', dryRun: true } }, app.headers('operate'));
-    expect(data!.forceRefresh).toMatchObject({ __typename: 'ForceRefreshPayload', dryRun: true, queued: false, run: null, estimatedBytes: '5000000', remainingBudgetBytes: '8000000' });
+    expect(data!.forceRefresh).toMatchObject({ __typename: 'ForceRefreshPayload', dryRun: true, queued: false, run: null, estimatedBytes: '10485760', remainingBudgetBytes: '16000000' }); // 5 MB scanned bill as BigQuery's 10 MB minimum
     expect(await auditCount()).toBe(before);
     expect(bigquery.queries.filter((q) => !q.dryRun).length).toBe(jobsBefore);
   });
 
   it('refuses a refresh beyond the daily byte budget with BudgetExceededError, starting nothing', async () => {
-    bigquery.addQuery(BQ_QUERY, { schema: [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'INTEGER' }], rows: [], bytesProcessed: 9_000_000 });
+    bigquery.addQuery(BQ_QUERY, { schema: [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'INTEGER' }], rows: [], bytesProcessed: 30_000_000 });
     const before = await auditCount();
     const { data } = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'bq_live' } }, app.headers('operate'));
-    expect(data!.forceRefresh).toMatchObject({ __typename: 'BudgetExceededError', neededBytes: '9000000', remainingBytes: '8000000' });
+    expect(data!.forceRefresh).toMatchObject({ __typename: 'BudgetExceededError', neededBytes: '30408704', remainingBytes: '16000000' }); // 30,000,000 bytes rounded up to 29 MB
     expect(await auditCount()).toBe(before);
   });
 
