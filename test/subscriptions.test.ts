@@ -1,6 +1,7 @@
 // Live progress over both transports against a running server: a forced refresh is seen as
 // started → progress… → finished, in order, by a graphql-ws client and by an SSE client; a
-// subscriber that arrives mid-run gets the run's current state first.
+// subscriber that arrives mid-run (the run held there by an advisory lock) gets the run's
+// current state first.
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
@@ -10,13 +11,24 @@ import { eventually } from './support/until.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
+/** The advisory lock that holds sub_slow's source at row HELD_AT (after three pages). */
+const HOLD_KEY = 424242;
+const HELD_AT = 400;
 const sql = new pg.Pool({ connectionString: database.url, max: 2 });
 let app: LiveApp;
 
 beforeAll(async () => {
   await sql.query(`UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '30 days'`);
   await seriesTable(sql, 'sub_fast', { rows: 2000, pageSize: 200 });
-  await seriesTable(sql, 'sub_slow', { rows: 1500, pageSize: 100, msPerRow: 2 });
+  await seriesTable(sql, 'sub_slow', { rows: 1500, pageSize: 100 });
+  // Its source stops at row HELD_AT until the test lets it go (an advisory lock the test holds):
+  // a late subscriber arrives mid-run for certain, however loaded the machine is. Declared
+  // STABLE so that the source's count(*) of the query does not evaluate it (nor wait).
+  await sql.query(`CREATE FUNCTION sqp.held_value(g int) RETURNS int LANGUAGE plpgsql STABLE AS $$
+    BEGIN IF g = ${HELD_AT} THEN PERFORM pg_advisory_xact_lock_shared(${HOLD_KEY}); END IF; RETURN g * 2; END $$`);
+  await sql.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,query}', to_jsonb($1::text)) WHERE table_name = 'sub_slow'`, [
+    'SELECT g AS id, sqp.held_value(g) AS v FROM generate_series(1, 1500) g',
+  ]);
   app = await startLiveApp(database.url);
 });
 afterAll(async () => {
@@ -80,16 +92,30 @@ const Progress = graphql(`
 `);
 
 it('a late subscriber to runProgress gets the current state first, then each change until it finishes', async () => {
-  const forced = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'sub_slow' } }, app.headers('operate'));
-  const r = forced.data!.forceRefresh;
-  if (r.__typename !== 'ForceRefreshPayload') throw new Error(r.__typename);
-  await eventually(async () => (await sql.query(`SELECT count(*)::int AS n FROM sqp.sub_slow`)).rows[0].n >= 300, 30_000, 'three pages');
-  const late = subscribeWs(app.wsUrl, Progress, { runId: r.run!.id }, { authorization: `Bearer ${app.tokens.read}` }, (i) => i.runProgress.finished);
-  const states = (await late.results).map((s) => s.runProgress);
-  expect(states[0]).toMatchObject({ status: 'RUNNING', finished: false, run: { tableName: 'sub_slow' } });
-  expect(states[0]!.rowsProcessed).toBeGreaterThanOrEqual(300); // not blank: what was committed before it connected
-  expect(states.at(-1)).toMatchObject({ status: 'SUCCESS', rowsProcessed: 1500, finished: true });
-  // And a subscriber arriving after the end gets the final state at once, then completion.
-  const after = subscribeWs(app.wsUrl, Progress, { runId: r.run!.id }, { authorization: `Bearer ${app.tokens.read}` }, () => false);
-  expect((await after.results).map((s) => s.runProgress)).toEqual([expect.objectContaining({ status: 'SUCCESS', finished: true, rowsProcessed: 1500 })]);
+  // The test holds the lock that stops the source at row HELD_AT, and lets go once the late
+  // subscriber has its first state.
+  const holder = await sql.connect();
+  await holder.query('SELECT pg_advisory_lock($1)', [HOLD_KEY]);
+  let released: Promise<unknown> | null = null;
+  const release = () => (released ??= holder.query('SELECT pg_advisory_unlock($1)', [HOLD_KEY]));
+  try {
+    const forced = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'sub_slow' } }, app.headers('operate'));
+    const r = forced.data!.forceRefresh;
+    if (r.__typename !== 'ForceRefreshPayload') throw new Error(r.__typename);
+    await eventually(async () => (await sql.query(`SELECT count(*)::int AS n FROM sqp.sub_slow`)).rows[0].n >= 300, 30_000, 'three pages');
+    const late = subscribeWs(app.wsUrl, Progress, { runId: r.run!.id }, { authorization: `Bearer ${app.tokens.read}` }, (i) => {
+      void release();
+      return i.runProgress.finished;
+    });
+    const states = (await late.results).map((s) => s.runProgress);
+    expect(states[0]).toMatchObject({ status: 'RUNNING', finished: false, run: { tableName: 'sub_slow' } });
+    expect(states[0]!.rowsProcessed).toBeGreaterThanOrEqual(300); // not blank: what was committed before it connected
+    expect(states.at(-1)).toMatchObject({ status: 'SUCCESS', rowsProcessed: 1500, finished: true });
+    // And a subscriber arriving after the end gets the final state at once, then completion.
+    const after = subscribeWs(app.wsUrl, Progress, { runId: r.run!.id }, { authorization: `Bearer ${app.tokens.read}` }, () => false);
+    expect((await after.results).map((s) => s.runProgress)).toEqual([expect.objectContaining({ status: 'SUCCESS', finished: true, rowsProcessed: 1500 })]);
+  } finally {
+    await release();
+    holder.release();
+  }
 });

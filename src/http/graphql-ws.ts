@@ -48,10 +48,19 @@ export function attachGraphQLWebSocket(options: {
 
   // Registered before graphql-ws's own listener, so that a socket over the cap is closed
   // before graphql-ws starts its protocol on it.
+  // Refusals are logged at most once a minute, with how many there were: a flood of sockets
+  // must not become a flood of log lines.
+  let refused = 0;
+  let lastWarning = 0;
   wss.on('connection', (socket) => {
     if (unauthenticated.size >= options.maxUnauthenticated) {
-      logger.warn({ open: unauthenticated.size }, 'refused a WebSocket: too many sockets without a valid token');
       socket.close(TRY_AGAIN_LATER, 'Too many connections without a token; try again later');
+      refused++;
+      if (Date.now() - lastWarning >= 60_000) {
+        logger.warn({ refused, open: unauthenticated.size, limit: options.maxUnauthenticated }, 'refused WebSockets: too many without a valid token (GRAPHQL_WS_MAX_UNAUTHENTICATED)');
+        lastWarning = Date.now();
+        refused = 0;
+      }
       return;
     }
     unauthenticated.add(socket);
