@@ -38,6 +38,8 @@ export interface ForceResult {
   configId: number;
   /** The run that started, when one did within the wait. */
   runId: number | null;
+  /** The request row this force wrote (the run that serves it lists it in sync_metadata.requestIds); null for a dry run. */
+  requestId: number | null;
   dryRun: boolean;
   /** What will run, in order: the table, then (with cascade) its dependents. */
   plan: PlannedRefresh[];
@@ -78,10 +80,9 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
     throw new BudgetExceededError(estimate.estimated, estimate.remaining);
   }
   const base = { configId: config.id, plan, estimatedBytes: estimate?.estimated ?? null, remainingBudgetBytes: ctx.dailyByteBudget === null ? null : estimate?.remaining ?? null };
-  if (req.dryRun) return { ...base, runId: null, dryRun: true };
+  if (req.dryRun) return { ...base, runId: null, requestId: null, dryRun: true };
 
-  const { rows: [before] } = await ctx.pool.query<{ id: number }>(
-    `SELECT coalesce(max(id), 0) AS id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1`, [config.id]);
+  let requestId: number | null = null;
   const client = await ctx.pool.connect();
   try {
     await client.query('BEGIN');
@@ -90,7 +91,7 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
     // Due now; a table being refreshed right now runs again afterwards: its run's final
     // schedule update keeps a request it did not serve.
     await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = LEAST(next_refresh_at, $2) WHERE id = $1`, [config.id, now]);
-    await insertRequest(client, { configId: config.id, mode: req.mode, cascade: req.cascade, requestedBy: ctx.requestedBy, requestedAt: now, runAt: now });
+    requestId = await insertRequest(client, { configId: config.id, mode: req.mode, cascade: req.cascade, requestedBy: ctx.requestedBy, requestedAt: now, runAt: now });
     await wakeRunners(client); // delivered at commit
     await client.query('COMMIT');
   } catch (error) {
@@ -99,12 +100,14 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
   } finally {
     client.release();
   }
+  // The run that serves this request lists it from its first row on.
   const runId = await waitFor(ctx.waitMs ?? 10_000, async () => {
     const { rows } = await ctx.pool.query<{ id: number }>(
-      `SELECT id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND id > $2 ORDER BY id LIMIT 1`, [config.id, before!.id]);
+      `SELECT id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND sync_metadata->'requestIds' @> to_jsonb($2::bigint) ORDER BY id LIMIT 1`,
+      [config.id, requestId]);
     return rows[0]?.id ?? null;
   });
-  return { ...base, runId, dryRun: false };
+  return { ...base, runId, requestId, dryRun: false };
 }
 
 /** The plan of a forced refresh: the table now, then its dependents (unless cascade is off). */

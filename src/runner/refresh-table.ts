@@ -131,7 +131,7 @@ async function finishAfterConnectionLoss(config: RefreshConfigRow, options: Refr
     await finishAuditRow(fresh, ctx.runId!, {
       status: 'failed', completedAt: ctx.now(), rowsProcessed: result.rowsProcessed, rowsInserted: result.rowsInserted, rowsUpdated: result.rowsUpdated, rowsDeleted: 0,
       executionTimeMs: Math.round(performance.now() - ctx.clockStart), memoryUsedMb: 0, bigqueryJobId: state?.jobId ?? null, errorMessage: message, errorDetails: details,
-      metadata: { outcome: 'failed', mode: state?.mode, pages: state?.pagesDone ?? 0, ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}) },
+      metadata: { outcome: 'failed', mode: state?.mode, pages: state?.pagesDone ?? 0 },
     });
   } finally {
     fresh.release();
@@ -165,7 +165,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     schema: config.tableSchema,
     table: config.tableName,
     startedAt: started,
-    metadata: { ...options.metadata, worker: ctx.worker, resumedFromCheckpoint: resumed, ...(resumed ? { checkpointId: checkpoint!.id } : {}) },
+    metadata: { ...options.metadata, ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}), worker: ctx.worker, resumedFromCheckpoint: resumed, ...(resumed ? { checkpointId: checkpoint!.id } : {}) },
   });
   ctx.runId = runId;
   // We hold the table's lock, so any other `running` row of this table is a dead process's.
@@ -226,7 +226,6 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         since: state?.since ?? null,
         rowsPerSecond: elapsedMs > 0 ? Math.round((rows * 1000) / elapsedMs) : rows,
         ...(interrupted.length ? { markedInterrupted: interrupted } : {}),
-        ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}),
         ...(bytes.processed !== undefined ? { bytesProcessed: bytes.processed.toString() } : {}),
         ...(bytes.billed !== undefined ? { bytesBilled: bytes.billed.toString() } : {}),
         ...(bytes.location ? { location: bytes.location } : {}),

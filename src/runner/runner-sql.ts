@@ -29,6 +29,14 @@ export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Prom
   return rows;
 }
 
+/** When the next table becomes due (enabled, with params), or null: the runner wakes itself then. */
+export async function nextDueAt(db: pg.Pool): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT min(next_refresh_at) AS at FROM sqp.refresh_config WHERE is_enabled AND custom_sync_params <> '{}'::jsonb`,
+  );
+  return rows[0]?.at ?? null;
+}
+
 /**
  * Dependency depth of each due table among the due tables: 0 when none of its due parents
  * (direct, or through other due tables) is due too. A table of a cycle counts its cycle once.
@@ -158,6 +166,12 @@ export async function claimDue(
 /** The requests a run used are done: deleted (in the run's finishing transaction when there is one). */
 export async function finishRequests(db: pg.Pool | pg.ClientBase, ids: readonly number[]): Promise<void> {
   if (ids.length) await db.query(`DELETE FROM sqp_refresh_work.refresh_requests WHERE id = ANY ($1::bigint[])`, [ids]);
+}
+
+/** Whether a request due by now waits for a table (one no run has used yet). */
+export async function hasPendingRequest(db: pg.Pool, configId: number): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM sqp_refresh_work.refresh_requests WHERE config_id = $1 AND run_at <= now() LIMIT 1`, [configId]);
+  return rows.length > 0;
 }
 
 /** Records a request; the caller then makes the table due by then (config row first: migration 034's lock order). */

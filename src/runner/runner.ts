@@ -17,7 +17,7 @@ import { refreshTable, RefreshBusyError, type RefreshConfigRow, type RefreshOutc
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { isRetryableSqlState } from './refresh-failures.ts';
-import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
+import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, hasPendingRequest, nextDueAt, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
 /** How long a claim keeps a table from other replicas if its process dies silently. */
@@ -99,6 +99,8 @@ export function createRunner(options: RunnerOptions): Runner {
   let passing: Promise<void> | null = null;
   let again = false;
   const unlisten: Array<() => void> = [];
+  /** A pass at the next due time when that comes before the next cron tick (retries in seconds). */
+  let dueTimer: NodeJS.Timeout | null = null;
   /** Runs of this process; each carries its own child logger (table, then its run id). */
   const inFlight = new Map<number, InFlightRun & { cancel: AbortController; log: Logger }>();
   /** Due tables this process found blocked at its latest look, and why. */
@@ -246,6 +248,8 @@ export function createRunner(options: RunnerOptions): Runner {
         },
       });
       await reschedule(config, result, cascade, claim.request?.ids ?? []);
+      // A request that came in during the run keeps the table due: any replica may take it now.
+      if (await hasPendingRequest(options.pool, config.id)) await wakeRunners(options.pool);
       run.log[result.status === 'failed' ? 'warn' : 'info'](
         { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
         `refresh ${result.status}`,
@@ -333,11 +337,30 @@ export function createRunner(options: RunnerOptions): Runner {
         });
         stats.lastTickMs = performance.now() - began;
         await heartbeat();
+        await wakeAtNextDue();
       } while (again && !stopping);
     })().finally(() => (passing = null));
     return passing;
   }
 
+  /** Sets a timer for the next due time (a retry in 30 s should not wait for the next cron tick). */
+  async function wakeAtNextDue(): Promise<void> {
+    if (stopping || !started) return;
+    const at = await nextDueAt(options.pool).catch(() => null);
+    if (dueTimer) clearTimeout(dueTimer);
+    dueTimer = null;
+    const nextTick = job.nextRun();
+    // Due already (blocked, or busy on another replica): the next tick or wake-up looks again.
+    const ms = at ? at.getTime() - now().getTime() : 0; // the runner's clock may be injected
+    if (!at || ms <= 0 || (nextTick && at >= nextTick) || ms > 2 ** 31 - 1) return;
+    dueTimer = setTimeout(() => {
+      dueTimer = null;
+      void tick();
+    }, ms);
+    dueTimer.unref();
+  }
+
+  let started = false;
   const job = new Cron(options.schedule ?? '* * * * *', { paused: true }, () => void tick());
 
   return {
@@ -357,12 +380,14 @@ export function createRunner(options: RunnerOptions): Runner {
         listener.events.on('listen:success', onBack);
         unlisten.push(() => void listener.events.off('listen:success', onBack));
       }
+      started = true;
       job.resume();
       void tick();
     },
     async stop() {
       stopping = true;
       job.stop();
+      if (dueTimer) clearTimeout(dueTimer);
       controller.abort();
       await passing;
       for (const u of unlisten.splice(0)) u();
