@@ -184,10 +184,13 @@ async function currentState(id: number): Promise<RunState | null> {
     `SELECT a.status, a.sync_metadata, a.rows_processed, c.last_processed_row, c.total_rows
      FROM sqp.refresh_audit_log a
      LEFT JOIN LATERAL (
-       -- Runs of one table never overlap: the checkpoint written during this run is this run's.
+       -- A running run: the table's active checkpoint (a resumed run's too, before its first
+       -- page). A finished one: runs of a table never overlap, so the checkpoint written while
+       -- it ran is its own, whatever became of it since.
        SELECT last_processed_row, total_rows FROM sqp.refresh_checkpoints k
        WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name
-         AND k.updated_at >= a.refresh_started_at AND (a.refresh_completed_at IS NULL OR k.updated_at <= a.refresh_completed_at)
+         AND CASE WHEN a.status = 'running' THEN k.status = 'active'
+                  ELSE k.updated_at BETWEEN a.refresh_started_at AND a.refresh_completed_at END
        ORDER BY k.updated_at DESC LIMIT 1
      ) c ON true
      WHERE a.id = $1`,
