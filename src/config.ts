@@ -1,6 +1,7 @@
 // The environment, read once and validated. Nothing else in the service reads process.env.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import type { RetryPolicy } from './runner/planner.ts';
 import { parseApiTokens, type ApiToken } from './auth/tokens.ts';
 
 const bool = z
@@ -30,6 +31,9 @@ const EnvSchema = z.object({
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
   RUNNER_ENABLED: bool.default(true),
+  RUNNER_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(3),
+  RUNNER_RETRY_BASE_SECONDS: z.coerce.number().min(0.01).max(86_400).default(60),
+  RUNNER_RETRY_MAX_SECONDS: z.coerce.number().min(0.01).max(86_400).default(3600),
   API_TOKENS: z.string().optional(),
   METRICS_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 32)').optional(),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -52,7 +56,7 @@ export interface Config {
   dailyByteBudget: bigint | null;
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
-  runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number };
+  runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
   /** How long a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
   /** Bearer tokens (hashes only) and what a caller without a token may do. */
@@ -101,7 +105,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     dailyByteBudget: e.BIGQUERY_DAILY_BYTE_BUDGET ? BigInt(e.BIGQUERY_DAILY_BYTE_BUDGET) : null,
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
-    runner: { enabled: e.RUNNER_ENABLED, schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY },
+    runner: {
+      enabled: e.RUNNER_ENABLED, schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY,
+      // A retryable failure (lost connection, timeout, transient BigQuery error) waits base × 2^(n-1), at most max, n < attempts.
+      retry: { maxAttempts: e.RUNNER_RETRY_MAX_ATTEMPTS, baseDelayMs: e.RUNNER_RETRY_BASE_SECONDS * 1000, maxDelayMs: e.RUNNER_RETRY_MAX_SECONDS * 1000 },
+    },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },

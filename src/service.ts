@@ -97,6 +97,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       schedule: config.runner.schedule,
       concurrency: config.runner.concurrency,
       globalConcurrency: config.runner.globalConcurrency,
+      retry: config.runner.retry,
     });
     // Events of other replicas arrive on this bus, and this process's events reach theirs.
     const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
