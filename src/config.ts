@@ -20,6 +20,7 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(10),
   GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(20000),
   GRAPHQL_WS_MAX_UNAUTHENTICATED: z.coerce.number().int().min(0).default(100),
+  GRAPHQL_WS_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
   BIGQUERY_PROJECT_ID: z.string().min(1).optional(),
   BIGQUERY_LOCATION: z.string().min(1).optional(),
   GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
@@ -49,8 +50,11 @@ export interface Config {
   embeddedPostgres: { dir: string; port: number };
   http: { host: string; port: number };
   log: { level: Env['LOG_LEVEL']; pretty: boolean };
-  /** maxUnauthenticatedSockets: WebSockets without a valid token (pre-init or anonymous) held at once. */
-  graphql: { introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number };
+  /**
+   * maxUnauthenticatedSockets: WebSockets without a valid token (pre-init or anonymous) held at
+   * once; unauthenticatedIdleMs: how long such a socket may stay open with no operation.
+   */
+  graphql: { introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number; unauthenticatedIdleMs: number };
   /** Undefined: no BigQuery; tables refresh from the embedded demo source. */
   bigquery: { projectId: string; location?: string; keyFilename?: string; apiEndpoint?: string } | undefined;
   dailyByteBudget: bigint | null;
@@ -94,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDepth: e.GRAPHQL_MAX_DEPTH,
       maxCost: e.GRAPHQL_MAX_COST,
       maxUnauthenticatedSockets: e.GRAPHQL_WS_MAX_UNAUTHENTICATED,
+      unauthenticatedIdleMs: e.GRAPHQL_WS_IDLE_SECONDS * 1000,
     },
     bigquery: e.BIGQUERY_PROJECT_ID
       ? {

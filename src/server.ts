@@ -112,7 +112,11 @@ export function buildApp(options: {
     if (!route) return void yoga(req, res);
     runRoute(route, req, res, logger);
   });
-  const websocket = attachGraphQLWebSocket({ server, yoga, auth, maxUnauthenticated: graphql.maxUnauthenticatedSockets, logger });
+  const websocket = attachGraphQLWebSocket({
+    server, yoga, auth, logger,
+    maxUnauthenticated: graphql.maxUnauthenticatedSockets,
+    unauthenticatedIdleMs: graphql.unauthenticatedIdleMs,
+  });
 
   return {
     yoga,

@@ -5,7 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createToken } from '../src/auth/tokens.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
 import { useRuntime } from '../src/runtime.ts';
+import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
@@ -31,8 +34,8 @@ afterAll(async () => {
 type Message = { type: string; id?: string; payload?: unknown };
 
 /** A raw graphql-transport-ws socket: its messages in order, and how it closed. */
-function connect(): { socket: WebSocket; opened: Promise<void>; next(): Promise<Message>; closed: Promise<{ code: number; reason: string }>; send(m: Message): void } {
-  const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
+function connect(url = wsUrl): { socket: WebSocket; opened: Promise<void>; next(): Promise<Message>; closed: Promise<{ code: number; reason: string }>; send(m: Message): void } {
+  const socket = new WebSocket(url, 'graphql-transport-ws');
   const inbox: Message[] = [];
   const waiting: Array<(m: Message) => void> = [];
   socket.on('message', (data) => {
@@ -119,5 +122,28 @@ describe('limits', () => {
     expect(await admitted.next()).toMatchObject({ type: 'connection_ack' });
     for (const c of [...held, admitted]) c.socket.close(1000);
     await Promise.all([...held, admitted].map((c) => c.closed));
+  });
+});
+
+describe('anonymous sockets', () => {
+  it('are closed (1000) once idle with no operation; one with a subscription stays', async () => {
+    // A second server on the same database where anonymous callers may read, idle after 1 s.
+    const config = loadConfig({ DATABASE_URL: database.url, ANONYMOUS_ACCESS: 'read', GRAPHQL_WS_IDLE_SECONDS: '1' });
+    const open = buildApp({ graphql: config.graphql, auth: config.auth, logger: createLogger({ level: 'silent', pretty: false }) });
+    const url = (await open.start(0)).replace(/^http/, 'ws');
+    try {
+      const [idle, busy] = [connect(url), connect(url)];
+      await Promise.all([idle.opened, busy.opened]);
+      for (const c of [idle, busy]) c.send({ type: 'connection_init', payload: {} });
+      expect(await idle.next()).toMatchObject({ type: 'connection_ack' });
+      expect(await busy.next()).toMatchObject({ type: 'connection_ack' });
+      busy.send({ type: 'subscribe', id: 'events', payload: { query: 'subscription { refreshEvents { __typename } }' } });
+      expect(await idle.closed).toMatchObject({ code: 1000, reason: expect.stringMatching(/^Idle/) });
+      expect(busy.socket.readyState).toBe(WebSocket.OPEN);
+      busy.socket.close(1000);
+      await busy.closed;
+    } finally {
+      await open.stop();
+    }
   });
 });

@@ -5,7 +5,9 @@
 //   socket with 4403 and a reason, instead of an acknowledged socket whose every operation fails.
 // - Sockets without a valid token (not yet initialised, or anonymous) are capped; one over the
 //   cap is closed at once with 1013 (try again later). graphql-ws closes a socket that sends no
-//   `connection_init` within 3 s (4408).
+//   `connection_init` within 3 s (4408); an anonymous socket with no operation for
+//   `unauthenticatedIdleMs` is closed with 1000 (a graphql-ws client reconnects only when it
+//   has something to run).
 // - An operation refused by parsing or validation (armor's depth, cost, token limits) is an
 //   error of that operation; the socket stays open for the others.
 // - stop() closes every socket with 1001 (going away), so clients reconnect at once.
@@ -40,11 +42,24 @@ export function attachGraphQLWebSocket(options: {
   auth: Config['auth'];
   /** Sockets without a valid token held open at once. */
   maxUnauthenticated: number;
+  /** How long an anonymous socket may stay open with no operation in flight. */
+  unauthenticatedIdleMs: number;
   logger: Logger;
 }): GraphQLWebSocket {
   const { yoga, auth, logger } = options;
   const wss = new WebSocketServer({ server: options.server, path: '/graphql' });
   const unauthenticated = new Set<WebSocket>();
+  /** Anonymous sockets after connection_init: their operations in flight, and since when none. */
+  const anonymous = new Map<WebSocket, { operations: Readonly<Record<string, unknown>>; idleSince: number | null }>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, state] of anonymous) {
+      if (Object.keys(state.operations).length > 0) state.idleSince = null;
+      else if (state.idleSince === null) state.idleSince = now;
+      else if (now - state.idleSince >= options.unauthenticatedIdleMs) socket.close(1000, 'Idle: no operation without a token for too long');
+    }
+  }, Math.max(250, Math.min(10_000, options.unauthenticatedIdleMs / 4)));
+  sweep.unref();
 
   // Registered before graphql-ws's own listener, so that a socket over the cap is closed
   // before graphql-ws starts its protocol on it.
@@ -64,7 +79,10 @@ export function attachGraphQLWebSocket(options: {
       return;
     }
     unauthenticated.add(socket);
-    socket.once('close', () => unauthenticated.delete(socket));
+    socket.once('close', () => {
+      unauthenticated.delete(socket);
+      anonymous.delete(socket);
+    });
   });
 
   useServer<Record<string, unknown>, { socket: WebSocket }>(
@@ -81,6 +99,7 @@ export function attachGraphQLWebSocket(options: {
           return false;
         }
         if (principal.name !== null) unauthenticated.delete(socket);
+        else anonymous.set(socket, { operations: ctx.subscriptions, idleSince: null });
         return true;
       },
       execute: (args) => (args.rootValue as Enveloped).execute(args),
@@ -118,6 +137,7 @@ export function attachGraphQLWebSocket(options: {
 
   return {
     async stop() {
+      clearInterval(sweep);
       // graphql-ws's dispose() does the same but waits for every client's close handshake
       // (up to ws's 30 s timeout); here a client that does not answer in time is cut.
       for (const socket of wss.clients) socket.close(GOING_AWAY, 'Going away: the server is stopping; reconnect');
