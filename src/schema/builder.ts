@@ -52,9 +52,7 @@ export const builder = new SchemaBuilder<{
     }),
     unauthorizedError: (_parent, ctx, info, result) => {
       const needed = describeFailure(result.failure);
-      const who = ctx.invalidToken
-        ? ctx.invalidToken
-        : ctx.principal.name ? `token "${ctx.principal.name}" lacks it` : 'no token was given';
+      const who = ctx.invalidToken ?? (ctx.principal.name ? `token "${ctx.principal.name}" lacks it` : 'no token was given');
       return new ForbiddenError(`${info.parentType.name}.${info.fieldName} needs scope ${needed}: ${who}`, result.failure);
     },
   },
