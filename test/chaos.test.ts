@@ -7,7 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createToken } from '../src/auth/tokens.ts';
 import { forceRefresh } from '../src/runner/commands.ts';
+import { graphql } from './generated/index.ts';
+import { execute } from './support/graphql.ts';
+import { subscribeWs } from './support/live.ts';
 import { createTestDatabase } from './support/db.ts';
 import { tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
@@ -17,6 +21,8 @@ const database = await createTestDatabase();
 const pool = new pg.Pool({ connectionString: database.url, max: 4 });
 pool.on('error', () => undefined);
 const ROWS = 200_000;
+const read = createToken('dashboard', 'read');
+const operate = createToken('tooling', 'operate');
 
 interface Replica {
   name: string;
@@ -31,7 +37,7 @@ function startReplica(name: string): Promise<Replica> {
     cwd: root,
     env: {
       ...process.env, DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'info', LOG_PRETTY: 'false', WORKER_NAME: name,
-      RUNNER_SCHEDULE: '*/2 * * * * *', RUNNER_RETRY_MAX_ATTEMPTS: '100', RUNNER_RETRY_BASE_SECONDS: '0.1', RUNNER_RETRY_MAX_SECONDS: '1',
+      API_TOKENS: `${read.entry},${operate.entry}`, RUNNER_SCHEDULE: '*/2 * * * * *', RUNNER_RETRY_MAX_ATTEMPTS: '100', RUNNER_RETRY_BASE_SECONDS: '0.1', RUNNER_RETRY_MAX_SECONDS: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -79,6 +85,9 @@ afterAll(async () => {
   await pool.end();
   await database.drop();
 });
+
+const Events = graphql(`subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }`);
+const Force = graphql(`mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }`);
 
 type Kind = 'run' | 'source' | 'listen' | 'pool';
 
@@ -166,6 +175,18 @@ it('survives ten or more random connection losses: processes alive, /health alwa
   expect(listenLost).toBeGreaterThanOrEqual(hits.listen);
   await eventually(async () => (await pool.query(
     `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sqp-refresh listen'`)).rows[0].n === 2, 20_000, 'one LISTEN connection per replica');
+
+  // After every kind of loss, events still cross replicas: forced on A, seen live on B.
+  const [a, b] = replicas as [Replica, Replica];
+  await eventually(async () => /^sqp_refresh_subscribers 0$/m.test(await (await fetch(new URL('/metrics', b.url))).text()), 10_000, 'B serving');
+  const sub = subscribeWs(b.url.replace(/^http/, 'ws'), Events, { filter: { tableName: 'chaos' } }, { authorization: `Bearer ${read.token}` }, (i) => i.refreshEvents.__typename === 'RunFinished');
+  await sub.ready;
+  await eventually(async () => /^sqp_refresh_subscribers 1$/m.test(await (await fetch(new URL('/metrics', b.url))).text()), 10_000, 'the subscription registered on B');
+  const forcedOnA = await execute(a.url, Force, { input: { tableSchema: 'sqp', tableName: 'chaos', cascade: false } }, { authorization: `Bearer ${operate.token}` });
+  expect(forcedOnA.data!.forceRefresh.__typename).toBe('ForceRefreshPayload');
+  const seenOnB = (await sub.results).map((e) => e.refreshEvents.__typename);
+  expect(seenOnB[0]).toBe('RunStarted');
+  expect(seenOnB.at(-1)).toBe('RunFinished');
 
   console.log(`chaos: ${total()} connections terminated ${JSON.stringify(hits)}, ${runs.length} runs (${failed.length} interrupted, ${resumes} resumed), ${ROWS} rows, ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }, 300_000);

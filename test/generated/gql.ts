@@ -14,6 +14,8 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": typeof types.ChaosEventsDocument,
+    "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": typeof types.ChaosForceDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": typeof types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": typeof types.CountsDocument,
@@ -45,6 +47,8 @@ type Documents = {
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": typeof types.ProgressDocument,
 };
 const documents: Documents = {
+    "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": types.ChaosEventsDocument,
+    "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": types.ChaosForceDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": types.CountsDocument,
@@ -90,6 +94,14 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }"): (typeof documents)["subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }"): (typeof documents)["mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
