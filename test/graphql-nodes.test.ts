@@ -3,6 +3,9 @@
 // several leaves the others, and only the canonical form of a global id is accepted.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { buildApp } from '../src/server.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
 import { execute, executeRaw } from './support/graphql.ts';
@@ -69,5 +72,20 @@ describe('node(id:) and nodes(ids:)', () => {
   it('refuses a non-canonical id in a mutation input too, writing nothing', async () => {
     const res = await executeRaw(server.url, `mutation { cancelRefresh(input: { runId: "${gid('RefreshRun:0x1')}" }) { __typename } }`);
     expect(res.body.errors?.[0]).toMatchObject({ message: expect.stringContaining('Invalid global ID'), extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
+  it('logs nothing at error level for a missing row or a refused id: neither is the server\'s fault', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const config = loadConfig({ DATABASE_URL: database.url, ANONYMOUS_ACCESS: 'read' });
+    const app = buildApp({ graphql: config.graphql, auth: config.auth, logger });
+    const url = await app.start(0);
+    try {
+      expect((await execute(url, Node, { id: gid('RefreshRun:999999') })).data).toEqual({ node: null });
+      expect((await executeRaw(url, 'query($id: ID!) { node(id: $id) { id } }', { id: gid('RefreshRun:0x1') })).body.errors).toHaveLength(1);
+    } finally {
+      await app.stop();
+    }
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   });
 });
