@@ -250,7 +250,7 @@ export async function startBigQueryTestServer(
     const job = jobs.create(p, jobId, location, received, resolveFixture(fixtures, received));
     if (job.startError && insertErrors === 'http') {
       jobs.delete(p, jobId);
-      throw new HttpError({ status: 400, ...job.startError });
+      throw new HttpError({ status: statusForReason(job.startError.reason), ...job.startError });
     }
     return jobs.resource(job);
   }
