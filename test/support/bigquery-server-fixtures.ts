@@ -39,7 +39,7 @@ function resolve(f: QueryFixture): ResolvedFixture {
     count: source.count,
     at: (i) => source.at(i),
     bytesProcessed,
-    bytesBilled: f.bytesBilled === undefined ? bytesProcessed : toByteString(f.bytesBilled, 'bytesBilled'),
+    bytesBilled: f.bytesBilled === undefined ? onDemandBill(bytesProcessed, f.referencedTables?.length ?? 0, f.cacheHit ?? false) : toByteString(f.bytesBilled, 'bytesBilled'),
     pendingPolls: f.pendingPolls ?? 0,
     cacheHit: f.cacheHit ?? false,
     referencedTables: f.referencedTables ?? [],
@@ -128,4 +128,20 @@ function toByteString(v: number | bigint | string, what: string): string {
   const s = typeof v === 'string' ? v : typeof v === 'bigint' ? v.toString() : Number.isSafeInteger(v) && v >= 0 ? String(v) : '';
   if (!/^\d+$/.test(s)) throw new Error(`fixture ${what} must be a non-negative integer, got ${String(v)}`);
   return s;
+}
+
+const MB = 1024n * 1024n;
+
+/**
+ * What BigQuery bills on demand for a query (its pricing page): bytes processed rounded up to
+ * the MB, at least 10 MB per referenced table and per query; nothing for a cached result or a
+ * query that reads no bytes at all. The test server knows only the total, so the per-table
+ * minimum applies to it as a whole (Σ max(bytesᵢ, 10 MB) ≥ this).
+ */
+function onDemandBill(bytesProcessed: string, tables: number, cacheHit: boolean): string {
+  const bytes = BigInt(bytesProcessed);
+  if (cacheHit || (bytes === 0n && tables === 0)) return '0';
+  const rounded = ((bytes + MB - 1n) / MB) * MB;
+  const minimum = 10n * MB * BigInt(Math.max(1, tables));
+  return (rounded > minimum ? rounded : minimum).toString();
 }

@@ -65,7 +65,11 @@ export interface QueryFixture {
   rows?: readonly Row[] | RowSource;
   /** statistics.totalBytesProcessed. Default 0. */
   bytesProcessed?: number | bigint | string;
-  /** statistics.query.totalBytesBilled. Default: bytesProcessed. */
+  /**
+   * statistics.query.totalBytesBilled. Default: BigQuery's on-demand rule — bytes processed
+   * rounded up to the MB, at least 10 MB per referenced table (and per query that reads any
+   * bytes); 0 for a cache hit.
+   */
   bytesBilled?: number | bigint | string;
   /** The first n result reads answer jobComplete:false. Default 0. */
   pendingPolls?: number;
