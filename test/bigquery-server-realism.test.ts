@@ -1,7 +1,7 @@
 // The BigQuery test server behaves as BigQuery does where a friendly stand-in would not: pages
 // capped by bytes, rateLimitExceeded as 403, \u003c escapes, conflicting timestamp formats
 // refused, jobs that fail while running, location outside US/EU, gzip only when earned,
-// tables.get. Checked with raw HTTP (to see the bytes) and with the real client.
+// on-demand billing, tables.get. Checked with raw HTTP (to see the bytes) and with the real client.
 import { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
@@ -135,6 +135,24 @@ describe('gzip, as BigQuery documents it', () => {
     const body = await raw.text();
     expect(JSON.parse(body)).toMatchObject({ jobComplete: true, totalRows: '1000' });
     expect(server.requests.at(-1)!.contentEncoding).toBe('gzip');
+  });
+});
+
+describe('billing', () => {
+  it('bills on demand as BigQuery does: rounded up to the MB, at least 10 MB per referenced table; a cache hit bills nothing', async () => {
+    const MB = 1024 * 1024;
+    const cases: [number, string[], boolean, number][] = [
+      [3_000_000, ['p.ds.a', 'p.ds.b'], false, 20 * MB],
+      [25 * MB + 1, ['p.ds.a'], false, 26 * MB],
+      [1234, [], false, 10 * MB],
+      [5 * MB, ['p.ds.a'], true, 0],
+    ];
+    for (const [bytesProcessed, referencedTables, cacheHit, billed] of cases) {
+      server.addQuery(SQL, { schema: SCHEMA, rows: [], bytesProcessed, referencedTables, cacheHit });
+      const [job] = await bq.createQueryJob({ query: SQL });
+      const [metadata] = await job.getMetadata();
+      expect({ bytesProcessed, billed: metadata.statistics?.query?.totalBytesBilled }).toEqual({ bytesProcessed, billed: String(billed) });
+    }
   });
 });
 
