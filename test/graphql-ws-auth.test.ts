@@ -37,17 +37,29 @@ type Message = { type: string; id?: string; payload?: unknown };
 function connect(url = wsUrl): { socket: WebSocket; opened: Promise<void>; next(): Promise<Message>; closed: Promise<{ code: number; reason: string }>; send(m: Message): void } {
   const socket = new WebSocket(url, 'graphql-transport-ws');
   const inbox: Message[] = [];
-  const waiting: Array<(m: Message) => void> = [];
+  const waiting: Array<{ resolve: (m: Message) => void; reject: (e: Error) => void }> = [];
+  let closedWith: string | null = null;
   socket.on('message', (data) => {
     const message = JSON.parse(String(data)) as Message;
     const w = waiting.shift();
-    if (w) w(message);
+    if (w) w.resolve(message);
     else inbox.push(message);
+  });
+  // A message awaited on a socket that closes never comes: fail at once, saying how it closed.
+  socket.once('close', (code, reason) => {
+    closedWith = `the socket closed (${code} ${String(reason)}) instead`;
+    for (const w of waiting.splice(0)) w.reject(new Error(closedWith));
   });
   return {
     socket,
     opened: new Promise((resolve, reject) => { socket.once('open', () => resolve()); socket.once('error', reject); }),
-    next: () => new Promise((resolve) => { const m = inbox.shift(); if (m) resolve(m); else waiting.push(resolve); }),
+    next: () =>
+      new Promise((resolve, reject) => {
+        const m = inbox.shift();
+        if (m) resolve(m);
+        else if (closedWith) reject(new Error(closedWith));
+        else waiting.push({ resolve, reject });
+      }),
     closed: new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) }))),
     send: (m) => socket.send(JSON.stringify(m)),
   };
