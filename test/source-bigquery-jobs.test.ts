@@ -203,6 +203,27 @@ describe('404 right after a 409, and location on every job call', () => {
     expect(read.stats.location).toBe('asia-northeast1');
   });
 
+  it('with no location configured, the dry run names it: after a lost insert answer the job is found, not run twice', async () => {
+    const tokyo = await startBigQueryTestServer({ projectId: 'sqp-test', location: 'asia-northeast1' });
+    try {
+      tokyo.addQuery(SQL, { schema: SCHEMA, rows: ROWS });
+      tokyo.injectFault('insertJob', { type: 'reset', afterProcessing: true });
+      const bq = createBigQuerySource({
+        projectId: 'sqp-test', apiEndpoint: tokyo.url, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+        clientRetryOptions: { ...FAST_RETRY_OPTIONS }, poll: { initialDelayMs: 1, maxDelayMs: 2 }, requestTimeoutMs: 5_000,
+      });
+      const req = request();
+      await bq.estimateBytes(req); // the engine's estimate: the dry run, before the job
+      const read = await bq.open(req);
+      expect(await rowsOf(read)).toEqual(TEXT_ROWS);
+      expect(read.stats.jobs?.map((j) => j.outcome)).toEqual(['read']);
+      const jobCalls = tokyo.requests.filter((r) => r.route === 'getJob' || r.route === 'getQueryResults');
+      expect(jobCalls.filter((r) => r.search['location'] !== 'asia-northeast1')).toEqual([]);
+    } finally {
+      await tokyo.close();
+    }
+  });
+
   it('the test server refuses a job call without location outside US/EU (as BigQuery does)', async () => {
     const read = await source({ location: 'asia-northeast1' }).open(request());
     const jobId = read.stats.jobId!;

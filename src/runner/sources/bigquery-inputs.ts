@@ -31,6 +31,8 @@ export interface BigQueryInputs {
 /** What a dry run tells before anything runs. */
 export interface DryRun {
   bytesProcessed: bigint;
+  /** Where BigQuery would run the query (jobReference.location of the dry run). */
+  location?: string;
   referencedTables: { projectId: string; datasetId: string; tableId: string }[];
 }
 
@@ -58,7 +60,9 @@ export function dryRunOf(metadata: JobMetadata): DryRun {
   const referencedTables = (q?.referencedTables ?? []).flatMap((t) =>
     t.projectId && t.datasetId && t.tableId ? [{ projectId: t.projectId, datasetId: t.datasetId, tableId: t.tableId }] : [],
   );
-  return { bytesProcessed: bytes === undefined || bytes === null ? 0n : BigInt(bytes), referencedTables };
+  const dryRun: DryRun = { bytesProcessed: bytes === undefined || bytes === null ? 0n : BigInt(bytes), referencedTables };
+  if (metadata.jobReference?.location) dryRun.location = metadata.jobReference.location;
+  return dryRun;
 }
 
 /** Reads each referenced table's lastModifiedTime (tables.get) into the query's inputs. */

@@ -267,6 +267,13 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
       // engine's estimate): the next run compares with them. Reading them never fails the read.
       const wanted = request.source.skipWhenUnchanged !== false && dryRuns.has(request);
       const inputs = wanted ? await inputsOf(request).catch(() => undefined) : undefined;
+      // No location configured: the dry run tells where BigQuery will run the query (the
+      // datasets' location). Naming it on the job means every job call can carry it — without
+      // it, jobs.get after a lost insert answer finds no job outside the US/EU multi-regions.
+      if (!query.location && dryRuns.has(request)) {
+        const location = await dryRun(request).then((d) => d.location, () => undefined);
+        if (location) query.location = location;
+      }
       throwIfAborted(request.signal);
       const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
       const started = await jobs.runQuery(query, prefix, request.pageSize, readOptionsFor(request), request.signal);
