@@ -198,12 +198,16 @@ describe('the status page as a visitor without the right token meets it', () => 
     await expect(page.locator('#connection').textContent()).resolves.toBe('needs a token');
     expect(await page.locator('tbody').textContent()).not.toContain('Loading');
     expect(await page.locator('#notice').isHidden()).toBe(true);
+    expect(await page.locator('#summary').isHidden()).toBe(true); // no "0 tables" that are not
+    expect(await page.locator('#graph-section').isHidden()).toBe(true);
     // The explanation is shown whole: not cut to one line.
     expect(await blocked.evaluate((el) => el.scrollWidth <= el.clientWidth && getComputedStyle(el).whiteSpace !== 'nowrap')).toBe(true);
+    await page.screenshot({ path: path.join(path.dirname(screenshot), 'status-page-no-token.png'), fullPage: true });
     await page.locator('#token-input').fill(operate.token);
     await page.locator('#token-form button[type="submit"]').click();
     await page.locator('tbody tr[data-table]').nth(7).waitFor();
     await page.locator('#connection.live').waitFor();
+    expect(await page.locator('#graph-section').isVisible()).toBe(true);
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -45,6 +45,9 @@ function render() {
     $('actions-head').hidden = !state.canOperate;
     $('summary').innerHTML = summary(state).markup;
     $('graph').innerHTML = graph().markup;
+    // Without a token that may read, counts and an empty graph would only mislead.
+    $('summary').hidden = Boolean(state.blocked);
+    $('graph-section').hidden = Boolean(state.blocked);
   });
 }
 
