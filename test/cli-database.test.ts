@@ -188,11 +188,11 @@ describe('sqp-refresh status', () => {
          SELECT id, table_schema, table_name, now() - interval '3 minutes', 'running' FROM sqp.refresh_config WHERE table_name = 'daily_sqp_data'`,
       );
       // The lock a refresh holds for its whole run (src/runner/refresh-table.ts).
-      await client.query(`SELECT pg_advisory_lock(hashtext('sqp-refresh'), hashtext('sqp.daily_sqp_data'))`);
+      await client.query(`SELECT sqp_refresh_work.try_lock_table('sqp', 'daily_sqp_data')`);
       const live = await cli(database.url, ['status']);
       expect(row(live.stdout, 'sqp.daily_sqp_data')).toMatchObject({ latest: 'running, started 3m ago', running: 'yes' });
       expect(row(live.stdout, 'sqp.asin_performance_data')).toMatchObject({ running: 'no' });
-      await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext('sqp.daily_sqp_data'))`);
+      await client.query(`SELECT sqp_refresh_work.unlock_table('sqp', 'daily_sqp_data')`);
       const dead = await cli(database.url, ['status']);
       expect(row(dead.stdout, 'sqp.daily_sqp_data')).toMatchObject({ running: 'no (interrupted)' });
     } finally {

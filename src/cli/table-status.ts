@@ -30,22 +30,14 @@ export interface TableStatus {
 
 /** Reads the status of every registered table, ordered by schema and name. */
 export async function selectTableStatus(db: pg.Pool | pg.ClientBase): Promise<TableStatus[]> {
-  // The engine holds pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext('schema.table'))
-  // for a whole run, so pg_locks tells a live run from an interrupted one without taking the
-  // lock ourselves (which would disturb a runner's zombie check). Two-key advisory locks show
-  // the keys as classid/objid with objsubid 2.
+  // "Running now" is "its refresh lock is held" (migration 035's table_locked reads pg_locks
+  // without taking the lock, which would disturb a runner's zombie check).
   const { rows } = await db.query(
-    `WITH held AS MATERIALIZED (
-       SELECT objid FROM pg_locks
-       WHERE locktype = 'advisory' AND granted AND objsubid = 2
-         AND classid = hashtext('sqp-refresh')::oid
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-     )
-     SELECT c.table_schema || '.' || c.table_name AS table, coalesce(c.is_enabled, true) AS enabled,
+    `SELECT c.table_schema || '.' || c.table_name AS table, coalesce(c.is_enabled, true) AS enabled,
             coalesce(c.priority, 100) AS priority, coalesce(c.refresh_frequency_hours, 24) AS "frequencyHours",
             coalesce(c.custom_sync_params, '{}'::jsonb) <> '{}'::jsonb AS configured,
             c.last_refresh_at AS "lastRefreshAt", c.next_refresh_at AS "nextRefreshAt",
-            EXISTS (SELECT 1 FROM held WHERE held.objid = hashtext(c.table_schema || '.' || c.table_name)::oid) AS "runningNow",
+            sqp_refresh_work.table_locked(c.table_schema, c.table_name) AS "runningNow",
             CASE WHEN r.id IS NOT NULL THEN json_build_object(
               'id', r.id, 'status', r.status, 'outcome', r.sync_metadata->>'outcome',
               'startedAt', r.refresh_started_at, 'completedAt', r.refresh_completed_at,

@@ -10,7 +10,7 @@ import { deleteMissing, PageLoader, prepareKeysTable } from './loader.ts';
 import { measureQuality, qualityVerdict, recordQuality } from './quality.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 import { describeFailure, isConnectionLoss, RefreshFailure } from './refresh-failures.ts';
-import { finishRequests, setNextRefresh } from './runner-sql.ts';
+import { finishRequests, setNextRefresh, tryLockTable, unlockTable } from './runner-sql.ts';
 import { enforceBudget, greater, lowerBound, pickSource, validateAgainstTarget } from './refresh-inputs.ts';
 import type { PagedSource, SourceRead } from './source.ts';
 import { parseSyncParams } from './sync-params.ts';
@@ -56,6 +56,12 @@ export interface RefreshOptions {
    * for good; a paused run or a retryable failure leaves them for the next run.
    */
   requestIds?: readonly number[];
+  /**
+   * A connection of `pool` whose session already holds the table's refresh lock (the runner
+   * claims on it: runner-sql.ts claimDue). The caller unlocks and releases it. Without it,
+   * refreshTable takes a connection and the lock itself (the CLI's `run`).
+   */
+  lockedClient?: pg.PoolClient;
 }
 
 export type RefreshOutcome = {
@@ -84,7 +90,8 @@ export async function refreshTable(config: RefreshConfigRow, options: RefreshOpt
   const ttl = options.checkpointTtlSeconds ?? 3600;
   const worker = options.workerName ?? 'sqp-refresh';
   const ref: TableRef = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
-  const client = await options.pool.connect();
+  const own = !options.lockedClient;
+  const client = options.lockedClient ?? (await options.pool.connect());
   // A connection lost while this run holds it (failover, pg_terminate_backend) fails the
   // statement in flight; without a listener its 'error' event would end the process.
   let lostWith: Error | null = null;
@@ -94,20 +101,20 @@ export async function refreshTable(config: RefreshConfigRow, options: RefreshOpt
   try {
     // One refresh per table at a time, across processes: a session lock on the run's
     // connection, released by PostgreSQL itself if this process (or the connection) dies.
-    const lock = await client.query<{ ok: boolean }>(
-      `SELECT pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext($1)) AS ok`,
-      [`${config.tableSchema}.${config.tableName}`],
-    );
-    if (!lock.rows[0]!.ok) throw new RefreshBusyError(`${config.tableSchema}.${config.tableName} is being refreshed by another process`);
+    if (own && !(await tryLockTable(client, config.tableSchema, config.tableName))) {
+      throw new RefreshBusyError(`${config.tableSchema}.${config.tableName} is being refreshed by another process`);
+    }
     return await runLocked(client, config, options, ctx);
   } catch (error) {
     if (!(lostWith || isConnectionLoss(error)) || ctx.runId === null) throw error;
     lostWith ??= error as Error;
     return await finishAfterConnectionLoss(config, options, ctx, lostWith);
   } finally {
-    if (!lostWith) await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [`${config.tableSchema}.${config.tableName}`]).catch(() => undefined);
     client.off('error', onError);
-    client.release(lostWith ?? undefined); // a broken connection leaves the pool
+    if (own) {
+      if (!lostWith) await unlockTable(client, config.tableSchema, config.tableName).catch(() => undefined);
+      client.release(lostWith ?? undefined); // a broken connection leaves the pool
+    }
   }
 }
 

@@ -119,30 +119,37 @@ export interface RefreshRequest {
   requestedBy: string | null;
 }
 
+/** A claim: the table is this connection's to refresh, or why a hard parent holds it back. */
+export type Claim =
+  | { claimed: true; due: Date; request: RefreshRequest | null }
+  | { claimed: false; waitingFor: string | null };
+
 /**
- * Claims a due table for this process: its next_refresh_at moves one lease ahead, so that no
- * other replica picks it up from a due list read a moment earlier. SKIP LOCKED: a replica
- * claiming the same row at the same instant skips it instead of waiting. Returns the due time
- * it had (the schedule is anchored to it) and the requests due by now, which it reads but does
- * not delete: only the run that uses them does (a claim whose refresh cannot start leaves
- * them for the next). Locks the config row, then reads requests: the lock order of
- * migration 034. Null when it was not due any more.
+ * Claims a due table on `client`, the connection that will run its refresh: in one statement
+ * it locks the config row (SKIP LOCKED: a replica claiming it at the same instant skips it),
+ * checks that no hard parent is due or running on any replica (migration 035 says why that
+ * holds under any interleaving), takes the table's refresh lock on this session, and moves
+ * next_refresh_at one lease ahead. It reads the requests due by now without deleting them:
+ * only the run that serves them does. Lock order of migration 034: config row, then requests.
+ * Not claimed: not due any more, taken by another replica (waitingFor null), or a hard parent
+ * is pending (waitingFor says which). The caller unlocks with unlockTable after the run.
  */
-export async function claimDue(
-  db: pg.Pool,
-  configId: number,
-  now: Date,
-  leaseSeconds: number,
-): Promise<{ due: Date; request: RefreshRequest | null } | null> {
-  const { rows } = await db.query<{ due: Date; ids: string[] | null; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null }>(
+export async function claimDue(client: pg.ClientBase, configId: number, now: Date, leaseSeconds: number): Promise<Claim> {
+  const { rows } = await client.query<{ pending: string | null; due: Date | null; ids: string[] | null; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null }>(
     `WITH c AS (
-       SELECT id, next_refresh_at FROM sqp.refresh_config
+       SELECT id, table_schema, table_name, next_refresh_at FROM sqp.refresh_config
        WHERE id = $1 AND is_enabled AND next_refresh_at <= $2
        FOR UPDATE SKIP LOCKED
+     ), guard AS (
+       SELECT c.*, sqp_refresh_work.hard_parent_pending(c.id, $2) AS pending FROM c
+     ), locked AS (
+       -- CASE, not AND: the lock is taken only when the guard passed.
+       SELECT g.* FROM guard g
+       WHERE CASE WHEN g.pending IS NULL THEN sqp_refresh_work.try_lock_table(g.table_schema, g.table_name) ELSE false END
      ), claimed AS (
        UPDATE sqp.refresh_config r SET next_refresh_at = $2::timestamptz + make_interval(secs => $3)
-       FROM c WHERE r.id = c.id
-       RETURNING c.id, c.next_refresh_at AS due
+       FROM locked WHERE r.id = locked.id
+       RETURNING locked.id, locked.next_refresh_at AS due
      ), request AS (
        SELECT array_agg(q.id ORDER BY q.id) AS ids,
               CASE WHEN bool_or(q.mode = 'full') THEN 'full' WHEN bool_or(q.mode = 'incremental') THEN 'incremental' END AS mode,
@@ -151,16 +158,28 @@ export async function claimDue(
        FROM sqp_refresh_work.refresh_requests q JOIN claimed ON q.config_id = claimed.id
        WHERE q.run_at <= $2
      )
-     SELECT claimed.due, request.ids, request.mode, request.cascade, request.requested_by
-     FROM claimed CROSS JOIN request`,
+     SELECT guard.pending, claimed.due, request.ids, request.mode, request.cascade, request.requested_by
+     FROM guard LEFT JOIN claimed ON true LEFT JOIN request ON claimed.id IS NOT NULL`,
     [configId, now, leaseSeconds],
   );
   const r = rows[0];
-  if (!r) return null;
+  if (!r?.due) return { claimed: false, waitingFor: r?.pending ?? null };
   return {
+    claimed: true,
     due: r.due,
     request: r.ids?.length ? { ids: r.ids.map(Number), mode: r.mode, cascade: r.cascade ?? true, requestedBy: r.requested_by } : null,
   };
+}
+
+/** Takes a table's refresh lock on this session (migration 035); false when another holds it. */
+export async function tryLockTable(client: pg.ClientBase, schema: string, table: string): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(`SELECT sqp_refresh_work.try_lock_table($1, $2) AS ok`, [schema, table]);
+  return rows[0]!.ok;
+}
+
+/** Frees a table's refresh lock held by this session. */
+export async function unlockTable(client: pg.ClientBase, schema: string, table: string): Promise<void> {
+  await client.query(`SELECT sqp_refresh_work.unlock_table($1, $2)`, [schema, table]);
 }
 
 /** The requests a run used are done: deleted (in the run's finishing transaction when there is one). */

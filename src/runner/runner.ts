@@ -13,11 +13,11 @@ import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
 import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listener.ts';
 import { failInterruptedRuns } from './audit.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
-import { refreshTable, RefreshBusyError, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
+import { refreshTable, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { isRetryableSqlState } from './refresh-failures.ts';
-import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, hasPendingRequest, nextDueAt, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh } from './runner-sql.ts';
+import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, hasPendingRequest, nextDueAt, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh, tryLockTable, unlockTable } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
 /** How long a claim keeps a table from other replicas if its process dies silently. */
@@ -135,8 +135,7 @@ export function createRunner(options: RunnerOptions): Runner {
       const client = await options.pool.connect();
       try {
         const key = `${t.schema}.${t.table}`;
-        const { rows } = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtext('sqp-refresh'), hashtext($1)) AS ok`, [key]);
-        if (!rows[0]!.ok) continue; // alive somewhere
+        if (!(await tryLockTable(client, t.schema, t.table))) continue; // alive somewhere
         try {
           const ids = await failInterruptedRuns(client, t.schema, t.table, null);
           if (ids.length) {
@@ -144,7 +143,7 @@ export function createRunner(options: RunnerOptions): Runner {
             await setNextRefresh(client, t.configId, now());
           }
         } finally {
-          await client.query(`SELECT pg_advisory_unlock(hashtext('sqp-refresh'), hashtext($1))`, [key]);
+          await unlockTable(client, t.schema, t.table);
         }
       } finally {
         client.release();
@@ -153,11 +152,12 @@ export function createRunner(options: RunnerOptions): Runner {
   }
 
   /** Moves the schedule after a run: on success (and cascades), after a failure (retry backoff) or a pause. */
-  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome, cascade: boolean, requestIds: readonly number[]): Promise<void> {
+  /** Moves the schedule after a run; resolves with how many dependents the run made due. */
+  async function reschedule(config: RefreshConfigRow, result: RefreshOutcome, cascade: boolean, requestIds: readonly number[]): Promise<number> {
     const t = now();
     if (result.outcome === 'completed') {
       // The engine already moved next_refresh_at; the dependents follow their parent.
-      if (cascade) await cascadeToDependents(options.pool, config.id, t);
+      if (cascade) return cascadeToDependents(options.pool, config.id, t);
     } else if (result.outcome === 'paused') {
       await setNextRefresh(options.pool, config.id, t); // the next slice, at the next pass
     } else if (result.outcome === 'cancelled') {
@@ -175,6 +175,7 @@ export function createRunner(options: RunnerOptions): Runner {
         await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, t));
       }
     }
+    return 0;
   }
 
   /**
@@ -210,57 +211,80 @@ export function createRunner(options: RunnerOptions): Runner {
     }
   }
 
+  /**
+   * Claims the table on a connection of its own and runs the refresh on it: the claim takes
+   * the table's refresh lock on that session (runner-sql.ts claimDue), held until the run is
+   * finished and its schedule and cascade are written, so no replica starts a hard dependent
+   * in between. A connection lost on the way is dropped from the pool, and with it the lock.
+   */
   async function runClaimed(row: RefreshConfigRow, item: PlannedRefresh): Promise<void> {
     let config = row;
     const table = `${config.tableSchema}.${config.tableName}`;
-    const claim = await claimDue(options.pool, config.id, now(), LEASE_SECONDS);
-    if (!claim) return; // another replica took it
-    blocked.delete(config.id);
-    const due = claim.due;
-    // Retries run at their own times, but the schedule stays anchored to the regular slot.
-    const anchor = (await regularDueAt(options.pool, config.id)) ?? due;
-    config = { ...config, nextRefreshAt: anchor };
-    if (claim.request?.mode) config = { ...config, customSyncParams: { ...(config.customSyncParams as object), mode: claim.request.mode } };
-    const cascade = claim.request?.cascade ?? true;
-    const cancelController = new AbortController();
-    const run = {
-      runId: null, configId: config.id, table, startedAt: now(), rowsProcessed: 0, totalRows: null, percent: null, rowsPerSecond: 0, etaSeconds: null,
-      cancel: cancelController, log: log.child({ table, configId: config.id }),
-    };
-    inFlight.set(config.id, run);
+    const client = await options.pool.connect();
+    let lost: Error | null = null;
+    const onError = (err: Error) => (lost ??= err);
+    client.on('error', onError);
+    let claimed = false;
+    let cascaded = 0;
+    const runLog = log.child({ table, configId: config.id });
     try {
-      const result = await refreshTable(config, {
-        pool: options.pool,
-        sources: options.sources,
-        workerName: options.workerName,
-        dailyByteBudget: options.dailyByteBudget,
-        shutdownSignal: controller.signal,
-        signal: cancelController.signal,
-        now,
-        emit,
-        requestIds: claim.request?.ids ?? [],
-        metadata: {
-          trigger: claim.request ? 'forced' : 'runner',
-          ...(claim.request?.requestedBy ? { requestedBy: claim.request.requestedBy } : {}),
-          ...(claim.request && !cascade ? { cascade: false } : {}),
-          regularDueAt: anchor.toISOString(),
-          ...(item.unhealthySoftParents.length ? { unhealthySoftParents: item.unhealthySoftParents } : {}),
-        },
-      });
-      await reschedule(config, result, cascade, claim.request?.ids ?? []);
-      // A request that came in during the run keeps the table due: any replica may take it now.
-      if (await hasPendingRequest(options.pool, config.id)) await wakeRunners(options.pool);
-      run.log[result.status === 'failed' ? 'warn' : 'info'](
-        { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
-        `refresh ${result.status}`,
-      );
-    } catch (error) {
-      await setNextRefresh(options.pool, config.id, due).catch(() => undefined);
-      if (error instanceof RefreshBusyError) run.log.debug('being refreshed by another process');
-      else run.log.error({ err: error }, 'refresh could not start');
+      const claim = await claimDue(client, config.id, now(), LEASE_SECONDS);
+      if (!claim.claimed) {
+        // Taken by another replica, or a hard parent is due or running somewhere: it stays due.
+        if (claim.waitingFor) await block(row, [`waits for its hard parent: ${claim.waitingFor}`]);
+        return;
+      }
+      claimed = true;
+      blocked.delete(config.id);
+      const due = claim.due;
+      // Retries run at their own times, but the schedule stays anchored to the regular slot.
+      const anchor = (await regularDueAt(options.pool, config.id)) ?? due;
+      config = { ...config, nextRefreshAt: anchor };
+      if (claim.request?.mode) config = { ...config, customSyncParams: { ...(config.customSyncParams as object), mode: claim.request.mode } };
+      const cascade = claim.request?.cascade ?? true;
+      const cancelController = new AbortController();
+      const run = {
+        runId: null, configId: config.id, table, startedAt: now(), rowsProcessed: 0, totalRows: null, percent: null, rowsPerSecond: 0, etaSeconds: null,
+        cancel: cancelController, log: runLog,
+      };
+      inFlight.set(config.id, run);
+      try {
+        const result = await refreshTable(config, {
+          pool: options.pool,
+          lockedClient: client,
+          sources: options.sources,
+          workerName: options.workerName,
+          dailyByteBudget: options.dailyByteBudget,
+          shutdownSignal: controller.signal,
+          signal: cancelController.signal,
+          now,
+          emit,
+          requestIds: claim.request?.ids ?? [],
+          metadata: {
+            trigger: claim.request ? 'forced' : 'runner',
+            ...(claim.request?.requestedBy ? { requestedBy: claim.request.requestedBy } : {}),
+            ...(claim.request && !cascade ? { cascade: false } : {}),
+            regularDueAt: anchor.toISOString(),
+            ...(item.unhealthySoftParents.length ? { unhealthySoftParents: item.unhealthySoftParents } : {}),
+          },
+        });
+        cascaded = await reschedule(config, result, cascade, claim.request?.ids ?? []);
+        run.log[result.status === 'failed' ? 'warn' : 'info'](
+          { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, inserted: result.rowsInserted, updated: result.rowsUpdated, deleted: result.rowsDeleted, error: result.errorMessage },
+          `refresh ${result.status}`,
+        );
+      } catch (error) {
+        await setNextRefresh(options.pool, config.id, due).catch(() => undefined);
+        run.log.error({ err: error }, 'refresh could not start');
+      }
     } finally {
       inFlight.delete(config.id);
+      if (claimed && !lost) await unlockTable(client, config.tableSchema, config.tableName).catch((err: Error) => (lost = err));
+      client.off('error', onError);
+      client.release(lost ?? undefined); // a broken connection leaves the pool (and its lock with it)
     }
+    // Dependents made due, or a request that came in during the run: any replica may take them now.
+    if (cascaded > 0 || (await hasPendingRequest(options.pool, config.id).catch(() => false))) await wakeRunners(options.pool).catch(() => undefined);
   }
 
   async function pass(): Promise<void> {
