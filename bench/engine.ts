@@ -20,7 +20,8 @@ import { fmtInt, fmtMb, fmtSeconds, MB, type Bench, type Figure, envCount } from
 /** BENCH_ROWS / BENCH_BIG_ROWS override the sizes (quick trial runs); the targets assume the defaults. */
 const ROWS = envCount('BENCH_ROWS', 1_000_000);
 const BIG_ROWS = envCount('BENCH_BIG_ROWS', 5_000_000);
-const PAGE_SIZE = 20_000;
+/** BENCH_PAGE_SIZE: rows asked per page (up to 100,000; the test server caps a page at 20 MiB, as BigQuery does). */
+const PAGE_SIZE = envCount('BENCH_PAGE_SIZE', 20_000);
 const SAMPLE_ROWS = Math.min(20_000, ROWS);
 const TARGET = { schema: 'sqp', name: 'asin_performance_data' } as const;
 /** An empty copy of the target (same columns, keys, index, defaults) for (b) and (c). */

@@ -18,7 +18,10 @@ export interface BigQueryResumeState extends ResumeState {
 
 /** What a paged read needs of its request. */
 export interface PagedReadRequest {
+  /** Rows asked per page at most (the table's pageSize). */
   pageSize: number;
+  /** Bytes of JSON a page should hold about (see BigQuerySourceSettings.pageBytes). */
+  pageBytes: number;
   signal?: AbortSignal | undefined;
   nulReplacement?: string | undefined;
   readPage: JobRunner['readPage'];
@@ -41,6 +44,15 @@ export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPag
   let started = false;
   let closed = false;
   let rowsRead = rowsBefore === null ? null : rowsBefore + (firstPage.copy?.rowCount ?? 0);
+  // Rows to ask for next: the table's pageSize, fewer when its rows are wide. BigQuery itself
+  // cuts a page near 20 MB; two such pages in flight (one loading, one fetched ahead) and their
+  // COPY text outgrow the engine's memory budget, so the page is sized from the last one seen.
+  let maxResults = request.pageSize;
+  const sizeAfter = (page: ResultsPage): void => {
+    const rows = page.copy?.rowCount ?? 0;
+    if (rows > 0 && page.bodyBytes) maxResults = Math.max(1, Math.min(request.pageSize, Math.floor(request.pageBytes / (page.bodyBytes / rows))));
+  };
+  sizeAfter(firstPage);
 
   const toPage = (page: ResultsPage): SourcePage => {
     if (page.meta.schema?.fields?.length) fields = page.meta.schema.fields;
@@ -48,8 +60,9 @@ export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPag
     return sourcePage(page.copy, token ? { jobId, location, pageToken: token } : null);
   };
   const fetchNext = async (pageToken: string): Promise<SourcePage> => {
-    const page = await request.readPage(job, request.pageSize, pageToken, request.signal, fields, false, readOptions(rowsRead));
+    const page = await request.readPage(job, maxResults, pageToken, request.signal, fields, false, readOptions(rowsRead));
     if (rowsRead !== null) rowsRead += page.copy?.rowCount ?? 0;
+    sizeAfter(page);
     return toPage(page);
   };
 

@@ -25,6 +25,8 @@ export interface ResultsPage {
   meta: WireQueryResults & { error?: unknown };
   /** The page's rows, or null when the answer has none. */
   copy: CopyRows | null;
+  /** Size of the answer as JSON (inflated), bytes: what the page held in memory. */
+  bodyBytes?: number;
 }
 
 const NO_OPTIONS: ReadOptions = { firstRow: 0 };
@@ -36,12 +38,15 @@ const NO_OPTIONS: ReadOptions = { firstRow: 0 };
  * for a body that is not one JSON object.
  */
 export function readResultsBody(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions = NO_OPTIONS): ResultsPage {
+  let page: ResultsPage;
   try {
-    return readFast(body, fieldsBefore, options);
+    page = readFast(body, fieldsBefore, options);
   } catch (err) {
     if (!(err instanceof MalformedBody)) throw err;
-    return readReference(body, fieldsBefore, options);
+    page = readReference(body, fieldsBefore, options);
   }
+  page.bodyBytes = body.length;
+  return page;
 }
 
 /**

@@ -65,6 +65,13 @@ export interface BigQuerySourceSettings {
    */
   queryResultsTimeoutMs?: number;
   /**
+   * About how many bytes of JSON a result page should hold: after each page, fewer rows than
+   * the table's pageSize are asked for when its rows are wide (BigQuery's own cap is near
+   * 20 MB; two pages of that in memory, with their COPY text, exceed the engine's budget).
+   * The first page asks for at most 10,000 rows. Default 8 MiB.
+   */
+  pageBytes?: number;
+  /**
    * Query jobs one read may start: a job that fails for a transient job reason
    * (jobInternalError, jobBackendError, backendError in its errorResult…) is re-run as a new
    * job, up to this many jobs in all. Default 3; 1 never re-runs a job.
@@ -140,6 +147,9 @@ const DEFAULT_RETRY: BigQueryRetrySettings = { attempts: 5, baseDelayMs: 1000, m
 const DEFAULT_POLL = { initialDelayMs: 100, maxDelayMs: 2000 };
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 const DEFAULT_JOB_ATTEMPTS = 3;
+const DEFAULT_PAGE_BYTES = 8 * 1024 * 1024;
+/** Rows of a first page, before the width of a row is known. */
+const FIRST_PAGE_ROWS = 10_000;
 /** BigQuery gzips an answer only when the User-Agent contains "gzip" (and Accept-Encoding asks). */
 const USER_AGENT = 'sqp-refresh (gzip)';
 
@@ -167,6 +177,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
   if (settings.keyFilename) options.keyFilename = settings.keyFilename;
   if (settings.apiEndpoint) options.apiEndpoint = settings.apiEndpoint;
   const bq = new BigQuery(options);
+  const pageBytes = settings.pageBytes ?? DEFAULT_PAGE_BYTES;
   const call = createCaller(retry, requestTimeoutMs);
   const jobs = createJobRunner({
     bq,
@@ -238,13 +249,13 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
   // ---- reads ----------------------------------------------------------------------------
 
   function readRequest(request: BigQueryOpenReadRequest): PagedReadRequest {
-    return { pageSize: request.pageSize, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: jobs.readPage };
+    return { pageSize: request.pageSize, pageBytes, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: jobs.readPage };
   }
 
   async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead & { stats: BigQueryStats }> {
     const state = parseResumeState(resume);
     const job = bq.job(state.jobId, state.location ? { location: state.location } : {});
-    const page = await jobs.readPage(job, request.pageSize, state.pageToken, request.signal, [], false, {
+    const page = await jobs.readPage(job, Math.min(request.pageSize, FIRST_PAGE_ROWS), state.pageToken, request.signal, [], false, {
       firstRow: null,
       nulReplacement: request.source.nulReplacement,
     });
@@ -277,7 +288,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
       }
       throwIfAborted(request.signal);
       const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
-      const started = await jobs.runQuery(query, prefix, request.pageSize, readOptionsFor(request), request.signal);
+      const started = await jobs.runQuery(query, prefix, Math.min(request.pageSize, FIRST_PAGE_ROWS), readOptionsFor(request), request.signal);
       const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
       if (inputs) stats.inputs = inputs;
       return pagedRead(started.job, started.first, stats, readRequest(request), 0);
