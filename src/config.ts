@@ -32,6 +32,7 @@ const EnvSchema = z.object({
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
   RUNNER_ENABLED: bool.default(true),
+  DEMO_WEEKS: z.coerce.number().int().min(1).max(520).default(52),
   RUNNER_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(3),
   RUNNER_RETRY_BASE_SECONDS: z.coerce.number().min(0.01).max(86_400).default(60),
   RUNNER_RETRY_MAX_SECONDS: z.coerce.number().min(0.01).max(86_400).default(3600),
@@ -61,6 +62,8 @@ export interface Config {
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
   runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
+  /** Size of the generated demo source (report weeks), used when BigQuery is not set up. */
+  demo: { weeks: number };
   /** How long a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
   /** Bearer tokens (hashes only) and what a caller without a token may do. */
@@ -115,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // A retryable failure (lost connection, timeout, transient BigQuery error) waits base × 2^(n-1), at most max, n < attempts.
       retry: { maxAttempts: e.RUNNER_RETRY_MAX_ATTEMPTS, baseDelayMs: e.RUNNER_RETRY_BASE_SECONDS * 1000, maxDelayMs: e.RUNNER_RETRY_MAX_SECONDS * 1000 },
     },
+    demo: { weeks: e.DEMO_WEEKS },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },

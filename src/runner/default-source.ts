@@ -9,7 +9,7 @@ import { advanceDemoSource, applyDemoSyncParams, ensureDemoSource } from './demo
 export async function prepareDefaultSource(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
   if (config.bigquery) return;
   const started = Date.now();
-  const demo = await ensureDemoSource(pool);
+  const demo = await ensureDemoSource(pool, { weeks: config.demo.weeks });
   // New weeks arrive while the service was away: late data for the incremental refreshes.
   if (!demo.created) await advanceDemoSource(pool);
   const updated = await applyDemoSyncParams(pool);

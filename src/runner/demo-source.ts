@@ -299,9 +299,13 @@ const MARKER = `SELECT version, seed, weeks, asins, queries, last_week::text, la
 
 /** The complete demo source's marker, or null when sqp_demo is missing, partial or outdated. */
 async function readMarker(client: pg.ClientBase): Promise<Marker | null> {
+  // pg_tables, not to_regclass: to_regclass answers from this backend's catalog cache, which
+  // an advisory lock does not refresh, so a replica that waited for another's generation still
+  // saw no demo source and generated (dropped and refilled) it again, under the first replica's
+  // running refreshes, which then read 0 rows. A scan of pg_class uses the statement's snapshot.
   const present = await client.query<{ ok: boolean }>(`
-    SELECT to_regclass('sqp_demo.generated') IS NOT NULL AND to_regclass('sqp_demo.asin_performance_data') IS NOT NULL
-       AND to_regclass('sqp_demo.search_query_performance') IS NOT NULL AND to_regclass('sqp_demo.daily_sqp_data') IS NOT NULL AS ok`);
+    SELECT count(*) = 4 AS ok FROM pg_tables
+    WHERE schemaname = 'sqp_demo' AND tablename IN ('generated', 'asin_performance_data', 'search_query_performance', 'daily_sqp_data')`);
   if (!present.rows[0]?.ok) return null;
   const marker = (await client.query<Marker>(MARKER)).rows[0];
   return marker && marker.version === DEMO_VERSION && marker.row_counts ? marker : null;
