@@ -187,4 +187,39 @@ describe('cost guard', () => {
     expect(result.errorDetails).toMatchObject({ reason: 'bytesBilledLimitExceeded', retryable: false });
     expect(server.queries.find((q) => !q.dryRun)?.maximumBytesBilled).toBe('1000000');
   });
+
+  it('skips the query when no table it reads changed since the last success: success/unchanged, no query job, 0 bytes; a change or a force queries', async () => {
+    server.reset();
+    server.addQuery(QUERY, { schema: SCHEMA, rows: { count: N, at: rowAt }, bytesProcessed: 5_000_000, bytesBilled: 10_485_760, referencedTables: ['proj.ds.types'] });
+    server.setTable('proj.ds.types', { lastModifiedTime: 1_700_000_000_000 });
+    await setParams({ source: { type: 'bigquery', query: QUERY }, pageSize: 400 });
+    const queryJobs = () => server.queries.filter((q) => !q.dryRun).length;
+    const first = await run();
+    expect(first).toMatchObject({ status: 'success', outcome: 'completed', rowsProcessed: N });
+    expect(queryJobs()).toBe(1);
+
+    const started = performance.now();
+    const unchanged = await run();
+    const ms = performance.now() - started;
+    expect(unchanged).toMatchObject({ status: 'success', outcome: 'unchanged', rowsProcessed: 0, rowsInserted: 0, rowsUpdated: 0 });
+    expect(queryJobs()).toBe(1); // no jobs.insert of a query job
+    const { rows: [row] } = await pool.query(`SELECT status, rows_processed, sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [unchanged.runId]);
+    expect(row).toMatchObject({ status: 'success', rows_processed: 0, sync_metadata: expect.objectContaining({ outcome: 'unchanged', bytesBilled: '0', unchangedSince: first.runId }) });
+    expect(await tableChecksum(pool, 'sqp.bq_types', ['id', 'big', 'num', 'd', 'ts', 's', 'b', 'f'])).toEqual(await tableChecksum(pool, 'public.expected', ['id', 'big', 'num', 'd', 'ts', 's', 'b', 'f']));
+    console.log(`unchanged run: ${ms.toFixed(1)} ms, no query job`);
+
+    // Unchanged twice in a row still compares with what the last real read saw.
+    expect((await run()).outcome).toBe('unchanged');
+    // A forced run always queries.
+    expect(await run({ force: true })).toMatchObject({ outcome: 'completed', rowsProcessed: N });
+    expect(queryJobs()).toBe(2);
+    // A write to a table the query reads: the next run queries.
+    server.touchTable('proj.ds.types');
+    expect(await run()).toMatchObject({ outcome: 'completed', rowsProcessed: N });
+    expect(queryJobs()).toBe(3);
+    // A table can opt out (views over non-deterministic functions).
+    await setParams({ source: { type: 'bigquery', query: QUERY, skipWhenUnchanged: false }, pageSize: 400 });
+    expect((await run()).outcome).toBe('completed');
+    expect(queryJobs()).toBe(4);
+  });
 });

@@ -30,6 +30,8 @@ export interface CheckpointState {
    * field existed say the same by `source: null` after at least one page (see loadIsComplete).
    */
   loadComplete?: boolean;
+  /** What the source read depended on (SourceStats.inputs), kept for the run that finishes the load. */
+  sourceInputs?: unknown;
   bytesProcessed?: string;
   bytesBilled?: string;
   jobId?: string;

@@ -62,12 +62,14 @@ export interface RefreshOptions {
    * refreshTable takes a connection and the lock itself (the CLI's `run`).
    */
   lockedClient?: pg.PoolClient;
+  /** Someone asked for this run (forceRefresh, scheduleRefresh): it reads its source even when its inputs did not change. */
+  force?: boolean;
 }
 
 export type RefreshOutcome = {
   runId: number;
   status: 'success' | 'warning' | 'failed';
-  outcome: 'completed' | 'paused' | 'cancelled' | 'failed';
+  outcome: 'completed' | 'unchanged' | 'paused' | 'cancelled' | 'failed';
   rowsProcessed: number;
   rowsInserted: number;
   rowsUpdated: number;
@@ -184,6 +186,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
   let inTransaction = false;
   let deleted = 0;
   let bytes: { processed?: bigint; billed?: bigint; jobId?: string; location?: string } = {};
+  let jobs: readonly unknown[] | null = null;
   const finish = async (
     status: RefreshOutcome['status'],
     outcome: RefreshOutcome['outcome'],
@@ -197,7 +200,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     // goes on (paused, or failed and retried). The caller's transaction when it has one.
     const own = !inTransaction;
     if (own) await client.query('BEGIN');
-    const done = outcome === 'completed' || outcome === 'cancelled' || (outcome === 'failed' && error?.details.retryable !== true);
+    const done = outcome === 'completed' || outcome === 'unchanged' || outcome === 'cancelled' || (outcome === 'failed' && error?.details.retryable !== true);
     if (done && options.requestIds?.length) await finishRequests(client, options.requestIds);
     const result: RefreshOutcome = {
       runId,
@@ -236,6 +239,8 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         ...(bytes.processed !== undefined ? { bytesProcessed: bytes.processed.toString() } : {}),
         ...(bytes.billed !== undefined ? { bytesBilled: bytes.billed.toString() } : {}),
         ...(bytes.location ? { location: bytes.location } : {}),
+        ...(jobs ? { bigqueryJobs: jobs } : {}),
+        ...(state?.sourceInputs !== undefined ? { sourceInputs: state.sourceInputs } : {}),
         ...extra,
       },
     });
@@ -319,10 +324,19 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
         signal: options.signal,
         source: params.source,
       };
+      // Nothing the query reads changed since the last successful run read it: no query, no
+      // bytes, the run ends at once (a request always reads; a table can opt out in its params).
+      const previousInputs = previous?.metadata.sourceInputs;
+      if (state.pagesDone === 0 && !options.force && previousInputs !== undefined && source.inputsUnchanged
+        && (await source.inputsUnchanged(request, previousInputs)).unchanged) {
+        return announce(await finishUnchanged(client, config, options, ctx, previous!, checkpointId, finish, () => (inTransaction = true)));
+      }
       if (source.kind === 'bigquery' && !state.source) await enforceBudget(client, source, request, options, ctx.now(), (b) => (bytes = { ...bytes, ...b }));
       read = await source.open(request);
       bytes = { ...bytes, processed: read.stats.bytesProcessed, billed: read.stats.bytesBilled, jobId: read.stats.jobId, location: read.stats.location };
       if (read.stats.jobId) state.jobId = read.stats.jobId;
+      if (read.stats.inputs !== undefined) state.sourceInputs = read.stats.inputs;
+      if (read.stats.jobs?.length) jobs = read.stats.jobs;
       const missing = read.columns.filter((c) => !target.columns.some((t) => t.name === c));
       if (missing.length) throw new RefreshFailure(`source columns not in ${target.schema}.${target.name}: ${missing.join(', ')}`, { reason: 'columnMismatch', columns: missing, retryable: false });
       const loader = new PageLoader(client, target, { columns: read.columns, keyColumns, cursorColumn, keysTable });
@@ -406,6 +420,36 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
   } finally {
     await read?.close().catch(() => undefined);
   }
+}
+
+/**
+ * Ends a run whose source inputs did not change: success with outcome `unchanged`, 0 rows read,
+ * 0 bytes, its schedule moved as after a success, the previous success's inputs and target
+ * counts carried forward (so the next run compares with them) — one transaction.
+ */
+async function finishUnchanged(
+  client: pg.PoolClient,
+  config: RefreshConfigRow,
+  options: RefreshOptions,
+  ctx: RunContext,
+  previous: { id: number; metadata: Record<string, unknown> },
+  checkpointId: number,
+  finish: (status: RefreshOutcome['status'], outcome: RefreshOutcome['outcome'], error: null, extra: Record<string, unknown>) => Promise<RefreshOutcome>,
+  inTransaction: () => void,
+): Promise<RefreshOutcome> {
+  await client.query('BEGIN');
+  inTransaction();
+  await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
+  await closeCheckpoint(client, checkpointId, 'completed');
+  const result = await finish('success', 'unchanged', null, {
+    sourceInputs: previous.metadata.sourceInputs, bytesBilled: '0', bytesProcessed: '0', unchangedSince: previous.id,
+    ...(previous.metadata.targetRows !== undefined ? { targetRows: previous.metadata.targetRows } : {}),
+    ...(previous.metadata.watermarkAfter !== undefined ? { watermarkAfter: previous.metadata.watermarkAfter } : {}),
+  });
+  await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, ctx.now()]);
+  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()));
+  await client.query('COMMIT');
+  return result;
 }
 
 /** Merges the staged page and advances the checkpoint, then commits both. */

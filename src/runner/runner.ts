@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
 import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listener.ts';
 import { failInterruptedRuns } from './audit.ts';
+import { registerCreatedTables } from './catalog-scan.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
 import { refreshTable, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
 import { loadDuePlanInput } from './plan-input.ts';
@@ -260,6 +261,7 @@ export function createRunner(options: RunnerOptions): Runner {
           now,
           emit,
           requestIds: claim.request?.ids ?? [],
+          force: claim.request !== null,
           metadata: {
             trigger: claim.request ? 'forced' : 'runner',
             ...(claim.request?.requestedBy ? { requestedBy: claim.request.requestedBy } : {}),
@@ -288,6 +290,9 @@ export function createRunner(options: RunnerOptions): Runner {
   }
 
   async function pass(): Promise<void> {
+    // Where no event trigger registers new sqp tables (no superuser), the catalog scan does.
+    const found = await registerCreatedTables(options.pool).catch((err) => (log.warn({ err }, 'catalog scan failed; the next pass scans again'), []));
+    if (found.length) log.info({ tables: found.map((t) => `${t.tableSchema}.${t.tableName}`) }, 'registered new tables found in the catalog');
     await options.pool.query('SELECT sqp.expire_checkpoints()');
     await recoverZombies();
     const tried = new Set<number>();

@@ -26,13 +26,14 @@ export interface SourcePage {
 /** Opaque, JSON-serialisable position of a source read (job id + page token, a key, …). */
 export type ResumeState = Record<string, unknown>;
 
-export interface SourceRead {
+/** A read in progress; `S`: the source's own stats (BigQuery's name its jobs and inputs). */
+export interface SourceRead<S extends SourceStats = SourceStats> {
   /** Column names, matching target columns. */
   columns: string[];
   /** Total rows of the whole read, pages before a resume position included, when known. */
   totalRows: number | null;
   /** Facts to record in the audit row (BigQuery job id, location, bytes). */
-  stats: SourceStats;
+  stats: S;
   /** The pages, in order, from the resume position on. */
   pages(): AsyncIterable<SourcePage>;
   close(): Promise<void>;
@@ -44,6 +45,10 @@ export interface SourceStats {
   bytesProcessed?: bigint;
   bytesBilled?: bigint;
   cacheHit?: boolean;
+  /** Every job the read started (BigQuery: a failed job is re-run as a new one), for the audit row. */
+  jobs?: readonly unknown[];
+  /** What the read depended on (BigQuery: the query and each referenced table's lastModifiedTime), for the next run's inputsUnchanged. */
+  inputs?: unknown;
 }
 
 export interface OpenReadRequest {
@@ -65,6 +70,12 @@ export interface PagedSource {
   open(request: OpenReadRequest): Promise<SourceRead>;
   /** Bytes the query would process (BigQuery dry run); undefined where it costs nothing. */
   estimateBytes?(request: OpenReadRequest): Promise<bigint>;
+  /**
+   * Whether the read's inputs are as `previous` (the `inputs` of the last successful read)
+   * recorded them, found without running the query (BigQuery: a dry run and tables.get, both
+   * free). `unchanged: true` lets the engine end the run without a query.
+   */
+  inputsUnchanged?(request: OpenReadRequest, previous: unknown): Promise<{ unchanged: boolean }>;
 }
 
 /** A failure of a source, classified so that the runner knows whether to retry. */

@@ -26,12 +26,12 @@ export type RefreshEvent =
   | ({ type: 'quality:recorded'; runId: number; metricName: string; value: number | null; isWithinThreshold: boolean | null; at: string } & TableRef)
   /** A due refresh did not start: a hard parent is unhealthy, or the table is in a cycle. */
   | ({ type: 'run:blocked'; reasons: string[]; at: string } & TableRef)
-  /** The run ended (success, warning, failed; `outcome` says completed, paused, cancelled or failed). */
+  /** The run ended (success, warning, failed; `outcome` says completed, unchanged, paused, cancelled or failed). */
   | ({
       type: 'run:finished';
       runId: number;
       status: 'success' | 'warning' | 'failed';
-      outcome: 'completed' | 'paused' | 'cancelled' | 'failed';
+      outcome: 'completed' | 'unchanged' | 'paused' | 'cancelled' | 'failed';
       rowsProcessed: number;
       errorMessage: string | null;
       at: string;

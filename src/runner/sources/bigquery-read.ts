@@ -32,7 +32,7 @@ export interface PagedReadRequest {
  * before is being loaded. `rowsBefore`: rows of the read before `firstPage` (null: unknown, on
  * resume), for messages that name a row.
  */
-export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPage, stats: S, request: PagedReadRequest, rowsBefore: number | null): SourceRead & { stats: S } {
+export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPage, stats: S, request: PagedReadRequest, rowsBefore: number | null): SourceRead<S> {
   let fields: WireField[] = firstPage.meta.schema?.fields ?? [];
   const jobId = job.id ?? '';
   const location = job.location ?? firstPage.meta.jobReference?.location ?? null;

@@ -125,7 +125,7 @@ export interface InputsCheck {
 
 export interface BigQuerySource extends PagedSource {
   kind: 'bigquery';
-  open(request: BigQueryOpenReadRequest): Promise<SourceRead & { stats: BigQueryStats }>;
+  open(request: BigQueryOpenReadRequest): Promise<SourceRead<BigQueryStats>>;
   /**
    * Dry run: an upper bound of the bytes the query will bill (bytes processed rounded up to
    * the MB, plus BigQuery's 10 MB minimum per referenced table). Runs nothing, bills nothing.
@@ -252,7 +252,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     return { pageSize: request.pageSize, pageBytes, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: jobs.readPage };
   }
 
-  async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead & { stats: BigQueryStats }> {
+  async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead<BigQueryStats>> {
     const state = parseResumeState(resume);
     const job = bq.job(state.jobId, state.location ? { location: state.location } : {});
     const page = await jobs.readPage(job, Math.min(request.pageSize, FIRST_PAGE_ROWS), state.pageToken, request.signal, [], false, {

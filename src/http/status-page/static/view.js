@@ -36,7 +36,7 @@ function progress(live) {
   const value = ok ? 100 : Math.min(100, live.percent ?? 0);
   return html`<div class="progress" data-progress="${phase}">
     <progress class="${phase}" max="100" value="${value.toFixed(1)}" aria-label="progress"></progress>
-    <span class="progress-text">${ok ? 'done' : outcome} · ${formatCount(live.rowsProcessed)} rows</span>
+    <span class="progress-text">${outcome === 'unchanged' ? 'unchanged: source not modified, no query' : ok ? 'done' : outcome} · ${formatCount(live.rowsProcessed)} rows</span>
   </div>`;
 }
 
