@@ -125,9 +125,12 @@ describe('BigQuery → PostgreSQL', () => {
     server.failNextJobs({ reason: 'jobBackendError', message: 'backend' }, 3);
     const result = await run();
     expect(result).toMatchObject({ status: 'failed', rowsProcessed: 0 });
-    const { rows: [audit] } = await pool.query(`SELECT error_details FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    const { rows: [audit] } = await pool.query(`SELECT error_details, sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     const jobs = [...new Set(server.queries.filter((q) => !q.dryRun).map((q) => q.jobId))];
     expect(audit.error_details).toMatchObject({ reason: 'jobBackendError', retryable: true, jobs: jobs.map((jobId) => ({ jobId, outcome: 'failed', reason: 'jobBackendError' })) });
+    // What the failed jobs billed counts against the day's budget (BigQuery bills no failed query: 0 here).
+    const billed = (audit.error_details.jobs as Array<{ bytesBilled?: string }>).reduce((n, j) => n + BigInt(j.bytesBilled ?? '0'), 0n);
+    expect(audit.sync_metadata.bytesBilled).toBe(billed.toString());
   });
 
   it('a 400 fails at once with its code and reason, and is not retried', async () => {

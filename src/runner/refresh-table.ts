@@ -416,10 +416,20 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     if (checkpointId !== null && (failure.details.expired || failure.details.reason === 'params')) {
       await closeCheckpoint(client, checkpointId, 'expired').catch(() => undefined);
     }
-    return announce(await finish('failed', 'failed', failure));
+    // Jobs a failed read started still bill (BigQuery: each attempt of a re-run job): they count against the day's budget.
+    const billed = billedByJobs(failure.details.jobs);
+    return announce(await finish('failed', 'failed', failure, billed === null ? {} : { bytesBilled: billed.toString() }));
   } finally {
     await read?.close().catch(() => undefined);
   }
+}
+
+/** Bytes billed by the jobs a failure lists (`details.jobs[].bytesBilled`), or null when it lists none. */
+function billedByJobs(jobs: unknown): bigint | null {
+  if (!Array.isArray(jobs)) return null;
+  let sum = 0n;
+  for (const j of jobs as Array<{ bytesBilled?: unknown }>) if (typeof j?.bytesBilled === 'string' && /^\d+$/.test(j.bytesBilled)) sum += BigInt(j.bytesBilled);
+  return sum;
 }
 
 /**
