@@ -1,15 +1,13 @@
-// Configuration changes through the API: a table's settings, registering a table, and the
-// dependency edges. Each validates before writing (nothing is written on a refusal) and
-// relies on the database for what only it can check atomically (cycles, uniqueness).
+// Configuration changes through the API: a table's settings, registering a table (of a data
+// schema only), and the dependency edges. Each validates before writing (nothing is written on
+// a refusal) and relies on the database for what only it can check atomically (cycles,
+// uniqueness) and for the one list of what may be registered (migration 036).
 import type pg from 'pg';
 import { z } from 'zod';
 import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
 import { wakeRunners } from './runner.ts';
 import { selectConfig } from './runner-sql.ts';
 import { SyncParamsError, parseSyncParams } from './sync-params.ts';
-
-/** The refresh system's own tables: never registered for refresh. */
-const SYSTEM_TABLES = new Set(['refresh_config', 'refresh_audit_log', 'refresh_dependencies', 'refresh_data_quality', 'refresh_checkpoints', 'refresh_dependency_guard', '_prisma_migrations']);
 
 const Settings = z.object({
   isEnabled: z.boolean().nullish(),
@@ -51,16 +49,38 @@ export async function updateRefreshConfig(pool: pg.Pool, id: number, input: Conf
   return id;
 }
 
-/** Registers an existing table of the database for refresh. */
+/**
+ * Why a table may not be registered, as sqp.refresh_registration_refusal (migration 036) says:
+ * the one list the event trigger and the catalog scan obey too.
+ */
+type Refusal = 'system_table' | 'system_schema' | 'service_schema' | 'other_schema';
+
+function refusalError(refusal: Refusal, dataSchemas: string[], schema: string, table: string): ValidationError {
+  const only = `only tables of the data schema${dataSchemas.length > 1 ? 's' : ''} ${dataSchemas.join(', ')} can be registered`;
+  switch (refusal) {
+    case 'system_table':
+      return ValidationError.of('tableName', `${table} is part of the refresh system itself`);
+    case 'system_schema':
+      return ValidationError.of('tableSchema', `${schema} is a PostgreSQL system schema; ${only}`);
+    case 'service_schema':
+      return ValidationError.of('tableSchema', `${schema} is sqp-refresh's own schema; ${only}`);
+    case 'other_schema':
+      return ValidationError.of('tableSchema', `${schema} is not a data schema; ${only}`);
+  }
+}
+
+/** Registers an existing table of a data schema for refresh; catalogs and the service's own tables are refused. */
 export async function registerTable(pool: pg.Pool, input: { tableSchema: string; tableName: string } & ConfigSettings): Promise<number> {
   const s = validateSettings(input);
-  if (SYSTEM_TABLES.has(input.tableName)) throw ValidationError.of('tableName', `${input.tableName} is part of the refresh system itself`);
-  const { rows: [found] } = await pool.query<{ ok: boolean }>(
-    `SELECT true AS ok FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+  // Refused before looking the table up: whether it exists elsewhere is none of the caller's business.
+  const { rows: [check] } = await pool.query<{ refusal: Refusal | null; dataSchemas: string[]; found: boolean }>(
+    `SELECT sqp.refresh_registration_refusal($1, $2) AS refusal, sqp.refresh_data_schemas() AS "dataSchemas",
+            EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')) AS found`,
     [input.tableSchema, input.tableName],
   );
-  if (!found) throw new NotFoundError('tableName', `${input.tableSchema}.${input.tableName}`, `tableName: no table ${input.tableSchema}.${input.tableName} exists in the database`);
+  if (check!.refusal) throw refusalError(check!.refusal, check!.dataSchemas, input.tableSchema, input.tableName);
+  if (!check!.found) throw new NotFoundError('tableName', `${input.tableSchema}.${input.tableName}`, `tableName: no table ${input.tableSchema}.${input.tableName} exists in the database`);
   const { rows } = await pool.query<{ id: number }>(
     `INSERT INTO sqp.refresh_config (table_schema, table_name, is_enabled, refresh_frequency_hours, priority, custom_sync_params, next_refresh_at)
      VALUES ($1, $2, coalesce($3, true), coalesce($4, 24), coalesce($5, 100), coalesce($6::jsonb, '{}'::jsonb), now())

@@ -176,8 +176,8 @@ builder.mutationField('updateRefreshConfig', (t) =>
 const RegisterTableInput = builder.inputType('RegisterTableInput', {
   description: 'An existing table to keep fresh, and its settings (defaults where left out).',
   fields: (t) => ({
-    tableSchema: t.string({ required: true, description: 'Schema of the table.' }),
-    tableName: t.string({ required: true, description: 'An existing table of the database.' }),
+    tableSchema: t.string({ required: true, description: "Schema of the table: a data schema (sqp). PostgreSQL's catalogs, sqp-refresh's own schemas and any other schema are refused (ValidationError on tableSchema)." }),
+    tableName: t.string({ required: true, description: "An existing table of the database; not one of the refresh system's own (ValidationError on tableName)." }),
     isEnabled: t.boolean({ description: 'Refresh it on its schedule; default true.' }),
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; default 24.' }),
     priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000); default 100.' }),
@@ -193,7 +193,7 @@ const RegisterTablePayload = builder.objectRef<{ configId: number }>('RegisterTa
 builder.mutationField('registerTable', (t) =>
   t.field({
     type: RegisterTablePayload,
-    description: 'Register an existing table for refresh (due at once).',
+    description: 'Register an existing table of a data schema for refresh (due at once); anything else is refused, writing nothing.',
     authScopes: { admin: true },
     errors: { types: [...BASE_ERRORS, ConflictError], directResult: true, union: { description: 'The registered table, or why nothing was written.' } },
     args: { input: t.arg({ type: RegisterTableInput, required: true, description: 'The table and its settings.' }) },
