@@ -8,8 +8,10 @@ const help = `Usage: sqp-refresh status [--json]
 
 Every table registered in sqp.refresh_config: enabled, priority, refresh frequency, last and
 next refresh, its latest run (status, rows read/inserted/updated/deleted) and whether a
-refresh of it is running now. "interrupted" means the latest run's process died; a runner
-recovers it and resumes from its checkpoint.
+refresh of it is running now (its refresh lock is held), and its state as the graph's
+tableHealth says it (running, interrupted, blocked, retrying, due, scheduled, disabled,
+unconfigured). "interrupted" means the latest run's process died; a runner recovers it and
+resumes from its checkpoint. --json adds why (reasons).
 
 Options:
   --json      print the tables as JSON
@@ -35,7 +37,7 @@ function latestRun(t: TableStatus, now: Date): string {
 
 function running(t: TableStatus): string {
   if (t.runningNow) return 'yes';
-  return t.latestRun?.status === 'running' ? 'no (interrupted)' : 'no';
+  return t.state === 'interrupted' || t.latestRun?.status === 'running' ? 'no (interrupted)' : 'no';
 }
 
 function render(tables: TableStatus[], now: Date): string {
@@ -52,11 +54,12 @@ function render(tables: TableStatus[], now: Date): string {
       latestRun(t, now),
       r ? [r.rowsProcessed, r.rowsInserted, r.rowsUpdated, r.rowsDeleted].map(formatCount).join(' / ') : '-',
       running(t),
+      t.state,
     ];
   });
   const out = [
     renderTable(
-      ['table', 'enabled', 'priority', 'every', 'last refresh', 'next refresh', 'latest run', 'rows read / ins / upd / del', 'running now'],
+      ['table', 'enabled', 'priority', 'every', 'last refresh', 'next refresh', 'latest run', 'rows read / ins / upd / del', 'running now', 'state'],
       rows,
     ),
   ];
@@ -71,7 +74,7 @@ function render(tables: TableStatus[], now: Date): string {
 export const statusCommand: Command = {
   name: 'status',
   synopsis: 'status [--json]',
-  summary: 'Every registered table: schedule, latest run, running now',
+  summary: 'Every registered table: schedule, latest run, running now, state',
   help,
   async run(args) {
     const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } }, help);

@@ -1,9 +1,17 @@
-// One statement: every registered table with its schedule, its latest run, and whether a
-// refresh of it is running now.
+// Every registered table with its schedule, its latest run and its state — the read model's
+// facts and tableHealth's states (src/runner/read-model.ts, health.ts), the same the graph
+// shows: "running" means its refresh lock is held, a dead process's row is "interrupted".
 import type pg from 'pg';
+import { healthOf, type TableState } from '../runner/health.ts';
+import { readTableFacts } from '../runner/read-model.ts';
+import { runOutcome } from '../runner/run-metadata.ts';
 
 export interface TableStatus {
   table: string;
+  /** As tableHealth says it (running, interrupted, blocked, retrying, due, scheduled, …). */
+  state: TableState;
+  /** Why it is in that state. */
+  reasons: string[];
   enabled: boolean;
   priority: number;
   frequencyHours: number;
@@ -29,34 +37,51 @@ export interface TableStatus {
 }
 
 /** Reads the status of every registered table, ordered by schema and name. */
-export async function selectTableStatus(db: pg.Pool | pg.ClientBase): Promise<TableStatus[]> {
-  // "Running now" is "its refresh lock is held" (migration 035's table_locked reads pg_locks
-  // without taking the lock, which would disturb a runner's zombie check).
-  const { rows } = await db.query(
-    `SELECT c.table_schema || '.' || c.table_name AS table, coalesce(c.is_enabled, true) AS enabled,
-            coalesce(c.priority, 100) AS priority, coalesce(c.refresh_frequency_hours, 24) AS "frequencyHours",
-            coalesce(c.custom_sync_params, '{}'::jsonb) <> '{}'::jsonb AS configured,
-            c.last_refresh_at AS "lastRefreshAt", c.next_refresh_at AS "nextRefreshAt",
-            sqp_refresh_work.table_locked(c.table_schema, c.table_name) AS "runningNow",
-            CASE WHEN r.id IS NOT NULL THEN json_build_object(
-              'id', r.id, 'status', r.status, 'outcome', r.sync_metadata->>'outcome',
-              'startedAt', r.refresh_started_at, 'completedAt', r.refresh_completed_at,
-              'rowsProcessed', r.rows_processed, 'rowsInserted', r.rows_inserted,
-              'rowsUpdated', r.rows_updated, 'rowsDeleted', r.rows_deleted, 'errorMessage', r.error_message
-            ) END AS "latestRun"
-     FROM sqp.refresh_config c
-     LEFT JOIN LATERAL (
-       SELECT * FROM sqp.refresh_audit_log a
-       WHERE a.refresh_config_id = c.id ORDER BY a.refresh_started_at DESC, a.id DESC LIMIT 1
-     ) r ON true
-     ORDER BY c.table_schema, c.table_name`,
-  );
-  return rows.map((row) => ({
-    ...row,
-    latestRun: row.latestRun && {
-      ...row.latestRun,
-      startedAt: new Date(row.latestRun.startedAt),
-      completedAt: row.latestRun.completedAt ? new Date(row.latestRun.completedAt) : null,
-    },
-  }));
+export async function selectTableStatus(db: pg.Pool | pg.ClientBase, now = new Date()): Promise<TableStatus[]> {
+  const facts = await readTableFacts(db, now, null);
+  const [health, runs] = await Promise.all([
+    healthOf(facts, db, now, null),
+    db.query<{
+      id: number; status: string; sync_metadata: unknown; refresh_started_at: Date; refresh_completed_at: Date | null;
+      rows_processed: number | null; rows_inserted: number | null; rows_updated: number | null; rows_deleted: number | null; error_message: string | null;
+    }>(
+      `SELECT id, status, sync_metadata, refresh_started_at, refresh_completed_at, rows_processed, rows_inserted, rows_updated, rows_deleted, error_message
+       FROM sqp.refresh_audit_log WHERE id = ANY ($1::int[])`,
+      [facts.flatMap((f) => (f.newestRunId === null ? [] : [f.newestRunId]))],
+    ),
+  ]);
+  const healthById = new Map(health.map((h) => [h.configId, h]));
+  const runById = new Map(runs.rows.map((r) => [r.id, r]));
+  return facts
+    .map((f): TableStatus => {
+      const h = healthById.get(f.configId)!;
+      const r = f.newestRunId === null ? undefined : runById.get(f.newestRunId);
+      return {
+        table: h.table,
+        state: h.state,
+        reasons: h.reasons,
+        enabled: f.isEnabled,
+        priority: f.priority,
+        frequencyHours: f.refreshFrequencyHours,
+        configured: f.configured,
+        lastRefreshAt: f.lastRefreshAt,
+        nextRefreshAt: f.nextRefreshAt,
+        latestRun: r
+          ? {
+              id: r.id,
+              status: r.status,
+              outcome: runOutcome(r.status, r.sync_metadata),
+              startedAt: r.refresh_started_at,
+              completedAt: r.refresh_completed_at,
+              rowsProcessed: r.rows_processed,
+              rowsInserted: r.rows_inserted,
+              rowsUpdated: r.rows_updated,
+              rowsDeleted: r.rows_deleted,
+              errorMessage: r.error_message,
+            }
+          : null,
+        runningNow: f.runningNow,
+      };
+    })
+    .sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
 }

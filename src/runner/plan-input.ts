@@ -1,37 +1,51 @@
-// Reads what the planner needs from the database: configs, edges and each table's latest run.
+// Reads what the planner needs from the database: configs, edges and each table's latest
+// finished run — the run history from the read model (read-model.ts, migration 037).
 import type pg from 'pg';
-import type { PlanConfig, PlanEdge, PlanInput, PlanLatestRun } from './planner.ts';
+import type { PlanConfig, PlanEdge, PlanInput } from './planner.ts';
+import { readLatestFinishedRuns, readTableFacts, type TableFacts } from './read-model.ts';
 
-/** Loads the planner's input in three statements (each an index or sequential scan). */
-export async function loadPlanInput(db: pg.Pool | pg.ClientBase, now: Date, horizonHours: number): Promise<PlanInput> {
-  const [configs, edges, runs] = await Promise.all([
-    db.query<PlanConfig>(CONFIG_COLUMNS),
-    db.query<PlanEdge>(
-      `SELECT parent_config_id AS "parentId", dependent_config_id AS "dependentId", coalesce(dependency_type, 'hard') AS type
-       FROM sqp.refresh_dependencies WHERE parent_config_id IS NOT NULL AND dependent_config_id IS NOT NULL`,
-    ),
-    // One index probe per config (idx_audit_log_config_id), not a scan of the whole log.
-    db.query<LatestRunRow>(`SELECT c.id, r.* FROM sqp.refresh_config c CROSS JOIN LATERAL (${LATEST_FINISHED_RUN}) r`),
-  ]);
-  return { now, horizonHours, configs: configs.rows, edges: edges.rows, latestRuns: latestRunMap(runs.rows) };
+type Db = pg.Pool | pg.ClientBase;
+
+/** Loads the planner's input for every table, with who runs now (the read model's facts). */
+export async function loadPlanInput(db: Db, now: Date, horizonHours: number): Promise<PlanInput> {
+  return loadPlanInputFrom(db, await readTableFacts(db, now, null), now, horizonHours);
+}
+
+/** The planner's input from facts already read (tableHealth reads them once for both). */
+export async function loadPlanInputFrom(db: Db, facts: readonly TableFacts[], now: Date, horizonHours: number): Promise<PlanInput> {
+  const edges = await db.query<PlanEdge>(
+    `SELECT parent_config_id AS "parentId", dependent_config_id AS "dependentId", coalesce(dependency_type, 'hard') AS type
+     FROM sqp.refresh_dependencies WHERE parent_config_id IS NOT NULL AND dependent_config_id IS NOT NULL`,
+  );
+  const configs = facts.map((f): PlanConfig => ({
+    id: f.configId,
+    tableSchema: f.tableSchema,
+    tableName: f.tableName,
+    isEnabled: f.isEnabled,
+    priority: f.priority,
+    refreshFrequencyHours: f.refreshFrequencyHours,
+    nextRefreshAt: f.nextRefreshAt,
+    runningNow: f.runningNow,
+    interrupted: f.interrupted,
+  }));
+  const latestRuns = new Map(facts.flatMap((f) => (f.latestRun ? [[f.configId, { status: f.latestRun.status, finishedAt: f.latestRun.finishedAt, retryable: f.latestRun.retryable, attempts: f.failureStreak, retryAt: f.retryAt }] as const] : [])));
+  return { now, horizonHours, configs, edges: edges.rows, latestRuns };
 }
 
 /**
  * The planner's input for one runner pass: the due tables, their direct parents (whose health
  * decides whether a hard dependent may run) and the edges between them. Tables already tried
  * in this pass are passed as not due, so a parent that could not run does not count as about
- * to refresh.
+ * to refresh. No lock is read here: the claim itself checks, in the database, that no hard
+ * parent is due or running anywhere (migration 035).
  */
-export async function loadDuePlanInput(
-  db: pg.Pool | pg.ClientBase,
-  now: Date,
-  dueIds: number[],
-  tried: ReadonlySet<number>,
-): Promise<PlanInput> {
+export async function loadDuePlanInput(db: Db, now: Date, dueIds: number[], tried: ReadonlySet<number>): Promise<PlanInput> {
   const [configs, edges] = await Promise.all([
     db.query<PlanConfig>(
-      `${CONFIG_COLUMNS} WHERE id = ANY ($1::int[])
-          OR id IN (SELECT parent_config_id FROM sqp.refresh_dependencies WHERE dependent_config_id = ANY ($1::int[]))`,
+      `SELECT id, table_schema AS "tableSchema", table_name AS "tableName", is_enabled AS "isEnabled", priority,
+              refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"
+       FROM sqp.refresh_config
+       WHERE id = ANY ($1::int[]) OR id IN (SELECT parent_config_id FROM sqp.refresh_dependencies WHERE dependent_config_id = ANY ($1::int[]))`,
       [dueIds],
     ),
     db.query<PlanEdge>(
@@ -40,43 +54,10 @@ export async function loadDuePlanInput(
       [dueIds],
     ),
   ]);
-  const ids = configs.rows.map((c) => c.id);
-  const runs = await db.query<LatestRunRow>(
-    `SELECT c.id, r.* FROM unnest($1::int[]) AS c(id) CROSS JOIN LATERAL (${LATEST_FINISHED_RUN}) r`,
-    [ids],
-  );
+  const latestRuns = await readLatestFinishedRuns(db, configs.rows.map((c) => c.id));
   const due = new Set(dueIds);
   const planConfigs = configs.rows.map((c) => (due.has(c.id) && !tried.has(c.id) ? c : { ...c, nextRefreshAt: NEVER }));
-  return { now, horizonHours: 0, configs: planConfigs, edges: edges.rows, latestRuns: latestRunMap(runs.rows) };
+  return { now, horizonHours: 0, configs: planConfigs, edges: edges.rows, latestRuns };
 }
 
 const NEVER = new Date(8.64e15);
-
-const CONFIG_COLUMNS = `
-  SELECT id, table_schema AS "tableSchema", table_name AS "tableName", coalesce(is_enabled, true) AS "isEnabled",
-         coalesce(priority, 100) AS priority, coalesce(refresh_frequency_hours, 24) AS "refreshFrequencyHours",
-         next_refresh_at AS "nextRefreshAt"
-  FROM sqp.refresh_config`;
-
-/**
- * The latest finished run of config `c.id` (a paused slice is not an outcome: the refresh goes
- * on; nor is a cancel: an operator's decision), and the table's failure streak.
- */
-const LATEST_FINISHED_RUN = `
-  SELECT a.status, a.refresh_completed_at AS finished_at, (a.error_details->>'retryable')::boolean AS retryable,
-         CASE WHEN a.status = 'failed' THEN sqp_refresh_work.failure_streak(c.id) ELSE 0 END AS attempts
-  FROM sqp.refresh_audit_log a
-  WHERE a.refresh_config_id = c.id AND a.status <> 'running' AND coalesce(a.sync_metadata->>'outcome', '') NOT IN ('paused', 'cancelled')
-  ORDER BY a.refresh_started_at DESC, a.id DESC LIMIT 1`;
-
-interface LatestRunRow {
-  id: number;
-  status: PlanLatestRun['status'];
-  finished_at: Date | null;
-  retryable: boolean | null;
-  attempts: number;
-}
-
-function latestRunMap(rows: LatestRunRow[]): Map<number, PlanLatestRun> {
-  return new Map(rows.map((r) => [r.id, { status: r.status, finishedAt: r.finished_at, retryable: r.retryable ?? false, attempts: r.attempts }]));
-}

@@ -11,6 +11,10 @@ export interface PlanConfig {
   priority: number;
   refreshFrequencyHours: number;
   nextRefreshAt: Date | null;
+  /** Its refresh lock is held: claimed or running on some replica (read model; absent: no). */
+  runningNow?: boolean;
+  /** A dead process's `running` row: the next pass recovers it and runs it (read model). */
+  interrupted?: boolean;
 }
 
 export interface PlanEdge {
@@ -26,6 +30,12 @@ export interface PlanLatestRun {
   retryable?: boolean;
   /** Consecutive failed attempts so far (1 after the first failure). */
   attempts?: number;
+  /**
+   * When the runner set the next attempt after this failure (the read model's retry_at). Given,
+   * the plan shows that time; absent (a plan from bare history), it projects one from the policy
+   * without the runner's jitter.
+   */
+  retryAt?: Date | null;
 }
 
 export interface RetryPolicy {
@@ -57,7 +67,7 @@ export interface PlannedRefresh {
   state: 'ready' | 'blocked';
   /** Why it is blocked, or what a soft dependency notes. */
   notes: string[];
-  /** Hard parents whose latest refresh failed (it waits for them). */
+  /** Hard parents it waits for: their latest refresh failed, or they are running now. */
   blockedBy: string[];
   /** Soft parents whose latest refresh failed (it runs anyway; its audit row says so). */
   unhealthySoftParents: string[];
@@ -167,10 +177,12 @@ export function planRefreshes(input: PlanInput): Plan {
     if (!c.isEnabled) continue;
     const last = input.latestRuns.get(c.id);
     let at = c.nextRefreshAt?.getTime() ?? now.getTime();
+    // An interrupted run is recovered by the next pass, which makes its table due at once.
+    if (c.interrupted && !c.runningNow) at = Math.min(at, now.getTime());
     let reason: PlanReason = at <= now.getTime() ? 'due' : 'scheduled';
     if (last?.status === 'failed' && last.retryable && (last.attempts ?? 1) < retry.maxAttempts && last.finishedAt) {
-      const retryAt = last.finishedAt.getTime() + retryDelayMs(last.attempts ?? 1, retry);
-      if (retryAt < at) {
+      const retryAt = last.retryAt !== undefined ? (last.retryAt?.getTime() ?? Infinity) : last.finishedAt.getTime() + retryDelayMs(last.attempts ?? 1, retry);
+      if (retryAt <= at) {
         at = retryAt;
         reason = 'retry';
       }
@@ -245,6 +257,15 @@ export function planRefreshes(input: PlanInput): Plan {
       notes.push(`dependency cycle: ${inCycle.get(id)}`);
     }
     for (const e of parents.get(id) ?? []) {
+      // A hard parent running now on any replica: the claim refuses its dependents until the
+      // parent's run has finished (migration 035's hard_parent_pending says the same).
+      if (e.type === 'hard' && byId.get(e.parentId)!.runningNow && o.at <= now.getTime()) {
+        const p = name(byId.get(e.parentId)!);
+        state = 'blocked';
+        blockedBy.push(p);
+        notes.push(`waits for ${p}: it is running`);
+        continue;
+      }
       if (!unhealthy(e.parentId, o.at)) continue;
       const p = name(byId.get(e.parentId)!);
       if (e.type === 'hard') {

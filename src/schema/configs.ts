@@ -13,9 +13,9 @@ export const RefreshConfigRef = builder.prismaNode('RefreshConfig', {
     databaseId: t.exposeInt('id', { description: 'The row id in sqp.refresh_config.' }),
     tableSchema: t.exposeString('tableSchema', { description: 'Schema of the table kept fresh (e.g. sqp).' }),
     tableName: t.exposeString('tableName', { description: 'Name of the table kept fresh (e.g. asin_performance_data).' }),
-    isEnabled: t.boolean({ description: 'The runner refreshes it on its schedule; false: only a forced refresh runs it.', resolve: (c) => c.isEnabled ?? true }),
-    refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next.', resolve: (c) => c.refreshFrequencyHours ?? 24 }),
-    priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000).', resolve: (c) => c.priority ?? 100 }),
+    isEnabled: t.exposeBoolean('isEnabled', { description: 'The runner refreshes it on its schedule; false: only a forced refresh runs it.' }),
+    refreshFrequencyHours: t.exposeInt('refreshFrequencyHours', { description: 'Hours from one successful refresh to the next.' }),
+    priority: t.exposeInt('priority', { description: 'Among tables due at once, higher runs first (0 to 1000).' }),
     lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true, description: 'When its latest successful refresh finished; null: never refreshed.' }),
     nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true, description: 'When it is next due; the runner sets it after every run.' }),
     customSyncParams: t.expose('customSyncParams', {

@@ -49,19 +49,7 @@ export const CheckpointStatus = builder.enumType('CheckpointStatus', {
 });
 
 export type RefreshStatusValue = 'running' | 'success' | 'warning' | 'failed';
-export type RunOutcomeValue = 'completed' | 'unchanged' | 'paused' | 'cancelled' | 'failed';
-
-const OUTCOMES: readonly string[] = ['completed', 'unchanged', 'paused', 'cancelled', 'failed'] satisfies RunOutcomeValue[];
-
-/**
- * The outcome of a run from its audit row: what the engine wrote in sync_metadata, or, for rows
- * written before it did, what the status implies. Null while it runs.
- */
-export function runOutcome(status: string | null, syncMetadata: unknown): RunOutcomeValue | null {
-  if (status === null || status === 'running') return null;
-  const written = (syncMetadata as { outcome?: unknown } | null)?.outcome;
-  if (typeof written === 'string' && OUTCOMES.includes(written)) return written as RunOutcomeValue;
-  return status === 'failed' ? 'failed' : 'completed';
-}
+// A run's outcome is read from sync_metadata through its one schema (src/runner/run-metadata.ts).
+export { runOutcome } from '../runner/run-metadata.ts';
 export type DependencyTypeValue = 'hard' | 'soft';
 export type CheckpointStatusValue = 'active' | 'completed' | 'expired';

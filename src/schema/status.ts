@@ -3,7 +3,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { db } from '../db.ts';
 import { runtime } from '../runtime.ts';
-import { tableHealth, type TableHealth } from '../runner/health.ts';
+import { healthOf, type TableHealth } from '../runner/health.ts';
+import { queueDepth, readTableFacts, runningProgress, type TableFacts } from '../runner/read-model.ts';
 import { builder, type Context } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
 import { RefreshRunRef } from './runs.ts';
@@ -69,57 +70,38 @@ const RunnerStatusRef = builder.objectRef<RunnerStatusShape>('RunnerStatus').imp
   fields: (t) => ({
     replicas: t.field({ type: [Replica], description: 'Every process that runs a runner against this database, alive or not.', resolve: (s) => s.replicas }),
     runsInFlight: t.field({ type: [RunInFlightRef], description: 'Refreshes running now on any replica, oldest first.', resolve: (s) => s.runsInFlight }),
-    queueDepth: t.exposeInt('queueDepth', { description: 'Enabled tables whose refresh is due now and not running.' }),
+    queueDepth: t.exposeInt('queueDepth', { description: 'Tables a runner would start now: in state DUE or INTERRUPTED (see tableHealth).' }),
     lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true, description: 'The latest tick of any replica.' }),
   }),
 });
 
-async function runnerStatus(): Promise<RunnerStatusShape> {
+async function runnerStatus(_root: unknown, _args: unknown, ctx: Context): Promise<RunnerStatusShape> {
   const pool = db().pool;
-  const [replicas, running, queue] = await Promise.all([
+  const [replicas, health] = await Promise.all([
     pool.query<ReplicaRow>(
       `SELECT worker_name AS "workerName", started_at AS "startedAt", last_seen_at AS "lastSeenAt", last_tick_at AS "lastTickAt",
               last_tick_ms AS "lastTickMs", last_seen_at > now() - make_interval(secs => $1) AS alive, in_flight AS "inFlight"
        FROM sqp_refresh_work.replicas ORDER BY worker_name`,
       [ALIVE_SECONDS],
     ),
-    pool.query<{ id: number; worker: string | null; done: string | null; total: string | null }>(
-      `SELECT a.id, c.function_name AS worker, c.last_processed_row AS done, c.total_rows AS total
-       FROM sqp.refresh_audit_log a
-       LEFT JOIN LATERAL (
-         SELECT function_name, last_processed_row, total_rows FROM sqp.refresh_checkpoints k
-         WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name AND k.status = 'active'
-         ORDER BY k.updated_at DESC LIMIT 1
-       ) c ON true
-       WHERE a.status = 'running' ORDER BY a.refresh_started_at`,
-    ),
-    pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM sqp.refresh_config c
-       WHERE c.is_enabled AND c.next_refresh_at <= now() AND c.custom_sync_params <> '{}'::jsonb
-         AND NOT EXISTS (SELECT 1 FROM sqp.refresh_audit_log a WHERE a.refresh_config_id = c.id AND a.status = 'running')`,
-    ),
+    allHealth(ctx),
   ]);
-  // Progress: this process's runner knows its own runs exactly; other replicas' runs show
-  // what their checkpoints have committed (and their latest heartbeat's speed).
+  // Runs in flight: the tables whose refresh lock is held (a dead process's `running` row is
+  // "interrupted", not in flight), with the progress read-model.ts derives for runProgress too.
   const local = runtime().runner?.status();
   const remote = new Map(replicas.rows.flatMap((r) => r.inFlight.filter((f) => f.runId !== null).map((f) => [f.runId!, f] as const)));
-  const runsInFlight = running.rows.map((r): RunInFlight => {
-    const mine = local?.inFlight.find((f) => f.runId === r.id);
-    const other = remote.get(r.id);
-    const rowsProcessed = mine?.rowsProcessed ?? Number(r.done ?? other?.rowsProcessed ?? 0);
-    const totalRows = mine?.totalRows ?? (r.total === null ? other?.totalRows ?? null : Number(r.total));
+  const running = [...health.facts.values()].filter((f) => f.runningNow && f.runningRunId !== null);
+  running.sort((a, b) => (a.runningStartedAt?.getTime() ?? 0) - (b.runningStartedAt?.getTime() ?? 0) || a.runningRunId! - b.runningRunId!);
+  const runsInFlight = running.map((f): RunInFlight => {
+    const mine = local?.inFlight.find((r) => r.runId === f.runningRunId);
     return {
-      runId: r.id,
-      workerName: mine ? local!.workerName : r.worker,
-      rowsProcessed,
-      totalRows,
-      percent: mine?.percent ?? (totalRows ? Math.min(100, (rowsProcessed / totalRows) * 100) : null),
-      rowsPerSecond: mine?.rowsPerSecond ?? other?.rowsPerSecond ?? null,
-      etaSeconds: mine?.etaSeconds ?? other?.etaSeconds ?? null,
+      runId: f.runningRunId!,
+      workerName: mine ? local!.workerName : f.checkpoint?.worker ?? null,
+      ...runningProgress(f.checkpoint, mine, remote.get(f.runningRunId!)),
     };
   });
   const ticks = replicas.rows.map((r) => r.lastTickAt?.getTime() ?? 0).filter(Boolean);
-  return { replicas: replicas.rows, runsInFlight, queueDepth: queue.rows[0]!.n, lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
+  return { replicas: replicas.rows, runsInFlight, queueDepth: queueDepth([...health.rows.values()]), lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
 }
 
 builder.queryField('runnerStatus', (t) =>
@@ -131,7 +113,11 @@ const TableStateEnum = builder.enumType('TableState', {
   description: "A registered table's state now, as the runner sees it.",
   values: {
     DISABLED: { value: 'disabled', description: 'is_enabled is false.' },
-    RUNNING: { value: 'running', description: 'A refresh is running now.' },
+    RUNNING: { value: 'running', description: "A refresh is running now: the table's refresh lock is held, on some replica." },
+    INTERRUPTED: {
+      value: 'interrupted',
+      description: "Its latest run says running but no process holds the table's lock (the process died): a runner recovers it and resumes from its checkpoint.",
+    },
     BLOCKED: { value: 'blocked', description: 'Due, but waits: a hard parent failed, or a dependency cycle (see reasons).' },
     RETRYING: { value: 'retrying', description: 'The latest refresh failed; a retry is scheduled.' },
     DUE: { value: 'due', description: 'Its refresh time has passed; a runner will take it.' },
@@ -164,19 +150,29 @@ const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
     latestRun: t.field({
       type: RefreshRunRef,
       nullable: true,
-      description: 'Its newest run, running or finished; null: never run.',
+      description: 'Its newest run, running or finished (an interrupted one too); null: never run.',
       resolve: (h) => (h.latestRunId === null ? null : db().prisma.refreshRun.findUnique({ where: { id: h.latestRunId } })),
     }),
     bytesBilledToday: t.field({ type: 'BigInt', description: 'BigQuery bytes billed to its runs since midnight UTC.', resolve: (h) => h.bytesBilledToday }),
   }),
 });
 
-/** Health of every table, computed once per request however many configs ask for theirs. */
-function allHealth(ctx: Context): Promise<Map<number, TableHealth>> {
+interface AllHealth {
+  rows: Map<number, TableHealth>;
+  facts: Map<number, TableFacts>;
+}
+
+/** Health (and the read model's facts) of every table, read once per request however many ask. */
+function allHealth(ctx: Context): Promise<AllHealth> {
   ctx.memo ??= new Map();
-  let p = ctx.memo.get('health') as Promise<Map<number, TableHealth>> | undefined;
+  let p = ctx.memo.get('health') as Promise<AllHealth> | undefined;
   if (!p) {
-    p = tableHealth(db().pool, new Date(), null).then((rows) => new Map(rows.map((h) => [h.configId, h])));
+    const pool = db().pool;
+    const now = new Date();
+    p = readTableFacts(pool, now, null).then(async (facts) => ({
+      rows: new Map((await healthOf(facts, pool, now, null)).map((h) => [h.configId, h])),
+      facts: new Map(facts.map((f) => [f.configId, f])),
+    }));
     ctx.memo.set('health', p);
   }
   return p;
@@ -187,7 +183,7 @@ builder.queryField('tableHealth', (t) =>
     type: [TableHealthRef],
     description: 'Every registered table: state and why, staleness, failure streak, quality verdict, bytes billed today.',
     args: { state: t.arg({ type: TableStateEnum, description: 'Only tables in this state.' }) },
-    resolve: async (_root, args, ctx) => [...(await allHealth(ctx)).values()].filter((h) => !args.state || h.state === args.state),
+    resolve: async (_root, args, ctx) => [...(await allHealth(ctx)).rows.values()].filter((h) => !args.state || h.state === args.state),
   }),
 );
 
@@ -195,6 +191,6 @@ builder.prismaObjectFields(RefreshConfigRef, (t) => ({
   health: t.field({
     type: TableHealthRef,
     description: 'State and why (e.g. blocked by a failed parent), staleness, failures, quality.',
-    resolve: async (c, _args, ctx) => (await allHealth(ctx)).get(c.id)!,
+    resolve: async (c, _args, ctx) => (await allHealth(ctx)).rows.get(c.id)!,
   }),
 }));

@@ -5,12 +5,13 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { db } from '../db.ts';
+import { percentOf, readRunState, type RunState } from '../runner/read-model.ts';
 import { runtime } from '../runtime.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { eventStream } from '../subscriptions/streams.ts';
 import { builder } from './builder.ts';
-import { RefreshMode, RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue, type RunOutcomeValue } from './enums.ts';
+import { RefreshMode, RefreshStatus, RunOutcome } from './enums.ts';
 import { RefreshRunRef } from './runs.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
@@ -140,18 +141,6 @@ builder.subscriptionField('refreshEvents', (t) =>
 );
 
 // runProgress ------------------------------------------------------------------------------
-interface RunState {
-  runId: number;
-  status: RefreshStatusValue;
-  outcome: RunOutcomeValue | null;
-  rowsProcessed: number;
-  totalRows: number | null;
-  percent: number | null;
-  rowsPerSecond: number | null;
-  etaSeconds: number | null;
-  finished: boolean;
-}
-
 const RunProgressState = builder.objectRef<RunState>('RunProgressState').implement({
   description: "One run's state: rows so far (committed), total when known, speed and ETA.",
   fields: (t) => ({
@@ -171,55 +160,9 @@ const RunProgressState = builder.objectRef<RunState>('RunProgressState').impleme
   }),
 });
 
-/** Percent of `total` that `done` is, when the total is known. */
-const percentOf = (done: number, total: number | null) => (total ? Math.min(100, (done / total) * 100) : null);
-
-/**
- * The run's state as the tables (and this process's runner, if it runs it) say now. A run that
- * stopped early (paused, cancelled, failed) keeps its real percent: the total comes from the
- * checkpoint it wrote, which outlives the run.
- */
-async function currentState(id: number): Promise<RunState | null> {
-  const { rows: [r] } = await db().pool.query<{ status: RefreshStatusValue; sync_metadata: unknown; rows_processed: number | null; last_processed_row: string | null; total_rows: string | null }>(
-    `SELECT a.status, a.sync_metadata, a.rows_processed, c.last_processed_row, c.total_rows
-     FROM sqp.refresh_audit_log a
-     LEFT JOIN LATERAL (
-       -- A running run: the table's active checkpoint (a resumed run's too, before its first
-       -- page). A finished one: runs of a table never overlap, so the checkpoint written while
-       -- it ran is its own, whatever became of it since.
-       SELECT last_processed_row, total_rows FROM sqp.refresh_checkpoints k
-       WHERE k.table_schema = a.table_schema AND k.table_name = a.table_name
-         AND CASE WHEN a.status = 'running' THEN k.status = 'active'
-                  ELSE k.updated_at BETWEEN a.refresh_started_at AND a.refresh_completed_at END
-       ORDER BY k.updated_at DESC LIMIT 1
-     ) c ON true
-     WHERE a.id = $1`,
-    [id],
-  );
-  if (!r) return null;
-  const local = runtime().runner?.status().inFlight.find((f) => f.runId === id);
-  const outcome = runOutcome(r.status, r.sync_metadata);
-  const checkpointTotal = r.total_rows === null ? null : Number(r.total_rows);
-  if (outcome !== null) {
-    const rowsProcessed = r.rows_processed ?? 0;
-    const whole = outcome === 'completed' || outcome === 'unchanged';
-    const totalRows = whole ? Math.max(rowsProcessed, checkpointTotal ?? 0) : checkpointTotal;
-    return { runId: id, status: r.status, outcome, rowsProcessed, totalRows, percent: whole ? 100 : percentOf(rowsProcessed, totalRows), rowsPerSecond: null, etaSeconds: null, finished: true };
-  }
-  const rowsProcessed = local?.rowsProcessed ?? Number(r.last_processed_row ?? 0);
-  const totalRows = local?.totalRows ?? checkpointTotal;
-  return {
-    runId: id,
-    status: r.status,
-    outcome: null,
-    rowsProcessed,
-    totalRows,
-    percent: local?.percent ?? percentOf(rowsProcessed, totalRows),
-    rowsPerSecond: local?.rowsPerSecond ?? null,
-    etaSeconds: local?.etaSeconds ?? null,
-    finished: false,
-  };
-}
+/** The run's state now: the read model's (read-model.ts), with this process's runner's own progress. */
+const currentState = (id: number): Promise<RunState | null> =>
+  readRunState(db().pool, id, runtime().runner?.status().inFlight.find((f) => f.runId === id));
 
 async function* runProgress(id: number, shutdown: AbortSignal | undefined): AsyncGenerator<RunState> {
   // Listen first: nothing between read and listen is lost. The events end when the server
