@@ -56,7 +56,8 @@ function lastRun(run, now) {
 
 function actions(table, config, live, busy) {
   if (!config) return '';
-  const runId = live?.running ? live.runId : table.latestRun?.status === 'RUNNING' ? table.latestRun.id : null;
+  // A RUNNING latest run of an INTERRUPTED table is a dead process's row: nothing to follow.
+  const runId = live?.running ? live.runId : table.state === 'RUNNING' && table.latestRun?.status === 'RUNNING' ? table.latestRun.id : null;
   const canForce = table.state !== 'DISABLED' && table.state !== 'UNCONFIGURED';
   return html`
     ${canForce ? html`<button type="button" data-action="force" data-config-id="${table.configId}" ${busy ? html`disabled` : ''}
