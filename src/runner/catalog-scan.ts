@@ -19,6 +19,7 @@ export async function registerCreatedTables(db: pg.Pool | pg.ClientBase): Promis
   // sequential read of pg_class (it has no index on relnamespace), whatever the table count.
   // - `scan`: the trigger, in any state, owns registration where it exists (a disabled trigger
   //   is an operator's choice, not a gap to fill); then nothing below reads or writes.
+  //   to_regprocedure, not a ::regprocedure cast: a dropped function must not fail every pass.
   // - `present`/`gone`/`appeared`: a table is new the first time it is seen (by oid, as the
   //   trigger sees a CREATE TABLE once): a renamed table, or one whose config was deleted, is
   //   not registered again. Replicas scanning at once insert the same oid once (the primary
@@ -26,7 +27,7 @@ export async function registerCreatedTables(db: pg.Pool | pg.ClientBase): Promis
   // - the register function skips the refresh system's own tables and registered ones.
   const { rows } = await db.query<RegisteredTable>(
     `WITH scan AS (
-       SELECT NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtfoid = 'sqp.auto_register_table_for_refresh()'::regprocedure) AS active
+       SELECT NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtfoid = to_regprocedure('sqp.auto_register_table_for_refresh()')) AS active
      ), present AS (
        SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE (SELECT active FROM scan) AND n.nspname = ANY (sqp.refresh_data_schemas()) AND c.relkind IN ('r', 'p')
