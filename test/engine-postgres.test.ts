@@ -55,7 +55,7 @@ describe('full refresh from a postgres source', () => {
     const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options({ emit: (e) => events.push(e) }));
     expect(result).toMatchObject({ status: 'success', outcome: 'completed', rowsProcessed: 2500, rowsInserted: 2500, rowsUpdated: 0, rowsDeleted: 0 });
     expect(await targetSum()).toEqual(await sourceSum());
-    expect(events.map((e) => e.type)).toEqual(['run:started', 'run:progress', 'run:progress', 'run:progress', ...Array(5).fill('quality:recorded'), 'run:finished']);
+    expect(events.map((e) => e.type)).toEqual(['run:started', 'run:progress', 'run:progress', 'run:progress', ...Array(7).fill('quality:recorded'), 'run:finished']);
     const progress = events.filter((e) => e.type === 'run:progress');
     expect(progress.map((p) => p.rowsProcessed)).toEqual([1000, 2000, 2500]);
     expect(progress.at(-1)).toMatchObject({ totalRows: 2500, percent: 100 });
@@ -65,7 +65,7 @@ describe('full refresh from a postgres source', () => {
     expect(audit.execution_time_ms).toBeGreaterThan(0);
     expect(audit.sync_metadata).toMatchObject({ outcome: 'completed', mode: 'full', pages: 3, resumedFromCheckpoint: false, targetRows: 2500 });
     const { rows: metrics } = await pool.query(`SELECT metric_name, metric_value::float8 AS v, is_within_threshold FROM sqp.refresh_data_quality WHERE audit_log_id = $1 ORDER BY id`, [result.runId]);
-    expect(metrics.map((m) => m.metric_name)).toEqual(['row_count_ratio', 'key_null_rate:asin', 'key_null_rate:search_query', 'key_null_rate:start_date', 'duplicate_keys']);
+    expect(metrics.map((m) => m.metric_name)).toEqual(['row_count_ratio', 'source_rows_zero', 'delete_ratio', 'key_null_rate:asin', 'key_null_rate:search_query', 'key_null_rate:start_date', 'duplicate_keys']);
     expect(metrics.every((m) => m.is_within_threshold)).toBe(true);
     const { rows: [cp] } = await pool.query(`SELECT status, last_processed_row FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' ORDER BY id DESC LIMIT 1`);
     expect(cp).toEqual({ status: 'completed', last_processed_row: '2500' });
@@ -135,7 +135,9 @@ describe('stopping and resuming', () => {
         }
       },
     }));
-    expect(paused).toMatchObject({ status: 'warning', outcome: 'paused', rowsProcessed: 1000, rowsUpdated: 1000 });
+    // Paused while writing: 1,000 rows staged, nothing published — the target is as it was.
+    expect(paused).toMatchObject({ status: 'warning', outcome: 'paused', rowsProcessed: 1000, rowsUpdated: 0 });
+    expect((await pool.query(`SELECT count(*)::int AS n FROM sqp.asin_performance_data t JOIN src.asin s USING (asin, search_query, start_date) WHERE t.search_query_volume = s.search_query_volume`)).rows[0].n).toBe(0);
     const { rows: [cp] } = await pool.query(`SELECT status, last_processed_row, checkpoint_data FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' AND status = 'active'`);
     expect(cp).toMatchObject({ status: 'active', last_processed_row: '1000' });
     expect(cp.checkpoint_data.source.lastKey).toHaveLength(3);
@@ -149,7 +151,7 @@ describe('stopping and resuming', () => {
     expect(runs).toEqual([{ status: 'warning', outcome: 'paused', resumed: false }, { status: 'success', outcome: 'completed', resumed: true }]);
   });
 
-  it('a run whose process died (its audit row still running) is marked interrupted and resumed', async () => {
+  it('a run whose process died is marked interrupted; a checkpoint its staging table does not match is loaded again, not trusted', async () => {
     await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 1`);
     const config = await loadConfig(pool, 'asin_performance_data');
     // Simulate a dead process: a `running` row and an active checkpoint after page 2 of 6.
@@ -164,8 +166,11 @@ describe('stopping and resuming', () => {
       [{ version: 1, firstRunId: dead.id, mode: 'full', since: null, watermarkBefore: null, watermarkAfter: null, pagesDone: 2, rowsDone: 1000, inserted: 0, updated: 1000, duplicates: 0, nullKeys: {}, source: { lastKey: [lastKey.asin, lastKey.search_query, lastKey.start_date], rowsBefore: 1000 } }]);
     // Only rows after the last key were "not yet loaded": make the first 1000 look loaded.
     await pool.query(`UPDATE sqp.asin_performance_data t SET search_query_volume = s.search_query_volume FROM (SELECT * FROM src.asin ORDER BY asin, search_query, start_date LIMIT 1000) s WHERE (t.asin, t.search_query, t.start_date) = (s.asin, s.search_query, s.start_date)`);
+    // The dead worker's checkpoint says 1,000 rows are staged; there is no staging table: load it all again.
     const resumed = await refreshTable(config, options({ workerName: 'rescuer' }));
-    expect(resumed).toMatchObject({ status: 'success', resumed: true, rowsProcessed: 2550, rowsUpdated: 2550 });
+    expect(resumed).toMatchObject({ status: 'success', resumed: false, rowsProcessed: 2550, rowsUpdated: 1550 });
+    const { rows: [meta] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [resumed.runId]);
+    expect(meta.sync_metadata.restartedLoad).toEqual({ staged: null, checkpointRows: 1000 });
     expect(await targetSum()).toEqual(await sourceSum());
     const { rows: [old] } = await pool.query(`SELECT status, error_details FROM sqp.refresh_audit_log WHERE id = $1`, [dead.id]);
     expect(old).toMatchObject({ status: 'failed', error_details: { reason: 'interrupted', resumedByRunId: resumed.runId } });
@@ -200,7 +205,7 @@ describe('failures leave the target as the last committed page left it', () => {
     expect(audit.error_details.reason).toBe('params');
   });
 
-  it('a SQL error mid-run keeps the pages committed before it and records the reason', async () => {
+  it('a SQL error mid-run publishes nothing, keeps the staged pages for a resume and records the reason', async () => {
     await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 1`);
     // The 1500th row in key order carries a value the target cannot take: page 3 fails.
     const { rows: [bad] } = await pool.query(`SELECT asin, search_query, start_date FROM src.asin ORDER BY 1, 2, 3 OFFSET 1499 LIMIT 1`);
@@ -213,12 +218,12 @@ describe('failures leave the target as the last committed page left it', () => {
     expect(result).toMatchObject({ status: 'failed', outcome: 'failed', rowsProcessed: 1000 });
     expect(result.errorMessage).toMatch(/invalid input syntax for type bigint: "lots"/);
     expect(result.errorDetails).toMatchObject({ reason: 'database', sqlstate: '22P02', retryable: false });
-    // Pages 1–2 are in; the rest still holds the previous values.
+    // Pages 1–2 are staged, none published: the target still holds the previous values.
     const { rows: [counts] } = await pool.query(`
       SELECT count(*) FILTER (WHERE t.search_query_volume = s.search_query_volume)::int AS fresh,
              count(*) FILTER (WHERE t.search_query_volume = s.search_query_volume - 1)::int AS stale
       FROM sqp.asin_performance_data t JOIN src.asin s USING (asin, search_query, start_date)`);
-    expect(counts).toEqual({ fresh: 1000, stale: 1550 });
+    expect(counts).toEqual({ fresh: 0, stale: 2550 });
     const { rows: [cp] } = await pool.query(`SELECT status, last_processed_row FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' AND status = 'active'`);
     expect(cp).toEqual({ status: 'active', last_processed_row: '1000' });
   });
@@ -238,7 +243,7 @@ describe('changed params and checkpoints', () => {
 });
 
 describe('cancel', () => {
-  it('stops at the next page boundary, commits nothing partial, and ends failed with reason cancelled', async () => {
+  it('stops at the next page boundary, publishes nothing, and ends failed with reason cancelled', async () => {
     await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 5`);
     await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 500, quality: { freshnessDays: { max: 100000 } } });
     const controller = new AbortController();
@@ -251,7 +256,7 @@ describe('cancel', () => {
     const { rows: [counts] } = await pool.query(`
       SELECT count(*) FILTER (WHERE t.search_query_volume = s.search_query_volume)::int AS fresh
       FROM sqp.asin_performance_data t JOIN src.asin s USING (asin, search_query, start_date)`);
-    expect(counts.fresh).toBe(1000); // exactly the two committed pages
+    expect(counts.fresh).toBe(0); // two pages were staged; a cancelled refresh publishes nothing
     const { rows: [cp] } = await pool.query(`SELECT status FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' ORDER BY updated_at DESC, id DESC LIMIT 1`);
     expect(cp.status).toBe('expired'); // a cancelled refresh is not resumed
   });

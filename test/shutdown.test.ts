@@ -41,8 +41,12 @@ it('drains on SIGTERM within the grace period, keeping the checkpoint', async ()
   expect(run.rows_processed).toBeLessThan(3000);
   const { rows: [cp] } = await pool.query(`SELECT status, last_processed_row::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'draining' ORDER BY id DESC LIMIT 1`);
   expect(cp).toEqual({ status: 'active', n: run.rows_processed });
+  // The committed pages are staged, exactly (nothing partial); none is published before the load is complete.
+  const { rows: [{ id }] } = await pool.query(`SELECT id FROM sqp.refresh_config WHERE table_name = 'draining'`);
+  const { rows: [{ staged }] } = await pool.query(`SELECT count(*)::int AS staged FROM sqp_refresh_work.stage_${id}`);
+  expect(staged).toBe(run.rows_processed);
   const { rows: [{ n }] } = await pool.query(`SELECT count(*)::int AS n FROM sqp.draining`);
-  expect(n).toBe(run.rows_processed); // exactly the committed pages, nothing partial
+  expect(n).toBe(0);
 });
 
 it('on SIGTERM, closes WebSockets with 1001 and ends SSE streams with event: complete, so clients reconnect at once', async () => {

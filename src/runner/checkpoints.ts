@@ -30,6 +30,8 @@ export interface CheckpointState {
    * field existed say the same by `source: null` after at least one page (see loadIsComplete).
    */
   loadComplete?: boolean;
+  /** The staging table's columns (the source's), so a resumed slice can publish without reading. */
+  columns?: string[];
   /** What the source read depended on (SourceStats.inputs), kept for the run that finishes the load. */
   sourceInputs?: unknown;
   bytesProcessed?: string;

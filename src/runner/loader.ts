@@ -1,17 +1,22 @@
-// Loads pages into a target table: COPY into a temporary staging table, then one merge
-// (INSERT … ON CONFLICT (keys) DO UPDATE … WHERE target IS DISTINCT FROM excluded), so
-// unchanged rows are not rewritten and inserted/updated rows are counted exactly.
-// The caller owns the transaction: a page's rows and its checkpoint commit together.
+// Write–audit–publish for one target table. WRITE: pages are COPYed into a staging table of
+// the run's own in the service's work schema (sqp_refresh_work."stage_<config id>"), each page
+// committed with its checkpoint, the target untouched; the table is persistent, so a run
+// resumes across processes, and logged, so a PostgreSQL crash cannot lose committed pages
+// (an unlogged one would come back empty after a crash while its checkpoint says otherwise).
+// PUBLISH, inside the caller's transaction: one merge (INSERT … ON CONFLICT (keys) DO UPDATE …
+// WHERE target IS DISTINCT FROM excluded) counts inserted and updated rows exactly, then the
+// window's rows missing from the staged load are deleted; the caller measures quality on the
+// result in the same transaction (AUDIT) and commits, or rolls everything back.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { quoteIdent, type TargetTable } from './catalog.ts';
 import { toCopyText } from './copy-text.ts';
-import type { SourcePage, TextValue } from './source.ts';
+import type { SourcePage } from './source.ts';
 
 export interface MergeCounts {
-  /** Rows staged (read from the source) in this page. */
+  /** Rows staged (read from the source) in the load. */
   staged: number;
   inserted: number;
   updated: number;
@@ -24,18 +29,30 @@ export interface MergeCounts {
 }
 
 export interface LoaderOptions {
+  /** The table's config id: names its staging table. */
+  configId: number;
   /** Source column names (each must exist in the target). */
   columns: string[];
   keyColumns: string[];
   cursorColumn?: string;
-  /** Fully qualified, quoted table that remembers loaded keys (full refresh with deletes). */
-  keysTable?: string;
 }
 
-const STAGE = 'pg_temp.sqp_refresh_stage';
+/** The staging table of a config (quoted, schema-qualified). */
+function stagingTable(configId: number): string {
+  return `sqp_refresh_work.${quoteIdent(`stage_${configId}`)}`;
+}
 
-/** A loader bound to one connection (the run's) and one target table. */
-export class PageLoader {
+/** Rows in a config's staging table, or null when it does not exist (read through pg_tables: no stale catalog cache). */
+export async function stagedRowCount(client: pg.ClientBase, configId: number): Promise<number | null> {
+  const { rows } = await client.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'sqp_refresh_work' AND tablename = $1`, [`stage_${configId}`]);
+  if (!rows.length) return null;
+  const { rows: [n] } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${stagingTable(configId)}`);
+  return Number(n!.n);
+}
+
+/** A load bound to one connection (the run's), one target table and its staging table. */
+export class StagedLoad {
+  readonly stage: string;
   private readonly cols: string;
   private readonly keys: string;
   private readonly mergeSql: string;
@@ -47,6 +64,8 @@ export class PageLoader {
     private readonly options: LoaderOptions,
   ) {
     const q = (c: string) => quoteIdent(c);
+    const STAGE = stagingTable(options.configId);
+    this.stage = STAGE;
     this.cols = options.columns.map(q).join(', ');
     this.keys = options.keyColumns.map(q).join(', ');
     const nonKey = options.columns.filter((c) => !options.keyColumns.includes(c));
@@ -75,8 +94,8 @@ export class PageLoader {
     );
   }
 
-  /** Creates the staging table on this connection (once per run). */
-  async prepare(): Promise<void> {
+  /** Creates the staging table, empty (a new load; a previous load's rows go). */
+  async create(): Promise<void> {
     const typed = this.options.columns
       .map((c) => {
         const col = this.target.columns.find((t) => t.name === c);
@@ -84,37 +103,40 @@ export class PageLoader {
         return `${quoteIdent(c)} ${col.type}`;
       })
       .join(', ');
-    await this.client.query(`DROP TABLE IF EXISTS ${STAGE}`);
+    await this.client.query(`DROP TABLE IF EXISTS ${this.stage}`);
     // `ordinal` keeps the source order, so that the last of duplicate keys wins.
-    await this.client.query(
-      `CREATE TEMP TABLE sqp_refresh_stage (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DELETE ROWS`,
-    );
+    await this.client.query(`CREATE TABLE ${this.stage} (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY)`);
+    await this.client.query(`COMMENT ON TABLE ${this.stage} IS 'sqp-refresh: rows of a refresh of ${this.target.schema}.${this.target.name} not yet published (kept after a blocked publish for inspection)'`);
   }
 
-  /** Stages one page of source rows with COPY (inside the caller's transaction). */
-  async stageRows(rows: readonly TextValue[][]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.copy(toCopyText(rows));
+  /** Drops the staging table (after a publish). */
+  async drop(): Promise<void> {
+    await this.client.query(`DROP TABLE IF EXISTS ${this.stage}`);
   }
 
-  /** Stages a source page: its COPY text when the source wrote it, else its rows. */
-  async stagePage(page: SourcePage): Promise<void> {
-    if (page.copyText === undefined) return this.stageRows(page.rows);
-    if (page.copyText.length > 0) await this.copy(page.copyText);
-  }
-
-  private async copy(text: string | Buffer): Promise<void> {
-    const stream = this.client.query(copyFrom(`COPY ${STAGE} (${this.cols}) FROM STDIN`));
+  /** Stages a source page with COPY (inside the caller's transaction): its COPY text when the source wrote it, else its rows. Resolves with the rows staged. */
+  async stagePage(page: SourcePage): Promise<number> {
+    const text = page.copyText ?? (page.rows.length ? toCopyText(page.rows) : '');
+    if (text.length === 0) return 0;
+    const stream = this.client.query(copyFrom(`COPY ${this.stage} (${this.cols}) FROM STDIN`));
     await pipeline(Readable.from([text]), stream);
+    return stream.rowCount;
   }
 
-  /** Stages the result of a query run in the target database (sql transforms). */
-  async stageQuery(sql: string, params: unknown[]): Promise<void> {
-    await this.client.query(`INSERT INTO ${STAGE} (${this.cols}) ${sql}`, params);
+  /** Stages the result of a query run in the target database (sql transforms); resolves with the rows staged. */
+  async stageQuery(sql: string, params: unknown[]): Promise<number> {
+    return (await this.client.query(`INSERT INTO ${this.stage} (${this.cols}) ${sql}`, params)).rowCount ?? 0;
   }
 
-  /** Merges the staged rows into the target and reports exact counts. */
+  /** Rows in the target now (before the publish: what delete_ratio is measured against). */
+  async targetRows(): Promise<number> {
+    const { rows: [n] } = await this.client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${this.target.qualified}`);
+    return Number(n!.n);
+  }
+
+  /** Merges the staged rows into the target (caller's transaction) and reports exact counts. */
   async merge(): Promise<MergeCounts> {
+    const STAGE = this.stage;
     const q = quoteIdent;
     const facts = await this.client.query<Record<string, string | number | null>>(
       `SELECT count(*)::int AS staged,
@@ -141,13 +163,6 @@ export class PageLoader {
       duplicates = Number(f.keyed) - distinct.rows[0]!.n;
       counts = (await this.client.query<{ inserted: number; updated: number }>(this.fallbackMergeSql)).rows[0]!;
     }
-    if (this.options.keysTable) {
-      await this.client.query(
-        `INSERT INTO ${this.options.keysTable} (${this.keys})
-         SELECT ${this.keys} FROM ${STAGE} WHERE ${this.options.keyColumns.map((k) => `${q(k)} IS NOT NULL`).join(' AND ')}
-         ON CONFLICT DO NOTHING`,
-      );
-    }
     return {
       staged: Number(f.staged),
       inserted: counts.inserted,
@@ -159,35 +174,18 @@ export class PageLoader {
   }
 }
 
-/** Creates (or, resuming, keeps) the table remembering a full refresh's loaded keys. */
-export async function prepareKeysTable(
-  client: pg.ClientBase,
-  target: TargetTable,
-  keyColumns: string[],
-  configId: number,
-  keep: boolean,
-): Promise<string> {
-  const table = `sqp_refresh_work.${quoteIdent(`keys_${configId}`)}`;
-  if (!keep) await client.query(`DROP TABLE IF EXISTS ${table}`);
-  const typed = keyColumns.map((k) => `${quoteIdent(k)} ${target.columns.find((c) => c.name === k)!.type}`).join(', ');
-  await client.query(
-    `CREATE TABLE IF NOT EXISTS ${table} (${typed}, PRIMARY KEY (${keyColumns.map(quoteIdent).join(', ')}))`,
-  );
-  return table;
-}
-
-/** Deletes target rows of the window whose keys were not loaded; returns how many. */
+/** Deletes target rows of the window whose keys the staged load does not have; returns how many. */
 export async function deleteMissing(
   client: pg.ClientBase,
   target: TargetTable,
   keyColumns: string[],
-  keysTable: string,
+  stage: string,
   window: { sql: string; params: unknown[] } | null,
 ): Promise<number> {
   const match = keyColumns.map((k) => `k.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
   const res = await client.query(
     `DELETE FROM ${target.qualified} t
-     WHERE ${window ? `(${window.sql}) AND ` : ''}NOT EXISTS (SELECT 1 FROM ${keysTable} k WHERE ${match})`,
+     WHERE ${window ? `(${window.sql}) AND ` : ''}NOT EXISTS (SELECT 1 FROM ${stage} k WHERE ${match})`,
     window?.params ?? [],
   );
   return res.rowCount ?? 0;

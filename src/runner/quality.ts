@@ -1,5 +1,6 @@
-// Data-quality metrics of a finished load, each with its expected value and thresholds, and
-// the verdict they give the run (warning, or failed where the config calls them blocking).
+// Data-quality metrics of a load, measured inside the publish transaction on what the target
+// would become (and on the diff: rows deleted), each with its expected value and thresholds,
+// and the verdict they give the run (warning, or failed — nothing published — where blocking).
 import type pg from 'pg';
 import { quoteIdent, type TargetTable } from './catalog.ts';
 import type { SyncParams, Threshold } from './sync-params.ts';
@@ -25,6 +26,9 @@ export interface QualityInput {
   window: { sql: string; params: unknown[] } | null;
   /** Target rows after the previous successful run, when known. */
   previousTargetRows: number | null;
+  /** Rows the publish deletes (deleteMissing), and the target's rows before it (null: no deletes). */
+  deleted: number;
+  targetRowsBefore: number | null;
   now: Date;
 }
 
@@ -49,7 +53,11 @@ export async function measureQuality(client: pg.ClientBase, input: QualityInput)
     metrics.push({ name, value, expected, threshold, within: judge(value, threshold) });
 
   const loadable = input.sourceRows - input.duplicates - Math.max(0, ...Object.values(input.nullKeys));
-  add('row_count_ratio', loadable > 0 ? windowRows / loadable : windowRows === 0 ? 1 : null, 1, q.rowCountRatio);
+  // 0 source rows is no pass: the ratio is unknown (source_rows_zero says whether that is wrong).
+  add('row_count_ratio', loadable > 0 ? windowRows / loadable : null, 1, q.rowCountRatio);
+  // A full read that suddenly returns nothing while the last success left rows: a broken source, not an empty table.
+  if (!input.window) add('source_rows_zero', input.sourceRows === 0 && (input.previousTargetRows ?? 0) > 0 ? 1 : 0, 0, q.sourceRowsZero);
+  if (input.targetRowsBefore !== null) add('delete_ratio', input.targetRowsBefore > 0 ? input.deleted / input.targetRowsBefore : 0, 0, q.deleteRatio);
   for (const key of input.keyColumns) {
     const nulls = input.nullKeys[key] ?? 0;
     add(`key_null_rate:${key}`, input.sourceRows > 0 ? nulls / input.sourceRows : 0, 0, q.keyNullRate);

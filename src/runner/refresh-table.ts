@@ -6,7 +6,7 @@ import { safeEmit, type RefreshEvent, type TableRef } from '../subscriptions/eve
 import { failInterruptedRuns, finishAuditRow, lastSuccess, startAuditRow } from './audit.ts';
 import { describeTable } from './catalog.ts';
 import { advanceCheckpoint, claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, loadIsComplete, type CheckpointState } from './checkpoints.ts';
-import { deleteMissing, PageLoader, prepareKeysTable } from './loader.ts';
+import { deleteMissing, StagedLoad, stagedRowCount } from './loader.ts';
 import { measureQuality, qualityVerdict, recordQuality } from './quality.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 import { describeFailure, isConnectionLoss, RefreshFailure } from './refresh-failures.ts';
@@ -272,6 +272,18 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       state = null;
       resumed = false;
     }
+    let restartedLoad: { staged: number | null; checkpointRows: number } | null = null;
+    if (state) {
+      // The staging table must hold exactly what the checkpoint says was staged (a checkpoint
+      // of an older version, or a staging table someone dropped): otherwise load again.
+      const staged = await stagedRowCount(client, config.id);
+      if (staged !== state.rowsDone || !state.columns) {
+        restartedLoad = { staged, checkpointRows: state.rowsDone };
+        await closeCheckpoint(client, checkpoint!.id, 'expired');
+        state = null;
+        resumed = false;
+      }
+    }
     // The last completed run: its watermark starts a new incremental read, and its target row
     // count is what row_count_change compares with (we hold the table's lock: it stays valid).
     const previous = await lastSuccess(client, config.id);
@@ -280,7 +292,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
       state = {
         version: 1, firstRunId: runId, mode: params.mode, deleteMissing: params.deleteMissing, since, watermarkBefore: watermark, watermarkAfter: watermark,
-        pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null,
+        pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null, columns: plan?.columns,
       };
       await expireOtherCheckpoints(client, config.tableSchema, config.tableName, null);
       checkpointId = await claimCheckpoint(client, { functionName: ctx.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: ctx.ttl });
@@ -295,22 +307,23 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       : params.mode === 'incremental' && state.since && cursorColumn
         ? { sql: `t."${cursorColumn.replaceAll('"', '""')}" >= $1`, params: [state.since] }
         : null;
-    const keysTable = params.deleteMissing ? await prepareKeysTable(client, target, keyColumns, config.id, resumed) : undefined;
+    const staging = (columns: string[]) => new StagedLoad(client, target, { configId: config.id, columns, keyColumns, cursorColumn });
 
+    // WRITE: the source into the staging table, page by page, each with its checkpoint; the target is not touched.
     if (loadIsComplete(state)) {
       // Every page was committed before the previous slice stopped (killed, or its connection
       // lost, in the final phase): only the final phase is left.
     } else if (plan) {
-      // A transform is one page: compute in PostgreSQL, stage, merge.
-      const loader = new PageLoader(client, target, { columns: plan.columns, keyColumns, keysTable });
-      await loader.prepare();
+      // A transform is one page: computed in PostgreSQL into the staging table.
+      const loader = staging(plan.columns);
       const watermark = (await client.query<{ w: string | null }>(plan.watermark)).rows[0]!.w;
       await client.query('BEGIN');
       inTransaction = true;
-      await loader.stageQuery(plan.select, [state.since]);
-      await commitPage(client, loader, state, checkpointId, null, ctx.ttl);
-      inTransaction = false;
+      await loader.create();
+      const staged = await loader.stageQuery(plan.select, [state.since]);
       state.watermarkAfter = watermark ?? state.watermarkAfter;
+      await commitStagedPage(client, state, checkpointId, staged, null, ctx.ttl);
+      inTransaction = false;
       emitProgress(options, ctx, runId, state, state.rowsDone, clockStart);
     } else {
       const source = pickSource(params, options.sources);
@@ -339,15 +352,21 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       if (read.stats.jobs?.length) jobs = read.stats.jobs;
       const missing = read.columns.filter((c) => !target.columns.some((t) => t.name === c));
       if (missing.length) throw new RefreshFailure(`source columns not in ${target.schema}.${target.name}: ${missing.join(', ')}`, { reason: 'columnMismatch', columns: missing, retryable: false });
-      const loader = new PageLoader(client, target, { columns: read.columns, keyColumns, cursorColumn, keysTable });
-      await loader.prepare();
+      if (state.columns && state.columns.join() !== read.columns.join()) {
+        throw new RefreshFailure(`the source's columns changed while its load was resumed (${read.columns.join(', ')})`, { reason: 'columnMismatch', expired: true, retryable: true });
+      }
+      const loader = staging(read.columns);
+      if (state.pagesDone === 0) {
+        await loader.create();
+        state.columns = read.columns;
+      }
       const deadline = params.maxRunSeconds ? clockStart + params.maxRunSeconds * 1000 : Infinity;
       for await (const page of read.pages()) {
         sampleMemory();
         await client.query('BEGIN');
         inTransaction = true;
-        await loader.stagePage(page);
-        await commitPage(client, loader, state, checkpointId, page.resumeAfter, ctx.ttl, read.totalRows);
+        const staged = await loader.stagePage(page);
+        await commitStagedPage(client, state, checkpointId, staged, page.resumeAfter, ctx.ttl, read.totalRows);
         inTransaction = false;
         emitProgress(options, ctx, runId, state, read.totalRows, clockStart);
         if (!page.resumeAfter) break;
@@ -374,39 +393,66 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       }
     }
 
-    // The load is complete: deletes, quality, verdict and schedule commit together. The config
-    // row is locked first: the lock order of migration 034 (config, then requests).
+    // PUBLISH and AUDIT, one transaction: the staged load is merged into the target, the
+    // window's missing rows deleted, and quality measured on the result before anyone can see
+    // it. A blocking breach rolls all of it back: the target stays exactly as it was. The
+    // config row is locked first: the lock order of migration 034 (config, then requests).
+    const loader = staging(state.columns!);
     await client.query('BEGIN');
     inTransaction = true;
     await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
-    if (keysTable) deleted = await deleteMissing(client, target, keyColumns, keysTable, window);
+    const targetBefore = params.deleteMissing ? await loader.targetRows() : 0;
+    const publishStarted = performance.now();
+    const counts = await loader.merge();
+    Object.assign(state, { inserted: counts.inserted, updated: counts.updated, duplicates: counts.duplicates, nullKeys: counts.nullKeys });
+    if (counts.maxCursor !== null && (state.watermarkAfter === null || greater(counts.maxCursor, state.watermarkAfter))) state.watermarkAfter = counts.maxCursor;
+    if (params.deleteMissing) deleted = await deleteMissing(client, target, keyColumns, loader.stage, window);
     const quality = await measureQuality(client, {
       target, params, keyColumns, cursorColumn,
-      sourceRows: state.rowsDone, duplicates: state.duplicates, nullKeys: state.nullKeys, window,
+      sourceRows: counts.staged, duplicates: counts.duplicates, nullKeys: counts.nullKeys, window,
       previousTargetRows: (previous?.metadata.targetRows as number | undefined) ?? null,
+      deleted, targetRowsBefore: params.deleteMissing ? targetBefore : null,
       now: ctx.now(),
     });
-    await recordQuality(client, runId, quality.metrics);
     const verdict = qualityVerdict(quality.metrics);
-    await closeCheckpoint(client, checkpointId, 'completed');
-    if (keysTable) await client.query(`DROP TABLE IF EXISTS ${keysTable}`);
-    const error = verdict.status === 'success' ? null : {
+    const breaches = verdict.status === 'success' ? null : {
       message: `quality check${verdict.breaches.length > 1 ? 's' : ''} outside threshold: ${verdict.breaches.join(', ')}`,
       details: { reason: 'quality', blocking: verdict.status === 'failed', breaches: verdict.breaches, retryable: false },
     };
-    const outcome = await finish(verdict.status, verdict.status === 'failed' ? 'failed' : 'completed', error, {
-      targetRows: quality.targetRows, windowRows: quality.windowRows, duplicates: state.duplicates,
-    });
-    if (verdict.status !== 'failed') {
-      // After finish() removed the requests this run served: one that came meanwhile keeps the table due.
-      await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, ctx.now()]);
-      await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()));
+    const diff = { inserted: counts.inserted, updated: counts.updated, deleted };
+    if (verdict.status === 'failed') {
+      // Nothing is published: the merge and deletes roll back; the staged rows stay for inspection.
+      await client.query('ROLLBACK');
+      inTransaction = false;
+      Object.assign(state, { inserted: 0, updated: 0 });
+      deleted = 0;
+      await client.query('BEGIN');
+      inTransaction = true;
+      await recordQuality(client, runId, quality.metrics);
+      await closeCheckpoint(client, checkpointId, 'expired');
+      const blocked = await finish('failed', 'failed', {
+        message: `${breaches!.message}; nothing was published (the staged rows are kept in ${loader.stage} until the next run)`,
+        details: { ...breaches!.details, staged: { table: loader.stage, rows: counts.staged } },
+      }, { phase: 'audit', notPublished: diff, staged: { table: loader.stage, rows: counts.staged } });
+      await client.query('COMMIT');
+      inTransaction = false;
+      emitQuality(options, ctx, runId, quality.metrics);
+      return announce(blocked);
     }
+    await recordQuality(client, runId, quality.metrics);
+    await closeCheckpoint(client, checkpointId, 'completed');
+    await loader.drop();
+    const outcome = await finish(verdict.status, 'completed', breaches, {
+      phase: 'published', targetRows: quality.targetRows, windowRows: quality.windowRows, duplicates: state.duplicates, sourceRows: counts.staged,
+      publishMs: Math.round(performance.now() - publishStarted),
+      ...(restartedLoad ? { restartedLoad } : {}),
+    });
+    // After finish() removed the requests this run served: one that came meanwhile keeps the table due.
+    await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, ctx.now()]);
+    await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()));
     await client.query('COMMIT');
     inTransaction = false;
-    for (const m of quality.metrics) {
-      safeEmit(options.emit, { type: 'quality:recorded', ...ctx.ref, runId, metricName: m.name, value: m.value, isWithinThreshold: m.within, at: ctx.now().toISOString() });
-    }
+    emitQuality(options, ctx, runId, quality.metrics);
     return announce(outcome);
   } catch (error) {
     if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
@@ -462,30 +508,28 @@ async function finishUnchanged(
   return result;
 }
 
-/** Merges the staged page and advances the checkpoint, then commits both. */
-async function commitPage(
+/** Counts a staged page in the checkpoint and commits both (the caller's transaction). */
+async function commitStagedPage(
   client: pg.PoolClient,
-  loader: PageLoader,
   state: CheckpointState,
   checkpointId: number,
+  staged: number,
   resumeAfter: Record<string, unknown> | null,
   ttl: number,
   totalRows: number | null = null,
 ): Promise<void> {
-  const counts = await loader.merge();
   state.pagesDone += 1;
-  state.rowsDone += counts.staged;
-  state.inserted += counts.inserted;
-  state.updated += counts.updated;
-  state.duplicates += counts.duplicates;
-  for (const [k, n] of Object.entries(counts.nullKeys)) state.nullKeys[k] = (state.nullKeys[k] ?? 0) + n;
-  if (counts.maxCursor !== null && (state.watermarkAfter === null || greater(counts.maxCursor, state.watermarkAfter))) {
-    state.watermarkAfter = counts.maxCursor;
-  }
+  state.rowsDone += staged;
   state.source = resumeAfter;
   state.loadComplete = resumeAfter === null;
   await advanceCheckpoint(client, checkpointId, state, totalRows ?? state.rowsDone, ttl);
   await client.query('COMMIT');
+}
+
+function emitQuality(options: RefreshOptions, ctx: RunContext, runId: number, metrics: Awaited<ReturnType<typeof measureQuality>>['metrics']): void {
+  for (const m of metrics) {
+    safeEmit(options.emit, { type: 'quality:recorded', ...ctx.ref, runId, metricName: m.name, value: m.value, isWithinThreshold: m.within, at: ctx.now().toISOString() });
+  }
 }
 
 function emitProgress(options: RefreshOptions, ctx: RunContext, runId: number, state: CheckpointState, total: number | null, clockStart: number) {

@@ -28,7 +28,7 @@ const BigQuerySourceSchema = z.object({
   nulReplacement: z.string().optional(),
   /** false: always query, even when the tables the query reads did not change (non-deterministic queries). */
   skipWhenUnchanged: z.boolean().optional(),
-});
+}).strict(); // every level strict: a typo ("maximumBytesBiled") must not silently drop a byte cap
 
 const PostgresSourceSchema = z.object({
   type: z.literal('postgres'),
@@ -40,7 +40,7 @@ const PostgresSourceSchema = z.object({
    * itself: params are visible in the graph). Unset: the target database.
    */
   databaseUrlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
-});
+}).strict();
 
 const SqlTransformSchema = z.object({
   type: z.literal('sql'),
@@ -48,7 +48,7 @@ const SqlTransformSchema = z.object({
   transform: z.enum(['weekly_summary', 'monthly_summary', 'quarterly_summary', 'yearly_summary', 'search_performance_summary']),
   /** The parent table (in the target's schema), default asin_performance_data. */
   parentTable: identifier.default('asin_performance_data'),
-});
+}).strict();
 
 const SourceSchema = z.discriminatedUnion('type', [BigQuerySourceSchema, PostgresSourceSchema, SqlTransformSchema]);
 
@@ -59,6 +59,7 @@ const threshold = z
     /** warning: the run ends `warning`; blocking: the run ends `failed` and blocks hard dependents. */
     severity: z.enum(['warning', 'blocking']).default('warning'),
   })
+  .strict()
   .refine((t) => t.min === undefined || t.max === undefined || t.min <= t.max, { message: 'min must not exceed max' });
 
 export type Threshold = z.infer<typeof threshold>;
@@ -75,13 +76,20 @@ const QualitySchema = z
     freshnessDays: threshold.default({ max: 14, severity: 'warning' }),
     /** rows in the window now / rows after the previous successful run, minus 1. */
     rowCountChange: threshold.default({ min: -0.5, max: 1, severity: 'warning' }),
+    /** 1 when a full read returned 0 rows while the last success left rows in the target, else 0. */
+    sourceRowsZero: threshold.default({ max: 0, severity: 'blocking' }),
+    /** rows the publish would delete (deleteMissing) / rows of the target before it. */
+    deleteRatio: threshold.default({ max: 0.2, severity: 'blocking' }),
   })
+  .strict()
   .default({
     rowCountRatio: { min: 0.999, max: 1.001, severity: 'blocking' },
     keyNullRate: { max: 0, severity: 'blocking' },
     duplicateKeys: { max: 0, severity: 'warning' },
     freshnessDays: { max: 14, severity: 'warning' },
     rowCountChange: { min: -0.5, max: 1, severity: 'warning' },
+    sourceRowsZero: { max: 0, severity: 'blocking' },
+    deleteRatio: { max: 0.2, severity: 'blocking' },
   });
 
 const SyncParamsSchema = z
