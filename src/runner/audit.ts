@@ -1,6 +1,7 @@
 // SQL for refresh_audit_log: one row per refresh (slice), written `running` at start and
 // finished with the whole story.
 import type pg from 'pg';
+import { readRunMetadata, type RunMetadata } from './run-metadata.ts';
 
 export interface RunStart {
   configId: number;
@@ -64,16 +65,16 @@ export async function failInterruptedRuns(client: pg.ClientBase, schema: string,
   return rows.map((r) => r.id);
 }
 
-/** The last successful run's metadata (watermark, target row count). */
-export async function lastSuccess(client: pg.ClientBase, configId: number): Promise<{ id: number; metadata: Record<string, unknown> } | null> {
-  const { rows } = await client.query<{ id: number; sync_metadata: Record<string, unknown> }>(
+/** The last successful run's metadata (watermark, target row count), read through its schema. */
+export async function lastSuccess(client: pg.ClientBase, configId: number): Promise<{ id: number; metadata: RunMetadata } | null> {
+  const { rows } = await client.query<{ id: number; sync_metadata: unknown }>(
     `SELECT id, sync_metadata FROM sqp.refresh_audit_log
      WHERE refresh_config_id = $1 AND status IN ('success', 'warning')
        AND coalesce(sync_metadata->>'outcome', 'completed') = 'completed'
      ORDER BY refresh_started_at DESC, id DESC LIMIT 1`,
     [configId],
   );
-  return rows[0] ? { id: rows[0].id, metadata: rows[0].sync_metadata ?? {} } : null;
+  return rows[0] ? { id: rows[0].id, metadata: readRunMetadata(rows[0].sync_metadata) } : null;
 }
 
 /** Bytes BigQuery billed since the start of the current UTC day. */

@@ -32,10 +32,10 @@ const RunMetadataSchema = z
   })
   .loose();
 
-type RunMetadata = z.infer<typeof RunMetadataSchema>;
+export type RunMetadata = z.infer<typeof RunMetadataSchema>;
 
 /** Reads an audit row's sync_metadata (any JSON, or null) through the schema. */
-function readRunMetadata(value: unknown): RunMetadata {
+export function readRunMetadata(value: unknown): RunMetadata {
   return RunMetadataSchema.parse(value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {});
 }
 
