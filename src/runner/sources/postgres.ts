@@ -14,6 +14,9 @@ export interface PostgresOpenRequest extends OpenReadRequest {
   source: { query: string };
 }
 
+/** pg's `queryMode: 'extended'` (in pg 8.12+, not yet in @types/pg). */
+const extended = (config: pg.QueryConfig): pg.QueryConfig => ({ ...config, queryMode: 'extended' }) as pg.QueryConfig;
+
 /** A source reading from the database at `databaseUrl`. */
 export function createPostgresSource(databaseUrl: string): PagedSource & { kind: 'postgres'; open(r: PostgresOpenRequest): Promise<SourceRead> } {
   return {
@@ -34,8 +37,11 @@ export function createPostgresSource(databaseUrl: string): PagedSource & { kind:
         const sql = `SELECT src.* FROM (${bound.text}) src ${after} ORDER BY ${keys.map((k) => `src.${quoteIdent(k)}`).join(', ')}`;
         const values = lastKey ? [...bound.values, ...lastKey] : bound.values;
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const total = await client.query<{ n: string }>({ text: `SELECT count(*) AS n FROM (${sql}) counted`, values });
-        await client.query({ text: `DECLARE sqp_refresh_source NO SCROLL CURSOR FOR ${sql}`, values });
+        // The extended protocol, always (pg uses the simple one when there are no values): it
+        // runs exactly one statement, so an admin-written query cannot end the READ ONLY
+        // transaction with `; COMMIT; …` and write.
+        const total = await client.query<{ n: string }>(extended({ text: `SELECT count(*) AS n FROM (${sql}) counted`, values }));
+        await client.query(extended({ text: `DECLARE sqp_refresh_source NO SCROLL CURSOR FOR ${sql}`, values }));
         const probe = await client.query({ text: 'FETCH 0 FROM sqp_refresh_source', rowMode: 'array', types: asText });
         const columns = probe.fields.map((f) => f.name);
         const keyIndexes = keys.map((k) => {
