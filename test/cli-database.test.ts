@@ -72,10 +72,12 @@ describe('sqp-refresh plan', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     // The seed's eight tables, with asin_performance_data → {search_performance_summary,
-    // weekly_summary, monthly_summary} (hard). Times are relative to now.
+    // weekly_summary, monthly_summary} (hard), each given sync params (a table without any is
+    // never run, so never planned). Times are relative to now.
     await sql(
       database.url,
-      `UPDATE sqp.refresh_config SET is_enabled = false WHERE table_name IN ('search_performance_summary', 'yearly_summary');
+      `UPDATE sqp.refresh_config SET custom_sync_params = '{"source": {"type": "postgres", "query": "SELECT 1 AS id"}, "key": ["id"]}';
+       UPDATE sqp.refresh_config SET is_enabled = false WHERE table_name IN ('search_performance_summary', 'yearly_summary');
        UPDATE sqp.refresh_config SET next_refresh_at = now() - interval '2 hours' WHERE table_name = 'asin_performance_data';
        UPDATE sqp.refresh_config SET next_refresh_at = now() - interval '1 hour' WHERE table_name = 'daily_sqp_data';
        UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '10 hours' WHERE table_name = 'weekly_summary';

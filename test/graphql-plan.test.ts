@@ -13,7 +13,9 @@ const sql = new pg.Pool({ connectionString: database.url, max: 2 });
 beforeAll(async () => {
   // The seed's graph: asin_performance_data is due now and its latest run failed (not
   // retryable, so it is not planned again) → its three hard dependents are blocked.
+  // (Every table has sync params: one without is never run, so never planned — last test.)
   await sql.query(`
+    UPDATE sqp.refresh_config SET custom_sync_params = '{"source": {"type": "postgres", "query": "SELECT 1 AS id"}, "key": ["id"]}';
     UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '30 days';
     UPDATE sqp.refresh_config SET next_refresh_at = now() - interval '1 hour' WHERE table_name IN ('weekly_summary', 'daily_sqp_data');
     INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, refresh_completed_at, status, error_details)
@@ -62,6 +64,12 @@ it('a parent due within the horizon brings its dependents along as cascades', as
     ['sqp.monthly_summary', 'sqp.asin_performance_data'],
     ['sqp.search_performance_summary', 'sqp.asin_performance_data'],
   ]);
+});
+
+it('leaves out a table without sync params, as every runner does (tableHealth: UNCONFIGURED)', async () => {
+  await sql.query(`UPDATE sqp.refresh_config SET custom_sync_params = '{}', next_refresh_at = now() - interval '1 hour' WHERE table_name = 'daily_sqp_data'`);
+  const { data } = await execute(server.url, PlanQuery, { hours: 2 });
+  expect(data!.refreshPlan.items.map((i) => i.table)).not.toContain('sqp.daily_sqp_data');
 });
 
 it('refuses a negative or too long horizon with an error naming the argument', async () => {

@@ -1,7 +1,7 @@
 // One read model of table state (migration 037, src/runner/read-model.ts): tables put in each
 // state — running, interrupted, retrying, blocked (failed hard parent; running hard parent),
-// disabled, due, scheduled — and tableHealth, runnerStatus over GraphQL, `sqp-refresh status
-// --json` and the planner must say the same thing about every one of them.
+// disabled, due, unconfigured, scheduled — and tableHealth, runnerStatus over GraphQL,
+// `sqp-refresh status --json` and the planner must say the same thing about every one of them.
 //
 // The GraphQL server runs without a runner (startTestApp): a runner would recover the
 // interrupted run and start the due tables, and the states must hold still while four readers
@@ -34,15 +34,16 @@ const EXPECTED: Record<string, string> = {
   'sqp.rm_after_running': 'blocked', // due; its hard parent is running
   'sqp.rm_disabled': 'disabled',
   'sqp.rm_due': 'due',
+  'sqp.rm_unconfigured': 'unconfigured', // due, but nothing says where its rows come from
 };
 
 const PARAMS = JSON.stringify({ source: { type: 'postgres', query: 'SELECT 1 AS id' }, key: ['id'] });
 
-async function register(table: string, nextRefresh: string, extra = ''): Promise<number> {
+async function register(table: string, nextRefresh: string, { enabled = true, params = PARAMS } = {}): Promise<number> {
   const { rows } = await pool.query<{ id: number }>(
-    `INSERT INTO sqp.refresh_config (table_schema, table_name, custom_sync_params, next_refresh_at${extra ? ', is_enabled' : ''})
-     VALUES ('sqp', $1, $2, now() + $3::interval${extra ? `, ${extra}` : ''}) RETURNING id`,
-    [table, PARAMS, nextRefresh],
+    `INSERT INTO sqp.refresh_config (table_schema, table_name, custom_sync_params, next_refresh_at, is_enabled)
+     VALUES ('sqp', $1, $2, now() + $3::interval, $4) RETURNING id`,
+    [table, params, nextRefresh, enabled],
   );
   return rows[0]!.id;
 }
@@ -82,7 +83,8 @@ beforeAll(async () => {
     [parent, blocked, running, afterRunning],
   );
   // disabled: past due, but switched off.
-  await register('rm_disabled', '-1 hour', 'false');
+  await register('rm_disabled', '-1 hour', { enabled: false });
+  await register('rm_unconfigured', '-1 minute', { params: '{}' });
   // due: nothing keeps it.
   await register('rm_due', '-1 minute');
 

@@ -8,7 +8,7 @@ type Db = pg.Pool | pg.ClientBase;
 
 /** Loads the planner's input for every table, with who runs now (the read model's facts). */
 export async function loadPlanInput(db: Db, now: Date, horizonHours: number): Promise<PlanInput> {
-  return loadPlanInputFrom(db, await readTableFacts(db, now, null), now, horizonHours);
+  return loadPlanInputFrom(db, await readTableFacts(db, now, null, { bytes: false }), now, horizonHours);
 }
 
 /** The planner's input from facts already read (tableHealth reads them once for both). */
@@ -24,9 +24,10 @@ export async function loadPlanInputFrom(db: Db, facts: readonly TableFacts[], no
     isEnabled: f.isEnabled,
     priority: f.priority,
     refreshFrequencyHours: f.refreshFrequencyHours,
-    nextRefreshAt: f.nextRefreshAt,
+    // An interrupted run is recovered by the next pass, which makes its table due at once.
+    nextRefreshAt: f.interrupted && (f.nextRefreshAt === null || f.nextRefreshAt > now) ? now : f.nextRefreshAt,
+    configured: f.configured,
     runningNow: f.runningNow,
-    interrupted: f.interrupted,
   }));
   const latestRuns = new Map(facts.flatMap((f) => (f.latestRun ? [[f.configId, { status: f.latestRun.status, finishedAt: f.latestRun.finishedAt, retryable: f.latestRun.retryable, attempts: f.failureStreak, retryAt: f.retryAt }] as const] : [])));
   return { now, horizonHours, configs, edges: edges.rows, latestRuns };

@@ -11,10 +11,10 @@ export interface PlanConfig {
   priority: number;
   refreshFrequencyHours: number;
   nextRefreshAt: Date | null;
+  /** False while custom_sync_params is empty: no runner picks it (absent: configured). */
+  configured?: boolean;
   /** Its refresh lock is held: claimed or running on some replica (read model; absent: no). */
   runningNow?: boolean;
-  /** A dead process's `running` row: the next pass recovers it and runs it (read model). */
-  interrupted?: boolean;
 }
 
 export interface PlanEdge {
@@ -174,11 +174,9 @@ export function planRefreshes(input: PlanInput): Plan {
   // 1. Own occurrences: due now, scheduled later, or a retry after a failure.
   const first = new Map<number, { at: number; reason: PlanReason }>();
   for (const c of input.configs) {
-    if (!c.isEnabled) continue;
+    if (!c.isEnabled || c.configured === false) continue;
     const last = input.latestRuns.get(c.id);
     let at = c.nextRefreshAt?.getTime() ?? now.getTime();
-    // An interrupted run is recovered by the next pass, which makes its table due at once.
-    if (c.interrupted && !c.runningNow) at = Math.min(at, now.getTime());
     let reason: PlanReason = at <= now.getTime() ? 'due' : 'scheduled';
     if (last?.status === 'failed' && last.retryable && (last.attempts ?? 1) < retry.maxAttempts && last.finishedAt) {
       const retryAt = last.retryAt !== undefined ? (last.retryAt?.getTime() ?? Infinity) : last.finishedAt.getTime() + retryDelayMs(last.attempts ?? 1, retry);
@@ -199,7 +197,7 @@ export function planRefreshes(input: PlanInput): Plan {
     const pAt = occurrence.get(p)!.at;
     for (const e of children.get(p) ?? []) {
       const d = byId.get(e.dependentId)!;
-      if (!d.isEnabled || inCycle.has(d.id)) continue;
+      if (!d.isEnabled || d.configured === false || inCycle.has(d.id)) continue;
       const own = occurrence.get(d.id);
       // A dependent already due no later than its parent keeps that slot (it is ordered after
       // the parent); otherwise the parent's refresh brings it forward.
