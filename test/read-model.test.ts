@@ -48,11 +48,11 @@ async function register(table: string, nextRefresh: string, { enabled = true, pa
   return rows[0]!.id;
 }
 
-async function run(configId: number, table: string, status: string, finishedAgo: string | null, errorDetails: object | null = null): Promise<number> {
+async function run(configId: number, table: string, status: string, finishedAgo: string | null, errorDetails: object | null = null, metadata: object = {}): Promise<number> {
   const { rows } = await pool.query<{ id: number }>(
-    `INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, refresh_completed_at, status, error_details)
-     VALUES ($1, 'sqp', $2, now() - interval '10 minutes', now() - $3::interval, $4, $5) RETURNING id`,
-    [configId, table, finishedAgo, status, errorDetails],
+    `INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, refresh_completed_at, status, error_details, sync_metadata)
+     VALUES ($1, 'sqp', $2, now() - interval '10 minutes', now() - $3::interval, $4, $5, $6) RETURNING id`,
+    [configId, table, finishedAgo, status, errorDetails, metadata],
   );
   return rows[0]!.id;
 }
@@ -74,7 +74,12 @@ beforeAll(async () => {
   await run(retrying, 'rm_retrying', 'failed', '1 minute', { retryable: true });
   // blocked: due, but its hard parent's latest refresh failed (not retryable: regular slot).
   const parent = await register('rm_failed_parent', '20 hours');
-  await run(parent, 'rm_failed_parent', 'failed', '1 hour', { retryable: false });
+  const failed = await run(parent, 'rm_failed_parent', 'failed', '1 hour', { retryable: false }, { outcome: 'failed', bytesBilled: '10485760' });
+  // …on a blocking quality breach, its jobs billed: verdict fail, 10 MiB billed today.
+  await pool.query(
+    `INSERT INTO sqp.refresh_data_quality (audit_log_id, metric_name, metric_value, threshold_min, is_within_threshold) VALUES ($1, 'source_rows_zero', 0, 1, false), ($1, 'null_keys', 0, 0, true)`,
+    [failed],
+  );
   const blocked = await register('rm_blocked', '-1 minute');
   // blocked too: due, but its hard parent is running (the claim's guard refuses it).
   const afterRunning = await register('rm_after_running', '-1 minute');
@@ -100,7 +105,7 @@ afterAll(async () => {
 
 const States = graphql(`
   query ReadModelStates {
-    tableHealth { table state reasons failureStreak latestRun { databaseId } }
+    tableHealth { table state reasons failureStreak qualityVerdict bytesBilledToday latestRun { databaseId } }
     runnerStatus { queueDepth runsInFlight { run { databaseId config { tableName } } } }
   }
 `);
@@ -119,7 +124,8 @@ describe('one read model of table state', () => {
     expect(health.get('sqp.rm_retrying')).toMatchObject({ failureStreak: 1, reasons: [expect.stringMatching(/^failed 1 time\(s\) in a row; next attempt at /)] });
     expect(health.get('sqp.rm_blocked')!.reasons).toEqual(['blocked by sqp.rm_failed_parent: its latest refresh failed']);
     expect(health.get('sqp.rm_after_running')!.reasons).toEqual(['waits for sqp.rm_running: it is running']);
-    expect(health.get('sqp.rm_failed_parent')).toMatchObject({ failureStreak: 1 });
+    expect(health.get('sqp.rm_failed_parent')).toMatchObject({ failureStreak: 1, qualityVerdict: 'fail', bytesBilledToday: 10_485_760n });
+    expect(health.get('sqp.rm_due')).toMatchObject({ failureStreak: 0, qualityVerdict: null, bytesBilledToday: 0n, stale: true });
   });
 
   it('the graph agrees: tableHealth, runnerStatus runs in flight (lock held only) and queue depth', async () => {
@@ -130,6 +136,7 @@ describe('one read model of table state', () => {
     const byTable = new Map(data!.tableHealth.map((h) => [h.table, h]));
     expect(byTable.get('sqp.rm_running')!.latestRun?.databaseId).toBe(runIds.running);
     expect(byTable.get('sqp.rm_interrupted')!.latestRun?.databaseId).toBe(runIds.interrupted);
+    expect(byTable.get('sqp.rm_failed_parent')).toMatchObject({ failureStreak: 1, qualityVerdict: 'FAIL', bytesBilledToday: '10485760' });
     // In flight: the run whose table lock is held, not the dead process's row.
     expect(data!.runnerStatus.runsInFlight.map((f) => [f.run.databaseId, f.run.config?.tableName])).toEqual([[runIds.running, 'rm_running']]);
     // Queue: what a runner starts now — the due table and the interrupted one (recovered, then run).
