@@ -120,6 +120,7 @@ describe('one read model of table state', () => {
     const health = new Map((await tableHealth(pool, new Date(), null)).map((h) => [h.table, h]));
     expect(health.size).toBe(8 + Object.keys(EXPECTED).length);
     for (const [table, h] of health) expect({ table, state: h.state }).toEqual({ table, state: expectedFor(table) });
+    expect(health.get('sqp.rm_running')!.reasons[0]).toMatch(new RegExp(`^run ${runIds.running} since `));
     expect(health.get('sqp.rm_interrupted')!.reasons[0]).toMatch(/no process holds the table's lock/);
     expect(health.get('sqp.rm_retrying')).toMatchObject({ failureStreak: 1, reasons: [expect.stringMatching(/^failed 1 time\(s\) in a row; next attempt at /)] });
     expect(health.get('sqp.rm_blocked')!.reasons).toEqual(['blocked by sqp.rm_failed_parent: its latest refresh failed']);

@@ -44,7 +44,10 @@ export async function healthOf(all: TableFacts[], db: pg.Pool | pg.ClientBase, n
     let state: TableState;
     const reasons: string[] = [];
     if (!f.isEnabled) state = 'disabled';
-    else if (f.runningNow) state = 'running';
+    else if (f.runningNow) {
+      state = 'running';
+      reasons.push(f.runningRunId === null ? 'claimed by a runner; its run is starting' : `run ${f.runningRunId} since ${f.runningStartedAt!.toISOString()}`);
+    }
     else if (f.interrupted) {
       state = 'interrupted';
       reasons.push(`run ${f.runningRunId} says running but no process holds the table's lock: a runner recovers it and resumes from its checkpoint`);
