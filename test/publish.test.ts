@@ -12,6 +12,7 @@ import { createRunner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { createTestDatabase } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
+import { eventually } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
@@ -127,6 +128,8 @@ describe('SIGKILL at random points', () => {
       const at = 800 + Math.floor(Math.random() * 3000);
       const ended = await run(at);
       kills.push(at);
+      // The killed process's backend lets go of the table lock when PostgreSQL notices (a statement may still be running).
+      await eventually(async () => !(await pool.query(`SELECT sqp_refresh_work.table_locked('sqp', 'wap_kill') AS held`)).rows[0].held, 30_000, 'the lock freed');
       const now = await sum('sqp.wap_kill');
       expect({ at, ended: ended.signal ?? ended.code, version: now.checksum === oldSum.checksum ? 'old' : now.checksum === newSum.checksum ? 'new' : 'MIX' })
         .toMatchObject({ version: expect.stringMatching(/^(old|new)$/) });

@@ -7,6 +7,8 @@ import { bytesBilledToday, lastSuccess } from './audit.ts';
 import { loadPlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { lowerBound, pickSource } from './refresh-inputs.ts';
+import type { EventBus } from '../subscriptions/bus.ts';
+import type { RefreshEvent } from '../subscriptions/events.ts';
 import type { RefreshConfigRow, SourceProvider } from './refresh-table.ts';
 import { requestCancel, wakeRunners } from './runner.ts';
 import { insertRequest, selectConfig } from './runner-sql.ts';
@@ -24,6 +26,12 @@ export interface CommandContext {
   now?: () => Date;
   /** How long forceRefresh/cancelRefresh wait to see the run start/finish (ms). */
   waitMs?: number;
+  /**
+   * The process's event bus, which carries every replica's run events (subscriptions/
+   * transport.ts): the waits listen to it instead of polling the audit log. Without it
+   * (a CLI, a test) they look at the audit log once at the end of the wait.
+   */
+  bus?: EventBus;
 }
 
 export interface ForceRequest {
@@ -83,6 +91,14 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
   if (req.dryRun) return { ...base, runId: null, requestId: null, dryRun: true };
 
   let requestId: number | null = null;
+  // Listening before the request exists, so a run that starts at once is not missed.
+  const servingRun = async (): Promise<number | null> => {
+    const { rows } = await ctx.pool.query<{ id: number }>(
+      `SELECT id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND sync_metadata->'requestIds' @> to_jsonb($2::bigint) ORDER BY id LIMIT 1`,
+      [config.id, requestId]);
+    return rows[0]?.id ?? null;
+  };
+  const started = waitForEvent(ctx, ctx.waitMs ?? 10_000, (e) => e.type === 'run:started' && e.configId === config.id, servingRun);
   const client = await ctx.pool.connect();
   try {
     await client.query('BEGIN');
@@ -95,18 +111,14 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
     await wakeRunners(client); // delivered at commit
     await client.query('COMMIT');
   } catch (error) {
+    started.cancel();
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
     client.release();
   }
   // The run that serves this request lists it from its first row on.
-  const runId = await waitFor(ctx.waitMs ?? 10_000, async () => {
-    const { rows } = await ctx.pool.query<{ id: number }>(
-      `SELECT id FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND sync_metadata->'requestIds' @> to_jsonb($2::bigint) ORDER BY id LIMIT 1`,
-      [config.id, requestId]);
-    return rows[0]?.id ?? null;
-  });
+  const runId = await started.wait();
   return { ...base, runId, requestId, dryRun: false };
 }
 
@@ -169,21 +181,46 @@ export async function cancelRefresh(ctx: CommandContext, runId: number): Promise
   const { rows: [run] } = await ctx.pool.query<{ status: string | null }>(`SELECT status FROM sqp.refresh_audit_log WHERE id = $1`, [runId]);
   if (!run) throw new NotFoundError('runId', String(runId), `runId: run ${runId} does not exist`);
   if (run.status !== 'running') throw new ConflictError('runId', `runId: run ${runId} is not running (it is ${run.status ?? 'unknown'})`);
-  ctx.cancelLocal?.(runId);
-  await requestCancel(ctx.pool, runId);
-  const finished = await waitFor(ctx.waitMs ?? 10_000, async () => {
+  const ended = async () => {
     const { rows } = await ctx.pool.query<{ status: string }>(`SELECT status FROM sqp.refresh_audit_log WHERE id = $1`, [runId]);
     return rows[0]?.status !== 'running' ? true : null;
-  });
-  return { runId, finished: finished === true };
+  };
+  const finished = waitForEvent(ctx, ctx.waitMs ?? 10_000, (e) => e.type === 'run:finished' && e.runId === runId, ended);
+  ctx.cancelLocal?.(runId);
+  await requestCancel(ctx.pool, runId);
+  return { runId, finished: (await finished.wait()) === true };
 }
 
-/** Polls `check` until it returns a value or the time is up (then null). */
-async function waitFor<T>(ms: number, check: () => Promise<T | null>): Promise<T | null> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== null || Date.now() >= end) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/**
+ * Listens on the bus from now for an event that `matches`; `wait()` then waits up to `ms` for
+ * one (or uses one seen already) and asks `check` (the database's word: the event may come
+ * from any replica, and one sent before we listened is found there too). Without a bus, or
+ * when the time is up, `check` alone answers.
+ */
+function waitForEvent<T>(ctx: CommandContext, ms: number, matches: (e: RefreshEvent) => boolean, check: () => Promise<T | null>): { wait(): Promise<T | null>; cancel(): void } {
+  let onMatch: (() => void) | null = null;
+  let seen = false;
+  const unsubscribe = ctx.bus?.subscribe((e) => {
+    if (!matches(e)) return;
+    seen = true;
+    onMatch?.();
+  });
+  const cancel = () => unsubscribe?.();
+  return {
+    cancel,
+    wait: () =>
+      new Promise<T | null>((resolve, reject) => {
+        let done = false;
+        const finish = (value: T | null) => {
+          done = true;
+          clearTimeout(timer);
+          cancel();
+          resolve(value);
+        };
+        const timer = setTimeout(() => check().then(finish, reject), Math.max(0, ms));
+        // The event proves the state is committed (persist first, then publish); check it is ours.
+        onMatch = () => void check().then((v) => { if (v !== null && !done) finish(v); }, () => undefined);
+        if (seen) onMatch();
+      }),
+  };
 }

@@ -25,6 +25,7 @@ function commandContext(ctx: Context): CommandContext {
     dailyByteBudget: rt.dailyByteBudget ?? null,
     cancelLocal: rt.runner ? (id) => rt.runner!.cancel(id) : undefined,
     requestedBy: ctx.principal.name,
+    bus: rt.bus,
   };
 }
 
