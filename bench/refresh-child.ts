@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     `UPDATE sqp.refresh_config SET custom_sync_params = $3
      WHERE table_schema = $1 AND table_name = $2
      RETURNING id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
-               refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"`,
+               refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt", is_enabled AS "isEnabled"`,
     [args.tableSchema, args.tableName, JSON.stringify(args.params)],
   );
   const config = rows[0];

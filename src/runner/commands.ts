@@ -78,8 +78,7 @@ function paramsOf(config: RefreshConfigRow, mode: ForceRequest['mode']): SyncPar
 export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Promise<ForceResult> {
   const now = ctx.now?.() ?? new Date();
   const config = await configOf(ctx.pool, req.tableSchema, req.tableName);
-  const { rows: [flags] } = await ctx.pool.query<{ enabled: boolean }>(`SELECT coalesce(is_enabled, true) AS enabled FROM sqp.refresh_config WHERE id = $1`, [config.id]);
-  if (!flags!.enabled) throw new ConflictError('tableName', `tableName: ${req.tableSchema}.${req.tableName} is disabled; enable it with updateRefreshConfig first`);
+  if (!config.isEnabled) throw new ConflictError('tableName', `tableName: ${req.tableSchema}.${req.tableName} is disabled; enable it with updateRefreshConfig first`);
   const params = paramsOf(config, req.mode);
 
   const plan = await planForced(ctx.pool, now, config.id, req.cascade);

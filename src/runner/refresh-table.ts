@@ -22,7 +22,8 @@ export interface RefreshConfigRow {
   tableSchema: string;
   tableName: string;
   customSyncParams: unknown;
-  refreshFrequencyHours: number | null;
+  refreshFrequencyHours: number;
+  isEnabled: boolean;
   nextRefreshAt: Date | null;
 }
 
@@ -449,7 +450,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     });
     // After finish() removed the requests this run served: one that came meanwhile keeps the table due.
     await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, ctx.now()]);
-    await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()));
+    await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, ctx.now()));
     await client.query('COMMIT');
     inTransaction = false;
     emitQuality(options, ctx, runId, quality.metrics);
@@ -503,7 +504,7 @@ async function finishUnchanged(
     ...(previous.metadata.watermarkAfter !== undefined ? { watermarkAfter: previous.metadata.watermarkAfter } : {}),
   });
   await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, ctx.now()]);
-  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, ctx.now()));
+  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, ctx.now()));
   await client.query('COMMIT');
   return result;
 }

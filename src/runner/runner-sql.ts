@@ -6,7 +6,7 @@ import type { RefreshConfigRow } from './refresh-table.ts';
 export async function selectConfig(db: pg.Pool | pg.ClientBase, schema: string, table: string): Promise<RefreshConfigRow | null> {
   const { rows } = await db.query<RefreshConfigRow>(
     `SELECT id, table_schema AS "tableSchema", table_name AS "tableName", custom_sync_params AS "customSyncParams",
-            refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt"
+            refresh_frequency_hours AS "refreshFrequencyHours", next_refresh_at AS "nextRefreshAt", is_enabled AS "isEnabled"
      FROM sqp.refresh_config WHERE table_schema = $1 AND table_name = $2`,
     [schema, table],
   );
@@ -20,7 +20,7 @@ export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Prom
   // every ancestor path here grew with the number of paths, not of tables.
   const { rows } = await db.query(
     `SELECT c.id, c.table_schema AS "tableSchema", c.table_name AS "tableName", c.custom_sync_params AS "customSyncParams",
-            c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt"
+            c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt", c.is_enabled AS "isEnabled"
      FROM sqp.refresh_config c
      WHERE c.is_enabled AND c.next_refresh_at <= $1 AND c.custom_sync_params <> '{}'::jsonb AND NOT (c.id = ANY ($2::int[]))
      ORDER BY c.priority DESC, c.next_refresh_at, c.id`,

@@ -163,7 +163,7 @@ export function createRunner(options: RunnerOptions): Runner {
       await setNextRefresh(options.pool, config.id, t); // the next slice, at the next pass
     } else if (result.outcome === 'cancelled') {
       // An operator's decision, not a failure: no retry, the regular schedule goes on.
-      await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, t));
+      await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, t));
     } else if (result.outcome === 'failed') {
       const attempts = await failureStreak(options.pool, config.id);
       const retryable = result.errorDetails?.retryable === true;
@@ -173,7 +173,7 @@ export function createRunner(options: RunnerOptions): Runner {
       } else {
         // Retries are used up: the requests it served are done (a retryable failure kept them).
         if (retryable && requestIds.length) await finishRequests(options.pool, requestIds);
-        await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours ?? 24, t));
+        await setNextRefresh(options.pool, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, t));
       }
     }
     return 0;
