@@ -9,7 +9,7 @@ import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { lowerBound, pickSource } from './refresh-inputs.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
-import type { RefreshConfigRow, SourceProvider } from './refresh-table.ts';
+import type { RefreshConfigRow, SourceProvider } from './refresh-types.ts';
 import { requestCancel, wakeRunners } from './runner.ts';
 import { insertRequest, selectConfig } from './runner-sql.ts';
 import { SyncParamsError, parseSyncParams, type SyncParams } from './sync-params.ts';

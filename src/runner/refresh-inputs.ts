@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { bytesBilledToday } from './audit.ts';
 import { matchesUniqueKey, type TargetTable } from './catalog.ts';
 import { RefreshFailure } from './refresh-failures.ts';
-import type { RefreshOptions, SourceProvider } from './refresh-table.ts';
+import type { RefreshOptions, SourceProvider } from './refresh-types.ts';
 import type { PagedSource } from './source.ts';
 import { SyncParamsError, type SyncParams } from './sync-params.ts';
 

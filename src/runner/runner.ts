@@ -14,7 +14,8 @@ import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listen
 import { failInterruptedRuns } from './audit.ts';
 import { registerCreatedTables } from './catalog-scan.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
-import { refreshTable, type RefreshConfigRow, type RefreshOutcome, type SourceProvider } from './refresh-table.ts';
+import { refreshTable } from './refresh-table.ts';
+import type { RefreshConfigRow, RefreshOutcome, SourceProvider } from './refresh-types.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { isRetryableSqlState } from './refresh-failures.ts';

@@ -1,0 +1,75 @@
+// What a refresh takes and gives: shared by the engine (refresh-table.ts), its inputs
+// (refresh-inputs.ts), the runner and the commands, so that none of them imports another's
+// module for a type (refresh-table.ts and refresh-inputs.ts imported each other).
+import type pg from 'pg';
+import type { RefreshEvent } from '../subscriptions/events.ts';
+import type { PagedSource } from './source.ts';
+
+/** The columns of refresh_config a refresh needs. */
+export interface RefreshConfigRow {
+  id: number;
+  tableSchema: string;
+  tableName: string;
+  customSyncParams: unknown;
+  refreshFrequencyHours: number;
+  isEnabled: boolean;
+  nextRefreshAt: Date | null;
+}
+
+/** Sources by kind; postgres sources by database URL (the target's when none is named). */
+export interface SourceProvider {
+  bigquery?: PagedSource;
+  postgres(databaseUrl: string | undefined): PagedSource;
+  /** Resolves `databaseUrlEnv` of a postgres source (only names are stored in params). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface RefreshOptions {
+  pool: pg.Pool;
+  sources: SourceProvider;
+  now?: () => Date;
+  /** Names this worker in checkpoints (function_name). */
+  workerName?: string;
+  /** Daily BigQuery byte budget; null: none. */
+  dailyByteBudget?: bigint | null;
+  checkpointTtlSeconds?: number;
+  /** Cancels at the next page boundary: the run ends failed/cancelled, its checkpoint expired. */
+  signal?: AbortSignal;
+  /** Shutdown: stops at the next page boundary, leaving the checkpoint for whoever resumes. */
+  shutdownSignal?: AbortSignal;
+  emit?: (event: RefreshEvent) => void;
+  /** Extra facts for the audit row's sync_metadata (e.g. why the runner started it). */
+  metadata?: Record<string, unknown>;
+  /**
+   * Ids of the forced/scheduled requests this run serves (runner-sql.ts claimDue). They are
+   * deleted in the transaction that finishes the run when it completes, is cancelled or fails
+   * for good; a paused run or a retryable failure leaves them for the next run.
+   */
+  requestIds?: readonly number[];
+  /**
+   * A connection of `pool` whose session already holds the table's refresh lock (the runner
+   * claims on it: runner-sql.ts claimDue). The caller unlocks and releases it. Without it,
+   * refreshTable takes a connection and the lock itself (the CLI's `run`).
+   */
+  lockedClient?: pg.PoolClient;
+  /** Someone asked for this run (forceRefresh, scheduleRefresh): it reads its source even when its inputs did not change. */
+  force?: boolean;
+}
+
+export type RefreshOutcome = {
+  runId: number;
+  status: 'success' | 'warning' | 'failed';
+  outcome: 'completed' | 'unchanged' | 'paused' | 'cancelled' | 'failed';
+  rowsProcessed: number;
+  rowsInserted: number;
+  rowsUpdated: number;
+  rowsDeleted: number;
+  resumed: boolean;
+  errorMessage: string | null;
+  errorDetails: Record<string, unknown> | null;
+};
+
+/** Another refresh of the same table holds its lock. */
+export class RefreshBusyError extends Error {
+  override name = 'RefreshBusyError';
+}
