@@ -11,7 +11,7 @@
 //   BENCH_SUBSCRIBER_ROWS  rows of the refreshed table (default 200,000, pages of 2,000)
 import pg from 'pg';
 import { createToken } from '../src/auth/tokens.ts';
-import { forceRefresh } from '../src/runner/commands.ts';
+import { forceRefresh } from '../src/commands/refresh.ts';
 import { spawnIpcChild, type IpcChild } from './ipc-child.ts';
 import type { ClientsArgs, ClientsResult, Percentiles } from './subscribers-clients.ts';
 import type { ServerMeasure, ServerSample } from './subscribers-server.ts';

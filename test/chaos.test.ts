@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
-import { forceRefresh } from '../src/runner/commands.ts';
+import { forceRefresh } from '../src/commands/refresh.ts';
 import { graphql } from './generated/index.ts';
 import { execute } from './support/graphql.ts';
 import { subscribeWs } from './support/live.ts';

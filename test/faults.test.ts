@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProbes } from '../src/http/probes.ts';
 import { createLogger } from '../src/logger.ts';
-import { cancelRefresh, forceRefresh } from '../src/runner/commands.ts';
+import { cancelRefresh, forceRefresh } from '../src/commands/refresh.ts';
 import { tableHealth } from '../src/runner/health.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
-import { forceRefresh } from '../src/runner/commands.ts';
+import { forceRefresh } from '../src/commands/refresh.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';

@@ -1,13 +1,13 @@
 // Mutations for internal tooling. Relay-style `input` arguments; expected failures come back as
 // typed results (see errors.ts). Scopes: force/schedule/cancel need `operate`, configuration
-// and dependency changes need `admin`. The logic lives in src/runner/commands.ts and
-// config-commands.ts; each command wakes the runners of every replica.
+// and dependency changes need `admin`. The logic lives in src/commands/refresh.ts and
+// src/commands/config.ts; each command wakes the runners of every replica.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Context } from './builder.ts';
 import { db } from '../db.ts';
 import { runtime } from '../runtime.ts';
-import { cancelRefresh, forceRefresh, scheduleRefresh, type CommandContext, type ForceResult } from '../runner/commands.ts';
-import { addRefreshDependency, registerTable, removeRefreshDependency, updateRefreshConfig } from '../runner/config-commands.ts';
+import { cancelRefresh, forceRefresh, scheduleRefresh, type CommandContext, type ForceResult } from '../commands/refresh.ts';
+import { addRefreshDependency, registerTable, removeRefreshDependency, updateRefreshConfig } from '../commands/config.ts';
 import { builder } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
 import { DependencyType, RefreshMode } from './enums.ts';

@@ -5,9 +5,9 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
-import { wakeRunners } from './runner.ts';
-import { selectConfig } from './runner-sql.ts';
-import { SyncParamsError, parseSyncParams } from './sync-params.ts';
+import { wakeRunners } from '../runner/runner.ts';
+import { selectConfig } from '../runner/runner-sql.ts';
+import { SyncParamsError, parseSyncParams } from '../runner/sync-params.ts';
 
 const Settings = z.object({
   isEnabled: z.boolean().nullish(),

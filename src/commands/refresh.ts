@@ -3,16 +3,16 @@
 // wakes the runners of every replica; whichever claims the table acts on it.
 import type pg from 'pg';
 import { BudgetExceededError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { bytesBilledToday, lastSuccess } from './audit.ts';
-import { loadPlanInput } from './plan-input.ts';
-import { planRefreshes, type PlannedRefresh } from './planner.ts';
-import { lowerBound, pickSource } from './refresh-inputs.ts';
+import { bytesBilledToday, lastSuccess } from '../runner/audit.ts';
+import { loadPlanInput } from '../runner/plan-input.ts';
+import { planRefreshes, type PlannedRefresh } from '../runner/planner.ts';
+import { lowerBound, pickSource } from '../runner/refresh-inputs.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
-import type { RefreshConfigRow, SourceProvider } from './refresh-types.ts';
-import { requestCancel, wakeRunners } from './runner.ts';
-import { insertRequest, selectConfig } from './runner-sql.ts';
-import { SyncParamsError, parseSyncParams, type SyncParams } from './sync-params.ts';
+import type { RefreshConfigRow, SourceProvider } from '../runner/refresh-types.ts';
+import { requestCancel, wakeRunners } from '../runner/runner.ts';
+import { insertRequest, selectConfig } from '../runner/runner-sql.ts';
+import { SyncParamsError, parseSyncParams, type SyncParams } from '../runner/sync-params.ts';
 
 export interface CommandContext {
   pool: pg.Pool;
