@@ -57,6 +57,7 @@ export class StagedLoad {
   private readonly keys: string;
   private readonly mergeSql: string;
   private readonly fallbackMergeSql: string;
+  private readonly bulkSql: string;
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -88,6 +89,9 @@ export class StagedLoad {
       SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated FROM merged`;
     // Fast path: no duplicate keys within the page (the usual case), no sort needed.
     this.mergeSql = merge(`SELECT ${this.cols} FROM ${STAGE} WHERE ${notNullKeys}`);
+    // An empty target: a plain INSERT, no conflict handling (a repeated key fails it with
+    // 23505 and the merge below takes over, keeping the last of each key).
+    this.bulkSql = `INSERT INTO ${target.qualified} (${this.cols}) SELECT ${this.cols} FROM ${STAGE} WHERE ${notNullKeys}`;
     // When a page repeats a key, ON CONFLICT refuses to touch a row twice: keep the last one.
     this.fallbackMergeSql = merge(
       `SELECT DISTINCT ON (${this.keys}) ${this.cols} FROM ${STAGE} WHERE ${notNullKeys} ORDER BY ${this.keys}, ordinal DESC`,
@@ -150,12 +154,16 @@ export class StagedLoad {
     this.options.keyColumns.forEach((k, i) => (nullKeys[k] = Number(f[`null_${i}`] ?? 0)));
     let duplicates = 0;
     let counts: { inserted: number; updated: number };
+    const empty = (await this.client.query(`SELECT 1 FROM ${this.target.qualified} LIMIT 1`)).rowCount === 0;
     await this.client.query('SAVEPOINT sqp_merge');
     try {
-      counts = (await this.client.query<{ inserted: number; updated: number }>(this.mergeSql)).rows[0]!;
+      counts = empty
+        ? { inserted: (await this.client.query(this.bulkSql)).rowCount ?? 0, updated: 0 }
+        : (await this.client.query<{ inserted: number; updated: number }>(this.mergeSql)).rows[0]!;
       await this.client.query('RELEASE SAVEPOINT sqp_merge');
     } catch (error) {
-      if ((error as { code?: string }).code !== '21000') throw error;
+      const code = (error as { code?: string }).code;
+      if (code !== '21000' && !(empty && code === '23505')) throw error;
       await this.client.query('ROLLBACK TO SAVEPOINT sqp_merge');
       const distinct = await this.client.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM (SELECT DISTINCT ${this.keys} FROM ${STAGE} WHERE ${this.options.keyColumns.map((k) => `${q(k)} IS NOT NULL`).join(' AND ')}) d`,
