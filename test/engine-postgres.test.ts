@@ -55,15 +55,16 @@ describe('full refresh from a postgres source', () => {
     const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options({ emit: (e) => events.push(e) }));
     expect(result).toMatchObject({ status: 'success', outcome: 'completed', rowsProcessed: 2500, rowsInserted: 2500, rowsUpdated: 0, rowsDeleted: 0 });
     expect(await targetSum()).toEqual(await sourceSum());
-    expect(events.map((e) => e.type)).toEqual(['run:started', 'run:progress', 'run:progress', 'run:progress', ...Array(7).fill('quality:recorded'), 'run:finished']);
+    expect(events.map((e) => e.type)).toEqual(['run:started', 'run:progress', 'run:progress', 'run:progress', 'run:progress', ...Array(7).fill('quality:recorded'), 'run:finished']);
     const progress = events.filter((e) => e.type === 'run:progress');
-    expect(progress.map((p) => p.rowsProcessed)).toEqual([1000, 2000, 2500]);
+    // Three pages written (staged), then the audit of the complete load before it is published.
+    expect(progress.map((p) => [p.phase, p.rowsProcessed])).toEqual([['writing', 1000], ['writing', 2000], ['writing', 2500], ['auditing', 2500]]);
     expect(progress.at(-1)).toMatchObject({ totalRows: 2500, percent: 100 });
 
     const { rows: [audit] } = await pool.query(`SELECT * FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit).toMatchObject({ status: 'success', rows_processed: 2500, rows_inserted: 2500, rows_updated: 0, rows_deleted: 0, error_message: null });
     expect(audit.execution_time_ms).toBeGreaterThan(0);
-    expect(audit.sync_metadata).toMatchObject({ outcome: 'completed', mode: 'full', pages: 3, resumedFromCheckpoint: false, targetRows: 2500 });
+    expect(audit.sync_metadata).toMatchObject({ outcome: 'completed', phase: 'published', mode: 'full', pages: 3, resumedFromCheckpoint: false, targetRows: 2500 });
     const { rows: metrics } = await pool.query(`SELECT metric_name, metric_value::float8 AS v, is_within_threshold FROM sqp.refresh_data_quality WHERE audit_log_id = $1 ORDER BY id`, [result.runId]);
     expect(metrics.map((m) => m.metric_name)).toEqual(['row_count_ratio', 'source_rows_zero', 'delete_ratio', 'key_null_rate:asin', 'key_null_rate:search_query', 'key_null_rate:start_date', 'duplicate_keys']);
     expect(metrics.every((m) => m.is_within_threshold)).toBe(true);

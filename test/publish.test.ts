@@ -88,7 +88,7 @@ describe('a blocking breach publishes nothing', () => {
       const after = (await pool.query(`SELECT md5(string_agg(id || ':' || v, ',' ORDER BY id)) AS h, count(*)::int AS n FROM sqp.${name}`)).rows[0];
       expect(after).toEqual(before);
       const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
-      expect(audit.sync_metadata).toMatchObject({ phase: 'audit', staged: { table: expect.stringContaining('stage_'), rows: result.rowsProcessed } });
+      expect(audit.sync_metadata).toMatchObject({ phase: 'auditing', staged: { table: expect.stringContaining('stage_'), rows: result.rowsProcessed } });
       const { rows: [metricRow] } = await pool.query(`SELECT is_within_threshold FROM sqp.refresh_data_quality WHERE audit_log_id = $1 AND metric_name = $2`, [result.runId, metric]);
       expect(metricRow.is_within_threshold).toBe(false);
     });

@@ -36,7 +36,7 @@ export async function refreshTable(config: RefreshConfigRow, options: RefreshOpt
   let lostWith: Error | null = null;
   const onError = (err: Error) => (lostWith ??= err);
   client.on('error', onError);
-  const ctx: RunContext = { now, ttl, worker, ref, runId: null, state: null, clockStart: performance.now() };
+  const ctx: RunContext = { now, ttl, worker, ref, runId: null, state: null, clockStart: performance.now(), phase: 'writing' };
   try {
     // One refresh per table at a time, across processes: a session lock on the run's
     // connection, released by PostgreSQL itself if this process (or the connection) dies.
@@ -77,7 +77,7 @@ async function finishAfterConnectionLoss(config: RefreshConfigRow, options: Refr
     await finishAuditRow(fresh, ctx.runId!, {
       status: 'failed', completedAt: ctx.now(), rowsProcessed: result.rowsProcessed, rowsInserted: result.rowsInserted, rowsUpdated: result.rowsUpdated, rowsDeleted: 0,
       executionTimeMs: Math.round(performance.now() - ctx.clockStart), memoryUsedMb: 0, bigqueryJobId: state?.jobId ?? null, errorMessage: message, errorDetails: details,
-      metadata: { outcome: 'failed', mode: state?.mode, pages: state?.pagesDone ?? 0 },
+      metadata: { outcome: 'failed', phase: ctx.phase, mode: state?.mode, pages: state?.pagesDone ?? 0 },
     });
   } finally {
     fresh.release();
@@ -95,6 +95,8 @@ interface RunContext {
   runId: number | null;
   state: CheckpointState | null;
   clockStart: number;
+  /** Where the run is: writing (staging pages), auditing (the publish transaction), published. */
+  phase: 'writing' | 'auditing' | 'published';
 }
 
 async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, options: RefreshOptions, ctx: RunContext): Promise<RefreshOutcome> {
@@ -165,6 +167,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       errorDetails: error?.details ?? null,
       metadata: {
         outcome,
+        phase: ctx.phase,
         resumedFromCheckpoint: resumed,
         mode: state?.mode,
         pages: state?.pagesDone ?? 0,
@@ -335,6 +338,8 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     // it. A blocking breach rolls all of it back: the target stays exactly as it was. The
     // config row is locked first: the lock order of migration 034 (config, then requests).
     const loader = staging(state.columns!);
+    ctx.phase = 'auditing';
+    emitProgress(options, ctx, runId, state, state.rowsDone, clockStart, 'auditing');
     await client.query('BEGIN');
     inTransaction = true;
     await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
@@ -370,7 +375,7 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
       const blocked = await finish('failed', 'failed', {
         message: `${breaches!.message}; nothing was published (the staged rows are kept in ${loader.stage} until the next run)`,
         details: { ...breaches!.details, staged: { table: loader.stage, rows: counts.staged } },
-      }, { phase: 'audit', notPublished: diff, staged: { table: loader.stage, rows: counts.staged } });
+      }, { notPublished: diff, staged: { table: loader.stage, rows: counts.staged } });
       await client.query('COMMIT');
       inTransaction = false;
       emitQuality(options, ctx, runId, quality.metrics);
@@ -379,8 +384,9 @@ async function runLocked(client: pg.PoolClient, config: RefreshConfigRow, option
     await recordQuality(client, runId, quality.metrics);
     await closeCheckpoint(client, checkpointId, 'completed');
     await loader.drop();
+    ctx.phase = 'published';
     const outcome = await finish(verdict.status, 'completed', breaches, {
-      phase: 'published', targetRows: quality.targetRows, windowRows: quality.windowRows, duplicates: state.duplicates, sourceRows: counts.staged,
+      targetRows: quality.targetRows, windowRows: quality.windowRows, duplicates: state.duplicates, sourceRows: counts.staged,
       publishMs: Math.round(performance.now() - publishStarted),
       ...(restartedLoad ? { restartedLoad } : {}),
     });
@@ -469,11 +475,11 @@ function emitQuality(options: RefreshOptions, ctx: RunContext, runId: number, me
   }
 }
 
-function emitProgress(options: RefreshOptions, ctx: RunContext, runId: number, state: CheckpointState, total: number | null, clockStart: number) {
+function emitProgress(options: RefreshOptions, ctx: RunContext, runId: number, state: CheckpointState, total: number | null, clockStart: number, phase: 'writing' | 'auditing' = 'writing') {
   const seconds = Math.max(0.001, (performance.now() - clockStart) / 1000);
   const rate = state.rowsDone / seconds;
   safeEmit(options.emit, {
-    type: 'run:progress', ...ctx.ref, runId, page: state.pagesDone, rowsProcessed: state.rowsDone, totalRows: total,
+    type: 'run:progress', ...ctx.ref, runId, phase, page: state.pagesDone, rowsProcessed: state.rowsDone, totalRows: total,
     percent: total ? Math.min(100, Math.round((state.rowsDone / total) * 1000) / 10) : null,
     rowsPerSecond: Math.round(rate),
     etaSeconds: total && rate > 0 ? Math.max(0, Math.round((total - state.rowsDone) / rate)) : null,

@@ -2,6 +2,14 @@
 // constraints); the graph shows conventional upper-case values and maps between them.
 import { builder } from './builder.ts';
 
+export const RunPhase = builder.enumType('RunPhase', {
+  description: 'Where a running refresh is: write, audit, publish.',
+  values: {
+    WRITING: { value: 'writing', description: 'Pages from the source go into the run\'s staging table, each committed with its checkpoint; the target is untouched.' },
+    AUDITING: { value: 'auditing', description: 'The load is complete: it is merged into the target and its quality measured in one transaction, not yet visible; it publishes on commit or, on a blocking breach, publishes nothing.' },
+  } as const,
+});
+
 export const RefreshStatus = builder.enumType('RefreshStatus', {
   description: 'State of a refresh run (refresh_audit_log.status).',
   values: {

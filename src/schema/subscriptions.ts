@@ -11,7 +11,7 @@ import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { eventStream } from '../subscriptions/streams.ts';
 import { builder } from './builder.ts';
-import { RefreshMode, RefreshStatus, RunOutcome } from './enums.ts';
+import { RefreshMode, RefreshStatus, RunOutcome, RunPhase } from './enums.ts';
 import { RefreshRunRef } from './runs.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
@@ -47,10 +47,11 @@ const RunStarted = builder.objectRef<Ev<'run:started'>>('RunStarted').implement(
 });
 
 const RunProgress = builder.objectRef<Ev<'run:progress'>>('RunProgress').implement({
-  description: 'A page was committed: the target and the checkpoint hold these rows.',
+  description: 'A refresh moved on: a page was staged (the checkpoint holds it), or the complete load is being audited before it is published.',
   interfaces: [RefreshEventInterface],
   fields: (t) => ({
     runId: t.id({ description: 'Global id of its RefreshRun.', resolve: (e) => runId(e.runId) }),
+    phase: t.field({ type: RunPhase, description: 'Writing (staging pages) or auditing (merging and checking before the publish).', resolve: (e) => e.phase }),
     page: t.exposeInt('page', { description: 'Pages committed so far, this one included.' }),
     rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows committed so far.' }),
     totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when it says.' }),

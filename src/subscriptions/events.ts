@@ -14,6 +14,8 @@ export type RefreshEvent =
   | ({
       type: 'run:progress';
       runId: number;
+      /** writing: pages go into the staging table; auditing: the load is complete and is being merged and checked, not yet visible. */
+      phase: 'writing' | 'auditing';
       page: number;
       rowsProcessed: number;
       totalRows: number | null;
