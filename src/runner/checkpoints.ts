@@ -56,12 +56,18 @@ export interface CheckpointRow {
 
 /** The active checkpoint of a table, whoever wrote it (another worker may have died). */
 export async function findActiveCheckpoint(client: pg.ClientBase, schema: string, table: string): Promise<CheckpointRow | null> {
-  // Expired ones are marked first, so that "active" below means "resumable".
-  await client.query('SELECT sqp.expire_checkpoints()');
+  // This table's expired ones are marked in the same statement, so that "active" means
+  // "resumable" (one round trip; the runner's pass expires every table's at its start).
   const { rows } = await client.query<CheckpointRow>(
-    `SELECT id, function_name, checkpoint_data, last_processed_row, total_rows, status, expires_at
+    `WITH expired AS (
+       UPDATE sqp.refresh_checkpoints SET status = 'expired'
+       WHERE table_schema = $1 AND table_name = $2 AND status = 'active' AND expires_at < now()
+       RETURNING id
+     )
+     SELECT id, function_name, checkpoint_data, last_processed_row, total_rows, status, expires_at
      FROM sqp.refresh_checkpoints
-     WHERE table_schema = $1 AND table_name = $2 AND status = 'active'
+     WHERE table_schema = $1 AND table_name = $2 AND status = 'active' AND expires_at >= now()
+       AND id NOT IN (SELECT id FROM expired)
      ORDER BY updated_at DESC LIMIT 1`,
     [schema, table],
   );

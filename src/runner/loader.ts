@@ -107,10 +107,11 @@ export class StagedLoad {
         return `${quoteIdent(c)} ${col.type}`;
       })
       .join(', ');
-    await this.client.query(`DROP TABLE IF EXISTS ${this.stage}`);
-    // `ordinal` keeps the source order, so that the last of duplicate keys wins.
-    await this.client.query(`CREATE TABLE ${this.stage} (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY)`);
-    await this.client.query(`COMMENT ON TABLE ${this.stage} IS 'sqp-refresh: rows of a refresh of ${this.target.schema}.${this.target.name} not yet published (kept after a blocked publish for inspection)'`);
+    // One round trip. `ordinal` keeps the source order, so that the last of duplicate keys wins.
+    await this.client.query(`
+      DROP TABLE IF EXISTS ${this.stage};
+      CREATE TABLE ${this.stage} (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY);
+      COMMENT ON TABLE ${this.stage} IS 'sqp-refresh: rows of a refresh of ${this.target.schema}.${this.target.name.replaceAll("'", "''")} not yet published (kept after a blocked publish for inspection)'`);
   }
 
   /** Drops the staging table (after a publish). */
