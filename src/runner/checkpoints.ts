@@ -1,6 +1,6 @@
 // SQL for refresh_checkpoints: one active checkpoint per running refresh of a table. It is
-// written in the same transaction as each page's merge, so it always tells exactly what the
-// target already holds.
+// written in the same transaction as each page staged (loader.ts), so it always tells exactly
+// what the run's staging table holds; the publish completes it with the target's merge.
 import type pg from 'pg';
 
 /** What a run needs to continue where a previous slice (or a crashed process) stopped. */
