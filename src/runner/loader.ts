@@ -1,8 +1,10 @@
 // Write–audit–publish for one target table. WRITE: pages are COPYed into a staging table of
 // the run's own in the service's work schema (sqp_refresh_work."stage_<config id>"), each page
 // committed with its checkpoint, the target untouched; the table is persistent, so a run
-// resumes across processes, and logged, so a PostgreSQL crash cannot lose committed pages
-// (an unlogged one would come back empty after a crash while its checkpoint says otherwise).
+// resumes across processes, and UNLOGGED: rows written once and published once need no WAL.
+// A PostgreSQL crash resets an unlogged table to empty while its checkpoint says otherwise, so
+// every resume compares the staged rows with the checkpoint (stagedRowCount, refresh-table.ts)
+// and loads again when they differ: never published short (test/staging-crash.test.ts).
 // PUBLISH, inside the caller's transaction: one merge (INSERT … ON CONFLICT (keys) DO UPDATE …
 // WHERE target IS DISTINCT FROM excluded) counts inserted and updated rows exactly, then the
 // window's rows missing from the staged load are deleted; the caller measures quality on the
@@ -110,7 +112,7 @@ export class StagedLoad {
     // One round trip. `ordinal` keeps the source order, so that the last of duplicate keys wins.
     await this.client.query(`
       DROP TABLE IF EXISTS ${this.stage};
-      CREATE TABLE ${this.stage} (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY);
+      CREATE UNLOGGED TABLE ${this.stage} (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY);
       COMMENT ON TABLE ${this.stage} IS 'sqp-refresh: rows of a refresh of ${this.target.schema}.${this.target.name.replaceAll("'", "''")} not yet published (kept after a blocked publish for inspection)'`);
   }
 
