@@ -6,9 +6,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
-import { createBigQuerySource } from '../src/runner/sources/bigquery.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
-import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
+import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
 import { createTestDatabase } from './support/db.ts';
 import { loadConfig } from './support/refresh.ts';
 
@@ -45,11 +44,7 @@ function options(bq: BigQueryTestServer): RefreshOptions {
   return {
     pool,
     sources: {
-      bigquery: createBigQuerySource({
-        projectId: 'sqp-test', apiEndpoint: bq.url,
-        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 }, clientRetryOptions: { ...FAST_RETRY_OPTIONS },
-        poll: { initialDelayMs: 1, maxDelayMs: 2 }, requestTimeoutMs: 5000,
-      }),
+      bigquery: testBigQuerySource(bq),
       postgres: (url) => createPostgresSource(url ?? database.url),
     },
   };

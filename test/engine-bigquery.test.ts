@@ -4,9 +4,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
-import { createBigQuerySource } from '../src/runner/sources/bigquery.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
-import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer } from './support/bigquery-server.ts';
+import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { createTestDatabase } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 
@@ -35,11 +34,7 @@ function options(extra: Partial<RefreshOptions> = {}): RefreshOptions {
   return {
     pool,
     sources: {
-      bigquery: createBigQuerySource({
-        projectId: 'sqp-test', apiEndpoint: server.url,
-        retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 }, clientRetryOptions: { ...FAST_RETRY_OPTIONS },
-        poll: { initialDelayMs: 1, maxDelayMs: 2 }, requestTimeoutMs: 5000,
-      }),
+      bigquery: testBigQuerySource(server),
       postgres: (url) => createPostgresSource(url ?? database.url),
     },
     ...extra,

@@ -2,8 +2,7 @@
 // error, and that a refused mutation writes nothing.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBigQuerySource } from '../src/runner/sources/bigquery.ts';
-import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer } from './support/bigquery-server.ts';
+import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { createTestDatabase } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { seriesTable, startLiveApp, type LiveApp } from './support/live.ts';
@@ -36,10 +35,7 @@ beforeAll(async () => {
   app = await startLiveApp(database.url, {
     dailyByteBudget: 16_000_000n,
     sources: {
-      bigquery: createBigQuerySource({
-        projectId: 'sqp-test', apiEndpoint: bigquery.url, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
-        clientRetryOptions: { ...FAST_RETRY_OPTIONS }, poll: { initialDelayMs: 1, maxDelayMs: 2 }, requestTimeoutMs: 5000,
-      }),
+      bigquery: testBigQuerySource(bigquery, { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } }),
     },
   });
 });

@@ -4,8 +4,8 @@
 // minimum per referenced table. The calls are made in the order the engine makes them:
 // estimateBytes → inputsUnchanged(previous run's stats.inputs) → open.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
-import { createBigQuerySource, type BigQueryOpenReadRequest, type BigQuerySource } from '../src/runner/sources/bigquery.ts';
+import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
+import { type BigQueryOpenReadRequest, type BigQuerySource } from '../src/runner/sources/bigquery.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';
 
@@ -18,10 +18,7 @@ let server: BigQueryTestServer;
 let source: BigQuerySource;
 beforeAll(async () => {
   server = await startBigQueryTestServer({ projectId: 'p' });
-  source = createBigQuerySource({
-    projectId: 'p', apiEndpoint: server.url, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
-    clientRetryOptions: { ...FAST_RETRY_OPTIONS }, poll: { initialDelayMs: 1, maxDelayMs: 2 }, requestTimeoutMs: 5000,
-  });
+  source = testBigQuerySource(server, { projectId: 'p', retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
 });
 afterAll(() => server.close());
 beforeEach(() => {

@@ -2,7 +2,7 @@
 // job that fails WHILE RUNNING for a transient job reason is re-run as a new job (new id, same
 // labels), the dead one cancelled and recorded; 404 right after a 409; location on every call.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer, type FieldSpec, type JobError } from './support/bigquery-server.ts';
+import { FAST_RETRY_OPTIONS, startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec, type JobError } from './support/bigquery-server.ts';
 import { createBigQuerySource, type BigQueryOpenReadRequest, type BigQuerySourceSettings } from '../src/runner/sources/bigquery.ts';
 import { SourceError, type SourceRead } from '../src/runner/source.ts';
 
@@ -27,15 +27,7 @@ beforeEach(() => {
 });
 
 function source(extra: Partial<BigQuerySourceSettings> = {}) {
-  return createBigQuerySource({
-    projectId: 'sqp-test',
-    apiEndpoint: server.url,
-    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
-    clientRetryOptions: { ...FAST_RETRY_OPTIONS },
-    poll: { initialDelayMs: 1, maxDelayMs: 2 },
-    requestTimeoutMs: 5_000,
-    ...extra,
-  });
+  return testBigQuerySource(server, extra);
 }
 
 const request = (extra: Partial<BigQueryOpenReadRequest> = {}): BigQueryOpenReadRequest => ({

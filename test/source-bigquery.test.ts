@@ -4,13 +4,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   FAST_RETRY_OPTIONS,
+  testBigQuerySource,
   startBigQueryTestServer,
   type BigQueryTestServer,
   type Fault,
   type FieldSpec,
 } from './support/bigquery-server.ts';
 import {
-  createBigQuerySource,
   jobLabels,
   labelValue,
   type BigQueryOpenReadRequest,
@@ -45,15 +45,7 @@ beforeEach(() => {
 });
 
 function source(extra: Partial<BigQuerySourceSettings> = {}) {
-  return createBigQuerySource({
-    projectId: 'sqp-test',
-    apiEndpoint: server.url,
-    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
-    clientRetryOptions: { ...FAST_RETRY_OPTIONS },
-    poll: { initialDelayMs: 1, maxDelayMs: 2 },
-    requestTimeoutMs: 5_000,
-    ...extra,
-  });
+  return testBigQuerySource(server, extra);
 }
 
 function request(extra: Partial<BigQueryOpenReadRequest> = {}): BigQueryOpenReadRequest {

@@ -56,6 +56,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { createBigQuerySource, type BigQuerySourceSettings } from '../../src/runner/sources/bigquery.ts';
 import { DEFAULT_REASON, errorBody, HttpError, readBody, sendError, sendJsonText, statusForReason } from './bigquery-server-http.ts';
 import {
   FAST_RETRY_OPTIONS,
@@ -74,6 +75,22 @@ import { etag, JobStore, PREFIX, type JobState } from './bigquery-server-jobs.ts
 import { asObject, encodeRows, timestampFormat, wireSchema, type TimestampFormat } from './bigquery-server-wire.ts';
 
 export * from './bigquery-server-types.ts';
+
+/**
+ * The real BigQuery source pointed at a test server, as the tests use it: retries, polls and
+ * backoff in milliseconds, a 5 s request timeout; `extra` overrides any setting.
+ */
+export function testBigQuerySource(server: { url: string }, extra: Partial<BigQuerySourceSettings> = {}) {
+  return createBigQuerySource({
+    projectId: 'sqp-test',
+    apiEndpoint: server.url,
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    clientRetryOptions: { ...FAST_RETRY_OPTIONS },
+    poll: { initialDelayMs: 1, maxDelayMs: 2 },
+    requestTimeoutMs: 5_000,
+    ...extra,
+  });
+}
 
 
 export async function startBigQueryTestServer(
