@@ -9,7 +9,7 @@ import { createLogger } from '../src/logger.ts';
 import { migrate } from '../src/migrate.ts';
 import { createRunner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
-import { adminQuery, createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/db.ts';
+import { adminQuery, createEmptyDatabase, createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 
 /** What the trigger and the scan decide about a registered table (ids and clocks aside). */
 const REGISTRATION = `
@@ -53,9 +53,9 @@ beforeAll(async () => {
   url.username = role;
   url.password = password;
   await migrate(url.toString(), { onNotice: (m) => notices.push(m) });
-  pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  pool = openTestPool(url.toString(), 4);
   superuserDb = await createTestDatabase(); // the template, migrated by a superuser: the trigger exists
-  superPool = new pg.Pool({ connectionString: superuserDb.url, max: 4 });
+  superPool = openTestPool(superuserDb.url, 4);
 });
 
 afterAll(async () => {

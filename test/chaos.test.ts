@@ -5,21 +5,19 @@
 // must tell each interrupted run, and each replica must end with exactly one LISTEN connection.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { forceRefresh } from '../src/commands/refresh.ts';
 import { graphql } from './generated/index.ts';
 import { execute } from './support/graphql.ts';
 import { subscribeWs } from './support/live.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
-pool.on('error', () => undefined);
+const pool = openTestPool(database.url, 4);
 const ROWS = 200_000;
 const read = createToken('dashboard', 'read');
 const operate = createToken('tooling', 'operate');

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { advanceDemoSource, applyDemoSyncParams, demoSyncParams, ensureDemoSource } from '../src/runner/demo-source.ts';
 import { bindNamedParams } from '../src/runner/named-params.ts';
 import { parseSyncParams } from '../src/runner/sync-params.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 
 // A Wednesday: the last full report week is Sunday 2025-03-02 .. Saturday 2025-03-08.
 const NOW = new Date('2025-03-12T10:00:00Z');
@@ -19,7 +19,7 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: database.url, max: 3 });
+  pool = openTestPool(database.url, 3);
 });
 
 afterAll(async () => {

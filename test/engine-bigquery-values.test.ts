@@ -3,16 +3,15 @@
 // useInt64Timestamp) and INTERVAL, a NUL in a STRING (fails naming column and row, or is
 // replaced when the params say so), any valid JSON (pretty-printed by a proxy), \u003c
 // escapes and pages capped by bytes.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig } from './support/refresh.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+const pool = openTestPool(database.url, 4);
 let server: BigQueryTestServer;
 /** The same answers pretty-printed (a proxy in between), pages capped at 2 KB. */
 let proxied: BigQueryTestServer;

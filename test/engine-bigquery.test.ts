@@ -1,16 +1,15 @@
 // The refresh engine end to end with the real BigQuery client against the local BigQuery
 // REST test server: exact types in the target, retries, a 400 that fails at once, resuming
 // after page k, the daily byte budget and maximumBytesBilled, a job that fails while running.
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+const pool = openTestPool(database.url, 4);
 let server: BigQueryTestServer;
 
 const QUERY = 'SELECT id, big, num, d, ts, s, b, f FROM `proj.ds.types`';

@@ -1,16 +1,15 @@
 // The refresh engine against a postgres source (the target database itself, schema src):
 // exact loads and counts, no rewrites when nothing changed, deletes, incremental windows,
 // resuming after a stop, failures that leave the target as the last committed page left it.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+const pool = openTestPool(database.url, 4);
 const COLS = ['asin', 'search_query', 'start_date', 'end_date', 'search_query_volume', 'impressions_total_count', 'purchases_asin_share', 'updated_at'];
 
 function options(extra: Partial<RefreshOptions> = {}): RefreshOptions {

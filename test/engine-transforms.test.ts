@@ -1,13 +1,12 @@
 // The sql transforms (summaries from asin_performance_data) and quality thresholds.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+const pool = openTestPool(database.url, 4);
 const options = (): RefreshOptions => ({ pool, sources: { postgres: (url) => createPostgresSource(url ?? database.url) } });
 const setParams = (table: string, params: unknown) =>
   pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = $2 WHERE table_schema = 'sqp' AND table_name = $1`, [table, JSON.stringify(params)]);

@@ -12,13 +12,12 @@ import { createRunner, type Runner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, notify, CHANNELS, type DatabaseListener } from '../src/subscriptions/listener.ts';
-import { adminQuery, createTestDatabase } from './support/db.ts';
+import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
 import { tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 6 });
-pool.on('error', () => undefined); // the test terminates connections of this database on purpose
+const pool = openTestPool(database.url, 6);
 const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent', pretty: false });
 const stops: Array<() => Promise<void>> = [];
 
@@ -66,7 +65,7 @@ interface Started {
 
 /** A runner as the service composes one: its own pool, one listener, real clock. */
 async function startRunner(name: string, extra: { retryBaseMs?: number } = {}): Promise<Started> {
-  const own = new pg.Pool({ connectionString: database.url, max: 4 });
+  const own = openTestPool(database.url, 4);
   own.on('error', () => undefined);
   own.on('connect', (c) => c.on('error', () => undefined));
   const listener = createDatabaseListener({ url: database.url, logger, minDelayMs: 20, maxDelayMs: 200 });

@@ -10,12 +10,12 @@ import { forceRefresh } from '../src/commands/refresh.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { seriesTable } from './support/live.ts';
 import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+const pool = openTestPool(database.url, 4);
 const TABLES = ['storm_a', 'storm_b', 'storm_c', 'storm_d', 'storm_e'];
 const logLines: Array<{ level: number; msg: string; err?: { code?: string } }> = [];
 const logger = createLogger({ level: 'info', pretty: false }, new Writable({
@@ -40,7 +40,7 @@ it('200 concurrent forces over 3 replicas: each request served by exactly one ru
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   for (const t of TABLES) await seriesTable(pool, t, { rows: 1000, pageSize: 100, msPerRow: 0.3 });
   for (let i = 0; i < 3; i++) {
-    const own = new pg.Pool({ connectionString: database.url, max: 6 });
+    const own = openTestPool(database.url, 6);
     const listener = createDatabaseListener({ url: database.url, logger: logger.child({ replica: i }) });
     await listener.start();
     const runner = createRunner({

@@ -1,16 +1,15 @@
 // Who may do what, over real HTTP and WebSocket: every mutation refuses no token, a token with
 // too small a scope and a revoked token; reads need `read`; limits refuse deep or costly
 // queries; an internal error reaches the client masked.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { executeRaw } from './support/graphql.ts';
 import { startLiveApp, subscribeWs, type LiveApp } from './support/live.ts';
 import { eventually } from './support/until.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
-const sql = new pg.Pool({ connectionString: database.url, max: 2 });
+const sql = openTestPool(database.url, 2);
 let app: LiveApp;
 
 beforeAll(async () => {

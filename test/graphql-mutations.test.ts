@@ -1,16 +1,15 @@
 // Mutations over real HTTP against a running server with a runner: each success, each typed
 // error, and that a refused mutation writes nothing.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { seriesTable, startLiveApp, type LiveApp } from './support/live.ts';
 import { eventually as until } from './support/until.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
-const sql = new pg.Pool({ connectionString: database.url, max: 3 });
+const sql = openTestPool(database.url, 3);
 let app: LiveApp;
 let bigquery: BigQueryTestServer;
 const BQ_QUERY = 'SELECT id, v FROM `sqp-test.sqp.bq_live`';

@@ -1,14 +1,13 @@
 // refreshPlan(hours) over HTTP: order, reasons, blocking and cycles as the planner says.
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/app.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute, executeRaw } from './support/graphql.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
 let server: TestApp;
-const sql = new pg.Pool({ connectionString: database.url, max: 2 });
+const sql = openTestPool(database.url, 2);
 
 beforeAll(async () => {
   // The seed's graph: asin_performance_data is due now and its latest run failed (not

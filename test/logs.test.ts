@@ -7,11 +7,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { createLogger } from '../src/logger.ts';
-import { adminQuery, createTestDatabase } from './support/db.ts';
+import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -41,7 +40,7 @@ describe('the service logs', () => {
     const url = new URL(database.url);
     url.username = role;
     url.password = rolePassword;
-    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    const pool = openTestPool(database.url, 2);
     try {
       await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
       await pool.query(`CREATE TABLE sqp.logs_target (id int PRIMARY KEY, v int)`);

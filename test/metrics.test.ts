@@ -1,7 +1,6 @@
 // /metrics over real HTTP while a real runner refreshes tables from a postgres source: the run
 // metrics move with the bus events, the runner's gauges follow its status, and every scrape
 // is valid Prometheus text.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createRefreshMetrics } from '../src/http/metrics.ts';
@@ -12,11 +11,11 @@ import { useRuntime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 
 const logger = createLogger({ level: 'silent', pretty: false });
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 6 });
+const pool = openTestPool(database.url, 6);
 const bus = createEventBus();
 const metrics = createRefreshMetrics({ pool, logger });
 bus.subscribe(metrics.observe);

@@ -2,7 +2,6 @@
 // bearer (401 otherwise) while /health stays open for liveness probes; with METRICS_PORT they
 // are served on a listener of their own and no longer beside /graphql. Over real HTTP, with the
 // real probes and metrics on a test database, configured through the environment.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createRefreshMetrics } from '../src/http/metrics.ts';
@@ -10,12 +9,12 @@ import { createProbes } from '../src/http/probes.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildApp, type App } from '../src/server.ts';
 import type { AddressInfo } from 'node:net';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
 const logger = createLogger({ level: 'silent', pretty: false });
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 3 });
+const pool = openTestPool(database.url, 3);
 const apps: App[] = [];
 
 /** The service's operator routes, served as configured by `env`; resolves with both base URLs. */

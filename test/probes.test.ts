@@ -11,15 +11,15 @@ import { createRunner, type Runner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { useRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';
-import { createEmptyDatabase, createTestDatabase } from './support/db.ts';
+import { createEmptyDatabase, createTestDatabase, openTestPool } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
 
 const logger = createLogger({ level: 'silent', pretty: false });
 const { graphql } = loadConfig({});
 const database = await createTestDatabase();
 const empty = await createEmptyDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 4 });
-const emptyPool = new pg.Pool({ connectionString: empty.url, max: 2 });
+const pool = openTestPool(database.url, 4);
+const emptyPool = openTestPool(empty.url, 2);
 const apps: App[] = [];
 const runners: Runner[] = [];
 const deadPools: pg.Pool[] = [];

@@ -4,19 +4,18 @@
 // and the refresh then ends equal with exact counts; strict params and one-statement sources.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
 import { createRunner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 6 });
+const pool = openTestPool(database.url, 6);
 const ROWS = 4000;
 const options = (extra: Partial<RefreshOptions> = {}): RefreshOptions => ({ pool, sources: { postgres: (url) => createPostgresSource(url ?? database.url) }, ...extra });
 const sum = (relation: string) => tableChecksum(pool, relation, ['id', 'v']);

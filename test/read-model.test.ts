@@ -13,12 +13,12 @@ import { loadPlanInput } from '../src/runner/plan-input.ts';
 import { planRefreshes } from '../src/runner/planner.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { runCli } from './support/cli.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 3 });
+const pool = openTestPool(database.url, 3);
 /** The session that holds sqp.rm_running's refresh lock, as a runner's run connection does. */
 const runner = new pg.Client({ connectionString: database.url });
 let app: TestApp;

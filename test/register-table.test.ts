@@ -2,15 +2,14 @@
 // catalogs, sqp-refresh's own schemas (working tables, demo source), the refresh system's own
 // tables and tables of any schema but the data schema, with a typed error naming the field,
 // and writes nothing; a table of sqp is still registered.
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { startLiveApp, type LiveApp } from './support/live.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
-const sql = new pg.Pool({ connectionString: database.url, max: 2 });
+const sql = openTestPool(database.url, 2);
 let app: LiveApp;
 
 beforeAll(async () => {

@@ -5,9 +5,8 @@
 // parent's successful run; no table ran twice at once; nothing is left due or running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { eventually } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -35,7 +34,7 @@ interface Run { id: number; table: string; status: string; start: Date; end: Dat
 
 async function round(replicas: number): Promise<void> {
   const database = await createTestDatabase();
-  const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  const pool = openTestPool(database.url, 2);
   const started = Array.from({ length: replicas }, (_, i) => startReplica(database.url, `order-${replicas}-${i}`));
   try {
     await Promise.all(started.map((s) => s.ready));

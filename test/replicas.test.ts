@@ -3,10 +3,9 @@
 // replicas through PostgreSQL LISTEN/NOTIFY.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { seriesTable, subscribeWs } from './support/live.ts';
 import { eventually } from './support/until.ts';
@@ -14,7 +13,7 @@ import { graphql } from './generated/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
-const sql = new pg.Pool({ connectionString: database.url, max: 2 });
+const sql = openTestPool(database.url, 2);
 const operate = createToken('tooling', 'operate');
 const read = createToken('dashboard', 'read');
 const children: ChildProcess[] = [];

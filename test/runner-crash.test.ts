@@ -2,18 +2,17 @@
 // instance, which resumes the refresh from its checkpoint; the target ends equal to the source.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { createRunner } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { until } from './support/until.ts';
 import { tableChecksum } from './support/refresh.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 6 });
+const pool = openTestPool(database.url, 6);
 afterAll(async () => {
   await pool.end();
   await database.drop();

@@ -1,15 +1,14 @@
 // The runner against real PostgreSQL, with an injected clock: order, cascades, blocking,
 // retries with backoff, next_refresh_at rules, and several replicas sharing the work.
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { createRunner, type RunnerOptions } from '../src/runner/runner.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+const pool = openTestPool(database.url, 8);
 const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent', pretty: false });
 const T0 = new Date('2026-03-01T06:00:00Z');
 const HOUR = 3_600_000;
@@ -134,7 +133,7 @@ describe('replicas', () => {
   it('3 runners with their own pools share 50 forced tables: every table exactly once, never two at a time', async () => {
     const names = Array.from({ length: 50 }, (_, i) => `many_${i}`);
     for (const n of names) await table(n, { dueInHours: -1 });
-    const pools = [1, 2, 3].map(() => new pg.Pool({ connectionString: database.url, max: 4 }));
+    const pools = [1, 2, 3].map(() => openTestPool(database.url, 4));
     try {
       await Promise.all(pools.map((p, i) => runner({ workerName: `replica-${i}`, concurrency: 2 }, p).tick()));
     } finally {
@@ -154,7 +153,7 @@ describe('replicas', () => {
     await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`); // only this test's tables
     const names = Array.from({ length: 6 }, (_, i) => `limited_${i}`);
     for (const n of names) await table(n, { dueInHours: -1, query: 'SELECT g AS id, g AS v FROM generate_series(1, 300) g WHERE pg_sleep(0.0002) IS NOT NULL' });
-    const pools = [1, 2].map(() => new pg.Pool({ connectionString: database.url, max: 6 }));
+    const pools = [1, 2].map(() => openTestPool(database.url, 6));
     try {
       // Passes repeat until everything ran: a replica that finds the slot taken leaves the table due.
       for (let round = 0; round < 20; round++) {

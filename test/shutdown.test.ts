@@ -3,16 +3,15 @@
 // with subscribers connected: they are told the server is going away, not cut off.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createToken } from '../src/auth/tokens.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { until } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
-const pool = new pg.Pool({ connectionString: database.url, max: 3 });
+const pool = openTestPool(database.url, 3);
 afterAll(async () => {
   await pool.end();
   await database.drop();

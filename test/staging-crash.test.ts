@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/embedded-postgres.ts';
 import { migrate } from '../src/migrate.ts';
@@ -16,6 +15,7 @@ import { refreshTable } from '../src/runner/refresh-table.ts';
 import { createPostgresSource } from '../src/runner/sources/postgres.ts';
 import { freePort } from './support/global-setup.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
+import { openTestPool } from './support/db.ts';
 
 const dir = path.join(os.tmpdir(), `sqp-refresh-crash-${randomBytes(4).toString('hex')}`);
 const port = await freePort();
@@ -29,8 +29,7 @@ afterAll(async () => {
 it('a PostgreSQL crash mid-load empties the unlogged staging table; the resume sees it, loads again and ends equal', async () => {
   server = await startEmbeddedPostgres({ dir, port, persistent: true });
   await migrate(server.url);
-  let pool = new pg.Pool({ connectionString: server.url, max: 3 });
-  pool.on('error', () => undefined);
+  let pool = openTestPool(server.url, 3);
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   await pool.query(`CREATE SCHEMA src; CREATE TABLE src.crash (id int PRIMARY KEY, v int); INSERT INTO src.crash SELECT g, g * 3 FROM generate_series(1, 5000) g`);
   await pool.query(`CREATE TABLE sqp.crash (id int PRIMARY KEY, v int)`);
@@ -59,7 +58,7 @@ it('a PostgreSQL crash mid-load empties the unlogged staging table; the resume s
     gone();
   });
   server = await startEmbeddedPostgres({ dir, port, persistent: true });
-  pool = new pg.Pool({ connectionString: server.url, max: 3 });
+  pool = openTestPool(server.url, 3);
   try {
     expect((await pool.query(`SELECT count(*)::int AS n FROM sqp_refresh_work.stage_${c.id}`)).rows[0].n).toBe(0); // unlogged: reset
     const resumed = await refreshTable(await loadConfig(pool, 'crash'), { pool, sources: sources() });

@@ -14,7 +14,7 @@ import { createToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { prepareDefaultSource } from '../src/runner/default-source.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const screenshot = path.join(root, 'test', 'artifacts', 'status-page.png');
@@ -51,7 +51,7 @@ function startService(env: Record<string, string>): Promise<string> {
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: database.url, max: 2 });
+  pool = openTestPool(database.url, 2);
   // What the service does at start (demo source, sync params, dependencies), done first so that
   // every table can then be made not due: nothing runs until the page forces it.
   await prepareDefaultSource(loadConfig({ DATABASE_URL: database.url }), pool, createLogger({ level: 'silent', pretty: false }));

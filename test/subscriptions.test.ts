@@ -2,9 +2,8 @@
 // started → progress… → finished, in order, by a graphql-ws client and by an SSE client; a
 // subscriber that arrives mid-run (the run held there by an advisory lock) gets the run's
 // current state first.
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { seriesTable, startLiveApp, subscribeSse, subscribeWs, type LiveApp } from './support/live.ts';
 import { eventually } from './support/until.ts';
@@ -14,7 +13,7 @@ const database = await createTestDatabase();
 /** The advisory lock that holds sub_slow's source at row HELD_AT (after three pages). */
 const HOLD_KEY = 424242;
 const HELD_AT = 400;
-const sql = new pg.Pool({ connectionString: database.url, max: 2 });
+const sql = openTestPool(database.url, 2);
 let app: LiveApp;
 
 beforeAll(async () => {

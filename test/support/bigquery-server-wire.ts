@@ -1,6 +1,6 @@
 // How the BigQuery REST test server writes values, schemas and result rows on the wire (and
 // reads query parameters): exactly as BigQuery's REST API does for each type.
-import type { CellValue, FieldSpec, FieldType, ParamValue, Row } from './bigquery-server-types.ts';
+import type { FieldSpec, FieldType, ParamValue, Row } from './bigquery-server-types.ts';
 
 export type TimestampFormat = 'int64' | 'iso' | 'float';
 
