@@ -14,6 +14,8 @@ export interface ResolvedFixture {
   fail?: { reason: string; message: string };
   cacheHit: boolean;
   referencedTables: readonly string[];
+  /** The fixture as registered (a fixture function's result): what pre-rendered pages are kept for. */
+  origin: QueryFixture;
 }
 
 type Registered = { match: QueryMatcher; fixture: QueryFixture | ((q: ReceivedQuery) => QueryFixture) };
@@ -23,12 +25,13 @@ export function resolveFixture(fixtures: readonly Registered[], q: ReceivedQuery
   for (let i = fixtures.length - 1; i >= 0; i--) {
     const { match, fixture } = fixtures[i]!;
     if (!matches(match, q)) continue;
-    return resolve(typeof fixture === 'function' ? fixture(q) : fixture);
+    return resolveQueryFixture(typeof fixture === 'function' ? fixture(q) : fixture);
   }
   return undefined;
 }
 
-function resolve(f: QueryFixture): ResolvedFixture {
+/** One fixture with its defaults filled in. */
+export function resolveQueryFixture(f: QueryFixture): ResolvedFixture {
   const rows = f.rows ?? [];
   const source: RowSource = isRowSource(rows)
     ? rows
@@ -43,6 +46,7 @@ function resolve(f: QueryFixture): ResolvedFixture {
     pendingPolls: f.pendingPolls ?? 0,
     cacheHit: f.cacheHit ?? false,
     referencedTables: f.referencedTables ?? [],
+    origin: f,
   };
   if (f.fail) resolved.fail = f.fail;
   return resolved;

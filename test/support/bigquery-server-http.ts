@@ -92,9 +92,9 @@ export function errorBody(spec: ApiErrorSpec): unknown {
  * Google's JSON front ends escape characters that matter in HTML even inside JSON strings:
  * `<` and `>` arrive as \u003c and \u003e, `&` as \u0026, `=` as \u003d (a base64 page token
  * or BYTES value ends in "\u003d"). Outside strings these never occur in JSON, so the escape
- * can run over the whole text.
+ * can run over the whole text (or over its pieces one by one: it is character by character).
  */
-function googleEscape(text: string): string {
+export function googleEscape(text: string): string {
   return /[<>&=]/.test(text) ? text.replace(/[<>&=]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`) : text;
 }
 
@@ -110,13 +110,24 @@ function wantsGzip(req: IncomingMessage): boolean {
 
 /** Sends JSON text (Google-escaped, gzipped when earned) and records what went on the wire. */
 export function sendJsonText(req: IncomingMessage, res: ServerResponse, status: number, json: string, record?: RecordedRequest): void {
-  if (res.destroyed || res.headersSent) return;
-  let body: Buffer = Buffer.from(googleEscape(json), 'utf8');
-  const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=UTF-8' };
-  if (wantsGzip(req)) {
+  sendEncoded(req, res, status, (gzip) => {
+    const body = Buffer.from(googleEscape(json), 'utf8');
     // Level 1: how hard Google compresses is not documented; the fastest level keeps the test
     // server's CPU (on the same cores as the engine in the bench) out of the engine's figures.
-    body = gzipSync(body, { level: 1 });
+    return gzip ? gzipSync(body, { level: 1 }) : body;
+  }, record);
+}
+
+/**
+ * Sends an answer whose body `encode` gives, already Google-escaped: gzip bytes when `gzip`
+ * (the request earned compression), else the JSON itself. Records what went on the wire.
+ */
+export function sendEncoded(req: IncomingMessage, res: ServerResponse, status: number, encode: (gzip: boolean) => Buffer, record?: RecordedRequest): void {
+  if (res.destroyed || res.headersSent) return;
+  const gzip = wantsGzip(req);
+  const body = encode(gzip);
+  const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=UTF-8' };
+  if (gzip) {
     headers['content-encoding'] = 'gzip';
     if (record) record.contentEncoding = 'gzip';
   }

@@ -80,6 +80,16 @@ export interface QueryFixture {
   referencedTables?: readonly string[];
 }
 
+/** What prerender() took and holds for one fixture. */
+export interface PrerenderStats {
+  rows: number;
+  /** Bytes of the rows' JSON as pages carry it (escaped, a comma before each row). */
+  jsonBytes: number;
+  /** Bytes held for them (deflated segments, and two lengths per row). */
+  storedBytes: number;
+  ms: number;
+}
+
 /** A job's failure as BigQuery reports it (status.errorResult). */
 export interface JobError {
   reason: string;
@@ -196,6 +206,14 @@ export interface BigQueryTestServer {
   /** Register a fixture; the most recently added matching fixture wins. A string matches
    *  the query text exactly, ignoring leading/trailing whitespace and runs of whitespace. */
   addQuery(match: QueryMatcher, fixture: QueryFixture | ((q: ReceivedQuery) => QueryFixture)): void;
+  /**
+   * Renders every result row of `fixture` (the object given to addQuery; not a fixture
+   * function's result) now and keeps it in memory, so that its pages are served without
+   * encoding or compressing rows: the same JSON, byte for byte, for any maxResults, pageToken
+   * or startIndex (bigquery-server-prerendered.ts). For one timestamp format (default int64,
+   * what the client asks for); answers in another are made on the fly. The rows must not change.
+   */
+  prerender(fixture: QueryFixture, options?: { timestampFormat?: 'int64' | 'iso' | 'float'; segmentRows?: number }): PrerenderStats;
   /** Queue a fault for the next `times` (default 1) requests of that route ('any' = all routes).
    *  Faults are consumed in the order they were queued. */
   injectFault(route: RouteKind | 'any', fault: Fault, times?: number): void;

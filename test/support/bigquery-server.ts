@@ -49,6 +49,9 @@
  *   - tables.get (GET /datasets/{d}/tables/{t}) serves tables registered with setTable, with
  *     lastModifiedTime; a fixture's referencedTables appear in dry runs and job statistics.
  *
+ * `prerender(fixture)` renders a fixture's rows ahead, into memory: its pages are then served
+ * without encoding or compressing them again, as the same JSON (bigquery-server-prerendered.ts).
+ *
  * `pendingPolls: n` makes the first n result reads of a job (jobs.getQueryResults, and the
  * inline result of jobs.query) answer `jobComplete: false` with no rows; jobs.get reports
  * state RUNNING until then. There is no waiting: `timeoutMs` is ignored.
@@ -57,7 +60,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createBigQuerySource, type BigQuerySourceSettings } from '../../src/runner/sources/bigquery.ts';
-import { DEFAULT_REASON, errorBody, HttpError, readBody, sendError, sendJsonText, statusForReason } from './bigquery-server-http.ts';
+import { DEFAULT_REASON, errorBody, HttpError, readBody, sendEncoded, sendError, sendJsonText, statusForReason } from './bigquery-server-http.ts';
+import { PrerenderedPage, PrerenderedRows } from './bigquery-server-prerendered.ts';
 import {
   FAST_RETRY_OPTIONS,
   type BigQueryTestServer,
@@ -70,7 +74,7 @@ import {
   type RouteKind,
   type TableSpec,
 } from './bigquery-server-types.ts';
-import { receiveQuery, referencedTablesOf, resolveFixture, unknownQueryError } from './bigquery-server-fixtures.ts';
+import { receiveQuery, referencedTablesOf, resolveFixture, resolveQueryFixture, unknownQueryError } from './bigquery-server-fixtures.ts';
 import { etag, JobStore, PREFIX, type JobState } from './bigquery-server-jobs.ts';
 import { asObject, encodeRows, timestampFormat, wireSchema, type TimestampFormat } from './bigquery-server-wire.ts';
 
@@ -111,6 +115,8 @@ export async function startBigQueryTestServer(
   let requestIds = new Map<string, JobState>();
   let counts = new Map<RouteKind, number>();
   let tables = new Map<string, Required<Omit<TableSpec, 'streamingBuffer'>> & { streamingBuffer: boolean; creationTime: number }>();
+  /** Rows rendered ahead (prerender), per fixture as registered, one entry per timestamp format. */
+  let prerendered = new Map<QueryFixture, PrerenderedRows[]>();
 
   /** Keeps what the server saw of a query request. */
   const keep = (received: ReceivedQuery): ReceivedQuery => {
@@ -186,6 +192,10 @@ export async function startBigQueryTestServer(
 
     if (fault?.type === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (payload instanceof PrerenderedPage) {
+      sendEncoded(req, res, status, (gzip) => payload.wire(gzip), record);
       return;
     }
     const json = payload instanceof PageJson ? payload.text() : JSON.stringify(payload);
@@ -356,7 +366,7 @@ export async function startBigQueryTestServer(
   }
 
   /** One result read: counts a poll, and answers jobComplete:false, an error, or a page. */
-  function resultPage(job: JobState, offset: number, maxResults: number | undefined, ts: TimestampFormat): PageJson {
+  function resultPage(job: JobState, offset: number, maxResults: number | undefined, ts: TimestampFormat): PageJson | PrerenderedPage {
     job.resultReads += 1;
     const jobReference = { projectId: job.projectId, jobId: job.jobId, location: job.location };
     if (!jobs.isDone(job)) {
@@ -369,8 +379,10 @@ export async function startBigQueryTestServer(
     const fixture = job.fixture!;
     const limit = maxResults ?? defaultMaxResults;
     const start = Math.min(offset, fixture.count);
-    const rows = encodeRows(fixture.schema, fixture.at, start, Math.min(fixture.count, start + limit), ts, maxPageBytes);
-    const end = start + rows.length;
+    // Rows rendered ahead give the same page from memory (a reformatted answer is made on the fly).
+    const ahead = opts.reformat ? undefined : prerendered.get(fixture.origin)?.find((r) => r.ts === ts);
+    const rows = ahead ? null : encodeRows(fixture.schema, fixture.at, start, Math.min(fixture.count, start + limit), ts, maxPageBytes);
+    const end = rows ? start + rows.length : ahead!.pageEnd(start, limit, maxPageBytes);
     const page: Record<string, unknown> = {
       etag: etag(),
       schema: { fields: wireSchema(fixture.schema) },
@@ -381,7 +393,7 @@ export async function startBigQueryTestServer(
       cacheHit: fixture.cacheHit,
     };
     if (end < fixture.count) page['pageToken'] = encodePageToken(job, end);
-    return new PageJson(page, rows);
+    return rows ? new PageJson(page, rows) : new PrerenderedPage(page, ahead!, start, end);
   }
 
   function encodePageToken(job: JobState, offset: number): string {
@@ -433,6 +445,12 @@ export async function startBigQueryTestServer(
     addQuery(match, fixture) {
       fixtures.push({ match, fixture });
     },
+    prerender(fixture, options = {}) {
+      const ts = options.timestampFormat ?? 'int64';
+      const rows = PrerenderedRows.render(resolveQueryFixture(fixture), ts, options.segmentRows ?? 256);
+      prerendered.set(fixture, [...(prerendered.get(fixture) ?? []).filter((r) => r.ts !== ts), rows]);
+      return rows.stats;
+    },
     injectFault(route, fault, times = 1) {
       for (let i = 0; i < times; i++) faults.push({ route, fault });
     },
@@ -478,6 +496,7 @@ export async function startBigQueryTestServer(
       requestIds = new Map();
       counts = new Map();
       tables = new Map();
+      prerendered = new Map();
     },
     close() {
       return new Promise<void>((resolveClose) => {
