@@ -1,5 +1,6 @@
 // Refreshes of the engine bench, each in a child process of its own (bench/refresh-child.ts) so
-// that its memory is measured alone, and the refresh with an injected BigQuery job failure.
+// that its memory is measured alone, what its audit row says of it, what it wrote to the
+// target, and the refresh with an injected BigQuery job failure.
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import type { BigQueryTestServer } from '../test/support/bigquery-server.ts';
@@ -8,10 +9,37 @@ import { fmtInt, fmtMb, fmtSeconds, runChild, type BenchContext, type Figure } f
 
 const TARGET = { schema: 'sqp', name: 'asin_performance_data' } as const;
 
-export type RefreshRun = ChildResult & { serverBusyMs: number };
+/** What the run's audit row (sqp.refresh_audit_log) says. */
+export interface AuditRow {
+  rowsProcessed: number;
+  rowsInserted: number;
+  rowsUpdated: number;
+  rowsDeleted: number;
+  executionTimeMs: number;
+  /** The publish transaction (merge, deletes, quality) from sync_metadata.publishMs; null when it did not publish. */
+  publishMs: number | null;
+  pages: number | null;
+}
+
+export type RefreshRun = ChildResult & { serverBusyMs: number; audit: AuditRow | null };
+
+async function auditRow(pool: pg.Pool, runId: number): Promise<AuditRow | null> {
+  const { rows: [row] } = await pool.query<Record<keyof AuditRow, string | null>>(
+    `SELECT rows_processed AS "rowsProcessed", rows_inserted AS "rowsInserted", rows_updated AS "rowsUpdated", rows_deleted AS "rowsDeleted",
+            execution_time_ms AS "executionTimeMs", sync_metadata->>'publishMs' AS "publishMs", sync_metadata->>'pages' AS pages
+     FROM sqp.refresh_audit_log WHERE id = $1`,
+    [runId],
+  );
+  if (!row) return null;
+  const n = (v: string | null) => (v === null ? null : Number(v));
+  return {
+    rowsProcessed: n(row.rowsProcessed) ?? 0, rowsInserted: n(row.rowsInserted) ?? 0, rowsUpdated: n(row.rowsUpdated) ?? 0, rowsDeleted: n(row.rowsDeleted) ?? 0,
+    executionTimeMs: n(row.executionTimeMs) ?? 0, publishMs: n(row.publishMs), pages: n(row.pages),
+  };
+}
 
 /** One refreshTable of sqp.asin_performance_data with these params, in a child process (bench/refresh-child.ts). */
-export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServer, params: unknown, label: string): Promise<RefreshRun> {
+export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServer, pool: pg.Pool, params: unknown, label: string): Promise<RefreshRun> {
   const args: ChildArgs = {
     databaseUrl: ctx.databaseUrl,
     bigqueryUrl: server.url,
@@ -24,13 +52,15 @@ export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServ
   // busy time is the time the test server spent producing them (BigQuery's part of (a)).
   const elu = performance.eventLoopUtilization();
   const child = await runChild<ChildResult>('refresh-child.ts', args, ['--expose-gc']);
-  const result: RefreshRun = { ...child, serverBusyMs: performance.eventLoopUtilization(elu).active };
+  const serverBusyMs = performance.eventLoopUtilization(elu).active;
+  const result: RefreshRun = { ...child, serverBusyMs, audit: await auditRow(pool, child.outcome.runId) };
   const o = result.outcome;
   ctx.log(
     `${label}: ${o.status}/${o.outcome} in ${fmtSeconds(result.wallMs)} — ${fmtInt(o.rowsProcessed)} read, ${fmtInt(o.rowsInserted)} inserted, ` +
       `${fmtInt(o.rowsUpdated)} updated; RSS ${fmtMb(result.rssBaseline)} at rest, peak ${fmtMb(result.rssPeak)} ` +
       `(kernel ${result.rssKernelPeak === null ? '?' : fmtMb(result.rssKernelPeak)}); longest event-loop block ${result.maxSampleGapMs} ms; ` +
-      `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}`,
+      `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}` +
+      (result.audit?.publishMs != null ? `; publish ${fmtSeconds(result.audit.publishMs)}` : ''),
   );
   if (o.status !== 'success') ctx.log(`${label}: ${o.errorMessage ?? ''} ${JSON.stringify(o.errorDetails ?? {})}`);
   return result;
@@ -47,7 +77,7 @@ export async function jobFailureFigures(ctx: BenchContext, server: BigQueryTestS
     message: 'The job encountered an internal error during execution and was unable to complete successfully.',
   });
   const mark = server.queries.length;
-  const run = await refreshInChild(ctx, server, params, "(a'') refresh with one injected job failure");
+  const run = await refreshInChild(ctx, server, pool, params, "(a'') refresh with one injected job failure");
   const jobs = [...new Set(server.queries.slice(mark).filter((q) => !q.dryRun).map((q) => q.jobId))];
   const { rows: [audit] } = await pool.query<{ job: string | null; billed: string | null; processed: string | null }>(
     `SELECT bigquery_job_id AS job, sync_metadata->>'bytesBilled' AS billed, sync_metadata->>'bytesProcessed' AS processed
@@ -71,4 +101,59 @@ export async function jobFailureFigures(ctx: BenchContext, server: BigQueryTestS
         : `UNEXPECTED: ${run.outcome.status} ${run.outcome.errorMessage ?? ''}`,
     },
   ];
+}
+
+/** Tuples written to a table between `before` and now, counted two ways (see targetWrites). */
+export interface TableWrites {
+  /** n_tup_ins + n_tup_upd + n_tup_del deltas of pg_stat_user_tables (n_tup_upd includes HOT updates). */
+  tuples: number;
+  /** The deltas themselves, HOT updates apart. */
+  stats: { inserted: number; updated: number; hotUpdated: number; deleted: number };
+  /** Live rows whose version was written after `before` (their xmin is newer). */
+  newRowVersions: number;
+}
+
+/**
+ * Starts counting what is written to `table`; `after()` (once the writer's process has ended)
+ * says how much. Two independent counts, both exact:
+ *  - pg_stat_user_tables' tuple counters. A backend reports its counters when it exits (or at
+ *    most once a second while idle), so after() reads them until two reads 200 ms apart agree.
+ *  - rows whose xmin is newer than the first transaction id not yet assigned at the start:
+ *    every inserted or updated row version has one (an in-place change would not hide from
+ *    it), read straight from the table. A row only locked (ON CONFLICT DO UPDATE … WHERE false
+ *    locks the row it finds) keeps its xmin: that is not a write of the row's data.
+ * A delete would show in the counters only; the row count is checked by the caller as well.
+ */
+export async function targetWrites(pool: pg.Pool, table: string): Promise<{ after(): Promise<TableWrites> }> {
+  const read = async () => {
+    const { rows: [r] } = await pool.query<Record<string, string>>(
+      `SELECT n_tup_ins AS ins, n_tup_upd AS upd, n_tup_hot_upd AS hot, n_tup_del AS del FROM pg_stat_user_tables WHERE relid = $1::regclass`,
+      [table],
+    );
+    return { inserted: Number(r!.ins), updated: Number(r!.upd), hotUpdated: Number(r!.hot), deleted: Number(r!.del) };
+  };
+  const before = await read();
+  // The next transaction id to be assigned (32-bit form): anything written from now on has it or a newer one.
+  const { rows: [x] } = await pool.query<{ next: string }>(`SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::numeric % 4294967296)::text AS next`);
+  const nextXid = x!.next;
+  return {
+    async after() {
+      let now = await read();
+      for (let tries = 0; tries < 25; tries++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const again = await read();
+        if (JSON.stringify(again) === JSON.stringify(now)) break;
+        now = again;
+      }
+      const stats = {
+        inserted: now.inserted - before.inserted,
+        updated: now.updated - before.updated,
+        hotUpdated: now.hotUpdated - before.hotUpdated,
+        deleted: now.deleted - before.deleted,
+      };
+      // age() counts back from now, modulo wraparound: a row written after the start is younger than nextXid.
+      const { rows: [c] } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE age(xmin) <= age($1::text::xid)`, [nextXid]);
+      return { tuples: stats.inserted + stats.updated + stats.deleted, stats, newRowVersions: c!.n };
+    },
+  };
 }

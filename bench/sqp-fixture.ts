@@ -8,6 +8,9 @@
 // (a, q). Rows arrive week by week, so within a page the keys are spread over the index
 // (as a BigQuery result without ORDER BY would be).
 //
+// Version 2 of the data (sqpRow(i, 2)) has the same keys and every other value different
+// from version 1's: a refresh from version 1 to version 2 updates every row.
+//
 // Every value is already PostgreSQL text input (dates 'YYYY-MM-DD', BIGINT and INTEGER as
 // decimal strings, NUMERIC as plain decimals), which is also what the BigQuery wire format
 // carries for DATE, INT64 and NUMERIC: the engine's conversion returns these strings as
@@ -60,9 +63,13 @@ export const SQP_SCHEMA: readonly FieldSpec[] = SQP_COLUMNS.map((c) => ({
 export const SQP_COLUMN_NAMES: readonly string[] = SQP_COLUMNS.map((c) => c.name);
 export const SQP_KEY: readonly string[] = ['asin', 'search_query', 'start_date'];
 
-/** The BigQuery query text of a read of `count` rows (each count gets its own fixture). */
-export function sqpQuery(count: number): string {
-  return `SELECT ${SQP_COLUMN_NAMES.join(', ')} FROM \`sqp-bench.sqp.asin_performance_data\` LIMIT ${count}`;
+/** Which data: version 2 has version 1's keys with every other value changed. */
+export type SqpVersion = 1 | 2;
+
+/** The BigQuery query text of a read of `count` rows of a version (each gets its own fixture). */
+export function sqpQuery(count: number, version: SqpVersion = 1): string {
+  const table = version === 1 ? 'asin_performance_data' : 'asin_performance_data_v2';
+  return `SELECT ${SQP_COLUMN_NAMES.join(', ')} FROM \`sqp-bench.sqp.${table}\` LIMIT ${count}`;
 }
 
 // ---- deterministic pieces ---------------------------------------------------------------
@@ -123,8 +130,35 @@ function rand(i: number, k: number): number {
 const pct = (part: number, whole: number) => (whole > 0 ? ((part / whole) * 100).toFixed(4) : '0.0000');
 const price = (r: number) => (4.99 + r * 195).toFixed(2);
 
-/** Row i as PostgreSQL text values in SQP_COLUMNS order (null: NULL). */
-export function sqpRow(i: number): (string | null)[] {
+/** Row i of a version as PostgreSQL text values in SQP_COLUMNS order (null: NULL). */
+export function sqpRow(i: number, version: SqpVersion = 1): (string | null)[] {
+  const row = sqpRowV1(i);
+  return version === 1 ? row : row.map((v, c) => (SQP_KEY_INDEX.has(c) ? v : changed(SQP_COLUMNS[c]!.type, v)));
+}
+
+const SQP_KEY_INDEX = new Set(SQP_KEY.map((k) => SQP_COLUMN_NAMES.indexOf(k)));
+
+/**
+ * A version-2 value: a day later, one more, or one more in the integer part (the scale stays:
+ * NUMERIC(7,4) shares stay below 1000); NULL becomes 0.
+ */
+function changed(type: FieldSpec['type'], v: string | null): string {
+  if (v === null) return '0';
+  switch (type) {
+    case 'DATE':
+      return new Date(Date.parse(`${v}T00:00:00Z`) + DAY).toISOString().slice(0, 10);
+    case 'INT64':
+      return String(Number(v) + 1);
+    case 'NUMERIC': {
+      const dot = v.indexOf('.');
+      return dot < 0 ? String(Number(v) + 1) : `${Number(v.slice(0, dot)) + 1}${v.slice(dot)}`;
+    }
+    default:
+      throw new Error(`sqp-fixture: no version-2 rule for ${type}`);
+  }
+}
+
+function sqpRowV1(i: number): (string | null)[] {
   const q = i % Q;
   const a = Math.floor(i / Q) % A;
   const w = Math.floor(i / (Q * A));
@@ -173,11 +207,11 @@ export function sqpRow(i: number): (string | null)[] {
   ];
 }
 
-/** Rows [from, to) as COPY text (no value needs escaping: no tab, newline or backslash). */
-export function sqpCopyText(from: number, to: number): string {
+/** Rows [from, to) of a version as COPY text (no value needs escaping: no tab, newline or backslash). */
+export function sqpCopyText(from: number, to: number, version: SqpVersion = 1): string {
   const lines: string[] = new Array(to - from);
   for (let i = from; i < to; i++) {
-    const row = sqpRow(i);
+    const row = sqpRow(i, version);
     let line = '';
     for (let c = 0; c < row.length; c++) {
       if (c > 0) line += '\t';
