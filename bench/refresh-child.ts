@@ -5,8 +5,9 @@
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 import pg from 'pg';
-import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/refresh-table.ts';
-import { createBigQuerySource } from '../src/runner/sources/bigquery.ts';
+import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/engine/refresh-table.ts';
+import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { kernelPeakRss, RESULT_MARKER, sampleRss } from './support.ts';
 
 export interface ChildArgs {
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const outcome = await refreshTable(config, {
     pool,
-    sources: { bigquery, postgres: () => { throw new Error('no postgres source in the bench'); } },
+    sources: createSources({ targetUrl: args.databaseUrl, bigquery }),
   });
   const wallMs = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);

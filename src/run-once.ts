@@ -3,9 +3,9 @@ import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
 import { createProgressBar } from './progress-bar.ts';
-import { refreshTable, RefreshBusyError } from './runner/refresh-table.ts';
+import { refreshTable, RefreshBusyError } from './runner/engine/refresh-table.ts';
 import { selectConfig } from './runner/runner-sql.ts';
-import { createSources } from './runner/sources/index.ts';
+import { sourcesFromConfig } from './runner/sources/registry.ts';
 import { openDatabase } from './db.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
 import { resolveDatabase } from './service.ts';
@@ -25,7 +25,7 @@ export async function runOnce(config: Config, logger: Logger, schema: string, ta
     const bar = createProgressBar();
     const result = await refreshTable(row, {
       pool: database.pool,
-      sources: createSources(config, url),
+      sources: sourcesFromConfig(config, url),
       workerName: `${config.workerName} (cli)`,
       dailyByteBudget: config.dailyByteBudget,
       emit: (e) => bar.onEvent(e),

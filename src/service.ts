@@ -12,7 +12,7 @@ import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { createDatabaseListener } from './subscriptions/listener.ts';
 import { createReplicaTransport } from './subscriptions/transport.ts';
 import { prepareDefaultSource } from './runner/default-source.ts';
-import { createSources } from './runner/sources/index.ts';
+import { sourcesFromConfig } from './runner/sources/registry.ts';
 import { buildApp, type App } from './server.ts';
 import { createRefreshMetrics } from './http/metrics.ts';
 import { createProbes } from './http/probes.ts';
@@ -81,7 +81,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // Subscribed before the runner starts, so its first runs are counted too.
     const metrics = createRefreshMetrics({ pool: database.pool, logger });
     bus.subscribe(metrics.observe);
-    const sources = createSources(config, url);
+    const sources = sourcesFromConfig(config, url);
     // One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events).
     const listener = createDatabaseListener({ url, logger: logger.child({ component: 'listener' }) });
     await listener.start();

@@ -5,7 +5,7 @@
 import { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
-import { createBigQuerySource } from '../src/runner/sources/bigquery.ts';
+import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';
 

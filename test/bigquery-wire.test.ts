@@ -3,9 +3,9 @@
 // `toCopyText`. Both must give the same COPY text for every value shape a page can hold.
 import { describe, expect, it } from 'vitest';
 import { toCopyText } from '../src/runner/copy-text.ts';
-import { convertRows, type WireField, type WireRow } from '../src/runner/sources/bigquery-types.ts';
-import { readResultsBody } from '../src/runner/sources/bigquery-wire.ts';
-import { InvalidRowValue } from '../src/runner/sources/bigquery-wire-rows.ts';
+import { convertRows, type WireField, type WireRow } from '../src/runner/sources/bigquery/bigquery-types.ts';
+import { readResultsBody } from '../src/runner/sources/bigquery/bigquery-wire.ts';
+import { InvalidRowValue } from '../src/runner/sources/bigquery/bigquery-wire-rows.ts';
 
 const FIELDS: WireField[] = [
   { name: 's', type: 'STRING' },

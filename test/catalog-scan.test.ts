@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { migrate } from '../src/migrate.ts';
 import { createRunner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { adminQuery, createEmptyDatabase, createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 
 /** What the trigger and the scan decide about a registered table (ids and clocks aside). */
@@ -36,7 +36,7 @@ function runnerOn(db: pg.Pool, url: string) {
   });
   return createRunner({
     pool: db, logger: createLogger({ level: 'info', pretty: false }, destination), workerName: 'catalog-scan-test', dailyByteBudget: null,
-    sources: { postgres: (u) => createPostgresSource(u ?? url) },
+    sources: createSources({ targetUrl: url }),
   });
 }
 

@@ -189,7 +189,7 @@ describe('sqp-refresh status', () => {
         `INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, status)
          SELECT id, table_schema, table_name, now() - interval '3 minutes', 'running' FROM sqp.refresh_config WHERE table_name = 'daily_sqp_data'`,
       );
-      // The lock a refresh holds for its whole run (src/runner/refresh-table.ts).
+      // The lock a refresh holds for its whole run (src/runner/engine/refresh-table.ts).
       await client.query(`SELECT sqp_refresh_work.try_lock_table('sqp', 'daily_sqp_data')`);
       const live = await cli(database.url, ['status']);
       expect(row(live.stdout, 'sqp.daily_sqp_data')).toMatchObject({ latest: 'running, started 3m ago', running: 'yes' });

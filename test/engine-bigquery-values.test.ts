@@ -4,8 +4,8 @@
 // replaced when the params say so), any valid JSON (pretty-printed by a proxy), \u003c
 // escapes and pages capped by bytes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig } from './support/refresh.ts';
@@ -42,10 +42,7 @@ const EXPECTED = `VALUES
 function options(bq: BigQueryTestServer): RefreshOptions {
   return {
     pool,
-    sources: {
-      bigquery: testBigQuerySource(bq),
-      postgres: (url) => createPostgresSource(url ?? database.url),
-    },
+    sources: createSources({ targetUrl: database.url, bigquery: testBigQuerySource(bq) }),
   };
 }
 

@@ -2,8 +2,8 @@
 // REST test server: exact types in the target, retries, a 400 that fails at once, resuming
 // after page k, the daily byte budget and maximumBytesBilled, a job that fails while running.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
@@ -32,10 +32,7 @@ const rowAt = (i: number) => [
 function options(extra: Partial<RefreshOptions> = {}): RefreshOptions {
   return {
     pool,
-    sources: {
-      bigquery: testBigQuerySource(server),
-      postgres: (url) => createPostgresSource(url ?? database.url),
-    },
+    sources: createSources({ targetUrl: database.url, bigquery: testBigQuerySource(server) }),
     ...extra,
   };
 }

@@ -1,13 +1,13 @@
 // The sql transforms (summaries from asin_performance_data) and quality thresholds.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 4);
-const options = (): RefreshOptions => ({ pool, sources: { postgres: (url) => createPostgresSource(url ?? database.url) } });
+const options = (): RefreshOptions => ({ pool, sources: createSources({ targetUrl: database.url }) });
 const setParams = (table: string, params: unknown) =>
   pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = $2 WHERE table_schema = 'sqp' AND table_name = $1`, [table, JSON.stringify(params)]);
 

@@ -9,7 +9,7 @@ import { createLogger } from '../src/logger.ts';
 import { cancelRefresh, forceRefresh } from '../src/commands/refresh.ts';
 import { tableHealth } from '../src/runner/health.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, notify, CHANNELS, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
@@ -73,7 +73,7 @@ async function startRunner(name: string, extra: { retryBaseMs?: number } = {}): 
   const events: RefreshEvent[] = [];
   const runner = createRunner({
     pool: own, logger, workerName: name, dailyByteBudget: null, listener,
-    sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+    sources: createSources({ targetUrl: database.url }),
     retry: { maxAttempts: 5, baseDelayMs: extra.retryBaseMs ?? 20, maxDelayMs: 200 },
     schedule: '0 0 1 1 *', concurrency: 2, emit: (e) => events.push(e),
   });

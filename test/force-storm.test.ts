@@ -8,7 +8,7 @@ import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { forceRefresh } from '../src/commands/refresh.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { seriesTable } from './support/live.ts';
@@ -45,7 +45,7 @@ it('200 concurrent forces over 3 replicas: each request served by exactly one ru
     await listener.start();
     const runner = createRunner({
       pool: own, logger: logger.child({ replica: i }), workerName: `storm-${i}`, dailyByteBudget: null, listener,
-      sources: { postgres: (url) => createPostgresSource(url ?? database.url) }, schedule: '0 0 1 1 *', concurrency: 2,
+      sources: createSources({ targetUrl: database.url }), schedule: '0 0 1 1 *', concurrency: 2,
       retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200 },
     });
     await runner.start();

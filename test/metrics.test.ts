@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.ts';
 import { createRefreshMetrics } from '../src/http/metrics.ts';
 import { createLogger } from '../src/logger.ts';
 import { createRunner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { useRuntime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
@@ -21,7 +21,7 @@ const metrics = createRefreshMetrics({ pool, logger });
 bus.subscribe(metrics.observe);
 const runner = createRunner({
   pool, logger, workerName: 'metrics-test', dailyByteBudget: null,
-  sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+  sources: createSources({ targetUrl: database.url }),
   emit: (event) => bus.publish(event),
 });
 const app = buildApp({ graphql: loadConfig({}).graphql, logger, routes: { '/metrics': metrics.route } });

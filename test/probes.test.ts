@@ -8,7 +8,7 @@ import { createProbes, type ProbeOptions, type Readiness } from '../src/http/pro
 import { createLogger } from '../src/logger.ts';
 import { readMigrations } from '../src/migrate.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { useRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';
 import { createEmptyDatabase, createTestDatabase, openTestPool } from './support/db.ts';
@@ -53,7 +53,7 @@ async function startRunner(): Promise<Runner> {
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   const runner = createRunner({
     pool, logger, workerName: 'probe-test', dailyByteBudget: null,
-    sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+    sources: createSources({ targetUrl: database.url }),
   });
   runners.push(runner);
   await runner.start();

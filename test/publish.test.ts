@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
-import { refreshTable, type RefreshOptions } from '../src/runner/refresh-table.ts';
+import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
 import { createRunner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
@@ -17,7 +17,7 @@ const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 6);
 const ROWS = 4000;
-const options = (extra: Partial<RefreshOptions> = {}): RefreshOptions => ({ pool, sources: { postgres: (url) => createPostgresSource(url ?? database.url) }, ...extra });
+const options = (extra: Partial<RefreshOptions> = {}): RefreshOptions => ({ pool, sources: createSources({ targetUrl: database.url }), ...extra });
 const sum = (relation: string) => tableChecksum(pool, relation, ['id', 'v']);
 
 /** src.<name> (new values v = 2g + version) and sqp.<name> holding the old version of every row. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { createRunner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { until } from './support/until.ts';
 import { tableChecksum } from './support/refresh.ts';
@@ -46,7 +46,7 @@ it('a refresh whose process is SIGKILLed after some pages is resumed by a runner
 
   const runner = createRunner({
     pool, logger: createLogger({ level: 'silent', pretty: false }), workerName: 'rescuer', dailyByteBudget: null,
-    sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+    sources: createSources({ targetUrl: database.url }),
   });
   await runner.tick();
 

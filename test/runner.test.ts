@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { createRunner, type RunnerOptions } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 
@@ -18,7 +18,7 @@ const now = () => new Date(clock);
 function runner(extra: Partial<RunnerOptions> = {}, db = pool) {
   return createRunner({
     pool: db, logger, workerName: 'test', dailyByteBudget: null, now, random: () => 1,
-    sources: { postgres: (url) => createPostgresSource(url ?? database.url) },
+    sources: createSources({ targetUrl: database.url }),
     retry: { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: HOUR },
     ...extra,
   });
@@ -106,7 +106,7 @@ describe('schedule', () => {
     await table('flaky', { dueInHours: -1 });
     const due = await nextOf('flaky');
     await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,databaseUrlEnv}', '"DOWN_DB"') WHERE table_name = 'flaky'`);
-    const r = runner({ sources: { postgres: (url) => createPostgresSource(url ?? database.url), env: { DOWN_DB: 'postgresql://nobody@127.0.0.1:1/none' } } });
+    const r = runner({ sources: createSources({ targetUrl: database.url, env: { DOWN_DB: 'postgresql://nobody@127.0.0.1:1/none' } }) });
     const delays: number[] = [];
     for (let attempt = 1; attempt <= 3; attempt++) {
       const before = clock;

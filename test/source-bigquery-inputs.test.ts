@@ -5,7 +5,7 @@
 // estimateBytes → inputsUnchanged(previous run's stats.inputs) → open.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
-import { type BigQueryOpenReadRequest, type BigQuerySource } from '../src/runner/sources/bigquery.ts';
+import { type BigQueryOpenReadRequest, type BigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';
 

@@ -3,7 +3,7 @@
 // page stays near `pageBytes` (two pages are in memory at once: one loading, one fetched ahead).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FAST_RETRY_OPTIONS, startBigQueryTestServer, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
-import { createBigQuerySource, type BigQueryOpenReadRequest } from '../src/runner/sources/bigquery.ts';
+import { createBigQuerySource, type BigQueryOpenReadRequest } from '../src/runner/sources/bigquery/bigquery.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';
 

@@ -16,8 +16,8 @@ import {
   type BigQueryOpenReadRequest,
   type BigQueryResumeState,
   type BigQuerySourceSettings,
-} from '../src/runner/sources/bigquery.ts';
-import { microsToIso, plainDecimal, timestampText, toText } from '../src/runner/sources/bigquery-types.ts';
+} from '../src/runner/sources/bigquery/bigquery.ts';
+import { microsToIso, plainDecimal, timestampText, toText } from '../src/runner/sources/bigquery/bigquery-types.ts';
 import { SourceError, type SourcePage, type SourceRead } from '../src/runner/source.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';

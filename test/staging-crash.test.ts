@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/embedded-postgres.ts';
 import { migrate } from '../src/migrate.ts';
-import { refreshTable } from '../src/runner/refresh-table.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { refreshTable } from '../src/runner/engine/refresh-table.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { freePort } from './support/global-setup.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';
 import { openTestPool } from './support/db.ts';
@@ -37,7 +37,7 @@ it('a PostgreSQL crash mid-load empties the unlogged staging table; the resume s
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, custom_sync_params = $1 WHERE table_name = 'crash'`, [
     JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.crash' }, pageSize: 500 }),
   ]);
-  const sources = () => ({ postgres: (url: string | undefined) => createPostgresSource(url ?? server!.url) });
+  const sources = () => (createSources({ targetUrl: server!.url }));
 
   // A load paused after 3 pages (a shutdown): 1,500 rows staged, the checkpoint says so.
   const shutdown = new AbortController();

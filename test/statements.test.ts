@@ -5,7 +5,7 @@ import { afterAll, expect, it } from 'vitest';
 import { openDatabase } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
 import { createRunner } from '../src/runner/runner.ts';
-import { createPostgresSource } from '../src/runner/sources/postgres.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase } from './support/db.ts';
 
 const database = await createTestDatabase();
@@ -25,7 +25,7 @@ it('a one-page refresh sends a bounded number of statements before its first COP
   ]);
   const runner = createRunner({
     pool: db.pool, logger: createLogger({ level: 'silent', pretty: false }), workerName: 'count', dailyByteBudget: null,
-    sources: { postgres: (url) => createPostgresSource(url ?? database.url) }, schedule: '0 0 1 1 *',
+    sources: createSources({ targetUrl: database.url }), schedule: '0 0 1 1 *',
   });
   statements.length = 0;
   await runner.tick();

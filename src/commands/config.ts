@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
 import { wakeRunners } from '../runner/runner.ts';
 import { selectConfig } from '../runner/runner-sql.ts';
-import { SyncParamsError, parseSyncParams } from '../runner/sync-params.ts';
+import { SyncParamsError } from '../runner/params-error.ts';
+import { parseSyncParams } from '../runner/sync-params.ts';
 
 const Settings = z.object({
   isEnabled: z.boolean().nullish(),

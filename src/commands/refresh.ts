@@ -3,21 +3,23 @@
 // wakes the runners of every replica; whichever claims the table acts on it.
 import type pg from 'pg';
 import { BudgetExceededError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { bytesBilledToday, lastSuccess } from '../runner/audit.ts';
+import { bytesBilledToday, lastSuccess } from '../runner/audit-log.ts';
 import { loadPlanInput } from '../runner/plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from '../runner/planner.ts';
-import { lowerBound, pickSource } from '../runner/refresh-inputs.ts';
+import { lowerBound } from '../runner/refresh-inputs.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
-import type { RefreshConfigRow, SourceProvider } from '../runner/refresh-types.ts';
+import type { RefreshConfigRow } from '../runner/refresh-types.ts';
+import type { Sources } from '../runner/sources/registry.ts';
 import { requestCancel, wakeRunners } from '../runner/runner.ts';
 import { insertRequest, selectConfig } from '../runner/runner-sql.ts';
-import { SyncParamsError, parseSyncParams, type SyncParams } from '../runner/sync-params.ts';
+import { SyncParamsError } from '../runner/params-error.ts';
+import { parseSyncParams, type SyncParams } from '../runner/sync-params.ts';
 
 export interface CommandContext {
   pool: pg.Pool;
   /** Sources for dry-run estimates (BigQuery); absent: no estimate. */
-  sources?: SourceProvider;
+  sources?: Sources;
   dailyByteBudget: bigint | null;
   /** Cancels a run of this process directly (the NOTIFY reaches the others). */
   cancelLocal?: (runId: number) => boolean;
@@ -130,9 +132,10 @@ async function planForced(pool: pg.Pool, now: Date, configId: number, cascade: b
 }
 
 async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, params: SyncParams, now: Date) {
-  if (params.source.type !== 'bigquery' || !ctx.sources) return null;
-  const source = pickSource(params, ctx.sources);
-  if (!source.estimateBytes) return null;
+  if (!ctx.sources?.canEstimateBytes(params.source)) return null;
+  const reader = ctx.sources.reader(params.source, config.tableSchema);
+  const source = 'pages' in reader ? reader.pages : null;
+  if (!source?.estimateBytes) return null;
   const client = await ctx.pool.connect();
   try {
     const previous = await lastSuccess(client, config.id);
@@ -140,7 +143,7 @@ async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, para
     const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
     const estimated = await source.estimateBytes({
       table: { schema: config.tableSchema, name: config.tableName },
-      params: { ...params.source.params, since },
+      params: { ...('params' in params.source ? params.source.params : {}), since },
       pageSize: params.pageSize,
       keyColumns: params.keyColumns ?? [],
       source: params.source,

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import { bytesBilledToday } from '../runner/audit.ts';
+import { bytesBilledToday } from '../runner/audit-log.ts';
 import { runtime as currentRuntime, type Runtime } from '../runtime.ts';
 import type { Route } from '../server.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';

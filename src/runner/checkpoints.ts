@@ -1,5 +1,5 @@
 // SQL for refresh_checkpoints: one active checkpoint per running refresh of a table. It is
-// written in the same transaction as each page staged (loader.ts), so it always tells exactly
+// written in the same transaction as each page staged (engine/write.ts), so it always tells exactly
 // what the run's staging table holds; the publish completes it with the target's merge.
 import type pg from 'pg';
 

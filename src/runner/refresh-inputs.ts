@@ -1,12 +1,12 @@
 // What a refresh checks and resolves before it reads: the params against the target table,
-// the source to read from, the daily byte budget, and watermark arithmetic.
+// the daily byte budget, and watermark arithmetic.
 import type pg from 'pg';
-import { bytesBilledToday } from './audit.ts';
+import { bytesBilledToday } from './audit-log.ts';
 import { matchesUniqueKey, type TargetTable } from './catalog.ts';
 import { RefreshFailure } from './refresh-failures.ts';
-import type { RefreshOptions, SourceProvider } from './refresh-types.ts';
+import type { RefreshOptions } from './refresh-types.ts';
 import type { PagedSource } from './source.ts';
-import { SyncParamsError, type SyncParams } from './sync-params.ts';
+import { SyncParamsError } from './params-error.ts';
 
 /** Compares two watermark texts: timestamps and dates in ISO form sort as text; numbers as numbers. */
 export function greater(a: string, b: string): boolean {
@@ -35,20 +35,6 @@ export function validateAgainstTarget(target: TargetTable, keys: string[], curso
   if (!matchesUniqueKey(target, keys)) fail('keyColumns', `(${keys.join(', ')}) is not a unique key of ${target.schema}.${target.name}`);
   if (cursor && !has(cursor)) fail('cursorColumn', `${cursor} is not a column of ${target.schema}.${target.name}`);
   for (const c of columns ?? []) if (!has(c)) fail('source.transform', `${target.schema}.${target.name} has no column ${c}`);
-}
-
-export function pickSource(params: SyncParams, sources: SourceProvider): PagedSource {
-  if (params.source.type === 'bigquery') {
-    if (!sources.bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
-    return sources.bigquery;
-  }
-  if (params.source.type === 'postgres') {
-    const envName = params.source.databaseUrlEnv;
-    const url = envName ? sources.env?.[envName] : undefined;
-    if (envName && !url) throw new RefreshFailure(`environment variable ${envName} (source.databaseUrlEnv) is not set`, { reason: 'params', retryable: false });
-    return sources.postgres(url);
-  }
-  throw new Error('sql transforms have no paged source');
 }
 
 export async function enforceBudget(

@@ -1,9 +1,9 @@
-// What a refresh takes and gives: shared by the engine (refresh-table.ts), its inputs
+// What a refresh takes and gives: shared by the engine (engine/), its inputs
 // (refresh-inputs.ts), the runner and the commands, so that none of them imports another's
 // module for a type (refresh-table.ts and refresh-inputs.ts imported each other).
 import type pg from 'pg';
 import type { RefreshEvent } from '../subscriptions/events.ts';
-import type { PagedSource } from './source.ts';
+import type { Sources } from './sources/registry.ts';
 
 /** The columns of refresh_config a refresh needs. */
 export interface RefreshConfigRow {
@@ -16,17 +16,10 @@ export interface RefreshConfigRow {
   nextRefreshAt: Date | null;
 }
 
-/** Sources by kind; postgres sources by database URL (the target's when none is named). */
-export interface SourceProvider {
-  bigquery?: PagedSource;
-  postgres(databaseUrl: string | undefined): PagedSource;
-  /** Resolves `databaseUrlEnv` of a postgres source (only names are stored in params). */
-  env?: Record<string, string | undefined>;
-}
-
 export interface RefreshOptions {
   pool: pg.Pool;
-  sources: SourceProvider;
+  /** The process's sources (sources/registry.ts). */
+  sources: Sources;
   now?: () => Date;
   /** Names this worker in checkpoints (function_name). */
   workerName?: string;

@@ -11,11 +11,12 @@ import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
 import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listener.ts';
-import { failInterruptedRuns } from './audit.ts';
+import { failInterruptedRuns } from './audit-log.ts';
 import { registerCreatedTables } from './catalog-scan.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
-import { refreshTable } from './refresh-table.ts';
-import type { RefreshConfigRow, RefreshOutcome, SourceProvider } from './refresh-types.ts';
+import { refreshTable } from './engine/refresh-table.ts';
+import type { RefreshConfigRow, RefreshOutcome } from './refresh-types.ts';
+import type { Sources } from './sources/registry.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
 import { isRetryableSqlState } from './refresh-failures.ts';
@@ -27,7 +28,7 @@ const LEASE_SECONDS = 3600;
 
 export interface RunnerOptions {
   pool: pg.Pool;
-  sources: SourceProvider;
+  sources: Sources;
   logger: Logger;
   workerName: string;
   dailyByteBudget: bigint | null;

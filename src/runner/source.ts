@@ -64,9 +64,8 @@ export interface OpenReadRequest {
   signal?: AbortSignal;
 }
 
-/** A source that reads rows page by page (bigquery, postgres). */
+/** A source that reads rows page by page through this process (bigquery, postgres: sources/registry.ts). */
 export interface PagedSource {
-  kind: 'bigquery' | 'postgres';
   open(request: OpenReadRequest): Promise<SourceRead>;
   /** Bytes the query would process (BigQuery dry run); undefined where it costs nothing. */
   estimateBytes?(request: OpenReadRequest): Promise<bigint>;

@@ -1,56 +1,9 @@
 // The schema of refresh_config.custom_sync_params: how one table is refreshed. Validated
 // wherever it is written or read; a bad value names its path and nothing runs.
 import { z } from 'zod';
-
-const identifier = z
-  .string()
-  .min(1)
-  .max(63)
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain column name (letters, digits, _)');
-
-const paramValue = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-
-/** A byte count: a non-negative integer, as a number or a decimal string (JSON has no int64). */
-const byteCount = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a whole number of bytes')])
-  .transform((v) => BigInt(v));
-
-const BigQuerySourceSchema = z.object({
-  type: z.literal('bigquery'),
-  /** Standard SQL; may use @since (incremental lower bound) and the named params below. */
-  query: z.string().min(1, 'required'),
-  params: z.record(z.string(), paramValue).default({}),
-  /** Overrides BIGQUERY_LOCATION for this table. */
-  location: z.string().min(1).optional(),
-  /** BigQuery refuses to run the job when it would bill more than this. */
-  maximumBytesBilled: byteCount.optional(),
-  /** Replaces U+0000 in values (PostgreSQL text cannot hold it); unset: a NUL fails the run naming column and row. */
-  nulReplacement: z.string().optional(),
-  /** false: always query, even when the tables the query reads did not change (non-deterministic queries). */
-  skipWhenUnchanged: z.boolean().optional(),
-}).strict(); // every level strict: a typo ("maximumBytesBiled") must not silently drop a byte cap
-
-const PostgresSourceSchema = z.object({
-  type: z.literal('postgres'),
-  /** A SELECT; may use @since and the named params below (sent as bind parameters). */
-  query: z.string().min(1, 'required'),
-  params: z.record(z.string(), paramValue).default({}),
-  /**
-   * Name of an environment variable holding the source database's URL (never the URL
-   * itself: params are visible in the graph). Unset: the target database.
-   */
-  databaseUrlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
-}).strict();
-
-const SqlTransformSchema = z.object({
-  type: z.literal('sql'),
-  /** Built-in transforms of the summary tables, computed from their parent in PostgreSQL. */
-  transform: z.enum(['weekly_summary', 'monthly_summary', 'quarterly_summary', 'yearly_summary', 'search_performance_summary']),
-  /** The parent table (in the target's schema), default asin_performance_data. */
-  parentTable: identifier.default('asin_performance_data'),
-}).strict();
-
-const SourceSchema = z.discriminatedUnion('type', [BigQuerySourceSchema, PostgresSourceSchema, SqlTransformSchema]);
+import { identifier } from './param-types.ts';
+import { SyncParamsError } from './params-error.ts';
+import { SourceParamsSchema } from './sources/registry.ts';
 
 const threshold = z
   .object({
@@ -94,7 +47,8 @@ const QualitySchema = z
 
 const SyncParamsSchema = z
   .object({
-    source: SourceSchema,
+    /** Where the rows come from: one of the kinds of sources/registry.ts. */
+    source: SourceParamsSchema,
     /** Columns identifying a row; default: the target's primary key. */
     keyColumns: z.array(identifier).min(1).optional(),
     mode: z.enum(['full', 'incremental']).default('full'),
@@ -118,21 +72,6 @@ const SyncParamsSchema = z
 
 export type SyncParams = z.output<typeof SyncParamsSchema>;
 export type SyncParamsInput = z.input<typeof SyncParamsSchema>;
-type SourceParams = SyncParams['source'];
-
-export interface ParamIssue {
-  path: string;
-  message: string;
-}
-
-/** A custom_sync_params value that does not fit the schema; `issues` name each path. */
-export class SyncParamsError extends Error {
-  override name = 'SyncParamsError';
-  constructor(readonly issues: ParamIssue[]) {
-    super(`invalid custom_sync_params: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
-  }
-}
-
 /** Parses custom_sync_params, throwing a SyncParamsError that names every bad path. */
 export function parseSyncParams(value: unknown): SyncParams {
   const result = SyncParamsSchema.safeParse(value ?? {});

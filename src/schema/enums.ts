@@ -6,7 +6,8 @@ export const RunPhase = builder.enumType('RunPhase', {
   description: 'Where a running refresh is: write, audit, publish.',
   values: {
     WRITING: { value: 'writing', description: 'Pages from the source go into the run\'s staging table, each committed with its checkpoint; the target is untouched.' },
-    AUDITING: { value: 'auditing', description: 'The load is complete: it is merged into the target and its quality measured in one transaction, not yet visible; it publishes on commit or, on a blocking breach, publishes nothing.' },
+    AUDITING: { value: 'auditing', description: 'The load is complete: the diff it would make is measured, applied to the target and its quality measured in one transaction, not yet visible to anyone; on a blocking breach nothing is published.' },
+    PUBLISHING: { value: 'publishing', description: 'The audit passed: the quality rows, the checkpoint and the audit row are written and the transaction commits; readers then see all of the new rows at once.' },
   } as const,
 });
 

@@ -51,7 +51,7 @@ const RunProgress = builder.objectRef<Ev<'run:progress'>>('RunProgress').impleme
   interfaces: [RefreshEventInterface],
   fields: (t) => ({
     runId: t.id({ description: 'Global id of its RefreshRun.', resolve: (e) => runId(e.runId) }),
-    phase: t.field({ type: RunPhase, description: 'Writing (staging pages) or auditing (merging and checking before the publish).', resolve: (e) => e.phase }),
+    phase: t.field({ type: RunPhase, description: 'Writing (staging pages), auditing (diff, merge and quality, not yet visible) or publishing (committing).', resolve: (e) => e.phase }),
     page: t.exposeInt('page', { description: 'Pages committed so far, this one included.' }),
     rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows committed so far.' }),
     totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when it says.' }),

@@ -14,8 +14,8 @@ export type RefreshEvent =
   | ({
       type: 'run:progress';
       runId: number;
-      /** writing: pages go into the staging table; auditing: the load is complete and is being merged and checked, not yet visible. */
-      phase: 'writing' | 'auditing';
+      /** writing: pages go into the staging table; auditing: the load is complete, its diff and quality are being measured, nothing visible; publishing: it passed and is being committed. */
+      phase: 'writing' | 'auditing' | 'publishing';
       page: number;
       rowsProcessed: number;
       totalRows: number | null;

@@ -59,7 +59,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { createBigQuerySource, type BigQuerySourceSettings } from '../../src/runner/sources/bigquery.ts';
+import { createBigQuerySource, type BigQuerySourceSettings } from '../../src/runner/sources/bigquery/bigquery.ts';
 import { DEFAULT_REASON, errorBody, HttpError, readBody, sendEncoded, sendError, sendJsonText, statusForReason } from './bigquery-server-http.ts';
 import { PrerenderedPage, PrerenderedRows } from './bigquery-server-prerendered.ts';
 import {

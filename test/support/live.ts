@@ -10,9 +10,8 @@ import { createToken, type Scope } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase, useDatabase, type Database } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { SourceProvider } from '../../src/runner/refresh-table.ts';
 import { createRunner, type Runner } from '../../src/runner/runner.ts';
-import { createPostgresSource } from '../../src/runner/sources/postgres.ts';
+import { createSources, type SourceEnvironment } from '../../src/runner/sources/registry.ts';
 import { useRuntime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/server.ts';
 import { createEventBus, type EventBus } from '../../src/subscriptions/bus.ts';
@@ -33,7 +32,7 @@ export interface LiveApp {
 
 export async function startLiveApp(
   databaseUrl: string,
-  opts: { sources?: Partial<SourceProvider>; dailyByteBudget?: bigint | null; env?: Record<string, string> } = {},
+  opts: { sources?: Partial<SourceEnvironment>; dailyByteBudget?: bigint | null; env?: Record<string, string> } = {},
 ): Promise<LiveApp> {
   const made = { read: createToken('reader', 'read'), operate: createToken('operator', 'operate'), admin: createToken('admin', 'admin'), revoked: createToken('former', 'admin') };
   const config = loadConfig({
@@ -47,7 +46,7 @@ export async function startLiveApp(
   const database = openDatabase(databaseUrl);
   useDatabase(database);
   const bus = createEventBus();
-  const sources: SourceProvider = { postgres: (url) => createPostgresSource(url ?? databaseUrl), ...opts.sources };
+  const sources = createSources({ targetUrl: databaseUrl, ...opts.sources });
   const listener = createDatabaseListener({ url: databaseUrl, logger });
   await listener.start();
   const runner = createRunner({

@@ -1,6 +1,6 @@
 // Helpers for engine tests: configs from the database, checksums of tables.
 import pg from 'pg';
-import type { RefreshConfigRow } from '../../src/runner/refresh-table.ts';
+import type { RefreshConfigRow } from '../../src/runner/engine/refresh-table.ts';
 import { selectConfig } from '../../src/runner/runner-sql.ts';
 
 /** Reads a config row as the runner would. */

@@ -1,33 +1,37 @@
-// Write–audit–publish for one target table. WRITE: pages are COPYed into a staging table of
-// the run's own in the service's work schema (sqp_refresh_work."stage_<config id>"), each page
-// committed with its checkpoint, the target untouched; the table is persistent, so a run
-// resumes across processes, and UNLOGGED: rows written once and published once need no WAL.
-// A PostgreSQL crash resets an unlogged table to empty while its checkpoint says otherwise, so
-// every resume compares the staged rows with the checkpoint (stagedRowCount, refresh-table.ts)
-// and loads again when they differ: never published short (test/staging-crash.test.ts).
-// PUBLISH, inside the caller's transaction: one merge (INSERT … ON CONFLICT (keys) DO UPDATE …
-// WHERE target IS DISTINCT FROM excluded) counts inserted and updated rows exactly, then the
-// window's rows missing from the staged load are deleted; the caller measures quality on the
-// result in the same transaction (AUDIT) and commits, or rolls everything back.
+// The staging table of a load and what is done with it. WRITE: pages are COPYed into a
+// staging table of the run's own in the service's work schema (sqp_refresh_work."stage_<config
+// id>"), each page committed with its checkpoint, the target untouched; the table is
+// persistent, so a run resumes across processes, and UNLOGGED: rows written once and published
+// once need no WAL. A PostgreSQL crash resets an unlogged table to empty while its checkpoint
+// says otherwise, so every resume compares the staged rows with the checkpoint (start.ts) and
+// loads again when they differ: never published short (test/staging-crash.test.ts).
+// AUDIT reads it (facts, diff: audit.ts); PUBLISH applies it inside the caller's transaction
+// (publish.ts): a plain INSERT into an empty target, else one merge (INSERT … ON CONFLICT (keys)
+// DO UPDATE … WHERE target IS DISTINCT FROM excluded) that counts inserted and updated rows
+// exactly, then the window's rows missing from the load are deleted.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { quoteIdent, type TargetTable } from './catalog.ts';
-import { toCopyText } from './copy-text.ts';
-import type { SourcePage } from './source.ts';
+import { quoteIdent, type TargetTable } from '../catalog.ts';
+import { toCopyText } from '../copy-text.ts';
+import type { SourcePage } from '../source.ts';
 
-export interface MergeCounts {
+/** What one scan of the staged rows tells. */
+export interface StagedFacts {
   /** Rows staged (read from the source) in the load. */
   staged: number;
-  inserted: number;
-  updated: number;
-  /** Staged rows that shared a key with another staged row (only the last one is kept). */
-  duplicates: number;
   /** Staged rows with a NULL key column, per key column (such rows are not loaded). */
   nullKeys: Record<string, number>;
   /** Largest cursor value staged, as text, or null. */
   maxCursor: string | null;
+}
+
+/** The diff a load would make to its target. */
+export interface LoadDiff {
+  inserts: number;
+  updates: number;
+  deletes: number;
 }
 
 export interface LoaderOptions {
@@ -60,6 +64,8 @@ export class StagedLoad {
   private readonly mergeSql: string;
   private readonly fallbackMergeSql: string;
   private readonly bulkSql: string;
+  private readonly diffSql: string;
+  private readonly notNullKeys: string;
 
   constructor(
     private readonly client: pg.ClientBase,
@@ -76,6 +82,7 @@ export class StagedLoad {
     // A target `updated_at` that the source does not provide records when a row last changed.
     const touch = targetHas('updated_at') && !options.columns.includes('updated_at') ? ', "updated_at" = now()' : '';
     const notNullKeys = options.keyColumns.map((k) => `${q(k)} IS NOT NULL`).join(' AND ');
+    this.notNullKeys = notNullKeys;
     const conflict =
       nonKey.length === 0
         ? 'DO NOTHING'
@@ -94,7 +101,16 @@ export class StagedLoad {
     // An empty target: a plain INSERT, no conflict handling (a repeated key fails it with
     // 23505 and the merge below takes over, keeping the last of each key).
     this.bulkSql = `INSERT INTO ${target.qualified} (${this.cols}) SELECT ${this.cols} FROM ${STAGE} WHERE ${notNullKeys}`;
-    // When a page repeats a key, ON CONFLICT refuses to touch a row twice: keep the last one.
+    const joined = options.keyColumns.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
+    const changed = nonKey.length === 0 ? 'false'
+      : `(${nonKey.map((c) => `t.${q(c)}`).join(', ')}) IS DISTINCT FROM (${nonKey.map((c) => `s.${q(c)}`).join(', ')})`;
+    // The merge's own test of a change (IS DISTINCT FROM on the source's non-key columns).
+    this.diffSql = `
+      SELECT count(*) FILTER (WHERE t.ctid IS NULL)::int AS inserts,
+             count(*) FILTER (WHERE t.ctid IS NOT NULL AND ${changed})::int AS updates
+      FROM ${STAGE} s LEFT JOIN ${target.qualified} t ON ${joined}
+      WHERE ${options.keyColumns.map((k) => `s.${q(k)} IS NOT NULL`).join(' AND ')}`;
+    // When the load repeats a key, ON CONFLICT refuses to touch a row twice: keep the last one.
     this.fallbackMergeSql = merge(
       `SELECT DISTINCT ON (${this.keys}) ${this.cols} FROM ${STAGE} WHERE ${notNullKeys} ORDER BY ${this.keys}, ordinal DESC`,
     );
@@ -141,48 +157,79 @@ export class StagedLoad {
     return Number(n!.n);
   }
 
-  /** Merges the staged rows into the target (caller's transaction) and reports exact counts. */
-  async merge(): Promise<MergeCounts> {
-    const STAGE = this.stage;
+  /** One scan of the staged rows: how many, NULL keys per key column, the largest cursor value. */
+  async facts(): Promise<StagedFacts> {
     const q = quoteIdent;
-    const facts = await this.client.query<Record<string, string | number | null>>(
+    const { rows: [f] } = await this.client.query<Record<string, string | number | null>>(
       `SELECT count(*)::int AS staged,
-              (count(*) - count(*) FILTER (WHERE ${this.options.keyColumns.map((k) => `${q(k)} IS NULL`).join(' OR ')}))::int AS keyed,
               ${this.options.keyColumns.map((k, i) => `count(*) FILTER (WHERE ${q(k)} IS NULL)::int AS null_${i}`).join(', ')}
               ${this.options.cursorColumn ? `, max(${q(this.options.cursorColumn)})::text AS max_cursor` : ''}
-       FROM ${STAGE}`,
+       FROM ${this.stage}`,
     );
-    const f = facts.rows[0]!;
     const nullKeys: Record<string, number> = {};
-    this.options.keyColumns.forEach((k, i) => (nullKeys[k] = Number(f[`null_${i}`] ?? 0)));
-    let duplicates = 0;
-    let counts: { inserted: number; updated: number };
-    const empty = (await this.client.query(`SELECT 1 FROM ${this.target.qualified} LIMIT 1`)).rowCount === 0;
+    this.options.keyColumns.forEach((k, i) => (nullKeys[k] = Number(f![`null_${i}`] ?? 0)));
+    return { staged: Number(f!.staged), nullKeys, maxCursor: (f!.max_cursor as string | null | undefined) ?? null };
+  }
+
+  /** Whether the target has no rows (the publish takes the bulk path). */
+  async targetIsEmpty(): Promise<boolean> {
+    return (await this.client.query(`SELECT 1 FROM ${this.target.qualified} LIMIT 1`)).rowCount === 0;
+  }
+
+  /**
+   * The diff the staged rows would make, measured without writing: rows whose key the target
+   * lacks (inserts), rows whose values differ (updates), and — with deleteMissing — the
+   * window's target rows the load does not have (deletes). One hash join of stage and target.
+   */
+  async diff(window: { sql: string; params: unknown[] } | null, withDeletes: boolean): Promise<LoadDiff> {
+    const { rows: [d] } = await this.client.query<{ inserts: number; updates: number }>(this.diffSql);
+    const deletes = withDeletes ? await countMissing(this.client, this.target, this.options.keyColumns, this.stage, window) : 0;
+    return { inserts: d!.inserts, updates: d!.updates, deletes };
+  }
+
+  /** Staged keys that occur more than once (rows beyond the first of each key). */
+  async duplicates(): Promise<number> {
+    const { rows: [d] } = await this.client.query<{ n: number }>(
+      `SELECT coalesce(sum(n - 1), 0)::int AS n FROM (SELECT count(*) AS n FROM ${this.stage} WHERE ${this.notNullKeys} GROUP BY ${this.keys} HAVING count(*) > 1) d`,
+    );
+    return d!.n;
+  }
+
+  /**
+   * Applies the staged rows to the target (the caller's transaction): a plain INSERT into an
+   * empty target, else the merge; where the load repeats a key, its last row. Exact counts.
+   */
+  async apply(targetEmpty: boolean): Promise<{ inserted: number; updated: number; duplicates: number }> {
     await this.client.query('SAVEPOINT sqp_merge');
     try {
-      counts = empty
+      const counts = targetEmpty
         ? { inserted: (await this.client.query(this.bulkSql)).rowCount ?? 0, updated: 0 }
         : (await this.client.query<{ inserted: number; updated: number }>(this.mergeSql)).rows[0]!;
       await this.client.query('RELEASE SAVEPOINT sqp_merge');
+      return { ...counts, duplicates: 0 };
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code !== '21000' && !(empty && code === '23505')) throw error;
+      if (code !== '21000' && !(targetEmpty && code === '23505')) throw error;
       await this.client.query('ROLLBACK TO SAVEPOINT sqp_merge');
-      const distinct = await this.client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM (SELECT DISTINCT ${this.keys} FROM ${STAGE} WHERE ${this.options.keyColumns.map((k) => `${q(k)} IS NOT NULL`).join(' AND ')}) d`,
-      );
-      duplicates = Number(f.keyed) - distinct.rows[0]!.n;
-      counts = (await this.client.query<{ inserted: number; updated: number }>(this.fallbackMergeSql)).rows[0]!;
+      const duplicates = await this.duplicates();
+      const counts = (await this.client.query<{ inserted: number; updated: number }>(this.fallbackMergeSql)).rows[0]!;
+      return { ...counts, duplicates };
     }
-    return {
-      staged: Number(f.staged),
-      inserted: counts.inserted,
-      updated: counts.updated,
-      duplicates,
-      nullKeys,
-      maxCursor: (f.max_cursor as string | null | undefined) ?? null,
-    };
   }
+}
+
+/** The window's target rows whose keys the staged load does not have (deleteMissing), as a predicate on `t`. */
+function missingSql(target: TargetTable, keyColumns: string[], stage: string, window: { sql: string } | null): string {
+  const match = keyColumns.map((k) => `k.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
+  return `${window ? `(${window.sql}) AND ` : ''}NOT EXISTS (SELECT 1 FROM ${stage} k WHERE ${match})`;
+}
+
+async function countMissing(client: pg.ClientBase, target: TargetTable, keyColumns: string[], stage: string, window: { sql: string; params: unknown[] } | null): Promise<number> {
+  const { rows: [n] } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${target.qualified} t WHERE ${missingSql(target, keyColumns, stage, window)}`,
+    window?.params ?? [],
+  );
+  return n!.n;
 }
 
 /** Deletes target rows of the window whose keys the staged load does not have; returns how many. */
@@ -193,11 +240,6 @@ export async function deleteMissing(
   stage: string,
   window: { sql: string; params: unknown[] } | null,
 ): Promise<number> {
-  const match = keyColumns.map((k) => `k.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
-  const res = await client.query(
-    `DELETE FROM ${target.qualified} t
-     WHERE ${window ? `(${window.sql}) AND ` : ''}NOT EXISTS (SELECT 1 FROM ${stage} k WHERE ${match})`,
-    window?.params ?? [],
-  );
+  const res = await client.query(`DELETE FROM ${target.qualified} t WHERE ${missingSql(target, keyColumns, stage, window)}`, window?.params ?? []);
   return res.rowCount ?? 0;
 }

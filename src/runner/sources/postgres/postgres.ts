@@ -2,10 +2,10 @@
 // streamed with a server-side cursor in key order. Resuming adds `WHERE (keys) > (last key)`,
 // so a run continues exactly after the last committed page.
 import pg from 'pg';
-import { isRetryableSqlState } from '../refresh-failures.ts';
-import { quoteIdent } from '../catalog.ts';
-import { bindNamedParams } from '../named-params.ts';
-import { SourceError, type OpenReadRequest, type PagedSource, type SourcePage, type SourceRead, type TextValue } from '../source.ts';
+import { isRetryableSqlState } from '../../refresh-failures.ts';
+import { quoteIdent } from '../../catalog.ts';
+import { bindNamedParams } from '../../named-params.ts';
+import { SourceError, type OpenReadRequest, type PagedSource, type SourcePage, type SourceRead, type TextValue } from '../../source.ts';
 
 /** Every value as PostgreSQL's own text output: exact, and valid COPY input as it is. */
 const asText = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -18,9 +18,8 @@ export interface PostgresOpenRequest extends OpenReadRequest {
 const extended = (config: pg.QueryConfig): pg.QueryConfig => ({ ...config, queryMode: 'extended' }) as pg.QueryConfig;
 
 /** A source reading from the database at `databaseUrl`. */
-export function createPostgresSource(databaseUrl: string): PagedSource & { kind: 'postgres'; open(r: PostgresOpenRequest): Promise<SourceRead> } {
+export function createPostgresSource(databaseUrl: string): PagedSource & { open(r: PostgresOpenRequest): Promise<SourceRead> } {
   return {
-    kind: 'postgres',
     async open(request: PostgresOpenRequest): Promise<SourceRead> {
       const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sqp-refresh source' });
       // A lost connection fails the FETCH in flight (the run ends retryable and resumes from

@@ -1,0 +1,98 @@
+// PUBLISH: one transaction that makes the complete load the target's — or, when the audit
+// finds a blocking breach, publishes nothing. The config row is locked first (the lock order
+// of migration 034: config, then requests). Then the audit (audit.ts) measures the load and
+// its diff; the staged rows are applied (nothing when the diff is empty: no tuple is written
+// or locked; a plain INSERT into an empty target; otherwise the merge that counts inserted and
+// updated rows exactly), the window's missing rows are deleted (deleteMissing), and the
+// quality of the result is judged before the commit. Readers see the old rows until the
+// commit, then all of the new ones. A kill anywhere in here rolls it all back; the checkpoint
+// still says the load is complete, so the next run comes straight back here.
+import { closeCheckpoint } from '../checkpoints.ts';
+import { greater } from '../refresh-inputs.ts';
+import type { RefreshOutcome } from '../refresh-types.ts';
+import { recordQuality } from '../quality.ts';
+import { setNextRefresh } from '../runner-sql.ts';
+import { nextRefreshAfterSuccess } from '../schedule.ts';
+import { auditLoad, judgeLoad, type LoadAudit } from './audit.ts';
+import type { Run } from './run.ts';
+import type { StartedRun } from './start.ts';
+import { deleteMissing, type StagedLoad } from './staging.ts';
+
+export async function auditAndPublish(run: Run, started: StartedRun): Promise<RefreshOutcome> {
+  const { client, config } = run;
+  const state = run.state!;
+  const loader = started.staging(state.columns!);
+  run.phase = 'auditing';
+  run.progress(state.rowsDone);
+  const auditStarted = performance.now();
+  await run.begin();
+  await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
+  const audit = await auditLoad(started, loader);
+  const applyStarted = performance.now();
+  const applied = await apply(run, started, loader, audit);
+  const judgeStarted = performance.now();
+  const verdict = await judgeLoad(run, started, audit, applied);
+  // Time measuring (diff, quality) and time writing the target (apply, deletes, records), apart.
+  const auditMs = applyStarted - auditStarted + (performance.now() - judgeStarted);
+  const writeStarted = performance.now();
+  const figures = {
+    diff: audit.diff,
+    auditMs: Math.round(auditMs),
+    ...(audit.targetEmpty ? { bulkPath: true } : {}),
+  };
+
+  if (verdict.status === 'failed') {
+    // Nothing is published: the applied rows and deletes roll back; the staged rows stay for inspection.
+    await run.rollback();
+    Object.assign(state, { inserted: 0, updated: 0 });
+    run.deleted = 0;
+    const staged = { table: loader.stage, rows: audit.staged };
+    await run.begin();
+    await recordQuality(client, run.runId!, verdict.metrics);
+    await closeCheckpoint(client, run.checkpointId!, 'expired');
+    const blocked = await run.finish('failed', 'failed', {
+      message: `${verdict.breach!.message}; nothing was published (the staged rows are kept in ${loader.stage} until the next run)`,
+      details: { ...verdict.breach!.details, staged },
+    }, { ...figures, notPublished: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted }, staged });
+    await run.commit();
+    run.qualityRecorded(verdict.metrics);
+    return blocked;
+  }
+
+  run.phase = 'publishing';
+  run.progress(state.rowsDone);
+  await recordQuality(client, run.runId!, verdict.metrics);
+  await closeCheckpoint(client, run.checkpointId!, 'completed');
+  await loader.drop();
+  run.phase = 'published';
+  const outcome = await run.finish(verdict.status, 'completed', verdict.breach, {
+    ...figures,
+    targetRows: verdict.targetRows, windowRows: verdict.windowRows, duplicates: state.duplicates, sourceRows: audit.staged,
+    publishMs: Math.round(judgeStarted - applyStarted + (performance.now() - writeStarted)),
+    ...(started.restartedLoad ? { restartedLoad: started.restartedLoad } : {}),
+  });
+  // After finish() removed the requests this run served: one that came meanwhile keeps the table due.
+  await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, run.now()]);
+  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, run.now()));
+  await run.commit();
+  run.qualityRecorded(verdict.metrics);
+  return outcome;
+}
+
+/** Applies the load to the target inside the publish transaction; exact counts. */
+async function apply(run: Run, started: StartedRun, loader: StagedLoad, audit: LoadAudit): Promise<{ inserted: number; updated: number; duplicates: number; deleted: number }> {
+  const state = run.state!;
+  const { params, target, keyColumns, window } = started;
+  let counts = { inserted: 0, updated: 0, duplicates: 0 };
+  if (audit.diff.inserts + audit.diff.updates > 0) {
+    counts = await loader.apply(audit.targetEmpty);
+  } else if (audit.staged > 0) {
+    // Nothing to write: the merge would only lock every row it compares. Repeated keys are
+    // still counted (the merge would have found them).
+    counts.duplicates = await loader.duplicates();
+  }
+  Object.assign(state, { inserted: counts.inserted, updated: counts.updated, duplicates: counts.duplicates, nullKeys: audit.nullKeys });
+  if (audit.maxCursor !== null && (state.watermarkAfter === null || greater(audit.maxCursor, state.watermarkAfter))) state.watermarkAfter = audit.maxCursor;
+  run.deleted = params.deleteMissing && audit.diff.deletes > 0 ? await deleteMissing(run.client, target, keyColumns, loader.stage, window) : 0;
+  return { ...counts, deleted: run.deleted };
+}

@@ -1,0 +1,175 @@
+// One refresh in progress: what its phases (start.ts, write.ts, audit.ts, publish.ts) share —
+// its connection, its audit row, its checkpoint state, the facts its audit row will tell —
+// and the one way a run ends: `finish` writes the audit row (and removes the requests it
+// served) on a given connection, `announce` tells the event bus once that row is committed.
+import type pg from 'pg';
+import { safeEmit, type TableRef } from '../../subscriptions/events.ts';
+import { finishAuditRow } from '../audit-log.ts';
+import type { CheckpointState } from '../checkpoints.ts';
+import type { QualityMetricValue } from '../quality.ts';
+import type { RefreshConfigRow, RefreshOptions, RefreshOutcome } from '../refresh-types.ts';
+import { finishRequests } from '../runner-sql.ts';
+
+const MB = 1024 * 1024;
+
+/** Where a run is: writing (pages into staging), auditing (the publish transaction, before its verdict), publishing (recording and committing), published. */
+export type RunPhase = 'writing' | 'auditing' | 'publishing' | 'published';
+
+export interface RunError {
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export class Run {
+  readonly ref: TableRef;
+  readonly now: () => Date;
+  readonly ttl: number;
+  readonly worker: string;
+  readonly clockStart = performance.now();
+  /** Set once the run has its audit row. */
+  runId: number | null = null;
+  resumed = false;
+  /** Runs of this table a dead process left `running`, failed by this one. */
+  interrupted: number[] = [];
+  /** The checkpoint: what is staged, where the source continues, the counts. */
+  state: CheckpointState | null = null;
+  checkpointId: number | null = null;
+  phase: RunPhase = 'writing';
+  /** Whether the run's connection is inside a transaction a failure must roll back. */
+  inTransaction = false;
+  deleted = 0;
+  bytes: { processed?: bigint; billed?: bigint; jobId?: string; location?: string; estimate?: bigint } = {};
+  jobs: readonly unknown[] | null = null;
+  private readonly rssStart = process.memoryUsage().rss;
+  private rssPeak = this.rssStart;
+
+  constructor(
+    readonly client: pg.PoolClient,
+    readonly config: RefreshConfigRow,
+    readonly options: RefreshOptions,
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.ttl = options.checkpointTtlSeconds ?? 3600;
+    this.worker = options.workerName ?? 'sqp-refresh';
+    this.ref = { configId: config.id, tableSchema: config.tableSchema, tableName: config.tableName };
+  }
+
+  sampleMemory(): void {
+    this.rssPeak = Math.max(this.rssPeak, process.memoryUsage().rss);
+  }
+
+  async begin(): Promise<void> {
+    await this.client.query('BEGIN');
+    this.inTransaction = true;
+  }
+
+  async commit(): Promise<void> {
+    await this.client.query('COMMIT');
+    this.inTransaction = false;
+  }
+
+  async rollback(): Promise<void> {
+    this.inTransaction = false;
+    await this.client.query('ROLLBACK');
+  }
+
+  /**
+   * Writes the finished audit row on `client` — the run's own connection, or a fresh one when
+   * the run's was lost — with the requests this run served, which are done unless the refresh
+   * goes on (paused, or failed and retried). Inside the run's open transaction when it has
+   * one (the caller commits), else in a transaction of its own.
+   */
+  async finish(
+    status: RefreshOutcome['status'],
+    outcome: RefreshOutcome['outcome'],
+    error: RunError | null,
+    extra: Record<string, unknown> = {},
+    client: pg.ClientBase = this.client,
+  ): Promise<RefreshOutcome> {
+    this.sampleMemory();
+    const elapsedMs = Math.round(performance.now() - this.clockStart);
+    const state = this.state;
+    const rows = state?.rowsDone ?? 0;
+    const own = client !== this.client || !this.inTransaction;
+    if (own) await client.query('BEGIN');
+    try {
+      const done = outcome === 'completed' || outcome === 'unchanged' || outcome === 'cancelled' || (outcome === 'failed' && error?.details.retryable !== true);
+      if (done && this.options.requestIds?.length) await finishRequests(client, this.options.requestIds);
+      const result: RefreshOutcome = {
+        runId: this.runId!,
+        status,
+        outcome,
+        rowsProcessed: rows,
+        rowsInserted: state?.inserted ?? 0,
+        rowsUpdated: state?.updated ?? 0,
+        rowsDeleted: this.deleted,
+        resumed: this.resumed,
+        errorMessage: error?.message ?? null,
+        errorDetails: error?.details ?? null,
+      };
+      await finishAuditRow(client, this.runId!, {
+        status,
+        completedAt: this.now(),
+        rowsProcessed: rows,
+        rowsInserted: result.rowsInserted,
+        rowsUpdated: result.rowsUpdated,
+        rowsDeleted: this.deleted,
+        executionTimeMs: elapsedMs,
+        memoryUsedMb: Math.max(0, this.rssPeak - this.rssStart) / MB,
+        bigqueryJobId: this.bytes.jobId ?? state?.jobId ?? null,
+        errorMessage: error?.message ?? null,
+        errorDetails: error?.details ?? null,
+        metadata: {
+          outcome,
+          phase: this.phase,
+          resumedFromCheckpoint: this.resumed,
+          mode: state?.mode,
+          pages: state?.pagesDone ?? 0,
+          watermarkBefore: state?.watermarkBefore ?? null,
+          watermarkAfter: state?.watermarkAfter ?? null,
+          since: state?.since ?? null,
+          rowsPerSecond: elapsedMs > 0 ? Math.round((rows * 1000) / elapsedMs) : rows,
+          ...(this.interrupted.length ? { markedInterrupted: this.interrupted } : {}),
+          ...(this.bytes.processed !== undefined ? { bytesProcessed: this.bytes.processed.toString() } : {}),
+          ...(this.bytes.billed !== undefined ? { bytesBilled: this.bytes.billed.toString() } : {}),
+          ...(this.bytes.location ? { location: this.bytes.location } : {}),
+          ...(this.jobs ? { bigqueryJobs: this.jobs } : {}),
+          ...(state?.sourceInputs !== undefined ? { sourceInputs: state.sourceInputs } : {}),
+          ...extra,
+        },
+      });
+      if (own) await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (own) await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Tells the event bus how the run ended: called once its finished row is committed. */
+  announce(r: RefreshOutcome): RefreshOutcome {
+    safeEmit(this.options.emit, { type: 'run:finished', ...this.ref, runId: r.runId, status: r.status, outcome: r.outcome, rowsProcessed: r.rowsProcessed, errorMessage: r.errorMessage, at: this.now().toISOString() });
+    return r;
+  }
+
+  /** A progress event: rows staged so far of `total` (when the source knows it), in the current phase. */
+  progress(total: number | null): void {
+    const state = this.state!;
+    const seconds = Math.max(0.001, (performance.now() - this.clockStart) / 1000);
+    const rate = state.rowsDone / seconds;
+    safeEmit(this.options.emit, {
+      type: 'run:progress', ...this.ref, runId: this.runId!, phase: this.phase === 'published' ? 'publishing' : this.phase, page: state.pagesDone, rowsProcessed: state.rowsDone, totalRows: total,
+      percent: total ? Math.min(100, Math.round((state.rowsDone / total) * 1000) / 10) : null,
+      rowsPerSecond: Math.round(rate),
+      etaSeconds: total && rate > 0 ? Math.max(0, Math.round((total - state.rowsDone) / rate)) : null,
+      at: this.now().toISOString(),
+    });
+  }
+
+  /** One event per quality metric recorded (after the commit that recorded them). */
+  qualityRecorded(metrics: QualityMetricValue[]): void {
+    for (const m of metrics) {
+      safeEmit(this.options.emit, { type: 'quality:recorded', ...this.ref, runId: this.runId!, metricName: m.name, value: m.value, isWithinThreshold: m.within, at: this.now().toISOString() });
+    }
+  }
+}

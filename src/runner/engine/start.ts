@@ -1,0 +1,116 @@
+// START or resume: the run's audit row (the runs a dead process left `running` failed by it),
+// then what the run works with — its params, the target, the reader its source kind gives
+// (sources/registry.ts), the checkpoint it continues or the new one it starts, and whether
+// the staging table still holds exactly what that checkpoint says (an unlogged table comes
+// back empty after a PostgreSQL crash: then the load starts again, never published short).
+import { safeEmit } from '../../subscriptions/events.ts';
+import { failInterruptedRuns, lastSuccess, startAuditRow } from '../audit-log.ts';
+import { describeTable, type TargetTable } from '../catalog.ts';
+import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from '../checkpoints.ts';
+import { lowerBound, validateAgainstTarget } from '../refresh-inputs.ts';
+import { RefreshFailure } from '../refresh-failures.ts';
+import type { RunMetadata } from '../run-metadata.ts';
+import type { TableReader } from '../sources/registry.ts';
+import { parseSyncParams, type SyncParams } from '../sync-params.ts';
+import type { Run } from './run.ts';
+import { StagedLoad, stagedRowCount } from './staging.ts';
+
+/** What the later phases work with. */
+export interface StartedRun {
+  params: SyncParams;
+  target: TargetTable;
+  reader: TableReader;
+  keyColumns: string[];
+  cursorColumn: string | undefined;
+  /** Predicate on the target (alias `t`) of the rows this run refreshes, or null: all of them. */
+  window: { sql: string; params: unknown[] } | null;
+  /** The last successful run (its watermark, target rows and source inputs). */
+  previous: { id: number; metadata: RunMetadata } | null;
+  /** Why a checkpointed load was started again, when it was. */
+  restartedLoad: { staged: number | null; checkpointRows: number } | null;
+  /** The staging table of this load, for the columns it holds. */
+  staging(columns: string[]): StagedLoad;
+}
+
+/** Writes the run's `running` audit row and fails the runs a dead process left running (we hold the table's lock). */
+export async function openRun(run: Run): Promise<CheckpointRow | null> {
+  const { client, config, options } = run;
+  const started = run.now();
+  const checkpoint = await findActiveCheckpoint(client, config.tableSchema, config.tableName);
+  run.resumed = checkpoint?.checkpoint_data?.version === 1;
+  run.runId = await startAuditRow(client, {
+    configId: config.id,
+    schema: config.tableSchema,
+    table: config.tableName,
+    startedAt: started,
+    metadata: {
+      ...options.metadata, ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}), worker: run.worker,
+      resumedFromCheckpoint: run.resumed, ...(run.resumed ? { checkpointId: checkpoint!.id } : {}),
+    },
+  });
+  run.interrupted = await failInterruptedRuns(client, config.tableSchema, config.tableName, run.runId);
+  safeEmit(options.emit, { type: 'run:started', ...run.ref, runId: run.runId, resumed: run.resumed, mode: run.resumed ? checkpoint!.checkpoint_data.mode : 'full', at: started.toISOString() });
+  return run.resumed ? checkpoint : null;
+}
+
+/** Resolves params, target and reader, and continues the checkpoint or starts a new load. */
+export async function startOrResume(run: Run, checkpoint: CheckpointRow | null): Promise<StartedRun> {
+  const { client, config } = run;
+  const params = parseSyncParams(config.customSyncParams);
+  const target = await describeTable(client, config.tableSchema, config.tableName);
+  if (!target) throw new RefreshFailure(`table ${config.tableSchema}.${config.tableName} does not exist`, { reason: 'missingTable', retryable: false });
+  const reader = run.options.sources.reader(params.source, config.tableSchema);
+  const plan = 'inDatabase' in reader ? reader.inDatabase : null;
+  const keyColumns = plan?.keyColumns ?? params.keyColumns ?? target.primaryKey;
+  const cursorColumn = plan ? undefined : params.cursorColumn;
+  validateAgainstTarget(target, keyColumns, cursorColumn, plan?.columns);
+
+  let state = checkpoint ? checkpoint.checkpoint_data : null;
+  run.state = state;
+  if (state && (state.mode !== params.mode || Boolean(state.deleteMissing) !== params.deleteMissing)) {
+    // The params changed since the checkpoint was written: its position means something
+    // else now (and a key set started halfway would delete rows wrongly). Start over.
+    await closeCheckpoint(client, checkpoint!.id, 'expired');
+    state = null;
+    run.resumed = false;
+  }
+  let restartedLoad: StartedRun['restartedLoad'] = null;
+  if (state) {
+    // The staging table must hold exactly what the checkpoint says was staged (a checkpoint
+    // of an older version, or a staging table someone dropped or a crash emptied): otherwise load again.
+    const staged = await stagedRowCount(client, config.id);
+    if (staged !== state.rowsDone || !state.columns) {
+      restartedLoad = { staged, checkpointRows: state.rowsDone };
+      await closeCheckpoint(client, checkpoint!.id, 'expired');
+      state = null;
+      run.resumed = false;
+    }
+  }
+  // The last completed run: its watermark starts a new incremental read, and its target row
+  // count is what row_count_change compares with (we hold the table's lock: it stays valid).
+  const previous = await lastSuccess(client, config.id);
+  if (!state) {
+    const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
+    const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
+    state = {
+      version: 1, firstRunId: run.runId!, mode: params.mode, deleteMissing: params.deleteMissing, since, watermarkBefore: watermark, watermarkAfter: watermark,
+      pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null, columns: plan?.columns,
+    };
+    await expireOtherCheckpoints(client, config.tableSchema, config.tableName, null);
+    run.checkpointId = await claimCheckpoint(client, { functionName: run.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: run.ttl });
+  } else {
+    await expireOtherCheckpoints(client, config.tableSchema, config.tableName, checkpoint!.id);
+    run.checkpointId = await claimCheckpoint(client, { existingId: checkpoint!.id, functionName: run.worker, schema: config.tableSchema, table: config.tableName, state, ttlSeconds: run.ttl });
+  }
+  run.state = state;
+
+  const window = plan
+    ? { sql: plan.window, params: [state.since] }
+    : params.mode === 'incremental' && state.since && cursorColumn
+      ? { sql: `t."${cursorColumn.replaceAll('"', '""')}" >= $1`, params: [state.since] }
+      : null;
+  return {
+    params, target, reader, keyColumns, cursorColumn, window, previous, restartedLoad,
+    staging: (columns) => new StagedLoad(client, target, { configId: config.id, columns, keyColumns, cursorColumn }),
+  };
+}

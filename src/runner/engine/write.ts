@@ -1,0 +1,152 @@
+// WRITE: the source's rows into the run's staging table, the target untouched. Paged sources
+// (bigquery, postgres) hand over pages that are COPYed one by one, each committed together
+// with its checkpoint; an in-database source (an sql transform) is one INSERT … SELECT. A
+// cancel, a shutdown or the time budget stops at a page boundary and publishes nothing; the
+// next slice continues where the checkpoint says. A BigQuery read whose inputs did not change
+// since the last success runs no query at all.
+import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointState } from '../checkpoints.ts';
+import { enforceBudget } from '../refresh-inputs.ts';
+import { RefreshFailure } from '../refresh-failures.ts';
+import type { RefreshOutcome } from '../refresh-types.ts';
+import { nextRefreshAfterSuccess } from '../schedule.ts';
+import { setNextRefresh } from '../runner-sql.ts';
+import type { PagedSource, SourceRead } from '../source.ts';
+import type { TransformPlan } from '../sources/sql/transforms.ts';
+import type { Run } from './run.ts';
+import type { StartedRun } from './start.ts';
+
+/** `loaded`: every page is staged (now or by an earlier slice); otherwise how the run ended. */
+export type WriteResult = { loaded: true } | { loaded: false; outcome: RefreshOutcome };
+
+export async function writeLoad(run: Run, started: StartedRun): Promise<WriteResult> {
+  // Every page was committed before the previous slice stopped (killed, or its connection
+  // lost, in the final phase): only the audit and the publish are left.
+  if (loadIsComplete(run.state!)) return { loaded: true };
+  const { reader } = started;
+  if ('inDatabase' in reader) {
+    await writeInDatabase(run, started, reader.inDatabase);
+    return { loaded: true };
+  }
+  return writePages(run, started, reader.pages);
+}
+
+/** A transform is one page: computed in PostgreSQL into the staging table. */
+async function writeInDatabase(run: Run, started: StartedRun, plan: TransformPlan): Promise<void> {
+  const state = run.state!;
+  const loader = started.staging(plan.columns);
+  const watermark = (await run.client.query<{ w: string | null }>(plan.watermark)).rows[0]!.w;
+  await run.begin();
+  await loader.create();
+  const staged = await loader.stageQuery(plan.select, [state.since]);
+  state.watermarkAfter = watermark ?? state.watermarkAfter;
+  await commitStagedPage(run, staged, null);
+  run.progress(state.rowsDone);
+}
+
+async function writePages(run: Run, started: StartedRun, source: PagedSource): Promise<WriteResult> {
+  const { client, config, options } = run;
+  const { params, target, keyColumns, previous } = started;
+  const state = run.state!;
+  const request = {
+    table: { schema: config.tableSchema, name: config.tableName },
+    params: { ...('params' in params.source ? params.source.params : {}), since: state.since },
+    pageSize: params.pageSize,
+    keyColumns,
+    resume: state.source ?? undefined,
+    signal: options.signal,
+    source: params.source,
+  };
+  // Nothing the query reads changed since the last successful run read it: no query, no
+  // bytes, the run ends at once (a request always reads; a table can opt out in its params).
+  const previousInputs = previous?.metadata.sourceInputs;
+  if (state.pagesDone === 0 && !options.force && previousInputs !== undefined && source.inputsUnchanged
+    && (await source.inputsUnchanged(request, previousInputs)).unchanged) {
+    return { loaded: false, outcome: await finishUnchanged(run, started) };
+  }
+  if (options.sources.canEstimateBytes(params.source) && !state.source) {
+    await enforceBudget(client, source, request, options, run.now(), (b) => (run.bytes = { ...run.bytes, ...b }));
+  }
+  let read: SourceRead | null = null;
+  try {
+    read = await source.open(request);
+    run.bytes = { ...run.bytes, processed: read.stats.bytesProcessed, billed: read.stats.bytesBilled, jobId: read.stats.jobId, location: read.stats.location };
+    if (read.stats.jobId) state.jobId = read.stats.jobId;
+    if (read.stats.inputs !== undefined) state.sourceInputs = read.stats.inputs;
+    if (read.stats.jobs?.length) run.jobs = read.stats.jobs;
+    const missing = read.columns.filter((c) => !target.columns.some((t) => t.name === c));
+    if (missing.length) throw new RefreshFailure(`source columns not in ${target.schema}.${target.name}: ${missing.join(', ')}`, { reason: 'columnMismatch', columns: missing, retryable: false });
+    if (state.columns && state.columns.join() !== read.columns.join()) {
+      throw new RefreshFailure(`the source's columns changed while its load was resumed (${read.columns.join(', ')})`, { reason: 'columnMismatch', expired: true, retryable: true });
+    }
+    const loader = started.staging(read.columns);
+    if (state.pagesDone === 0) {
+      await loader.create();
+      state.columns = read.columns;
+    }
+    const deadline = params.maxRunSeconds ? run.clockStart + params.maxRunSeconds * 1000 : Infinity;
+    for await (const page of read.pages()) {
+      run.sampleMemory();
+      await run.begin();
+      const staged = await loader.stagePage(page);
+      await commitStagedPage(run, staged, page.resumeAfter, read.totalRows);
+      run.progress(read.totalRows);
+      if (!page.resumeAfter) break;
+      const stop = stopAtPageBoundary(run, params.maxRunSeconds, deadline);
+      if (stop) return { loaded: false, outcome: await stop() };
+    }
+    if (options.signal?.aborted && state.source) return { loaded: false, outcome: await cancelled(run, {}) };
+    return { loaded: true };
+  } finally {
+    await read?.close().catch(() => undefined);
+  }
+}
+
+/** A cancel, a shutdown or the time budget, asked for while a page was staged: how the run ends now (nothing published). */
+function stopAtPageBoundary(run: Run, maxRunSeconds: number | undefined, deadline: number): (() => Promise<RefreshOutcome>) | null {
+  const { options } = run;
+  const page = run.state!.pagesDone;
+  if (options.signal?.aborted) return () => cancelled(run, { afterPage: page });
+  const pause = (message: string, reason: string) => () =>
+    run.finish('warning', 'paused', { message: `${message} after page ${page}; the next run resumes from the checkpoint`, details: { reason, retryable: true, afterPage: page } });
+  if (options.shutdownSignal?.aborted) return pause('stopped by shutdown', 'shutdown');
+  if (performance.now() >= deadline) return pause(`time budget of ${maxRunSeconds}s reached`, 'timeBudget');
+  return null;
+}
+
+async function cancelled(run: Run, details: Record<string, unknown>): Promise<RefreshOutcome> {
+  await closeCheckpoint(run.client, run.checkpointId!, 'expired');
+  return run.finish('failed', 'cancelled', { message: 'cancelled', details: { reason: 'cancelled', retryable: false, ...details } });
+}
+
+/** Counts a staged page in the checkpoint and commits both (the run's open transaction). */
+async function commitStagedPage(run: Run, staged: number, resumeAfter: Record<string, unknown> | null, totalRows: number | null = null): Promise<void> {
+  const state: CheckpointState = run.state!;
+  state.pagesDone += 1;
+  state.rowsDone += staged;
+  state.source = resumeAfter;
+  state.loadComplete = resumeAfter === null;
+  await advanceCheckpoint(run.client, run.checkpointId!, state, totalRows ?? state.rowsDone, run.ttl);
+  await run.commit();
+}
+
+/**
+ * Ends a run whose source inputs did not change: success with outcome `unchanged`, 0 rows read,
+ * 0 bytes, its schedule moved as after a success, the previous success's inputs and target
+ * counts carried forward (so the next run compares with them) — one transaction.
+ */
+async function finishUnchanged(run: Run, started: StartedRun): Promise<RefreshOutcome> {
+  const { client, config } = run;
+  const previous = started.previous!;
+  await run.begin();
+  await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
+  await closeCheckpoint(client, run.checkpointId!, 'completed');
+  const result = await run.finish('success', 'unchanged', null, {
+    sourceInputs: previous.metadata.sourceInputs, bytesBilled: '0', bytesProcessed: '0', unchangedSince: previous.id,
+    ...(previous.metadata.targetRows !== undefined ? { targetRows: previous.metadata.targetRows } : {}),
+    ...(previous.metadata.watermarkAfter !== undefined ? { watermarkAfter: previous.metadata.watermarkAfter } : {}),
+  });
+  await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, run.now()]);
+  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, run.now()));
+  await run.commit();
+  return result;
+}

@@ -1,0 +1,16 @@
+// The error of a custom_sync_params value that does not fit its schema (sync-params.ts), in a
+// module of its own: failures (refresh-failures.ts) and sources' param schemas use it without
+// importing the whole params schema, which imports the source registry.
+
+export interface ParamIssue {
+  path: string;
+  message: string;
+}
+
+/** A custom_sync_params value that does not fit the schema; `issues` name each path. */
+export class SyncParamsError extends Error {
+  override name = 'SyncParamsError';
+  constructor(readonly issues: ParamIssue[]) {
+    super(`invalid custom_sync_params: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  }
+}
