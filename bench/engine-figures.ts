@@ -44,17 +44,25 @@ const ratio = (id: string, label: string, value: number, target: number, ok: boo
 });
 
 /**
- * Where a run's time went, next to its floor: the write phase (everything before the publish
- * transaction: the query, reading and converting pages, COPY into the staging table with a
- * checkpoint per page) against the floor's COPY into its stage, the publish (sync_metadata.publishMs:
- * merge, quality, audit) against the floor's merge; the engine process's CPU; the test server's.
+ * Where a run's time went, next to its floor: the load (everything before the publish
+ * transaction's audit: the query, reading and converting pages, COPY into the staging table
+ * with a checkpoint per page) against the floor's COPY into its stage; the audit (the load's
+ * diff and quality, sync_metadata.auditMs) and the publish (writing the target,
+ * sync_metadata.publishMs) against the floor's merge; the engine process's CPU; the test server's.
  */
 function whereTime(run: RefreshRun, floor: FloorRun): string {
   const publish = run.audit?.publishMs ?? null;
+  const audit = run.audit?.auditMs ?? 0;
   const parts = [
-    publish === null ? 'no publish time in the audit row' : `write ${fmtSeconds(run.wallMs - publish)} (floor's COPY ${fmtSeconds(floor.copyMs)}), publish ${fmtSeconds(publish)} (floor's merge ${fmtSeconds(floor.mergeMs)})`,
+    publish === null
+      ? 'no publish time in the audit row'
+      : `load ${fmtSeconds(run.wallMs - publish - audit)} (floor's COPY ${fmtSeconds(floor.copyMs)}), ` +
+        `${run.audit?.auditMs == null ? '' : `audit ${fmtSeconds(audit)} + `}publish ${fmtSeconds(publish)} (floor's merge ${fmtSeconds(floor.mergeMs)})`,
     `engine process CPU ${fmtSeconds(run.cpuMs)}`,
     `test server busy ${fmtSeconds(run.serverBusyMs)}`,
+    ...(run.machineCpu
+      ? [`machine CPU busy ${fmtSeconds(run.machineCpu.busyMs)} of ${os.cpus().length} × ${fmtSeconds(run.wallMs)} (less the two above: ${fmtSeconds(Math.max(0, run.machineCpu.busyMs - run.cpuMs - run.serverBusyMs))}, mostly PostgreSQL), iowait ${fmtSeconds(run.machineCpu.iowaitMs)}`]
+      : []),
   ];
   return parts.join('; ');
 }
@@ -111,11 +119,11 @@ export function engineFigures(r: EngineResults): Figure[] {
     ratio('a_over_b0', '(a) ÷ (b0)', full.wallMs / r.plainCopyMs, 1.5, fullOk, `for comparison, (a) ÷ the floor for an empty target = ${(full.wallMs / r.floorEmpty.ms).toFixed(2)}×`),
     {
       id: 'a_publish_ms',
-      label: `(a) publish time of ${n} rows (audit row's publishMs: merge, quality, audit, in one transaction)`,
+      label: `(a) publish time of ${n} rows (audit row's publishMs: writing the target in the publish transaction)`,
       value: publish(full),
       unit: 'ms',
       shown: publish(full) === null ? '—' : fmtSeconds(publish(full)!),
-      note: `the floor's merge into the empty copy: ${fmtSeconds(r.floorEmpty.mergeMs)}`,
+      note: `the floor's merge into the empty copy: ${fmtSeconds(r.floorEmpty.mergeMs)}${full.audit?.auditMs == null ? '' : `; the publish transaction's audit (diff, quality) took ${fmtSeconds(full.audit.auditMs)} more`}`,
     },
     {
       id: 'a2_all_changed_ms',
@@ -132,7 +140,7 @@ export function engineFigures(r: EngineResults): Figure[] {
       value: publish(update),
       unit: 'ms',
       shown: publish(update) === null ? '—' : fmtSeconds(publish(update)!),
-      note: `the floor's merge of version 2 over version 1: ${fmtSeconds(r.floorUpdate.mergeMs)}`,
+      note: `the floor's merge of version 2 over version 1: ${fmtSeconds(r.floorUpdate.mergeMs)}${update.audit?.auditMs == null ? '' : `; the publish transaction's audit (diff, quality) took ${fmtSeconds(update.audit.auditMs)} more`}`,
     },
     {
       id: 'a_prime_no_change_ms',

@@ -16,25 +16,31 @@ export interface AuditRow {
   rowsUpdated: number;
   rowsDeleted: number;
   executionTimeMs: number;
-  /** The publish transaction (merge, deletes, quality) from sync_metadata.publishMs; null when it did not publish. */
+  /** Writing the target in the publish transaction (sync_metadata.publishMs); null when it did not publish. */
   publishMs: number | null;
+  /** Measuring the load in the publish transaction (its diff, quality: sync_metadata.auditMs); null when not reported. */
+  auditMs: number | null;
   pages: number | null;
+  /** Every `…Ms` figure of sync_metadata, for the log. */
+  timings: Record<string, number>;
 }
 
 export type RefreshRun = ChildResult & { serverBusyMs: number; audit: AuditRow | null };
 
 async function auditRow(pool: pg.Pool, runId: number): Promise<AuditRow | null> {
-  const { rows: [row] } = await pool.query<Record<keyof AuditRow, string | null>>(
+  const { rows: [row] } = await pool.query<Record<Exclude<keyof AuditRow, 'timings'>, string | null> & { metadata: Record<string, unknown> | null }>(
     `SELECT rows_processed AS "rowsProcessed", rows_inserted AS "rowsInserted", rows_updated AS "rowsUpdated", rows_deleted AS "rowsDeleted",
-            execution_time_ms AS "executionTimeMs", sync_metadata->>'publishMs' AS "publishMs", sync_metadata->>'pages' AS pages
+            execution_time_ms AS "executionTimeMs", sync_metadata->>'publishMs' AS "publishMs", sync_metadata->>'auditMs' AS "auditMs",
+            sync_metadata->>'pages' AS pages, sync_metadata AS metadata
      FROM sqp.refresh_audit_log WHERE id = $1`,
     [runId],
   );
   if (!row) return null;
   const n = (v: string | null) => (v === null ? null : Number(v));
+  const timings = Object.fromEntries(Object.entries(row.metadata ?? {}).filter(([k, v]) => k.endsWith('Ms') && typeof v === 'number')) as Record<string, number>;
   return {
     rowsProcessed: n(row.rowsProcessed) ?? 0, rowsInserted: n(row.rowsInserted) ?? 0, rowsUpdated: n(row.rowsUpdated) ?? 0, rowsDeleted: n(row.rowsDeleted) ?? 0,
-    executionTimeMs: n(row.executionTimeMs) ?? 0, publishMs: n(row.publishMs), pages: n(row.pages),
+    executionTimeMs: n(row.executionTimeMs) ?? 0, publishMs: n(row.publishMs), auditMs: n(row.auditMs), pages: n(row.pages), timings,
   };
 }
 
@@ -60,7 +66,8 @@ export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServ
       `${fmtInt(o.rowsUpdated)} updated; RSS ${fmtMb(result.rssBaseline)} at rest, peak ${fmtMb(result.rssPeak)} ` +
       `(kernel ${result.rssKernelPeak === null ? '?' : fmtMb(result.rssKernelPeak)}); longest event-loop block ${result.maxSampleGapMs} ms; ` +
       `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}` +
-      (result.audit?.publishMs != null ? `; publish ${fmtSeconds(result.audit.publishMs)}` : ''),
+      (result.machineCpu ? `, machine CPU busy ${fmtSeconds(result.machineCpu.busyMs)} (iowait ${fmtSeconds(result.machineCpu.iowaitMs)})` : '') +
+      (result.audit ? `; audit row's timings ${JSON.stringify(result.audit.timings)}` : ''),
   );
   if (o.status !== 'success') ctx.log(`${label}: ${o.errorMessage ?? ''} ${JSON.stringify(o.errorDetails ?? {})}`);
   return result;

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/engine/refresh-table.ts';
 import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
-import { kernelPeakRss, RESULT_MARKER, sampleRss } from './support.ts';
+import { kernelPeakRss, machineCpu, machineCpuSince, RESULT_MARKER, sampleRss, type MachineCpu } from './support.ts';
 
 export interface ChildArgs {
   databaseUrl: string;
@@ -35,6 +35,8 @@ export interface ChildResult {
   heapUsedPeak: number;
   /** CPU time of this process during refreshTable (user + system), ms. */
   cpuMs: number;
+  /** CPU time of the whole machine during refreshTable (PostgreSQL's, the BigQuery test server's, anyone's); null off Linux. */
+  machineCpu: MachineCpu | null;
 }
 
 async function main(): Promise<void> {
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
   }, 50);
   const rss = sampleRss(50);
   const cpu = process.cpuUsage();
+  const machineBefore = machineCpu();
   const started = performance.now();
   const outcome = await refreshTable(config, {
     pool,
@@ -82,6 +85,7 @@ async function main(): Promise<void> {
   });
   const wallMs = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);
+  const machineUsed = machineCpuSince(machineBefore, machineCpu());
   const rssPeak = rss.stop();
   clearInterval(gapTimer);
   await pool.end();
@@ -96,6 +100,7 @@ async function main(): Promise<void> {
     maxSampleGapMs: Math.round(maxGap),
     heapUsedPeak,
     cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
+    machineCpu: machineUsed,
   };
   process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
 }

@@ -205,6 +205,28 @@ export function kernelPeakRss(): number | null {
   }
 }
 
+/** CPU time of the whole machine (all cores, every process), from /proc/stat. */
+export interface MachineCpu {
+  busyMs: number;
+  iowaitMs: number;
+}
+
+/** The machine's CPU counters so far (jiffies of 10 ms, Linux's USER_HZ); null off Linux. */
+export function machineCpu(): MachineCpu | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+    return { busyMs: (user + nice + system + irq + softirq + steal) * 10, iowaitMs: iowait * 10 };
+  } catch {
+    return null;
+  }
+}
+
+/** What the machine's CPU did between two readings; null when either is missing. */
+export function machineCpuSince(before: MachineCpu | null, after: MachineCpu | null): MachineCpu | null {
+  return before && after ? { busyMs: after.busyMs - before.busyMs, iowaitMs: after.iowaitMs - before.iowaitMs } : null;
+}
+
 // ---------------------------------------------------------------------------------------
 // Formatting and the report
 // ---------------------------------------------------------------------------------------
