@@ -1,5 +1,5 @@
 // Data-quality metrics of a load, measured inside the publish transaction on what the target
-// would become (and on the diff: rows deleted), each with its expected value and thresholds,
+// would become (one scan of it) and on the diff (rows deleted), each with its expected value and thresholds,
 // and the verdict they give the run (warning, or failed — nothing published — where blocking).
 import type pg from 'pg';
 import { quoteIdent, type TargetTable } from './catalog.ts';
@@ -40,14 +40,16 @@ function judge(value: number | null, t: Threshold): boolean | null {
 /** Measures the metrics; returns them plus the target's row counts for the next run. */
 export async function measureQuality(client: pg.ClientBase, input: QualityInput): Promise<{ metrics: QualityMetricValue[]; targetRows: number; windowRows: number }> {
   const q = input.params.quality;
-  const windowSql = input.window ? `WHERE ${input.window.sql}` : '';
-  const counts = await client.query<{ window_rows: string; total_rows: string }>(
-    `SELECT (SELECT count(*) FROM ${input.target.qualified} t ${windowSql})::text AS window_rows,
-            (SELECT count(*) FROM ${input.target.qualified})::text AS total_rows`,
-    input.window?.params ?? [],
+  // One scan of the target: rows in the window, all rows, and the newest cursor value.
+  const windowParams = input.window?.params ?? [];
+  const { rows: [counts] } = await client.query<{ window_rows: string; total_rows: string; days: string | null }>(
+    `SELECT count(*)${input.window ? ` FILTER (WHERE ${input.window.sql})` : ''}::text AS window_rows, count(*)::text AS total_rows,
+            ${input.cursorColumn ? `extract(epoch FROM ($${windowParams.length + 1}::timestamptz - max(t.${quoteIdent(input.cursorColumn)})::timestamptz)) / 86400` : 'NULL'} AS days
+     FROM ${input.target.qualified} t`,
+    input.cursorColumn ? [...windowParams, input.now] : windowParams,
   );
-  const windowRows = Number(counts.rows[0]!.window_rows);
-  const targetRows = Number(counts.rows[0]!.total_rows);
+  const windowRows = Number(counts!.window_rows);
+  const targetRows = Number(counts!.total_rows);
   const metrics: QualityMetricValue[] = [];
   const add = (name: string, value: number | null, expected: number | null, threshold: Threshold) =>
     metrics.push({ name, value, expected, threshold, within: judge(value, threshold) });
@@ -64,12 +66,7 @@ export async function measureQuality(client: pg.ClientBase, input: QualityInput)
   }
   add('duplicate_keys', input.duplicates, 0, q.duplicateKeys);
   if (input.cursorColumn) {
-    const fresh = await client.query<{ days: string | null }>(
-      `SELECT extract(epoch FROM ($1::timestamptz - max(${quoteIdent(input.cursorColumn)})::timestamptz)) / 86400 AS days
-       FROM ${input.target.qualified}`,
-      [input.now],
-    );
-    const days = fresh.rows[0]?.days;
+    const days = counts!.days;
     add('freshness_days', days == null ? null : Math.round(Number(days) * 100) / 100, 0, q.freshnessDays);
   }
   if (input.previousTargetRows !== null && input.previousTargetRows > 0) {
