@@ -48,7 +48,9 @@ const ratio = (id: string, label: string, value: number, target: number, ok: boo
  * transaction's audit: the query, reading and converting pages, COPY into the staging table
  * with a checkpoint per page) against the floor's COPY into its stage; the audit (the load's
  * diff and quality, sync_metadata.auditMs) and the publish (writing the target,
- * sync_metadata.publishMs) against the floor's merge; the engine process's CPU; the test server's.
+ * sync_metadata.publishMs) against the floor's merge. Then who used the CPU meanwhile: the
+ * engine's process, the database's PostgreSQL backends, the test server, the whole machine
+ * (2 cores shared with anyone else working on it).
  */
 function whereTime(run: RefreshRun, floor: FloorRun): string {
   const publish = run.audit?.publishMs ?? null;
@@ -58,11 +60,8 @@ function whereTime(run: RefreshRun, floor: FloorRun): string {
       ? 'no publish time in the audit row'
       : `load ${fmtSeconds(run.wallMs - publish - audit)} (floor's COPY ${fmtSeconds(floor.copyMs)}), ` +
         `${run.audit?.auditMs == null ? '' : `audit ${fmtSeconds(audit)} + `}publish ${fmtSeconds(publish)} (floor's merge ${fmtSeconds(floor.mergeMs)})`,
-    `engine process CPU ${fmtSeconds(run.cpuMs)}`,
-    `test server busy ${fmtSeconds(run.serverBusyMs)}`,
-    ...(run.machineCpu
-      ? [`machine CPU busy ${fmtSeconds(run.machineCpu.busyMs)} of ${os.cpus().length} × ${fmtSeconds(run.wallMs)} (less the two above: ${fmtSeconds(Math.max(0, run.machineCpu.busyMs - run.cpuMs - run.serverBusyMs))}, mostly PostgreSQL), iowait ${fmtSeconds(run.machineCpu.iowaitMs)}`]
-      : []),
+    `CPU: engine process ${fmtSeconds(run.cpuMs)}, PostgreSQL (the database's backends) ${fmtSeconds(run.databaseCpuMs)}, test server ${fmtSeconds(run.serverBusyMs)}` +
+      (run.machineCpu ? `, whole machine ${fmtSeconds(run.machineCpu.busyMs)} of ${os.cpus().length} × ${fmtSeconds(run.wallMs)} (iowait ${fmtSeconds(run.machineCpu.iowaitMs)})` : ''),
   ];
   return parts.join('; ');
 }
@@ -85,7 +84,8 @@ export function engineFigures(r: EngineResults): Figure[] {
   const perRowRate = rate(r.sampleRows, r.perRowMs);
   const publish = (run: RefreshRun) => run.audit?.publishMs ?? null;
   const floorMs = (f: FloorRun) => `${fmtSeconds(f.ms)} · ${fmtInt(rate(rows, f.ms))} rows/s`;
-  const floorNote = (f: FloorRun) => `COPY into the unlogged stage ${fmtSeconds(f.copyMs)}, merge ${fmtSeconds(f.mergeMs)}; ${fmtInt(f.inserted)} inserted, ${fmtInt(f.updated)} updated`;
+  const floorNote = (f: FloorRun) =>
+    `COPY into the unlogged stage ${fmtSeconds(f.copyMs)} (PostgreSQL CPU ${fmtSeconds(f.copyCpuMs)}), merge ${fmtSeconds(f.mergeMs)} (PostgreSQL CPU ${fmtSeconds(f.mergeCpuMs)}); ${fmtInt(f.inserted)} inserted, ${fmtInt(f.updated)} updated`;
   const n = fmtInt(rows);
 
   const figures: Figure[] = [

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { SQP_COLUMN_NAMES, SQP_KEY, sqpCopyText, sqpRow, type SqpVersion } from './sqp-fixture.ts';
+import { databaseProcessesCpu, processesCpuSince } from './support.ts';
 
 const q = (c: string) => `"${c.replaceAll('"', '""')}"`;
 const COLS = SQP_COLUMN_NAMES.map(q).join(', ');
@@ -85,6 +86,9 @@ export interface FloorRun {
   copyMs: number;
   mergeMs: number;
   ms: number;
+  /** CPU time of the database's PostgreSQL processes during the COPY and during the merge. */
+  copyCpuMs: number;
+  mergeCpuMs: number;
   inserted: number;
   updated: number;
 }
@@ -103,18 +107,25 @@ async function typedColumns(pool: pg.Pool, table: string): Promise<string> {
  * (b) Every page COPYed into a new UNLOGGED staging table `stage` (one COPY), then ONE merge
  * into `target`: the floor of a write–audit–publish refresh. The staging table is dropped after.
  */
-export async function stageAndMerge(pool: pg.Pool, target: string, stage: string, pages: readonly Buffer[]): Promise<FloorRun> {
+export async function stageAndMerge(pool: pg.Pool, database: string, target: string, stage: string, pages: readonly Buffer[]): Promise<FloorRun> {
   await pool.query(`DROP TABLE IF EXISTS ${stage}`);
   await pool.query(`CREATE UNLOGGED TABLE ${stage} (${await typedColumns(pool, target)})`);
   await settle(pool);
   const client = await pool.connect();
   try {
+    const cpuStart = databaseProcessesCpu(database);
     const started = performance.now();
     await pipeline(Readable.from(pages), client.query(copyFrom(`COPY ${stage} (${COLS}) FROM STDIN`)));
     const copied = performance.now();
+    const cpuCopied = databaseProcessesCpu(database);
     const counts = (await client.query<{ inserted: number; updated: number }>(mergeSql(target, stage))).rows[0]!;
     const merged = performance.now();
-    return { copyMs: copied - started, mergeMs: merged - copied, ms: merged - started, ...counts };
+    const cpuMerged = databaseProcessesCpu(database);
+    return {
+      copyMs: copied - started, mergeMs: merged - copied, ms: merged - started,
+      copyCpuMs: processesCpuSince(cpuStart, cpuCopied), mergeCpuMs: processesCpuSince(cpuCopied, cpuMerged),
+      ...counts,
+    };
   } finally {
     client.release();
     await pool.query(`DROP TABLE IF EXISTS ${stage}`);

@@ -66,6 +66,7 @@ export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServ
       `${fmtInt(o.rowsUpdated)} updated; RSS ${fmtMb(result.rssBaseline)} at rest, peak ${fmtMb(result.rssPeak)} ` +
       `(kernel ${result.rssKernelPeak === null ? '?' : fmtMb(result.rssKernelPeak)}); longest event-loop block ${result.maxSampleGapMs} ms; ` +
       `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}` +
+      `, PostgreSQL CPU ${fmtSeconds(result.databaseCpuMs)}` +
       (result.machineCpu ? `, machine CPU busy ${fmtSeconds(result.machineCpu.busyMs)} (iowait ${fmtSeconds(result.machineCpu.iowaitMs)})` : '') +
       (result.audit ? `; audit row's timings ${JSON.stringify(result.audit.timings)}` : ''),
   );

@@ -59,6 +59,7 @@ const count = async (pool: pg.Pool, table: string) => Number((await pool.query<{
 
 /** The floor's phases (b0), (b) empty target, (b') no change, (b) version 2 over version 1. */
 async function floorPhases(ctx: BenchContext, pool: pg.Pool): Promise<Pick<EngineResults, 'plainCopyMs' | 'floorEmpty' | 'floorNoChange' | 'floorUpdate'>> {
+  const database = decodeURIComponent(new URL(ctx.databaseUrl).pathname.slice(1));
   // The COPY text of both versions, made before the clock starts (~200 MB each at 1M rows).
   let v1: Buffer[] | null = copyTextPages(ROWS, PAGE_SIZE, 1);
   let v2: Buffer[] | null = copyTextPages(ROWS, PAGE_SIZE, 2);
@@ -71,8 +72,11 @@ async function floorPhases(ctx: BenchContext, pool: pg.Pool): Promise<Pick<Engin
 
   const phase = async (label: string, pages: Buffer[]) => {
     await settle(pool, FLOOR_TARGET);
-    const run = await stageAndMerge(pool, FLOOR_TARGET, FLOOR_STAGE, pages);
-    ctx.log(`${label}: ${fmtSeconds(run.ms)} (COPY into the unlogged stage ${fmtSeconds(run.copyMs)}, merge ${fmtSeconds(run.mergeMs)}); ${fmtInt(run.inserted)} inserted, ${fmtInt(run.updated)} updated`);
+    const run = await stageAndMerge(pool, database, FLOOR_TARGET, FLOOR_STAGE, pages);
+    ctx.log(
+      `${label}: ${fmtSeconds(run.ms)} (COPY into the unlogged stage ${fmtSeconds(run.copyMs)}, PostgreSQL CPU ${fmtSeconds(run.copyCpuMs)}; ` +
+        `merge ${fmtSeconds(run.mergeMs)}, PostgreSQL CPU ${fmtSeconds(run.mergeCpuMs)}); ${fmtInt(run.inserted)} inserted, ${fmtInt(run.updated)} updated`,
+    );
     return run;
   };
   const floorEmpty = await phase('(b) floor, empty target', v1);

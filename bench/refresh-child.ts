@@ -8,7 +8,7 @@ import pg from 'pg';
 import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/engine/refresh-table.ts';
 import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
-import { kernelPeakRss, machineCpu, machineCpuSince, RESULT_MARKER, sampleRss, type MachineCpu } from './support.ts';
+import { databaseProcessesCpu, kernelPeakRss, machineCpu, machineCpuSince, processesCpuSince, RESULT_MARKER, sampleRss, type MachineCpu } from './support.ts';
 
 export interface ChildArgs {
   databaseUrl: string;
@@ -37,6 +37,8 @@ export interface ChildResult {
   cpuMs: number;
   /** CPU time of the whole machine during refreshTable (PostgreSQL's, the BigQuery test server's, anyone's); null off Linux. */
   machineCpu: MachineCpu | null;
+  /** CPU time of the PostgreSQL processes of the run's database during refreshTable (its backends, autovacuum), ms. */
+  databaseCpuMs: number;
 }
 
 async function main(): Promise<void> {
@@ -78,6 +80,8 @@ async function main(): Promise<void> {
   const rss = sampleRss(50);
   const cpu = process.cpuUsage();
   const machineBefore = machineCpu();
+  const database = decodeURIComponent(new URL(args.databaseUrl).pathname.slice(1));
+  const databaseBefore = databaseProcessesCpu(database);
   const started = performance.now();
   const outcome = await refreshTable(config, {
     pool,
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
   const wallMs = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);
   const machineUsed = machineCpuSince(machineBefore, machineCpu());
+  const databaseCpuMs = processesCpuSince(databaseBefore, databaseProcessesCpu(database));
   const rssPeak = rss.stop();
   clearInterval(gapTimer);
   await pool.end();
@@ -101,6 +106,7 @@ async function main(): Promise<void> {
     heapUsedPeak,
     cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
     machineCpu: machineUsed,
+    databaseCpuMs,
   };
   process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
 }

@@ -2,7 +2,7 @@
 // figure, the report (a markdown table plus one JSON line), and small helpers.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -225,6 +225,41 @@ export function machineCpu(): MachineCpu | null {
 /** What the machine's CPU did between two readings; null when either is missing. */
 export function machineCpuSince(before: MachineCpu | null, after: MachineCpu | null): MachineCpu | null {
   return before && after ? { busyMs: after.busyMs - before.busyMs, iowaitMs: after.iowaitMs - before.iowaitMs } : null;
+}
+
+/**
+ * CPU time so far of the PostgreSQL processes serving database `name` (its backends and
+ * autovacuum workers: their process title names the database), by pid, in ms. Linux only
+ * (empty elsewhere); the server must run on this machine for it to see anything.
+ */
+export function databaseProcessesCpu(name: string): Map<number, number> {
+  const cpu = new Map<number, number>();
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return cpu;
+  }
+  for (const pid of pids) {
+    try {
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (!title.startsWith('postgres:') || !title.includes(` ${name} `)) continue;
+      // Fields after the command's "(…)": state is 3rd, utime and stime the 14th and 15th.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu.set(Number(pid), (Number(fields[11]) + Number(fields[12])) * 10);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return cpu;
+}
+
+/** CPU used between two databaseProcessesCpu readings, by the processes alive at the second (ms). */
+export function processesCpuSince(before: Map<number, number>, after: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, now] of after) ms += now - (before.get(pid) ?? 0);
+  return ms;
 }
 
 // ---------------------------------------------------------------------------------------
