@@ -8,7 +8,6 @@ import { fmtInt, fmtMb, fmtSeconds, MB, type Figure } from './support.ts';
 export interface EngineResults {
   rows: number;
   bigRows: number;
-  pageSize: number;
   sampleRows: number;
   /** server.prerender of every query: rows, bytes held, time taken. */
   prerender: { rows: number; storedBytes: number; ms: number };
@@ -60,10 +59,15 @@ function whereTime(run: RefreshRun, floor: FloorRun): string {
       ? 'no publish time in the audit row'
       : `load ${fmtSeconds(run.wallMs - publish - audit)} (floor's COPY ${fmtSeconds(floor.copyMs)}), ` +
         `${run.audit?.auditMs == null ? '' : `audit ${fmtSeconds(audit)} + `}publish ${fmtSeconds(publish)} (floor's merge ${fmtSeconds(floor.mergeMs)})`,
-    `CPU: engine process ${fmtSeconds(run.cpuMs)}, PostgreSQL (the database's backends) ${fmtSeconds(run.databaseCpuMs)}, test server ${fmtSeconds(run.serverBusyMs)}` +
-      (run.machineCpu ? `, whole machine ${fmtSeconds(run.machineCpu.busyMs)} of ${os.cpus().length} × ${fmtSeconds(run.wallMs)} (iowait ${fmtSeconds(run.machineCpu.iowaitMs)})` : ''),
+    cpuNote(run),
   ];
   return parts.join('; ');
+}
+
+/** Who used the CPU during a run. */
+function cpuNote(run: RefreshRun): string {
+  return `CPU: engine process ${fmtSeconds(run.cpuMs)}, PostgreSQL (the database's backends) ${fmtSeconds(run.databaseCpuMs)}, test server ${fmtSeconds(run.serverBusyMs)}` +
+    (run.machineCpu ? `, whole machine ${fmtSeconds(run.machineCpu.busyMs)} of ${os.cpus().length} × ${fmtSeconds(run.wallMs)} (iowait ${fmtSeconds(run.machineCpu.iowaitMs)})` : '');
 }
 
 const auditCounts = (run: RefreshRun) =>
@@ -213,7 +217,7 @@ function bigFigures(r: EngineResults): Figure[] {
       value: Math.round(big.wallMs),
       unit: 'ms',
       shown: `${fmtSeconds(big.wallMs)} · ${fmtInt(rate(r.bigRows, big.wallMs))} rows/s`,
-      note: bigOk ? `${auditCounts(big)}; publish ${big.audit?.publishMs == null ? '?' : fmtSeconds(big.audit.publishMs)}; engine process CPU ${fmtSeconds(big.cpuMs)}; test server busy ${fmtSeconds(big.serverBusyMs)}` : unexpected(big),
+      note: bigOk ? `${auditCounts(big)}; publish ${big.audit?.publishMs == null ? '?' : fmtSeconds(big.audit.publishMs)}; ${cpuNote(big)}` : unexpected(big),
     },
     {
       id: 'rss_peak_5m_bytes',
