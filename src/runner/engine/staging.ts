@@ -27,7 +27,7 @@ export interface StagedFacts {
   maxCursor: string | null;
 }
 
-/** The diff a load would make to its target. */
+/** The diff a load would make to its target, per staged row (a key the load repeats counts each time; the publish's own counts are exact). */
 export interface LoadDiff {
   inserts: number;
   updates: number;
