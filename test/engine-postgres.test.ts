@@ -80,10 +80,10 @@ describe('full refresh from a postgres source', () => {
     const xminAfter = await pool.query(`SELECT md5(string_agg(xmin::text, ',' ORDER BY asin, search_query, start_date)) AS h FROM sqp.asin_performance_data`);
     expect(xminAfter.rows[0].h).toBe(xminBefore.rows[0].h);
     // An upsert that finds nothing to change still locks each row it compares (xmax set, page
-    // dirtied, WAL written): the audit's diff found no change, so the publish touched none.
+    // dirtied, WAL written): the audit found no change, so the publish touched none.
     expect((await pool.query(`SELECT count(*)::int AS n FROM sqp.asin_performance_data WHERE xmax <> 0`)).rows[0].n).toBe(0);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata->'diff' AS diff FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
-    expect(audit.diff).toEqual({ inserts: 0, updates: 0, deletes: 0 });
+    expect(audit.diff).toEqual({ inserted: 0, updated: 0, deleted: 0 });
   });
 
   it('counts changed, new and deleted rows exactly', async () => {

@@ -1,31 +1,32 @@
 // AUDIT: what the complete load would do to the target and whether it may. Before anything is
-// written, one scan of the staged rows (count, NULL keys, newest cursor) and the diff they
-// would make (inserts, updates, and with deleteMissing the deletes: one hash join); then,
-// inside the publish transaction and before its commit (no reader can see it), the quality
-// metrics of what the target would become, and the verdict: publish, publish with a
-// warning, or — on a blocking breach — publish nothing.
+// written, one scan of the staged rows (count, NULL keys, newest cursor) and whether the load
+// would change the target at all (when it would not, the publish writes nothing — no tuple
+// rewritten or even locked); then, inside the publish transaction and before its commit, where
+// no reader can see it, the diff as applied (inserted, updated, deleted: exact) and the quality
+// of what the target would become, and the verdict: publish, publish with a warning, or — on a
+// blocking breach — publish nothing.
 import { measureQuality, qualityVerdict, type QualityMetricValue } from '../quality.ts';
 import type { Run, RunError } from './run.ts';
 import type { StartedRun } from './start.ts';
-import type { LoadDiff, StagedFacts, StagedLoad } from './staging.ts';
+import type { StagedFacts, StagedLoad } from './staging.ts';
 
 export interface LoadAudit extends StagedFacts {
-  /** The target has no rows: the publish takes the bulk path (no conflict handling, no diff join). */
+  /** The target has no rows: the publish takes the bulk path (no conflict handling). */
   targetEmpty: boolean;
-  diff: LoadDiff;
+  /** Whether the load has a row to insert or update (false: the publish writes no row). */
+  wouldChange: boolean;
   /** Rows of the target before the publish, when deletes are possible (delete_ratio's base). */
   targetRowsBefore: number | null;
 }
 
-/** Measures the staged load and its diff; writes nothing. */
+/** Measures the staged load and whether it would change the target; writes nothing. */
 export async function auditLoad(started: StartedRun, loader: StagedLoad): Promise<LoadAudit> {
-  const { params, window } = started;
   const facts = await loader.facts();
   const targetEmpty = await loader.targetIsEmpty();
   const keyed = facts.staged - Math.max(0, ...Object.values(facts.nullKeys));
-  const diff = targetEmpty ? { inserts: keyed, updates: 0, deletes: 0 } : await loader.diff(window, params.deleteMissing);
-  const targetRowsBefore = params.deleteMissing ? (targetEmpty ? 0 : await loader.targetRows()) : null;
-  return { ...facts, targetEmpty, diff, targetRowsBefore };
+  const wouldChange = keyed > 0 && (targetEmpty || (await loader.wouldChange()));
+  const targetRowsBefore = started.params.deleteMissing ? (targetEmpty ? 0 : await loader.targetRows()) : null;
+  return { ...facts, targetEmpty, wouldChange, targetRowsBefore };
 }
 
 export interface AuditVerdict {

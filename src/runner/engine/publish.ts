@@ -1,9 +1,9 @@
 // PUBLISH: one transaction that makes the complete load the target's — or, when the audit
 // finds a blocking breach, publishes nothing. The config row is locked first (the lock order
 // of migration 034: config, then requests). Then the audit (audit.ts) measures the load and
-// its diff; the staged rows are applied (nothing when the diff is empty: no tuple is written
-// or locked; a plain INSERT into an empty target; otherwise the merge that counts inserted and
-// updated rows exactly), the window's missing rows are deleted (deleteMissing), and the
+// whether it would change anything; the staged rows are applied (nothing when it would not: no
+// tuple is written or locked; a plain INSERT into an empty target; otherwise the merge that
+// counts inserted and updated rows exactly), the window's missing rows are deleted (deleteMissing), and the
 // quality of the result is judged before the commit. Readers see the old rows until the
 // commit, then all of the new ones. A kill anywhere in here rolls it all back; the checkpoint
 // still says the load is complete, so the next run comes straight back here.
@@ -36,7 +36,7 @@ export async function auditAndPublish(run: Run, started: StartedRun): Promise<Re
   const auditMs = applyStarted - auditStarted + (performance.now() - judgeStarted);
   const writeStarted = performance.now();
   const figures = {
-    diff: audit.diff,
+    diff: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted },
     auditMs: Math.round(auditMs),
     ...(audit.targetEmpty ? { bulkPath: true } : {}),
   };
@@ -53,7 +53,7 @@ export async function auditAndPublish(run: Run, started: StartedRun): Promise<Re
     const blocked = await run.finish('failed', 'failed', {
       message: `${verdict.breach!.message}; nothing was published (the staged rows are kept in ${loader.stage} until the next run)`,
       details: { ...verdict.breach!.details, staged },
-    }, { ...figures, notPublished: { inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted }, staged });
+    }, { ...figures, notPublished: figures.diff, staged });
     await run.commit();
     run.qualityRecorded(verdict.metrics);
     return blocked;
@@ -84,7 +84,7 @@ async function apply(run: Run, started: StartedRun, loader: StagedLoad, audit: L
   const state = run.state!;
   const { params, target, keyColumns, window } = started;
   let counts = { inserted: 0, updated: 0, duplicates: 0 };
-  if (audit.diff.inserts + audit.diff.updates > 0) {
+  if (audit.wouldChange) {
     counts = await loader.apply(audit.targetEmpty);
   } else if (audit.staged > 0) {
     // Nothing to write: the merge would only lock every row it compares. Repeated keys are
@@ -93,6 +93,6 @@ async function apply(run: Run, started: StartedRun, loader: StagedLoad, audit: L
   }
   Object.assign(state, { inserted: counts.inserted, updated: counts.updated, duplicates: counts.duplicates, nullKeys: audit.nullKeys });
   if (audit.maxCursor !== null && (state.watermarkAfter === null || greater(audit.maxCursor, state.watermarkAfter))) state.watermarkAfter = audit.maxCursor;
-  run.deleted = params.deleteMissing && audit.diff.deletes > 0 ? await deleteMissing(run.client, target, keyColumns, loader.stage, window) : 0;
+  run.deleted = params.deleteMissing ? await deleteMissing(run.client, target, keyColumns, loader.stage, window) : 0;
   return { ...counts, deleted: run.deleted };
 }

@@ -5,7 +5,7 @@
 // once need no WAL. A PostgreSQL crash resets an unlogged table to empty while its checkpoint
 // says otherwise, so every resume compares the staged rows with the checkpoint (start.ts) and
 // loads again when they differ: never published short (test/staging-crash.test.ts).
-// AUDIT reads it (facts, diff: audit.ts); PUBLISH applies it inside the caller's transaction
+// AUDIT reads it (facts, whether it would change anything: audit.ts); PUBLISH applies it inside the caller's transaction
 // (publish.ts): a plain INSERT into an empty target, else one merge (INSERT … ON CONFLICT (keys)
 // DO UPDATE … WHERE target IS DISTINCT FROM excluded) that counts inserted and updated rows
 // exactly, then the window's rows missing from the load are deleted.
@@ -27,13 +27,6 @@ export interface StagedFacts {
   maxCursor: string | null;
 }
 
-/** The diff a load would make to its target, per staged row (a key the load repeats counts each time; the publish's own counts are exact). */
-export interface LoadDiff {
-  inserts: number;
-  updates: number;
-  deletes: number;
-}
-
 export interface LoaderOptions {
   /** The table's config id: names its staging table. */
   configId: number;
@@ -42,6 +35,9 @@ export interface LoaderOptions {
   keyColumns: string[];
   cursorColumn?: string;
 }
+
+/** Rows of the load first looked up one by one for a change (see wouldChange). */
+const SAMPLE_ROWS = 10_000;
 
 /** The staging table of a config (quoted, schema-qualified). */
 function stagingTable(configId: number): string {
@@ -64,7 +60,8 @@ export class StagedLoad {
   private readonly mergeSql: string;
   private readonly fallbackMergeSql: string;
   private readonly bulkSql: string;
-  private readonly diffSql: string;
+  private readonly sampleChangeSql: string;
+  private readonly anyChangeSql: string;
   private readonly notNullKeys: string;
 
   constructor(
@@ -104,12 +101,19 @@ export class StagedLoad {
     const joined = options.keyColumns.map((k) => `t.${q(k)} = s.${q(k)}`).join(' AND ');
     const changed = nonKey.length === 0 ? 'false'
       : `(${nonKey.map((c) => `t.${q(c)}`).join(', ')}) IS DISTINCT FROM (${nonKey.map((c) => `s.${q(c)}`).join(', ')})`;
-    // The merge's own test of a change (IS DISTINCT FROM on the source's non-key columns).
-    this.diffSql = `
-      SELECT count(*) FILTER (WHERE t.ctid IS NULL)::int AS inserts,
-             count(*) FILTER (WHERE t.ctid IS NOT NULL AND ${changed})::int AS updates
-      FROM ${STAGE} s LEFT JOIN ${target.qualified} t ON ${joined}
-      WHERE ${options.keyColumns.map((k) => `s.${q(k)} IS NOT NULL`).join(' AND ')}`;
+    // A staged row that the publish would write: its key is new, or a value differs (the
+    // merge's own test: IS DISTINCT FROM on the source's non-key columns).
+    const writes = `t.ctid IS NULL OR ${changed}`;
+    const keyed = options.keyColumns.map((k) => `s.${q(k)} IS NOT NULL`).join(' AND ');
+    // The first rows of the load, each looked up by the target's key: where anything changed,
+    // usually a change among them, found in milliseconds.
+    this.sampleChangeSql = `
+      SELECT EXISTS (SELECT 1 FROM (SELECT * FROM ${STAGE} s WHERE ${keyed} LIMIT ${SAMPLE_ROWS}) s
+                     LEFT JOIN ${target.qualified} t ON ${joined} WHERE ${writes}) AS c`;
+    // All of them, in one hash join of stage and target (a lookup per row costs more).
+    this.anyChangeSql = `
+      SELECT count(*) FILTER (WHERE ${writes})::int > 0 AS c
+      FROM ${STAGE} s LEFT JOIN ${target.qualified} t ON ${joined} WHERE ${keyed}`;
     // When the load repeats a key, ON CONFLICT refuses to touch a row twice: keep the last one.
     this.fallbackMergeSql = merge(
       `SELECT DISTINCT ON (${this.keys}) ${this.cols} FROM ${STAGE} WHERE ${notNullKeys} ORDER BY ${this.keys}, ordinal DESC`,
@@ -177,14 +181,12 @@ export class StagedLoad {
   }
 
   /**
-   * The diff the staged rows would make, measured without writing: rows whose key the target
-   * lacks (inserts), rows whose values differ (updates), and — with deleteMissing — the
-   * window's target rows the load does not have (deletes). One hash join of stage and target.
+   * Whether publishing the load would write anything to the target (a row to insert or to
+   * update), measured without writing: a sample first, then, when it finds none, every row.
    */
-  async diff(window: { sql: string; params: unknown[] } | null, withDeletes: boolean): Promise<LoadDiff> {
-    const { rows: [d] } = await this.client.query<{ inserts: number; updates: number }>(this.diffSql);
-    const deletes = withDeletes ? await countMissing(this.client, this.target, this.options.keyColumns, this.stage, window) : 0;
-    return { inserts: d!.inserts, updates: d!.updates, deletes };
+  async wouldChange(): Promise<boolean> {
+    if ((await this.client.query<{ c: boolean }>(this.sampleChangeSql)).rows[0]!.c) return true;
+    return (await this.client.query<{ c: boolean }>(this.anyChangeSql)).rows[0]!.c;
   }
 
   /** Staged keys that occur more than once (rows beyond the first of each key). */
@@ -222,14 +224,6 @@ export class StagedLoad {
 function missingSql(target: TargetTable, keyColumns: string[], stage: string, window: { sql: string } | null): string {
   const match = keyColumns.map((k) => `k.${quoteIdent(k)} = t.${quoteIdent(k)}`).join(' AND ');
   return `${window ? `(${window.sql}) AND ` : ''}NOT EXISTS (SELECT 1 FROM ${stage} k WHERE ${match})`;
-}
-
-async function countMissing(client: pg.ClientBase, target: TargetTable, keyColumns: string[], stage: string, window: { sql: string; params: unknown[] } | null): Promise<number> {
-  const { rows: [n] } = await client.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM ${target.qualified} t WHERE ${missingSql(target, keyColumns, stage, window)}`,
-    window?.params ?? [],
-  );
-  return n!.n;
 }
 
 /** Deletes target rows of the window whose keys the staged load does not have; returns how many. */
