@@ -57,7 +57,7 @@ export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServ
   // This process does nothing but serve BigQuery pages while the child runs: its event-loop
   // busy time is the time the test server spent producing them (BigQuery's part of (a)).
   const elu = performance.eventLoopUtilization();
-  const child = await runChild<ChildResult>('refresh-child.ts', args, ['--expose-gc']);
+  const child = await runChild<ChildResult>('refresh-child.ts', args, ['--expose-gc', ...childNodeArgs()]);
   const serverBusyMs = performance.eventLoopUtilization(elu).active;
   const result: RefreshRun = { ...child, serverBusyMs, audit: await auditRow(pool, child.outcome.runId) };
   const o = result.outcome;
@@ -164,4 +164,9 @@ export async function targetWrites(pool: pg.Pool, table: string): Promise<{ afte
       return { tuples: stats.inserted + stats.updated + stats.deleted, stats, newRowVersions: c!.n };
     },
   };
+}
+
+/** BENCH_CHILD_NODE_ARGS: extra node options for the refresh children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where the engine's time goes. */
+function childNodeArgs(): string[] {
+  return (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
 }

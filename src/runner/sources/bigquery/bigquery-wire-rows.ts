@@ -106,19 +106,6 @@ class CopyWriter {
     this.ensure(1);
     this.out[this.at++] = c;
   }
-  bytes(src: Buffer, start: number, end: number): void {
-    const n = end - start;
-    this.ensure(n);
-    const out = this.out;
-    if (n > 32) {
-      src.copy(out, this.at, start, end);
-      this.at += n;
-    } else {
-      let o = this.at;
-      for (let k = start; k < end; k++) out[o++] = src[k]!;
-      this.at = o;
-    }
-  }
   /** One value (already PostgreSQL text input), or NULL. */
   value(text: string | null): void {
     if (text === null) {
@@ -156,54 +143,64 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
     return text !== null && text.includes('\0') ? withoutNul(text, fields[c]!.name, rowCount, options) : text;
   };
 
-  /** Writes the value starting at `i` of column `c`; returns the index after it. */
+  /**
+   * Writes the value starting at `i` of column `c`; returns the index after it. The usual
+   * values (strings without escapes, plain integers and decimals) are copied byte by byte as
+   * they are scanned, in one pass: COPY text of a cell is shorter than its JSON, so the room
+   * ensured at the start of each row is enough (see the row loop). Anything else is parsed
+   * alone and converted, written from `w.at` again.
+   */
   const writeValue = (c: number, i: number): number => {
     const plan = plans[c]!;
     if (b[i] === QUOTE && plan !== CONVERT) {
-      // A string: find its end, checking on the way whether it can be copied as it is.
-      let ok = true;
+      const out = w.out;
+      let o = w.at;
       let j = i + 1;
-      const first = b[j];
       if (plan === TEXT) {
         for (;;) {
-          const x = b[j];
-          if (x === QUOTE) break;
-          if (x === undefined) throw new MalformedBody('unterminated string');
-          if (x === BACKSLASH || x < 0x20) {
-            ok = false;
-            j = skipString(b, i) - 1;
-            break;
+          const x = b[j]!;
+          if (x === QUOTE) {
+            w.at = o;
+            return j + 1;
           }
+          if (x === BACKSLASH || !(x >= 0x20)) {
+            if (x === undefined) throw new MalformedBody('unterminated string');
+            break; // an escape (or a raw control character): the general way below
+          }
+          out[o++] = x;
           j++;
         }
       } else {
-        // INT: [+-]?\d+   DECIMAL: -?\d+(\.\d+)?
-        let k = j;
-        if (first === MINUS || (first === PLUS && plan === INT)) k++;
+        // INT: [+-]?\d+ (a leading + dropped)   DECIMAL: -?\d+(\.\d+)?
+        let x = b[j]!;
+        if (x === MINUS) {
+          out[o++] = x;
+          x = b[++j]!;
+        } else if (x === PLUS && plan === INT) x = b[++j]!;
         let digits = 0;
-        while (b[k]! >= ZERO && b[k]! <= NINE) {
-          k++;
+        while (x >= ZERO && x <= NINE) {
+          out[o++] = x;
+          x = b[++j]!;
           digits++;
         }
-        if (digits > 0 && plan === DECIMAL && b[k] === DOT) {
-          k++;
+        let ok = digits > 0;
+        if (ok && plan === DECIMAL && x === DOT) {
+          out[o++] = x;
+          x = b[++j]!;
           let frac = 0;
-          while (b[k]! >= ZERO && b[k]! <= NINE) {
-            k++;
+          while (x >= ZERO && x <= NINE) {
+            out[o++] = x;
+            x = b[++j]!;
             frac++;
           }
-          if (frac === 0) ok = false;
+          ok = frac > 0;
         }
-        if (digits === 0 || b[k] !== QUOTE) {
-          ok = false;
-          j = skipString(b, i) - 1;
-        } else j = k;
+        if (ok && x === QUOTE) {
+          w.at = o;
+          return j + 1;
+        }
       }
-      if (ok) {
-        w.bytes(b, plan === INT && first === PLUS ? i + 2 : i + 1, j);
-        return j + 1;
-      }
-      const endOfString = j + 1;
+      const endOfString = skipString(b, i);
       w.value(textOf(c, parseSlice(b, i, endOfString)));
       return endOfString;
     }
@@ -271,6 +268,9 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
   for (;;) {
     // One row: {"f": [cells]}.
     expectByte(b, i, LBRACE);
+    // Room for the rest of the body: what the fast paths copy is never longer than what they
+    // read (a converted value may be; then the buffer grows here, once).
+    w.ensure(b.length - i);
     i = skipSpace(b, i + 1);
     let cells = 0;
     const rowStart = w.at;
@@ -289,7 +289,7 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
           i = skipSpace(b, i + 1);
           if (b[i] !== RBRACKET) {
             for (;;) {
-              if (cells > 0 && cells < width) w.byte(TAB);
+              if (cells > 0 && cells < width) w.out[w.at++] = TAB;
               i = skipSpace(b, writeCell(cells, i));
               cells++;
               if (b[i] === COMMA) {
