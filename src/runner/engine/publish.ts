@@ -32,7 +32,7 @@ export async function auditAndPublish(run: Run, started: StartedRun): Promise<Re
   const applied = await apply(run, started, loader, audit);
   const judgeStarted = performance.now();
   const verdict = await judgeLoad(run, started, audit, applied);
-  // Time measuring (diff, quality) and time writing the target (apply, deletes, records), apart.
+  // Time measuring (would it change anything, quality) and time writing the target (apply, deletes, records), apart.
   const auditMs = applyStarted - auditStarted + (performance.now() - judgeStarted);
   const writeStarted = performance.now();
   const figures = {
