@@ -11,8 +11,6 @@ import { closeCheckpoint } from '../checkpoints.ts';
 import { greater } from '../refresh-inputs.ts';
 import type { RefreshOutcome } from '../refresh-types.ts';
 import { recordQuality } from '../quality.ts';
-import { setNextRefresh } from '../runner-sql.ts';
-import { nextRefreshAfterSuccess } from '../schedule.ts';
 import { auditLoad, judgeLoad, type LoadAudit } from './audit.ts';
 import type { Run } from './run.ts';
 import type { StartedRun } from './start.ts';
@@ -71,9 +69,7 @@ export async function auditAndPublish(run: Run, started: StartedRun): Promise<Re
     publishMs: Math.round(judgeStarted - applyStarted + (performance.now() - writeStarted)),
     ...(started.restartedLoad ? { restartedLoad: started.restartedLoad } : {}),
   });
-  // After finish() removed the requests this run served: one that came meanwhile keeps the table due.
-  await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, run.now()]);
-  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, run.now()));
+  await run.scheduleAfterSuccess();
   await run.commit();
   run.qualityRecorded(verdict.metrics);
   return outcome;

@@ -8,7 +8,8 @@ import { finishAuditRow } from '../audit-log.ts';
 import type { CheckpointState } from '../checkpoints.ts';
 import type { QualityMetricValue } from '../quality.ts';
 import type { RefreshConfigRow, RefreshOptions, RefreshOutcome } from '../refresh-types.ts';
-import { finishRequests } from '../runner-sql.ts';
+import { finishRequests, setNextRefresh } from '../runner-sql.ts';
+import { nextRefreshAfterSuccess } from '../schedule.ts';
 
 const MB = 1024 * 1024;
 
@@ -144,6 +145,16 @@ export class Run {
       if (own) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * A success's schedule, in its finishing transaction (after finish() removed the requests it
+   * served: one that came meanwhile keeps the table due; setNextRefresh respects it).
+   */
+  async scheduleAfterSuccess(): Promise<void> {
+    const { client, config } = this;
+    await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, this.now()]);
+    await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, this.now()));
   }
 
   /** Tells the event bus how the run ended: called once its finished row is committed. */

@@ -8,8 +8,6 @@ import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointStat
 import { enforceBudget } from '../refresh-inputs.ts';
 import { RefreshFailure } from '../refresh-failures.ts';
 import type { RefreshOutcome } from '../refresh-types.ts';
-import { nextRefreshAfterSuccess } from '../schedule.ts';
-import { setNextRefresh } from '../runner-sql.ts';
 import type { PagedSource, SourceRead } from '../source.ts';
 import type { TransformPlan } from '../sources/sql/transforms.ts';
 import type { Run } from './run.ts';
@@ -145,8 +143,7 @@ async function finishUnchanged(run: Run, started: StartedRun): Promise<RefreshOu
     ...(previous.metadata.targetRows !== undefined ? { targetRows: previous.metadata.targetRows } : {}),
     ...(previous.metadata.watermarkAfter !== undefined ? { watermarkAfter: previous.metadata.watermarkAfter } : {}),
   });
-  await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, run.now()]);
-  await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, run.now()));
+  await run.scheduleAfterSuccess();
   await run.commit();
   return result;
 }
