@@ -189,15 +189,13 @@ export class StagedLoad {
     return (await this.client.query<{ c: boolean }>(this.anyChangeSql)).rows[0]!.c;
   }
 
-  /** Staged rows beyond the first of their key (keys the load repeats). */
+  /**
+   * Staged rows beyond the first of their key (keys the load repeats). A grouping, whatever
+   * the data: a join of the stage with itself is quicker when no key repeats, but it counts
+   * n² pairs for a key repeated n times, and under EXISTS the planner takes a fast-start nested
+   * loop that is quadratic on an unindexed stage (a chaos test hung on 200,000 rows).
+   */
   async duplicates(): Promise<number> {
-    // Whether any key repeats: one hash join of the stage with itself (half the time of a
-    // grouping of every key, which PostgreSQL sorts); the exact count only when one does.
-    const same = this.options.keyColumns.map((k) => `d.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
-    const { rows: [any] } = await this.client.query<{ c: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM ${this.stage} s JOIN ${this.stage} d ON ${same} AND d.ordinal <> s.ordinal) AS c`,
-    );
-    if (!any!.c) return 0;
     const { rows: [d] } = await this.client.query<{ n: number }>(
       `SELECT coalesce(sum(n - 1), 0)::int AS n FROM (SELECT count(*) AS n FROM ${this.stage} WHERE ${this.notNullKeys} GROUP BY ${this.keys} HAVING count(*) > 1) d`,
     );
