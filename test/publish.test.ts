@@ -138,6 +138,23 @@ describe('an empty target', () => {
   });
 });
 
+describe('names from the catalog', () => {
+  it('a schema and table named with quotes and backslashes refresh like any other, and nothing else runs', async () => {
+    const schema = "a'; CREATE TABLE public.pwned (x int); --\\";
+    const table = 't"\\x\'';
+    const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
+    await pool.query(`CREATE SCHEMA ${q(schema)}`);
+    await pool.query(`CREATE TABLE ${q(schema)}.${q(table)} (id int PRIMARY KEY, v int)`);
+    await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name, custom_sync_params) VALUES ($1, $2, $3)`, [
+      schema, table, JSON.stringify({ source: { type: 'postgres', query: 'SELECT g AS id, g * 2 AS v FROM generate_series(1, 50) g' } }),
+    ]);
+    const result = await refreshTable(await loadConfig(pool, table, schema), options());
+    expect(result).toMatchObject({ status: 'success', rowsInserted: 50 });
+    expect((await pool.query(`SELECT to_regclass('public.pwned') AS r`)).rows[0].r).toBeNull();
+    expect((await pool.query(`SELECT sum(v)::int AS s FROM ${q(schema)}.${q(table)}`)).rows[0].s).toBe(2550);
+  });
+});
+
 describe('SIGKILL at random points', () => {
   it('leaves the old or the new version, never a mix; the next run ends equal with exact counts', async () => {
     await table('wap_kill', { source: { type: 'postgres', query: 'SELECT id, v FROM src.wap_kill WHERE pg_sleep(0.0002) IS NOT NULL' } });

@@ -26,6 +26,16 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/**
+ * A text as an SQL string literal (for statements that take no bind parameters, as COMMENT
+ * ON): quotes doubled, and with backslashes an E'' literal with them doubled, so the text
+ * stays one literal whatever standard_conforming_strings says (PostgreSQL's quote_literal).
+ */
+export function quoteLiteral(text: string): string {
+  const quoted = text.replaceAll("'", "''");
+  return text.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}
+
 /** Reads a table's shape from the catalog, or null when it does not exist. */
 export async function describeTable(client: pg.ClientBase, schema: string, name: string): Promise<TargetTable | null> {
   const rel = await client.query<{ oid: number }>(

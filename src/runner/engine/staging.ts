@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { quoteIdent, type TargetTable } from '../catalog.ts';
+import { quoteIdent, quoteLiteral, type TargetTable } from '../catalog.ts';
 import { toCopyText } from '../copy-text.ts';
 import type { SourcePage } from '../source.ts';
 
@@ -133,7 +133,7 @@ export class StagedLoad {
     await this.client.query(`
       DROP TABLE IF EXISTS ${this.stage};
       CREATE UNLOGGED TABLE ${this.stage} (${typed}, ordinal bigint GENERATED ALWAYS AS IDENTITY);
-      COMMENT ON TABLE ${this.stage} IS 'sqp-refresh: rows of a refresh of ${this.target.schema}.${this.target.name.replaceAll("'", "''")} not yet published (kept after a blocked publish for inspection)'`);
+      COMMENT ON TABLE ${this.stage} IS ${quoteLiteral(`sqp-refresh: rows of a refresh of ${this.target.qualified} not yet published (kept after a blocked publish for inspection)`)}`);
   }
 
   /** Drops the staging table (after a publish). */
