@@ -165,17 +165,20 @@ describe('stopping and resuming', () => {
     await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 1`);
     const { rows: [dead] } = await pool.query(`INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, status) VALUES ($1, 'sqp', 'asin_performance_data', now(), 'running') RETURNING id`, [config.id]);
     const lastKey = (await pool.query(`SELECT asin, search_query, start_date::text FROM src.asin ORDER BY 1, 2, 3 OFFSET 999 LIMIT 1`)).rows[0];
+    // Written under the same params (the digest of what it reads, as the first run's checkpoint has it).
+    const { rows: [{ readKey }] } = await pool.query(`SELECT checkpoint_data->>'readKey' AS "readKey" FROM sqp.refresh_checkpoints WHERE table_name = 'asin_performance_data' ORDER BY id DESC LIMIT 1`);
+    expect(readKey).toMatch(/^[0-9a-f]{32}$/);
     await pool.query(`
       INSERT INTO sqp.refresh_checkpoints (function_name, table_schema, table_name, checkpoint_data, last_processed_row, status)
       VALUES ('dead-worker', 'sqp', 'asin_performance_data', $1, 1000, 'active')`,
-      [{ version: 1, firstRunId: dead.id, mode: 'full', since: null, watermarkBefore: null, watermarkAfter: null, pagesDone: 2, rowsDone: 1000, inserted: 0, updated: 1000, duplicates: 0, nullKeys: {}, source: { lastKey: [lastKey.asin, lastKey.search_query, lastKey.start_date], rowsBefore: 1000 } }]);
+      [{ version: 1, firstRunId: dead.id, mode: 'full', readKey, since: null, watermarkBefore: null, watermarkAfter: null, pagesDone: 2, rowsDone: 1000, inserted: 0, updated: 1000, duplicates: 0, nullKeys: {}, source: { lastKey: [lastKey.asin, lastKey.search_query, lastKey.start_date], rowsBefore: 1000 } }]);
     // Only rows after the last key were "not yet loaded": make the first 1000 look loaded.
     await pool.query(`UPDATE sqp.asin_performance_data t SET search_query_volume = s.search_query_volume FROM (SELECT * FROM src.asin ORDER BY asin, search_query, start_date LIMIT 1000) s WHERE (t.asin, t.search_query, t.start_date) = (s.asin, s.search_query, s.start_date)`);
     // The dead worker's checkpoint says 1,000 rows are staged; there is no staging table: load it all again.
     const resumed = await refreshTable(config, options({ workerName: 'rescuer' }));
     expect(resumed).toMatchObject({ status: 'success', resumed: false, rowsProcessed: 2550, rowsUpdated: 1550 });
     const { rows: [meta] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [resumed.runId]);
-    expect(meta.sync_metadata.restartedLoad).toEqual({ staged: null, checkpointRows: 1000 });
+    expect(meta.sync_metadata.restartedLoad).toEqual({ reason: 'stagedRows', staged: null, checkpointRows: 1000 });
     expect(await targetSum()).toEqual(await sourceSum());
     const { rows: [old] } = await pool.query(`SELECT status, error_details FROM sqp.refresh_audit_log WHERE id = $1`, [dead.id]);
     expect(old).toMatchObject({ status: 'failed', error_details: { reason: 'interrupted', resumedByRunId: resumed.runId } });
@@ -243,6 +246,33 @@ describe('changed params and checkpoints', () => {
     await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 1000, deleteMissing: true, quality: { freshnessDays: { max: 100000 } } });
     const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
     expect(result).toMatchObject({ status: 'success', resumed: false, rowsDeleted: 0 });
+    expect(await targetSum()).toEqual(await sourceSum());
+  });
+});
+
+describe('a load paused, then its params changed', () => {
+  it('starts over instead of staging rows of two different reads, and publishes exactly the new read', async () => {
+    const firstWeek = (await pool.query(`SELECT min(start_date)::text AS d FROM src.asin`)).rows[0].d;
+    await pool.query(`UPDATE src.asin SET search_query_volume = search_query_volume + 3`);
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 500, deleteMissing: true, quality: { freshnessDays: { max: 100000 }, deleteRatio: { max: 1 } } });
+    const shutdown = new AbortController();
+    const paused = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options({
+      shutdownSignal: shutdown.signal,
+      emit: (e) => { if (e.type === 'run:progress' && e.page === 2) shutdown.abort(); },
+    }));
+    expect(paused).toMatchObject({ outcome: 'paused', rowsProcessed: 1000 });
+    // Same columns, same keys, another read: one week fewer.
+    const narrower = `SELECT * FROM (${SOURCE_QUERY}) q WHERE start_date <> '${firstWeek}'`;
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: narrower }, pageSize: 500, deleteMissing: true, quality: { freshnessDays: { max: 100000 }, deleteRatio: { max: 1 } } });
+    const result = await refreshTable(await loadConfig(pool, 'asin_performance_data'), options());
+    expect(result).toMatchObject({ status: 'success', outcome: 'completed', resumed: false });
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata->'restartedLoad' AS r FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.r).toEqual({ reason: 'paramsChanged' });
+    const expected = await tableChecksum(pool, `(SELECT * FROM src.asin WHERE start_date <> '${firstWeek}') x`, COLS);
+    expect(await targetSum()).toEqual(expected);
+    expect(result.rowsProcessed).toBe(expected.rows);
+    await setParams('asin_performance_data', { source: { type: 'postgres', query: SOURCE_QUERY }, pageSize: 1000, quality: { freshnessDays: { max: 100000 } } });
+    expect((await refreshTable(await loadConfig(pool, 'asin_performance_data'), options())).status).toBe('success');
     expect(await targetSum()).toEqual(await sourceSum());
   });
 });

@@ -64,7 +64,7 @@ it('a PostgreSQL crash mid-load empties the unlogged staging table; the resume s
     const resumed = await refreshTable(await loadConfig(pool, 'crash'), { pool, sources: sources() });
     expect(resumed).toMatchObject({ status: 'success', outcome: 'completed', resumed: false, rowsProcessed: 5000, rowsInserted: 5000 });
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [resumed.runId]);
-    expect(audit.sync_metadata.restartedLoad).toEqual({ staged: 0, checkpointRows: 1500 });
+    expect(audit.sync_metadata.restartedLoad).toEqual({ reason: 'stagedRows', staged: 0, checkpointRows: 1500 });
     expect(await tableChecksum(pool, 'sqp.crash', ['id', 'v'])).toEqual(await tableChecksum(pool, 'src.crash', ['id', 'v']));
   } finally {
     await pool.end();

@@ -3,6 +3,7 @@
 // (sources/registry.ts), the checkpoint it continues or the new one it starts, and whether
 // the staging table still holds exactly what that checkpoint says (an unlogged table comes
 // back empty after a PostgreSQL crash: then the load starts again, never published short).
+import { createHash } from 'node:crypto';
 import { safeEmit } from '../../subscriptions/events.ts';
 import { failInterruptedRuns, lastSuccess, startAuditRow } from '../audit-log.ts';
 import { describeTable, type TargetTable } from '../catalog.ts';
@@ -27,9 +28,16 @@ export interface StartedRun {
   /** The last successful run (its watermark, target rows and source inputs). */
   previous: { id: number; metadata: RunMetadata } | null;
   /** Why a checkpointed load was started again, when it was. */
-  restartedLoad: { staged: number | null; checkpointRows: number } | null;
+  restartedLoad: { reason: 'paramsChanged' } | { reason: 'stagedRows'; staged: number | null; checkpointRows: number } | null;
   /** The staging table of this load, for the columns it holds. */
   staging(columns: string[]): StagedLoad;
+}
+
+/** The digest of what a load reads (CheckpointState.readKey). */
+function readKey(params: SyncParams, keyColumns: string[], cursorColumn: string | undefined): string {
+  const decisive = { source: params.source, keyColumns, cursorColumn: cursorColumn ?? null, mode: params.mode, deleteMissing: params.deleteMissing };
+  const json = JSON.stringify(decisive, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  return createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
 
 /** Writes the run's `running` audit row and fails the runs a dead process left running (we hold the table's lock). */
@@ -67,24 +75,25 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
 
   let state = checkpoint ? checkpoint.checkpoint_data : null;
   run.state = state;
-  if (state && (state.mode !== params.mode || Boolean(state.deleteMissing) !== params.deleteMissing)) {
-    // The params changed since the checkpoint was written: its position means something
-    // else now (and a key set started halfway would delete rows wrongly). Start over.
+  const key = readKey(params, keyColumns, cursorColumn);
+  let restartedLoad: StartedRun['restartedLoad'] = null;
+  const startOver = async (why: NonNullable<StartedRun['restartedLoad']>) => {
+    restartedLoad = why;
     await closeCheckpoint(client, checkpoint!.id, 'expired');
     state = null;
     run.resumed = false;
+  };
+  if (state && state.readKey !== key) {
+    // The params changed since the checkpoint was written (or it predates readKey): its
+    // position means something else now, the staged rows come from another read, and a key
+    // set started halfway would delete rows wrongly. Start over.
+    await startOver({ reason: 'paramsChanged' });
   }
-  let restartedLoad: StartedRun['restartedLoad'] = null;
   if (state) {
-    // The staging table must hold exactly what the checkpoint says was staged (a checkpoint
-    // of an older version, or a staging table someone dropped or a crash emptied): otherwise load again.
+    // The staging table must hold exactly what the checkpoint says was staged (a staging
+    // table someone dropped or a crash emptied): otherwise load again.
     const staged = await stagedRowCount(client, config.id);
-    if (staged !== state.rowsDone || !state.columns) {
-      restartedLoad = { staged, checkpointRows: state.rowsDone };
-      await closeCheckpoint(client, checkpoint!.id, 'expired');
-      state = null;
-      run.resumed = false;
-    }
+    if (staged !== state.rowsDone || !state.columns) await startOver({ reason: 'stagedRows', staged, checkpointRows: state.rowsDone });
   }
   // The last completed run: its watermark starts a new incremental read, and its target row
   // count is what row_count_change compares with (we hold the table's lock: it stays valid).
@@ -93,7 +102,7 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
     const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
     const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
     state = {
-      version: 1, firstRunId: run.runId!, mode: params.mode, deleteMissing: params.deleteMissing, since, watermarkBefore: watermark, watermarkAfter: watermark,
+      version: 1, firstRunId: run.runId!, mode: params.mode, deleteMissing: params.deleteMissing, readKey: key, since, watermarkBefore: watermark, watermarkAfter: watermark,
       pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null, columns: plan?.columns,
     };
     await expireOtherCheckpoints(client, config.tableSchema, config.tableName, null);
