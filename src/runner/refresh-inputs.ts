@@ -8,21 +8,46 @@ import type { RefreshOptions } from './refresh-types.ts';
 import type { PagedSource } from './source.ts';
 import { SyncParamsError } from './params-error.ts';
 
-/** Compares two watermark texts: timestamps and dates in ISO form sort as text; numbers as numbers. */
+/**
+ * A watermark as PostgreSQL writes a date or timestamp (`max(cursor)::text`): its wall-clock
+ * time read as if UTC, never in this process's time zone (a `timestamp` has none), and its
+ * offset when it has one (`timestamptz`). Null for anything else (a number).
+ */
+function parseWatermark(text: string): { wallMs: number; frac: string; offset: string | null; instantMs: number } | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(text.trim());
+  if (!m) return null;
+  const wallMs = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  if (Number.isNaN(wallMs)) return null;
+  const offset = m[8] ?? null;
+  let offsetMs = 0;
+  if (offset && offset !== 'Z') {
+    const digits = offset.slice(1).replace(':', '');
+    offsetMs = (offset[0] === '-' ? -1 : 1) * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || 0)) * 60_000;
+  }
+  return { wallMs, frac: m[7] ?? '', offset, instantMs: wallMs - offsetMs + Number(`0${m[7] ?? ''}`) * 1000 };
+}
+
+/** Compares two watermark texts: numbers as numbers, dates and timestamps as instants (see parseWatermark), else as text. */
 export function greater(a: string, b: string): boolean {
   const na = Number(a);
   const nb = Number(b);
   if (!Number.isNaN(na) && !Number.isNaN(nb)) return na > nb;
-  const da = Date.parse(a);
-  const db = Date.parse(b);
-  if (!Number.isNaN(da) && !Number.isNaN(db)) return da > db;
+  const da = parseWatermark(a);
+  const db = parseWatermark(b);
+  if (da && db) return da.instantMs > db.instantMs;
   return a > b;
 }
 
+/**
+ * The lower bound of an incremental read: the watermark minus the lookback, written as the
+ * watermark was — the same wall clock and offset, so a `timestamp` cursor is compared in its
+ * own terms whatever this process's time zone is. Unchanged when it is not a date or time.
+ */
 export function lowerBound(watermark: string, lookbackHours: number): string {
-  const t = Date.parse(watermark);
-  if (Number.isNaN(t)) return watermark;
-  return new Date(t - lookbackHours * 3_600_000).toISOString();
+  const w = parseWatermark(watermark);
+  if (!w) return watermark;
+  const at = new Date(w.wallMs - lookbackHours * 3_600_000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z, as a wall clock
+  return `${at.slice(0, 10)} ${at.slice(11, 19)}${w.frac}${w.offset ?? ''}`;
 }
 
 export function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined) {
