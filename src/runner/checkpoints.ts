@@ -12,8 +12,8 @@ export interface CheckpointState {
   /** Whether loaded keys are being remembered (a resume must agree, or deletes would be wrong). */
   deleteMissing?: boolean;
   /**
-   * What the load reads, as a digest of the params that decide it (source, keys, cursor, mode,
-   * deleteMissing: start.ts readKey). A resume under other params would stage rows of two
+   * What the load reads, as a digest of the params that decide it (the source's read identity,
+   * keys, cursor, mode, deleteMissing: start.ts readKey). A resume under other params would stage rows of two
    * different reads, or bind a position to other keys: it starts over instead.
    */
   readKey?: string;

@@ -11,7 +11,7 @@ import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveChe
 import { lowerBound, validateAgainstTarget } from '../refresh-inputs.ts';
 import { RefreshFailure } from '../refresh-failures.ts';
 import type { RunMetadata } from '../run-metadata.ts';
-import type { TableReader } from '../sources/registry.ts';
+import { readIdentity, type TableReader } from '../sources/registry.ts';
 import { parseSyncParams, type SyncParams } from '../sync-params.ts';
 import type { Run } from './run.ts';
 import { StagedLoad, stagedRowCount } from './staging.ts';
@@ -35,8 +35,8 @@ export interface StartedRun {
 
 /** The digest of what a load reads (CheckpointState.readKey). */
 function readKey(params: SyncParams, keyColumns: string[], cursorColumn: string | undefined): string {
-  const decisive = { source: params.source, keyColumns, cursorColumn: cursorColumn ?? null, mode: params.mode, deleteMissing: params.deleteMissing };
-  const json = JSON.stringify(decisive, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+  const decisive = { source: readIdentity(params.source), keyColumns, cursorColumn: cursorColumn ?? null, mode: params.mode, deleteMissing: params.deleteMissing };
+  const json = JSON.stringify(decisive);
   return createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
 

@@ -36,6 +36,11 @@ interface SourceKind<S extends z.ZodType> {
   params: S;
   /** Whether `estimateBytes` can tell what a read would cost before it runs. */
   canEstimateBytes: boolean;
+  /**
+   * The params that decide which rows a read returns (not the knobs of how it is done: a byte
+   * cap, a NUL replacement). A load resumed under other such params would mix two reads.
+   */
+  readIdentity(params: z.output<S>): unknown;
   /** The reader of one table's source. */
   create(params: z.output<S>, context: { targetSchema: string; environment: ResolvedEnvironment }): TableReader;
 }
@@ -51,6 +56,7 @@ const SOURCE_KINDS = {
   bigquery: kind({
     params: BigQuerySourceParams,
     canEstimateBytes: true,
+    readIdentity: (p) => ({ type: p.type, query: p.query, params: p.params, location: p.location ?? null }),
     create(_params, { environment }) {
       if (!environment.bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
       return { pages: environment.bigquery };
@@ -59,6 +65,7 @@ const SOURCE_KINDS = {
   postgres: kind({
     params: PostgresSourceParams,
     canEstimateBytes: false,
+    readIdentity: (p) => ({ type: p.type, query: p.query, params: p.params, databaseUrlEnv: p.databaseUrlEnv ?? null }),
     create(params, { environment }) {
       const envName = params.databaseUrlEnv;
       const url = envName ? environment.env?.[envName] : environment.targetUrl;
@@ -69,6 +76,7 @@ const SOURCE_KINDS = {
   sql: kind({
     params: SqlTransformParams,
     canEstimateBytes: false,
+    readIdentity: (p) => ({ type: p.type, transform: p.transform, parentTable: p.parentTable }),
     create(params, { targetSchema }) {
       return { inDatabase: planTransform(params.transform, targetSchema, params.parentTable) };
     },
@@ -78,6 +86,11 @@ const SOURCE_KINDS = {
 /** `custom_sync_params.source`: one of the kinds above, told apart by `type`. */
 export const SourceParamsSchema = z.discriminatedUnion('type', [SOURCE_KINDS.bigquery.params, SOURCE_KINDS.postgres.params, SOURCE_KINDS.sql.params]);
 export type SourceParams = z.output<typeof SourceParamsSchema>;
+
+/** What decides the rows a read of these params returns (see SourceKind.readIdentity). */
+export function readIdentity(params: SourceParams): unknown {
+  return (SOURCE_KINDS[params.type] as SourceKind<z.ZodType<SourceParams>>).readIdentity(params);
+}
 
 /** The sources of a process: readers by params, through the registry. */
 export interface Sources {
