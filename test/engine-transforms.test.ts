@@ -81,6 +81,23 @@ describe('summary transforms', () => {
     expect(r).toMatchObject({ status: 'success', rowsDeleted: 1 });
     expect(await tableChecksum(pool, 'sqp.monthly_summary', MONTHLY_COLS)).toEqual(await tableChecksum(pool, EXPECTED_MONTHLY, MONTHLY_COLS));
   });
+
+  it('deletes the summary rows of a period whose parent rows are all gone, though no changed row points at it', async () => {
+    // Every parent row of one ASIN in January goes; nothing else changes in January.
+    await pool.query(`DELETE FROM sqp.asin_performance_data WHERE asin = 'B000000002' AND start_date < '2024-02-01'`);
+    await pool.query(`UPDATE sqp.asin_performance_data SET updated_at = timestamptz '2024-07-01 00:00+00' WHERE start_date = date '2024-03-10'`);
+    const r = await refreshTable(await loadConfig(pool, 'monthly_summary'), options());
+    expect(r).toMatchObject({ status: 'success', rowsDeleted: 1 });
+    expect(await tableChecksum(pool, 'sqp.monthly_summary', MONTHLY_COLS)).toEqual(await tableChecksum(pool, EXPECTED_MONTHLY, MONTHLY_COLS));
+    // The weekly summary was not refreshed since the test before: its vanished rows are that
+    // ASIN's four January weeks and the five March weeks of B000000003 (9 of 39: over the
+    // default delete_ratio of 0.2, which would rightly block it).
+    await setParams('weekly_summary', { source: { type: 'sql', transform: 'weekly_summary' }, mode: 'incremental', deleteMissing: true, quality: { deleteRatio: { max: 0.5 } } });
+    const weekly = await refreshTable(await loadConfig(pool, 'weekly_summary'), options());
+    expect(weekly).toMatchObject({ status: 'success', rowsDeleted: 9 });
+    const weeks = `(SELECT asin, start_date AS period_start FROM sqp.asin_performance_data GROUP BY 1, 2) w`;
+    expect(await tableChecksum(pool, 'sqp.weekly_summary', ['asin', 'period_start'])).toEqual(await tableChecksum(pool, weeks, ['asin', 'period_start']));
+  });
 });
 
 describe('quality thresholds', () => {

@@ -133,7 +133,7 @@ async function planForced(pool: pg.Pool, now: Date, configId: number, cascade: b
 
 async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, params: SyncParams, now: Date) {
   if (!ctx.sources?.canEstimateBytes(params.source)) return null;
-  const reader = ctx.sources.reader(params.source, config.tableSchema);
+  const reader = ctx.sources.reader(params.source, { targetSchema: config.tableSchema, deleteMissing: params.deleteMissing });
   const source = 'pages' in reader ? reader.pages : null;
   if (!source?.estimateBytes) return null;
   const client = await ctx.pool.connect();

@@ -67,7 +67,7 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
   const params = parseSyncParams(config.customSyncParams);
   const target = await describeTable(client, config.tableSchema, config.tableName);
   if (!target) throw new RefreshFailure(`table ${config.tableSchema}.${config.tableName} does not exist`, { reason: 'missingTable', retryable: false });
-  const reader = run.options.sources.reader(params.source, config.tableSchema);
+  const reader = run.options.sources.reader(params.source, { targetSchema: config.tableSchema, deleteMissing: params.deleteMissing });
   const plan = 'inDatabase' in reader ? reader.inDatabase : null;
   const keyColumns = plan?.keyColumns ?? params.keyColumns ?? target.primaryKey;
   const cursorColumn = plan ? undefined : params.cursorColumn;

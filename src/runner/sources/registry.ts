@@ -21,6 +21,13 @@ import { planTransform, type TransformPlan } from './sql/transforms.ts';
  */
 export type TableReader = { pages: PagedSource } | { inDatabase: TransformPlan };
 
+/** The table a reader is made for. */
+export interface ReaderContext {
+  targetSchema: string;
+  /** Whether the refresh deletes the window's rows the load lacks (an sql transform widens its window to rows whose parent rows are gone). */
+  deleteMissing: boolean;
+}
+
 /** What the process can read from: built once at its start (the composition root). */
 export interface SourceEnvironment {
   /** The target database's URL: the postgres source's database when params name none. */
@@ -42,7 +49,7 @@ interface SourceKind<S extends z.ZodType> {
    */
   readIdentity(params: z.output<S>): unknown;
   /** The reader of one table's source. */
-  create(params: z.output<S>, context: { targetSchema: string; environment: ResolvedEnvironment }): TableReader;
+  create(params: z.output<S>, context: ReaderContext & { environment: ResolvedEnvironment }): TableReader;
 }
 
 /** The environment with the postgres sources made once per database. */
@@ -77,8 +84,8 @@ const SOURCE_KINDS = {
     params: SqlTransformParams,
     canEstimateBytes: false,
     readIdentity: (p) => ({ type: p.type, transform: p.transform, parentTable: p.parentTable }),
-    create(params, { targetSchema }) {
-      return { inDatabase: planTransform(params.transform, targetSchema, params.parentTable) };
+    create(params, { targetSchema, deleteMissing }) {
+      return { inDatabase: planTransform(params.transform, targetSchema, params.parentTable, { deleteMissing }) };
     },
   }),
 };
@@ -95,7 +102,7 @@ export function readIdentity(params: SourceParams): unknown {
 /** The sources of a process: readers by params, through the registry. */
 export interface Sources {
   /** The reader of a table's source (a RefreshFailure when its kind is not configured here). */
-  reader(params: SourceParams, targetSchema: string): TableReader;
+  reader(params: SourceParams, table: ReaderContext): TableReader;
   /** Whether the kind of these params can estimate bytes before a read. */
   canEstimateBytes(params: SourceParams): boolean;
 }
@@ -111,9 +118,9 @@ export function createSources(environment: SourceEnvironment): Sources {
     },
   };
   return {
-    reader(params, targetSchema) {
+    reader(params, table) {
       const k = SOURCE_KINDS[params.type] as SourceKind<z.ZodType<SourceParams>>;
-      return k.create(params, { targetSchema, environment: resolved });
+      return k.create(params, { ...table, environment: resolved });
     },
     canEstimateBytes: (params) => SOURCE_KINDS[params.type].canEstimateBytes,
   };

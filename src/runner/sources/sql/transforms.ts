@@ -24,9 +24,14 @@ function share(asin: string, total: string) {
   return `round(100.0 * sum(${asin}) / nullif(sum(${total}), 0), 4)`;
 }
 
-/** Plans a transform of `parentSchema.parentTable` into a summary table. */
-export function planTransform(name: TransformName, parentSchema: string, parentTable: string): TransformPlan {
+/**
+ * Plans a transform of `parentSchema.parentTable` into a summary table. With `deleteMissing`,
+ * the window also holds the summary rows whose parent rows are all gone: no changed parent
+ * row points at them any more, and they would otherwise outlive their data.
+ */
+export function planTransform(name: TransformName, parentSchema: string, parentTable: string, options: { deleteMissing: boolean }): TransformPlan {
   const parent = `${quoteIdent(parentSchema)}.${quoteIdent(parentTable)}`;
+  const orVanished = (match: string) => (options.deleteMissing ? ` OR NOT EXISTS (SELECT 1 FROM ${parent} p WHERE ${match})` : '');
   // Strictly after the watermark (the newest parent change the previous run saw); late
   // commits with older timestamps are what `lookbackHours` is for.
   const changed = `p.updated_at > $1::timestamptz`;
@@ -49,7 +54,7 @@ export function planTransform(name: TransformName, parentSchema: string, parentT
         FROM ${parent}
         WHERE ${pairsChanged}
         GROUP BY asin, search_query`,
-      window: `($1::timestamptz IS NULL OR (t.asin, t.search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed}))`,
+      window: `($1::timestamptz IS NULL OR (t.asin, t.search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed})${orVanished('p.asin = t.asin AND p.search_query = t.search_query')})`,
       watermark: `SELECT max(updated_at)::text AS w FROM ${parent}`,
     };
   }
@@ -76,7 +81,7 @@ export function planTransform(name: TransformName, parentSchema: string, parentT
       FROM ${parent}
       WHERE $1::timestamptz IS NULL OR ${start} IN ${periodsChanged}
       GROUP BY asin, ${start}${unit === 'week' ? '' : `, date_trunc('${unit}', start_date)`}`,
-    window: `($1::timestamptz IS NULL OR t.period_start IN ${periodsChanged})`,
+    window: `($1::timestamptz IS NULL OR t.period_start IN ${periodsChanged}${orVanished('p.asin = t.asin AND p.start_date BETWEEN t.period_start AND t.period_end')})`,
     watermark: `SELECT max(updated_at)::text AS w FROM ${parent}`,
   };
 }
