@@ -21,7 +21,7 @@ const KEYS = SQP_KEY.map(q).join(', ');
 const NON_KEY = SQP_COLUMN_NAMES.filter((c) => !SQP_KEY.includes(c));
 
 /**
- * The engine's merge (src/runner/loader.ts), written out for one table: insert the staged
+ * The engine's merge (src/runner/engine/staging.ts), written out for one table: insert the staged
  * rows, update a conflicting row only when a non-key value differs (and then touch
  * updated_at), count inserted and updated rows.
  */
