@@ -138,6 +138,22 @@ describe('an empty target', () => {
   });
 });
 
+describe('a load that changes one row', () => {
+  it('finds the change past the first 10,000 staged rows, and publishes exactly it', async () => {
+    await pool.query(`CREATE TABLE src.wap_one AS SELECT g AS id, g AS v FROM generate_series(1, 12000) g`);
+    await pool.query(`CREATE TABLE sqp.wap_one (id int PRIMARY KEY, v int)`);
+    await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'wap_one') ON CONFLICT DO NOTHING`);
+    await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, custom_sync_params = $1 WHERE table_name = 'wap_one'`, [
+      JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.wap_one' }, pageSize: 5000 }),
+    ]);
+    expect(await refreshTable(await loadConfig(pool, 'wap_one'), options())).toMatchObject({ status: 'success', rowsInserted: 12000 });
+    await pool.query(`UPDATE src.wap_one SET v = -1 WHERE id = 11999`); // staged in key order: past the sample
+    const result = await refreshTable(await loadConfig(pool, 'wap_one'), options());
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: 12000, rowsInserted: 0, rowsUpdated: 1 });
+    expect((await pool.query(`SELECT v FROM sqp.wap_one WHERE id = 11999`)).rows[0].v).toBe(-1);
+  });
+});
+
 describe('names from the catalog', () => {
   it('a schema and table named with quotes and backslashes refresh like any other, and nothing else runs', async () => {
     const schema = "a'; CREATE TABLE public.pwned (x int); --\\";

@@ -24,7 +24,7 @@ export async function auditLoad(started: StartedRun, loader: StagedLoad): Promis
   const facts = await loader.facts();
   const targetEmpty = await loader.targetIsEmpty();
   const keyed = facts.staged - Math.max(0, ...Object.values(facts.nullKeys));
-  const wouldChange = keyed > 0 && (targetEmpty || (await loader.wouldChange()));
+  const wouldChange = keyed > 0 && (targetEmpty || (await loader.wouldChange(keyed)));
   const targetRowsBefore = started.params.deleteMissing ? (targetEmpty ? 0 : await loader.targetRows()) : null;
   return { ...facts, targetEmpty, wouldChange, targetRowsBefore };
 }

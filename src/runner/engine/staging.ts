@@ -184,8 +184,10 @@ export class StagedLoad {
    * Whether publishing the load would write anything to the target (a row to insert or to
    * update), measured without writing: a sample first, then, when it finds none, every row.
    */
-  async wouldChange(): Promise<boolean> {
+  async wouldChange(keyedRows: number): Promise<boolean> {
     if ((await this.client.query<{ c: boolean }>(this.sampleChangeSql)).rows[0]!.c) return true;
+    // A small load (an incremental one, say) was looked at whole: no join with a large target.
+    if (keyedRows <= SAMPLE_ROWS) return false;
     return (await this.client.query<{ c: boolean }>(this.anyChangeSql)).rows[0]!.c;
   }
 
