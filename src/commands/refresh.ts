@@ -6,7 +6,7 @@ import { BudgetExceededError, ConflictError, NotFoundError, ValidationError } fr
 import { bytesBilledToday, lastSuccess } from '../runner/audit-log.ts';
 import { loadPlanInput } from '../runner/plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from '../runner/planner.ts';
-import { lowerBound } from '../runner/refresh-inputs.ts';
+import { incrementalSince, readRequest } from '../runner/refresh-inputs.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import type { RefreshConfigRow } from '../runner/refresh-types.ts';
@@ -138,16 +138,8 @@ async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, para
   if (!source?.estimateBytes) return null;
   const client = await ctx.pool.connect();
   try {
-    const previous = await lastSuccess(client, config.id);
-    const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
-    const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
-    const estimated = await source.estimateBytes({
-      table: { schema: config.tableSchema, name: config.tableName },
-      params: { ...('params' in params.source ? params.source.params : {}), since },
-      pageSize: params.pageSize,
-      keyColumns: params.keyColumns ?? [],
-      source: params.source,
-    } as Parameters<NonNullable<typeof source.estimateBytes>>[0]);
+    const since = incrementalSince(params, await lastSuccess(client, config.id));
+    const estimated = await source.estimateBytes(readRequest(config, params, params.keyColumns ?? [], since));
     const spent = await bytesBilledToday(client, now);
     const remaining = ctx.dailyByteBudget === null ? 0n : ctx.dailyByteBudget - spent > 0n ? ctx.dailyByteBudget - spent : 0n;
     return { estimated, remaining };

@@ -1,11 +1,13 @@
 // What a refresh checks and resolves before it reads: the params against the target table,
-// the daily byte budget, and watermark arithmetic.
+// the daily byte budget, the read it asks of its source, and watermark arithmetic.
 import type pg from 'pg';
 import { bytesBilledToday } from './audit-log.ts';
 import { matchesUniqueKey, type TargetTable } from './catalog.ts';
 import { RefreshFailure } from './refresh-failures.ts';
-import type { RefreshOptions } from './refresh-types.ts';
-import type { PagedSource } from './source.ts';
+import type { RefreshConfigRow, RefreshOptions } from './refresh-types.ts';
+import type { RunMetadata } from './run-metadata.ts';
+import type { OpenReadRequest, PagedSource } from './source.ts';
+import type { SyncParams } from './sync-params.ts';
 import { SyncParamsError } from './params-error.ts';
 
 /**
@@ -48,6 +50,23 @@ export function lowerBound(watermark: string, lookbackHours: number): string {
   if (!w) return watermark;
   const at = new Date(w.wallMs - lookbackHours * 3_600_000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z, as a wall clock
   return `${at.slice(0, 10)} ${at.slice(11, 19)}${w.frac}${w.offset ?? ''}`;
+}
+
+/** The lower bound of an incremental read after the last successful run (null: read everything). */
+export function incrementalSince(params: SyncParams, previous: { metadata: RunMetadata } | null): string | null {
+  const watermark = previous?.metadata.watermarkAfter ?? null;
+  return params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
+}
+
+/** What a source is asked to read for a table: its query's named params with `since`, the page size, the keys. */
+export function readRequest(config: RefreshConfigRow, params: SyncParams, keyColumns: string[], since: string | null): OpenReadRequest & { source: SyncParams['source'] } {
+  return {
+    table: { schema: config.tableSchema, name: config.tableName },
+    params: { ...('params' in params.source ? params.source.params : {}), since },
+    pageSize: params.pageSize,
+    keyColumns,
+    source: params.source,
+  };
 }
 
 export function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined) {

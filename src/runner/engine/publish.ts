@@ -17,14 +17,13 @@ import type { StartedRun } from './start.ts';
 import { deleteMissing, type StagedLoad } from './staging.ts';
 
 export async function auditAndPublish(run: Run, started: StartedRun): Promise<RefreshOutcome> {
-  const { client, config } = run;
+  const { client } = run;
   const state = run.state!;
   const loader = started.staging(state.columns!);
   run.phase = 'auditing';
   run.progress(state.rowsDone);
   const auditStarted = performance.now();
-  await run.begin();
-  await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
+  await run.beginFinal();
   const audit = await auditLoad(started, loader);
   const applyStarted = performance.now();
   const applied = await apply(run, started, loader, audit);

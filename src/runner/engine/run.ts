@@ -64,6 +64,15 @@ export class Run {
     this.inTransaction = true;
   }
 
+  /**
+   * Opens the transaction that ends the run (publish, or an unchanged ending) with the config
+   * row locked first: the lock order of migration 034 (config, then requests).
+   */
+  async beginFinal(): Promise<void> {
+    await this.begin();
+    await this.client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [this.config.id]);
+  }
+
   async commit(): Promise<void> {
     await this.client.query('COMMIT');
     this.inTransaction = false;

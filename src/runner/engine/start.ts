@@ -8,7 +8,7 @@ import { safeEmit } from '../../subscriptions/events.ts';
 import { failInterruptedRuns, lastSuccess, startAuditRow } from '../audit-log.ts';
 import { describeTable, type TargetTable } from '../catalog.ts';
 import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from '../checkpoints.ts';
-import { lowerBound, validateAgainstTarget } from '../refresh-inputs.ts';
+import { incrementalSince, validateAgainstTarget } from '../refresh-inputs.ts';
 import { RefreshFailure } from '../refresh-failures.ts';
 import type { RunMetadata } from '../run-metadata.ts';
 import { readIdentity, type TableReader } from '../sources/registry.ts';
@@ -99,8 +99,8 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
   // count is what row_count_change compares with (we hold the table's lock: it stays valid).
   const previous = await lastSuccess(client, config.id);
   if (!state) {
-    const watermark = (previous?.metadata.watermarkAfter as string | null | undefined) ?? null;
-    const since = params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
+    const watermark = previous?.metadata.watermarkAfter ?? null;
+    const since = incrementalSince(params, previous);
     state = {
       version: 1, firstRunId: run.runId!, mode: params.mode, deleteMissing: params.deleteMissing, readKey: key, since, watermarkBefore: watermark, watermarkAfter: watermark,
       pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null, columns: plan?.columns,

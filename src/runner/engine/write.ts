@@ -5,7 +5,7 @@
 // next slice continues where the checkpoint says. A BigQuery read whose inputs did not change
 // since the last success runs no query at all.
 import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointState } from '../checkpoints.ts';
-import { enforceBudget } from '../refresh-inputs.ts';
+import { enforceBudget, readRequest } from '../refresh-inputs.ts';
 import { RefreshFailure } from '../refresh-failures.ts';
 import type { RefreshOutcome } from '../refresh-types.ts';
 import type { PagedSource, SourceRead } from '../source.ts';
@@ -45,15 +45,7 @@ async function writePages(run: Run, started: StartedRun, source: PagedSource): P
   const { client, config, options } = run;
   const { params, target, keyColumns, previous } = started;
   const state = run.state!;
-  const request = {
-    table: { schema: config.tableSchema, name: config.tableName },
-    params: { ...('params' in params.source ? params.source.params : {}), since: state.since },
-    pageSize: params.pageSize,
-    keyColumns,
-    resume: state.source ?? undefined,
-    signal: options.signal,
-    source: params.source,
-  };
+  const request = { ...readRequest(config, params, keyColumns, state.since), resume: state.source ?? undefined, signal: options.signal };
   // Nothing the query reads changed since the last successful run read it: no query, no
   // bytes, the run ends at once (a request always reads; a table can opt out in its params).
   const previousInputs = previous?.metadata.sourceInputs;
@@ -133,10 +125,9 @@ async function commitStagedPage(run: Run, staged: number, resumeAfter: Record<st
  * counts carried forward (so the next run compares with them) — one transaction.
  */
 async function finishUnchanged(run: Run, started: StartedRun): Promise<RefreshOutcome> {
-  const { client, config } = run;
+  const { client } = run;
   const previous = started.previous!;
-  await run.begin();
-  await client.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR NO KEY UPDATE`, [config.id]);
+  await run.beginFinal();
   await closeCheckpoint(client, run.checkpointId!, 'completed');
   const result = await run.finish('success', 'unchanged', null, {
     sourceInputs: previous.metadata.sourceInputs, bytesBilled: '0', bytesProcessed: '0', unchangedSince: previous.id,
