@@ -10,6 +10,7 @@ import { startCommand } from './cli/start.ts';
 import { statusCommand } from './cli/status.ts';
 import { tokenCommand } from './cli/token.ts';
 import { ConfigError } from './config.ts';
+import { StartupError } from './database/preflight.ts';
 import { MigrationError } from './migrate.ts';
 
 const COMMANDS: Command[] = [startCommand, migrateCommand, runCommand, planCommand, statusCommand, tokenCommand];
@@ -67,7 +68,7 @@ main(process.argv.slice(2)).then(
       console.error(`${error.message}\n\n${error.help}`);
       process.exit(EXIT.usage);
     }
-    if (error instanceof ConfigError || error instanceof MigrationError || error instanceof CommandError) {
+    if (error instanceof ConfigError || error instanceof StartupError || error instanceof MigrationError || error instanceof CommandError) {
       console.error(error.message);
     } else {
       console.error(error);

@@ -1,15 +1,51 @@
 // The environment, read once and validated. Nothing else in the service reads process.env.
 import { hostname } from 'node:os';
+import { Cron } from 'croner';
 import { z } from 'zod';
+import { clientConfig, type SessionLimits } from './database/connection.ts';
 import type { RetryPolicy } from './runner/planner.ts';
+import { SOURCE_URL_PREFIX } from './runner/sources/postgres/params.ts';
+import { DEFAULT_SOURCE_ROLE, type SourceRole } from './runner/sources/postgres/source-role.ts';
 import { parseApiTokens, type ApiToken } from './auth/tokens.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** A PostgreSQL connection string; the message names the scheme, never the secret. */
+const postgresUrl = z.string().superRefine((v, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return ctx.addIssue({ code: 'custom', message: 'must be a postgresql:// URL' });
+  }
+  if (!/^postgres(ql)?:$/i.test(url.protocol)) {
+    return ctx.addIssue({ code: 'custom', message: `must be a postgresql:// URL, not ${url.protocol}//…` });
+  }
+  // sslrootcert/sslcert/sslkey are read at connect: a missing file is a configuration error.
+  try {
+    clientConfig(v);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `cannot read a TLS file it names (sslrootcert, sslcert, sslkey): ${(error as Error).message.split('\n')[0]!}` });
+  }
+});
+
+/** A cron pattern croner accepts (checked here, not when the runner starts after migrating). */
+const cronPattern = z.string().superRefine((v, ctx) => {
+  try {
+    new Cron(v, { paused: true }).stop();
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not a cron pattern: ${(error as Error).message.replace(/^CronPattern: /, '')}` });
+  }
+});
+
 const EnvSchema = z.object({
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: postgresUrl.optional(),
+  DATABASE_DIRECT_URL: postgresUrl.optional(),
+  DATABASE_STATEMENT_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(604_800).default(21_600),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(604_800).default(3_600),
+  DATABASE_CONNECT_TIMEOUT_SECONDS: z.coerce.number().int().min(0).max(3_600).default(60),
   EMBEDDED_PG_DIR: z.string().min(1).default('.data/postgres'),
   EMBEDDED_PG_PORT: z.coerce.number().int().min(1).max(65535).default(54329),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -28,7 +64,7 @@ const EnvSchema = z.object({
   BIGQUERY_DAILY_BYTE_BUDGET: z.string().regex(/^\d+$/, 'must be a whole number of bytes').optional(),
   WORKER_NAME: z.string().min(1).max(100).optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
-  RUNNER_SCHEDULE: z.string().min(9).default('* * * * *'),
+  RUNNER_SCHEDULE: cronPattern.default('* * * * *'),
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
   RUNNER_ENABLED: bool.default(true),
@@ -41,13 +77,26 @@ const EnvSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).optional(),
   ANONYMOUS_ACCESS: z.enum(['none', 'read']).optional(),
+  // A role name (quoted where used); PostgreSQL cuts names at 63 bytes.
+  POSTGRES_SOURCE_ROLE: z.string().min(1).max(63).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
-  /** Undefined: start the embedded PostgreSQL. */
+  /**
+   * Undefined: start the embedded PostgreSQL. May lead to a transaction pooler when
+   * `databaseDirectUrl` is given: short transactional work only (graph reads, commands).
+   */
   databaseUrl: string | undefined;
+  /** A session connection (LISTEN, locks, a run's connection, COPY, migrations); default `databaseUrl`. */
+  databaseDirectUrl: string | undefined;
+  database: {
+    /** Set on the service's own session connections, over the role's defaults. */
+    sessionLimits: SessionLimits;
+    /** How long start-up waits for a database that is starting up or refusing connections. */
+    connectTimeoutMs: number;
+  };
   embeddedPostgres: { dir: string; port: number };
   http: { host: string; port: number };
   log: { level: Env['LOG_LEVEL']; pretty: boolean };
@@ -70,15 +119,18 @@ export interface Config {
   auth: { tokens: ApiToken[]; anonymous: 'none' | 'read' };
   /** /metrics and /ready: the bearer token they ask for; a port (and host) of their own. */
   operations: { token?: string; port?: number; host?: string };
-  /** Environment variables that postgres sources may name (source.databaseUrlEnv). */
+  /** The environment variables postgres sources may name (source.databaseUrlEnv): only SOURCE_DATABASE_URL_…. */
   env: Record<string, string | undefined>;
+  /** The role postgres source queries run as (src/runner/sources/postgres/source-role.ts). */
+  postgresSourceRole: SourceRole;
 }
 
 /** Thrown with every problem of the environment at once. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    // One plain line per problem, so that a log collector keeps each whole.
+    super(problems.map((p) => `Invalid configuration: ${p}`).join('\n'));
   }
 }
 
@@ -89,10 +141,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(cleaned);
   const tokens = parseApiTokens(cleaned.API_TOKENS);
   const problems = [...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)), ...tokens.problems];
+  if (parsed.success && parsed.data.DATABASE_DIRECT_URL && !parsed.data.DATABASE_URL) {
+    problems.push('DATABASE_DIRECT_URL: set only with DATABASE_URL (the embedded PostgreSQL needs neither)');
+  }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   return {
     databaseUrl: e.DATABASE_URL,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL,
+    database: {
+      sessionLimits: {
+        statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_SECONDS * 1000,
+        idleInTransactionTimeoutMs: e.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000,
+      },
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_SECONDS * 1000,
+    },
     embeddedPostgres: { dir: e.EMBEDDED_PG_DIR, port: e.EMBEDDED_PG_PORT },
     http: { host: e.HOST, port: e.PORT },
     log: { level: e.LOG_LEVEL, pretty: e.LOG_PRETTY ?? Boolean(process.stdout.isTTY) },
@@ -123,6 +186,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },
     operations: { token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
-    env: cleaned,
+    // Only the variables meant for sources: the service's own settings and secrets never reach them.
+    env: Object.fromEntries(Object.entries(cleaned).filter(([name]) => name.startsWith(SOURCE_URL_PREFIX))),
+    postgresSourceRole: e.POSTGRES_SOURCE_ROLE ? { name: e.POSTGRES_SOURCE_ROLE, explicit: true } : DEFAULT_SOURCE_ROLE,
   };
 }

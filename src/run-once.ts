@@ -12,20 +12,21 @@ import { resolveDatabase } from './service.ts';
 
 /** Refreshes one table and returns the process exit code. */
 export async function runOnce(config: Config, logger: Logger, schema: string, table: string): Promise<number> {
-  const { url, embedded } = await resolveDatabase(config, logger);
-  const database = openDatabase(url, { max: 3 });
+  const { url, sessionUrl, embedded } = await resolveDatabase(config, logger);
+  const database = openDatabase(url, { max: 3, directUrl: sessionUrl, sessionLimits: config.database.sessionLimits });
   try {
-    await migrate(url);
-    await prepareDefaultSource(config, database.pool, logger);
-    const row = await selectConfig(database.pool, schema, table);
+    await migrate(sessionUrl, { sessionLimits: config.database.sessionLimits });
+    // The run holds its table's lock on a session: everything here uses the session pool.
+    await prepareDefaultSource(config, database.session, logger);
+    const row = await selectConfig(database.session, schema, table);
     if (!row) {
       console.error(`${schema}.${table} is not registered in sqp.refresh_config`);
       return 1;
     }
     const bar = createProgressBar();
     const result = await refreshTable(row, {
-      pool: database.pool,
-      sources: sourcesFromConfig(config, url),
+      pool: database.session,
+      sources: sourcesFromConfig(config, sessionUrl),
       workerName: `${config.workerName} (cli)`,
       dailyByteBudget: config.dailyByteBudget,
       emit: (e) => bar.onEvent(e),

@@ -10,7 +10,8 @@ import { contextFor, tokenFromConnectionParams, tokenFromHeaders } from './auth/
 import type { Config } from './config.ts';
 import { GRAPHIQL_PAGE_HEADERS, graphiqlAssetRoutes, renderLocalGraphiQL } from './http/graphiql.ts';
 import { attachGraphQLWebSocket } from './http/graphql-ws.ts';
-import { createOperationsServer, protectedOperationsRoutes, runRoute, type OperationsOptions } from './http/operations.ts';
+import type { BoundListeners } from './http/listen.ts';
+import { createOperationsServer, operationsHandler, protectedOperationsRoutes, runRoute, type OperationsOptions } from './http/operations.ts';
 import type { Logger } from './logger.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
@@ -46,6 +47,8 @@ export function buildApp(options: {
   routes?: Record<string, Route>;
   /** /health, /ready, /metrics: beside /graphql, or on a port of their own; METRICS_TOKEN. */
   operations?: OperationsOptions;
+  /** Listeners bound before start-up (src/http/listen.ts): adopted, start() then only says where. */
+  listening?: BoundListeners;
 }): App {
   const { graphql, logger } = options;
   const auth = options.auth ?? { tokens: [], anonymous: 'none' };
@@ -97,12 +100,20 @@ export function buildApp(options: {
   });
   const operations = options.operations;
   const operationsRoutes = operations ? protectedOperationsRoutes(operations.routes, operations.token) : {};
-  const operationsServer = operations?.port !== undefined ? createOperationsServer(operationsRoutes, logger) : null;
+  const adopted = options.listening;
+  let operationsServer = operations?.port !== undefined ? (adopted?.operationsServer ?? createOperationsServer(operationsRoutes, logger)) : null;
+  if (adopted?.operationsServer && operationsServer === adopted.operationsServer) {
+    operationsServer.removeAllListeners('request');
+    operationsServer.on('request', operationsHandler(operationsRoutes, logger));
+  } else if (adopted?.operationsServer) {
+    adopted.operationsServer.close(); // bound, but this app serves the routes beside /graphql
+    operationsServer = null;
+  }
   const routes = { ...graphiqlAssetRoutes(), ...options.routes, ...(operationsServer ? {} : operationsRoutes) };
   // Responses in flight (SSE streams among them), so that stop() can wait for their end.
   const responses = new Set<ServerResponse>();
   const drained: Array<() => void> = [];
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     responses.add(res);
     res.once('close', () => {
       responses.delete(res);
@@ -111,7 +122,10 @@ export function buildApp(options: {
     const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
     if (!route) return void yoga(req, res);
     runRoute(route, req, res, logger);
-  });
+  };
+  const server = adopted?.server ?? createServer();
+  server.removeAllListeners('request');
+  server.on('request', handler);
   const websocket = attachGraphQLWebSocket({
     server, yoga, auth, logger,
     maxUnauthenticated: graphql.maxUnauthenticatedSockets,
@@ -125,12 +139,18 @@ export function buildApp(options: {
     async start(port = 0, host = '127.0.0.1') {
       if (operationsServer) {
         const opsHost = operations?.host ?? host;
-        await new Promise<void>((resolve, reject) => {
-          operationsServer.once('error', reject);
-          operationsServer.listen(operations?.port, opsHost, () => resolve());
-        });
+        if (!operationsServer.listening) {
+          await new Promise<void>((resolve, reject) => {
+            operationsServer!.once('error', reject);
+            operationsServer!.listen(operations?.port, opsHost, () => resolve());
+          });
+        }
         const address = operationsServer.address() as AddressInfo;
         logger.info({ url: `http://${opsHost}:${address.port}` }, `/health, /ready and /metrics are served at http://${opsHost}:${address.port}`);
+      }
+      if (server.listening) {
+        const address = server.address() as AddressInfo;
+        return `http://${host}:${address.port}/graphql`;
       }
       return new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -1,8 +1,11 @@
-// The composition root: environment → database (embedded when none is given) → migrations →
-// GraphQL server; stop() closes each in reverse order and logs each step.
+// The composition root: environment → ports → database (embedded when none is given) → checks
+// of its URLs → migrations → pools → demo source → runner → GraphQL server; stop() closes each
+// in reverse order and logs each step.
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { openDatabase, useDatabase, type Database } from './db.ts';
+import { checkDatabaseUrls } from './database/preflight.ts';
+import { bindListeners } from './http/listen.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { redactUrl, type Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
@@ -25,12 +28,24 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** Resolves the database URL, starting the embedded PostgreSQL when none is configured. */
-export async function resolveDatabase(
-  config: Config,
-  logger: Logger,
-): Promise<{ url: string; embedded?: EmbeddedDatabase }> {
-  if (config.databaseUrl) return { url: config.databaseUrl };
+/** Where the service's database is: `url` (may be pooled), `sessionUrl` (a session: LISTEN, locks, runs, migrations). */
+export interface ResolvedDatabase {
+  url: string;
+  sessionUrl: string;
+  embedded?: EmbeddedDatabase;
+}
+
+/**
+ * Resolves the database URLs, starting the embedded PostgreSQL when none is configured, and
+ * checks them before any work (reachable, TLS verified, the session URL a session): a problem
+ * a person must fix is a StartupError (src/database/preflight.ts).
+ */
+export async function resolveDatabase(config: Config, logger: Logger): Promise<ResolvedDatabase> {
+  const check = { logger, timeoutMs: config.database.connectTimeoutMs };
+  if (config.databaseUrl) {
+    await checkDatabaseUrls({ url: config.databaseUrl, directUrl: config.databaseDirectUrl }, check);
+    return { url: config.databaseUrl, sessionUrl: config.databaseDirectUrl ?? config.databaseUrl };
+  }
   const dir = path.resolve(config.embeddedPostgres.dir);
   logger.info({ dir, port: config.embeddedPostgres.port }, 'no DATABASE_URL: starting the embedded PostgreSQL');
   const embedded = await startEmbeddedPostgres({
@@ -38,7 +53,13 @@ export async function resolveDatabase(
     port: config.embeddedPostgres.port,
     onLog: (m) => logger.debug({ postgres: m.trim() }, 'embedded postgres'),
   });
-  return { url: embedded.url, embedded };
+  try {
+    await checkDatabaseUrls({ url: embedded.url, embedded: true }, check);
+  } catch (error) {
+    await embedded.stop();
+    throw error;
+  }
+  return { url: embedded.url, sessionUrl: embedded.url, embedded };
 }
 
 /** Says at start-up who may do what (never printing a token or hash). */
@@ -53,9 +74,23 @@ function logAccess(config: Config, logger: Logger): void {
 
 /** Starts the whole service and returns a handle to stop it. */
 export async function startService(config: Config, logger: Logger): Promise<Service> {
-  const { url, embedded } = await resolveDatabase(config, logger);
+  // The ports first: a busy one ends start-up before anything is migrated or built.
+  const listening = await bindListeners(config.http, config.operations);
+  const closeListeners = async () => {
+    for (const s of [listening.server, listening.operationsServer]) if (s?.listening) await new Promise((resolve) => s.close(resolve));
+  };
+  let resolved: ResolvedDatabase;
+  try {
+    resolved = await resolveDatabase(config, logger);
+  } catch (error) {
+    await closeListeners();
+    throw error;
+  }
+  const { url, sessionUrl, embedded } = resolved;
   const stack: Array<[string, () => Promise<void>]> = [];
   if (embedded) stack.push(['embedded PostgreSQL', () => embedded.stop()]);
+  // Closed by the app's stop once it adopted them; until then (a failed start) here.
+  stack.push(['HTTP listeners', closeListeners]);
   const stop = async () => {
     for (const [name, close] of stack.reverse()) {
       logger.info(`stopping ${name}`);
@@ -64,30 +99,37 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     stack.length = 0;
   };
   try {
-    const result = await migrate(url, {
+    const result = await migrate(sessionUrl, {
+      sessionLimits: config.database.sessionLimits,
       onNotice: (message) =>
         message.startsWith('sqp-refresh:') ? logger.warn(message) : logger.debug({ notice: message }, 'migration notice'),
       onApplied: (name, ms) => logger.info({ migration: name, ms }, 'migration applied'),
     });
-    logger.info({ applied: result.applied.length, database: redactUrl(url) }, 'database schema is current');
+    logger.info({ applied: result.applied.length, database: redactUrl(url), ...(sessionUrl !== url ? { session: redactUrl(sessionUrl) } : {}) }, 'database schema is current');
 
     const dbLog = logger.child({ component: 'database' });
-    const database = openDatabase(url, { onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool') });
+    const database = openDatabase(url, {
+      directUrl: sessionUrl,
+      sessionLimits: config.database.sessionLimits,
+      onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool'),
+    });
     useDatabase(database);
     stack.push(['database pool', async () => { useDatabase(undefined); await database.close(); }]);
 
-    await prepareDefaultSource(config, database.pool, logger);
+    // Everything below that holds a session (locks, COPY, LISTEN, a run's connection) uses the
+    // session pool or URL; the graph and the commands use the pool (see src/db.ts).
+    await prepareDefaultSource(config, database.session, logger);
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
     // Subscribed before the runner starts, so its first runs are counted too.
     const metrics = createRefreshMetrics({ pool: database.pool, logger });
     bus.subscribe(metrics.observe);
-    const sources = sourcesFromConfig(config, url);
+    const sources = sourcesFromConfig(config, sessionUrl);
     // One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events).
-    const listener = createDatabaseListener({ url, logger: logger.child({ component: 'listener' }) });
+    const listener = createDatabaseListener({ url: sessionUrl, logger: logger.child({ component: 'listener' }) });
     await listener.start();
     stack.push(['LISTEN connection', () => listener.stop()]);
     const runner = createRunner({
-      pool: database.pool,
+      pool: database.session,
       sources,
       logger: logger.child({ component: 'runner' }),
       workerName: config.workerName,
@@ -100,7 +142,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       retry: config.runner.retry,
     });
     // Events of other replicas arrive on this bus, and this process's events reach theirs.
-    const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
+    const transport = createReplicaTransport({ listener, pool: database.session, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
     await transport.start();
     stack.push(['event transport', () => transport.stop()]);
     useRuntime({ runner: config.runner.enabled ? runner : undefined, bus, sources, dailyByteBudget: config.dailyByteBudget });
@@ -115,7 +157,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // The status page for people at `/` (its assets under /status-page/).
     const { statusPageRoutes } = await import('./http/status-page/routes.ts');
     const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route } };
-    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations });
+    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations, listening });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
     logAccess(config, logger);

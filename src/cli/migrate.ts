@@ -29,7 +29,7 @@ export const migrateCommand: Command = {
     if (positionals.length) throw new UsageError(`migrate: unexpected argument ${positionals[0]}`, help);
     const config = loadConfig();
     const logger = createLogger(config.log);
-    const { url, embedded } = await resolveDatabase(config, logger);
+    const { sessionUrl: url, embedded } = await resolveDatabase(config, logger);
     try {
       const name = values['resolve-rolled-back'];
       if (name) {
@@ -38,6 +38,7 @@ export const migrateCommand: Command = {
         return ok ? EXIT.ok : EXIT.failed;
       }
       const result = await migrate(url, {
+        sessionLimits: config.database.sessionLimits,
         onNotice: (m) => logger.warn({ notice: m }, 'migration notice'),
         onApplied: (migration, ms) => logger.info({ migration, ms }, 'migration applied'),
       });

@@ -3,6 +3,7 @@
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig } from '../config.ts';
+import { clientConfig } from '../database/connection.ts';
 import { redactUrl } from '../logger.ts';
 import { pendingMigrations } from '../migrate.ts';
 import { resolveDatabase } from '../service.ts';
@@ -24,12 +25,12 @@ export async function withReadOnlyDatabase<T>(read: (pool: pg.Pool) => Promise<T
     },
     process.stderr.isTTY ? undefined : pino.destination(2),
   );
-  const { url, embedded } = await resolveDatabase(config, logger);
+  const { sessionUrl: url, embedded } = await resolveDatabase(config, logger);
   // A pool, not one client: the plan loader sends its statements at once. The startup option
   // makes every transaction read-only, so a bug here can never write (a URL that sets its own
   // `options` overrides it, which only loses this guard).
   const pool = new pg.Pool({
-    connectionString: url,
+    ...clientConfig(url),
     max: 3,
     application_name: 'sqp-refresh cli',
     options: '-c default_transaction_read_only=on',

@@ -54,10 +54,15 @@ export function runRoute(route: Route, req: IncomingMessage, res: ServerResponse
 
 /** A listener that serves only the operator's routes (404 for anything else). */
 export function createOperationsServer(routes: Record<string, Route>, logger: Logger): Server {
-  return createServer((req, res) => {
+  return createServer(operationsHandler(routes, logger));
+}
+
+/** The request handler of that listener (also adopted by a listener bound early). */
+export function operationsHandler(routes: Record<string, Route>, logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
     const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
     if (route) return runRoute(route, req, res, logger);
     res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
     res.end(JSON.stringify({ error: 'not found: this port serves /health, /ready and /metrics' }));
-  });
+  };
 }

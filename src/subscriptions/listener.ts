@@ -7,6 +7,7 @@
 // the runner to look at the database at once; `/ready` reports `listener` while it is down.
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { clientConfig } from '../database/connection.ts';
 import type { Logger } from '../logger.ts';
 
 /** The channels of the service, one name each (every NOTIFY and LISTEN uses these). */
@@ -91,7 +92,7 @@ export function createDatabaseListener(options: ListenerOptions): DatabaseListen
     if (stopped) return;
     attempt++;
     emit('listen:connecting', { attempt });
-    const c = new pg.Client({ connectionString: options.url, application_name: 'sqp-refresh listen' });
+    const c = new pg.Client(clientConfig(options.url, { application_name: 'sqp-refresh listen' }));
     // pg emits 'error' (and then 'end') more than once for one lost connection: the first
     // one of this client schedules the single reconnect, the rest are ignored.
     let lost = false;
