@@ -23,6 +23,8 @@ export interface Database {
 
 export interface OpenDatabaseOptions {
   max?: number;
+  /** Size of the session pool; default `max`. */
+  sessionMax?: number;
   applicationName?: string;
   /** The session connection's URL (DATABASE_DIRECT_URL); default: `url`. */
   directUrl?: string;
@@ -41,6 +43,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const limits = options.sessionLimits;
   const session = openPool(options.directUrl ?? url, {
     ...options,
+    max: options.sessionMax ?? options.max,
     applicationName: `${name} session`,
     // pg-pool waits for this before it hands a new connection out.
     onConnect: limits ? (client) => applySessionLimits(client, limits) : undefined,

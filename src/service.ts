@@ -110,6 +110,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const dbLog = logger.child({ component: 'database' });
     const database = openDatabase(url, {
       directUrl: sessionUrl,
+      // Each run holds a session (and a slot one more), the runner's own statements need room beside them.
+      sessionMax: Math.max(10, config.runner.concurrency * 2 + 4),
       sessionLimits: config.database.sessionLimits,
       onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool'),
     });
