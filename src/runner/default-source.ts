@@ -9,7 +9,9 @@ import { advanceDemoSource, applyDemoSyncParams, ensureDemoSource } from './demo
 export async function prepareDefaultSource(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {
   if (config.bigquery) return;
   const started = Date.now();
-  const demo = await ensureDemoSource(pool, { weeks: config.demo.weeks });
+  // The demo's tables are read by `postgres` sources: the source role (POSTGRES_SOURCE_ROLE) is
+  // created where missing and allowed, and may read them (demo-source.ts, source-role.ts).
+  const demo = await ensureDemoSource(pool, { weeks: config.demo.weeks, sourceRole: config.postgresSourceRole.name });
   // New weeks arrive while the service was away: late data for the incremental refreshes.
   if (!demo.created) await advanceDemoSource(pool);
   const updated = await applyDemoSyncParams(pool);

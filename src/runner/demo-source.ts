@@ -9,6 +9,8 @@
 // One file on purpose (it is past the ~300-line mark): the generators for first fill and for
 // `advanceDemoSource` must stay identical, and the SQL fragments they share live here.
 import type pg from 'pg';
+import { quoteIdent } from './catalog.ts';
+import { DEFAULT_SOURCE_ROLE } from './sources/postgres/source-role.ts';
 import { parseSyncParams, type SyncParamsInput } from './sync-params.ts';
 
 /** Bump when the generated shape changes: an older sqp_demo is then rebuilt. */
@@ -21,6 +23,8 @@ export interface DemoSourceOptions {
   queries?: number;
   seed?: number;
   now?: Date;
+  /** The role postgres source queries run as (POSTGRES_SOURCE_ROLE): made able to read the demo's tables. Default sqp_refresh_source. */
+  sourceRole?: string;
 }
 
 export interface DemoSourceResult {
@@ -333,15 +337,17 @@ function resolve(options: DemoSourceOptions) {
 export async function ensureDemoSource(pool: pg.Pool, options: DemoSourceOptions = {}): Promise<DemoSourceResult> {
   const o = resolve(options);
   const same = (m: Marker | null) => m !== null && m.seed === o.seed && m.weeks === o.weeks && m.asins === o.asins && m.queries === o.queries;
+  const role = options.sourceRole ?? DEFAULT_SOURCE_ROLE.name;
   const client = await pool.connect();
   try {
     const before = await readMarker(client);
-    if (same(before)) return { created: false, rows: before!.row_counts!, ms: 0 };
+    if (same(before) && (await sourceRoleReady(client, role))) return { created: false, rows: before!.row_counts!, ms: 0 };
     await client.query('BEGIN');
     // Replicas starting together: one generates, the others wait and find it done.
     await client.query(`SELECT ${LOCK}`);
     const locked = await readMarker(client);
     if (same(locked)) {
+      await grantSourceRole(client, role);
       await client.query('COMMIT');
       return { created: false, rows: locked!.row_counts!, ms: 0 };
     }
@@ -386,6 +392,7 @@ export async function ensureDemoSource(pool: pg.Pool, options: DemoSourceOptions
     const rows = (await client.query<{ rows: Record<string, number> }>(ROW_COUNTS)).rows[0]!.rows;
     const ms = Math.round(performance.now() - started);
     await client.query(`UPDATE sqp_demo.generated SET generated_at = clock_timestamp(), generation_ms = $1, row_counts = $2`, [ms, rows]);
+    await grantSourceRole(client, role);
     await client.query('COMMIT');
     return { created: true, rows, ms };
   } catch (error) {
@@ -394,6 +401,52 @@ export async function ensureDemoSource(pool: pg.Pool, options: DemoSourceOptions
   } finally {
     client.release();
   }
+}
+
+// The demo's queries are `postgres` sources, and on the embedded default the service is a
+// superuser, so they run as the source role (sources/postgres/source-role.ts). That role may
+// read the three tables the demo's sources read, and nothing else of sqp_demo. Where the
+// service may not create roles (an ordinary role) the queries run as the service itself, so a
+// missing role needs nothing; an existing one (POSTGRES_SOURCE_ROLE set) gets the grants.
+const SOURCE_TABLES = ['asin_performance_data', 'search_query_performance', 'daily_sqp_data'];
+
+/** Whether the source role can read the demo's source tables, or need not exist. */
+async function sourceRoleReady(client: pg.ClientBase, role: string): Promise<boolean> {
+  const { rows: [state] } = await client.query<{ present: boolean; can_create: boolean; granted: boolean }>(
+    `SELECT r.oid IS NOT NULL AS present,
+            (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) AS can_create,
+            r.oid IS NOT NULL AND has_schema_privilege(r.oid, 'sqp_demo', 'USAGE')
+              AND (SELECT bool_and(has_table_privilege(r.oid, c.oid, 'SELECT')) AND count(*) = cardinality($2::text[])
+                   FROM pg_class c WHERE c.relnamespace = 'sqp_demo'::regnamespace AND c.relname = ANY ($2::text[])) AS granted
+     FROM (SELECT $1::text AS name) n LEFT JOIN pg_roles r ON r.rolname = n.name`,
+    [role, SOURCE_TABLES],
+  );
+  return state!.granted || (!state!.present && !state!.can_create);
+}
+
+/** Creates the source role where missing and allowed, and lets it read the demo's source tables (in the transaction holding LOCK). */
+async function grantSourceRole(client: pg.ClientBase, role: string): Promise<void> {
+  const { rows: [state] } = await client.query<{ present: boolean; can_create: boolean }>(
+    `SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) AS present,
+            (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) AS can_create`,
+    [role],
+  );
+  if (!state!.present) {
+    if (!state!.can_create) return;
+    // Roles belong to the whole server: another database's service (or test) may create it at
+    // the same moment, which our advisory lock does not see. Whoever loses finds it made.
+    await client.query('SAVEPOINT source_role');
+    try {
+      await client.query(`CREATE ROLE ${quoteIdent(role)} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS`);
+      await client.query('RELEASE SAVEPOINT source_role');
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== '42710' && code !== '23505') throw error;
+      await client.query('ROLLBACK TO SAVEPOINT source_role');
+    }
+  }
+  await client.query(`GRANT USAGE ON SCHEMA sqp_demo TO ${quoteIdent(role)}`);
+  await client.query(`GRANT SELECT ON ${SOURCE_TABLES.map((t) => `sqp_demo.${t}`).join(', ')} TO ${quoteIdent(role)}`);
 }
 
 /** ASINs, queries and which ASIN shows up for which query (`pairs`), from the settings row. */

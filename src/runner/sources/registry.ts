@@ -11,6 +11,7 @@ import { createBigQuerySource, type BigQuerySource } from './bigquery/bigquery.t
 import { BigQuerySourceParams } from './bigquery/params.ts';
 import { createPostgresSource } from './postgres/postgres.ts';
 import { PostgresSourceParams } from './postgres/params.ts';
+import { DEFAULT_SOURCE_ROLE, type SourceRole } from './postgres/source-role.ts';
 import { SqlTransformParams } from './sql/params.ts';
 import { planTransform, type TransformPlan } from './sql/transforms.ts';
 
@@ -34,8 +35,10 @@ export interface SourceEnvironment {
   targetUrl: string;
   /** The BigQuery client, when BigQuery is configured. */
   bigquery?: BigQuerySource;
-  /** Resolves `databaseUrlEnv` of a postgres source (params store only the variable's name). */
+  /** Resolves `databaseUrlEnv` of a postgres source (params store only the variable's name, SOURCE_DATABASE_URL_…). */
   env?: Record<string, string | undefined>;
+  /** The role postgres source queries run as (postgres/source-role.ts); default sqp_refresh_source, not explicit. */
+  sourceRole?: SourceRole;
 }
 
 interface SourceKind<S extends z.ZodType> {
@@ -113,7 +116,7 @@ export function createSources(environment: SourceEnvironment): Sources {
     ...environment,
     postgres(url) {
       let source = postgres.get(url);
-      if (!source) postgres.set(url, (source = createPostgresSource(url)));
+      if (!source) postgres.set(url, (source = createPostgresSource(url, environment.sourceRole ?? DEFAULT_SOURCE_ROLE)));
       return source;
     },
   };
@@ -127,6 +130,11 @@ export function createSources(environment: SourceEnvironment): Sources {
 }
 
 /** The sources of the service: BigQuery when configured, postgres sources for the target (or a named database). */
-export function sourcesFromConfig(config: Pick<Config, 'bigquery' | 'env'>, targetUrl: string): Sources {
-  return createSources({ targetUrl, bigquery: config.bigquery ? createBigQuerySource(config.bigquery) : undefined, env: config.env });
+export function sourcesFromConfig(config: Pick<Config, 'bigquery' | 'env' | 'postgresSourceRole'>, targetUrl: string): Sources {
+  return createSources({
+    targetUrl,
+    bigquery: config.bigquery ? createBigQuerySource(config.bigquery) : undefined,
+    env: config.env,
+    sourceRole: config.postgresSourceRole,
+  });
 }

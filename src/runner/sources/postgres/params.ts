@@ -2,6 +2,9 @@
 import { z } from 'zod';
 import { paramValue } from '../../param-types.ts';
 
+/** The prefix of the variables a source may name: the service's own settings and secrets (DATABASE_URL, API_TOKENS, …) never match it. */
+export const SOURCE_URL_PREFIX = 'SOURCE_DATABASE_URL_';
+
 export const PostgresSourceParams = z.object({
   type: z.literal('postgres'),
   /** A SELECT; may use @since and the named params below (sent as bind parameters). */
@@ -9,7 +12,12 @@ export const PostgresSourceParams = z.object({
   params: z.record(z.string(), paramValue).default({}),
   /**
    * Name of an environment variable holding the source database's URL (never the URL
-   * itself: params are visible in the graph). Unset: the target database.
+   * itself: params are visible in the graph), one meant for it: SOURCE_DATABASE_URL_<NAME>.
+   * Whoever may edit params must not be able to hand the service's own settings and secrets
+   * (API_TOKENS, DATABASE_URL, …) to a source. Unset: the target database.
    */
-  databaseUrlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
+  databaseUrlEnv: z
+    .string()
+    .regex(new RegExp(`^${SOURCE_URL_PREFIX}[A-Z0-9_]+$`), `must name a variable ${SOURCE_URL_PREFIX}<NAME> (e.g. ${SOURCE_URL_PREFIX}LEGACY), set to that database's URL`)
+    .optional(),
 }).strict();

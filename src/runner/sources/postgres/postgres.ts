@@ -1,10 +1,12 @@
 // The `postgres` source: a query against a PostgreSQL database (the target's or another),
 // streamed with a server-side cursor in key order. Resuming adds `WHERE (keys) > (last key)`,
-// so a run continues exactly after the last committed page.
+// so a run continues exactly after the last committed page. The query runs as the source role
+// where source-role.ts says so.
 import pg from 'pg';
 import { isRetryableSqlState } from '../../refresh-failures.ts';
 import { quoteIdent } from '../../catalog.ts';
 import { bindNamedParams } from '../../named-params.ts';
+import { assumeSourceRole, type SourceRole } from './source-role.ts';
 import { SourceError, type OpenReadRequest, type PagedSource, type SourcePage, type SourceRead, type TextValue } from '../../source.ts';
 
 /** Every value as PostgreSQL's own text output: exact, and valid COPY input as it is. */
@@ -17,8 +19,8 @@ export interface PostgresOpenRequest extends OpenReadRequest {
 /** pg's `queryMode: 'extended'` (in pg 8.12+, not yet in @types/pg). */
 const extended = (config: pg.QueryConfig): pg.QueryConfig => ({ ...config, queryMode: 'extended' }) as pg.QueryConfig;
 
-/** A source reading from the database at `databaseUrl`. */
-export function createPostgresSource(databaseUrl: string): PagedSource & { open(r: PostgresOpenRequest): Promise<SourceRead> } {
+/** A source reading from the database at `databaseUrl`, its queries run as `role` where the connection's user is privileged (source-role.ts). */
+export function createPostgresSource(databaseUrl: string, role: SourceRole): PagedSource & { open(r: PostgresOpenRequest): Promise<SourceRead> } {
   return {
     async open(request: PostgresOpenRequest): Promise<SourceRead> {
       const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sqp-refresh source' });
@@ -36,6 +38,8 @@ export function createPostgresSource(databaseUrl: string): PagedSource & { open(
         const sql = `SELECT src.* FROM (${bound.text}) src ${after} ORDER BY ${keys.map((k) => `src.${quoteIdent(k)}`).join(', ')}`;
         const values = lastKey ? [...bound.values, ...lastKey] : bound.values;
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        // Before the query's first statement, and LOCAL: it ends with this transaction.
+        await assumeSourceRole(client, role);
         // The extended protocol, always (pg uses the simple one when there are no values): it
         // runs exactly one statement, so an admin-written query cannot end the READ ONLY
         // transaction with `; COMMIT; …` and write.
