@@ -40,8 +40,9 @@ export interface ResolvedDatabase {
  * checks them before any work (reachable, TLS verified, the session URL a session): a problem
  * a person must fix is a StartupError (src/database/preflight.ts).
  */
-export async function resolveDatabase(config: Config, logger: Logger): Promise<ResolvedDatabase> {
-  const check = { logger, timeoutMs: config.database.connectTimeoutMs };
+export async function resolveDatabase(config: Config, logger: Logger, options: { wait?: boolean } = {}): Promise<ResolvedDatabase> {
+  // The service waits for a database that is coming up; a person's one-off command does not.
+  const check = { logger, timeoutMs: options.wait === false ? 0 : config.database.connectTimeoutMs };
   if (config.databaseUrl) {
     await checkDatabaseUrls({ url: config.databaseUrl, directUrl: config.databaseDirectUrl }, check);
     return { url: config.databaseUrl, sessionUrl: config.databaseDirectUrl ?? config.databaseUrl };

@@ -33,7 +33,7 @@ describe('sqp-refresh plan and status without a database', () => {
   it('exits 1 with one line naming the database (password hidden), not a stack trace', async () => {
     const { code, stdout, stderr } = await cli('postgresql://postgres:hunter2@127.0.0.1:1/nowhere', ['status']);
     expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
-    expect(stderr).toBe('Cannot read the database at postgresql://postgres:***@127.0.0.1:1/nowhere: connect ECONNREFUSED 127.0.0.1:1\n');
+    expect(stderr).toBe('DATABASE_URL (postgresql://postgres:***@127.0.0.1:1/nowhere): cannot connect (connect ECONNREFUSED 127.0.0.1:1)\n');
   });
 });
 

@@ -140,9 +140,6 @@ function startService(env: Record<string, string>): ServiceProcess {
  * certificate chain"). Both tests pass when that client is made with clientConfig() and
  * applySessionLimits() (src/database/connection.ts).
  */
-const SOURCE_CONNECTION_BUG = 'the postgres source connection ignores clientConfig() and the session limits';
-const itUnlessSourceBug = SOURCE_CONNECTION_BUG ? it.skip : it;
-if (SOURCE_CONNECTION_BUG && !skipReason) console.warn(`test/deploy.test.ts: two tests skipped: ${SOURCE_CONNECTION_BUG}`);
 
 const refreshEnded = (line: LogLine) => /^refresh (success|warning|failed)$/.test(line.msg ?? '');
 
@@ -263,7 +260,7 @@ describe.skipIf(Boolean(skipReason))('deployed behind PgBouncer with TLS, as a l
       console.log(`deploy: first pass of ${DEMO_TABLES.length} demo tables (DEMO_WEEKS=${DEMO_WEEKS}) ended ${Date.now() - started} ms after GraphiQL was up`);
     });
 
-    itUnlessSourceBug('migrates the fresh database and refreshes every demo table to success, the long publish included', async () => {
+    it('migrates the fresh database and refreshes every demo table to success, the long publish included', async () => {
       // All eight compared at once, so that a failure names every table's outcome.
       const outcome = Object.fromEntries(firstPassEnded.map(([t, l]) => [t, l.msg === 'refresh success' ? 'success' : `${l.msg}: ${l.error ?? JSON.stringify(l.reasons ?? l.reason ?? '')}`]));
       expect(outcome).toEqual(Object.fromEntries(DEMO_TABLES.map((t) => [t, 'success'])));
@@ -348,7 +345,7 @@ describe.skipIf(Boolean(skipReason))('deployed behind PgBouncer with TLS, as a l
     });
   });
 
-  itUnlessSourceBug('works with sslmode=require (encrypted, certificate not verified), as managed databases hand out', async () => {
+  it('works with sslmode=require (encrypted, certificate not verified), as managed databases hand out', async () => {
     const service = launch(await serviceEnv({
       DATABASE_URL: bouncer.url('transaction', role, { sslmode: 'require' }),
       DATABASE_DIRECT_URL: bouncer.url('session', role, { sslmode: 'require' }),

@@ -25,7 +25,7 @@ export async function withReadOnlyDatabase<T>(read: (pool: pg.Pool) => Promise<T
     },
     process.stderr.isTTY ? undefined : pino.destination(2),
   );
-  const { sessionUrl: url, embedded } = await resolveDatabase(config, logger);
+  const { sessionUrl: url, embedded } = await resolveDatabase(config, logger, { wait: false });
   // A pool, not one client: the plan loader sends its statements at once. The startup option
   // makes every transaction read-only, so a bug here can never write (a URL that sets its own
   // `options` overrides it, which only loses this guard).

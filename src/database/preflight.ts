@@ -67,7 +67,8 @@ export async function waitForDatabase(name: string, url: string, options: { logg
     } catch (error) {
       const waited = Date.now() - started;
       if (!isTransientConnectError(error) || waited >= options.timeoutMs || options.signal?.aborted) {
-        throw new StartupError(describeConnectError(name, url, error) + (isTransientConnectError(error) ? ` — gave up after ${Math.round(waited / 1000)} s (DATABASE_CONNECT_TIMEOUT_SECONDS)` : ''));
+        const gaveUp = isTransientConnectError(error) && options.timeoutMs > 0 ? ` — gave up after ${Math.round(waited / 1000)} s (DATABASE_CONNECT_TIMEOUT_SECONDS)` : '';
+        throw new StartupError(describeConnectError(name, url, error) + gaveUp);
       }
       const wait = Math.min(10_000, 500 * 2 ** (attempt - 1), options.timeoutMs - waited);
       options.logger.warn({ database: name, attempt, retryInMs: wait }, `${describeConnectError(name, url, error)}; trying again in ${(wait / 1000).toFixed(1)} s`);

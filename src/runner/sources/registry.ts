@@ -12,6 +12,7 @@ import { BigQuerySourceParams } from './bigquery/params.ts';
 import { createPostgresSource } from './postgres/postgres.ts';
 import { PostgresSourceParams } from './postgres/params.ts';
 import { DEFAULT_SOURCE_ROLE, type SourceRole } from './postgres/source-role.ts';
+import type { SessionLimits } from '../../database/connection.ts';
 import { SqlTransformParams } from './sql/params.ts';
 import { planTransform, type TransformPlan } from './sql/transforms.ts';
 
@@ -39,6 +40,8 @@ export interface SourceEnvironment {
   env?: Record<string, string | undefined>;
   /** The role postgres source queries run as (postgres/source-role.ts); default sqp_refresh_source, not explicit. */
   sourceRole?: SourceRole;
+  /** Set on each postgres source's session over its role's defaults (a role's statement_timeout must not cut a long read). */
+  sessionLimits?: SessionLimits;
 }
 
 interface SourceKind<S extends z.ZodType> {
@@ -116,7 +119,7 @@ export function createSources(environment: SourceEnvironment): Sources {
     ...environment,
     postgres(url) {
       let source = postgres.get(url);
-      if (!source) postgres.set(url, (source = createPostgresSource(url, environment.sourceRole ?? DEFAULT_SOURCE_ROLE)));
+      if (!source) postgres.set(url, (source = createPostgresSource(url, environment.sourceRole ?? DEFAULT_SOURCE_ROLE, environment.sessionLimits)));
       return source;
     },
   };
@@ -130,11 +133,12 @@ export function createSources(environment: SourceEnvironment): Sources {
 }
 
 /** The sources of the service: BigQuery when configured, postgres sources for the target (or a named database). */
-export function sourcesFromConfig(config: Pick<Config, 'bigquery' | 'env' | 'postgresSourceRole'>, targetUrl: string): Sources {
+export function sourcesFromConfig(config: Pick<Config, 'bigquery' | 'env' | 'postgresSourceRole' | 'database'>, targetUrl: string): Sources {
   return createSources({
     targetUrl,
     bigquery: config.bigquery ? createBigQuerySource(config.bigquery) : undefined,
     env: config.env,
     sourceRole: config.postgresSourceRole,
+    sessionLimits: config.database.sessionLimits,
   });
 }

@@ -2,8 +2,9 @@
 // streamed with a server-side cursor in key order. Resuming adds `WHERE (keys) > (last key)`,
 // so a run continues exactly after the last committed page. The query runs as the source role
 // where source-role.ts says so.
-import pg from 'pg';
-import { isRetryableSqlState } from '../../refresh-failures.ts';
+import type pg from 'pg';
+import { connectSession, type SessionLimits } from '../../../database/connection.ts';
+import { isConnectionLoss, isRetryableSqlState } from '../../refresh-failures.ts';
 import { quoteIdent } from '../../catalog.ts';
 import { bindNamedParams } from '../../named-params.ts';
 import { assumeSourceRole, type SourceRole } from './source-role.ts';
@@ -20,14 +21,17 @@ export interface PostgresOpenRequest extends OpenReadRequest {
 const extended = (config: pg.QueryConfig): pg.QueryConfig => ({ ...config, queryMode: 'extended' }) as pg.QueryConfig;
 
 /** A source reading from the database at `databaseUrl`, its queries run as `role` where the connection's user is privileged (source-role.ts). */
-export function createPostgresSource(databaseUrl: string, role: SourceRole): PagedSource & { open(r: PostgresOpenRequest): Promise<SourceRead> } {
+export function createPostgresSource(databaseUrl: string, role: SourceRole, limits?: SessionLimits): PagedSource & { open(r: PostgresOpenRequest): Promise<SourceRead> } {
   return {
     async open(request: PostgresOpenRequest): Promise<SourceRead> {
-      const client = new pg.Client({ connectionString: databaseUrl, application_name: 'sqp-refresh source' });
-      // A lost connection fails the FETCH in flight (the run ends retryable and resumes from
-      // its checkpoint); unheard, its 'error' event would end the process.
-      client.on('error', () => undefined);
-      await client.connect();
+      // TLS as the URL says (src/database/connection.ts), and the service's own limits: the
+      // count and the cursor's transaction outlive a role's short statement_timeout and
+      // idle_in_transaction_session_timeout (it is idle while each page is copied). A lost
+      // connection fails the FETCH in flight (the run ends retryable and resumes from its
+      // checkpoint).
+      const client = await connectSession(databaseUrl, { applicationName: 'sqp-refresh source', limits }).catch((error: unknown) => {
+        throw sourceError(error);
+      });
       try {
         const keys = request.keyColumns;
         const bound = bindNamedParams(request.source.query, request.params);
@@ -83,12 +87,16 @@ export function createPostgresSource(databaseUrl: string, role: SourceRole): Pag
         };
       } catch (error) {
         await client.end().catch(() => undefined);
-        if (error instanceof SourceError) throw error;
-        const e = error as { code?: string; message?: string };
-        // Connection failures are worth retrying; a wrong query is not.
-        const retryable = !e.code || isRetryableSqlState(e.code);
-        throw new SourceError(`postgres source: ${e.message ?? String(error)}`, { code: e.code, reason: e.code ? `sqlstate ${e.code}` : 'connection', retryable });
+        throw sourceError(error);
       }
     },
   };
+}
+
+/** A failure of opening the read, as a SourceError: connection failures are worth retrying, a wrong query is not. */
+function sourceError(error: unknown): SourceError {
+  if (error instanceof SourceError) return error;
+  const e = error as { code?: string; message?: string };
+  const retryable = !e.code || isRetryableSqlState(e.code) || isConnectionLoss(error);
+  return new SourceError(`postgres source: ${e.message ?? String(error)}`, { code: e.code, reason: e.code ? `sqlstate ${e.code}` : 'connection', retryable });
 }
