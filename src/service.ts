@@ -53,6 +53,7 @@ export async function resolveDatabase(config: Config, logger: Logger, options: {
     dir,
     port: config.embeddedPostgres.port,
     onLog: (m) => logger.debug({ postgres: m.trim() }, 'embedded postgres'),
+    onWarning: (m) => logger.warn(m),
   });
   try {
     await checkDatabaseUrls({ url: embedded.url, embedded: true }, check);

@@ -27,7 +27,17 @@ export const startCommand: Command = {
     if (positionals.length) throw new UsageError(`start: unexpected argument ${positionals[0]}`, help);
     const config = loadConfig();
     const logger = createLogger(config.log);
+    // A signal while starting (migrating, building the demo) ends the process at once; its exit
+    // hook stops an embedded PostgreSQL it started (a migration's transaction rolls back).
+    const duringStart = (signal: NodeJS.Signals) => {
+      logger.warn({ signal }, 'stopped while starting');
+      process.exit(130);
+    };
+    process.once('SIGINT', duringStart);
+    process.once('SIGTERM', duringStart);
     const service = await startService(config, logger);
+    process.off('SIGINT', duringStart);
+    process.off('SIGTERM', duringStart);
     await waitForSignals(logger, service.stop, config.shutdownGraceMs);
     return EXIT.ok;
   },
