@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
 import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listener.ts';
 import { failInterruptedRuns } from './audit-log.ts';
+import { createPassBackoff, transientPassFailure, type TransientPassFailure } from './backoff.ts';
 import { registerCreatedTables } from './catalog-scan.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
 import { refreshTable } from './engine/refresh-table.ts';
@@ -19,7 +20,6 @@ import type { RefreshConfigRow, RefreshOutcome } from './refresh-types.ts';
 import type { Sources } from './sources/registry.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
-import { isRetryableSqlState } from './refresh-failures.ts';
 import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, hasPendingRequest, nextDueAt, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh, tryLockTable, unlockTable } from './runner-sql.ts';
 import { nextRefreshAfterSuccess } from './schedule.ts';
 
@@ -84,9 +84,12 @@ export interface Runner {
   cancel(runId: number): boolean;
   /** Stops claiming; running refreshes stop at their next page boundary, checkpoints kept. */
   stop(): Promise<void>;
-  /** One pass: recover, then run everything due until nothing is left. Resolves when done. */
+  /**
+   * One pass: recover, then run everything due until nothing is left. A pass the database turns
+   * away (down, restarting, refusing) is tried again after a backoff. Resolves when done, or stopped.
+   */
   tick(): Promise<void>;
-  /** Asks for a pass as soon as possible (what a NOTIFY does). */
+  /** Asks for a pass as soon as possible (what a NOTIFY does); during a backoff, that is its next attempt. */
   wake(): void;
 }
 
@@ -101,6 +104,8 @@ export function createRunner(options: RunnerOptions): Runner {
   let stopping = false;
   let passing: Promise<void> | null = null;
   let again = false;
+  /** Passes the database turned away: each waits longer before the next (backoff.ts). */
+  const backoff = createPassBackoff({ log, random });
   const unlisten: Array<() => void> = [];
   /** A pass at the next due time when that comes before the next cron tick (retries in seconds). */
   let dueTimer: NodeJS.Timeout | null = null;
@@ -293,9 +298,14 @@ export function createRunner(options: RunnerOptions): Runner {
 
   async function pass(): Promise<void> {
     // Where no event trigger registers new sqp tables (no superuser), the catalog scan does.
-    const found = await registerCreatedTables(options.pool).catch((err) => (log.warn({ err }, 'catalog scan failed; the next pass scans again'), []));
+    const found = await registerCreatedTables(options.pool).catch((err) => {
+      if (transientPassFailure(err)?.kind === 'unavailable') throw err; // the pass cannot go on; the backoff says so once
+      log.warn({ err }, 'catalog scan failed; the next pass scans again');
+      return [];
+    });
     if (found.length) log.info({ tables: found.map((t) => `${t.tableSchema}.${t.tableName}`) }, 'registered new tables found in the catalog');
     await options.pool.query('SELECT sqp.expire_checkpoints()');
+    backoff.succeed(); // the database answered (before the refreshes, which may take hours)
     await recoverZombies();
     const tried = new Set<number>();
     while (!stopping) {
@@ -348,30 +358,48 @@ export function createRunner(options: RunnerOptions): Runner {
     await recordHeartbeat(options.pool, { ...s, startedAt: s.startedAt ?? now() }).catch((err) => log.warn({ err }, 'heartbeat failed'));
   }
 
+  // Every way to ask for a pass (cron, NOTIFY, the due timer, the LISTEN connection's return, a
+  // test) comes here. While a pass runs, or waits out a backoff, a request only marks that
+  // another pass is wanted: nothing starts a second loop beside the backoff's.
   function tick(): Promise<void> {
     if (passing) {
       again = true;
       return passing;
     }
-    passing = (async () => {
-      do {
-        again = false;
-        const began = performance.now();
-        stats.lastTickAt = now();
-        stats.ticks++;
-        await pass().catch((err: { code?: string }) => {
-          // A deadlock or serialization failure is the database's way of saying "try again".
-          if (typeof err?.code === 'string' && isRetryableSqlState(err.code) && !stopping) {
-            log.warn({ err }, 'runner pass hit a transient database error; passing again');
-            again = true;
-          } else log.error({ err }, 'runner pass failed');
-        });
-        stats.lastTickMs = performance.now() - began;
+    passing = passUntilQuiet().finally(() => (passing = null));
+    return passing;
+  }
+
+  /** Passes until no request came in during the last one; a pass the database turned away is tried again after the backoff. */
+  async function passUntilQuiet(): Promise<void> {
+    do {
+      again = false;
+      const failure = await timedPass();
+      if (failure) {
+        if (stopping) return;
+        await backoff.wait(failure, controller.signal);
+        again = true; // the attempt the warning announced (requests meanwhile are served by it)
+      } else {
         await heartbeat();
         await wakeAtNextDue();
-      } while (again && !stopping);
-    })().finally(() => (passing = null));
-    return passing;
+      }
+    } while (again && !stopping);
+  }
+
+  /** One pass, timed and counted; resolves with why it failed when another pass after a backoff may succeed. */
+  async function timedPass(): Promise<TransientPassFailure | null> {
+    const began = performance.now();
+    stats.lastTickAt = now();
+    stats.ticks++;
+    let failure: TransientPassFailure | null = null;
+    try {
+      await pass();
+    } catch (err) {
+      failure = transientPassFailure(err);
+      if (!failure) log.error({ err }, 'runner pass failed');
+    }
+    stats.lastTickMs = performance.now() - began;
+    return failure;
   }
 
   /** Sets a timer for the next due time (a retry in 30 s should not wait for the next cron tick). */
@@ -406,7 +434,9 @@ export function createRunner(options: RunnerOptions): Runner {
         unlisten.push(listener.onNotification(CHANNELS.wake, () => void tick()));
         unlisten.push(listener.onNotification(CHANNELS.cancel, (payload) => void cancel(Number(payload))));
         const onBack = ({ reconnected }: { reconnected: boolean }) => {
-          if (reconnected && !stopping) void tick(); // wake-ups sent while it was down are lost
+          if (!reconnected || stopping) return;
+          backoff.cut(); // the database answers again: no need to wait out the backoff
+          void tick(); // wake-ups sent while it was down are lost
         };
         listener.events.on('listen:success', onBack);
         unlisten.push(() => void listener.events.off('listen:success', onBack));
