@@ -95,7 +95,7 @@ async function terminateOne(kind: Kind): Promise<boolean> {
     run: `pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('sqp.chaos')::oid)`,
     source: `application_name = 'sqp-refresh source'`,
     listen: `application_name = 'sqp-refresh listen'`,
-    pool: `application_name = 'sqp-refresh' AND state = 'idle' AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')`,
+    pool: `application_name IN ('sqp-refresh', 'sqp-refresh session') AND state = 'idle' AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')`,
   };
   const { rows } = await pool.query<{ ok: boolean }>(
     `SELECT pg_terminate_backend(pid) AS ok FROM (
