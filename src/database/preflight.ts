@@ -36,7 +36,7 @@ export function isTransientConnectError(error: unknown): boolean {
 }
 
 /** One line saying what is wrong with connecting to `name`, and what to do. */
-export function describeConnectError(name: string, url: string, error: unknown): string {
+function describeConnectError(name: string, url: string, error: unknown): string {
   const e = error as { code?: string; message?: string };
   const where = `${name} (${redactUrl(url)})`;
   const message = (e.message ?? String(error)).split('\n')[0] ?? '';
@@ -54,7 +54,7 @@ export function describeConnectError(name: string, url: string, error: unknown):
  * Connects once, waiting out transient refusals with exponential backoff (0.5 s doubling to
  * 10 s) until `timeoutMs`; logs one line per attempt window.
  */
-export async function waitForDatabase(name: string, url: string, options: { logger: Logger; timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+async function waitForDatabase(name: string, url: string, options: { logger: Logger; timeoutMs: number; signal?: AbortSignal }): Promise<void> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     const client = new pg.Client(clientConfig(url, { application_name: 'sqp-refresh start', connectionTimeoutMillis: 10_000 }));
