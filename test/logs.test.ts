@@ -48,7 +48,7 @@ describe('the service logs', () => {
       await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'logs_target'), ('sqp', 'logs_unreachable') ON CONFLICT DO NOTHING`);
       const due = `UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() - interval '1 minute', custom_sync_params = $2 WHERE table_name = $1`;
       await pool.query(due, ['logs_target', JSON.stringify({ source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 150) g' }, pageSize: 100 })]);
-      await pool.query(due, ['logs_unreachable', JSON.stringify({ source: { type: 'postgres', query: 'SELECT 1 AS id, 1 AS v', databaseUrlEnv: 'LOGS_SOURCE_URL' } })]);
+      await pool.query(due, ['logs_unreachable', JSON.stringify({ source: { type: 'postgres', query: 'SELECT 1 AS id, 1 AS v', databaseUrlEnv: 'SOURCE_DATABASE_URL_LOGS' } })]);
     } finally {
       await pool.end();
     }
@@ -66,7 +66,7 @@ describe('the service logs', () => {
         LOG_PRETTY: 'false',
         PORT: '0',
         BIGQUERY_PROJECT_ID: 'unused-here', // no demo source: only this test's tables refresh
-        LOGS_SOURCE_URL: `postgresql://source_user:${sourcePassword}@127.0.0.1:${await freePort()}/nowhere`,
+        SOURCE_DATABASE_URL_LOGS: `postgresql://source_user:${sourcePassword}@127.0.0.1:${await freePort()}/nowhere`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -105,8 +105,8 @@ describe('schedule', () => {
     // A source database that does not answer: a connection failure, which is retryable.
     await table('flaky', { dueInHours: -1 });
     const due = await nextOf('flaky');
-    await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,databaseUrlEnv}', '"DOWN_DB"') WHERE table_name = 'flaky'`);
-    const r = runner({ sources: createSources({ targetUrl: database.url, env: { DOWN_DB: 'postgresql://nobody@127.0.0.1:1/none' } }) });
+    await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,databaseUrlEnv}', '"SOURCE_DATABASE_URL_DOWN"') WHERE table_name = 'flaky'`);
+    const r = runner({ sources: createSources({ targetUrl: database.url, env: { SOURCE_DATABASE_URL_DOWN: 'postgresql://nobody@127.0.0.1:1/none' } }) });
     const delays: number[] = [];
     for (let attempt = 1; attempt <= 3; attempt++) {
       const before = clock;

@@ -32,6 +32,8 @@ it('a PostgreSQL crash mid-load empties the unlogged staging table; the resume s
   let pool = openTestPool(server.url, 3);
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   await pool.query(`CREATE SCHEMA src; CREATE TABLE src.crash (id int PRIMARY KEY, v int); INSERT INTO src.crash SELECT g, g * 3 FROM generate_series(1, 5000) g`);
+  // A server of its own (not the tests' template): the source role its superuser's queries run as.
+  await pool.query(`CREATE ROLE sqp_refresh_source NOLOGIN; GRANT USAGE ON SCHEMA src TO sqp_refresh_source; GRANT SELECT ON src.crash TO sqp_refresh_source`);
   await pool.query(`CREATE TABLE sqp.crash (id int PRIMARY KEY, v int)`);
   await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'crash') ON CONFLICT DO NOTHING`);
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, custom_sync_params = $1 WHERE table_name = 'crash'`, [

@@ -53,6 +53,16 @@ export default async function setup(project: TestProject) {
   await admin.query(`CREATE DATABASE ${templateDatabase}`);
   await admin.end();
   await migrate(databaseUrl(adminUrl, templateDatabase));
+  // The tests' role is a superuser, so postgres source queries run as the source role
+  // (src/runner/sources/postgres/source-role.ts): it exists on this server, and may read what a
+  // test creates in its own database (default privileges, copied with the template).
+  const template = new pg.Client({ connectionString: databaseUrl(adminUrl, templateDatabase) });
+  await template.connect();
+  await template.query(`DO $$ BEGIN CREATE ROLE sqp_refresh_source NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`);
+  await template.query(`ALTER DEFAULT PRIVILEGES GRANT USAGE ON SCHEMAS TO sqp_refresh_source`);
+  await template.query(`GRANT USAGE ON SCHEMA sqp TO sqp_refresh_source`); // a test's own functions there
+  await template.query(`ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO sqp_refresh_source`);
+  await template.end();
 
   project.provide('adminUrl', adminUrl);
   project.provide('templateDatabase', templateDatabase);
