@@ -108,6 +108,9 @@ export async function openBenchDatabase(log: (m: string) => void): Promise<Bench
     const url = withDatabase(serverUrl, name);
     const result = await migrate(url);
     log(`database ${name}: ${result.applied.length} migrations applied`);
+    // A superuser's postgres sources run as the source role (src/runner/sources/postgres/source-role.ts):
+    // the benchmarks' sources read generate_series only, so the role need only exist.
+    await admin(`DO $$ BEGIN CREATE ROLE sqp_refresh_source NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`);
     return {
       url,
       kind,
