@@ -12,7 +12,7 @@ import { InvalidRowValue, type ReadOptions } from './bigquery-wire-rows.ts';
 /**
  * One jobs.getQueryResults answer, its rows as COPY text. It goes through the client's own
  * authenticated request path (`requestStream`: its endpoint, credentials, headers, and its
- * retries of 408/429/5xx and broken connections, as for job.getQueryResults) but as a
+ * retries of broken connections; 408/429/5xx are retried by our caller, see below) but as a
  * stream, so the body reaches us as it came. Through job.getQueryResults every ~8.6 MB page
  * was JSON.parse'd and then deep-copied by @google-cloud/common (extend(true) in
  * util.handleResp): 60% of a refresh's CPU and most of its memory (bigquery-wire.ts writes
@@ -30,7 +30,12 @@ export function fetchQueryResults(
   abandoned: AbortSignal,
 ): Promise<ResultsPage> {
   return new Promise((resolve, reject) => {
-    const stream = bq.requestStream({ uri: `/queries/${job.id}`, qs, headers: { 'Accept-Encoding': 'gzip' } });
+    // maxRetries 0: the client does not retry an HTTP answer (429, 5xx) of this stream — our
+    // caller does (bigquery-calls.ts). On Node 22+ teeny-request 11 pipes a retried answer into
+    // the stream retry-request has just destroyed, an unhandled ERR_STREAM_UNABLE_TO_PIPE that
+    // ends the process (googleapis/google-cloud-node#8670, unfixed in 11.1.1). Connection
+    // failures, which never reach that pipe, are still retried by the client.
+    const stream = bq.requestStream({ uri: `/queries/${job.id}`, qs, headers: { 'Accept-Encoding': 'gzip' }, maxRetries: 0 } as Parameters<BigQuery['requestStream']>[0]);
     let response: { statusCode?: number; statusMessage?: string; headers?: Record<string, string | undefined> } | undefined;
     const body = new BodyBuffer();
     const onAbandoned = (): void => {
