@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import { GRAPHIQL_PAGE_HEADERS, graphiqlAssetRoutes, renderLocalGraphiQL } from './http/graphiql.ts';
 import { attachGraphQLWebSocket } from './http/graphql-ws.ts';
 import type { BoundListeners } from './http/listen.ts';
+import type { Route } from './http/route.ts';
 import { createOperationsServer, operationsHandler, protectedOperationsRoutes, runRoute, type OperationsOptions } from './http/operations.ts';
 import type { Logger } from './logger.ts';
 import type { Context } from './schema/builder.ts';
@@ -35,8 +36,6 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** A plain HTTP route beside /graphql (probes, metrics, the status page). */
-export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /** Builds the GraphQL server; nothing listens until start(). */
 export function buildApp(options: {

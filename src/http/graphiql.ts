@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { GraphiQLOptions } from 'graphql-yoga';
-import type { Route } from '../server.ts';
+import type { Route } from './route.ts';
 
 const ASSET_PREFIX = '/graphiql/';
 

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Logger } from '../logger.ts';
 import { bytesBilledToday } from '../runner/audit-log.ts';
 import { runtime as currentRuntime, type Runtime } from '../runtime.ts';
-import type { Route } from '../server.ts';
+import type { Route } from './route.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { describeError, withTimeout } from './probes.ts';
 

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { bearerToken } from '../auth/tokens.ts';
 import type { Logger } from '../logger.ts';
-import type { Route } from '../server.ts';
+import type { Route } from './route.ts';
 
 /** Where and how the operator's routes are served. */
 export interface OperationsOptions {

@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { scrubSecrets } from '../logger.ts';
 import { pendingMigrations } from '../migrate.ts';
 import { runtime as currentRuntime, type Runtime } from '../runtime.ts';
-import type { Route } from '../server.ts';
+import type { Route } from './route.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

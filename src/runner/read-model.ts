@@ -5,7 +5,7 @@
 // audit row whose lock is free is a dead process's: "interrupted".
 import type pg from 'pg';
 import type { PlanLatestRun } from './planner.ts';
-import type { InFlightRun } from './runner.ts';
+import type { InFlightRun } from './refresh-types.ts';
 import { runOutcome, type RunOutcome } from './run-metadata.ts';
 
 type Db = pg.Pool | pg.ClientBase;

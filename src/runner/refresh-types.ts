@@ -66,3 +66,16 @@ export type RefreshOutcome = {
 export class RefreshBusyError extends Error {
   override name = 'RefreshBusyError';
 }
+
+/** A refresh this process is running, as its latest committed progress reports it. */
+export interface InFlightRun {
+  runId: number | null;
+  configId: number;
+  table: string;
+  startedAt: Date;
+  rowsProcessed: number;
+  totalRows: number | null;
+  percent: number | null;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+}

@@ -16,7 +16,7 @@ import { createPassBackoff, transientPassFailure, type TransientPassFailure } fr
 import { registerCreatedTables } from './catalog-scan.ts';
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
 import { refreshTable } from './engine/refresh-table.ts';
-import type { RefreshConfigRow, RefreshOutcome } from './refresh-types.ts';
+import type { InFlightRun, RefreshConfigRow, RefreshOutcome } from './refresh-types.ts';
 import type { Sources } from './sources/registry.ts';
 import { loadDuePlanInput } from './plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from './planner.ts';
@@ -51,18 +51,6 @@ export interface RunnerOptions {
   listener?: DatabaseListener;
 }
 
-/** A refresh this process is running, as its latest committed progress reports it. */
-export interface InFlightRun {
-  runId: number | null;
-  configId: number;
-  table: string;
-  startedAt: Date;
-  rowsProcessed: number;
-  totalRows: number | null;
-  percent: number | null;
-  rowsPerSecond: number;
-  etaSeconds: number | null;
-}
 
 export interface RunnerStatus {
   workerName: string;

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Route } from '../../server.ts';
+import type { Route } from '../route.ts';
 
 /** Where the page's modules and stylesheet are served from. */
 const ASSET_PREFIX = '/status-page/';
