@@ -14,6 +14,7 @@ import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, notify, CHANNELS, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
 import { tableChecksum } from './support/refresh.ts';
+import { recordEvents, type Recorded } from './support/events.ts';
 import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
@@ -59,7 +60,7 @@ const same = async (name: string) =>
 interface Started {
   runner: Runner;
   listener: DatabaseListener;
-  events: RefreshEvent[];
+  events: Recorded<RefreshEvent>;
   stop(): Promise<void>;
 }
 
@@ -70,12 +71,12 @@ async function startRunner(name: string, extra: { retryBaseMs?: number } = {}): 
   own.on('connect', (c) => c.on('error', () => undefined));
   const listener = createDatabaseListener({ url: database.url, logger, minDelayMs: 20, maxDelayMs: 200 });
   await listener.start();
-  const events: RefreshEvent[] = [];
+  const events = recordEvents<RefreshEvent>();
   const runner = createRunner({
     pool: own, logger, workerName: name, dailyByteBudget: null, listener,
     sources: createSources({ targetUrl: database.url }),
     retry: { maxAttempts: 5, baseDelayMs: extra.retryBaseMs ?? 20, maxDelayMs: 200 },
-    schedule: '0 0 1 1 *', concurrency: 2, emit: (e) => events.push(e),
+    schedule: '0 0 1 1 *', concurrency: 2, emit: events.push,
   });
   await runner.start();
   let stopped = false;
@@ -101,7 +102,7 @@ const terminate = (where: string) =>
 describe('the LISTEN connection', () => {
   it('comes back after every loss as exactly one connection, with its LISTENs, and /ready says when it is down', async () => {
     const listener = createDatabaseListener({ url: database.url, logger, minDelayMs: 20, maxDelayMs: 100 });
-    const lifecycle: string[] = [];
+    const lifecycle = recordEvents<string>();
     listener.events.on('listen:success', ({ reconnected }) => lifecycle.push(reconnected ? 'back' : 'up'));
     listener.events.on('listen:error', () => lifecycle.push('lost'));
     await listener.start();
@@ -109,31 +110,32 @@ describe('the LISTEN connection', () => {
     const probes = createProbes({ pool, listener, workerName: 'faults', schedule: '* * * * *', runtime: () => ({}) as never });
     for (let i = 0; i < 4; i++) {
       await terminate(`application_name = 'sqp-refresh listen'`);
-      await eventually(async () => lifecycle.filter((x) => x === 'back').length === i + 1, 10_000, `reconnect ${i + 1}`);
+      await lifecycle.nth(i + 1, (x) => x === 'back', 10_000, 'reconnect');
       expect(await listenConnections()).toBe(1);
     }
     // Each channel still delivers, once.
-    const got: string[] = [];
+    const got = recordEvents<string>();
     listener.onNotification(CHANNELS.wake, () => got.push('wake'));
     listener.onNotification(CHANNELS.cancel, (p) => got.push(`cancel ${p}`));
     await notify(pool, CHANNELS.wake);
     await notify(pool, CHANNELS.cancel, '7');
-    await eventually(async () => got.length >= 2, 5_000, 'notifications');
-    expect(got).toEqual(['wake', 'cancel 7']);
+    await got.nth(2, () => true, 5_000, 'notifications');
+    expect(got.events).toEqual(['wake', 'cancel 7']);
 
     // A database that refuses connections keeps it down: /ready says so; then it comes back.
     await adminQuery(`ALTER DATABASE ${database.name} ALLOW_CONNECTIONS false`);
     try {
+      const lost = lifecycle.events.filter((x) => x === 'lost').length;
       await terminate(`application_name = 'sqp-refresh listen'`);
-      await eventually(async () => !listener.listening(), 5_000, 'listener down');
+      await lifecycle.nth(lost + 1, (x) => x === 'lost', 5_000, 'listener down');
       const down = await probes.readiness();
       expect(down.checks.listener).toMatchObject({ ok: false, error: expect.stringMatching(/LISTEN connection is down/) });
       expect(down.status).toBe('not ready');
-      await eventually(async () => lifecycle.filter((x) => x === 'lost').length >= 7, 5_000, 'failed attempts while refused');
+      await lifecycle.nth(7, (x) => x === 'lost', 5_000, 'failed attempts while refused');
     } finally {
       await adminQuery(`ALTER DATABASE ${database.name} ALLOW_CONNECTIONS true`);
     }
-    await eventually(async () => listener.listening(), 10_000, 'listener back');
+    await lifecycle.nth(5, (x) => x === 'back', 10_000, 'listener back');
     expect((await probes.readiness()).checks.listener).toEqual({ ok: true });
     expect(await listenConnections()).toBe(1);
   });
@@ -144,9 +146,9 @@ describe('runs that lose their connection', () => {
     const configId = await sourceAndTarget('f_cancelled_stmt', 3000, { pageSize: 200, msPerRow: 0.3 });
     const r = await startRunner('stmt');
     await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_cancelled_stmt', cascade: false, mode: null, dryRun: false });
-    await eventually(async () => r.events.some((e) => e.type === 'run:progress' && e.configId === configId && e.page >= 2), 30_000, 'two pages');
+    await r.events.next((e) => e.type === 'run:progress' && e.configId === configId && e.page >= 2, 30_000, 'two pages');
     await pool.query(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'sqp-refresh source' AND datname = current_database()`);
-    await eventually(async () => (await runsOf('f_cancelled_stmt')).some((x) => x.status === 'success'), 60_000, 'a successful retry');
+    await r.events.next((e) => e.type === 'run:finished' && e.configId === configId && e.status === 'success', 60_000, 'a successful retry');
     const runs = await runsOf('f_cancelled_stmt');
     expect(runs[0]).toMatchObject({ status: 'failed', error_details: { sqlstate: '57014', retryable: true } });
     expect(runs.at(-1)).toMatchObject({ status: 'success', rows_processed: 3000, sync_metadata: expect.objectContaining({ resumedFromCheckpoint: true }) });
@@ -158,10 +160,10 @@ describe('runs that lose their connection', () => {
     const configId = await sourceAndTarget('f_run_conn', 3000, { pageSize: 200, msPerRow: 0.3 });
     const r = await startRunner('runconn');
     await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_run_conn', cascade: false, mode: null, dryRun: false });
-    await eventually(async () => r.events.some((e) => e.type === 'run:progress' && e.configId === configId && e.page >= 2), 30_000, 'two pages');
+    await r.events.next((e) => e.type === 'run:progress' && e.configId === configId && e.page >= 2, 30_000, 'two pages');
     // The run's connection holds the table's advisory lock.
     await terminate(`pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('sqp.f_run_conn')::oid)`);
-    await eventually(async () => (await runsOf('f_run_conn')).some((x) => x.status === 'success'), 60_000, 'a successful retry');
+    await r.events.next((e) => e.type === 'run:finished' && e.configId === configId && e.status === 'success', 60_000, 'a successful retry');
     const runs = await runsOf('f_run_conn');
     expect(runs[0]).toMatchObject({ status: 'failed', error_details: { reason: 'connectionLost', retryable: true } });
     expect(runs.at(-1)).toMatchObject({ status: 'success', rows_processed: 3000 });
@@ -173,7 +175,7 @@ describe('runs that lose their connection', () => {
     const configId = await sourceAndTarget('f_final', 1000, { pageSize: 250, msPerRow: 1 });
     const r = await startRunner('final');
     await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_final', cascade: false, mode: null, dryRun: false });
-    await eventually(async () => r.events.some((e) => e.type === 'run:started' && e.configId === configId), 30_000, 'the run started');
+    await r.events.next((e) => e.type === 'run:started' && e.configId === configId, 30_000, 'the run started');
     // Hold the config row while it loads: its final phase waits for it after the last page committed.
     const holder = new pg.Client({ connectionString: database.url });
     await holder.connect();
@@ -181,6 +183,7 @@ describe('runs that lose their connection', () => {
     await holder.query(`SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR UPDATE`, [configId]);
     let pages: number;
     try {
+      // A poll: a backend waiting on a row lock is no event the runner emits.
       await eventually(async () => (await pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%' AND datname = current_database()`)).rowCount === 1, 30_000, 'the final phase waiting');
       const { rows: [cp] } = await pool.query(`SELECT checkpoint_data FROM sqp.refresh_checkpoints WHERE table_name = 'f_final' AND status = 'active'`);
       expect(cp.checkpoint_data).toMatchObject({ loadComplete: true, rowsDone: 1000 });
@@ -190,7 +193,7 @@ describe('runs that lose their connection', () => {
       await holder.query('COMMIT');
       await holder.end();
     }
-    await eventually(async () => (await runsOf('f_final')).some((x) => x.status === 'success'), 60_000, 'the resumed run');
+    await r.events.next((e) => e.type === 'run:finished' && e.configId === configId && e.status === 'success', 60_000, 'the resumed run');
     const runs = await runsOf('f_final');
     expect(runs).toHaveLength(2);
     expect(runs[0]).toMatchObject({ status: 'failed', error_details: { retryable: true } });
@@ -206,10 +209,10 @@ describe('requests and cancels', () => {
     const configId = await sourceAndTarget('f_force_twice', 2000, { pageSize: 200, msPerRow: 0.3 });
     const r = await startRunner('force');
     const first = await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_force_twice', cascade: false, mode: null, dryRun: false });
-    await eventually(async () => r.events.some((e) => e.type === 'run:progress' && e.configId === configId), 30_000, 'first run loading');
+    await r.events.next((e) => e.type === 'run:progress' && e.configId === configId, 30_000, 'first run loading');
     await pool.query(`INSERT INTO src.f_force_twice (id, v) VALUES (1000000, 1)`);
     const second = await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_force_twice', cascade: false, mode: null, dryRun: false });
-    await eventually(async () => (await runsOf('f_force_twice')).filter((x) => x.status === 'success').length === 2, 60_000, 'two runs');
+    await r.events.nth(2, (e) => e.type === 'run:finished' && e.configId === configId && e.status === 'success', 60_000, 'two runs');
     const runs = await runsOf('f_force_twice');
     expect(runs.map((x) => x.sync_metadata.requestIds)).toEqual([[first.requestId], [second.requestId]]);
     await same('f_force_twice');
@@ -221,8 +224,8 @@ describe('requests and cancels', () => {
     const configId = await sourceAndTarget('f_cancel', 3000, { pageSize: 100, msPerRow: 0.3 });
     const r = await startRunner('cancel');
     await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_cancel', cascade: false, mode: null, dryRun: false });
-    await eventually(async () => r.events.some((e) => e.type === 'run:progress' && e.configId === configId), 30_000, 'running');
-    const started = r.events.find((e) => e.type === 'run:started' && e.configId === configId);
+    await r.events.next((e) => e.type === 'run:progress' && e.configId === configId, 30_000, 'running');
+    const started = r.events.events.find((e) => e.type === 'run:started' && e.configId === configId);
     const runId = started?.type === 'run:started' ? started.runId : -1;
     const result = await cancelRefresh({ ...ctx(), waitMs: 20_000, cancelLocal: r.runner.cancel }, runId);
     expect(result.finished).toBe(true);
@@ -239,7 +242,7 @@ describe('requests and cancels', () => {
     const configId = await sourceAndTarget('f_full', 3000, { pageSize: 100, msPerRow: 0.3, mode: 'incremental' });
     const a = await startRunner('shutdown-a');
     const forced = await forceRefresh(ctx(), { tableSchema: 'sqp', tableName: 'f_full', cascade: false, mode: 'full', dryRun: false });
-    await eventually(async () => a.events.some((e) => e.type === 'run:progress' && e.configId === configId && e.page >= 2), 30_000, 'two pages');
+    await a.events.next((e) => e.type === 'run:progress' && e.configId === configId && e.page >= 2, 30_000, 'two pages');
     await a.stop(); // what SIGTERM does: running pages commit, the run pauses, the checkpoint stays
     expect((await runsOf('f_full'))[0]).toMatchObject({ status: 'warning', sync_metadata: expect.objectContaining({ outcome: 'paused', mode: 'full' }) });
     const b = await startRunner('shutdown-b');

@@ -4,13 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
+import { recordEvents, type Recorded } from './support/events.ts';
 import { seriesTable, startLiveApp, type LiveApp } from './support/live.ts';
-import { eventually as until } from './support/until.ts';
 import { graphql } from './generated/index.ts';
+import { decodeCanonicalGlobalID } from '../src/schema/global-ids.ts';
+import type { RefreshEvent } from '../src/subscriptions/events.ts';
 
 const database = await createTestDatabase();
 const sql = openTestPool(database.url, 3);
 let app: LiveApp;
+let bus: Recorded<RefreshEvent>; // every event of the app's bus, from its start
 let bigquery: BigQueryTestServer;
 const BQ_QUERY = 'SELECT id, v FROM `sqp-test.sqp.bq_live`';
 
@@ -37,8 +40,10 @@ beforeAll(async () => {
       bigquery: testBigQuerySource(bigquery, { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } }),
     },
   });
+  bus = recordEvents((listener) => app.bus.subscribe(listener));
 });
 afterAll(async () => {
+  bus?.stop();
   await app?.stop();
   await bigquery?.close();
   await sql.end();
@@ -70,14 +75,12 @@ const Force = graphql(`
 
 const RunStatus = graphql(`query RunStatus($id: ID!) { node(id: $id) { ... on RefreshRun { status rowsProcessed errorMessage errorDetails syncMetadata } } }`);
 
+/** The run as the graph shows it once the runner said it finished. */
 async function finished(runId: string) {
-  let last: Record<string, unknown> = {};
-  await until(async () => {
-    const { data } = await execute(app.url, RunStatus, { id: runId }, app.headers('read'));
-    last = data!.node as Record<string, unknown>;
-    return last.status !== 'RUNNING';
-  }, 30_000);
-  return last as { status: string; rowsProcessed: number; errorMessage: string | null; errorDetails: Record<string, unknown> | null; syncMetadata: Record<string, unknown> };
+  const databaseId = Number(decodeCanonicalGlobalID(runId).id);
+  await bus.next((e) => e.type === 'run:finished' && e.runId === databaseId, 30_000, `run:finished of ${runId}`);
+  const { data } = await execute(app.url, RunStatus, { id: runId }, app.headers('read'));
+  return data!.node as { status: string; rowsProcessed: number; errorMessage: string | null; errorDetails: Record<string, unknown> | null; syncMetadata: Record<string, unknown> };
 }
 
 describe('forceRefresh', () => {
@@ -145,7 +148,7 @@ describe('cancelRefresh', () => {
     if (started.__typename !== 'ForceRefreshPayload') throw new Error(started.__typename);
     const runId = started.run!.id;
     // A page is staged (the checkpoint counts it); the target is not touched before publish.
-    await until(async () => Number((await sql.query(`SELECT max(last_processed_row) AS n FROM sqp.refresh_checkpoints WHERE table_name = 'live_slow' AND status = 'active'`)).rows[0].n ?? 0) >= 100, 30_000);
+    await bus.next((e) => e.type === 'run:progress' && e.runId === started.run!.databaseId && e.rowsProcessed >= 100, 30_000, 'a staged page of live_slow');
     const res = await execute(app.url, Cancel, { input: { runId } }, app.headers('operate'));
     expect(res.data!.cancelRefresh).toMatchObject({ __typename: 'CancelRefreshPayload', finished: true, run: { status: 'FAILED' } });
     const run = await finished(runId);
