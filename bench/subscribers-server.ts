@@ -9,7 +9,6 @@ process.env.METADATA_SERVER_DETECTION = 'none';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
-import { runtime } from '../src/runtime.ts';
 import { startService } from '../src/service.ts';
 import { announce, serveIpc } from './ipc-child.ts';
 
@@ -57,7 +56,7 @@ async function main(): Promise<void> {
       gc?.();
       gc?.();
       const m = process.memoryUsage();
-      return { rss: m.rss, heapUsed: m.heapUsed, subscribers: runtime().subscribers.count, busListeners: service.bus.listenerCount() };
+      return { rss: m.rss, heapUsed: m.heapUsed, subscribers: service.runtime.subscribers.count, busListeners: service.bus.listenerCount() };
     },
     'measure-start'() {
       const delay = monitorEventLoopDelay({ resolution: 10 });

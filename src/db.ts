@@ -3,7 +3,7 @@
 // graph reads, commands, NOTIFY. `session` (DATABASE_DIRECT_URL, default the same URL) serves
 // what needs a session of its own: a run's connection and its refresh lock, COPY into staging,
 // the concurrency slots, the demo source's build — with the service's own session limits over
-// the role's. Opened once by the composition root.
+// the role's. Opened once by the composition root and passed to whoever needs it (no module global).
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { applySessionLimits, clientConfig, type SessionLimits } from './database/connection.ts';
@@ -86,17 +86,4 @@ function openPool(url: string, options: OpenDatabaseOptions & { applicationName:
     });
   }
   return pool;
-}
-
-let current: Database | undefined;
-
-/** The process's database, set by `useDatabase` in the composition root. */
-export function db(): Database {
-  if (!current) throw new Error('database not opened: call useDatabase() first');
-  return current;
-}
-
-/** Makes `database` the one the GraphQL schema and services use in this process. */
-export function useDatabase(database: Database | undefined): void {
-  current = database;
 }

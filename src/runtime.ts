@@ -1,6 +1,7 @@
 // The running service's parts that the graph and the HTTP routes read: the runner of this
-// process (absent in processes that only serve the graph) and the event bus. Set once by the
-// composition root (service.ts) or a test, like the database in db.ts.
+// process (absent in processes that only serve the graph), the event bus, the sources. Built
+// once by the composition root (service.ts) or a test and passed in — to the GraphQL context
+// (buildApp's `services`), the probes and the metrics — never read from a module global.
 import type { Sources } from './runner/sources/registry.ts';
 import type { Runner } from './runner/runner.ts';
 import type { EventBus } from './subscriptions/bus.ts';
@@ -15,12 +16,7 @@ export interface Runtime {
   subscribers: { count: number };
 }
 
-let current: Runtime = { subscribers: { count: 0 } };
-
-export function useRuntime(runtime: Partial<Runtime> | undefined): void {
-  current = { subscribers: { count: 0 }, ...runtime };
-}
-
-export function runtime(): Runtime {
-  return current;
+/** A runtime of the given parts, counting no subscriber yet. */
+export function createRuntime(parts: Partial<Runtime> = {}): Runtime {
+  return { subscribers: { count: 0 }, ...parts };
 }

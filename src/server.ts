@@ -13,11 +13,29 @@ import { attachGraphQLWebSocket } from './http/graphql-ws.ts';
 import type { BoundListeners } from './http/listen.ts';
 import type { Route } from './http/route.ts';
 import { createOperationsServer, operationsHandler, protectedOperationsRoutes, runRoute, type OperationsOptions } from './http/operations.ts';
+import type { Database } from './db.ts';
 import type { Logger } from './logger.ts';
+import { createRuntime, type Runtime } from './runtime.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 
 type ServerContext = { connectionParams?: Record<string, unknown> };
+
+/** What the resolvers reach through the context (built in the composition root, or a test). */
+export interface Services {
+  db: Database;
+  runtime: Runtime;
+}
+
+/** Services of an app built for its plain routes only: a resolver that reaches for the database says so. */
+function routesOnly(): Services {
+  const db = new Proxy({} as Database, {
+    get: (_target, key) => {
+      throw new Error(`this app was built without services (buildApp's services): no database for db.${String(key)}`);
+    },
+  });
+  return { db, runtime: createRuntime() };
+}
 
 /** How long stop() lets SSE streams send their `complete` and end before cutting connections. */
 const STREAM_DRAIN_MS = 2_000;
@@ -48,7 +66,10 @@ export function buildApp(options: {
   operations?: OperationsOptions;
   /** Listeners bound before start-up (src/http/listen.ts): adopted, start() then only says where. */
   listening?: BoundListeners;
+  /** The database and runtime every request's context carries to the resolvers; none: an app of plain routes (tests). */
+  services?: Services;
 }): App {
+  const services = options.services ?? routesOnly();
   const { graphql, logger } = options;
   const auth = options.auth ?? { tokens: [], anonymous: 'none' };
   // Aborted by stop(): every subscription stream of this server ends (see schema/subscriptions.ts).
@@ -77,9 +98,11 @@ export function buildApp(options: {
     schema,
     // Who calls: the bearer token of an HTTP request (queries, mutations, SSE subscriptions),
     // or the connectionParams of a graphql-ws connection (see src/http/graphql-ws.ts).
-    context: ({ request, connectionParams }) => ({
+    context: ({ request, connectionParams }): Context => ({
       ...contextFor(auth, connectionParams ? tokenFromConnectionParams(connectionParams) : tokenFromHeaders(request.headers)),
       shutdown: shutdown.signal,
+      db: services.db,
+      runtime: services.runtime,
     }),
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'sqp-refresh GraphiQL' },

@@ -3,14 +3,14 @@
 // in reverse order and logs each step.
 import path from 'node:path';
 import type { Config } from './config.ts';
-import { openDatabase, useDatabase, type Database } from './db.ts';
+import { openDatabase, type Database } from './db.ts';
 import { checkDatabaseUrls } from './database/preflight.ts';
 import { bindListeners } from './http/listen.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { redactUrl, type Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
 import { createRunner, type Runner } from './runner/runner.ts';
-import { useRuntime } from './runtime.ts';
+import { createRuntime, type Runtime } from './runtime.ts';
 import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { createDatabaseListener } from './subscriptions/listener.ts';
 import { createReplicaTransport } from './subscriptions/transport.ts';
@@ -25,6 +25,8 @@ export interface Service {
   database: Database;
   bus: EventBus;
   runner: Runner;
+  /** What the graph reads of this process (its subscribers counted there). */
+  runtime: Runtime;
   stop(): Promise<void>;
 }
 
@@ -117,17 +119,18 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       sessionLimits: config.database.sessionLimits,
       onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool'),
     });
-    useDatabase(database);
-    stack.push(['database pool', async () => { useDatabase(undefined); await database.close(); }]);
+    stack.push(['database pool', () => database.close()]);
 
     // Everything below that holds a session (locks, COPY, LISTEN, a run's connection) uses the
     // session pool or URL; the graph and the commands use the pool (see src/db.ts).
     await prepareDefaultSource(config, database.session, logger);
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-    // Subscribed before the runner starts, so its first runs are counted too.
-    const metrics = createRefreshMetrics({ pool: database.pool, logger });
-    bus.subscribe(metrics.observe);
     const sources = sourcesFromConfig(config, sessionUrl);
+    // What the graph, the probes and the metrics read of the running service (its runner below).
+    const runtime = createRuntime({ bus, sources, dailyByteBudget: config.dailyByteBudget });
+    // Subscribed before the runner starts, so its first runs are counted too.
+    const metrics = createRefreshMetrics({ pool: database.pool, logger, runtime: () => runtime });
+    bus.subscribe(metrics.observe);
     // One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events).
     const listener = createDatabaseListener({ url: sessionUrl, logger: logger.child({ component: 'listener' }) });
     await listener.start();
@@ -149,24 +152,24 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const transport = createReplicaTransport({ listener, pool: database.session, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
     await transport.start();
     stack.push(['event transport', () => transport.stop()]);
-    useRuntime({ runner: config.runner.enabled ? runner : undefined, bus, sources, dailyByteBudget: config.dailyByteBudget });
     if (config.runner.enabled) {
+      runtime.runner = runner;
       await runner.start();
-      stack.push(['runner', async () => { await runner.stop(); useRuntime(undefined); }]);
+      stack.push(['runner', () => runner.stop()]);
     } else {
       logger.info('RUNNER_ENABLED=false: this replica serves the API only; other replicas run the refreshes');
     }
 
-    const probes = createProbes({ pool: database.pool, listener, workerName: config.workerName, schedule: config.runner.schedule });
+    const probes = createProbes({ pool: database.pool, listener, workerName: config.workerName, schedule: config.runner.schedule, runtime: () => runtime });
     // The status page for people at `/` (its assets under /status-page/).
     const { statusPageRoutes } = await import('./http/status-page/routes.ts');
     const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route } };
-    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations, listening });
+    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations, listening, services: { db: database, runtime } });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
     stack.push(['HTTP server', () => app.stop()]);
     logAccess(config, logger);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
-    return { url: graphqlUrl, database, bus, runner, stop };
+    return { url: graphqlUrl, database, bus, runner, runtime, stop };
   } catch (error) {
     await stop();
     throw error;

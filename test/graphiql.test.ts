@@ -7,7 +7,6 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
-import { useRuntime } from '../src/runtime.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
@@ -26,8 +25,7 @@ const refused: string[] = [];
 
 beforeAll(async () => {
   // Reads need the token: the test pastes it into GraphiQL's headers pane, as a user would.
-  app = await startTestApp(database.url, { API_TOKENS: reader.entry, ANONYMOUS_ACCESS: 'none' });
-  useRuntime({ bus });
+  app = await startTestApp(database.url, { API_TOKENS: reader.entry, ANONYMOUS_ACCESS: 'none' }, { bus });
   origin = new URL(app.url).origin;
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -50,7 +48,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await app?.stop();
-  useRuntime(undefined);
   await database.drop();
 });
 

@@ -84,8 +84,7 @@ describe('queries and subscriptions', () => {
     const ok = subscribeWs(app.wsUrl, Events, {}, { authorization: `Bearer ${app.tokens.read}` }, () => true);
     await ok.ready;
     // The subscription is registered on the server (not just the socket open) before the change.
-    const { runtime } = await import('../src/runtime.ts');
-    await eventually(async () => runtime().subscribers.count >= 1, 10_000, 'the subscription registered');
+    await eventually(async () => app.runtime.subscribers.count >= 1, 10_000, 'the subscription registered');
     await sql.query(`UPDATE sqp.refresh_config SET priority = priority + 1 WHERE table_name = 'weekly_summary'`);
     expect(await ok.results).toEqual([{ refreshEvents: { __typename: 'ConfigChanged' } }]);
   });

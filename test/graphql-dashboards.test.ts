@@ -4,7 +4,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
-import { useRuntime } from '../src/runtime.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
@@ -35,12 +34,10 @@ async function run(table: string, o: { startedHoursAgo: number; status: string; 
 beforeAll(async () => {
   sql = new pg.Client({ connectionString: database.url });
   await sql.connect();
-  server = await startTestApp(database.url, { API_TOKENS: operator.entry, ANONYMOUS_ACCESS: 'read' });
-  useRuntime({ bus });
+  server = await startTestApp(database.url, { API_TOKENS: operator.entry, ANONYMOUS_ACCESS: 'read' }, { bus });
 });
 afterAll(async () => {
   await server?.stop();
-  useRuntime(undefined);
   await sql?.end();
   await database.drop();
 });

@@ -78,7 +78,8 @@ describe('node(id:) and nodes(ids:)', () => {
     const lines: Array<{ level: number; msg: string }> = [];
     const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void lines.push(JSON.parse(line)) });
     const config = loadConfig({ DATABASE_URL: database.url, ANONYMOUS_ACCESS: 'read' });
-    const app = buildApp({ graphql: config.graphql, auth: config.auth, logger });
+    // A second server on the same database and runtime, logging to `lines`.
+    const app = buildApp({ graphql: config.graphql, auth: config.auth, logger, services: { db: server.database, runtime: server.runtime } });
     const url = await app.start(0);
     try {
       expect((await execute(url, Node, { id: gid('RefreshRun:999999') })).data).toEqual({ node: null });

@@ -7,7 +7,6 @@ import WebSocket from 'ws';
 import { createToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
-import { useRuntime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
@@ -21,13 +20,11 @@ let app: TestApp;
 let wsUrl: string;
 
 beforeAll(async () => {
-  app = await startTestApp(database.url, { API_TOKENS: reader.entry, ANONYMOUS_ACCESS: 'none', GRAPHQL_WS_MAX_UNAUTHENTICATED: String(CAP) });
-  useRuntime({ bus });
+  app = await startTestApp(database.url, { API_TOKENS: reader.entry, ANONYMOUS_ACCESS: 'none', GRAPHQL_WS_MAX_UNAUTHENTICATED: String(CAP) }, { bus });
   wsUrl = app.url.replace(/^http/, 'ws');
 });
 afterAll(async () => {
   await app?.stop();
-  useRuntime(undefined);
   await database.drop();
 });
 
@@ -141,7 +138,7 @@ describe('anonymous sockets', () => {
   it('are closed (1000) once idle with no operation; one with a subscription stays', async () => {
     // A second server on the same database where anonymous callers may read, idle after 1 s.
     const config = loadConfig({ DATABASE_URL: database.url, ANONYMOUS_ACCESS: 'read', GRAPHQL_WS_IDLE_SECONDS: '1' });
-    const open = buildApp({ graphql: config.graphql, auth: config.auth, logger: createLogger({ level: 'silent', pretty: false }) });
+    const open = buildApp({ graphql: config.graphql, auth: config.auth, logger: createLogger({ level: 'silent', pretty: false }), services: { db: app.database, runtime: app.runtime } });
     const url = (await open.start(0)).replace(/^http/, 'ws');
     try {
       const [idle, busy] = [connect(url), connect(url)];

@@ -7,7 +7,7 @@ import { createRefreshMetrics } from '../src/http/metrics.ts';
 import { createLogger } from '../src/logger.ts';
 import { createRunner } from '../src/runner/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
-import { useRuntime } from '../src/runtime.ts';
+import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
@@ -17,7 +17,9 @@ const logger = createLogger({ level: 'silent', pretty: false });
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 6);
 const bus = createEventBus();
-const metrics = createRefreshMetrics({ pool, logger });
+/** What the gauges read of this process; the runner and bus are set once they exist. */
+const runtime: Runtime = createRuntime({ bus, subscribers: { count: 3 } });
+const metrics = createRefreshMetrics({ pool, logger, runtime: () => runtime });
 bus.subscribe(metrics.observe);
 const runner = createRunner({
   pool, logger, workerName: 'metrics-test', dailyByteBudget: null,
@@ -30,11 +32,10 @@ let metricsUrl = '';
 beforeAll(async () => {
   // Only this file's tables refresh; the seed's have no source here.
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
-  useRuntime({ runner, bus, subscribers: { count: 3 } });
+  runtime.runner = runner;
   metricsUrl = (await app.start(0)).replace(/\/graphql$/, '/metrics');
 });
 afterAll(async () => {
-  useRuntime(undefined);
   await runner.stop();
   await app.stop();
   await pool.end();

@@ -9,7 +9,7 @@ import { createLogger } from '../src/logger.ts';
 import { readMigrations } from '../src/migrate.ts';
 import { createRunner, type Runner } from '../src/runner/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
-import { useRuntime } from '../src/runtime.ts';
+import { createRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';
 import { createEmptyDatabase, createTestDatabase, openTestPool } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
@@ -25,7 +25,6 @@ const runners: Runner[] = [];
 const deadPools: pg.Pool[] = [];
 
 afterAll(async () => {
-  useRuntime(undefined);
   for (const runner of runners) await runner.stop();
   for (const app of apps) await app.stop();
   for (const p of [pool, emptyPool, ...deadPools]) await p.end();
@@ -74,24 +73,19 @@ describe('/health', () => {
 describe('/ready', () => {
   it('is ready on a migrated database with a ticking runner, and shows every check', async () => {
     const runner = await startRunner();
-    useRuntime({ runner });
-    try {
-      const base = await serveProbes({ pool });
-      const { status, body } = await getReady(base);
-      expect(status).toBe(200);
-      expect(body.status).toBe('ready');
-      expect(body.checks.database).toEqual({ ok: true, ms: expect.any(Number) });
-      expect(body.checks.migrations).toEqual({ ok: true, pending: [] });
-      expect(body.checks.runner).toMatchObject({ ok: true, state: 'ticking', lastTickAt: expect.any(String), ticks: expect.any(Number), inFlight: 0 });
-      expect(body.checks.runner.ticks).toBeGreaterThanOrEqual(1);
-    } finally {
-      useRuntime(undefined);
-    }
+    const runtime = createRuntime({ runner });
+    const base = await serveProbes({ pool, runtime: () => runtime });
+    const { status, body } = await getReady(base);
+    expect(status).toBe(200);
+    expect(body.status).toBe('ready');
+    expect(body.checks.database).toEqual({ ok: true, ms: expect.any(Number) });
+    expect(body.checks.migrations).toEqual({ ok: true, pending: [] });
+    expect(body.checks.runner).toMatchObject({ ok: true, state: 'ticking', lastTickAt: expect.any(String), ticks: expect.any(Number), inFlight: 0 });
+    expect(body.checks.runner.ticks).toBeGreaterThanOrEqual(1);
   });
 
   it('is ready without a runner (a process that only serves the graph), saying the runner is absent', async () => {
-    useRuntime(undefined);
-    const base = await serveProbes({ pool });
+    const base = await serveProbes({ pool }); // no runtime given: no runner in this process
     const { status, body } = await getReady(base);
     expect(status).toBe(200);
     expect(body.checks.runner).toEqual({ ok: true, state: 'absent' });

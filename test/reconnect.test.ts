@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
-import { openDatabase, useDatabase, type Database } from '../src/db.ts';
+import { openDatabase, type Database } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
-import { runtime, useRuntime } from '../src/runtime.ts';
+import { createRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import { createTestDatabase } from './support/db.ts';
@@ -24,6 +24,8 @@ const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', API
 const logger = createLogger({ level: 'silent', pretty: false });
 const bus = createEventBus();
 let db: Database;
+/** What the graph reads of this process: the bus the test publishes on, and the subscribers counted. */
+const runtime = createRuntime({ bus });
 let app: App;
 let port: number;
 const children: ChildProcess[] = [];
@@ -66,22 +68,18 @@ const changed = (tableName: string) =>
   bus.publish({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName, change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() });
 
 async function startApp(): Promise<void> {
-  app = buildApp({ graphql: config.graphql, auth: config.auth, logger });
+  app = buildApp({ graphql: config.graphql, auth: config.auth, logger, services: { db, runtime } });
   port = Number(new URL(await app.start(port ?? 0)).port);
 }
 
 beforeAll(async () => {
   db = openDatabase(database.url);
-  useDatabase(db);
-  useRuntime({ bus });
   await startApp();
 });
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   await app?.stop();
-  useRuntime(undefined);
-  useDatabase(undefined);
   await db?.close();
   await database.drop();
 });
@@ -102,7 +100,7 @@ describe("the README's subscribers across a server restart", () => {
     const env = { SQP_WS_URL: url.replace(/^http/, 'ws'), SQP_URL: url, SQP_TOKEN: reader.token };
     const ws = run(wsFile, env);
     const sse = run(sseFile, env);
-    await expect.poll(() => runtime().subscribers.count, { timeout: 20_000 }).toBe(2);
+    await expect.poll(() => runtime.subscribers.count, { timeout: 20_000 }).toBe(2);
     changed('before_restart');
     await Promise.all([ws.printed('before_restart'), sse.printed('before_restart')]);
 
@@ -118,15 +116,15 @@ describe("the README's subscribers across a server restart", () => {
       body: JSON.stringify({ query: 'subscription { refreshEvents { __typename } }' }),
     });
     const streamText = stream.text();
-    await expect.poll(() => runtime().subscribers.count).toBe(3);
+    await expect.poll(() => runtime.subscribers.count).toBe(3);
 
     await app.stop();
     expect(await closed).toBe(1001);
     expect(await streamText).toMatch(/event: complete/);
-    expect(runtime().subscribers.count).toBe(0);
+    expect(runtime.subscribers.count).toBe(0);
 
     await startApp(); // the same port
-    await expect.poll(() => runtime().subscribers.count, { timeout: 30_000 }).toBe(2);
+    await expect.poll(() => runtime.subscribers.count, { timeout: 30_000 }).toBe(2);
     changed('after_restart');
     await Promise.all([ws.printed('after_restart'), sse.printed('after_restart')]);
   }, 90_000);

@@ -75,8 +75,7 @@ it('a graphql-ws client and an SSE client each see started → progress… → f
   await ws.ready;
   const sse = subscribeSse(app.url, Events, { filter }, app.headers('read'), isFinish);
   // Both subscriptions registered (one per transport) before the refresh starts.
-  const { runtime } = await import('../src/runtime.ts');
-  await eventually(async () => runtime().subscribers.count >= 2, 10_000, 'two subscribers');
+  await eventually(async () => app.runtime.subscribers.count >= 2, 10_000, 'two subscribers');
   const forced = await execute(app.url, Force, { input: { tableSchema: 'sqp', tableName: 'sub_fast' } }, app.headers('operate'));
   expect(forced.data!.forceRefresh.__typename).toBe('ForceRefreshPayload');
   const [viaWs, viaSse] = await Promise.all([ws.results, sse]);

@@ -12,8 +12,11 @@ type Presented = { token: string } | { malformed: true } | null;
 const MALFORMED_REASON = 'the authorization is not of the form "Bearer <token>"';
 const INVALID_REASON = 'the token is not valid (unknown or revoked)';
 
-/** The context of a caller who presented `presented`. */
-export function contextFor(auth: Config['auth'], presented: Presented): Context {
+/** Who a caller is: the part of the context that auth decides. */
+export type CallerContext = Pick<Context, 'principal' | 'invalidToken'>;
+
+/** The caller part of the context of whoever presented `presented`. */
+export function contextFor(auth: Config['auth'], presented: Presented): CallerContext {
   if (presented === null) {
     return { principal: { name: null, scopes: grantedScopes(auth.anonymous === 'read' ? 'read' : null) } };
   }

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import { bytesBilledToday } from '../runner/audit-log.ts';
-import { runtime as currentRuntime, type Runtime } from '../runtime.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
 import type { Route } from './route.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { describeError, withTimeout } from './probes.ts';
@@ -38,7 +38,8 @@ const tableOf = (e: { tableSchema: string; tableName: string }) => `${e.tableSch
 /** Creates the registry and its metrics; subscribe `observe` to the bus and serve `route`. */
 export function createRefreshMetrics(options: MetricsOptions = {}): RefreshMetrics {
   const registry = new Registry();
-  const runtime = options.runtime ?? currentRuntime;
+  // None given: a process without a runner or bus (what a test of the routes alone builds).
+  const runtime = options.runtime ?? ((idle: Runtime) => () => idle)(createRuntime());
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 2000;
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });

@@ -8,7 +8,7 @@ import { Cron } from 'croner';
 import type pg from 'pg';
 import { scrubSecrets } from '../logger.ts';
 import { pendingMigrations } from '../migrate.ts';
-import { runtime as currentRuntime, type Runtime } from '../runtime.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
 import type { Route } from './route.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -85,7 +85,8 @@ export function createProbes(options: ProbeOptions): Probes {
   const timeoutMs = options.timeoutMs ?? 2000;
   const slackMs = options.slackMs ?? 30_000;
   const now = options.now ?? (() => new Date());
-  const runtime = options.runtime ?? currentRuntime;
+  // None given: a process without a runner or bus (what a test of the routes alone builds).
+  const runtime = options.runtime ?? ((idle: Runtime) => () => idle)(createRuntime());
   const cron = new Cron(options.schedule, { paused: true });
 
   async function checkDatabase(): Promise<DatabaseCheck> {

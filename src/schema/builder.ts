@@ -8,9 +8,10 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import { z } from 'zod';
 import { AuthScopeFailureType, ForbiddenError, type AuthFailure } from '@pothos/plugin-scope-auth';
 import type { Principal } from '../auth/tokens.ts';
-import { db } from '../db.ts';
+import type { Database } from '../db.ts';
 import type PrismaTypes from '../generated/prisma/pothos-types.ts';
 import { getDatamodel } from '../generated/prisma/pothos-types.ts';
+import type { Runtime } from '../runtime.ts';
 import { decodeCanonicalGlobalID } from './global-ids.ts';
 
 /** The most items one page of any connection may hold. */
@@ -25,6 +26,10 @@ export interface Context {
   shutdown?: AbortSignal;
   /** Per-request memo (e.g. the plan, loaded once however many configs ask for their state). */
   memo?: Map<string, Promise<unknown>>;
+  /** The process's database (graph reads and commands use its `pool` and `prisma`). */
+  db: Database;
+  /** The process's runner, bus and sources (src/runtime.ts). */
+  runtime: Runtime;
 }
 
 export const builder = new SchemaBuilder<{
@@ -57,8 +62,8 @@ export const builder = new SchemaBuilder<{
     },
   },
   prisma: {
-    // Read per request from the process's database (db.ts), never from the context.
-    client: () => db().prisma,
+    // The process's database, from the context the composition root builds (buildApp's services).
+    client: (ctx) => ctx.db.prisma,
     dmmf: getDatamodel(),
     exposeDescriptions: true,
     filterConnectionTotalCount: true,

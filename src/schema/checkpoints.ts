@@ -1,5 +1,4 @@
 // RefreshCheckpoint: where a running refresh has got to (sqp.refresh_checkpoints).
-import { db } from '../db.ts';
 import { builder } from './builder.ts';
 import { CheckpointStatus, type CheckpointStatusValue } from './enums.ts';
 
@@ -51,9 +50,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Checkpoints, most recently updated first.',
     args: { filter: t.arg({ type: RefreshCheckpointFilter, required: false, description: 'Which checkpoints; default all.' }) },
-    totalCount: (_root, args) => db().prisma.refreshCheckpoint.count({ where: checkpointWhere(args.filter) }),
-    resolve: (query, _root, args) =>
-      db().prisma.refreshCheckpoint.findMany({
+    totalCount: (_root, args, ctx) => ctx.db.prisma.refreshCheckpoint.count({ where: checkpointWhere(args.filter) }),
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.prisma.refreshCheckpoint.findMany({
         ...query,
         where: checkpointWhere(args.filter),
         orderBy: [{ updatedAt: 'desc' }, { id: 'desc' }],

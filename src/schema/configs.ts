@@ -1,6 +1,5 @@
 // RefreshConfig: a table that sqp-refresh keeps fresh, with its place in the dependency graph.
 import type { Prisma } from '../generated/prisma/client.ts';
-import { db } from '../db.ts';
 import { builder } from './builder.ts';
 import { RefreshRunRef } from './runs.ts';
 
@@ -111,9 +110,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Registered tables, highest priority first, then soonest next refresh.',
     args: { filter: t.arg({ type: RefreshConfigFilter, required: false, description: 'Which tables; default all.' }) },
-    totalCount: (_root, args) => db().prisma.refreshConfig.count({ where: refreshConfigWhere(args.filter) }),
-    resolve: (query, _root, args) =>
-      db().prisma.refreshConfig.findMany({
+    totalCount: (_root, args, ctx) => ctx.db.prisma.refreshConfig.count({ where: refreshConfigWhere(args.filter) }),
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.prisma.refreshConfig.findMany({
         ...query,
         where: refreshConfigWhere(args.filter),
         orderBy: [{ priority: 'desc' }, { nextRefreshAt: { sort: 'asc', nulls: 'last' } }, { id: 'asc' }],
@@ -129,8 +128,8 @@ builder.queryFields((t) => ({
       tableSchema: t.arg.string({ required: true, description: 'Schema of the table (e.g. sqp).' }),
       tableName: t.arg.string({ required: true, description: 'Name of the table.' }),
     },
-    resolve: (query, _root, args) =>
-      db().prisma.refreshConfig.findUnique({
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.prisma.refreshConfig.findUnique({
         ...query,
         where: { tableSchema_tableName: { tableSchema: args.tableSchema, tableName: args.tableName } },
       }),

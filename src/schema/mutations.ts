@@ -4,8 +4,6 @@
 // src/commands/config.ts; each command wakes the runners of every replica.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Context } from './builder.ts';
-import { db } from '../db.ts';
-import { runtime } from '../runtime.ts';
 import { cancelRefresh, forceRefresh, scheduleRefresh, type CommandContext, type ForceResult } from '../commands/refresh.ts';
 import { addRefreshDependency, registerTable, removeRefreshDependency, updateRefreshConfig } from '../commands/config.ts';
 import { builder } from './builder.ts';
@@ -18,9 +16,9 @@ import { RefreshRunRef } from './runs.ts';
 const BASE_ERRORS = [ForbiddenError, NotFoundError, ValidationError];
 
 function commandContext(ctx: Context): CommandContext {
-  const rt = runtime();
+  const rt = ctx.runtime;
   return {
-    pool: db().pool,
+    pool: ctx.db.pool,
     sources: rt.sources,
     dailyByteBudget: rt.dailyByteBudget ?? null,
     cancelLocal: rt.runner ? (id) => rt.runner!.cancel(id) : undefined,
@@ -36,8 +34,8 @@ function idOf(field: string, value: { typename: string; id: string }, typename: 
   return id;
 }
 
-const findRun = (id: number) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id } });
-const findConfig = (id: number) => db().prisma.refreshConfig.findUniqueOrThrow({ where: { id } });
+const findRun = (ctx: Context, id: number) => ctx.db.prisma.refreshRun.findUniqueOrThrow({ where: { id } });
+const findConfig = (ctx: Context, id: number) => ctx.db.prisma.refreshConfig.findUniqueOrThrow({ where: { id } });
 
 // forceRefresh ---------------------------------------------------------------------------
 
@@ -60,10 +58,10 @@ const ForceRefreshPayload = builder.objectRef<ForceResult>('ForceRefreshPayload'
       type: RefreshRunRef,
       nullable: true,
       description: 'The run that started; null for a dry run, or when every runner is busy (it is queued).',
-      resolve: (r) => (r.runId === null ? null : findRun(r.runId)),
+      resolve: (r, _args, ctx) => (r.runId === null ? null : findRun(ctx, r.runId)),
     }),
     queued: t.boolean({ description: 'Requested but not started yet (every runner busy).', resolve: (r) => !r.dryRun && r.runId === null }),
-    config: t.field({ type: RefreshConfigRef, description: 'The table forced.', resolve: (r) => findConfig(r.configId) }),
+    config: t.field({ type: RefreshConfigRef, description: 'The table forced.', resolve: (r, _args, ctx) => findConfig(ctx, r.configId) }),
     plan: t.field({
       type: [PlannedRefreshRef],
       description: 'What runs because of it, in order: the table, then its dependents when cascading.',
@@ -104,7 +102,7 @@ const ScheduleRefreshInput = builder.inputType('ScheduleRefreshInput', {
 
 const ScheduleRefreshPayload = builder.objectRef<{ configId: number }>('ScheduleRefreshPayload').implement({
   description: 'The table with its new next refresh time.',
-  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The table, as it is now.', resolve: (r) => findConfig(r.configId) }) }),
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The table, as it is now.', resolve: (r, _args, ctx) => findConfig(ctx, r.configId) }) }),
 });
 
 builder.mutationField('scheduleRefresh', (t) =>
@@ -127,7 +125,7 @@ const CancelRefreshInput = builder.inputType('CancelRefreshInput', {
 const CancelRefreshPayload = builder.objectRef<{ runId: number; finished: boolean }>('CancelRefreshPayload').implement({
   description: 'The run asked to stop.',
   fields: (t) => ({
-    run: t.field({ type: RefreshRunRef, description: 'The run, as it is now.', resolve: (r) => findRun(r.runId) }),
+    run: t.field({ type: RefreshRunRef, description: 'The run, as it is now.', resolve: (r, _args, ctx) => findRun(ctx, r.runId) }),
     finished: t.exposeBoolean('finished', { description: 'The run has stopped (at its next page boundary) before this answered.' }),
   }),
 });
@@ -157,7 +155,7 @@ const UpdateRefreshConfigInput = builder.inputType('UpdateRefreshConfigInput', {
 
 const UpdateRefreshConfigPayload = builder.objectRef<{ configId: number }>('UpdateRefreshConfigPayload').implement({
   description: 'The table with its settings changed.',
-  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The table, as it is now.', resolve: (r) => findConfig(r.configId) }) }),
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The table, as it is now.', resolve: (r, _args, ctx) => findConfig(ctx, r.configId) }) }),
 });
 
 builder.mutationField('updateRefreshConfig', (t) =>
@@ -167,9 +165,9 @@ builder.mutationField('updateRefreshConfig', (t) =>
     authScopes: { admin: true },
     errors: { types: BASE_ERRORS, directResult: true, union: { description: 'The changed table, or why nothing was written.' } },
     args: { input: t.arg({ type: UpdateRefreshConfigInput, required: true, description: 'The table and its new settings.' }) },
-    resolve: async (_root, { input }) => {
+    resolve: async (_root, { input }, ctx) => {
       const { id, ...settings } = input;
-      return { configId: await updateRefreshConfig(db().pool, idOf('id', id, 'RefreshConfig'), settings) };
+      return { configId: await updateRefreshConfig(ctx.db.pool, idOf('id', id, 'RefreshConfig'), settings) };
     },
   }),
 );
@@ -188,7 +186,7 @@ const RegisterTableInput = builder.inputType('RegisterTableInput', {
 
 const RegisterTablePayload = builder.objectRef<{ configId: number }>('RegisterTablePayload').implement({
   description: 'The table now registered.',
-  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The new RefreshConfig.', resolve: (r) => findConfig(r.configId) }) }),
+  fields: (t) => ({ config: t.field({ type: RefreshConfigRef, description: 'The new RefreshConfig.', resolve: (r, _args, ctx) => findConfig(ctx, r.configId) }) }),
 });
 
 builder.mutationField('registerTable', (t) =>
@@ -198,7 +196,7 @@ builder.mutationField('registerTable', (t) =>
     authScopes: { admin: true },
     errors: { types: [...BASE_ERRORS, ConflictError], directResult: true, union: { description: 'The registered table, or why nothing was written.' } },
     args: { input: t.arg({ type: RegisterTableInput, required: true, description: 'The table and its settings.' }) },
-    resolve: async (_root, { input }) => ({ configId: await registerTable(db().pool, input) }),
+    resolve: async (_root, { input }, ctx) => ({ configId: await registerTable(ctx.db.pool, input) }),
   }),
 );
 
@@ -226,7 +224,7 @@ const AddRefreshDependencyPayload = builder.objectRef<{ id: number }>('AddRefres
     dependency: t.prismaField({
       type: 'RefreshDependency',
       description: 'The new edge of the dependency graph.',
-      resolve: (query, r) => db().prisma.refreshDependency.findUniqueOrThrow({ ...query, where: { id: r.id } }),
+      resolve: (query, r, _args, ctx) => ctx.db.prisma.refreshDependency.findUniqueOrThrow({ ...query, where: { id: r.id } }),
     }),
   }),
 });
@@ -238,8 +236,8 @@ builder.mutationField('addRefreshDependency', (t) =>
     authScopes: { admin: true },
     errors: { types: [...BASE_ERRORS, CycleError, ConflictError], directResult: true, union: { description: 'The dependency added, or why nothing was written.' } },
     args: { input: t.arg({ type: AddRefreshDependencyInput, required: true, description: 'The parent, the dependent and how strictly it waits.' }) },
-    resolve: async (_root, { input }) => ({
-      id: await addRefreshDependency(db().pool, { parent: input.parent, dependent: input.dependent, dependencyType: input.dependencyType ?? 'hard' }),
+    resolve: async (_root, { input }, ctx) => ({
+      id: await addRefreshDependency(ctx.db.pool, { parent: input.parent, dependent: input.dependent, dependencyType: input.dependencyType ?? 'hard' }),
     }),
   }),
 );
@@ -253,7 +251,7 @@ const RemovedDependencyPayload = builder.objectRef<{ id: string; dependentId: nu
   description: 'The dependency removed.',
   fields: (t) => ({
     removedId: t.exposeID('id', { description: 'Global id of the RefreshDependency that no longer exists.' }),
-    dependent: t.field({ type: RefreshConfigRef, description: 'The table that no longer waits for that parent, as it is now.', resolve: (r) => findConfig(r.dependentId) }),
+    dependent: t.field({ type: RefreshConfigRef, description: 'The table that no longer waits for that parent, as it is now.', resolve: (r, _args, ctx) => findConfig(ctx, r.dependentId) }),
   }),
 });
 
@@ -264,8 +262,8 @@ builder.mutationField('removeRefreshDependency', (t) =>
     authScopes: { admin: true },
     errors: { types: BASE_ERRORS, directResult: true, union: { description: 'The dependency removed, or why nothing was written.' } },
     args: { input: t.arg({ type: RemoveRefreshDependencyInput, required: true, description: 'The dependency to remove.' }) },
-    resolve: async (_root, { input }) => {
-      const dependentId = await removeRefreshDependency(db().pool, idOf('id', input.id, 'RefreshDependency'));
+    resolve: async (_root, { input }, ctx) => {
+      const dependentId = await removeRefreshDependency(ctx.db.pool, idOf('id', input.id, 'RefreshDependency'));
       return { id: encodeGlobalID('RefreshDependency', input.id.id), dependentId };
     },
   }),

@@ -3,7 +3,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
-import { db } from '../db.ts';
 import { loadPlanInput } from '../runner/plan-input.ts';
 import { planRefreshes, type Plan, type PlannedRefresh } from '../runner/planner.ts';
 import { builder } from './builder.ts';
@@ -77,9 +76,9 @@ builder.queryField('refreshPlan', (t) =>
     type: RefreshPlanRef,
     description: 'What the runner will refresh within the next `hours`, in order, and why.',
     args: { hours: t.arg.int({ required: true, description: 'How far ahead to look, 0 to 744 hours (31 days).', validate: z.number().int().min(0).max(24 * 31) }) },
-    resolve: async (_root, args) => {
+    resolve: async (_root, args, ctx) => {
       const now = new Date();
-      const input = await loadPlanInput(db().pool, now, args.hours);
+      const input = await loadPlanInput(ctx.db.pool, now, args.hours);
       return { ...planRefreshes(input), generatedAt: now, horizonHours: args.hours };
     },
   }),

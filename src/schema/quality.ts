@@ -1,5 +1,4 @@
 // QualityMetric: one data-quality measurement of one run (sqp.refresh_data_quality).
-import { db } from '../db.ts';
 import { builder } from './builder.ts';
 
 const decimal = (v: { toString(): string } | null) => (v == null ? null : Number(v.toString()));
@@ -43,9 +42,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Quality metrics, newest first.',
     args: { filter: t.arg({ type: QualityMetricFilter, required: false, description: 'Which metrics; default all.' }) },
-    totalCount: (_root, args) => db().prisma.qualityMetric.count({ where: metricWhere(args.filter) }),
-    resolve: (query, _root, args) =>
-      db().prisma.qualityMetric.findMany({
+    totalCount: (_root, args, ctx) => ctx.db.prisma.qualityMetric.count({ where: metricWhere(args.filter) }),
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.prisma.qualityMetric.findMany({
         ...query,
         where: metricWhere(args.filter),
         orderBy: { id: 'desc' },

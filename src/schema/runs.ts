@@ -1,6 +1,5 @@
 // RefreshRun: one refresh of one table (a row of sqp.refresh_audit_log).
 import type { Prisma } from '../generated/prisma/client.ts';
-import { db } from '../db.ts';
 import { builder } from './builder.ts';
 import { RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue } from './enums.ts';
 
@@ -78,9 +77,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Refresh runs, newest first.',
     args: { filter: t.arg({ type: RefreshRunFilter, required: false, description: 'Which runs; default all.' }) },
-    totalCount: (_root, args) => db().prisma.refreshRun.count({ where: refreshRunWhere(args.filter) }),
-    resolve: (query, _root, args) =>
-      db().prisma.refreshRun.findMany({ ...query, where: refreshRunWhere(args.filter), orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] }),
+    totalCount: (_root, args, ctx) => ctx.db.prisma.refreshRun.count({ where: refreshRunWhere(args.filter) }),
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.prisma.refreshRun.findMany({ ...query, where: refreshRunWhere(args.filter), orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] }),
   },
   { description: 'A page of refresh runs, newest first.' },
   { description: 'A refresh run, with its cursor.' }),

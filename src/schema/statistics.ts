@@ -3,7 +3,6 @@
 // panels. One SQL statement whatever the number of tables or buckets.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
-import { db } from '../db.ts';
 import { builder } from './builder.ts';
 
 /** At most this many rows per table (buckets in the period), so that one query stays small. */
@@ -106,7 +105,7 @@ builder.queryField('refreshRunStatistics', (t) =>
       tableSchema: t.arg.string({ description: 'Only tables of this schema.' }),
       tableName: t.arg.string({ description: 'Only tables of this name.' }),
     },
-    resolve: async (_root, args) => {
+    resolve: async (_root, args, ctx) => {
       const until = args.until ?? new Date();
       if (until <= args.since) throw new GraphQLError('until: must be after since', { extensions: { code: 'BAD_USER_INPUT', field: 'until' } });
       const bucket = (args.bucket ?? null) as Bucket | null;
@@ -115,7 +114,7 @@ builder.queryField('refreshRunStatistics', (t) =>
           extensions: { code: 'BAD_USER_INPUT', field: 'bucket' },
         });
       }
-      const { rows } = await db().pool.query<StatisticsRow>(STATISTICS_SQL, [args.since, until, bucket, args.tableSchema ?? null, args.tableName ?? null]);
+      const { rows } = await ctx.db.pool.query<StatisticsRow>(STATISTICS_SQL, [args.since, until, bucket, args.tableSchema ?? null, args.tableName ?? null]);
       return rows;
     },
   }),

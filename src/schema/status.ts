@@ -1,8 +1,6 @@
 // runnerStatus (replicas alive, runs in flight with progress, queue depth, last tick) and
 // tableHealth (per table: state and why, staleness, failure streak, quality, bytes today).
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { db } from '../db.ts';
-import { runtime } from '../runtime.ts';
 import { healthOf, type TableHealth } from '../runner/health.ts';
 import { queueDepth, readTableFacts, runningProgress, type TableFacts } from '../runner/read-model.ts';
 import { builder, type Context } from './builder.ts';
@@ -48,7 +46,7 @@ interface RunInFlight {
 const RunInFlightRef = builder.objectRef<RunInFlight>('RunInFlight').implement({
   description: 'A refresh running now, on any replica, with its progress.',
   fields: (t) => ({
-    run: t.field({ type: RefreshRunRef, description: 'Its audit row.', resolve: (r) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: r.runId } }) }),
+    run: t.field({ type: RefreshRunRef, description: 'Its audit row.', resolve: (r, _args, ctx) => ctx.db.prisma.refreshRun.findUniqueOrThrow({ where: { id: r.runId } }) }),
     workerName: t.exposeString('workerName', { nullable: true, description: 'The replica running it, when known.' }),
     rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Committed so far.' }),
     totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when it says.' }),
@@ -76,7 +74,7 @@ const RunnerStatusRef = builder.objectRef<RunnerStatusShape>('RunnerStatus').imp
 });
 
 async function runnerStatus(_root: unknown, _args: unknown, ctx: Context): Promise<RunnerStatusShape> {
-  const pool = db().pool;
+  const pool = ctx.db.pool;
   const [replicas, health] = await Promise.all([
     pool.query<ReplicaRow>(
       `SELECT worker_name AS "workerName", started_at AS "startedAt", last_seen_at AS "lastSeenAt", last_tick_at AS "lastTickAt",
@@ -88,7 +86,7 @@ async function runnerStatus(_root: unknown, _args: unknown, ctx: Context): Promi
   ]);
   // Runs in flight: the tables whose refresh lock is held (a dead process's `running` row is
   // "interrupted", not in flight), with the progress read-model.ts derives for runProgress too.
-  const local = runtime().runner?.status();
+  const local = ctx.runtime.runner?.status();
   const remote = new Map(replicas.rows.flatMap((r) => r.inFlight.filter((f) => f.runId !== null).map((f) => [f.runId!, f] as const)));
   const running = [...health.facts.values()].filter((f) => f.runningNow && f.runningRunId !== null);
   running.sort((a, b) => (a.runningStartedAt?.getTime() ?? 0) - (b.runningStartedAt?.getTime() ?? 0) || a.runningRunId! - b.runningRunId!);
@@ -151,7 +149,7 @@ const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
       type: RefreshRunRef,
       nullable: true,
       description: 'Its newest run, running or finished (an interrupted one too); null: never run.',
-      resolve: (h) => (h.latestRunId === null ? null : db().prisma.refreshRun.findUnique({ where: { id: h.latestRunId } })),
+      resolve: (h, _args, ctx) => (h.latestRunId === null ? null : ctx.db.prisma.refreshRun.findUnique({ where: { id: h.latestRunId } })),
     }),
     bytesBilledToday: t.field({ type: 'BigInt', description: 'BigQuery bytes billed to its runs since midnight UTC.', resolve: (h) => h.bytesBilledToday }),
   }),
@@ -167,7 +165,7 @@ function allHealth(ctx: Context): Promise<AllHealth> {
   ctx.memo ??= new Map();
   let p = ctx.memo.get('health') as Promise<AllHealth> | undefined;
   if (!p) {
-    const pool = db().pool;
+    const pool = ctx.db.pool;
     const now = new Date();
     p = readTableFacts(pool, now, null).then(async (facts) => ({
       rows: new Map((await healthOf(facts, pool, now, null)).map((h) => [h.configId, h])),

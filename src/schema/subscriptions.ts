@@ -4,21 +4,20 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
-import { db } from '../db.ts';
 import { percentOf, readRunState, type RunState } from '../runner/read-model.ts';
-import { runtime } from '../runtime.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { eventStream } from '../subscriptions/streams.ts';
 import { builder } from './builder.ts';
 import { RefreshMode, RefreshStatus, RunOutcome, RunPhase } from './enums.ts';
+import type { Context } from './builder.ts';
 import { RefreshRunRef } from './runs.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
 type Ev<T extends RefreshEvent['type']> = Extract<RefreshEvent, { type: T }>;
 
-function bus(): EventBus {
-  const b = runtime().bus;
+function bus(ctx: Context): EventBus {
+  const b = ctx.runtime.bus;
   if (!b) throw new GraphQLError('subscriptions are not available in this process', { extensions: { code: 'UNAVAILABLE' } });
   return b;
 }
@@ -130,11 +129,11 @@ builder.subscriptionField('refreshEvents', (t) =>
     args: { filter: t.arg({ type: RefreshEventFilter, description: 'Which events; default all.' }) },
     subscribe: (_root, args, ctx) =>
       endOnShutdown(
-        eventStream(bus(), {
+        eventStream(bus(ctx), {
           tableSchema: args.filter?.tableSchema,
           tableName: args.filter?.tableName,
           runId: args.filter?.runId ? Number(args.filter.runId.id) : null,
-        }),
+        }, ctx.runtime.subscribers),
         ctx.shutdown,
       ),
     resolve: (event) => event,
@@ -146,7 +145,7 @@ const RunProgressState = builder.objectRef<RunState>('RunProgressState').impleme
   description: "One run's state: rows so far (committed), total when known, speed and ETA.",
   fields: (t) => ({
     runId: t.id({ description: 'Global id of the RefreshRun.', resolve: (s) => runId(s.runId) }),
-    run: t.field({ type: RefreshRunRef, description: 'Its audit row, read when asked.', resolve: (s) => db().prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
+    run: t.field({ type: RefreshRunRef, description: 'Its audit row, read when asked.', resolve: (s, _args, ctx) => ctx.db.prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
     status: t.field({ type: RefreshStatus, description: 'RUNNING until it ends, then SUCCESS, WARNING or FAILED.', resolve: (s) => s.status }),
     outcome: t.field({ type: RunOutcome, nullable: true, description: 'How it ended; null while it runs.', resolve: (s) => s.outcome }),
     rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows committed so far (in all, once it ended).' }),
@@ -162,15 +161,15 @@ const RunProgressState = builder.objectRef<RunState>('RunProgressState').impleme
 });
 
 /** The run's state now: the read model's (read-model.ts), with this process's runner's own progress. */
-const currentState = (id: number): Promise<RunState | null> =>
-  readRunState(db().pool, id, runtime().runner?.status().inFlight.find((f) => f.runId === id));
+const currentState = (ctx: Context, id: number): Promise<RunState | null> =>
+  readRunState(ctx.db.pool, id, ctx.runtime.runner?.status().inFlight.find((f) => f.runId === id));
 
-async function* runProgress(id: number, shutdown: AbortSignal | undefined): AsyncGenerator<RunState> {
+async function* runProgress(ctx: Context, id: number): AsyncGenerator<RunState> {
   // Listen first: nothing between read and listen is lost. The events end when the server
   // stops, and so does this generator (its own return() would wait behind a pending next()).
-  const events = endOnShutdown(eventStream(bus(), { runId: id }), shutdown);
+  const events = endOnShutdown(eventStream(bus(ctx), { runId: id }, ctx.runtime.subscribers), ctx.shutdown);
   try {
-    const first = await currentState(id);
+    const first = await currentState(ctx, id);
     if (!first) throw new GraphQLError(`runId: run ${id} does not exist`, { extensions: { code: 'NOT_FOUND', field: 'runId' } });
     yield first;
     if (first.finished) return;
@@ -197,7 +196,7 @@ builder.subscriptionField('runProgress', (t) =>
     type: RunProgressState,
     description: "A run's current state first, then each change until it finishes.",
     args: { runId: t.arg.globalID({ required: true, description: 'Global id of the RefreshRun to follow.', validate: z.object({ typename: z.literal('RefreshRun'), id: z.string() }) }) },
-    subscribe: (_root, args, ctx) => runProgress(Number(args.runId.id), ctx.shutdown),
+    subscribe: (_root, args, ctx) => runProgress(ctx, Number(args.runId.id)),
     resolve: (state) => state,
   }),
 );

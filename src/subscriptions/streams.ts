@@ -1,7 +1,6 @@
 // Event streams for GraphQL subscriptions: the bus's events as an async iterator, filtered,
 // with progress throttled per run (first and last always delivered), bounded so that a slow
 // client cannot make the process hold an unbounded backlog, and counted as subscribers.
-import { runtime } from '../runtime.ts';
 import type { EventBus } from './bus.ts';
 import type { RefreshEvent } from './events.ts';
 
@@ -22,10 +21,16 @@ function matches(event: RefreshEvent, f: EventFilter): boolean {
 
 /**
  * Subscribes at once (so nothing published after this call is missed) and yields matching
- * events until the consumer stops. `progressIntervalMs`: least time between two progress
- * events of one run; a run's latest progress is delivered before its finish.
+ * events until the consumer stops, counted in `subscribers` meanwhile. `progressIntervalMs`:
+ * least time between two progress events of one run; a run's latest progress is delivered
+ * before its finish.
  */
-export function eventStream(bus: EventBus, filter: EventFilter, progressIntervalMs = 100): AsyncIterableIterator<RefreshEvent> {
+export function eventStream(
+  bus: EventBus,
+  filter: EventFilter,
+  subscribers: { count: number },
+  progressIntervalMs = 100,
+): AsyncIterableIterator<RefreshEvent> {
   const queue: RefreshEvent[] = [];
   const lastProgress = new Map<number, number>();
   const held = new Map<number, RefreshEvent>();
@@ -74,7 +79,6 @@ export function eventStream(bus: EventBus, filter: EventFilter, progressInterval
     }
     push(e);
   });
-  const subscribers = runtime().subscribers;
   subscribers.count++;
 
   const cleanup = () => {

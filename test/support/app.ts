@@ -1,5 +1,6 @@
 // Starts the real GraphQL server in this process on a free port, on a test database.
-import { openDatabase, useDatabase, type Database } from '../../src/db.ts';
+import { openDatabase, type Database } from '../../src/db.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApp, type App } from '../../src/server.ts';
@@ -8,26 +9,29 @@ export interface TestApp {
   url: string;
   app: App;
   database: Database;
+  /** What the graph reads of this process (its subscribers counted there). */
+  runtime: Runtime;
   /** Statements sent on the server's pool since the last reset. */
   statements: string[];
   stop(): Promise<void>;
 }
 
-export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}): Promise<TestApp> {
+/** `parts`: the runtime the graph sees (a bus for subscriptions, a runner); none by default. */
+export async function startTestApp(databaseUrl: string, env: Record<string, string> = {}, parts: Partial<Runtime> = {}): Promise<TestApp> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', ANONYMOUS_ACCESS: 'read', ...env });
   const statements: string[] = [];
   const database = openDatabase(databaseUrl, { onStatement: (sql) => statements.push(sql) });
-  useDatabase(database);
-  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger: createLogger(config.log) });
+  const runtime = createRuntime(parts);
+  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger: createLogger(config.log), services: { db: database, runtime } });
   const url = await app.start(0);
   return {
     url,
     app,
     database,
+    runtime,
     statements,
     async stop() {
       await app.stop();
-      useDatabase(undefined);
       await database.close();
     },
   };

@@ -8,11 +8,11 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { createToken, type Scope } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
-import { openDatabase, useDatabase, type Database } from '../../src/db.ts';
+import { openDatabase, type Database } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createRunner, type Runner } from '../../src/runner/runner.ts';
 import { createSources, type SourceEnvironment } from '../../src/runner/sources/registry.ts';
-import { useRuntime } from '../../src/runtime.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/server.ts';
 import { createEventBus, type EventBus } from '../../src/subscriptions/bus.ts';
 import { createDatabaseListener } from '../../src/subscriptions/listener.ts';
@@ -24,6 +24,8 @@ export interface LiveApp {
   database: Database;
   bus: EventBus;
   runner: Runner;
+  /** What the graph reads of this process (its subscribers counted there). */
+  runtime: Runtime;
   /** Bearer tokens by scope (and one revoked: valid format, not in API_TOKENS). */
   tokens: Record<Scope | 'revoked', string>;
   headers(scope: Scope | 'revoked' | null): Record<string, string>;
@@ -44,7 +46,6 @@ export async function startLiveApp(
   });
   const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent', pretty: false });
   const database = openDatabase(databaseUrl);
-  useDatabase(database);
   const bus = createEventBus();
   const sources = createSources({ targetUrl: databaseUrl, ...opts.sources });
   const listener = createDatabaseListener({ url: databaseUrl, logger });
@@ -55,9 +56,9 @@ export async function startLiveApp(
   });
   const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: `live-${process.pid}`, logger });
   await transport.start();
-  useRuntime({ runner, bus, sources, dailyByteBudget: opts.dailyByteBudget ?? null });
+  const runtime = createRuntime({ runner, bus, sources, dailyByteBudget: opts.dailyByteBudget ?? null });
   await runner.start();
-  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger });
+  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger, services: { db: database, runtime } });
   const url = await app.start(0);
   const tokens = { read: made.read.token, operate: made.operate.token, admin: made.admin.token, revoked: made.revoked.token };
   return {
@@ -66,6 +67,7 @@ export async function startLiveApp(
     database,
     bus,
     runner,
+    runtime,
     tokens,
     headers: (scope): Record<string, string> => (scope ? { authorization: `Bearer ${tokens[scope]}` } : {}),
     async stop() {
@@ -73,8 +75,6 @@ export async function startLiveApp(
       await transport.stop();
       await listener.stop();
       await app.stop();
-      useRuntime(undefined);
-      useDatabase(undefined);
       await database.close();
     },
   };
