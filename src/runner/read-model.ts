@@ -226,3 +226,28 @@ export async function readRunState(db: Db, id: number, local: InFlightRun | unde
     : { rowsProcessed: Number(r.running_rows ?? 0), totalRows: r.running_total === null ? null : Number(r.running_total) };
   return { runId: id, status: r.status, outcome: null, ...runningProgress(checkpoint, local, undefined), finished: false };
 }
+
+/** A replica that has not ticked for this long is presumed dead. */
+export const ALIVE_SECONDS = 180;
+
+/** A process that runs a runner against this database, as its latest heartbeat says. */
+export interface ReplicaRow {
+  workerName: string;
+  startedAt: Date;
+  lastSeenAt: Date;
+  lastTickAt: Date | null;
+  lastTickMs: number | null;
+  alive: boolean;
+  inFlight: Array<{ runId: number | null; rowsProcessed: number; totalRows: number | null; percent: number | null; rowsPerSecond: number; etaSeconds: number | null }>;
+}
+
+/** Every replica that has sent a heartbeat, alive or not (runnerStatus). */
+export async function readReplicas(db: Db): Promise<ReplicaRow[]> {
+  const { rows } = await db.query<ReplicaRow>(
+    `SELECT worker_name AS "workerName", started_at AS "startedAt", last_seen_at AS "lastSeenAt", last_tick_at AS "lastTickAt",
+            last_tick_ms AS "lastTickMs", last_seen_at > now() - make_interval(secs => $1) AS alive, in_flight AS "inFlight"
+     FROM sqp_refresh_work.replicas ORDER BY worker_name`,
+    [ALIVE_SECONDS],
+  );
+  return rows;
+}

@@ -1,15 +1,15 @@
 // refreshRunStatistics: per table (and per hour, day or week when asked), how its runs went over
 // a period — runs, outcomes, success rate, duration percentiles, rows, bytes billed — for trend
-// panels. One SQL statement whatever the number of tables or buckets.
+// panels. The statement that computes them is the read model's (src/runner/run-statistics.ts).
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
+import { readRunStatistics, type StatisticsBucketName, type StatisticsRow } from '../runner/run-statistics.ts';
 import { builder } from './builder.ts';
 
 /** At most this many rows per table (buckets in the period), so that one query stays small. */
 const MAX_BUCKETS = 1000;
 
-const BUCKET_MS = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 } as const;
-type Bucket = keyof typeof BUCKET_MS;
+const BUCKET_MS: Record<StatisticsBucketName, number> = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 };
 
 const StatisticsBucket = builder.enumType('StatisticsBucket', {
   description: 'The length of one row of statistics, in UTC (weeks start on Monday).',
@@ -20,22 +20,6 @@ const StatisticsBucket = builder.enumType('StatisticsBucket', {
   } as const,
 });
 
-interface StatisticsRow {
-  configId: number | null;
-  tableSchema: string;
-  tableName: string;
-  periodStart: Date;
-  periodEnd: Date;
-  runs: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  paused: number;
-  p50DurationMs: number | null;
-  p95DurationMs: number | null;
-  rowsProcessed: string;
-  bytesBilled: string;
-}
 
 const TableRunStatistics = builder.objectRef<StatisticsRow>('TableRunStatistics').implement({
   description: 'How the finished runs of one table went within one period (or one bucket of it).',
@@ -66,33 +50,7 @@ const TableRunStatistics = builder.objectRef<StatisticsRow>('TableRunStatistics'
   }),
 });
 
-// The outcome as RefreshRun.outcome reads it (enums.ts runOutcome): sync_metadata's, else what
-// the status implies for rows written before the engine recorded it.
-const STATISTICS_SQL = `
-  WITH finished AS (
-    SELECT a.refresh_config_id, a.table_schema, a.table_name, a.refresh_started_at, a.execution_time_ms, a.rows_processed,
-           coalesce(a.sync_metadata->>'outcome', CASE WHEN a.status = 'failed' THEN 'failed' ELSE 'completed' END) AS outcome,
-           coalesce((a.sync_metadata->>'bytesBilled')::numeric, 0) AS bytes_billed,
-           CASE WHEN $3::text IS NULL THEN $1::timestamptz ELSE date_trunc($3::text, a.refresh_started_at, 'UTC') END AS period_start
-    FROM sqp.refresh_audit_log a
-    WHERE a.status <> 'running' AND a.refresh_started_at >= $1 AND a.refresh_started_at < $2
-      AND ($4::text IS NULL OR a.table_schema = $4) AND ($5::text IS NULL OR a.table_name = $5)
-  )
-  SELECT max(refresh_config_id) AS "configId", table_schema AS "tableSchema", table_name AS "tableName",
-         period_start AS "periodStart",
-         CASE WHEN $3::text IS NULL THEN $2::timestamptz ELSE period_start + ('1 ' || $3::text)::interval END AS "periodEnd",
-         count(*)::int AS runs,
-         count(*) FILTER (WHERE outcome IN ('completed', 'unchanged'))::int AS completed,
-         count(*) FILTER (WHERE outcome = 'failed')::int AS failed,
-         count(*) FILTER (WHERE outcome = 'cancelled')::int AS cancelled,
-         count(*) FILTER (WHERE outcome = 'paused')::int AS paused,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY execution_time_ms) FILTER (WHERE outcome IN ('completed', 'unchanged')) AS "p50DurationMs",
-         percentile_cont(0.95) WITHIN GROUP (ORDER BY execution_time_ms) FILTER (WHERE outcome IN ('completed', 'unchanged')) AS "p95DurationMs",
-         coalesce(sum(rows_processed), 0)::text AS "rowsProcessed",
-         sum(bytes_billed)::text AS "bytesBilled"
-  FROM finished
-  GROUP BY table_schema, table_name, period_start
-  ORDER BY table_schema, table_name, period_start`;
+
 
 builder.queryField('refreshRunStatistics', (t) =>
   t.field({
@@ -108,14 +66,13 @@ builder.queryField('refreshRunStatistics', (t) =>
     resolve: async (_root, args, ctx) => {
       const until = args.until ?? new Date();
       if (until <= args.since) throw new GraphQLError('until: must be after since', { extensions: { code: 'BAD_USER_INPUT', field: 'until' } });
-      const bucket = (args.bucket ?? null) as Bucket | null;
+      const bucket = (args.bucket ?? null) as StatisticsBucketName | null;
       if (bucket && (until.getTime() - args.since.getTime()) / BUCKET_MS[bucket] > MAX_BUCKETS) {
         throw new GraphQLError(`bucket: the period holds more than ${MAX_BUCKETS} buckets; choose a larger bucket or a shorter period`, {
           extensions: { code: 'BAD_USER_INPUT', field: 'bucket' },
         });
       }
-      const { rows } = await ctx.db.pool.query<StatisticsRow>(STATISTICS_SQL, [args.since, until, bucket, args.tableSchema ?? null, args.tableName ?? null]);
-      return rows;
+      return readRunStatistics(ctx.db.pool, { since: args.since, until, bucket, tableSchema: args.tableSchema ?? null, tableName: args.tableName ?? null });
     },
   }),
 );

@@ -2,23 +2,11 @@
 // tableHealth (per table: state and why, staleness, failure streak, quality, bytes today).
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { healthOf, type TableHealth } from '../runner/health.ts';
-import { queueDepth, readTableFacts, runningProgress, type TableFacts } from '../runner/read-model.ts';
+import { ALIVE_SECONDS, queueDepth, readReplicas, readTableFacts, runningProgress, type ReplicaRow, type TableFacts } from '../runner/read-model.ts';
 import { builder, type Context } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
 import { RefreshRunRef } from './runs.ts';
 
-/** A replica that has not ticked for this long is presumed dead. */
-const ALIVE_SECONDS = 180;
-
-interface ReplicaRow {
-  workerName: string;
-  startedAt: Date;
-  lastSeenAt: Date;
-  lastTickAt: Date | null;
-  lastTickMs: number | null;
-  alive: boolean;
-  inFlight: Array<{ runId: number | null; rowsProcessed: number; totalRows: number | null; percent: number | null; rowsPerSecond: number; etaSeconds: number | null }>;
-}
 
 const Replica = builder.objectRef<ReplicaRow>('Replica').implement({
   description: 'A service process running a runner against this database.',
@@ -76,18 +64,13 @@ const RunnerStatusRef = builder.objectRef<RunnerStatusShape>('RunnerStatus').imp
 async function runnerStatus(_root: unknown, _args: unknown, ctx: Context): Promise<RunnerStatusShape> {
   const pool = ctx.db.pool;
   const [replicas, health] = await Promise.all([
-    pool.query<ReplicaRow>(
-      `SELECT worker_name AS "workerName", started_at AS "startedAt", last_seen_at AS "lastSeenAt", last_tick_at AS "lastTickAt",
-              last_tick_ms AS "lastTickMs", last_seen_at > now() - make_interval(secs => $1) AS alive, in_flight AS "inFlight"
-       FROM sqp_refresh_work.replicas ORDER BY worker_name`,
-      [ALIVE_SECONDS],
-    ),
+    readReplicas(pool),
     allHealth(ctx),
   ]);
   // Runs in flight: the tables whose refresh lock is held (a dead process's `running` row is
   // "interrupted", not in flight), with the progress read-model.ts derives for runProgress too.
   const local = ctx.runtime.runner?.status();
-  const remote = new Map(replicas.rows.flatMap((r) => r.inFlight.filter((f) => f.runId !== null).map((f) => [f.runId!, f] as const)));
+  const remote = new Map(replicas.flatMap((r) => r.inFlight.filter((f) => f.runId !== null).map((f) => [f.runId!, f] as const)));
   const running = [...health.facts.values()].filter((f) => f.runningNow && f.runningRunId !== null);
   running.sort((a, b) => (a.runningStartedAt?.getTime() ?? 0) - (b.runningStartedAt?.getTime() ?? 0) || a.runningRunId! - b.runningRunId!);
   const runsInFlight = running.map((f): RunInFlight => {
@@ -98,8 +81,8 @@ async function runnerStatus(_root: unknown, _args: unknown, ctx: Context): Promi
       ...runningProgress(f.checkpoint, mine, remote.get(f.runningRunId!)),
     };
   });
-  const ticks = replicas.rows.map((r) => r.lastTickAt?.getTime() ?? 0).filter(Boolean);
-  return { replicas: replicas.rows, runsInFlight, queueDepth: queueDepth([...health.rows.values()]), lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
+  const ticks = replicas.map((r) => r.lastTickAt?.getTime() ?? 0).filter(Boolean);
+  return { replicas, runsInFlight, queueDepth: queueDepth([...health.rows.values()]), lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
 }
 
 builder.queryField('runnerStatus', (t) =>
