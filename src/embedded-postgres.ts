@@ -222,7 +222,8 @@ async function stopStaleServer(dir: string, warn: (m: string) => void): Promise<
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (EPERM: it does, another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -6,8 +6,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { applySessionLimits, clientConfig, type SessionLimits } from './database/connection.ts';
+import type pg from 'pg';
+import { connectSession, type SessionLimits } from './database/connection.ts';
 
 /** The advisory lock id `prisma migrate` itself takes, so the two never run at once. */
 const PRISMA_MIGRATE_LOCK_ID = 72707369;
@@ -75,12 +75,10 @@ export interface MigrateOptions {
 /** Applies every pending migration; refuses to go on after a failed or edited one. */
 export async function migrate(databaseUrl: string, options: MigrateOptions = {}): Promise<MigrateResult> {
   const migrations = await readMigrations(options.dir);
-  const client = new pg.Client(clientConfig(databaseUrl, { application_name: 'sqp-refresh migrate' }));
-  client.on('error', () => undefined); // a lost connection fails the statement in flight, not the process
+  // A lost connection fails the statement in flight, not the process.
+  const client = await connectSession(databaseUrl, { applicationName: 'sqp-refresh migrate', limits: options.sessionLimits });
   client.on('notice', (n) => options.onNotice?.(n.message ?? String(n)));
-  await client.connect();
   try {
-    if (options.sessionLimits) await applySessionLimits(client, options.sessionLimits);
     // Session-level lock: a second process starting at the same moment waits here, then
     // finds everything applied.
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_MIGRATE_LOCK_ID]);
@@ -167,9 +165,7 @@ async function applyOne(client: pg.Client, m: Migration): Promise<void> {
 
 /** Marks a failed migration as rolled back (like `prisma migrate resolve --rolled-back`). */
 export async function resolveRolledBack(databaseUrl: string, name: string): Promise<boolean> {
-  const client = new pg.Client(clientConfig(databaseUrl, { application_name: 'sqp-refresh migrate' }));
-  client.on('error', () => undefined); // a lost connection fails the statement in flight, not the process
-  await client.connect();
+  const client = await connectSession(databaseUrl, { applicationName: 'sqp-refresh migrate' });
   try {
     const res = await client.query(
       `UPDATE "_prisma_migrations" SET rolled_back_at = now()

@@ -123,13 +123,11 @@ export function buildApp(options: {
   const operations = options.operations;
   const operationsRoutes = operations ? protectedOperationsRoutes(operations.routes, operations.token) : {};
   const adopted = options.listening;
-  let operationsServer = operations?.port !== undefined ? (adopted?.operationsServer ?? createOperationsServer(operationsRoutes, logger)) : null;
-  if (adopted?.operationsServer && operationsServer === adopted.operationsServer) {
+  // bindListeners bound an operations port exactly when the same config gives one here.
+  const operationsServer = operations?.port !== undefined ? (adopted?.operationsServer ?? createOperationsServer(operationsRoutes, logger)) : null;
+  if (operationsServer && operationsServer === adopted?.operationsServer) {
     operationsServer.removeAllListeners('request');
     operationsServer.on('request', operationsHandler(operationsRoutes, logger));
-  } else if (adopted?.operationsServer) {
-    adopted.operationsServer.close(); // bound, but this app serves the routes beside /graphql
-    operationsServer = null;
   }
   const routes = { ...graphiqlAssetRoutes(), ...options.routes, ...(operationsServer ? {} : operationsRoutes) };
   // Responses in flight (SSE streams among them), so that stop() can wait for their end.
@@ -163,8 +161,8 @@ export function buildApp(options: {
         const opsHost = operations?.host ?? host;
         if (!operationsServer.listening) {
           await new Promise<void>((resolve, reject) => {
-            operationsServer!.once('error', reject);
-            operationsServer!.listen(operations?.port, opsHost, () => resolve());
+            operationsServer.once('error', reject);
+            operationsServer.listen(operations?.port, opsHost, () => resolve());
           });
         }
         const address = operationsServer.address() as AddressInfo;

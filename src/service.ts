@@ -93,7 +93,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const { url, sessionUrl, embedded } = resolved;
   const stack: Array<[string, () => Promise<void>]> = [];
   if (embedded) stack.push(['embedded PostgreSQL', () => embedded.stop()]);
-  // Closed by the app's stop once it adopted them; until then (a failed start) here.
+  // Closed here if start-up fails before the app adopts them; the app's stop closes them after.
   stack.push(['HTTP listeners', closeListeners]);
   const stop = async () => {
     for (const [name, close] of stack.reverse()) {
@@ -166,6 +166,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route } };
     const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations, listening, services: { db: database, runtime } });
     const graphqlUrl = await app.start(config.http.port, config.http.host);
+    // The app owns the listeners now: its stop replaces the bare close above.
+    stack.splice(stack.findIndex(([name]) => name === 'HTTP listeners'), 1);
     stack.push(['HTTP server', () => app.stop()]);
     logAccess(config, logger);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../src/embedded-postgres.ts';
+import { alive, startEmbeddedPostgres } from '../src/embedded-postgres.ts';
 import { refreshTable } from '../src/runner/engine/refresh-table.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { adminQuery, createTestDatabase, openTestPool, type TestDatabase } from './support/db.ts';
@@ -35,15 +35,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   await rm(ownedDir, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -4,8 +4,8 @@
 // connection that went back to the pool (the table looks "running" for ever), and LISTEN
 // receives nothing. The service needs sessions for those, so it asks before any work.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { clientConfig } from './connection.ts';
+import type pg from 'pg';
+import { connectSession } from './connection.ts';
 
 export interface PoolerVerdict {
   /** True when any signal says transactions of one client connection may change sessions. */
@@ -44,12 +44,7 @@ export async function detectTransactionPooler(url: string, options: { listenTime
   const host = knownPoolerHost(url);
   if (host) signals.push(host);
   const token = randomBytes(6).toString('hex');
-  const open = async () => {
-    const c = new pg.Client(clientConfig(url, { application_name: 'sqp-refresh pooler check' }));
-    c.on('error', () => undefined);
-    await c.connect();
-    return c;
-  };
+  const open = () => connectSession(url, { applicationName: 'sqp-refresh pooler check' });
   const a = await open();
   const holders: pg.Client[] = [];
   try {
