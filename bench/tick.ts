@@ -2,17 +2,17 @@
 // The runner's tick is what one pass decides: the catalog scan for new tables, the due
 // selection (ordered by dependency depth, priority, how overdue), then the planner over the
 // due tables and their parents (who is blocked, in which order) — exactly what
-// src/runner/runner.ts does. The whole 24-hour plan of every table (what refreshPlan(24)
+// src/runner/scheduler/runner.ts does. The whole 24-hour plan of every table (what refreshPlan(24)
 // computes) is measured beside it.
 // The configs are 10,000 real tables of sqp (id int PRIMARY KEY, v text: four relations each
 // in pg_class), on a database without the event trigger, so the catalog scan does its whole
 // work on every tick, as where the role is not superuser (migration 036).
 // Target: median ≤ 50 ms, and EXPLAIN shows the due query using the seed's partial index.
 import pg from 'pg';
-import { registerCreatedTables } from '../src/runner/catalog-scan.ts';
-import { loadDuePlanInput, loadPlanInput } from '../src/runner/plan-input.ts';
-import { planRefreshes } from '../src/runner/planner.ts';
-import { dueDepths, selectDue } from '../src/runner/runner-sql.ts';
+import { registerCreatedTables } from '../src/runner/scheduler/catalog-scan.ts';
+import { loadDuePlanInput, loadPlanInput } from '../src/runner/state/plan-input.ts';
+import { planRefreshes } from '../src/runner/state/planner.ts';
+import { dueDepths, selectDue } from '../src/runner/scheduler/sql.ts';
 import type { Bench, Figure } from './support.ts';
 
 const CONFIGS = 10_000;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { clientConfig, type SessionLimits } from './database/connection.ts';
-import type { RetryPolicy } from './runner/planner.ts';
+import type { RetryPolicy } from './runner/state/planner.ts';
 import { SOURCE_URL_PREFIX } from './runner/sources/postgres/params.ts';
 import { DEFAULT_SOURCE_ROLE, type SourceRole } from './runner/sources/postgres/source-role.ts';
 import { parseApiTokens, type ApiToken } from './auth/tokens.ts';

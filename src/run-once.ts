@@ -4,10 +4,10 @@ import type { Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
 import { createProgressBar } from './progress-bar.ts';
 import { refreshTable, RefreshBusyError } from './runner/engine/refresh-table.ts';
-import { selectConfig } from './runner/runner-sql.ts';
+import { selectConfig } from './runner/scheduler/sql.ts';
 import { sourcesFromConfig } from './runner/sources/registry.ts';
 import { openDatabase } from './db.ts';
-import { prepareDefaultSource } from './runner/default-source.ts';
+import { prepareDefaultSource } from './runner/demo/default-source.ts';
 import { resolveDatabase } from './service.ts';
 
 /** Refreshes one table and returns the process exit code. */

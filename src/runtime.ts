@@ -3,7 +3,7 @@
 // once by the composition root (service.ts) or a test and passed in — to the GraphQL context
 // (buildApp's `services`), the probes and the metrics — never read from a module global.
 import type { Sources } from './runner/sources/registry.ts';
-import type { Runner } from './runner/runner.ts';
+import type { Runner } from './runner/scheduler/runner.ts';
 import type { EventBus } from './subscriptions/bus.ts';
 
 export interface Runtime {

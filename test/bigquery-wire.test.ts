@@ -2,7 +2,7 @@
 // JSON.parse of the whole body, `convertRows` (one value at a time through `toText`) and
 // `toCopyText`. Both must give the same COPY text for every value shape a page can hold.
 import { describe, expect, it } from 'vitest';
-import { toCopyText } from '../src/runner/copy-text.ts';
+import { toCopyText } from '../src/runner/sources/copy-text.ts';
 import { convertRows, type WireField, type WireRow } from '../src/runner/sources/bigquery/bigquery-types.ts';
 import { readResultsBody } from '../src/runner/sources/bigquery/bigquery-wire.ts';
 import { InvalidRowValue } from '../src/runner/sources/bigquery/bigquery-wire-rows.ts';

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { migrate } from '../src/migrate.ts';
-import { createRunner } from '../src/runner/runner.ts';
+import { createRunner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { adminQuery, createEmptyDatabase, createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 

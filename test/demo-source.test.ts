@@ -1,9 +1,9 @@
 // The demo source: generated SQP data in sqp_demo, its sync params, and how it advances.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advanceDemoSource, applyDemoSyncParams, demoSyncParams, ensureDemoSource } from '../src/runner/demo-source.ts';
-import { bindNamedParams } from '../src/runner/named-params.ts';
-import { parseSyncParams } from '../src/runner/sync-params.ts';
+import { advanceDemoSource, applyDemoSyncParams, demoSyncParams, ensureDemoSource } from '../src/runner/demo/demo-source.ts';
+import { bindNamedParams } from '../src/runner/sources/named-params.ts';
+import { parseSyncParams } from '../src/runner/params/sync-params.ts';
 import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 
 // A Wednesday: the last full report week is Sunday 2025-03-02 .. Saturday 2025-03-08.

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { forceRefresh } from '../src/commands/refresh.ts';
-import { createRunner, type Runner } from '../src/runner/runner.ts';
+import { createRunner, type Runner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';

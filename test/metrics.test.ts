@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createRefreshMetrics } from '../src/http/metrics.ts';
 import { createLogger } from '../src/logger.ts';
-import { createRunner } from '../src/runner/runner.ts';
+import { createRunner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';

@@ -7,7 +7,7 @@ import { loadConfig } from '../src/config.ts';
 import { createProbes, type ProbeOptions, type Readiness } from '../src/http/probes.ts';
 import { createLogger } from '../src/logger.ts';
 import { readMigrations } from '../src/migrate.ts';
-import { createRunner, type Runner } from '../src/runner/runner.ts';
+import { createRunner, type Runner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';

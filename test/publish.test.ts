@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
-import { createRunner } from '../src/runner/runner.ts';
+import { createRunner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { loadConfig, tableChecksum } from './support/refresh.ts';

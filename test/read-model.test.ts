@@ -1,4 +1,4 @@
-// One read model of table state (migration 037, src/runner/read-model.ts): tables put in each
+// One read model of table state (migration 037, src/runner/state/read-model.ts): tables put in each
 // state — running, interrupted, retrying, blocked (failed hard parent; running hard parent),
 // disabled, due, unconfigured, scheduled — and tableHealth, runnerStatus over GraphQL,
 // `sqp-refresh status --json` and the planner must say the same thing about every one of them.
@@ -8,9 +8,9 @@
 // look at them. A runner's view is the planner's, asked directly.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tableHealth } from '../src/runner/health.ts';
-import { loadPlanInput } from '../src/runner/plan-input.ts';
-import { planRefreshes } from '../src/runner/planner.ts';
+import { tableHealth } from '../src/runner/state/health.ts';
+import { loadPlanInput } from '../src/runner/state/plan-input.ts';
+import { planRefreshes } from '../src/runner/state/planner.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
-import { createRunner } from '../src/runner/runner.ts';
+import { createRunner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { until } from './support/until.ts';

@@ -2,7 +2,7 @@
 // retries with backoff, next_refresh_at rules, and several replicas sharing the work.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
-import { createRunner, type RunnerOptions } from '../src/runner/runner.ts';
+import { createRunner, type RunnerOptions } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';

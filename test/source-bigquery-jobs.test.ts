@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FAST_RETRY_OPTIONS, startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec, type JobError } from './support/bigquery-server.ts';
 import { createBigQuerySource, type BigQueryOpenReadRequest, type BigQuerySourceSettings } from '../src/runner/sources/bigquery/bigquery.ts';
-import { SourceError, type SourceRead } from '../src/runner/source.ts';
+import { SourceError, type SourceRead } from '../src/runner/sources/source.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';
 

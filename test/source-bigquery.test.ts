@@ -18,7 +18,7 @@ import {
   type BigQuerySourceSettings,
 } from '../src/runner/sources/bigquery/bigquery.ts';
 import { microsToIso, plainDecimal, timestampText, toText } from '../src/runner/sources/bigquery/bigquery-types.ts';
-import { SourceError, type SourcePage, type SourceRead } from '../src/runner/source.ts';
+import { SourceError, type SourcePage, type SourceRead } from '../src/runner/sources/source.ts';
 
 process.env['METADATA_SERVER_DETECTION'] = 'none';
 

@@ -4,7 +4,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { openDatabase } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
-import { createRunner } from '../src/runner/runner.ts';
+import { createRunner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase } from './support/db.ts';
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
-import { prepareDefaultSource } from '../src/runner/default-source.ts';
+import { prepareDefaultSource } from '../src/runner/demo/default-source.ts';
 import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 
 const root = path.resolve(import.meta.dirname, '..');

@@ -2,7 +2,7 @@
 // is west of UTC: a `timestamp` watermark has no zone, and reading it as local time moved the
 // lower bound by the process's offset (rows between midnight and 05:00 were never read).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { greater, lowerBound } from '../src/runner/refresh-inputs.ts';
+import { greater, lowerBound } from '../src/runner/engine/refresh-inputs.ts';
 
 const zone = process.env.TZ;
 beforeAll(() => {

@@ -1,6 +1,6 @@
 // `sqp-refresh plan [--hours N] [--json]`: what the runner will refresh next, in order, and why.
-import { loadPlanInput } from '../runner/plan-input.ts';
-import { planRefreshes, type Plan } from '../runner/planner.ts';
+import { loadPlanInput } from '../runner/state/plan-input.ts';
+import { planRefreshes, type Plan } from '../runner/state/planner.ts';
 import { EXIT, parseCommandArgs, UsageError, type Command } from './command.ts';
 import { formatDue, formatLocalTime, renderTable } from './format.ts';
 import { withReadOnlyDatabase } from './read-database.ts';

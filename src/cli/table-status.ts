@@ -1,10 +1,10 @@
 // Every registered table with its schedule, its latest run and its state — the read model's
-// facts and tableHealth's states (src/runner/read-model.ts, health.ts), the same the graph
+// facts and tableHealth's states (src/runner/state/read-model.ts, health.ts), the same the graph
 // shows: "running" means its refresh lock is held, a dead process's row is "interrupted".
 import type pg from 'pg';
-import { healthOf, type TableState } from '../runner/health.ts';
-import { readTableFacts } from '../runner/read-model.ts';
-import { runOutcome } from '../runner/run-metadata.ts';
+import { healthOf, type TableState } from '../runner/state/health.ts';
+import { readTableFacts } from '../runner/state/read-model.ts';
+import { runOutcome } from '../runner/engine/run-metadata.ts';
 
 export interface TableStatus {
   table: string;

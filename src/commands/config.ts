@@ -5,10 +5,10 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
-import { wakeRunners } from '../runner/runner.ts';
-import { selectConfig } from '../runner/runner-sql.ts';
-import { SyncParamsError } from '../runner/params-error.ts';
-import { parseSyncParams } from '../runner/sync-params.ts';
+import { wakeRunners } from '../runner/scheduler/runner.ts';
+import { selectConfig } from '../runner/scheduler/sql.ts';
+import { SyncParamsError } from '../runner/params/params-error.ts';
+import { parseSyncParams } from '../runner/params/sync-params.ts';
 
 const Settings = z.object({
   isEnabled: z.boolean().nullish(),

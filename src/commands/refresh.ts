@@ -3,18 +3,18 @@
 // wakes the runners of every replica; whichever claims the table acts on it.
 import type pg from 'pg';
 import { BudgetExceededError, ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { bytesBilledToday, lastSuccess } from '../runner/audit-log.ts';
-import { loadPlanInput } from '../runner/plan-input.ts';
-import { planRefreshes, type PlannedRefresh } from '../runner/planner.ts';
-import { incrementalSince, readRequest } from '../runner/refresh-inputs.ts';
+import { bytesBilledToday, lastSuccess } from '../runner/engine/audit-log.ts';
+import { loadPlanInput } from '../runner/state/plan-input.ts';
+import { planRefreshes, type PlannedRefresh } from '../runner/state/planner.ts';
+import { incrementalSince, readRequest } from '../runner/engine/refresh-inputs.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
-import type { RefreshConfigRow } from '../runner/refresh-types.ts';
+import type { RefreshConfigRow } from '../runner/engine/refresh-types.ts';
 import type { Sources } from '../runner/sources/registry.ts';
-import { requestCancel, wakeRunners } from '../runner/runner.ts';
-import { insertRequest, selectConfig } from '../runner/runner-sql.ts';
-import { SyncParamsError } from '../runner/params-error.ts';
-import { parseSyncParams, type SyncParams } from '../runner/sync-params.ts';
+import { requestCancel, wakeRunners } from '../runner/scheduler/runner.ts';
+import { insertRequest, selectConfig } from '../runner/scheduler/sql.ts';
+import { SyncParamsError } from '../runner/params/params-error.ts';
+import { parseSyncParams, type SyncParams } from '../runner/params/sync-params.ts';
 
 export interface CommandContext {
   pool: pg.Pool;

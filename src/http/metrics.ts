@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
-import { bytesBilledToday } from '../runner/audit-log.ts';
+import { bytesBilledToday } from '../runner/engine/audit-log.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import type { Route } from './route.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';

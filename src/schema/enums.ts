@@ -58,7 +58,7 @@ export const CheckpointStatus = builder.enumType('CheckpointStatus', {
 });
 
 export type RefreshStatusValue = 'running' | 'success' | 'warning' | 'failed';
-// A run's outcome is read from sync_metadata through its one schema (src/runner/run-metadata.ts).
-export { runOutcome } from '../runner/run-metadata.ts';
+// A run's outcome is read from sync_metadata through its one schema (src/runner/engine/run-metadata.ts).
+export { runOutcome } from '../runner/engine/run-metadata.ts';
 export type DependencyTypeValue = 'hard' | 'soft';
 export type CheckpointStatusValue = 'active' | 'completed' | 'expired';

@@ -3,8 +3,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
-import { loadPlanInput } from '../runner/plan-input.ts';
-import { planRefreshes, type Plan, type PlannedRefresh } from '../runner/planner.ts';
+import { loadPlanInput } from '../runner/state/plan-input.ts';
+import { planRefreshes, type Plan, type PlannedRefresh } from '../runner/state/planner.ts';
 import { builder } from './builder.ts';
 
 const PlanReason = builder.enumType('PlanReason', {

@@ -1,9 +1,9 @@
 // refreshRunStatistics: per table (and per hour, day or week when asked), how its runs went over
 // a period — runs, outcomes, success rate, duration percentiles, rows, bytes billed — for trend
-// panels. The statement that computes them is the read model's (src/runner/run-statistics.ts).
+// panels. The statement that computes them is the read model's (src/runner/state/run-statistics.ts).
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
-import { readRunStatistics, type StatisticsBucketName, type StatisticsRow } from '../runner/run-statistics.ts';
+import { readRunStatistics, type StatisticsBucketName, type StatisticsRow } from '../runner/state/run-statistics.ts';
 import { builder } from './builder.ts';
 
 /** At most this many rows per table (buckets in the period), so that one query stays small. */

@@ -1,8 +1,8 @@
 // runnerStatus (replicas alive, runs in flight with progress, queue depth, last tick) and
 // tableHealth (per table: state and why, staleness, failure streak, quality, bytes today).
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { healthOf, type TableHealth } from '../runner/health.ts';
-import { ALIVE_SECONDS, queueDepth, readReplicas, readTableFacts, runningProgress, type ReplicaRow, type TableFacts } from '../runner/read-model.ts';
+import { healthOf, type TableHealth } from '../runner/state/health.ts';
+import { ALIVE_SECONDS, queueDepth, readReplicas, readTableFacts, runningProgress, type ReplicaRow, type TableFacts } from '../runner/state/read-model.ts';
 import { builder, type Context } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
 import { RefreshRunRef } from './runs.ts';

@@ -10,7 +10,7 @@ import { createToken, type Scope } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createRunner, type Runner } from '../../src/runner/runner.ts';
+import { createRunner, type Runner } from '../../src/runner/scheduler/runner.ts';
 import { createSources, type SourceEnvironment } from '../../src/runner/sources/registry.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/server.ts';

@@ -1,7 +1,7 @@
 // Helpers for engine tests: configs from the database, checksums of tables.
 import pg from 'pg';
 import type { RefreshConfigRow } from '../../src/runner/engine/refresh-table.ts';
-import { selectConfig } from '../../src/runner/runner-sql.ts';
+import { selectConfig } from '../../src/runner/scheduler/sql.ts';
 
 /** Reads a config row as the runner would. */
 export async function loadConfig(pool: pg.Pool, table: string, schema = 'sqp'): Promise<RefreshConfigRow> {

@@ -5,7 +5,7 @@
 // no reader can see it, the diff as applied (inserted, updated, deleted: exact) and the quality
 // of what the target would become, and the verdict: publish, publish with a warning, or — on a
 // blocking breach — publish nothing.
-import { measureQuality, qualityVerdict, type QualityMetricValue } from '../quality.ts';
+import { measureQuality, qualityVerdict, type QualityMetricValue } from './quality.ts';
 import type { Run, RunError } from './run.ts';
 import type { StartedRun } from './start.ts';
 import type { StagedFacts, StagedLoad } from './staging.ts';

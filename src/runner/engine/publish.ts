@@ -7,10 +7,10 @@
 // quality of the result is judged before the commit. Readers see the old rows until the
 // commit, then all of the new ones. A kill anywhere in here rolls it all back; the checkpoint
 // still says the load is complete, so the next run comes straight back here.
-import { closeCheckpoint } from '../checkpoints.ts';
-import { greater } from '../refresh-inputs.ts';
-import type { RefreshOutcome } from '../refresh-types.ts';
-import { recordQuality } from '../quality.ts';
+import { closeCheckpoint } from './checkpoints.ts';
+import { greater } from './refresh-inputs.ts';
+import type { RefreshOutcome } from './refresh-types.ts';
+import { recordQuality } from './quality.ts';
 import { auditLoad, judgeLoad, type LoadAudit } from './audit.ts';
 import type { Run } from './run.ts';
 import type { StartedRun } from './start.ts';

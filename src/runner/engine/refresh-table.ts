@@ -2,16 +2,16 @@
 // START or resume (start.ts), WRITE the source into the run's staging table (write.ts), AUDIT
 // the complete load and PUBLISH it in one transaction, or publish nothing (audit.ts,
 // publish.ts). What the phases share is the Run (run.ts); its audit row tells the whole story.
-import { describeFailure, isConnectionLoss } from '../refresh-failures.ts';
-import { closeCheckpoint } from '../checkpoints.ts';
-import { tryLockTable, unlockTable } from '../runner-sql.ts';
-import { RefreshBusyError, type RefreshConfigRow, type RefreshOptions, type RefreshOutcome } from '../refresh-types.ts';
+import { describeFailure, isConnectionLoss } from './refresh-failures.ts';
+import { closeCheckpoint } from './checkpoints.ts';
+import { tryLockTable, unlockTable } from '../scheduler/sql.ts';
+import { RefreshBusyError, type RefreshConfigRow, type RefreshOptions, type RefreshOutcome } from './refresh-types.ts';
 import { auditAndPublish } from './publish.ts';
 import { Run } from './run.ts';
 import { openRun, startOrResume } from './start.ts';
 import { writeLoad } from './write.ts';
 
-export { RefreshBusyError, type RefreshConfigRow, type RefreshOptions, type RefreshOutcome } from '../refresh-types.ts';
+export { RefreshBusyError, type RefreshConfigRow, type RefreshOptions, type RefreshOutcome } from './refresh-types.ts';
 
 /** Refreshes one table now; resolves with what happened (it does not throw for run failures). */
 export async function refreshTable(config: RefreshConfigRow, options: RefreshOptions): Promise<RefreshOutcome> {

@@ -4,12 +4,12 @@
 // served) on a given connection, `announce` tells the event bus once that row is committed.
 import type pg from 'pg';
 import { safeEmit, type TableRef } from '../../subscriptions/events.ts';
-import { finishAuditRow } from '../audit-log.ts';
-import type { CheckpointState } from '../checkpoints.ts';
-import type { QualityMetricValue } from '../quality.ts';
-import type { RefreshConfigRow, RefreshOptions, RefreshOutcome } from '../refresh-types.ts';
-import { finishRequests, setNextRefresh } from '../runner-sql.ts';
-import { nextRefreshAfterSuccess } from '../schedule.ts';
+import { finishAuditRow } from './audit-log.ts';
+import type { CheckpointState } from './checkpoints.ts';
+import type { QualityMetricValue } from './quality.ts';
+import type { RefreshConfigRow, RefreshOptions, RefreshOutcome } from './refresh-types.ts';
+import { finishRequests, setNextRefresh } from '../scheduler/sql.ts';
+import { nextRefreshAfterSuccess } from '../state/schedule.ts';
 
 const MB = 1024 * 1024;
 

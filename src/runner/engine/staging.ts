@@ -13,9 +13,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { quoteIdent, quoteLiteral, type TargetTable } from '../catalog.ts';
-import { toCopyText } from '../copy-text.ts';
-import type { SourcePage } from '../source.ts';
+import { quoteIdent, quoteLiteral, type TargetTable } from './catalog.ts';
+import { toCopyText } from '../sources/copy-text.ts';
+import type { SourcePage } from '../sources/source.ts';
 
 /** What one scan of the staged rows tells. */
 export interface StagedFacts {

@@ -5,14 +5,14 @@
 // back empty after a PostgreSQL crash: then the load starts again, never published short).
 import { createHash } from 'node:crypto';
 import { safeEmit } from '../../subscriptions/events.ts';
-import { failInterruptedRuns, lastSuccess, startAuditRow } from '../audit-log.ts';
-import { describeTable, type TargetTable } from '../catalog.ts';
-import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from '../checkpoints.ts';
-import { incrementalSince, validateAgainstTarget } from '../refresh-inputs.ts';
-import { RefreshFailure } from '../refresh-failures.ts';
-import type { RunMetadata } from '../run-metadata.ts';
+import { failInterruptedRuns, lastSuccess, startAuditRow } from './audit-log.ts';
+import { describeTable, type TargetTable } from './catalog.ts';
+import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from './checkpoints.ts';
+import { incrementalSince, validateAgainstTarget } from './refresh-inputs.ts';
+import { RefreshFailure } from './refresh-failures.ts';
+import type { RunMetadata } from './run-metadata.ts';
 import { readIdentity, type TableReader } from '../sources/registry.ts';
-import { parseSyncParams, type SyncParams } from '../sync-params.ts';
+import { parseSyncParams, type SyncParams } from '../params/sync-params.ts';
 import type { Run } from './run.ts';
 import { StagedLoad, stagedRowCount } from './staging.ts';
 

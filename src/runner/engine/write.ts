@@ -4,11 +4,11 @@
 // cancel, a shutdown or the time budget stops at a page boundary and publishes nothing; the
 // next slice continues where the checkpoint says. A BigQuery read whose inputs did not change
 // since the last success runs no query at all.
-import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointState } from '../checkpoints.ts';
-import { enforceBudget, readRequest } from '../refresh-inputs.ts';
-import { RefreshFailure } from '../refresh-failures.ts';
-import type { RefreshOutcome } from '../refresh-types.ts';
-import type { PagedSource, SourceRead } from '../source.ts';
+import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointState } from './checkpoints.ts';
+import { enforceBudget, readRequest } from './refresh-inputs.ts';
+import { RefreshFailure } from './refresh-failures.ts';
+import type { RefreshOutcome } from './refresh-types.ts';
+import type { PagedSource, SourceRead } from '../sources/source.ts';
 import type { TransformPlan } from '../sources/sql/transforms.ts';
 import type { Run } from './run.ts';
 import type { StartedRun } from './start.ts';

@@ -5,8 +5,8 @@
 // bigquery/, postgres/ and sql/ plus one entry here; nothing else names the kinds.
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
-import { RefreshFailure } from '../refresh-failures.ts';
-import type { PagedSource } from '../source.ts';
+import { RefreshFailure } from '../engine/refresh-failures.ts';
+import type { PagedSource } from './source.ts';
 import { createBigQuerySource, type BigQuerySource } from './bigquery/bigquery.ts';
 import { BigQuerySourceParams } from './bigquery/params.ts';
 import { createPostgresSource } from './postgres/postgres.ts';

@@ -3,7 +3,7 @@
 // and retried with backoff when asking again may help. Retrying a *job* (a new job after a
 // failed one) is a different decision, taken in bigquery-jobs.ts.
 import type { JobMetadata } from '@google-cloud/bigquery';
-import { SourceError } from '../../source.ts';
+import { SourceError } from '../source.ts';
 
 /** Our own retry of failures that still reach us after the client's retries. */
 export interface BigQueryRetrySettings {

@@ -15,7 +15,7 @@
 //    Job knows it); outside the US/EU multi-regions BigQuery answers 404 without it.
 import { randomUUID } from 'node:crypto';
 import type { BigQuery, Job, JobMetadata, Query } from '@google-cloud/bigquery';
-import { SourceError } from '../../source.ts';
+import { SourceError } from '../source.ts';
 import { backoff, isJobNotFound, JOB_RETRY_REASONS, JobFailedError, sleep, type BigQueryRetrySettings, type Call, type CallContext } from './bigquery-calls.ts';
 import type { WireField } from './bigquery-types.ts';
 import { fetchQueryResults } from './bigquery-results.ts';

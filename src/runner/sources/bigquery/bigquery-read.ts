@@ -1,8 +1,8 @@
 // A read of a query job's results, page by page, as the engine takes it: each page as COPY
 // text (rows as arrays only if asked for), with the position to resume after it.
 import type { Job } from '@google-cloud/bigquery';
-import { parseCopyText } from '../../copy-text.ts';
-import { SourceError, type ResumeState, type SourcePage, type SourceRead, type SourceStats, type TextValue } from '../../source.ts';
+import { parseCopyText } from '../copy-text.ts';
+import { SourceError, type ResumeState, type SourcePage, type SourceRead, type SourceStats, type TextValue } from '../source.ts';
 import { throwIfAborted } from './bigquery-calls.ts';
 import type { JobRunner } from './bigquery-jobs.ts';
 import type { WireField } from './bigquery-types.ts';

@@ -4,7 +4,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { BigQuery, Job } from '@google-cloud/bigquery';
-import { SourceError } from '../../source.ts';
+import { SourceError } from '../source.ts';
 import type { WireField } from './bigquery-types.ts';
 import { readResultsBody, type ResultsPage } from './bigquery-wire.ts';
 import { InvalidRowValue, type ReadOptions } from './bigquery-wire-rows.ts';

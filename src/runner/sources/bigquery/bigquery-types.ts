@@ -9,7 +9,7 @@
 // of which we would have to turn back into text, with a chance of rounding at every step.
 // So the source asks `getQueryResults` for `skipParsing: true` and converts the `{f:[{v}]}`
 // rows here, one small pure function per type, using the schema of the same answer.
-import type { TextValue } from '../../source.ts';
+import type { TextValue } from '../source.ts';
 
 /** A field of a result schema as the REST API sends it (legacy type names included). */
 export interface WireField {

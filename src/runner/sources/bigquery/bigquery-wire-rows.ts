@@ -2,7 +2,7 @@
 // already is its PostgreSQL input text is checked and its bytes copied; any other value is
 // JSON.parse'd alone and converted by `toText` (bigquery-types.ts), so the text is exactly
 // what `convertRows` + `toCopyText` give (test/bigquery-wire.test.ts holds both to that).
-import { escapeCopyValue } from '../../copy-text.ts';
+import { escapeCopyValue } from '../copy-text.ts';
 import { canonicalType, toText, type WireField } from './bigquery-types.ts';
 import {
   BACKSLASH,

@@ -14,8 +14,8 @@
 // it still cannot follow (MalformedBody) is read again the reference way — JSON.parse,
 // `convertRows`, `toCopyText` — so an answer from a proxy, an emulator or a recorded fixture
 // that is valid JSON never fails for its spelling; only invalid JSON does.
-import { toCopyText } from '../../copy-text.ts';
-import type { TextValue } from '../../source.ts';
+import { toCopyText } from '../copy-text.ts';
+import type { TextValue } from '../source.ts';
 import { convertRows, type WireField, type WireQueryResults, type WireRow } from './bigquery-types.ts';
 import { COMMA, expectByte, LBRACE, LBRACKET, MalformedBody, parseSlice, QUOTE, RBRACE, skipSpace, skipString, skipValue, COLON } from './bigquery-json.ts';
 import { InvalidRowValue, rowsToCopyText, withoutNul, type CopyRows, type ReadOptions } from './bigquery-wire-rows.ts';

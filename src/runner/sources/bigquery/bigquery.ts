@@ -22,7 +22,7 @@
 //    authenticated request stream (bigquery-results.ts); a jobComplete:false answer is simply a
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
-import { SourceError, type OpenReadRequest, type PagedSource, type ResumeState, type SourceRead, type SourceStats } from '../../source.ts';
+import { SourceError, type OpenReadRequest, type PagedSource, type ResumeState, type SourceRead, type SourceStats } from '../source.ts';
 import { createCaller, throwIfAborted, type BigQueryRetrySettings, type CallContext } from './bigquery-calls.ts';
 import { billedUpperBound, dryRunOf, readInputs, sameInputs, type BigQueryInputs, type DryRun } from './bigquery-inputs.ts';
 import { createJobRunner, type BigQueryJobRecord } from './bigquery-jobs.ts';

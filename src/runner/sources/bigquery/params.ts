@@ -1,6 +1,6 @@
 // custom_sync_params.source of a `bigquery` source.
 import { z } from 'zod';
-import { byteCount, paramValue } from '../../param-types.ts';
+import { byteCount, paramValue } from '../../params/param-types.ts';
 
 export const BigQuerySourceParams = z.object({
   type: z.literal('bigquery'),

@@ -1,6 +1,6 @@
 // custom_sync_params.source of a `postgres` source.
 import { z } from 'zod';
-import { paramValue } from '../../param-types.ts';
+import { paramValue } from '../../params/param-types.ts';
 
 /** The prefix of the variables a source may name: the service's own settings and secrets (DATABASE_URL, API_TOKENS, …) never match it. */
 export const SOURCE_URL_PREFIX = 'SOURCE_DATABASE_URL_';

@@ -4,11 +4,11 @@
 // where source-role.ts says so.
 import type pg from 'pg';
 import { connectSession, type SessionLimits } from '../../../database/connection.ts';
-import { isConnectionLoss, isRetryableSqlState } from '../../refresh-failures.ts';
-import { quoteIdent } from '../../catalog.ts';
-import { bindNamedParams } from '../../named-params.ts';
+import { isConnectionLoss, isRetryableSqlState } from '../../engine/refresh-failures.ts';
+import { quoteIdent } from '../../engine/catalog.ts';
+import { bindNamedParams } from '../named-params.ts';
 import { assumeSourceRole, type SourceRole } from './source-role.ts';
-import { SourceError, type OpenReadRequest, type PagedSource, type SourcePage, type SourceRead, type TextValue } from '../../source.ts';
+import { SourceError, type OpenReadRequest, type PagedSource, type SourcePage, type SourceRead, type TextValue } from '../source.ts';
 
 /** Every value as PostgreSQL's own text output: exact, and valid COPY input as it is. */
 const asText = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;

@@ -16,8 +16,8 @@
 // on escaping; for that boundary, give sources a login of their own that is no superuser
 // (SOURCE_DATABASE_URL_…, README "Operating").
 import type pg from 'pg';
-import { quoteIdent } from '../../catalog.ts';
-import { SourceError } from '../../source.ts';
+import { quoteIdent } from '../../engine/catalog.ts';
+import { SourceError } from '../source.ts';
 
 /** The role source queries run as (POSTGRES_SOURCE_ROLE), and whether it was set explicitly. */
 export interface SourceRole {

@@ -1,6 +1,6 @@
 // custom_sync_params.source of an `sql` transform.
 import { z } from 'zod';
-import { identifier } from '../../param-types.ts';
+import { identifier } from '../../params/param-types.ts';
 
 export const SqlTransformParams = z.object({
   type: z.literal('sql'),

@@ -1,7 +1,7 @@
 // The `sql` transforms: summary tables recomputed from their parent inside PostgreSQL. An
 // incremental run recomputes only the periods (or ASIN × query pairs) that have parent rows
 // changed since the watermark; `window` is that set, so deletes and quality stay inside it.
-import { quoteIdent } from '../../catalog.ts';
+import { quoteIdent } from '../../engine/catalog.ts';
 
 export type TransformName = 'weekly_summary' | 'monthly_summary' | 'quarterly_summary' | 'yearly_summary' | 'search_performance_summary';
 

@@ -1,8 +1,8 @@
 // The embedded default: with no BigQuery settings, the seed's tables refresh from a generated
 // demo source inside the target database, so a fresh machine shows real refreshes.
 import type pg from 'pg';
-import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../logger.ts';
 import { advanceDemoSource, applyDemoSyncParams, ensureDemoSource } from './demo-source.ts';
 
 /** Creates the demo source and points unconfigured tables at it, when BigQuery is not set up. */

@@ -9,10 +9,10 @@
 // preflight (one definition each of a lost connection and of "not now"), the logger type.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isTransientConnectError } from '../database/preflight.ts';
-import type { Logger } from '../logger.ts';
-import { retryDelayMs } from './planner.ts';
-import { isConnectionLoss, isRetryableSqlState } from './refresh-failures.ts';
+import { isTransientConnectError } from '../../database/preflight.ts';
+import type { Logger } from '../../logger.ts';
+import { retryDelayMs } from '../state/planner.ts';
+import { isConnectionLoss, isRetryableSqlState } from '../engine/refresh-failures.ts';
 
 /** Why a pass failed, when another pass after a backoff may well succeed. */
 export interface TransientPassFailure {

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { identifier } from './param-types.ts';
 import { SyncParamsError } from './params-error.ts';
-import { SourceParamsSchema } from './sources/registry.ts';
+import { SourceParamsSchema } from '../sources/registry.ts';
 
 const threshold = z
   .object({

@@ -9,9 +9,9 @@
 // One file on purpose (it is past the ~300-line mark): the generators for first fill and for
 // `advanceDemoSource` must stay identical, and the SQL fragments they share live here.
 import type pg from 'pg';
-import { quoteIdent } from './catalog.ts';
-import { DEFAULT_SOURCE_ROLE } from './sources/postgres/source-role.ts';
-import { parseSyncParams, type SyncParamsInput } from './sync-params.ts';
+import { quoteIdent } from '../engine/catalog.ts';
+import { DEFAULT_SOURCE_ROLE } from '../sources/postgres/source-role.ts';
+import { parseSyncParams, type SyncParamsInput } from '../params/sync-params.ts';
 
 /** Bump when the generated shape changes: an older sqp_demo is then rebuilt. */
 const DEMO_VERSION = 1;
@@ -355,7 +355,7 @@ export async function ensureDemoSource(pool: pg.Pool, options: DemoSourceOptions
     // sqp_demo belongs to the demo: anything there that is not a complete current source goes.
     await client.query('DROP SCHEMA IF EXISTS sqp_demo CASCADE');
     await client.query('CREATE SCHEMA sqp_demo');
-    await client.query(`COMMENT ON SCHEMA sqp_demo IS 'Generated demo source of sqp-refresh (src/runner/demo-source.ts); rebuilt at will.'`);
+    await client.query(`COMMENT ON SCHEMA sqp_demo IS 'Generated demo source of sqp-refresh (src/runner/demo/demo-source.ts); rebuilt at will.'`);
     await client.query(FUNCTIONS);
     // The marker doubles as the settings every statement below reads (one row, `g`).
     await client.query(`

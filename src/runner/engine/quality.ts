@@ -3,7 +3,7 @@
 // and the verdict they give the run (warning, or failed — nothing published — where blocking).
 import type pg from 'pg';
 import { quoteIdent, type TargetTable } from './catalog.ts';
-import type { SyncParams, Threshold } from './sync-params.ts';
+import type { SyncParams, Threshold } from '../params/sync-params.ts';
 
 export interface QualityMetricValue {
   name: string;

@@ -5,8 +5,8 @@
 // audit row whose lock is free is a dead process's: "interrupted".
 import type pg from 'pg';
 import type { PlanLatestRun } from './planner.ts';
-import type { InFlightRun } from './refresh-types.ts';
-import { runOutcome, type RunOutcome } from './run-metadata.ts';
+import type { InFlightRun } from '../engine/refresh-types.ts';
+import { runOutcome, type RunOutcome } from '../engine/run-metadata.ts';
 
 type Db = pg.Pool | pg.ClientBase;
 

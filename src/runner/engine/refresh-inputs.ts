@@ -6,9 +6,9 @@ import { matchesUniqueKey, type TargetTable } from './catalog.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RefreshConfigRow, RefreshOptions } from './refresh-types.ts';
 import type { RunMetadata } from './run-metadata.ts';
-import type { OpenReadRequest, PagedSource } from './source.ts';
-import type { SyncParams } from './sync-params.ts';
-import { SyncParamsError } from './params-error.ts';
+import type { OpenReadRequest, PagedSource } from '../sources/source.ts';
+import type { SyncParams } from '../params/sync-params.ts';
+import { SyncParamsError } from '../params/params-error.ts';
 
 /**
  * A watermark as PostgreSQL writes a date or timestamp (`max(cursor)::text`): its wall-clock

@@ -1,7 +1,7 @@
 // How a refresh failure is told: a message and details that are safe to store in the audit
 // row and to show (reason, codes, whether a retry may help; never statement text or a stack).
-import { SourceError } from './source.ts';
-import { SyncParamsError } from './params-error.ts';
+import { SourceError } from '../sources/source.ts';
+import { SyncParamsError } from '../params/params-error.ts';
 
 /** A failure with details safe to store and show (no secrets, no stack). */
 export class RefreshFailure extends Error {

@@ -1,6 +1,6 @@
 // SQL of the runner, one function per statement.
 import type pg from 'pg';
-import type { RefreshConfigRow } from './refresh-types.ts';
+import type { RefreshConfigRow } from '../engine/refresh-types.ts';
 
 /** The columns of refresh_config a refresh needs, for one table; null when not registered. */
 export async function selectConfig(db: pg.Pool | pg.ClientBase, schema: string, table: string): Promise<RefreshConfigRow | null> {

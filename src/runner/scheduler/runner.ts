@@ -8,20 +8,20 @@
 import { performance } from 'node:perf_hooks';
 import { Cron } from 'croner';
 import pg from 'pg';
-import type { Logger } from '../logger.ts';
-import { safeEmit, type RefreshEvent } from '../subscriptions/events.ts';
-import { CHANNELS, notify, type DatabaseListener } from '../subscriptions/listener.ts';
-import { failInterruptedRuns } from './audit-log.ts';
+import type { Logger } from '../../logger.ts';
+import { safeEmit, type RefreshEvent } from '../../subscriptions/events.ts';
+import { CHANNELS, notify, type DatabaseListener } from '../../subscriptions/listener.ts';
+import { failInterruptedRuns } from '../engine/audit-log.ts';
 import { createPassBackoff, transientPassFailure, type TransientPassFailure } from './backoff.ts';
 import { registerCreatedTables } from './catalog-scan.ts';
-import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from './planner.ts';
-import { refreshTable } from './engine/refresh-table.ts';
-import type { InFlightRun, RefreshConfigRow, RefreshOutcome } from './refresh-types.ts';
-import type { Sources } from './sources/registry.ts';
-import { loadDuePlanInput } from './plan-input.ts';
-import { planRefreshes, type PlannedRefresh } from './planner.ts';
-import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, hasPendingRequest, nextDueAt, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh, tryLockTable, unlockTable } from './runner-sql.ts';
-import { nextRefreshAfterSuccess } from './schedule.ts';
+import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from '../state/planner.ts';
+import { refreshTable } from '../engine/refresh-table.ts';
+import type { InFlightRun, RefreshConfigRow, RefreshOutcome } from '../engine/refresh-types.ts';
+import type { Sources } from '../sources/registry.ts';
+import { loadDuePlanInput } from '../state/plan-input.ts';
+import { planRefreshes, type PlannedRefresh } from '../state/planner.ts';
+import { cascadeToDependents, claimDue, dueDepths, failureStreak, finishRequests, hasPendingRequest, nextDueAt, recordHeartbeat, regularDueAt, removeHeartbeat, runningTables, selectDue, setNextRefresh, tryLockTable, unlockTable } from './sql.ts';
+import { nextRefreshAfterSuccess } from '../state/schedule.ts';
 
 /** How long a claim keeps a table from other replicas if its process dies silently. */
 const LEASE_SECONDS = 3600;
@@ -209,7 +209,7 @@ export function createRunner(options: RunnerOptions): Runner {
 
   /**
    * Claims the table on a connection of its own and runs the refresh on it: the claim takes
-   * the table's refresh lock on that session (runner-sql.ts claimDue), held until the run is
+   * the table's refresh lock on that session (scheduler/sql.ts claimDue), held until the run is
    * finished and its schedule and cascade are written, so no replica starts a hard dependent
    * in between. A connection lost on the way is dropped from the pool, and with it the lock.
    */

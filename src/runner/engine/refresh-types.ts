@@ -2,8 +2,8 @@
 // (refresh-inputs.ts), the runner and the commands, so that none of them imports another's
 // module for a type (refresh-table.ts and refresh-inputs.ts imported each other).
 import type pg from 'pg';
-import type { RefreshEvent } from '../subscriptions/events.ts';
-import type { Sources } from './sources/registry.ts';
+import type { RefreshEvent } from '../../subscriptions/events.ts';
+import type { Sources } from '../sources/registry.ts';
 
 /** The columns of refresh_config a refresh needs. */
 export interface RefreshConfigRow {
@@ -34,14 +34,14 @@ export interface RefreshOptions {
   /** Extra facts for the audit row's sync_metadata (e.g. why the runner started it). */
   metadata?: Record<string, unknown>;
   /**
-   * Ids of the forced/scheduled requests this run serves (runner-sql.ts claimDue). They are
+   * Ids of the forced/scheduled requests this run serves (scheduler/sql.ts claimDue). They are
    * deleted in the transaction that finishes the run when it completes, is cancelled or fails
    * for good; a paused run or a retryable failure leaves them for the next run.
    */
   requestIds?: readonly number[];
   /**
    * A connection of `pool` whose session already holds the table's refresh lock (the runner
-   * claims on it: runner-sql.ts claimDue). The caller unlocks and releases it. Without it,
+   * claims on it: scheduler/sql.ts claimDue). The caller unlocks and releases it. Without it,
    * refreshTable takes a connection and the lock itself (the CLI's `run`).
    */
   lockedClient?: pg.PoolClient;
