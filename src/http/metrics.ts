@@ -35,55 +35,111 @@ export interface RefreshMetrics {
 
 const tableOf = (e: { tableSchema: string; tableName: string }) => `${e.tableSchema}.${e.tableName}`;
 
+/** Where a metric registers: this registry alone (not prom-client's global one). */
+type Registers = Registry[];
+
 /** Creates the registry and its metrics; subscribe `observe` to the bus and serve `route`. */
 export function createRefreshMetrics(options: MetricsOptions = {}): RefreshMetrics {
   const registry = new Registry();
   // None given: a process without a runner or bus (what a test of the routes alone builds).
   const runtime = options.runtime ?? ((idle: Runtime) => () => idle)(createRuntime());
   const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? 2000;
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // Registered in this order, which is the order of a scrape's text.
+  const observe = runEventObserver(registerRunMetrics(registers), now);
+  registerRuntimeGauges(registers, runtime);
+  if (options.pool) registerBilledTodayGauge(registers, options.pool, { now, timeoutMs: options.timeoutMs ?? 2000, logger: options.logger });
+  return {
+    registry,
+    observe,
+    async route(_req, res) {
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    },
+  };
+}
 
-  const duration = new Histogram({
-    name: 'sqp_refresh_run_duration_seconds',
-    help: 'Wall time of a refresh run (or one resumed slice of it), by table and final status.',
-    labelNames: ['table', 'status'] as const,
-    // From a small summary rebuilt in a second to a full BigQuery load of hours.
-    buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200],
-    registers,
-  });
-  const runs = new Counter({
-    name: 'sqp_refresh_runs_total',
-    help: 'Refresh runs finished, by table, status (success, warning, failed) and outcome (completed, paused, cancelled, failed).',
-    labelNames: ['table', 'status', 'outcome'] as const,
-    registers,
-  });
-  const rows = new Counter({
-    name: 'sqp_refresh_rows_total',
-    help: 'Rows processed by finished refresh runs, by table and final status.',
-    labelNames: ['table', 'status'] as const,
-    registers,
-  });
-  const blocked = new Counter({
-    name: 'sqp_refresh_runs_blocked_total',
-    help: 'Due refreshes that did not start because a hard parent failed (or the table is in a cycle).',
-    labelNames: ['table'] as const,
-    registers,
-  });
-  const qualityFailures = new Counter({
-    name: 'sqp_refresh_quality_out_of_threshold_total',
-    help: 'Quality metrics recorded outside their threshold, by table and metric.',
-    labelNames: ['table', 'metric'] as const,
-    registers,
-  });
-  const lag = new Histogram({
-    name: 'sqp_refresh_event_lag_seconds',
-    help: 'Time from an event being stamped to its delivery to the event bus listeners of this process.',
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-    registers,
-  });
+/** The run metrics and the bus lag: moved by events (runEventObserver), not read at a scrape. */
+function registerRunMetrics(registers: Registers) {
+  return {
+    duration: new Histogram({
+      name: 'sqp_refresh_run_duration_seconds',
+      help: 'Wall time of a refresh run (or one resumed slice of it), by table and final status.',
+      labelNames: ['table', 'status'] as const,
+      // From a small summary rebuilt in a second to a full BigQuery load of hours.
+      buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200],
+      registers,
+    }),
+    runs: new Counter({
+      name: 'sqp_refresh_runs_total',
+      help: 'Refresh runs finished, by table, status (success, warning, failed) and outcome (completed, paused, cancelled, failed).',
+      labelNames: ['table', 'status', 'outcome'] as const,
+      registers,
+    }),
+    rows: new Counter({
+      name: 'sqp_refresh_rows_total',
+      help: 'Rows processed by finished refresh runs, by table and final status.',
+      labelNames: ['table', 'status'] as const,
+      registers,
+    }),
+    blocked: new Counter({
+      name: 'sqp_refresh_runs_blocked_total',
+      help: 'Due refreshes that did not start because a hard parent failed (or the table is in a cycle).',
+      labelNames: ['table'] as const,
+      registers,
+    }),
+    qualityFailures: new Counter({
+      name: 'sqp_refresh_quality_out_of_threshold_total',
+      help: 'Quality metrics recorded outside their threshold, by table and metric.',
+      labelNames: ['table', 'metric'] as const,
+      registers,
+    }),
+    lag: new Histogram({
+      name: 'sqp_refresh_event_lag_seconds',
+      help: 'Time from an event being stamped to its delivery to the event bus listeners of this process.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    }),
+  };
+}
 
+/** The bus listener that moves the run metrics: each event's lag, and a run's duration from its run:started. */
+function runEventObserver(metrics: ReturnType<typeof registerRunMetrics>, now: () => number): (event: RefreshEvent) => void {
+  /** run:started times by run id, until the run finishes. */
+  const startedAt = new Map<number, number>();
+  return (event) => {
+    const stamped = Date.parse(event.at);
+    if (Number.isFinite(stamped)) metrics.lag.observe(Math.max(0, now() - stamped) / 1000);
+    switch (event.type) {
+      case 'run:started':
+        startedAt.set(event.runId, stamped);
+        break;
+      case 'run:finished': {
+        const labels = { table: tableOf(event), status: event.status };
+        const began = startedAt.get(event.runId);
+        startedAt.delete(event.runId);
+        // A run that started before this listener existed has no duration to report.
+        if (began !== undefined && Number.isFinite(began)) metrics.duration.observe(labels, Math.max(0, stamped - began) / 1000);
+        metrics.runs.inc({ ...labels, outcome: event.outcome });
+        metrics.rows.inc(labels, event.rowsProcessed);
+        break;
+      }
+      case 'run:blocked':
+        metrics.blocked.inc({ table: tableOf(event) });
+        break;
+      case 'quality:recorded':
+        if (event.isWithinThreshold === false) metrics.qualityFailures.inc({ table: tableOf(event), metric: event.metricName });
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+/** The runner's queue, ticks and runs in flight, and the live subscriptions: read from the runtime at each scrape. */
+function registerRuntimeGauges(registers: Registers, runtime: () => Runtime): void {
   const status = () => runtime().runner?.status();
   new Gauge({
     name: 'sqp_refresh_queue_depth',
@@ -138,69 +194,30 @@ export function createRefreshMetrics(options: MetricsOptions = {}): RefreshMetri
       this.set(runtime().subscribers.count);
     },
   });
-  if (options.pool) {
-    const pool = options.pool;
-    const readBilled = async () => {
-      const client = await pool.connect();
-      try {
-        return await bytesBilledToday(client, new Date(now()));
-      } finally {
-        client.release();
-      }
-    };
-    new Gauge({
-      name: 'sqp_refresh_bigquery_billed_today_bytes',
-      help: 'Bytes BigQuery billed for refreshes since the start of the current UTC day (all replicas, from the audit log).',
-      registers,
-      async collect() {
-        try {
-          this.set(Number(await withTimeout(readBilled(), timeoutMs, `no answer within ${timeoutMs} ms`)));
-        } catch (error) {
-          // The scrape still answers; the gauge keeps its last value.
-          options.logger?.warn({ error: describeError(error) }, 'metrics: could not read bytes billed today');
-        }
-      },
-    });
-  }
+}
 
-  /** run:started times by run id, until the run finishes. */
-  const startedAt = new Map<number, number>();
-
-  function observe(event: RefreshEvent): void {
-    const stamped = Date.parse(event.at);
-    if (Number.isFinite(stamped)) lag.observe(Math.max(0, now() - stamped) / 1000);
-    switch (event.type) {
-      case 'run:started':
-        startedAt.set(event.runId, stamped);
-        break;
-      case 'run:finished': {
-        const labels = { table: tableOf(event), status: event.status };
-        const began = startedAt.get(event.runId);
-        startedAt.delete(event.runId);
-        // A run that started before this listener existed has no duration to report.
-        if (began !== undefined && Number.isFinite(began)) duration.observe(labels, Math.max(0, stamped - began) / 1000);
-        runs.inc({ ...labels, outcome: event.outcome });
-        rows.inc(labels, event.rowsProcessed);
-        break;
-      }
-      case 'run:blocked':
-        blocked.inc({ table: tableOf(event) });
-        break;
-      case 'quality:recorded':
-        if (event.isWithinThreshold === false) qualityFailures.inc({ table: tableOf(event), metric: event.metricName });
-        break;
-      default:
-        break;
+/** Today's BigQuery bytes billed, read from the audit log (all replicas) at each scrape, within `timeoutMs`. */
+function registerBilledTodayGauge(registers: Registers, pool: pg.Pool, options: { now: () => number; timeoutMs: number; logger?: Logger }): void {
+  const { now, timeoutMs, logger } = options;
+  const readBilled = async () => {
+    const client = await pool.connect();
+    try {
+      return await bytesBilledToday(client, new Date(now()));
+    } finally {
+      client.release();
     }
-  }
-
-  return {
-    registry,
-    observe,
-    async route(_req, res) {
-      const body = await registry.metrics();
-      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
-      res.end(body);
-    },
   };
+  new Gauge({
+    name: 'sqp_refresh_bigquery_billed_today_bytes',
+    help: 'Bytes BigQuery billed for refreshes since the start of the current UTC day (all replicas, from the audit log).',
+    registers,
+    async collect() {
+      try {
+        this.set(Number(await withTimeout(readBilled(), timeoutMs, `no answer within ${timeoutMs} ms`)));
+      } catch (error) {
+        // The scrape still answers; the gauge keeps its last value.
+        logger?.warn({ error: describeError(error) }, 'metrics: could not read bytes billed today');
+      }
+    },
+  });
 }
