@@ -53,122 +53,164 @@ export interface ListenerOptions {
 
 /** Creates the process's listener; nothing connects until start(). */
 export function createDatabaseListener(options: ListenerOptions): DatabaseListener {
-  const log = options.logger;
-  const minDelay = options.minDelayMs ?? 500;
-  const maxDelay = options.maxDelayMs ?? 30_000;
-  const random = options.random ?? Math.random;
-  const events = new EventEmitter<ListenerEvents>();
-  const handlers = new Map<string, Set<(payload: string) => void>>();
-  let client: pg.Client | null = null;
-  let ready = false;
-  let stopped = false;
-  let attempt = 0;
-  let everConnected = false;
-  let timer: NodeJS.Timeout | null = null;
-  let firstReady: (() => void) | null = null;
-
-  const emit = <K extends keyof ListenerEvents>(name: K, arg: ListenerEvents[K][0]) => {
-    try {
-      (events.emit as (n: string, a: unknown) => boolean)(name, arg);
-    } catch (err) {
-      log.warn({ err, event: name }, 'a listener lifecycle handler failed');
-    }
+  const s: ListenerState = {
+    url: options.url,
+    log: options.logger,
+    minDelay: options.minDelayMs ?? 500,
+    maxDelay: options.maxDelayMs ?? 30_000,
+    random: options.random ?? Math.random,
+    events: new EventEmitter<ListenerEvents>(),
+    handlers: new Map(),
+    client: null,
+    ready: false,
+    stopped: false,
+    attempt: 0,
+    everConnected: false,
+    timer: null,
+    firstReady: null,
   };
-
-  function scheduleReconnect(error: Error): void {
-    if (stopped || timer) return;
-    // Full jitter on an exponential delay: replicas cut at once do not come back in lockstep.
-    const ceiling = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 16));
-    const retryInMs = Math.round(ceiling / 2 + (random() * ceiling) / 2);
-    log.warn({ err: error, retryInMs, attempt }, 'LISTEN connection lost; reconnecting');
-    emit('listen:error', { error, retryInMs });
-    timer = setTimeout(() => {
-      timer = null;
-      void connect();
-    }, retryInMs);
-  }
-
-  async function connect(): Promise<void> {
-    if (stopped) return;
-    attempt++;
-    emit('listen:connecting', { attempt });
-    const c = new pg.Client(clientConfig(options.url, { application_name: 'sqp-refresh listen' }));
-    // pg emits 'error' (and then 'end') more than once for one lost connection: the first
-    // one of this client schedules the single reconnect, the rest are ignored.
-    let lost = false;
-    const onLost = (error: Error) => {
-      if (lost) return;
-      lost = true;
-      if (client === c) {
-        client = null;
-        ready = false;
-      }
-      c.removeAllListeners('notification');
-      c.end().catch(() => undefined);
-      scheduleReconnect(error);
-    };
-    c.on('error', onLost);
-    c.on('end', () => onLost(new Error('LISTEN connection ended')));
-    c.on('notification', (n) => {
-      for (const h of handlers.get(n.channel) ?? []) {
-        try {
-          h(n.payload ?? '');
-        } catch (err) {
-          log.warn({ err, channel: n.channel }, 'a notification handler failed');
-        }
-      }
-    });
-    try {
-      await c.connect();
-      await c.query(Object.values(CHANNELS).map((ch) => `LISTEN ${ch}`).join('; '));
-    } catch (err) {
-      onLost(err as Error);
-      return;
-    }
-    if (stopped || lost) {
-      await c.end().catch(() => undefined);
-      return;
-    }
-    client = c;
-    ready = true;
-    const reconnected = everConnected;
-    everConnected = true;
-    attempt = 0;
-    if (reconnected) log.info('LISTEN connection is back');
-    emit('listen:success', { reconnected });
-    firstReady?.();
-    firstReady = null;
-  }
-
   return {
-    events,
-    listening: () => ready,
+    events: s.events,
+    listening: () => s.ready,
     onNotification(channel, handler) {
-      let set = handlers.get(channel);
-      if (!set) handlers.set(channel, (set = new Set()));
+      let set = s.handlers.get(channel);
+      if (!set) s.handlers.set(channel, (set = new Set()));
       set.add(handler);
       return () => void set.delete(handler);
     },
     start() {
-      const started = new Promise<void>((resolve) => (firstReady = resolve));
-      void connect();
+      const started = new Promise<void>((resolve) => (s.firstReady = resolve));
+      void connect(s);
       return started;
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      ready = false;
-      firstReady?.();
-      firstReady = null;
-      const c = client;
-      client = null;
-      if (c) {
-        c.removeAllListeners('end');
-        await c.end().catch(() => undefined);
-      }
-    },
+    stop: () => stop(s),
   };
+}
+
+/** What the listener's parts below share: its settings, its handlers and where its connection stands. */
+interface ListenerState {
+  readonly url: string;
+  readonly log: Logger;
+  readonly minDelay: number;
+  readonly maxDelay: number;
+  readonly random: () => number;
+  readonly events: EventEmitter<ListenerEvents>;
+  readonly handlers: Map<string, Set<(payload: string) => void>>;
+  /** The connection whose LISTENs are in place (null while down). */
+  client: pg.Client | null;
+  ready: boolean;
+  stopped: boolean;
+  /** Attempts since the last success. */
+  attempt: number;
+  everConnected: boolean;
+  /** The pending reconnect. */
+  timer: NodeJS.Timeout | null;
+  /** Resolves start()'s promise (on the first success, or on stop). */
+  firstReady: (() => void) | null;
+}
+
+const LISTEN_ALL = Object.values(CHANNELS)
+  .map((ch) => `LISTEN ${ch}`)
+  .join('; ');
+
+/** Emits a lifecycle event so that a throwing handler cannot break the listener. */
+function emit<K extends keyof ListenerEvents>(s: ListenerState, name: K, arg: ListenerEvents[K][0]): void {
+  try {
+    (s.events.emit as (n: string, a: unknown) => boolean)(name, arg);
+  } catch (err) {
+    s.log.warn({ err, event: name }, 'a listener lifecycle handler failed');
+  }
+}
+
+/** Connect: one attempt at a connection that LISTENs on every channel; a loss, now or later, schedules the next. */
+async function connect(s: ListenerState): Promise<void> {
+  if (s.stopped) return;
+  s.attempt++;
+  emit(s, 'listen:connecting', { attempt: s.attempt });
+  const c = new pg.Client(clientConfig(s.url, { application_name: 'sqp-refresh listen' }));
+  // pg emits 'error' (and then 'end') more than once for one lost connection: the first
+  // one of this client schedules the single reconnect, the rest are ignored.
+  let lost = false;
+  const onLost = (error: Error) => {
+    if (lost) return;
+    lost = true;
+    if (s.client === c) {
+      s.client = null;
+      s.ready = false;
+    }
+    c.removeAllListeners('notification');
+    c.end().catch(() => undefined);
+    scheduleReconnect(s, error);
+  };
+  c.on('error', onLost);
+  c.on('end', () => onLost(new Error('LISTEN connection ended')));
+  c.on('notification', (n) => dispatch(s, n));
+  try {
+    await c.connect();
+    await c.query(LISTEN_ALL);
+  } catch (err) {
+    onLost(err as Error);
+    return;
+  }
+  if (s.stopped || lost) {
+    await c.end().catch(() => undefined);
+    return;
+  }
+  attach(s, c);
+}
+
+/** Attach: a connection that is listening becomes the listener's, and says so (after a loss: notifications may have been missed). */
+function attach(s: ListenerState, c: pg.Client): void {
+  s.client = c;
+  s.ready = true;
+  const reconnected = s.everConnected;
+  s.everConnected = true;
+  s.attempt = 0;
+  if (reconnected) s.log.info('LISTEN connection is back');
+  emit(s, 'listen:success', { reconnected });
+  s.firstReady?.();
+  s.firstReady = null;
+}
+
+/** Reconnect with backoff: one pending attempt at a time, none once stopped. */
+function scheduleReconnect(s: ListenerState, error: Error): void {
+  if (s.stopped || s.timer) return;
+  // Full jitter on an exponential delay: replicas cut at once do not come back in lockstep.
+  const ceiling = Math.min(s.maxDelay, s.minDelay * 2 ** Math.min(s.attempt, 16));
+  const retryInMs = Math.round(ceiling / 2 + (s.random() * ceiling) / 2);
+  s.log.warn({ err: error, retryInMs, attempt: s.attempt }, 'LISTEN connection lost; reconnecting');
+  emit(s, 'listen:error', { error, retryInMs });
+  s.timer = setTimeout(() => {
+    s.timer = null;
+    void connect(s);
+  }, retryInMs);
+}
+
+/** Dispatch: a notification's payload to each handler of its channel; a throwing handler does not stop the others. */
+function dispatch(s: ListenerState, n: pg.Notification): void {
+  for (const h of s.handlers.get(n.channel) ?? []) {
+    try {
+      h(n.payload ?? '');
+    } catch (err) {
+      s.log.warn({ err, channel: n.channel }, 'a notification handler failed');
+    }
+  }
+}
+
+/** Stops for good: no reconnect, start() resolves, the connection is closed. */
+async function stop(s: ListenerState): Promise<void> {
+  s.stopped = true;
+  if (s.timer) clearTimeout(s.timer);
+  s.timer = null;
+  s.ready = false;
+  s.firstReady?.();
+  s.firstReady = null;
+  const c = s.client;
+  s.client = null;
+  if (c) {
+    c.removeAllListeners('end');
+    await c.end().catch(() => undefined);
+  }
 }
 
 /** Sends a notification on one of the service's channels (delivered at commit inside a transaction). */
