@@ -14,8 +14,8 @@
 import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { CloseCode, type OperationResult } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { CloseCode, type OperationResult, type ServerOptions } from 'graphql-ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { contextFor, tokenFromConnectionParams } from '../auth/context.ts';
 import type { Config } from '../config.ts';
@@ -35,10 +35,21 @@ export interface GraphQLWebSocket {
   stop(): Promise<void>;
 }
 
+/** Sockets without a valid token, counted against the cap; anonymous ones also watched for idleness. */
+interface UnauthenticatedSockets {
+  /** Not yet initialised, or anonymous. */
+  open: Set<WebSocket>;
+  /** Anonymous sockets after connection_init: their operations in flight, and since when none. */
+  anonymous: Map<WebSocket, { operations: Readonly<Record<string, unknown>>; idleSince: number | null }>;
+}
+
+type WsOptions = ServerOptions<Record<string, unknown>, Extra & Partial<{ socket: WebSocket }>>;
+type Yoga = YogaServerInstance<{ connectionParams?: Record<string, unknown> }, Context>;
+
 /** Serves graphql-ws on `server` at /graphql. */
 export function attachGraphQLWebSocket(options: {
   server: Server;
-  yoga: YogaServerInstance<{ connectionParams?: Record<string, unknown> }, Context>;
+  yoga: Yoga;
   auth: Config['auth'];
   /** Sockets without a valid token held open at once. */
   maxUnauthenticated: number;
@@ -46,108 +57,128 @@ export function attachGraphQLWebSocket(options: {
   unauthenticatedIdleMs: number;
   logger: Logger;
 }): GraphQLWebSocket {
-  const { yoga, auth, logger } = options;
   const wss = new WebSocketServer({ server: options.server, path: '/graphql' });
-  const unauthenticated = new Set<WebSocket>();
-  /** Anonymous sockets after connection_init: their operations in flight, and since when none. */
-  const anonymous = new Map<WebSocket, { operations: Readonly<Record<string, unknown>>; idleSince: number | null }>();
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [socket, state] of anonymous) {
-      if (Object.keys(state.operations).length > 0) state.idleSince = null;
-      else if (state.idleSince === null) state.idleSince = now;
-      else if (now - state.idleSince >= options.unauthenticatedIdleMs) socket.close(1000, 'Idle: no operation without a token for too long');
-    }
-  }, Math.max(250, Math.min(10_000, options.unauthenticatedIdleMs / 4)));
-  sweep.unref();
-
+  const sockets: UnauthenticatedSockets = { open: new Set(), anonymous: new Map() };
+  const sweep = sweepIdleAnonymous(sockets, options.unauthenticatedIdleMs);
   // Registered before graphql-ws's own listener, so that a socket over the cap is closed
   // before graphql-ws starts its protocol on it.
+  wss.on('connection', admitUnderCap(sockets, options.maxUnauthenticated, options.logger));
+  useServer<Record<string, unknown>, { socket: WebSocket }>(
+    {
+      connectionInitWaitTimeout: 3_000,
+      onConnect: authenticateConnection(options.auth, sockets),
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      onSubscribe: envelopedOperation(options.yoga),
+    },
+    wss,
+  );
+  return {
+    async stop() {
+      clearInterval(sweep);
+      await closeAllGoingAway(wss);
+    },
+  };
+}
+
+/** Closes (1000) an anonymous socket with no operation in flight for `idleMs`; checked on an unref'd timer. */
+function sweepIdleAnonymous(sockets: UnauthenticatedSockets, idleMs: number): NodeJS.Timeout {
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, state] of sockets.anonymous) {
+      if (Object.keys(state.operations).length > 0) state.idleSince = null;
+      else if (state.idleSince === null) state.idleSince = now;
+      else if (now - state.idleSince >= idleMs) socket.close(1000, 'Idle: no operation without a token for too long');
+    }
+  }, Math.max(250, Math.min(10_000, idleMs / 4)));
+  sweep.unref();
+  return sweep;
+}
+
+/** The `connection` listener that counts a new socket as unauthenticated, or closes it (1013) over the cap. */
+function admitUnderCap(sockets: UnauthenticatedSockets, max: number, logger: Logger): (socket: WebSocket) => void {
   // Refusals are logged at most once a minute, with how many there were: a flood of sockets
   // must not become a flood of log lines.
   let refused = 0;
   let lastWarning = 0;
-  wss.on('connection', (socket) => {
-    if (unauthenticated.size >= options.maxUnauthenticated) {
+  return (socket) => {
+    if (sockets.open.size >= max) {
       socket.close(TRY_AGAIN_LATER, 'Too many connections without a token; try again later');
       refused++;
       if (Date.now() - lastWarning >= 60_000) {
-        logger.warn({ refused, open: unauthenticated.size, limit: options.maxUnauthenticated }, 'refused WebSockets: too many without a valid token (GRAPHQL_WS_MAX_UNAUTHENTICATED)');
+        logger.warn({ refused, open: sockets.open.size, limit: max }, 'refused WebSockets: too many without a valid token (GRAPHQL_WS_MAX_UNAUTHENTICATED)');
         lastWarning = Date.now();
         refused = 0;
       }
       return;
     }
-    unauthenticated.add(socket);
+    sockets.open.add(socket);
     socket.once('close', () => {
-      unauthenticated.delete(socket);
-      anonymous.delete(socket);
+      sockets.open.delete(socket);
+      sockets.anonymous.delete(socket);
     });
-  });
-
-  useServer<Record<string, unknown>, { socket: WebSocket }>(
-    {
-      connectionInitWaitTimeout: 3_000,
-      onConnect: (ctx) => {
-        const socket = ctx.extra.socket;
-        const presented = tokenFromConnectionParams(ctx.connectionParams);
-        const { principal, invalidToken } = contextFor(auth, presented);
-        const refusal = invalidToken ?? (principal.scopes.size === 0 ? 'a token is required: connectionParams { authorization: "Bearer <token>" }' : null);
-        if (refusal) {
-          // graphql-ws would close with a bare "Forbidden"; say why (reasons are capped at 123 bytes).
-          socket.close(CloseCode.Forbidden, `Forbidden: ${refusal}`.slice(0, 123));
-          return false;
-        }
-        if (principal.name !== null) unauthenticated.delete(socket);
-        else anonymous.set(socket, { operations: ctx.subscriptions, idleSince: null });
-        return true;
-      },
-      execute: (args) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
-      onSubscribe: async (ctx, _id, payload) => {
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params: payload,
-          connectionParams: ctx.connectionParams ?? {},
-        });
-        // Parse and validation errors (armor's limits among them, which may throw rather than
-        // report) answer this operation only; anything else is unexpected and graphql-ws closes.
-        try {
-          const document = parse(payload.query);
-          const errors = validate(schema, document);
-          if (errors.length) return errors;
-          return {
-            schema,
-            operationName: payload.operationName,
-            document,
-            variableValues: payload.variables ?? undefined,
-            contextValue: await contextFactory(),
-            rootValue: { execute, subscribe } as Enveloped,
-          };
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-      },
-    },
-    wss,
-  );
-
-  return {
-    async stop() {
-      clearInterval(sweep);
-      // graphql-ws's dispose() does the same but waits for every client's close handshake
-      // (up to ws's 30 s timeout); here a client that does not answer in time is cut.
-      for (const socket of wss.clients) socket.close(GOING_AWAY, 'Going away: the server is stopping; reconnect');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => wss.close(() => resolve())),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_HANDSHAKE_MS))),
-      ]);
-      clearTimeout(timer);
-      for (const socket of wss.clients) socket.terminate();
-    },
   };
+}
+
+/** graphql-ws's onConnect: judges the connection_init credentials (4403 with the reason); a named caller leaves the cap, an anonymous one is watched for idleness. */
+function authenticateConnection(auth: Config['auth'], sockets: UnauthenticatedSockets): NonNullable<WsOptions['onConnect']> {
+  return (ctx) => {
+    const socket = ctx.extra.socket;
+    const presented = tokenFromConnectionParams(ctx.connectionParams);
+    const { principal, invalidToken } = contextFor(auth, presented);
+    const refusal = invalidToken ?? (principal.scopes.size === 0 ? 'a token is required: connectionParams { authorization: "Bearer <token>" }' : null);
+    if (refusal) {
+      // graphql-ws would close with a bare "Forbidden"; say why (reasons are capped at 123 bytes).
+      socket.close(CloseCode.Forbidden, `Forbidden: ${refusal}`.slice(0, 123));
+      return false;
+    }
+    if (principal.name !== null) sockets.open.delete(socket);
+    else sockets.anonymous.set(socket, { operations: ctx.subscriptions, idleSince: null });
+    return true;
+  };
+}
+
+/** graphql-ws's onSubscribe: the operation through yoga's envelop (its plugins, context and limits), a refused one answered as its errors. */
+function envelopedOperation(yoga: Yoga): NonNullable<WsOptions['onSubscribe']> {
+  return async (ctx, _id, payload) => {
+    const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+      ...ctx,
+      req: ctx.extra.request,
+      socket: ctx.extra.socket,
+      params: payload,
+      connectionParams: ctx.connectionParams ?? {},
+    });
+    // Parse and validation errors (armor's limits among them, which may throw rather than
+    // report) answer this operation only; anything else is unexpected and graphql-ws closes.
+    try {
+      const document = parse(payload.query);
+      const errors = validate(schema, document);
+      if (errors.length) return errors;
+      return {
+        schema,
+        operationName: payload.operationName,
+        document,
+        variableValues: payload.variables ?? undefined,
+        contextValue: await contextFactory(),
+        rootValue: { execute, subscribe } as Enveloped,
+      };
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+  };
+}
+
+/** Closes every socket with 1001 and the server; a client that does not answer the close within CLOSE_HANDSHAKE_MS is cut. */
+async function closeAllGoingAway(wss: WebSocketServer): Promise<void> {
+  // graphql-ws's dispose() does the same but waits for every client's close handshake
+  // (up to ws's 30 s timeout); here a client that does not answer in time is cut.
+  for (const socket of wss.clients) socket.close(GOING_AWAY, 'Going away: the server is stopping; reconnect');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    new Promise<void>((resolve) => wss.close(() => resolve())),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_HANDSHAKE_MS))),
+  ]);
+  clearTimeout(timer);
+  for (const socket of wss.clients) socket.terminate();
 }
