@@ -8,12 +8,11 @@ import { createProbes } from '../src/http/probes.ts';
 import { createLogger } from '../src/logger.ts';
 import { cancelRefresh, forceRefresh } from '../src/commands/refresh.ts';
 import { tableHealth } from '../src/runner/state/health.ts';
-import { createRunner, type Runner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
+import type { Runner } from '../src/runner/scheduler/runner.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, notify, CHANNELS, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
-import { tableChecksum } from './support/refresh.ts';
+import { buildTestRunner, registerTestTable, tableChecksum } from './support/refresh.ts';
 import { recordEvents, type Recorded } from './support/events.ts';
 import { eventually } from './support/until.ts';
 
@@ -44,14 +43,7 @@ async function sourceAndTarget(name: string, rows: number, opts: { pageSize?: nu
     ...(opts.mode === 'incremental' ? { mode: 'incremental', cursorColumn: 'updated_at' } : {}),
     quality: { rowCountChange: { min: -1, max: 1000 } },
   };
-  // (The event trigger may have registered the new table already.)
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
-  await pool.query(
-    `UPDATE sqp.refresh_config SET custom_sync_params = $2, next_refresh_at = now() + interval '30 days', is_enabled = true WHERE table_name = $1`,
-    [name, JSON.stringify(params)],
-  );
-  const { rows: [c] } = await pool.query<{ id: number }>(`SELECT id FROM sqp.refresh_config WHERE table_name = $1`, [name]);
-  return c!.id;
+  return registerTestTable(pool, { tableName: name, isEnabled: true, customSyncParams: params, nextRefreshAt: '30 days' });
 }
 
 const same = async (name: string) =>
@@ -72,11 +64,10 @@ async function startRunner(name: string, extra: { retryBaseMs?: number } = {}): 
   const listener = createDatabaseListener({ url: database.url, logger, minDelayMs: 20, maxDelayMs: 200 });
   await listener.start();
   const events = recordEvents<RefreshEvent>();
-  const runner = createRunner({
-    pool: own, logger, workerName: name, dailyByteBudget: null, listener,
-    sources: createSources({ targetUrl: database.url }),
+  const runner = buildTestRunner(own, database.url, {
+    logger, workerName: name, listener,
     retry: { maxAttempts: 5, baseDelayMs: extra.retryBaseMs ?? 20, maxDelayMs: 200 },
-    schedule: '0 0 1 1 *', concurrency: 2, emit: events.push,
+    concurrency: 2, emit: events.push,
   });
   await runner.start();
   let stopped = false;

@@ -1,24 +1,23 @@
 // The runner against real PostgreSQL, with an injected clock: order, cascades, blocking,
 // retries with backoff, next_refresh_at rules, and several replicas sharing the work.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.ts';
-import { createRunner, type RunnerOptions } from '../src/runner/scheduler/runner.ts';
+import { addRefreshDependency } from '../src/commands/config.ts';
+import type { RunnerOptions } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
+import { buildTestRunner, registerTestTable } from './support/refresh.ts';
 
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 8);
-const logger = createLogger({ level: process.env.TEST_LOG ?? 'silent', pretty: false });
 const T0 = new Date('2026-03-01T06:00:00Z');
 const HOUR = 3_600_000;
 let clock = T0.getTime();
 const now = () => new Date(clock);
 
 function runner(extra: Partial<RunnerOptions> = {}, db = pool) {
-  return createRunner({
-    pool: db, logger, workerName: 'test', dailyByteBudget: null, now, random: () => 1,
-    sources: createSources({ targetUrl: database.url }),
+  return buildTestRunner(db, database.url, {
+    now, random: () => 1,
     retry: { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: HOUR },
     ...extra,
   });
@@ -27,21 +26,15 @@ function runner(extra: Partial<RunnerOptions> = {}, db = pool) {
 /** A table sqp.<name> whose source is a generated series (or a failing query). */
 async function table(name: string, opts: { priority?: number; dueInHours?: number; query?: string; enabled?: boolean } = {}) {
   await pool.query(`CREATE TABLE IF NOT EXISTS sqp.${name} (id int PRIMARY KEY, v int)`);
-  await pool.query(
-    `INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
-  await pool.query(
-    `UPDATE sqp.refresh_config SET priority = $2, next_refresh_at = $3, is_enabled = $5, refresh_frequency_hours = 24,
-       custom_sync_params = $4 WHERE table_name = $1`,
-    [name, opts.priority ?? 100, new Date(clock + (opts.dueInHours ?? -1) * HOUR),
-     JSON.stringify({ source: { type: 'postgres', query: opts.query ?? 'SELECT g AS id, g * 2 AS v FROM generate_series(1, 250) g' }, pageSize: 100, quality: { rowCountChange: { min: -1, max: 100 } } }),
-     opts.enabled ?? true],
-  );
+  await registerTestTable(pool, {
+    tableName: name, priority: opts.priority ?? 100, isEnabled: opts.enabled ?? true, refreshFrequencyHours: 24,
+    customSyncParams: { source: { type: 'postgres', query: opts.query ?? 'SELECT g AS id, g * 2 AS v FROM generate_series(1, 250) g' }, pageSize: 100, quality: { rowCountChange: { min: -1, max: 100 } } },
+    nextRefreshAt: new Date(clock + (opts.dueInHours ?? -1) * HOUR),
+  });
 }
-const edge = (parent: string, dependent: string, type = 'hard') =>
-  pool.query(
-    `INSERT INTO sqp.refresh_dependencies (parent_config_id, dependent_config_id, dependency_type)
-     SELECT p.id, d.id, $3 FROM sqp.refresh_config p, sqp.refresh_config d WHERE p.table_name = $1 AND d.table_name = $2`,
-    [parent, dependent, type]);
+const sqp = (tableName: string) => ({ tableSchema: 'sqp', tableName });
+const edge = (parent: string, dependent: string, dependencyType: 'hard' | 'soft' = 'hard') =>
+  addRefreshDependency(pool, { parent: sqp(parent), dependent: sqp(dependent), dependencyType });
 const runsOf = async (names: string[]) =>
   (await pool.query(`SELECT table_name, status FROM sqp.refresh_audit_log WHERE table_name = ANY ($1) ORDER BY id`, [names])).rows;
 const nextOf = async (name: string) =>
