@@ -3,6 +3,7 @@
 // client cannot make the process hold an unbounded backlog, and counted as subscribers.
 import type { EventBus } from './bus.ts';
 import type { RefreshEvent } from './events.ts';
+import { createProgressThrottle } from './throttle.ts';
 
 export interface EventFilter {
   tableSchema?: string | null;
@@ -31,82 +32,76 @@ export function eventStream(
   subscribers: { count: number },
   progressIntervalMs = 100,
 ): AsyncIterableIterator<RefreshEvent> {
-  const queue: RefreshEvent[] = [];
-  const lastProgress = new Map<number, number>();
-  const held = new Map<number, RefreshEvent>();
-  const timers = new Map<number, NodeJS.Timeout>();
-  let wake: (() => void) | null = null;
-  let done = false;
-
-  const push = (e: RefreshEvent) => {
-    if (queue.length >= MAX_BACKLOG) {
-      const i = queue.findIndex((q) => q.type === 'run:progress');
-      queue.splice(i >= 0 ? i : 0, 1); // drop the oldest progress (or oldest event) first
-    }
-    queue.push(e);
-    wake?.();
-  };
-  const release = (runId: number) => {
-    const timer = timers.get(runId);
-    if (timer) clearTimeout(timer);
-    timers.delete(runId);
-    const e = held.get(runId);
-    held.delete(runId);
-    if (e) {
-      lastProgress.set(runId, Date.now());
-      push(e);
-    }
-  };
+  const backlog = createBacklog();
+  const throttle = createProgressThrottle(progressIntervalMs, backlog.push);
   const unsubscribe = bus.subscribe((e) => {
     if (!matches(e, filter)) return;
-    if (e.type === 'run:progress') {
-      const t = Date.now();
-      const last = lastProgress.get(e.runId);
-      if (last === undefined || t - last >= progressIntervalMs) {
-        release(e.runId);
-        held.delete(e.runId);
-        lastProgress.set(e.runId, t);
-        push(e);
-      } else {
-        held.set(e.runId, e);
-        if (!timers.has(e.runId)) timers.set(e.runId, setTimeout(() => release(e.runId), progressIntervalMs - (t - last)));
-      }
-      return;
-    }
-    if (e.type === 'run:finished') {
-      release(e.runId);
-      lastProgress.delete(e.runId);
-    }
-    push(e);
+    if (e.type === 'run:progress') return throttle.progress(e);
+    if (e.type === 'run:finished') throttle.finish(e.runId);
+    backlog.push(e);
   });
   subscribers.count++;
-
-  const cleanup = () => {
+  let done = false;
+  return iterate(backlog, () => {
     if (done) return;
     done = true;
     unsubscribe();
-    for (const t of timers.values()) clearTimeout(t);
+    throttle.stop();
     subscribers.count--;
-    wake?.();
-  };
+    backlog.close();
+  });
+}
 
-  // A hand-written iterator rather than an async generator: a generator that was never
-  // started skips its finally on return(), which would leak the subscription.
-  const iterator: AsyncIterableIterator<RefreshEvent> = {
+interface Backlog {
+  push(event: RefreshEvent): void;
+  /** The oldest event, once there is one; done once closed (events still queued are dropped). */
+  next(): Promise<IteratorResult<RefreshEvent>>;
+  close(): void;
+}
+
+/** The events a stream's consumer has yet to take: at most MAX_BACKLOG, progress dropped first. */
+function createBacklog(): Backlog {
+  const queue: RefreshEvent[] = [];
+  let wake: (() => void) | null = null;
+  let closed = false;
+  return {
+    push(e) {
+      if (queue.length >= MAX_BACKLOG) {
+        const i = queue.findIndex((q) => q.type === 'run:progress');
+        queue.splice(i >= 0 ? i : 0, 1); // drop the oldest progress (or oldest event) first
+      }
+      queue.push(e);
+      wake?.();
+    },
     async next() {
-      while (!done) {
+      while (!closed) {
         if (queue.length) return { value: queue.shift()!, done: false };
         await new Promise<void>((r) => (wake = r));
         wake = null;
       }
       return { value: undefined, done: true };
     },
+    close() {
+      closed = true;
+      wake?.();
+    },
+  };
+}
+
+/**
+ * The stream's iterator over its backlog; `end` unsubscribes. A hand-written iterator rather
+ * than an async generator: a generator that was never started skips its finally on return(),
+ * which would leak the subscription.
+ */
+function iterate(backlog: Backlog, end: () => void): AsyncIterableIterator<RefreshEvent> {
+  const iterator: AsyncIterableIterator<RefreshEvent> = {
+    next: () => backlog.next(),
     async return() {
-      cleanup();
+      end();
       return { value: undefined, done: true };
     },
     async throw(error?: unknown) {
-      cleanup();
+      end();
       throw error;
     },
     [Symbol.asyncIterator]() {

@@ -10,12 +10,14 @@ import type { Logger } from '../logger.ts';
 import type { EventBus } from './bus.ts';
 import type { RefreshEvent } from './events.ts';
 import { CHANNELS, notify, type DatabaseListener } from './listener.ts';
+import { createProgressThrottle } from './throttle.ts';
 
 export interface ReplicaTransport {
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
+/** Sends this process's events to the other replicas and publishes theirs on its bus, from start() to stop(). */
 export function createReplicaTransport(options: {
   /** The process's one LISTEN connection (it reconnects by itself). */
   listener: DatabaseListener;
@@ -27,78 +29,73 @@ export function createReplicaTransport(options: {
   /** Least time between two progress events of one run sent to other replicas. */
   progressIntervalMs?: number;
 }): ReplicaTransport {
-  const { bus, origin, logger } = options;
-  const interval = options.progressIntervalMs ?? 250;
+  const { bus, origin } = options;
   const remote = new WeakSet<RefreshEvent>();
-  const lastSent = new Map<number, { at: number; pending: RefreshEvent | null; timer: NodeJS.Timeout | null }>();
+  const outbox = createOutbox(options.pool, origin, options.logger);
+  const throttle = createProgressThrottle(options.progressIntervalMs ?? 250, outbox.send);
   let unsubscribe: (() => void) | null = null;
   let unlisten: (() => void) | null = null;
-  let stopped = false;
-
-  // One NOTIFY after the other: the pool's connections would otherwise commit them in any
-  // order, and a run's last progress could reach other replicas after its finish.
-  let sending: Promise<unknown> = Promise.resolve();
-  const send = (event: RefreshEvent) => {
-    const payload = JSON.stringify({ ...event, origin });
-    sending = sending.then(() =>
-      notify(options.pool, CHANNELS.events, payload).catch((err) => {
-        if (!stopped) logger.warn({ err, event: event.type }, 'could not send an event to other replicas');
-      }),
-    );
-  };
 
   const onLocal = (event: RefreshEvent) => {
     if (remote.has(event) || event.type === 'config:changed') return;
-    if (event.type !== 'run:progress') {
-      if (event.type === 'run:finished') flush(event.runId);
-      send(event);
-      return;
-    }
-    const t = Date.now();
-    const s = lastSent.get(event.runId);
-    if (!s || t - s.at >= interval) {
-      if (s?.timer) clearTimeout(s.timer);
-      lastSent.set(event.runId, { at: t, pending: null, timer: null });
-      send(event);
-      return;
-    }
-    s.pending = event; // the latest wins; sent when the interval ends or the run finishes
-    s.timer ??= setTimeout(() => flush(event.runId), interval - (t - s.at));
+    if (event.type === 'run:progress') return throttle.progress(event);
+    if (event.type === 'run:finished') throttle.finish(event.runId);
+    outbox.send(event);
   };
-
-  function flush(runId: number) {
-    const s = lastSent.get(runId);
-    if (!s) return;
-    if (s.timer) clearTimeout(s.timer);
-    if (s.pending) send(s.pending);
-    lastSent.set(runId, { at: Date.now(), pending: null, timer: null });
-  }
-
-  const onNotification = (payload: string) => {
-    if (!payload) return;
-    let parsed: RefreshEvent & { origin?: string };
-    try {
-      parsed = JSON.parse(payload) as RefreshEvent & { origin?: string };
-    } catch {
-      return;
-    }
-    if (parsed.origin === origin) return;
-    const { origin: _o, ...event } = parsed;
-    remote.add(event as RefreshEvent);
-    bus.publish(event as RefreshEvent);
+  const onRemote = (payload: string) => {
+    const event = receivedEvent(payload, origin);
+    if (!event) return;
+    remote.add(event);
+    bus.publish(event);
   };
 
   return {
     async start() {
-      unlisten = options.listener.onNotification(CHANNELS.events, onNotification);
+      unlisten = options.listener.onNotification(CHANNELS.events, onRemote);
       unsubscribe = bus.subscribe(onLocal);
     },
     async stop() {
-      stopped = true;
       unsubscribe?.();
-      await sending;
-      for (const s of lastSent.values()) if (s.timer) clearTimeout(s.timer);
+      await outbox.stop();
+      throttle.stop();
       unlisten?.();
     },
   };
+}
+
+/** The NOTIFYs of this process's events, one after the other. */
+function createOutbox(pool: pg.Pool, origin: string, logger: Logger) {
+  // One NOTIFY after the other: the pool's connections would otherwise commit them in any
+  // order, and a run's last progress could reach other replicas after its finish.
+  let sending: Promise<unknown> = Promise.resolve();
+  let stopped = false;
+  return {
+    send(event: RefreshEvent): void {
+      const payload = JSON.stringify({ ...event, origin });
+      sending = sending.then(() =>
+        notify(pool, CHANNELS.events, payload).catch((err) => {
+          if (!stopped) logger.warn({ err, event: event.type }, 'could not send an event to other replicas');
+        }),
+      );
+    },
+    /** Waits for what was sent; a failure from now on is no warning (the process is stopping). */
+    async stop(): Promise<void> {
+      stopped = true;
+      await sending;
+    },
+  };
+}
+
+/** Another replica's event from a notification's payload; null for this process's own, or a payload that is no event. */
+function receivedEvent(payload: string, origin: string): RefreshEvent | null {
+  if (!payload) return null;
+  let parsed: RefreshEvent & { origin?: string };
+  try {
+    parsed = JSON.parse(payload) as RefreshEvent & { origin?: string };
+  } catch {
+    return null;
+  }
+  if (parsed.origin === origin) return null;
+  const { origin: _o, ...event } = parsed;
+  return event as RefreshEvent;
 }

@@ -1,0 +1,54 @@
+// Progress throttled per run, for GraphQL streams and for the replica transport alike: a run's
+// first progress passes at once, later ones at most one per interval; in between the latest is
+// held (it replaces older ones) and passes when the interval ends or before the run's finish,
+// so the first and the last progress of a run always get through.
+import type { RefreshEvent } from './events.ts';
+
+export type RunProgress = Extract<RefreshEvent, { type: 'run:progress' }>;
+
+export interface ProgressThrottle {
+  /** Passes a run's progress now, or holds it until the run's interval ends. */
+  progress(event: RunProgress): void;
+  /** Passes the run's held progress now and forgets the run: call it before passing the run's finish. */
+  finish(runId: number): void;
+  /** Clears the timers (held progress is dropped). */
+  stop(): void;
+}
+
+/** Creates a throttle that hands what passes to `pass`; `intervalMs`: least time between two progress events of one run. */
+export function createProgressThrottle(intervalMs: number, pass: (event: RunProgress) => void): ProgressThrottle {
+  const runs = new Map<number, { at: number; held: RunProgress | null; timer: NodeJS.Timeout | null }>();
+  const release = (runId: number) => {
+    const run = runs.get(runId);
+    if (!run) return;
+    if (run.timer) clearTimeout(run.timer);
+    run.timer = null;
+    const held = run.held;
+    run.held = null;
+    if (held) {
+      run.at = Date.now();
+      pass(held);
+    }
+  };
+  return {
+    progress(event) {
+      const t = Date.now();
+      const run = runs.get(event.runId);
+      if (!run || t - run.at >= intervalMs) {
+        release(event.runId);
+        runs.set(event.runId, { at: t, held: null, timer: null });
+        pass(event);
+        return;
+      }
+      run.held = event;
+      run.timer ??= setTimeout(() => release(event.runId), intervalMs - (t - run.at));
+    },
+    finish(runId) {
+      release(runId);
+      runs.delete(runId);
+    },
+    stop() {
+      for (const run of runs.values()) if (run.timer) clearTimeout(run.timer);
+    },
+  };
+}
