@@ -6,7 +6,7 @@ import type { TextValue } from './source.ts';
 const SPECIAL = /[\\\t\n\r]/;
 
 /** One value escaped for COPY text (backslash, tab, newline and carriage return). */
-export function escapeCopyValue(value: string): string {
+function escapeCopyValue(value: string): string {
   if (!SPECIAL.test(value)) return value;
   return value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
 }
@@ -25,6 +25,37 @@ export function toCopyText(rows: readonly TextValue[][]): string {
     lines[r] = line;
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/** Writes COPY text into a buffer that grows as needed (a source that writes COPY text straight from its wire format: bigquery-wire-rows.ts). */
+export class CopyWriter {
+  out: Buffer;
+  at = 0;
+  constructor(capacity: number) {
+    this.out = Buffer.allocUnsafe(Math.max(1024, capacity));
+  }
+  ensure(n: number): void {
+    if (this.at + n <= this.out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.at + n));
+    this.out.copy(bigger, 0, 0, this.at);
+    this.out = bigger;
+  }
+  byte(c: number): void {
+    this.ensure(1);
+    this.out[this.at++] = c;
+  }
+  /** One value (already PostgreSQL text input), or NULL. */
+  value(text: string | null): void {
+    if (text === null) {
+      this.ensure(2);
+      this.out[this.at++] = 0x5c; // backslash
+      this.out[this.at++] = 0x4e; // N
+      return;
+    }
+    const escaped = escapeCopyValue(text);
+    this.ensure(escaped.length * 3);
+    this.at += this.out.write(escaped, this.at, 'utf8');
+  }
 }
 
 const UNESCAPE = /\\(.)/g;

@@ -2,23 +2,18 @@
 // already is its PostgreSQL input text is checked and its bytes copied; any other value is
 // JSON.parse'd alone and converted by `toText` (bigquery-types.ts), so the text is exactly
 // what `convertRows` + `toCopyText` give (test/bigquery-wire.test.ts holds both to that).
-import { escapeCopyValue } from '../copy-text.ts';
-import { canonicalType, toText, type WireField } from './bigquery-types.ts';
+import { CopyWriter } from '../copy-text.ts';
+import { toText, type WireField } from './bigquery-types.ts';
 import {
-  BACKSLASH,
   COLON,
   COMMA,
-  DOT,
   expectByte,
   isKey,
   LBRACE,
   LBRACKET,
   MalformedBody,
-  MINUS,
   NEWLINE,
-  NINE,
   parseSlice,
-  PLUS,
   QUOTE,
   RBRACE,
   RBRACKET,
@@ -26,8 +21,8 @@ import {
   skipString,
   skipValue,
   TAB,
-  ZERO,
 } from './bigquery-json.ts';
+import { CONVERT, copyPlainNumber, copyPlainString, planOf, TEXT, type ValuePlan } from './bigquery-wire-values.ts';
 
 /** Rows of one page as COPY text (see copy-text.ts). */
 export interface CopyRows {
@@ -65,61 +60,6 @@ export function withoutNul(text: string, column: string, pageRow: number, option
   );
 }
 
-const TEXT = 0; // the wire string as it is (escaped for COPY when it needs it)
-const INT = 1; // [+-]digits, leading + dropped
-const DECIMAL = 2; // -digits[.digits] as it is
-const CONVERT = 3; // toText on the JSON.parse'd value (every other type and spelling)
-
-function planOf(field: WireField): number {
-  if (field.mode === 'REPEATED') return CONVERT;
-  switch (canonicalType(field.type)) {
-    case 'STRING':
-    case 'GEOGRAPHY':
-    case 'JSON':
-    case 'TIME':
-    case 'DATE':
-      return TEXT;
-    case 'INT64':
-      return INT;
-    case 'NUMERIC':
-    case 'BIGNUMERIC':
-      return DECIMAL;
-    default:
-      return CONVERT;
-  }
-}
-
-/** Writes COPY text into a buffer that grows as needed. */
-class CopyWriter {
-  out: Buffer;
-  at = 0;
-  constructor(capacity: number) {
-    this.out = Buffer.allocUnsafe(Math.max(1024, capacity));
-  }
-  ensure(n: number): void {
-    if (this.at + n <= this.out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.at + n));
-    this.out.copy(bigger, 0, 0, this.at);
-    this.out = bigger;
-  }
-  byte(c: number): void {
-    this.ensure(1);
-    this.out[this.at++] = c;
-  }
-  /** One value (already PostgreSQL text input), or NULL. */
-  value(text: string | null): void {
-    if (text === null) {
-      this.ensure(2);
-      this.out[this.at++] = BACKSLASH;
-      this.out[this.at++] = 0x4e; // N
-      return;
-    }
-    const escaped = escapeCopyValue(text);
-    this.ensure(escaped.length * 3);
-    this.at += this.out.write(escaped, this.at, 'utf8');
-  }
-}
-
 /**
  * The `rows` array that starts at `start` of `body` as COPY text, values in `fields` order,
  * and the index just after the array. Values are exactly `toText(field, v)` of the parsed
@@ -127,101 +67,127 @@ class CopyWriter {
  * cell count differs from the schema.
  */
 export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number, options: ReadOptions): CopyRows & { end: number } {
-  const plans = fields.map(planOf);
-  const width = fields.length;
-  // COPY text is shorter than its JSON (no {"v":…} around each value): the rest of the body
-  // is room enough; untouched capacity of a large allocation never becomes resident.
-  const w = new CopyWriter(body.length - start);
-  const b = body;
-  let rowCount = 0;
-  let i = skipSpace(b, start + 1); // after '['
-  if (b[i] === RBRACKET) return { text: w.out.subarray(0, 0), rowCount, end: i + 1 };
+  return new PageRows(fields, body, start, options).read(start);
+}
 
-  /** toText of a parsed value, without NULs (see withoutNul). */
-  const textOf = (c: number, v: unknown): string | null => {
-    const text = toText(fields[c]!, v);
-    return text !== null && text.includes('\0') ? withoutNul(text, fields[c]!.name, rowCount, options) : text;
-  };
+/**
+ * One page being decoded: the body, each column's plan and the writer, shared by the readers
+ * of a row, a cell and a value below — methods, not closures, so nothing is allocated per row
+ * or value. Each reader takes the index where its part starts and returns the one after it.
+ */
+class PageRows {
+  private readonly plans: ValuePlan[];
+  private readonly width: number;
+  private readonly w: CopyWriter;
+  /** Rows written so far: the page row of the one being read. */
+  private rowCount = 0;
+  /** Cells of the row's last "f" array (set by `cells`). */
+  private cellCount = 0;
 
-  /**
-   * Writes the value starting at `i` of column `c`; returns the index after it. The usual
-   * values (strings without escapes, plain integers and decimals) are copied byte by byte as
-   * they are scanned, in one pass: COPY text of a cell is shorter than its JSON, so the room
-   * ensured at the start of each row is enough (see the row loop). Anything else is parsed
-   * alone and converted, written from `w.at` again.
-   */
-  const writeValue = (c: number, i: number): number => {
-    const plan = plans[c]!;
-    if (b[i] === QUOTE && plan !== CONVERT) {
-      const out = w.out;
-      let o = w.at;
-      let j = i + 1;
-      if (plan === TEXT) {
-        for (;;) {
-          const x = b[j]!;
-          if (x === QUOTE) {
-            w.at = o;
-            return j + 1;
-          }
-          if (x === BACKSLASH || !(x >= 0x20)) {
-            if (x === undefined) throw new MalformedBody('unterminated string');
-            break; // an escape (or a raw control character): the general way below
-          }
-          out[o++] = x;
-          j++;
-        }
-      } else {
-        // INT: [+-]?\d+ (a leading + dropped)   DECIMAL: -?\d+(\.\d+)?
-        let x = b[j]!;
-        if (x === MINUS) {
-          out[o++] = x;
-          x = b[++j]!;
-        } else if (x === PLUS && plan === INT) x = b[++j]!;
-        let digits = 0;
-        while (x >= ZERO && x <= NINE) {
-          out[o++] = x;
-          x = b[++j]!;
-          digits++;
-        }
-        let ok = digits > 0;
-        if (ok && plan === DECIMAL && x === DOT) {
-          out[o++] = x;
-          x = b[++j]!;
-          let frac = 0;
-          while (x >= ZERO && x <= NINE) {
-            out[o++] = x;
-            x = b[++j]!;
-            frac++;
-          }
-          ok = frac > 0;
-        }
-        if (ok && x === QUOTE) {
-          w.at = o;
-          return j + 1;
-        }
+  constructor(
+    private readonly fields: readonly WireField[],
+    private readonly b: Buffer,
+    start: number,
+    private readonly options: ReadOptions,
+  ) {
+    this.plans = fields.map(planOf);
+    this.width = fields.length;
+    // COPY text is shorter than its JSON (no {"v":…} around each value): the rest of the body
+    // is room enough; untouched capacity of a large allocation never becomes resident.
+    this.w = new CopyWriter(b.length - start);
+  }
+
+  /** The rows array whose '[' is at `start`. */
+  read(start: number): CopyRows & { end: number } {
+    const { b, w } = this;
+    let i = skipSpace(b, start + 1); // after '['
+    if (b[i] === RBRACKET) return { text: w.out.subarray(0, 0), rowCount: 0, end: i + 1 };
+    for (;;) {
+      i = skipSpace(b, this.row(i));
+      if (b[i] === COMMA) {
+        i = skipSpace(b, i + 1);
+        continue;
       }
-      const endOfString = skipString(b, i);
-      w.value(textOf(c, parseSlice(b, i, endOfString)));
-      return endOfString;
+      expectByte(b, i, RBRACKET);
+      break;
     }
-    const valueEnd = skipValue(b, i);
-    if (valueEnd - i === 4 && b[i] === 0x6e && plan !== CONVERT) {
-      w.value(null); // null
-      return valueEnd;
-    }
-    w.value(textOf(c, parseSlice(b, i, valueEnd)));
-    return valueEnd;
-  };
+    return { text: w.out.subarray(0, w.at), rowCount: this.rowCount, end: i + 1 };
+  }
 
-  /** A cell `{"v": …}` (or null) of column c at `i`; returns the index after it. */
-  const writeCell = (c: number, i: number): number => {
-    // The usual spelling, {"v":…}, without the general key loop below.
-    const cellStart = w.at;
-    if (b[i] === LBRACE && b[i + 1] === QUOTE && b[i + 2] === 0x76 && b[i + 3] === QUOTE && b[i + 4] === COLON && c < width) {
+  /** One row, {"f": [cells]}, and its newline. */
+  private row(i: number): number {
+    const { b, w } = this;
+    expectByte(b, i, LBRACE);
+    // Room for the rest of the body: what the fast paths copy is never longer than what they
+    // read (a converted value may be; then the buffer grows here, once).
+    w.ensure(b.length - i);
+    i = skipSpace(b, i + 1);
+    let cells = 0;
+    const rowStart = w.at;
+    if (b[i] !== RBRACE) {
+      for (;;) {
+        const isF = isKey(b, i, 0x66);
+        expectByte(b, i, QUOTE);
+        const keyEnd = skipString(b, i);
+        const key = isF ? 'f' : (parseSlice(b, i, keyEnd) as string);
+        i = skipSpace(b, keyEnd);
+        expectByte(b, i, COLON);
+        i = skipSpace(b, i + 1);
+        if (key === 'f') {
+          w.at = rowStart; // a repeated "f": the last one counts, as for JSON.parse
+          cells = 0;
+        }
+        if (key === 'f' && b[i] === LBRACKET) {
+          i = this.cells(i);
+          cells = this.cellCount;
+        } else i = skipValue(b, i);
+        i = skipSpace(b, i);
+        if (b[i] === COMMA) {
+          i = skipSpace(b, i + 1);
+          continue;
+        }
+        expectByte(b, i, RBRACE);
+        break;
+      }
+    }
+    if (cells !== this.width) throw new Error(`BigQuery row ${this.rowCount} has ${cells} cells, the result schema ${this.width} fields`);
+    w.byte(NEWLINE);
+    this.rowCount++;
+    return i + 1;
+  }
+
+  /** A row's "f" array of cells, tab-separated; its count in `cellCount`. */
+  private cells(i: number): number {
+    const { b, w, width } = this;
+    let cells = 0;
+    i = skipSpace(b, i + 1);
+    if (b[i] !== RBRACKET) {
+      for (;;) {
+        if (cells > 0 && cells < width) w.out[w.at++] = TAB;
+        i = skipSpace(b, this.cell(cells, i));
+        cells++;
+        if (b[i] === COMMA) {
+          i = skipSpace(b, i + 1);
+          continue;
+        }
+        expectByte(b, i, RBRACKET);
+        break;
+      }
+    }
+    this.cellCount = cells;
+    return i + 1;
+  }
+
+  /** A cell `{"v": …}` (or null) of column c. */
+  private cell(c: number, i: number): number {
+    const { b, w } = this;
+    // The usual spelling, {"v":…}, without the general key loop of `cellByKeys`.
+    if (b[i] === LBRACE && b[i + 1] === QUOTE && b[i + 2] === 0x76 && b[i + 3] === QUOTE && b[i + 4] === COLON && c < this.width) {
+      const cellStart = w.at;
       const valueStart = skipSpace(b, i + 5);
       let j: number;
       try {
-        j = skipSpace(b, writeValue(c, valueStart));
+        j = skipSpace(b, this.value(c, valueStart));
       } catch (err) {
         // Not this cell's value after all if another key follows ({"v":…,"v":…}): read it the general way.
         if (err instanceof MalformedBody || b[skipSpace(b, skipValue(b, valueStart))] !== COMMA) throw err;
@@ -234,10 +200,15 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
     if (b[i] !== LBRACE) {
       const cellEnd = skipValue(b, i);
       const cell = parseSlice(b, i, cellEnd) as { v?: unknown } | null;
-      if (c < width) w.value(textOf(c, cell?.v));
+      if (c < this.width) w.value(this.textOf(c, cell?.v));
       return cellEnd;
     }
-    // The general way: the LAST "v" counts, as for JSON.parse; every other key is skipped.
+    return this.cellByKeys(c, i);
+  }
+
+  /** A cell object read key by key: the LAST "v" counts, as for JSON.parse; every other key is skipped. */
+  private cellByKeys(c: number, i: number): number {
+    const b = this.b;
     i = skipSpace(b, i + 1);
     let valueAt = -1;
     if (b[i] !== RBRACE) {
@@ -258,76 +229,42 @@ export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start
         break;
       }
     }
-    if (c < width) {
-      if (valueAt >= 0) writeValue(c, valueAt);
-      else w.value(textOf(c, undefined));
+    if (c < this.width) {
+      if (valueAt >= 0) this.value(c, valueAt);
+      else this.w.value(this.textOf(c, undefined));
     }
     return i + 1;
-  };
-
-  for (;;) {
-    // One row: {"f": [cells]}.
-    expectByte(b, i, LBRACE);
-    // Room for the rest of the body: what the fast paths copy is never longer than what they
-    // read (a converted value may be; then the buffer grows here, once).
-    w.ensure(b.length - i);
-    i = skipSpace(b, i + 1);
-    let cells = 0;
-    const rowStart = w.at;
-    if (b[i] !== RBRACE) {
-      for (;;) {
-        const isF = isKey(b, i, 0x66);
-        expectByte(b, i, QUOTE);
-        const keyEnd = skipString(b, i);
-        const key = isF ? 'f' : (parseSlice(b, i, keyEnd) as string);
-        i = skipSpace(b, keyEnd);
-        expectByte(b, i, COLON);
-        i = skipSpace(b, i + 1);
-        if (key === 'f' && b[i] === LBRACKET) {
-          w.at = rowStart; // a repeated "f": the last one counts, as for JSON.parse
-          cells = 0;
-          i = skipSpace(b, i + 1);
-          if (b[i] !== RBRACKET) {
-            for (;;) {
-              if (cells > 0 && cells < width) w.out[w.at++] = TAB;
-              i = skipSpace(b, writeCell(cells, i));
-              cells++;
-              if (b[i] === COMMA) {
-                i = skipSpace(b, i + 1);
-                continue;
-              }
-              expectByte(b, i, RBRACKET);
-              break;
-            }
-          }
-          i++;
-        } else {
-          if (key === 'f') {
-            w.at = rowStart;
-            cells = 0;
-          }
-          i = skipValue(b, i);
-        }
-        i = skipSpace(b, i);
-        if (b[i] === COMMA) {
-          i = skipSpace(b, i + 1);
-          continue;
-        }
-        expectByte(b, i, RBRACE);
-        break;
-      }
-    }
-    if (cells !== width) throw new Error(`BigQuery row ${rowCount} has ${cells} cells, the result schema ${width} fields`);
-    w.byte(NEWLINE);
-    rowCount++;
-    i = skipSpace(b, i + 1);
-    if (b[i] === COMMA) {
-      i = skipSpace(b, i + 1);
-      continue;
-    }
-    expectByte(b, i, RBRACKET);
-    break;
   }
-  return { text: w.out.subarray(0, w.at), rowCount, end: i + 1 };
-}
 
+  /**
+   * The value of column `c`. The usual values (strings without escapes, plain integers and
+   * decimals) are copied byte by byte as they are scanned, in one pass: COPY text of a cell is
+   * shorter than its JSON, so the room ensured at the start of each row is enough (see `row`).
+   * Anything else is parsed alone and converted, written from `w.at` again.
+   */
+  private value(c: number, i: number): number {
+    const { b, w } = this;
+    const plan = this.plans[c]!;
+    if (b[i] === QUOTE && plan !== CONVERT) {
+      const copied = plan === TEXT ? copyPlainString(b, i, w) : copyPlainNumber(b, i, w, plan);
+      if (copied >= 0) return copied;
+      const endOfString = skipString(b, i);
+      w.value(this.textOf(c, parseSlice(b, i, endOfString)));
+      return endOfString;
+    }
+    const valueEnd = skipValue(b, i);
+    if (valueEnd - i === 4 && b[i] === 0x6e && plan !== CONVERT) {
+      w.value(null); // null
+      return valueEnd;
+    }
+    w.value(this.textOf(c, parseSlice(b, i, valueEnd)));
+    return valueEnd;
+  }
+
+  /** toText of a parsed value, without NULs (see withoutNul). */
+  private textOf(c: number, v: unknown): string | null {
+    const field = this.fields[c]!;
+    const text = toText(field, v);
+    return text !== null && text.includes('\0') ? withoutNul(text, field.name, this.rowCount, this.options) : text;
+  }
+}
