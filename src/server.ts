@@ -1,5 +1,14 @@
-// The HTTP transport: graphql-yoga at /graphql (GraphiQL on GET from a browser, served from
-// this process), graphql-ws on the same path (src/http/graphql-ws.ts), plain routes beside it.
+// The HTTP layer's first file. Its one concern is transport: carrying requests to the graph
+// and to plain routes — graphql-yoga at /graphql (GraphiQL on GET from a browser, served from
+// this process), graphql-ws on the same path (src/http/graphql-ws.ts), the operator's routes
+// (src/http/operations.ts, probes.ts, metrics.ts) and the status page beside it — and stopping
+// so that clients reconnect at once. It decides nothing about tables or runs.
+// What it (and src/http/) may import: the graph (src/schema/), auth (src/auth/), config and
+// logger, the services it is handed (the Database type, the Runtime handle — the runner is
+// reached only through it), event types, and the read-only lookups its routes report
+// (the audit log's bytes billed, pending migrations, preflight's StartupError). Never the
+// runner's scheduler, src/commands/ or the composition root: service.ts imports this layer,
+// not the reverse.
 import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,7 +63,6 @@ export interface App {
   stop(): Promise<void>;
 }
 
-
 /** Builds the GraphQL server; nothing listens until start(). */
 export function buildApp(options: {
   graphql: Config['graphql'];
@@ -69,12 +77,57 @@ export function buildApp(options: {
   /** The database and runtime every request's context carries to the resolvers; none: an app of plain routes (tests). */
   services?: Services;
 }): App {
-  const services = options.services ?? routesOnly();
-  const { graphql, logger } = options;
+  const { graphql, logger, operations } = options;
   const auth = options.auth ?? { tokens: [], anonymous: 'none' };
   // Aborted by stop(): every subscription stream of this server ends (see schema/subscriptions.ts).
   const shutdown = new AbortController();
   setMaxListeners(0, shutdown.signal); // one listener per live subscription
+  const yoga = createGraphQLYoga({ graphql, auth, logger, services: options.services ?? routesOnly(), shutdown: shutdown.signal });
+  const { operationsServer, operationsRoutes } = operationsListener(operations, options.listening, logger);
+  const routes = { ...graphiqlAssetRoutes(), ...options.routes, ...(operationsServer ? {} : operationsRoutes) };
+  const responses = trackResponses();
+  const server = options.listening?.server ?? createServer();
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    responses.add(res);
+    const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
+    if (!route) return void yoga(req, res);
+    runRoute(route, req, res, logger);
+  });
+  const websocket = attachGraphQLWebSocket({
+    server, yoga, auth, logger,
+    maxUnauthenticated: graphql.maxUnauthenticatedSockets,
+    unauthenticatedIdleMs: graphql.unauthenticatedIdleMs,
+  });
+
+  return {
+    yoga,
+    server,
+    operationsServer,
+    async start(port = 0, host = '127.0.0.1') {
+      if (operationsServer) await startOperationsListener(operationsServer, operations, host, logger);
+      return listenGraphQL(server, port, host);
+    },
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await websocket.stop();
+      shutdown.abort();
+      await responses.drained(STREAM_DRAIN_MS);
+      server.closeAllConnections();
+      await closed;
+      if (operationsServer?.listening) {
+        const opsClosed = new Promise<void>((resolve) => operationsServer.close(() => resolve()));
+        operationsServer.closeAllConnections();
+        await opsClosed;
+      }
+    },
+  };
+}
+
+/** graphql-yoga over the schema: armor's limits, GraphiQL's page policy, introspection as configured, masked errors, each request's context. */
+function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['auth']; logger: Logger; services: Services; shutdown: AbortSignal }): App['yoga'] {
+  const { graphql, auth, logger, services, shutdown } = options;
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
       maxDepth: { n: graphql.maxDepth },
@@ -94,13 +147,13 @@ export function buildApp(options: {
   if (!graphql.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   }
-  const yoga = createYoga<ServerContext, Context>({
+  return createYoga<ServerContext, Context>({
     schema,
     // Who calls: the bearer token of an HTTP request (queries, mutations, SSE subscriptions),
     // or the connectionParams of a graphql-ws connection (see src/http/graphql-ws.ts).
     context: ({ request, connectionParams }): Context => ({
       ...contextFor(auth, connectionParams ? tokenFromConnectionParams(connectionParams) : tokenFromHeaders(request.headers)),
-      shutdown: shutdown.signal,
+      shutdown,
       db: services.db,
       runtime: services.runtime,
     }),
@@ -120,86 +173,69 @@ export function buildApp(options: {
     plugins,
     landingPage: false,
   });
-  const operations = options.operations;
+}
+
+/**
+ * The operator's routes (guarded by METRICS_TOKEN) and, when they have a port of their own, the
+ * listener that serves them: the one bound early (its handler replaced) or a new one.
+ */
+function operationsListener(operations: OperationsOptions | undefined, adopted: BoundListeners | undefined, logger: Logger): { operationsServer: Server | null; operationsRoutes: Record<string, Route> } {
   const operationsRoutes = operations ? protectedOperationsRoutes(operations.routes, operations.token) : {};
-  const adopted = options.listening;
   // bindListeners bound an operations port exactly when the same config gives one here.
   const operationsServer = operations?.port !== undefined ? (adopted?.operationsServer ?? createOperationsServer(operationsRoutes, logger)) : null;
   if (operationsServer && operationsServer === adopted?.operationsServer) {
     operationsServer.removeAllListeners('request');
     operationsServer.on('request', operationsHandler(operationsRoutes, logger));
   }
-  const routes = { ...graphiqlAssetRoutes(), ...options.routes, ...(operationsServer ? {} : operationsRoutes) };
-  // Responses in flight (SSE streams among them), so that stop() can wait for their end.
+  return { operationsServer, operationsRoutes };
+}
+
+/** Responses in flight (SSE streams among them), so that stop() can wait for their end. */
+function trackResponses(): { add(res: ServerResponse): void; drained(maxMs: number): Promise<void> } {
   const responses = new Set<ServerResponse>();
   const drained: Array<() => void> = [];
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    responses.add(res);
-    res.once('close', () => {
-      responses.delete(res);
-      if (responses.size === 0) drained.splice(0).forEach((resolve) => resolve());
-    });
-    const route = routes[new URL(req.url ?? '/', 'http://localhost').pathname];
-    if (!route) return void yoga(req, res);
-    runRoute(route, req, res, logger);
-  };
-  const server = adopted?.server ?? createServer();
-  server.removeAllListeners('request');
-  server.on('request', handler);
-  const websocket = attachGraphQLWebSocket({
-    server, yoga, auth, logger,
-    maxUnauthenticated: graphql.maxUnauthenticatedSockets,
-    unauthenticatedIdleMs: graphql.unauthenticatedIdleMs,
-  });
-
   return {
-    yoga,
-    server,
-    operationsServer,
-    async start(port = 0, host = '127.0.0.1') {
-      if (operationsServer) {
-        const opsHost = operations?.host ?? host;
-        if (!operationsServer.listening) {
-          await new Promise<void>((resolve, reject) => {
-            operationsServer.once('error', reject);
-            operationsServer.listen(operations?.port, opsHost, () => resolve());
-          });
-        }
-        const address = operationsServer.address() as AddressInfo;
-        logger.info({ url: `http://${opsHost}:${address.port}` }, `/health, /ready and /metrics are served at http://${opsHost}:${address.port}`);
-      }
-      if (server.listening) {
-        const address = server.address() as AddressInfo;
-        return `http://${host}:${address.port}/graphql`;
-      }
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          const address = server.address() as AddressInfo;
-          resolve(`http://${host}:${address.port}/graphql`);
-        });
+    add(res) {
+      responses.add(res);
+      res.once('close', () => {
+        responses.delete(res);
+        if (responses.size === 0) drained.splice(0).forEach((resolve) => resolve());
       });
     },
-    async stop() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await websocket.stop();
-      shutdown.abort();
-      if (responses.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => drained.push(resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, STREAM_DRAIN_MS))),
-        ]);
-        clearTimeout(timer);
-      }
-      server.closeAllConnections();
-      await closed;
-      if (operationsServer?.listening) {
-        const opsClosed = new Promise<void>((resolve) => operationsServer.close(() => resolve()));
-        operationsServer.closeAllConnections();
-        await opsClosed;
-      }
+    /** Resolves when none is in flight any more, or after `maxMs`. */
+    async drained(maxMs) {
+      if (responses.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => drained.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, maxMs))),
+      ]);
+      clearTimeout(timer);
     },
   };
+}
+
+/** Listens on the operations port (unless bound early) and says where /health, /ready and /metrics are. */
+async function startOperationsListener(operationsServer: Server, operations: OperationsOptions | undefined, host: string, logger: Logger): Promise<void> {
+  const opsHost = operations?.host ?? host;
+  if (!operationsServer.listening) {
+    await new Promise<void>((resolve, reject) => {
+      operationsServer.once('error', reject);
+      operationsServer.listen(operations?.port, opsHost, () => resolve());
+    });
+  }
+  const address = operationsServer.address() as AddressInfo;
+  logger.info({ url: `http://${opsHost}:${address.port}` }, `/health, /ready and /metrics are served at http://${opsHost}:${address.port}`);
+}
+
+/** Listens on `port` (unless bound early) and resolves with the URL of /graphql. */
+async function listenGraphQL(server: Server, port: number, host: string): Promise<string> {
+  if (!server.listening) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  }
+  const address = server.address() as AddressInfo;
+  return `http://${host}:${address.port}/graphql`;
 }
