@@ -57,179 +57,188 @@ export interface StartedQuery {
   jobs: BigQueryJobRecord[];
 }
 
+/** The query-job side of the source over these settings: run a query (re-running failed jobs), read a page. */
 export function createJobRunner(s: JobRunnerSettings) {
-  const { bq, call } = s;
+  return {
+    runQuery: (...args: AfterSettings<typeof runQuery>) => runQuery(s, ...args),
+    readPage: (...args: AfterSettings<typeof readPage>) => readPage(s, ...args),
+  };
+}
 
-  /**
-   * Runs the query as a job and reads its first page; re-runs it as a new job when the job fails
-   * transiently. At most `jobAttempts` jobs in all, whether they failed at start or later.
-   */
-  async function runQuery(query: Query, jobIdPrefix: string, pageSize: number, read: ReadOptions, signal: AbortSignal | undefined): Promise<StartedQuery> {
-    const jobs: BigQueryJobRecord[] = [];
-    for (let attempt = 1; ; attempt++) {
-      const job = await insertJob(query, jobIdPrefix, jobs, signal);
-      try {
-        const first = await readPage(job, pageSize, undefined, signal, [], true, read);
-        const metadata = await jobMetadata(job, signal);
-        jobs.push(recordOf(job, metadata, 'read'));
-        return { job, first, metadata, jobs };
-      } catch (err) {
-        if (signal?.aborted) {
-          // Nobody will read this job (no page was checkpointed): do not let it run on and bill.
-          void job.cancel().catch(() => undefined);
-          throw err;
-        }
-        const failed = err instanceof JobFailedError ? err : await failureOfJob(job, signal);
-        // Given up on (its results unread, no page checkpointed): cancelled, so that a job still
-        // running stops billing — the next try starts a new one anyway.
-        jobs.push(await abandon(job, failed, signal));
-        if (!failed) throw withJobs(err, jobs);
-        if (!retryableJob(failed) || jobs.length >= s.jobAttempts) throw jobFailure(failed, err, jobs, jobs.length, 'jobs.getQueryResults');
-        await sleep(backoff(attempt, s.retry), signal);
-      }
-    }
-  }
+/** The parameters of a function of the settings, after the settings. */
+type AfterSettings<F> = F extends (s: JobRunnerSettings, ...rest: infer R) => unknown ? R : never;
 
-  /** Inserts the query job; a job that fails at start for a transient reason is replaced by a new one. */
-  async function insertJob(query: Query, prefix: string, jobs: BigQueryJobRecord[], signal: AbortSignal | undefined): Promise<Job> {
-    const location = typeof query.location === 'string' ? query.location : undefined;
-    for (let attempt = 1; ; attempt++) {
-      const jobId = `${prefix}${randomUUID()}`;
-      try {
-        return await insertWithId(query, jobId, location, signal);
-      } catch (err) {
-        if (err instanceof SourceError && err.details['lostAfterConflict']) {
-          jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'lost', reason: 'notFound', message: err.message });
-          if (jobs.length >= s.jobAttempts) throw withJobs(err, jobs);
-          continue;
-        }
-        if (err instanceof SourceError && JOB_ONLY_REASONS.has(String(err.details.reason))) {
-          // jobs.insert answered with an HTTP error naming a job-level reason (as python-bigquery's
-          // _query_job_insert_should_retry reads it): a new job id may run.
-          jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'failed', reason: String(err.details.reason), message: err.message });
-          if (jobs.length >= s.jobAttempts) throw withJobs(err, jobs);
-          await sleep(backoff(attempt, s.retry), signal);
-          continue;
-        }
-        if (!(err instanceof JobFailedError)) throw withJobs(err, jobs);
-        jobs.push(failedRecord(jobId, location, err, 'failed'));
-        if (!retryableJob(err) || jobs.length >= s.jobAttempts) throw jobFailure(err, err, jobs, jobs.length, 'jobs.insert');
-        await sleep(backoff(attempt, s.retry), signal);
-      }
-    }
-  }
-
-  async function insertWithId(query: Query, jobId: string, location: string | undefined, signal: AbortSignal | undefined): Promise<Job> {
-    const ctx: CallContext = { op: 'jobs.insert', signal, jobId, jobLocation: location };
+/**
+ * Runs the query as a job and reads its first page; re-runs it as a new job when the job fails
+ * transiently. At most `jobAttempts` jobs in all, whether they failed at start or later.
+ */
+async function runQuery(s: JobRunnerSettings, query: Query, jobIdPrefix: string, pageSize: number, read: ReadOptions, signal: AbortSignal | undefined): Promise<StartedQuery> {
+  const jobs: BigQueryJobRecord[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const job = await insertJob(s, query, jobIdPrefix, jobs, signal);
     try {
-      return await call(ctx, async () => {
-        try {
-          return (await bq.createQueryJob({ ...query, jobId }))[0];
-        } catch (err) {
-          // HTTP 200 with status.errorResult: the job was created and failed at start.
-          const job = (err as { code?: unknown; response?: JobMetadata }).response;
-          if ((err as { code?: unknown }).code === undefined && job?.status?.errorResult) throw new JobFailedError(job, jobId);
-          throw err;
-        }
-      });
+      const first = await readPage(s, job, pageSize, undefined, signal, [], true, read);
+      const metadata = await jobMetadata(s, job, signal);
+      jobs.push(recordOf(job, metadata, 'read'));
+      return { job, first, metadata, jobs };
     } catch (err) {
-      if (!(err instanceof SourceError && (err.details.code === 409 || err.details.reason === 'duplicate'))) throw err;
-      // An earlier try of ours created the job (its answer was lost): carry on with it.
-      return jobAfterConflict(jobId, location, signal);
-    }
-  }
-
-  async function jobAfterConflict(jobId: string, location: string | undefined, signal: AbortSignal | undefined): Promise<Job> {
-    const job = bq.job(jobId, location ? { location } : {});
-    const ctx: CallContext = { op: 'jobs.get (after 409)', signal, jobId, jobLocation: location, retryAlso: isJobNotFound };
-    let metadata: JobMetadata;
-    try {
-      metadata = await call(ctx, async () => (await job.getMetadata())[0]);
-    } catch (err) {
-      if (err instanceof SourceError && isJobNotFound({ code: err.details.code, reason: err.details.reason, message: err.message })) {
-        // 404 for as long as we asked: BigQuery has no such job after all.
-        err.details['lostAfterConflict'] = true;
+      if (signal?.aborted) {
+        // Nobody will read this job (no page was checkpointed): do not let it run on and bill.
+        void job.cancel().catch(() => undefined);
+        throw err;
       }
-      throw err;
-    }
-    if (metadata.status?.errorResult) throw new JobFailedError(metadata, jobId);
-    if (metadata.jobReference?.location) job.location = metadata.jobReference.location;
-    return job;
-  }
-
-  /**
-   * One complete result page at `pageToken` (undefined: the first), polling while the job
-   * runs. `watchJob`: before retrying a failed read, ask jobs.get whether the job itself
-   * failed (then throw JobFailedError: retrying the read cannot help).
-   */
-  async function readPage(
-    job: Job,
-    pageSize: number,
-    pageToken: string | undefined,
-    signal: AbortSignal | undefined,
-    fields: readonly WireField[],
-    watchJob: boolean,
-    read: ReadOptions,
-  ): Promise<ResultsPage> {
-    // What job.getQueryResults would send: TIMESTAMP as int64 µs (bigquery-types.ts relies on it).
-    const qs: Record<string, string | number | boolean> = { 'formatOptions.useInt64Timestamp': true, maxResults: pageSize };
-    if (job.location) qs['location'] = job.location;
-    if (pageToken) qs['pageToken'] = pageToken;
-    if (s.queryResultsTimeoutMs !== undefined) qs['timeoutMs'] = s.queryResultsTimeoutMs;
-    const ctx: CallContext = { op: 'jobs.getQueryResults', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
-    if (watchJob) {
-      ctx.onRetry = async () => {
-        const failed = await failureOfJob(job, signal);
-        if (failed) throw failed;
-      };
-    }
-    let delay = s.poll.initialDelayMs;
-    for (;;) {
-      // Not job.getQueryResults, which JSON.parse's and deep-copies every page (most of a
-      // refresh's CPU and memory): the client's own authenticated, retrying request stream,
-      // read as bytes (fetchQueryResults in bigquery-results.ts says how, and what it keeps).
-      const page = await call(ctx, (abandoned) => fetchQueryResults(bq, job, qs, fields, read, abandoned));
-      if (page.meta.jobComplete !== false) return page;
-      await sleep(delay, signal);
-      delay = Math.min(s.poll.maxDelayMs, Math.max(1, delay * 2));
+      const failed = err instanceof JobFailedError ? err : await failureOfJob(s, job, signal);
+      // Given up on (its results unread, no page checkpointed): cancelled, so that a job still
+      // running stops billing — the next try starts a new one anyway.
+      jobs.push(await abandon(s, job, failed, signal));
+      if (!failed) throw withJobs(err, jobs);
+      if (!retryableJob(failed) || jobs.length >= s.jobAttempts) throw jobFailure(failed, err, jobs, jobs.length, 'jobs.getQueryResults');
+      await sleep(backoff(attempt, s.retry), signal);
     }
   }
+}
 
-  async function jobMetadata(job: Job, signal: AbortSignal | undefined): Promise<JobMetadata> {
-    const ctx: CallContext = { op: 'jobs.get', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
-    return call(ctx, async () => (await job.getMetadata())[0]);
-  }
-
-  /** The job's failure if jobs.get shows it DONE with an errorResult; null if not (or if jobs.get fails too). */
-  async function failureOfJob(job: Job, signal: AbortSignal | undefined): Promise<JobFailedError | null> {
+/** Inserts the query job; a job that fails at start for a transient reason is replaced by a new one. */
+async function insertJob(s: JobRunnerSettings, query: Query, prefix: string, jobs: BigQueryJobRecord[], signal: AbortSignal | undefined): Promise<Job> {
+  const location = typeof query.location === 'string' ? query.location : undefined;
+  for (let attempt = 1; ; attempt++) {
+    const jobId = `${prefix}${randomUUID()}`;
     try {
-      const metadata = await jobMetadata(job, signal);
-      return metadata.status?.state === 'DONE' && metadata.status.errorResult ? new JobFailedError(metadata, job.id) : null;
-    } catch {
-      return null;
+      return await insertWithId(s, query, jobId, location, signal);
+    } catch (err) {
+      if (err instanceof SourceError && err.details['lostAfterConflict']) {
+        jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'lost', reason: 'notFound', message: err.message });
+        if (jobs.length >= s.jobAttempts) throw withJobs(err, jobs);
+        continue;
+      }
+      if (err instanceof SourceError && JOB_ONLY_REASONS.has(String(err.details.reason))) {
+        // jobs.insert answered with an HTTP error naming a job-level reason (as python-bigquery's
+        // _query_job_insert_should_retry reads it): a new job id may run.
+        jobs.push({ jobId, ...(location ? { location } : {}), outcome: 'failed', reason: String(err.details.reason), message: err.message });
+        if (jobs.length >= s.jobAttempts) throw withJobs(err, jobs);
+        await sleep(backoff(attempt, s.retry), signal);
+        continue;
+      }
+      if (!(err instanceof JobFailedError)) throw withJobs(err, jobs);
+      jobs.push(failedRecord(jobId, location, err, 'failed'));
+      if (!retryableJob(err) || jobs.length >= s.jobAttempts) throw jobFailure(err, err, jobs, jobs.length, 'jobs.insert');
+      await sleep(backoff(attempt, s.retry), signal);
     }
   }
+}
 
-  /** Cancels an abandoned job (a no-op for a job already DONE) and records what it billed. */
-  async function abandon(job: Job, failed: JobFailedError | null, signal: AbortSignal | undefined): Promise<BigQueryJobRecord> {
-    const record: BigQueryJobRecord = failed
-      ? failedRecord(job.id ?? failed.jobId ?? '?', job.location, failed, 'failed')
-      : { jobId: job.id ?? '?', ...(job.location ? { location: job.location } : {}), outcome: 'cancelled' };
-    try {
-      const ctx: CallContext = { op: 'jobs.cancel', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
-      const [answer] = await call(ctx, () => job.cancel());
-      const metadata = (answer as { job?: JobMetadata }).job;
-      const billed = metadata?.statistics?.query?.totalBytesBilled;
-      if (billed !== undefined && billed !== null) record.bytesBilled = String(billed);
-      if (metadata?.status?.errorResult?.reason === 'stopped') record.outcome = 'cancelled';
-      else if (!failed && metadata?.status?.state === 'DONE') record.outcome = 'unread';
-    } catch {
-      // Best effort: a job we could not cancel is recorded as we last knew it.
-    }
-    return record;
+/** jobs.insert under our id; a 409 for it means an earlier try of ours made the job. */
+async function insertWithId({ bq, call }: JobRunnerSettings, query: Query, jobId: string, location: string | undefined, signal: AbortSignal | undefined): Promise<Job> {
+  const ctx: CallContext = { op: 'jobs.insert', signal, jobId, jobLocation: location };
+  try {
+    return await call(ctx, async () => {
+      try {
+        return (await bq.createQueryJob({ ...query, jobId }))[0];
+      } catch (err) {
+        // HTTP 200 with status.errorResult: the job was created and failed at start.
+        const job = (err as { code?: unknown; response?: JobMetadata }).response;
+        if ((err as { code?: unknown }).code === undefined && job?.status?.errorResult) throw new JobFailedError(job, jobId);
+        throw err;
+      }
+    });
+  } catch (err) {
+    if (!(err instanceof SourceError && (err.details.code === 409 || err.details.reason === 'duplicate'))) throw err;
+    // An earlier try of ours created the job (its answer was lost): carry on with it.
+    return jobAfterConflict({ bq, call }, jobId, location, signal);
   }
+}
 
-  return { runQuery, readPage };
+/** The job a 409 says exists, found with jobs.get (a 404 retried for a while: python-bigquery #2134). */
+async function jobAfterConflict({ bq, call }: Pick<JobRunnerSettings, 'bq' | 'call'>, jobId: string, location: string | undefined, signal: AbortSignal | undefined): Promise<Job> {
+  const job = bq.job(jobId, location ? { location } : {});
+  const ctx: CallContext = { op: 'jobs.get (after 409)', signal, jobId, jobLocation: location, retryAlso: isJobNotFound };
+  let metadata: JobMetadata;
+  try {
+    metadata = await call(ctx, async () => (await job.getMetadata())[0]);
+  } catch (err) {
+    if (err instanceof SourceError && isJobNotFound({ code: err.details.code, reason: err.details.reason, message: err.message })) {
+      // 404 for as long as we asked: BigQuery has no such job after all.
+      err.details['lostAfterConflict'] = true;
+    }
+    throw err;
+  }
+  if (metadata.status?.errorResult) throw new JobFailedError(metadata, jobId);
+  if (metadata.jobReference?.location) job.location = metadata.jobReference.location;
+  return job;
+}
+
+/**
+ * One complete result page at `pageToken` (undefined: the first), polling while the job
+ * runs. `watchJob`: before retrying a failed read, ask jobs.get whether the job itself
+ * failed (then throw JobFailedError: retrying the read cannot help).
+ */
+async function readPage(
+  s: JobRunnerSettings,
+  job: Job,
+  pageSize: number,
+  pageToken: string | undefined,
+  signal: AbortSignal | undefined,
+  fields: readonly WireField[],
+  watchJob: boolean,
+  read: ReadOptions,
+): Promise<ResultsPage> {
+  // What job.getQueryResults would send: TIMESTAMP as int64 µs (bigquery-types.ts relies on it).
+  const qs: Record<string, string | number | boolean> = { 'formatOptions.useInt64Timestamp': true, maxResults: pageSize };
+  if (job.location) qs['location'] = job.location;
+  if (pageToken) qs['pageToken'] = pageToken;
+  if (s.queryResultsTimeoutMs !== undefined) qs['timeoutMs'] = s.queryResultsTimeoutMs;
+  const ctx: CallContext = { op: 'jobs.getQueryResults', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
+  if (watchJob) {
+    ctx.onRetry = async () => {
+      const failed = await failureOfJob(s, job, signal);
+      if (failed) throw failed;
+    };
+  }
+  let delay = s.poll.initialDelayMs;
+  for (;;) {
+    // Not job.getQueryResults, which JSON.parse's and deep-copies every page (most of a
+    // refresh's CPU and memory): the client's own authenticated, retrying request stream,
+    // read as bytes (fetchQueryResults in bigquery-results.ts says how, and what it keeps).
+    const page = await s.call(ctx, (abandoned) => fetchQueryResults(s.bq, job, qs, fields, read, abandoned));
+    if (page.meta.jobComplete !== false) return page;
+    await sleep(delay, signal);
+    delay = Math.min(s.poll.maxDelayMs, Math.max(1, delay * 2));
+  }
+}
+
+/** jobs.get of a job. */
+async function jobMetadata({ call }: Pick<JobRunnerSettings, 'call'>, job: Job, signal: AbortSignal | undefined): Promise<JobMetadata> {
+  const ctx: CallContext = { op: 'jobs.get', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
+  return call(ctx, async () => (await job.getMetadata())[0]);
+}
+
+/** The job's failure if jobs.get shows it DONE with an errorResult; null if not (or if jobs.get fails too). */
+async function failureOfJob(s: Pick<JobRunnerSettings, 'call'>, job: Job, signal: AbortSignal | undefined): Promise<JobFailedError | null> {
+  try {
+    const metadata = await jobMetadata(s, job, signal);
+    return metadata.status?.state === 'DONE' && metadata.status.errorResult ? new JobFailedError(metadata, job.id) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Cancels an abandoned job (a no-op for a job already DONE) and records what it billed. */
+async function abandon({ call }: Pick<JobRunnerSettings, 'call'>, job: Job, failed: JobFailedError | null, signal: AbortSignal | undefined): Promise<BigQueryJobRecord> {
+  const record: BigQueryJobRecord = failed
+    ? failedRecord(job.id ?? failed.jobId ?? '?', job.location, failed, 'failed')
+    : { jobId: job.id ?? '?', ...(job.location ? { location: job.location } : {}), outcome: 'cancelled' };
+  try {
+    const ctx: CallContext = { op: 'jobs.cancel', signal, jobId: job.id, jobLocation: job.location, jobScoped: true };
+    const [answer] = await call(ctx, () => job.cancel());
+    const metadata = (answer as { job?: JobMetadata }).job;
+    const billed = metadata?.statistics?.query?.totalBytesBilled;
+    if (billed !== undefined && billed !== null) record.bytesBilled = String(billed);
+    if (metadata?.status?.errorResult?.reason === 'stopped') record.outcome = 'cancelled';
+    else if (!failed && metadata?.status?.state === 'DONE') record.outcome = 'unread';
+  } catch {
+    // Best effort: a job we could not cancel is recorded as we last knew it.
+  }
+  return record;
 }
 
 /** Reasons that only ever describe a job (never a call): a new job, never the same call again. */
@@ -274,5 +283,5 @@ function jobFailure(failed: JobFailedError, original: unknown, jobs: BigQueryJob
   return new SourceError(message, details);
 }
 
-/** The query-job side of the source: run a query (re-running failed jobs), read a page. */
+/** What createJobRunner returns. */
 export type JobRunner = ReturnType<typeof createJobRunner>;
