@@ -7,9 +7,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { migrate } from '../src/migrate.ts';
-import { createRunner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
 import { adminQuery, createEmptyDatabase, createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
+import { buildTestRunner } from './support/refresh.ts';
 
 /** What the trigger and the scan decide about a registered table (ids and clocks aside). */
 const REGISTRATION = `
@@ -34,10 +33,7 @@ function runnerOn(db: pg.Pool, url: string) {
       done();
     },
   });
-  return createRunner({
-    pool: db, logger: createLogger({ level: 'info', pretty: false }, destination), workerName: 'catalog-scan-test', dailyByteBudget: null,
-    sources: createSources({ targetUrl: url }),
-  });
+  return buildTestRunner(db, url, { logger: createLogger({ level: 'info', pretty: false }, destination), workerName: 'catalog-scan-test' });
 }
 
 const configOf = async (db: pg.Pool, table: string) => (await db.query(REGISTRATION, ['sqp', table])).rows[0];

@@ -2,8 +2,9 @@
 // runs them: each describe block has its own database.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addRefreshDependency } from '../src/commands/config.ts';
 import { readMigrations } from '../src/migrate.ts';
-import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './support/db.ts';
+import { createEmptyDatabase, createTestDatabase, openTestPool, type TestDatabase } from './support/db.ts';
 import { runCli } from './support/cli.ts';
 
 
@@ -87,11 +88,15 @@ describe('sqp-refresh plan', () => {
        -- yearly_summary (disabled) failed last time; quarterly_summary needs it (hard).
        INSERT INTO sqp.refresh_audit_log (refresh_config_id, table_schema, table_name, refresh_started_at, refresh_completed_at, status, error_message)
        SELECT id, table_schema, table_name, now() - interval '1 hour', now() - interval '50 minutes', 'failed', 'boom'
-       FROM sqp.refresh_config WHERE table_name = 'yearly_summary';
-       INSERT INTO sqp.refresh_dependencies (parent_config_id, dependent_config_id)
-       SELECT p.id, d.id FROM sqp.refresh_config p, sqp.refresh_config d
-       WHERE p.table_name = 'yearly_summary' AND d.table_name = 'quarterly_summary';
-       -- A cycle monthly_summary ⇄ search_performance_summary. The database refuses cycles (a
+       FROM sqp.refresh_config WHERE table_name = 'yearly_summary';`,
+    );
+    const pool = openTestPool(database.url, 1);
+    await addRefreshDependency(pool, {
+      parent: { tableSchema: 'sqp', tableName: 'yearly_summary' }, dependent: { tableSchema: 'sqp', tableName: 'quarterly_summary' }, dependencyType: 'hard',
+    }).finally(() => pool.end());
+    await sql(
+      database.url,
+      `-- A cycle monthly_summary ⇄ search_performance_summary. The database refuses cycles (a
        -- trigger); replica mode skips triggers, as a restore or a database older than that
        -- trigger would have it.
        SET session_replication_role = replica;

@@ -283,7 +283,9 @@ describe('refreshConfig, refreshRuns, checkpoints, quality, node', () => {
 
 describe('efficiency', () => {
   it('lists 100 configs with latestRun, parents and dependents in a constant number of statements', async () => {
-    // 92 more configs in a chain, each with two runs: 100 in all.
+    // 92 more configs in a chain, each with two runs: 100 in all. One statement of plain SQL, not
+    // registerTable: the configs only need to be listed (their tables need not exist, nor be in
+    // a data schema), and 92 registrations and their edges through the commands would be slow.
     await sql.query(`
       INSERT INTO sqp.refresh_config (table_schema, table_name, priority, next_refresh_at)
       SELECT 'bench', 't' || lpad(i::text, 3, '0'), 50, now() + i * interval '1 minute' FROM generate_series(1, 92) i;

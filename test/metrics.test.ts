@@ -5,13 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createRefreshMetrics } from '../src/http/metrics.ts';
 import { createLogger } from '../src/logger.ts';
-import { createRunner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
+import { buildTestRunner, registerTestTable } from './support/refresh.ts';
 
 const logger = createLogger({ level: 'silent', pretty: false });
 const database = await createTestDatabase();
@@ -21,11 +20,7 @@ const bus = createEventBus();
 const runtime: Runtime = createRuntime({ bus, subscribers: { count: 3 } });
 const metrics = createRefreshMetrics({ pool, logger, runtime: () => runtime });
 bus.subscribe(metrics.observe);
-const runner = createRunner({
-  pool, logger, workerName: 'metrics-test', dailyByteBudget: null,
-  sources: createSources({ targetUrl: database.url }),
-  emit: (event) => bus.publish(event),
-});
+const runner = buildTestRunner(pool, database.url, { logger, workerName: 'metrics-test', emit: (event) => bus.publish(event) });
 const app = buildApp({ graphql: loadConfig({}).graphql, logger, routes: { '/metrics': metrics.route } });
 let metricsUrl = '';
 
@@ -45,11 +40,7 @@ afterAll(async () => {
 /** A due table sqp.<name> refreshed from `query` on this database. */
 async function dueTable(name: string, query: string): Promise<void> {
   await pool.query(`CREATE TABLE IF NOT EXISTS sqp.${name} (id int PRIMARY KEY, v int)`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
-  await pool.query(
-    `UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() - interval '1 minute', custom_sync_params = $2 WHERE table_name = $1`,
-    [name, JSON.stringify({ source: { type: 'postgres', query }, pageSize: 100 })],
-  );
+  await registerTestTable(pool, { tableName: name, isEnabled: true, customSyncParams: { source: { type: 'postgres', query }, pageSize: 100 }, nextRefreshAt: '-1 minute' });
 }
 
 const METRIC_NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';

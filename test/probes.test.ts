@@ -7,12 +7,12 @@ import { loadConfig } from '../src/config.ts';
 import { createProbes, type ProbeOptions, type Readiness } from '../src/http/probes.ts';
 import { createLogger } from '../src/logger.ts';
 import { readMigrations } from '../src/migrate.ts';
-import { createRunner, type Runner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
+import type { Runner } from '../src/runner/scheduler/runner.ts';
 import { createRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';
 import { createEmptyDatabase, createTestDatabase, openTestPool } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
+import { buildTestRunner } from './support/refresh.ts';
 
 const logger = createLogger({ level: 'silent', pretty: false });
 const { graphql } = loadConfig({});
@@ -50,10 +50,8 @@ async function getReady(base: string): Promise<{ status: number; body: Readiness
 async function startRunner(): Promise<Runner> {
   // The seed's tables have no source here; nothing is due, the runner only ticks.
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
-  const runner = createRunner({
-    pool, logger, workerName: 'probe-test', dailyByteBudget: null,
-    sources: createSources({ targetUrl: database.url }),
-  });
+  // Every minute, the schedule the probes judge it by.
+  const runner = buildTestRunner(pool, database.url, { logger, workerName: 'probe-test', schedule: '* * * * *' });
   runners.push(runner);
   await runner.start();
   await runner.tick();

@@ -5,12 +5,11 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.ts';
+import { addRefreshDependency } from '../src/commands/config.ts';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
-import { createRunner } from '../src/runner/scheduler/runner.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
-import { loadConfig, tableChecksum } from './support/refresh.ts';
+import { buildTestRunner, loadConfig, registerTestTable, tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -26,10 +25,10 @@ async function table(name: string, params: Record<string, unknown> = {}) {
   await pool.query(`INSERT INTO src.${name} SELECT g, g * 2 + 1 FROM generate_series(1, ${ROWS}) g`);
   await pool.query(`CREATE TABLE sqp.${name} (id int PRIMARY KEY, v int)`);
   await pool.query(`INSERT INTO sqp.${name} SELECT g, g * 2 FROM generate_series(1, ${ROWS}) g`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
-  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() + interval '30 days', custom_sync_params = $2 WHERE table_name = $1`, [
-    name, JSON.stringify({ source: { type: 'postgres', query: `SELECT id, v FROM src.${name}` }, pageSize: 500, quality: { rowCountChange: { min: -1, max: 1000 } }, ...params }),
-  ]);
+  await registerTestTable(pool, {
+    tableName: name, isEnabled: true, nextRefreshAt: '30 days',
+    customSyncParams: { source: { type: 'postgres', query: `SELECT id, v FROM src.${name}` }, pageSize: 500, quality: { rowCountChange: { min: -1, max: 1000 } }, ...params },
+  });
 }
 
 beforeAll(async () => {
@@ -96,14 +95,12 @@ describe('a blocking breach publishes nothing', () => {
   it('and its hard dependents do not run', async () => {
     await table('wap_parent');
     await table('wap_child');
-    await pool.query(`INSERT INTO sqp.refresh_dependencies (parent_config_id, dependent_config_id, dependency_type)
-      SELECT p.id, d.id, 'hard' FROM sqp.refresh_config p, sqp.refresh_config d WHERE p.table_name = 'wap_parent' AND d.table_name = 'wap_child'`);
+    await addRefreshDependency(pool, { parent: { tableSchema: 'sqp', tableName: 'wap_parent' }, dependent: { tableSchema: 'sqp', tableName: 'wap_child' }, dependencyType: 'hard' });
     expect((await refreshTable(await loadConfig(pool, 'wap_parent'), options())).status).toBe('success');
     const { rows: [{ last }] } = await pool.query(`SELECT max(id) AS last FROM sqp.refresh_audit_log`);
     await pool.query(`DELETE FROM src.wap_parent`); // 0 rows where the last success left rows: blocking
     await pool.query(`UPDATE sqp.refresh_config SET next_refresh_at = now() - interval '1 minute' WHERE table_name IN ('wap_parent', 'wap_child')`);
-    const logger = createLogger({ level: 'silent', pretty: false });
-    const runner = createRunner({ pool, logger, workerName: 'wap', dailyByteBudget: null, sources: options().sources, schedule: '0 0 1 1 *' });
+    const runner = buildTestRunner(pool, database.url, { workerName: 'wap' });
     await runner.tick();
     const { rows } = await pool.query(`SELECT table_name, status FROM sqp.refresh_audit_log WHERE table_name IN ('wap_parent', 'wap_child') AND id > $1 ORDER BY id`, [last]);
     expect(rows).toEqual([{ table_name: 'wap_parent', status: 'failed' }]);
@@ -116,10 +113,10 @@ describe('an empty target', () => {
     await pool.query(`CREATE TABLE src.wap_empty (id int, v int, ord int)`);
     await pool.query(`INSERT INTO src.wap_empty SELECT g, g, 1 FROM generate_series(1, 1000) g UNION ALL SELECT 5, 500, 2`);
     await pool.query(`CREATE TABLE sqp.wap_empty (id int PRIMARY KEY, v int)`);
-    await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'wap_empty') ON CONFLICT DO NOTHING`);
-    await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, custom_sync_params = $1 WHERE table_name = 'wap_empty'`, [
-      JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.wap_empty ORDER BY ord' }, keyColumns: ['id'], pageSize: 2000 }),
-    ]);
+    await registerTestTable(pool, {
+      tableName: 'wap_empty', isEnabled: true,
+      customSyncParams: { source: { type: 'postgres', query: 'SELECT id, v FROM src.wap_empty ORDER BY ord' }, keyColumns: ['id'], pageSize: 2000 },
+    });
     const result = await refreshTable(await loadConfig(pool, 'wap_empty'), options());
     expect(result).toMatchObject({ status: 'warning', rowsProcessed: 1001, rowsInserted: 1000, rowsUpdated: 0 });
     // The postgres source reads in key order: which of two equal keys comes last is the source's.
@@ -142,10 +139,10 @@ describe('a load that changes one row', () => {
   it('finds the change past the first 10,000 staged rows, and publishes exactly it', async () => {
     await pool.query(`CREATE TABLE src.wap_one AS SELECT g AS id, g AS v FROM generate_series(1, 12000) g`);
     await pool.query(`CREATE TABLE sqp.wap_one (id int PRIMARY KEY, v int)`);
-    await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'wap_one') ON CONFLICT DO NOTHING`);
-    await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, custom_sync_params = $1 WHERE table_name = 'wap_one'`, [
-      JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.wap_one' }, pageSize: 5000 }),
-    ]);
+    await registerTestTable(pool, {
+      tableName: 'wap_one', isEnabled: true,
+      customSyncParams: { source: { type: 'postgres', query: 'SELECT id, v FROM src.wap_one' }, pageSize: 5000 },
+    });
     expect(await refreshTable(await loadConfig(pool, 'wap_one'), options())).toMatchObject({ status: 'success', rowsInserted: 12000 });
     await pool.query(`UPDATE src.wap_one SET v = -1 WHERE id = 11999`); // staged in key order: past the sample
     const result = await refreshTable(await loadConfig(pool, 'wap_one'), options());
@@ -161,6 +158,8 @@ describe('names from the catalog', () => {
     const q = (n: string) => `"${n.replaceAll('"', '""')}"`;
     await pool.query(`CREATE SCHEMA ${q(schema)}`);
     await pool.query(`CREATE TABLE ${q(schema)}.${q(table)} (id int PRIMARY KEY, v int)`);
+    // Written by hand: registerTable takes tables of the data schema only, and this row is what
+    // a config of any other schema looks like to the engine (a hand edit, an older version).
     await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name, custom_sync_params) VALUES ($1, $2, $3)`, [
       schema, table, JSON.stringify({ source: { type: 'postgres', query: 'SELECT g AS id, g * 2 AS v FROM generate_series(1, 50) g' } }),
     ]);

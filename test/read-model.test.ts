@@ -8,6 +8,7 @@
 // look at them. A runner's view is the planner's, asked directly.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addRefreshDependency } from '../src/commands/config.ts';
 import { tableHealth } from '../src/runner/state/health.ts';
 import { loadPlanInput } from '../src/runner/state/plan-input.ts';
 import { planRefreshes } from '../src/runner/state/planner.ts';
@@ -15,6 +16,7 @@ import { startTestApp, type TestApp } from './support/app.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
+import { registerTestTable } from './support/refresh.ts';
 import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
@@ -37,15 +39,12 @@ const EXPECTED: Record<string, string> = {
   'sqp.rm_unconfigured': 'unconfigured', // due, but nothing says where its rows come from
 };
 
-const PARAMS = JSON.stringify({ source: { type: 'postgres', query: 'SELECT 1 AS id' }, key: ['id'] });
+const PARAMS = { source: { type: 'postgres', query: 'SELECT 1 AS id' }, key: ['id'] };
 
-async function register(table: string, nextRefresh: string, { enabled = true, params = PARAMS } = {}): Promise<number> {
-  const { rows } = await pool.query<{ id: number }>(
-    `INSERT INTO sqp.refresh_config (table_schema, table_name, custom_sync_params, next_refresh_at, is_enabled)
-     VALUES ('sqp', $1, $2, now() + $3::interval, $4) RETURNING id`,
-    [table, params, nextRefresh, enabled],
-  );
-  return rows[0]!.id;
+/** A table sqp.<table>, registered, its params stored as given (past the validator, which refuses `key`). */
+async function register(table: string, nextRefresh: string, { enabled = true, params = PARAMS as object } = {}): Promise<number> {
+  await pool.query(`CREATE TABLE sqp.${table} (id int PRIMARY KEY)`);
+  return registerTestTable(pool, { tableName: table, isEnabled: enabled, nextRefreshAt: nextRefresh, uncheckedSyncParams: params });
 }
 
 async function run(configId: number, table: string, status: string, finishedAgo: string | null, errorDetails: object | null = null, metadata: object = {}): Promise<number> {
@@ -59,7 +58,7 @@ async function run(configId: number, table: string, status: string, finishedAgo:
 
 beforeAll(async () => {
   // The seed's tables: configured, and not due for a month (scheduled, everywhere).
-  await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = $1, next_refresh_at = now() + interval '30 days'`, [PARAMS]);
+  await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = $1, next_refresh_at = now() + interval '30 days'`, [JSON.stringify(PARAMS)]);
 
   // running: claimed (next_refresh_at moved one lease ahead), its lock held, its row running.
   const running = await register('rm_running', '15 minutes');
@@ -80,16 +79,15 @@ beforeAll(async () => {
     `INSERT INTO sqp.refresh_data_quality (audit_log_id, metric_name, metric_value, threshold_min, is_within_threshold) VALUES ($1, 'source_rows_zero', 0, 1, false), ($1, 'null_keys', 0, 0, true)`,
     [failed],
   );
-  const blocked = await register('rm_blocked', '-1 minute');
+  await register('rm_blocked', '-1 minute');
   // blocked too: due, but its hard parent is running (the claim's guard refuses it).
-  const afterRunning = await register('rm_after_running', '-1 minute');
-  await pool.query(
-    `INSERT INTO sqp.refresh_dependencies (parent_config_id, dependent_config_id, dependency_type) VALUES ($1, $2, 'hard'), ($3, $4, 'hard')`,
-    [parent, blocked, running, afterRunning],
-  );
+  await register('rm_after_running', '-1 minute');
+  const sqp = (tableName: string) => ({ tableSchema: 'sqp', tableName });
+  await addRefreshDependency(pool, { parent: sqp('rm_failed_parent'), dependent: sqp('rm_blocked'), dependencyType: 'hard' });
+  await addRefreshDependency(pool, { parent: sqp('rm_running'), dependent: sqp('rm_after_running'), dependencyType: 'hard' });
   // disabled: past due, but switched off.
   await register('rm_disabled', '-1 hour', { enabled: false });
-  await register('rm_unconfigured', '-1 minute', { params: '{}' });
+  await register('rm_unconfigured', '-1 minute', { params: {} });
   // due: nothing keeps it.
   await register('rm_due', '-1 minute');
 

@@ -3,12 +3,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.ts';
-import { createRunner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { until } from './support/until.ts';
-import { tableChecksum } from './support/refresh.ts';
+import { buildTestRunner, registerTestTable, tableChecksum } from './support/refresh.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
@@ -22,11 +19,11 @@ it('a refresh whose process is SIGKILLed after some pages is resumed by a runner
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   await pool.query(`CREATE SCHEMA src; CREATE TABLE src.big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 4000) g; ALTER TABLE src.big ADD PRIMARY KEY (id)`);
   await pool.query(`CREATE TABLE sqp.crashy (id int PRIMARY KEY, v text)`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'crashy') ON CONFLICT DO NOTHING`);
   // Slow pages (pg_sleep per row) so that the kill lands mid-run.
-  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() + interval '1 day', custom_sync_params = $1 WHERE table_name = 'crashy'`, [
-    JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.big WHERE pg_sleep(0.0005) IS NOT NULL' }, pageSize: 200 }),
-  ]);
+  await registerTestTable(pool, {
+    tableName: 'crashy', isEnabled: true, nextRefreshAt: '1 day',
+    customSyncParams: { source: { type: 'postgres', query: 'SELECT id, v FROM src.big WHERE pg_sleep(0.0005) IS NOT NULL' }, pageSize: 200 },
+  });
 
   const child = spawn(process.execPath, ['bin/sqp-refresh.js', 'run', 'sqp.crashy'], {
     cwd: root,
@@ -44,10 +41,7 @@ it('a refresh whose process is SIGKILLed after some pages is resumed by a runner
   expect(dead.status).toBe('running'); // nobody could mark it: the process was killed
   const { rows: [cp] } = await pool.query(`SELECT last_processed_row::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`);
 
-  const runner = createRunner({
-    pool, logger: createLogger({ level: 'silent', pretty: false }), workerName: 'rescuer', dailyByteBudget: null,
-    sources: createSources({ targetUrl: database.url }),
-  });
+  const runner = buildTestRunner(pool, database.url, { workerName: 'rescuer' });
   await runner.tick();
 
   const { rows: runs } = await pool.query(`SELECT id, status, rows_processed, error_details, sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'crashy' ORDER BY id`);

@@ -3,10 +3,8 @@
 // queries), so a change that adds round trips to the hot path shows here.
 import { afterAll, expect, it } from 'vitest';
 import { openDatabase } from '../src/db.ts';
-import { createLogger } from '../src/logger.ts';
-import { createRunner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
 import { createTestDatabase } from './support/db.ts';
+import { buildTestRunner, registerTestTable } from './support/refresh.ts';
 
 const database = await createTestDatabase();
 const statements: string[] = [];
@@ -19,14 +17,11 @@ afterAll(async () => {
 it('a one-page refresh sends a bounded number of statements before its first COPY', async () => {
   await db.pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   await db.pool.query(`CREATE TABLE sqp.one_page (id int PRIMARY KEY, v int)`);
-  await db.pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'one_page') ON CONFLICT DO NOTHING`);
-  await db.pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() - interval '1 minute', custom_sync_params = $1 WHERE table_name = 'one_page'`, [
-    JSON.stringify({ source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 50) g' }, pageSize: 100 }),
-  ]);
-  const runner = createRunner({
-    pool: db.pool, logger: createLogger({ level: 'silent', pretty: false }), workerName: 'count', dailyByteBudget: null,
-    sources: createSources({ targetUrl: database.url }), schedule: '0 0 1 1 *',
+  await registerTestTable(db.pool, {
+    tableName: 'one_page', isEnabled: true, nextRefreshAt: '-1 minute',
+    customSyncParams: { source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 50) g' }, pageSize: 100 },
   });
+  const runner = buildTestRunner(db.pool, database.url, { workerName: 'count' });
   statements.length = 0;
   await runner.tick();
   const first = statements.findIndex((s) => s.startsWith('COPY'));
