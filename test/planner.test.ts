@@ -1,6 +1,7 @@
 // The planner is pure: configs, edges and latest runs in, an ordered plan with reasons out.
 import { describe, expect, it } from 'vitest';
-import { findCycles, planRefreshes, retryDelayMs, type PlanConfig, type PlanEdge, type PlanLatestRun } from '../src/runner/state/planner.ts';
+import { planRefreshes, retryDelayMs, type PlanConfig, type PlanEdge, type PlanLatestRun } from '../src/runner/state/planner.ts';
+import { findCycles } from '../src/runner/state/dependency-graph.ts';
 import { dueDepths } from '../src/runner/scheduler/sql.ts';
 
 const NOW = new Date('2026-01-05T12:00:00Z');

@@ -1,5 +1,9 @@
 // The planner: a pure function from configs, dependency edges and latest runs to what will
 // run within a horizon, in which order, and why. The runner and `refreshPlan(hours)` use it.
+// Its steps, each a function below planRefreshes: the graph and its cycles, each table's own
+// occurrence (due, scheduled, retry), cascades to dependents, each table's verdict (ready,
+// blocked, waiting for a running parent) and the order.
+import { dependencyDepths, findCycles } from './dependency-graph.ts';
 
 export type DependencyKind = 'hard' | 'soft';
 
@@ -90,68 +94,46 @@ export function retryDelayMs(attempt: number, policy: RetryPolicy = DEFAULT_RETR
 
 const name = (c: PlanConfig) => `${c.tableSchema}.${c.tableName}`;
 
-/** Finds dependency cycles (Tarjan's strongly connected components of size > 1). */
-export function findCycles(configs: PlanConfig[], edges: PlanEdge[]): number[][] {
-  const out = new Map<number, number[]>();
-  for (const e of edges) {
-    const list = out.get(e.parentId);
-    if (list) list.push(e.dependentId);
-    else out.set(e.parentId, [e.dependentId]);
-  }
-  // Tarjan's algorithm without recursion: a chain of thousands of tables must not exhaust the
-  // call stack.
-  let index = 0;
-  const idx = new Map<number, number>();
-  const low = new Map<number, number>();
-  const stack: number[] = [];
-  const onStack = new Set<number>();
-  const cycles: number[][] = [];
-  const visit = (root: number) => {
-    const frames: Array<{ v: number; next: number }> = [{ v: root, next: 0 }];
-    idx.set(root, index);
-    low.set(root, index++);
-    stack.push(root);
-    onStack.add(root);
-    while (frames.length) {
-      const frame = frames[frames.length - 1]!;
-      const { v } = frame;
-      const succ = out.get(v) ?? [];
-      if (frame.next < succ.length) {
-        const w = succ[frame.next++]!;
-        if (!idx.has(w)) {
-          idx.set(w, index);
-          low.set(w, index++);
-          stack.push(w);
-          onStack.add(w);
-          frames.push({ v: w, next: 0 });
-        } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
-        continue;
-      }
-      frames.pop();
-      const parent = frames[frames.length - 1];
-      if (parent) low.set(parent.v, Math.min(low.get(parent.v)!, low.get(v)!));
-      if (low.get(v) === idx.get(v)) {
-        const scc: number[] = [];
-        let w: number;
-        do {
-          w = stack.pop()!;
-          onStack.delete(w);
-          scc.push(w);
-        } while (w !== v);
-        if (scc.length > 1 || succ.includes(v)) cycles.push(scc.reverse());
-      }
-    }
-  };
-  for (const c of configs) if (!idx.has(c.id)) visit(c.id);
-  return cycles;
-}
-
 /** Plans the refreshes of the next `horizonHours`, parents before dependents. */
 export function planRefreshes(input: PlanInput): Plan {
-  const { now } = input;
-  const end = now.getTime() + input.horizonHours * HOUR;
-  const retry = input.retry ?? DEFAULT_RETRY;
-  const byId = new Map(input.configs.map((c) => [c.id, c]));
+  const now = input.now.getTime();
+  const graph = buildGraph(input.configs, input.edges);
+  const cycles = findCycles(input.configs, input.edges);
+  const inCycle = cycleMembers(cycles, graph);
+  const own = ownOccurrences(input.configs, input.latestRuns, now, now + input.horizonHours * HOUR, input.retry ?? DEFAULT_RETRY);
+  const { occurrence, cascadeFrom } = withCascades(own, graph, inCycle);
+  const items = [...occurrence.entries()].map(([id, o]): PlannedRefresh => {
+    const c = graph.byId.get(id)!;
+    const from = cascadeFrom.get(id);
+    return {
+      configId: id,
+      table: name(c),
+      at: new Date(o.at),
+      reason: o.reason,
+      cascadeFrom: from === undefined ? null : name(graph.byId.get(from)!),
+      ...verdict(id, o.at, { graph, inCycle, occurrence, latestRuns: input.latestRuns, now }),
+      priority: c.priority,
+    };
+  });
+  items.sort(runOrder(graph));
+  return { items, cycles: cycles.map((c) => c.map((id) => name(graph.byId.get(id)!))) };
+}
+
+/** The configs by id, and each one's edges to its parents and to its children (edges to unknown configs left out). */
+interface PlanGraph {
+  byId: Map<number, PlanConfig>;
+  parents: Map<number, PlanEdge[]>;
+  children: Map<number, PlanEdge[]>;
+}
+
+/** When a table's refresh becomes runnable within the horizon, and why. */
+interface Occurrence {
+  at: number;
+  reason: PlanReason;
+}
+
+function buildGraph(configs: PlanConfig[], edges: PlanEdge[]): PlanGraph {
+  const byId = new Map(configs.map((c) => [c.id, c]));
   const parents = new Map<number, PlanEdge[]>();
   const children = new Map<number, PlanEdge[]>();
   const push = (map: Map<number, PlanEdge[]>, key: number, e: PlanEdge) => {
@@ -159,25 +141,32 @@ export function planRefreshes(input: PlanInput): Plan {
     if (list) list.push(e);
     else map.set(key, [e]);
   };
-  for (const e of input.edges) {
+  for (const e of edges) {
     if (!byId.has(e.parentId) || !byId.has(e.dependentId)) continue;
     push(parents, e.dependentId, e);
     push(children, e.parentId, e);
   }
-  const cycles = findCycles(input.configs, input.edges);
+  return { byId, parents, children };
+}
+
+/** Each table in a cycle, with its cycle spelled as table names. */
+function cycleMembers(cycles: number[][], graph: PlanGraph): Map<number, string> {
   const inCycle = new Map<number, string>();
   for (const cycle of cycles) {
-    const text = cycle.map((id) => name(byId.get(id)!)).join(' -> ');
+    const text = cycle.map((id) => name(graph.byId.get(id)!)).join(' -> ');
     for (const id of cycle) inCycle.set(id, text);
   }
+  return inCycle;
+}
 
-  // 1. Own occurrences: due now, scheduled later, or a retry after a failure.
-  const first = new Map<number, { at: number; reason: PlanReason }>();
-  for (const c of input.configs) {
+/** Step 1, own occurrences: due now, scheduled later, or a retry after a failure (enabled, configured tables within the horizon). */
+function ownOccurrences(configs: PlanConfig[], latestRuns: Map<number, PlanLatestRun>, now: number, end: number, retry: RetryPolicy): Map<number, Occurrence> {
+  const first = new Map<number, Occurrence>();
+  for (const c of configs) {
     if (!c.isEnabled || c.configured === false) continue;
-    const last = input.latestRuns.get(c.id);
-    let at = c.nextRefreshAt?.getTime() ?? now.getTime();
-    let reason: PlanReason = at <= now.getTime() ? 'due' : 'scheduled';
+    const last = latestRuns.get(c.id);
+    let at = c.nextRefreshAt?.getTime() ?? now;
+    let reason: PlanReason = at <= now ? 'due' : 'scheduled';
     if (last?.status === 'failed' && last.retryable && (last.attempts ?? 1) < retry.maxAttempts && last.finishedAt) {
       const retryAt = last.retryAt !== undefined ? (last.retryAt?.getTime() ?? Infinity) : last.finishedAt.getTime() + retryDelayMs(last.attempts ?? 1, retry);
       if (retryAt <= at) {
@@ -185,117 +174,100 @@ export function planRefreshes(input: PlanInput): Plan {
         reason = 'retry';
       }
     }
-    if (at <= end) first.set(c.id, { at: Math.max(at, now.getTime()), reason });
+    if (at <= end) first.set(c.id, { at: Math.max(at, now), reason });
   }
+  return first;
+}
 
-  // 2. Cascades: a parent's refresh makes its dependents due right after it.
-  const occurrence = new Map(first);
+/** Step 2, cascades: a parent's refresh makes its dependents (enabled, configured, in no cycle) due right after it. */
+function withCascades(own: Map<number, Occurrence>, graph: PlanGraph, inCycle: Map<number, string>): { occurrence: Map<number, Occurrence>; cascadeFrom: Map<number, number> } {
+  const occurrence = new Map(own);
   const cascadeFrom = new Map<number, number>();
-  const queue = [...first.keys()];
+  const queue = [...own.keys()];
   for (let head = 0; head < queue.length; head++) {
     const p = queue[head]!;
     const pAt = occurrence.get(p)!.at;
-    for (const e of children.get(p) ?? []) {
-      const d = byId.get(e.dependentId)!;
+    for (const e of graph.children.get(p) ?? []) {
+      const d = graph.byId.get(e.dependentId)!;
       if (!d.isEnabled || d.configured === false || inCycle.has(d.id)) continue;
-      const own = occurrence.get(d.id);
+      const planned = occurrence.get(d.id);
       // A dependent already due no later than its parent keeps that slot (it is ordered after
       // the parent); otherwise the parent's refresh brings it forward.
-      if (!own || own.at > pAt) {
+      if (!planned || planned.at > pAt) {
         occurrence.set(d.id, { at: pAt, reason: 'cascade' });
         cascadeFrom.set(d.id, p);
         queue.push(d.id);
       }
     }
   }
+  return { occurrence, cascadeFrom };
+}
 
-  // 3. Health of a parent as a dependent at time `at` will find it: a failed parent stays
-  //    unhealthy unless its own refresh is planned no later than the dependent's.
-  const unhealthy = (id: number, at: number) => {
-    const r = input.latestRuns.get(id);
-    const planned = occurrence.get(id);
-    return r?.status === 'failed' && (!planned || planned.at > at);
-  };
+/** What the verdict of one table reads: the graph, the cycles, every planned occurrence and the latest runs. */
+interface VerdictFacts {
+  graph: PlanGraph;
+  inCycle: Map<number, string>;
+  occurrence: Map<number, Occurrence>;
+  latestRuns: Map<number, PlanLatestRun>;
+  now: number;
+}
 
-  // 4. Order: by time, then dependency depth, then priority (high first), then how overdue.
-  const depth = new Map<number, number>();
-  /** Longest chain of parents above a table (iterative: chains may be thousands long). */
-  const depthOf = (id: number): number => {
-    if (depth.has(id)) return depth.get(id)!;
-    const frames: Array<{ id: number; next: number; d: number }> = [{ id, next: 0, d: 0 }];
-    const onPath = new Set<number>([id]);
-    while (frames.length) {
-      const f = frames[frames.length - 1]!;
-      const ps = parents.get(f.id) ?? [];
-      if (f.next < ps.length) {
-        const p = ps[f.next++]!.parentId;
-        if (depth.has(p)) f.d = Math.max(f.d, depth.get(p)! + 1);
-        else if (!onPath.has(p)) {
-          onPath.add(p);
-          frames.push({ id: p, next: 0, d: 0 });
-        } // a parent on the current path closes a cycle: it does not count
-        continue;
-      }
-      frames.pop();
-      onPath.delete(f.id);
-      depth.set(f.id, f.d);
-      const child = frames[frames.length - 1];
-      if (child) child.d = Math.max(child.d, f.d + 1);
-    }
-    return depth.get(id)!;
-  };
-  const items: PlannedRefresh[] = [...occurrence.entries()].map(([id, o]) => {
-    const c = byId.get(id)!;
-    const notes: string[] = [];
-    const blockedBy: string[] = [];
-    const unhealthySoftParents: string[] = [];
-    let state: PlannedRefresh['state'] = 'ready';
-    if (inCycle.has(id)) {
-      state = 'blocked';
-      notes.push(`dependency cycle: ${inCycle.get(id)}`);
-    }
-    for (const e of parents.get(id) ?? []) {
-      // A hard parent running now on any replica: the claim refuses its dependents until the
-      // parent's run has finished (migration 035's hard_parent_pending says the same).
-      if (e.type === 'hard' && byId.get(e.parentId)!.runningNow && o.at <= now.getTime()) {
-        const p = name(byId.get(e.parentId)!);
-        state = 'blocked';
-        blockedBy.push(p);
-        notes.push(`waits for ${p}: it is running`);
-        continue;
-      }
-      if (!unhealthy(e.parentId, o.at)) continue;
+/**
+ * Step 3, the verdict on one table's refresh at `at`: blocked by its cycle, by a hard parent
+ * running now (it waits) or unhealthy; ready otherwise, noting unhealthy soft parents.
+ */
+function verdict(id: number, at: number, facts: VerdictFacts): Pick<PlannedRefresh, 'state' | 'notes' | 'blockedBy' | 'unhealthySoftParents'> {
+  const { byId } = facts.graph;
+  const notes: string[] = [];
+  const blockedBy: string[] = [];
+  const unhealthySoftParents: string[] = [];
+  let state: PlannedRefresh['state'] = 'ready';
+  if (facts.inCycle.has(id)) {
+    state = 'blocked';
+    notes.push(`dependency cycle: ${facts.inCycle.get(id)}`);
+  }
+  for (const e of facts.graph.parents.get(id) ?? []) {
+    // A hard parent running now on any replica: the claim refuses its dependents until the
+    // parent's run has finished (migration 035's hard_parent_pending says the same).
+    if (e.type === 'hard' && byId.get(e.parentId)!.runningNow && at <= facts.now) {
       const p = name(byId.get(e.parentId)!);
-      if (e.type === 'hard') {
-        state = 'blocked';
-        blockedBy.push(p);
-        notes.push(`blocked by ${p}: its latest refresh failed`);
-      } else {
-        unhealthySoftParents.push(p);
-        notes.push(`soft dependency ${p} is unhealthy (latest refresh failed); runs anyway`);
-      }
+      state = 'blocked';
+      blockedBy.push(p);
+      notes.push(`waits for ${p}: it is running`);
+      continue;
     }
-    const from = cascadeFrom.get(id);
-    return {
-      configId: id,
-      table: name(c),
-      at: new Date(o.at),
-      reason: o.reason,
-      cascadeFrom: from === undefined ? null : name(byId.get(from)!),
-      state,
-      notes,
-      blockedBy,
-      unhealthySoftParents,
-      priority: c.priority,
-    };
-  });
-  items.sort(
-    (a, b) =>
-      a.at.getTime() - b.at.getTime() ||
-      depthOf(a.configId) - depthOf(b.configId) ||
-      b.priority - a.priority ||
-      (byId.get(a.configId)!.nextRefreshAt?.getTime() ?? 0) - (byId.get(b.configId)!.nextRefreshAt?.getTime() ?? 0) ||
-      a.configId - b.configId,
-  );
-  return { items, cycles: cycles.map((c) => c.map((id) => name(byId.get(id)!))) };
+    if (!unhealthyAt(e.parentId, at, facts)) continue;
+    const p = name(byId.get(e.parentId)!);
+    if (e.type === 'hard') {
+      state = 'blocked';
+      blockedBy.push(p);
+      notes.push(`blocked by ${p}: its latest refresh failed`);
+    } else {
+      unhealthySoftParents.push(p);
+      notes.push(`soft dependency ${p} is unhealthy (latest refresh failed); runs anyway`);
+    }
+  }
+  return { state, notes, blockedBy, unhealthySoftParents };
+}
+
+/**
+ * A parent's health as a dependent at time `at` will find it: a failed parent stays unhealthy
+ * unless its own refresh is planned no later than the dependent's.
+ */
+function unhealthyAt(parentId: number, at: number, facts: VerdictFacts): boolean {
+  const r = facts.latestRuns.get(parentId);
+  const planned = facts.occurrence.get(parentId);
+  return r?.status === 'failed' && (!planned || planned.at > at);
+}
+
+/** Step 4, order: by time, then dependency depth, then priority (high first), then how overdue. */
+function runOrder(graph: PlanGraph): (a: PlannedRefresh, b: PlannedRefresh) => number {
+  const depthOf = dependencyDepths(graph.parents);
+  const nextAt = (id: number) => graph.byId.get(id)!.nextRefreshAt?.getTime() ?? 0;
+  return (a, b) =>
+    a.at.getTime() - b.at.getTime() ||
+    depthOf(a.configId) - depthOf(b.configId) ||
+    b.priority - a.priority ||
+    nextAt(a.configId) - nextAt(b.configId) ||
+    a.configId - b.configId;
 }
