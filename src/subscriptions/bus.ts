@@ -1,6 +1,6 @@
 // One event bus per process: the runner publishes refresh events here; subscribers (GraphQL
 // subscriptions, metrics, the status page) listen. A listener that throws never reaches the
-// publisher. Cross-replica transport plugs in as one more listener/publisher later.
+// publisher. The cross-replica transport (transport.ts) is one more listener and publisher.
 import { EventEmitter } from 'node:events';
 import type { RefreshEvent, RefreshEventType } from './events.ts';
 

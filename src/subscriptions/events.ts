@@ -1,3 +1,11 @@
+// subscriptions/ — how refresh events and notifications travel: their types (this file), the
+// process's event bus (bus.ts), GraphQL subscription streams over it, filtered, throttled and
+// bounded (streams.ts, throttle.ts), the one reconnecting LISTEN connection and the channels
+// every NOTIFY uses (listener.ts), and the transport that carries events between replicas
+// (transport.ts). It carries what others publish and decides nothing about tables or runs.
+// May import: node:events, pg, the database's client settings (src/database/connection.ts) and
+// the logger. Never the runner, the graph, the commands or the HTTP layer: they import it.
+//
 // The events a refresh emits, in the order they happen. Each is sent only after the state it
 // reports is committed. The runner's event bus and the GraphQL subscriptions carry these.
 

@@ -1,3 +1,11 @@
+// state/ — what each table's state is, was and will be: the read model over migration 037's
+// views (this file), the planner's verdict (planner.ts, its input plan-input.ts, its graph walks
+// dependency-graph.ts), health (health.ts), run statistics (run-statistics.ts) and the
+// schedule's arithmetic (schedule.ts). It reads and computes; it claims, runs and writes
+// nothing. May import: pg, and from engine/ only a run's types and outcome (refresh-types.ts,
+// run-metadata.ts). Never scheduler/ (which imports state/), the graph, the commands or
+// subscriptions/.
+//
 // The read model of table state: the one module that reads migration 037's views
 // (sqp_refresh_work.table_state, .latest_finished_run). tableHealth, runnerStatus, runProgress,
 // the planner's input and `sqp-refresh status` all read a table's state here, so they cannot
