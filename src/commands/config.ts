@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { ConflictError, CycleError, NotFoundError, ValidationError } from '../errors.ts';
-import { wakeRunners } from '../runner/scheduler/runner.ts';
+import { wakeRunners } from '../runner/scheduler/wake.ts';
 import { selectConfig } from '../runner/scheduler/sql.ts';
 import { SyncParamsError } from '../runner/params/params-error.ts';
 import { parseSyncParams } from '../runner/params/sync-params.ts';

@@ -11,7 +11,7 @@ import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import type { RefreshConfigRow } from '../runner/engine/refresh-types.ts';
 import type { Sources } from '../runner/sources/registry.ts';
-import { requestCancel, wakeRunners } from '../runner/scheduler/runner.ts';
+import { requestCancel, wakeRunners } from '../runner/scheduler/wake.ts';
 import { insertRequest, selectConfig } from '../runner/scheduler/sql.ts';
 import { SyncParamsError } from '../runner/params/params-error.ts';
 import { parseSyncParams, type SyncParams } from '../runner/params/sync-params.ts';

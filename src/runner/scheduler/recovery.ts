@@ -1,0 +1,29 @@
+// Recovery of runs of dead processes: their table's refresh lock is free although an audit
+// row still says `running`. Taking the lock proves nobody runs the table; the rows are failed
+// as interrupted and the table is due at once, to resume from its checkpoint.
+import type { Logger } from '../../logger.ts';
+import type pg from 'pg';
+import { failInterruptedRuns } from '../engine/audit-log.ts';
+import { runningTables, setNextRefresh, tryLockTable, unlockTable } from './sql.ts';
+
+/** Fails the `running` rows no live process holds, and makes their tables due now. */
+export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log: Logger): Promise<void> {
+  for (const t of await runningTables(pool)) {
+    const client = await pool.connect();
+    try {
+      const key = `${t.schema}.${t.table}`;
+      if (!(await tryLockTable(client, t.schema, t.table))) continue; // alive somewhere
+      try {
+        const ids = await failInterruptedRuns(client, t.schema, t.table, null);
+        if (ids.length) {
+          log.warn({ table: key, runs: ids }, 'recovered interrupted runs; the table resumes from its checkpoint');
+          await setNextRefresh(client, t.configId, now());
+        }
+      } finally {
+        await unlockTable(client, t.schema, t.table);
+      }
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// What the schedule does after a run: a completed run cascades to its dependents (the engine
+// already moved its own next_refresh_at), a paused one continues at the next pass, a cancelled
+// one waits for its regular slot, a retryable failure is retried with exponential backoff and
+// jitter up to `retry.maxAttempts`, any other failure waits for the next regular slot.
+import type pg from 'pg';
+import type { RefreshConfigRow, RefreshOutcome } from '../engine/refresh-types.ts';
+import { retryDelayMs, type RetryPolicy } from '../state/planner.ts';
+import { nextRefreshAfterSuccess } from '../state/schedule.ts';
+import { cascadeToDependents, failureStreak, finishRequests, setNextRefresh } from './sql.ts';
+
+export interface RescheduleOptions {
+  now: () => Date;
+  /** Jitter in [0, 1). */
+  random: () => number;
+  retry: RetryPolicy;
+}
+
+/** Moves the schedule after a run; resolves with how many dependents the run made due. */
+export async function reschedule(
+  pool: pg.Pool,
+  config: RefreshConfigRow,
+  result: RefreshOutcome,
+  run: { cascade: boolean; requestIds: readonly number[] },
+  options: RescheduleOptions,
+): Promise<number> {
+  const t = options.now();
+  const regular = () => nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, t);
+  if (result.outcome === 'completed') {
+    // The engine already moved next_refresh_at; the dependents follow their parent.
+    if (run.cascade) return cascadeToDependents(pool, config.id, t);
+  } else if (result.outcome === 'paused') {
+    await setNextRefresh(pool, config.id, t); // the next slice, at the next pass
+  } else if (result.outcome === 'cancelled') {
+    // An operator's decision, not a failure: no retry, the regular schedule goes on.
+    await setNextRefresh(pool, config.id, regular());
+  } else if (result.outcome === 'failed') {
+    const attempts = await failureStreak(pool, config.id);
+    const retryable = result.errorDetails?.retryable === true;
+    if (retryable && attempts < options.retry.maxAttempts) {
+      const delay = retryDelayMs(attempts, options.retry) * (0.5 + options.random() / 2);
+      await setNextRefresh(pool, config.id, new Date(t.getTime() + delay));
+    } else {
+      // Retries are used up: the requests it served are done (a retryable failure kept them).
+      if (retryable && run.requestIds.length) await finishRequests(pool, run.requestIds);
+      await setNextRefresh(pool, config.id, regular());
+    }
+  }
+  return 0;
+}
