@@ -1,23 +1,25 @@
-// The composition root: environment → ports → database (embedded when none is given) → checks
-// of its URLs → migrations → pools → demo source → runner → GraphQL server; stop() closes each
-// in reverse order and logs each step.
+// The composition root, as a sequence of named steps: (environment and logger, from the caller:
+// src/cli/start.ts) → ports → database (embedded when none is given; its URLs checked) →
+// migrations → pools → demo source → runtime and metrics → pub/sub (LISTEN, other replicas'
+// events) → runner → GraphQL server. Each step that opens something pushes its closer on the
+// stop stack; stop() closes them in reverse order and logs each step.
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db.ts';
 import { checkDatabaseUrls } from './database/preflight.ts';
-import { bindListeners } from './http/listen.ts';
+import { bindListeners, type BoundListeners } from './http/listen.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres.ts';
 import { redactUrl, type Logger } from './logger.ts';
 import { migrate } from './migrate.ts';
 import { createRunner, type Runner } from './runner/scheduler/runner.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
 import { createEventBus, type EventBus } from './subscriptions/bus.ts';
-import { createDatabaseListener } from './subscriptions/listener.ts';
+import { createDatabaseListener, type DatabaseListener } from './subscriptions/listener.ts';
 import { createReplicaTransport } from './subscriptions/transport.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
-import { sourcesFromConfig } from './runner/sources/registry.ts';
+import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { buildApp, type App } from './server.ts';
-import { createRefreshMetrics } from './http/metrics.ts';
+import { createRefreshMetrics, type RefreshMetrics } from './http/metrics.ts';
 import { createProbes } from './http/probes.ts';
 
 export interface Service {
@@ -90,36 +92,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     await closeListeners();
     throw error;
   }
-  const { url, sessionUrl, embedded } = resolved;
-  const stack: Array<[string, () => Promise<void>]> = [];
-  if (embedded) stack.push(['embedded PostgreSQL', () => embedded.stop()]);
+  const { sessionUrl, embedded } = resolved;
+  const stack = createStopStack(logger);
+  if (embedded) stack.push('embedded PostgreSQL', () => embedded.stop());
   // Closed here if start-up fails before the app adopts them; the app's stop closes them after.
-  stack.push(['HTTP listeners', closeListeners]);
-  const stop = async () => {
-    for (const [name, close] of stack.reverse()) {
-      logger.info(`stopping ${name}`);
-      await close().catch((err) => logger.error({ err }, `stopping ${name} failed`));
-    }
-    stack.length = 0;
-  };
+  stack.push('HTTP listeners', closeListeners);
   try {
-    const result = await migrate(sessionUrl, {
-      sessionLimits: config.database.sessionLimits,
-      onNotice: (message) =>
-        message.startsWith('sqp-refresh:') ? logger.warn(message) : logger.debug({ notice: message }, 'migration notice'),
-      onApplied: (name, ms) => logger.info({ migration: name, ms }, 'migration applied'),
-    });
-    logger.info({ applied: result.applied.length, database: redactUrl(url), ...(sessionUrl !== url ? { session: redactUrl(sessionUrl) } : {}) }, 'database schema is current');
-
-    const dbLog = logger.child({ component: 'database' });
-    const database = openDatabase(url, {
-      directUrl: sessionUrl,
-      // Each run holds a session (and a slot one more), the runner's own statements need room beside them.
-      sessionMax: Math.max(10, config.runner.concurrency * 2 + 4),
-      sessionLimits: config.database.sessionLimits,
-      onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool'),
-    });
-    stack.push(['database pool', () => database.close()]);
+    await migrateSchema(config, logger, resolved);
+    const database = openPools(config, logger, resolved);
+    stack.push('database pool', () => database.close());
 
     // Everything below that holds a session (locks, COPY, LISTEN, a run's connection) uses the
     // session pool or URL; the graph and the commands use the pool (see src/db.ts).
@@ -131,49 +112,124 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // Subscribed before the runner starts, so its first runs are counted too.
     const metrics = createRefreshMetrics({ pool: database.pool, logger, runtime: () => runtime });
     bus.subscribe(metrics.observe);
-    // One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events).
-    const listener = createDatabaseListener({ url: sessionUrl, logger: logger.child({ component: 'listener' }) });
-    await listener.start();
-    stack.push(['LISTEN connection', () => listener.stop()]);
-    const runner = createRunner({
-      pool: database.session,
-      sources,
-      logger: logger.child({ component: 'runner' }),
-      workerName: config.workerName,
-      dailyByteBudget: config.dailyByteBudget,
-      listener,
-      emit: (event) => bus.publish(event),
-      schedule: config.runner.schedule,
-      concurrency: config.runner.concurrency,
-      globalConcurrency: config.runner.globalConcurrency,
-      retry: config.runner.retry,
-    });
-    // Events of other replicas arrive on this bus, and this process's events reach theirs.
-    const transport = createReplicaTransport({ listener, pool: database.session, bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
-    await transport.start();
-    stack.push(['event transport', () => transport.stop()]);
-    if (config.runner.enabled) {
-      runtime.runner = runner;
-      await runner.start();
-      stack.push(['runner', () => runner.stop()]);
-    } else {
-      logger.info('RUNNER_ENABLED=false: this replica serves the API only; other replicas run the refreshes');
-    }
-
-    const probes = createProbes({ pool: database.pool, listener, workerName: config.workerName, schedule: config.runner.schedule, runtime: () => runtime });
-    // The status page for people at `/` (its assets under /status-page/).
-    const { statusPageRoutes } = await import('./http/status-page/routes.ts');
-    const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': metrics.route } };
-    const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations, listening, services: { db: database, runtime } });
-    const graphqlUrl = await app.start(config.http.port, config.http.host);
-    // The app owns the listeners now: its stop replaces the bare close above.
-    stack.splice(stack.findIndex(([name]) => name === 'HTTP listeners'), 1);
-    stack.push(['HTTP server', () => app.stop()]);
+    const listener = await startPubSub(config, logger, { sessionUrl, database, bus }, stack);
+    const runner = await startRunner(config, logger, { database, sources, bus, listener, runtime }, stack);
+    const graphqlUrl = await startServer(config, logger, { listening, database, runtime, listener, metrics }, stack);
     logAccess(config, logger);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
-    return { url: graphqlUrl, database, bus, runner, runtime, stop };
+    return { url: graphqlUrl, database, bus, runner, runtime, stop: stack.stop };
   } catch (error) {
-    await stop();
+    await stack.stop();
     throw error;
   }
+}
+
+/** What start-up opened, by name: stop() closes it in reverse order, logging each step (a failed one too, and goes on). */
+interface StopStack {
+  push(name: string, close: () => Promise<void>): void;
+  /** Takes a closer off the stack (another part closes what it closed). */
+  remove(name: string): void;
+  stop(): Promise<void>;
+}
+
+function createStopStack(logger: Logger): StopStack {
+  const stack: Array<[string, () => Promise<void>]> = [];
+  return {
+    push: (name, close) => void stack.push([name, close]),
+    remove(name) {
+      const at = stack.findIndex(([n]) => n === name);
+      if (at >= 0) stack.splice(at, 1);
+    },
+    async stop() {
+      for (const [name, close] of stack.splice(0).reverse()) {
+        logger.info(`stopping ${name}`);
+        await close().catch((err) => logger.error({ err }, `stopping ${name} failed`));
+      }
+    },
+  };
+}
+
+/** Applies pending migrations on the session URL and says the schema is current. */
+async function migrateSchema(config: Config, logger: Logger, { url, sessionUrl }: ResolvedDatabase): Promise<void> {
+  const result = await migrate(sessionUrl, {
+    sessionLimits: config.database.sessionLimits,
+    onNotice: (message) =>
+      message.startsWith('sqp-refresh:') ? logger.warn(message) : logger.debug({ notice: message }, 'migration notice'),
+    onApplied: (name, ms) => logger.info({ migration: name, ms }, 'migration applied'),
+  });
+  logger.info({ applied: result.applied.length, database: redactUrl(url), ...(sessionUrl !== url ? { session: redactUrl(sessionUrl) } : {}) }, 'database schema is current');
+}
+
+/** The service's two pools: `pool` (may be pooled) and `session` (sized for the runner's runs). */
+function openPools(config: Config, logger: Logger, { url, sessionUrl }: ResolvedDatabase): Database {
+  const dbLog = logger.child({ component: 'database' });
+  return openDatabase(url, {
+    directUrl: sessionUrl,
+    // Each run holds a session (and a slot one more), the runner's own statements need room beside them.
+    sessionMax: Math.max(10, config.runner.concurrency * 2 + 4),
+    sessionLimits: config.database.sessionLimits,
+    onError: (err) => dbLog.warn({ err }, 'a database connection was lost; it leaves the pool'),
+  });
+}
+
+/** One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events), and the transport that joins this bus to the other replicas'. */
+async function startPubSub(config: Config, logger: Logger, parts: { sessionUrl: string; database: Database; bus: EventBus }, stack: StopStack): Promise<DatabaseListener> {
+  const listener = createDatabaseListener({ url: parts.sessionUrl, logger: logger.child({ component: 'listener' }) });
+  await listener.start();
+  stack.push('LISTEN connection', () => listener.stop());
+  // Events of other replicas arrive on this bus, and this process's events reach theirs.
+  const transport = createReplicaTransport({ listener, pool: parts.database.session, bus: parts.bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
+  await transport.start();
+  stack.push('event transport', () => transport.stop());
+  return listener;
+}
+
+/** The runner of this process, started (and put on the runtime) unless RUNNER_ENABLED=false. */
+async function startRunner(
+  config: Config,
+  logger: Logger,
+  parts: { database: Database; sources: Sources; bus: EventBus; listener: DatabaseListener; runtime: Runtime },
+  stack: StopStack,
+): Promise<Runner> {
+  const runner = createRunner({
+    pool: parts.database.session,
+    sources: parts.sources,
+    logger: logger.child({ component: 'runner' }),
+    workerName: config.workerName,
+    dailyByteBudget: config.dailyByteBudget,
+    listener: parts.listener,
+    emit: (event) => parts.bus.publish(event),
+    schedule: config.runner.schedule,
+    concurrency: config.runner.concurrency,
+    globalConcurrency: config.runner.globalConcurrency,
+    retry: config.runner.retry,
+  });
+  if (config.runner.enabled) {
+    parts.runtime.runner = runner;
+    await runner.start();
+    stack.push('runner', () => runner.stop());
+  } else {
+    logger.info('RUNNER_ENABLED=false: this replica serves the API only; other replicas run the refreshes');
+  }
+  return runner;
+}
+
+/** The GraphQL server on the listeners bound first, with the probes, /metrics and the status page; resolves with the URL of /graphql. */
+async function startServer(
+  config: Config,
+  logger: Logger,
+  parts: { listening: BoundListeners; database: Database; runtime: Runtime; listener: DatabaseListener; metrics: RefreshMetrics },
+  stack: StopStack,
+): Promise<string> {
+  const { database, runtime } = parts;
+  const probes = createProbes({ pool: database.pool, listener: parts.listener, workerName: config.workerName, schedule: config.runner.schedule, runtime: () => runtime });
+  // The status page for people at `/` (its assets under /status-page/).
+  const { statusPageRoutes } = await import('./http/status-page/routes.ts');
+  const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': parts.metrics.route } };
+  const app: App = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), operations, listening: parts.listening, services: { db: database, runtime } });
+  const graphqlUrl = await app.start(config.http.port, config.http.host);
+  // The app owns the listeners now: its stop replaces the bare close above.
+  stack.remove('HTTP listeners');
+  stack.push('HTTP server', () => app.stop());
+  return graphqlUrl;
 }
