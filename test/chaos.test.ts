@@ -12,7 +12,7 @@ import { graphql } from './generated/index.ts';
 import { execute } from './support/graphql.ts';
 import { subscribeWs } from './support/live.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
-import { tableChecksum } from './support/refresh.ts';
+import { registerTestTable, tableChecksum } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -66,11 +66,10 @@ beforeAll(async () => {
   await pool.query(`CREATE SCHEMA src; CREATE TABLE src.chaos (id int PRIMARY KEY, asin text NOT NULL, v bigint NOT NULL)`);
   await pool.query(`INSERT INTO src.chaos SELECT g, 'B0' || lpad(g::text, 8, '0'), g * 7 FROM generate_series(1, ${ROWS}) g`);
   await pool.query(`CREATE TABLE sqp.chaos (id int PRIMARY KEY, asin text NOT NULL, v bigint NOT NULL)`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'chaos') ON CONFLICT DO NOTHING`);
-  await pool.query(
-    `UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() + interval '30 days', custom_sync_params = $1 WHERE table_name = 'chaos'`,
-    [JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, asin, v FROM src.chaos' }, pageSize: 2000, quality: { rowCountChange: { min: -1, max: 1000 } } })],
-  );
+  await registerTestTable(pool, {
+    tableName: 'chaos', isEnabled: true, nextRefreshAt: '30 days',
+    customSyncParams: { source: { type: 'postgres', query: 'SELECT id, asin, v FROM src.chaos' }, pageSize: 2000, quality: { rowCountChange: { min: -1, max: 1000 } } },
+  });
   await Promise.all([startReplica('chaos-a'), startReplica('chaos-b')]);
 }, 120_000);
 

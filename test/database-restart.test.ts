@@ -25,12 +25,12 @@ import { openDatabase, type Database } from '../src/db.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/embedded-postgres.ts';
 import { createLogger } from '../src/logger.ts';
 import { migrate } from '../src/migrate.ts';
-import { createRunner, type Runner } from '../src/runner/scheduler/runner.ts';
+import type { Runner } from '../src/runner/scheduler/runner.ts';
 import { selectConfig } from '../src/runner/scheduler/sql.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { freePort } from './support/global-setup.ts';
+import { buildTestRunner } from './support/refresh.ts';
 
 /** How long the test holds the server in its 57P03 state (a bounded wait for the outage itself). */
 const REFUSING_MS = 3_000;
@@ -150,11 +150,7 @@ describe.skipIf(process.platform === 'win32')('a PostgreSQL restart under a runn
     listener.events.on('listen:error', () => listenErrors.push(performance.now()));
     await listener.start();
     cleanups.push(() => listener.stop());
-    const options = {
-      pool, logger, dailyByteBudget: null, listener, now, schedule: '0 0 1 1 *',
-      sources: createSources({ targetUrl: url }),
-    };
-    const runner: Runner = createRunner({ ...options, workerName: 'restart', emit: (e) => events.push(e) });
+    const runner: Runner = buildTestRunner(pool, url, { logger, listener, now, workerName: 'restart', emit: (e) => events.push(e) });
     cleanups.push(() => runner.stop());
     await runner.start();
     const finished = (from: number) =>
@@ -201,8 +197,7 @@ describe.skipIf(process.platform === 'win32')('a PostgreSQL restart under a runn
 
       // A runner started during the outage and stopped in its backoff stops at once, for good.
       const second = recordingLogger();
-      const { listener: _none, ...withoutListener } = options;
-      const stopped = createRunner({ ...withoutListener, logger: second.logger, workerName: 'restart-2' });
+      const stopped = buildTestRunner(pool, url, { logger: second.logger, now, workerName: 'restart-2' }); // no listener
       await stopped.start();
       await second.lines.when(backoffLine, 'the second runner backing off', 0, 30_000);
       const stopping = performance.now();

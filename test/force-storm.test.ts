@@ -7,11 +7,11 @@ import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { forceRefresh } from '../src/commands/refresh.ts';
-import { createRunner, type Runner } from '../src/runner/scheduler/runner.ts';
-import { createSources } from '../src/runner/sources/registry.ts';
+import type { Runner } from '../src/runner/scheduler/runner.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { seriesTable } from './support/live.ts';
+import { buildTestRunner } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
@@ -43,9 +43,8 @@ it('200 concurrent forces over 3 replicas: each request served by exactly one ru
     const own = openTestPool(database.url, 6);
     const listener = createDatabaseListener({ url: database.url, logger: logger.child({ replica: i }) });
     await listener.start();
-    const runner = createRunner({
-      pool: own, logger: logger.child({ replica: i }), workerName: `storm-${i}`, dailyByteBudget: null, listener,
-      sources: createSources({ targetUrl: database.url }), schedule: '0 0 1 1 *', concurrency: 2,
+    const runner = buildTestRunner(own, database.url, {
+      logger: logger.child({ replica: i }), workerName: `storm-${i}`, listener, concurrency: 2,
       retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200 },
     });
     await runner.start();

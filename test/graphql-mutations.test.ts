@@ -6,6 +6,7 @@ import { createTestDatabase, openTestPool } from './support/db.ts';
 import { execute } from './support/graphql.ts';
 import { recordEvents, type Recorded } from './support/events.ts';
 import { seriesTable, startLiveApp, type LiveApp } from './support/live.ts';
+import { registerTestTable } from './support/refresh.ts';
 import { graphql } from './generated/index.ts';
 import { decodeCanonicalGlobalID } from '../src/schema/global-ids.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
@@ -29,9 +30,10 @@ beforeAll(async () => {
   await seriesTable(sql, 'live_a', { rows: 1000, pageSize: 250 });
   await seriesTable(sql, 'live_slow', { rows: 3000, pageSize: 100, msPerRow: 2 });
   await sql.query(`CREATE TABLE sqp.bq_live (id bigint PRIMARY KEY, v bigint)`);
-  await sql.query(`INSERT INTO sqp.refresh_config (table_schema, table_name, next_refresh_at, custom_sync_params) VALUES ('sqp', 'bq_live', now() + interval '30 days', $1)
-                   ON CONFLICT (table_schema, table_name) DO UPDATE SET next_refresh_at = excluded.next_refresh_at, custom_sync_params = excluded.custom_sync_params`,
-    [JSON.stringify({ source: { type: 'bigquery', query: BQ_QUERY }, quality: { rowCountChange: { min: -1, max: 1000 } } })]);
+  await registerTestTable(sql, {
+    tableName: 'bq_live', nextRefreshAt: '30 days',
+    customSyncParams: { source: { type: 'bigquery', query: BQ_QUERY }, quality: { rowCountChange: { min: -1, max: 1000 } } },
+  });
   await sql.query(`CREATE TABLE sqp.unregistered_t (id int PRIMARY KEY)`);
   await sql.query(`DELETE FROM sqp.refresh_config WHERE table_name = 'unregistered_t'`); // the event trigger may have registered it
   app = await startLiveApp(database.url, {

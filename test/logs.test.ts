@@ -12,6 +12,7 @@ import { createToken } from '../src/auth/tokens.ts';
 import { createLogger } from '../src/logger.ts';
 import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
 import { freePort } from './support/global-setup.ts';
+import { registerTestTable } from './support/refresh.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const database = await createTestDatabase();
@@ -45,10 +46,9 @@ describe('the service logs', () => {
       await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
       await pool.query(`CREATE TABLE sqp.logs_target (id int PRIMARY KEY, v int)`);
       await pool.query(`CREATE TABLE sqp.logs_unreachable (id int PRIMARY KEY, v int)`);
-      await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'logs_target'), ('sqp', 'logs_unreachable') ON CONFLICT DO NOTHING`);
-      const due = `UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() - interval '1 minute', custom_sync_params = $2 WHERE table_name = $1`;
-      await pool.query(due, ['logs_target', JSON.stringify({ source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 150) g' }, pageSize: 100 })]);
-      await pool.query(due, ['logs_unreachable', JSON.stringify({ source: { type: 'postgres', query: 'SELECT 1 AS id, 1 AS v', databaseUrlEnv: 'SOURCE_DATABASE_URL_LOGS' } })]);
+      const due = { isEnabled: true, nextRefreshAt: '-1 minute' };
+      await registerTestTable(pool, { tableName: 'logs_target', ...due, customSyncParams: { source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 150) g' }, pageSize: 100 } });
+      await registerTestTable(pool, { tableName: 'logs_unreachable', ...due, customSyncParams: { source: { type: 'postgres', query: 'SELECT 1 AS id, 1 AS v', databaseUrlEnv: 'SOURCE_DATABASE_URL_LOGS' } } });
     } finally {
       await pool.end();
     }

@@ -1,7 +1,9 @@
 /**
  * The refresh system's own behaviour in the database (031_create_daily_refresh_system): the
  * auto-registration of new sqp tables, checkpoints, timestamps and the dependency graph, on a
- * migrated database of this file's own.
+ * migrated database of this file's own. Configs and edges are written with plain SQL on purpose
+ * (not registerTable, addRefreshDependency): what is tested is what the database's triggers and
+ * constraints do with any write, whoever sends it.
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -7,6 +7,7 @@ import { afterAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createToken } from '../src/auth/tokens.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
+import { registerTestTable } from './support/refresh.ts';
 import { until } from './support/until.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -20,10 +21,10 @@ afterAll(async () => {
 it('drains on SIGTERM within the grace period, keeping the checkpoint', async () => {
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   await pool.query(`CREATE TABLE sqp.draining (id int PRIMARY KEY, v int)`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'draining') ON CONFLICT DO NOTHING`);
-  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, next_refresh_at = now() - interval '1 minute', custom_sync_params = $1 WHERE table_name = 'draining'`, [
-    JSON.stringify({ source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 3000) g WHERE pg_sleep(0.0005) IS NOT NULL' }, pageSize: 100 }),
-  ]);
+  await registerTestTable(pool, {
+    tableName: 'draining', isEnabled: true, nextRefreshAt: '-1 minute',
+    customSyncParams: { source: { type: 'postgres', query: 'SELECT g AS id, g AS v FROM generate_series(1, 3000) g WHERE pg_sleep(0.0005) IS NOT NULL' }, pageSize: 100 },
+  });
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: database.url, PORT: '0', LOG_LEVEL: 'silent', BIGQUERY_PROJECT_ID: 'unused-here', SHUTDOWN_GRACE_SECONDS: '20' },

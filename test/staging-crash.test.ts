@@ -14,7 +14,7 @@ import { migrate } from '../src/migrate.ts';
 import { refreshTable } from '../src/runner/engine/refresh-table.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { freePort } from './support/global-setup.ts';
-import { loadConfig, tableChecksum } from './support/refresh.ts';
+import { loadConfig, registerTestTable, tableChecksum } from './support/refresh.ts';
 import { openTestPool } from './support/db.ts';
 
 const dir = path.join(os.tmpdir(), `sqp-refresh-crash-${randomBytes(4).toString('hex')}`);
@@ -35,10 +35,7 @@ it('a PostgreSQL crash mid-load empties the unlogged staging table; the resume s
   // A server of its own (not the tests' template): the source role its superuser's queries run as.
   await pool.query(`CREATE ROLE sqp_refresh_source NOLOGIN; GRANT USAGE ON SCHEMA src TO sqp_refresh_source; GRANT SELECT ON src.crash TO sqp_refresh_source`);
   await pool.query(`CREATE TABLE sqp.crash (id int PRIMARY KEY, v int)`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', 'crash') ON CONFLICT DO NOTHING`);
-  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = true, custom_sync_params = $1 WHERE table_name = 'crash'`, [
-    JSON.stringify({ source: { type: 'postgres', query: 'SELECT id, v FROM src.crash' }, pageSize: 500 }),
-  ]);
+  await registerTestTable(pool, { tableName: 'crash', isEnabled: true, customSyncParams: { source: { type: 'postgres', query: 'SELECT id, v FROM src.crash' }, pageSize: 500 } });
   const sources = () => (createSources({ targetUrl: server!.url }));
 
   // A load paused after 3 pages (a shutdown): 1,500 rows staged, the checkpoint says so.

@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { prepareDefaultSource } from '../src/runner/demo/default-source.ts';
 import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
+import { registerTestTable } from './support/refresh.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const screenshot = path.join(root, 'test', 'artifacts', 'status-page.png');
@@ -176,7 +177,7 @@ describe('the status page', () => {
 
     // A table registered by hand arrives through ConfigChanged; its name is shown as text, never as markup.
     await pool.query(`CREATE TABLE sqp."${CANARY.slice(4)}" (id int PRIMARY KEY)`);
-    await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [CANARY.slice(4)]);
+    await registerTestTable(pool, { tableName: CANARY.slice(4) });
     await page.locator('tbody tr[data-table]').nth(8).waitFor();
     const canary = page.locator('tbody tr[data-table] th', { hasText: CANARY });
     await expect(canary.textContent()).resolves.toContain(CANARY);

@@ -10,13 +10,14 @@ import { createToken, type Scope } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createRunner, type Runner } from '../../src/runner/scheduler/runner.ts';
+import type { Runner } from '../../src/runner/scheduler/runner.ts';
 import { createSources, type SourceEnvironment } from '../../src/runner/sources/registry.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/server.ts';
 import { createEventBus, type EventBus } from '../../src/subscriptions/bus.ts';
 import { createDatabaseListener } from '../../src/subscriptions/listener.ts';
 import { createReplicaTransport } from '../../src/subscriptions/transport.ts';
+import { buildTestRunner, registerTestTable } from './refresh.ts';
 
 export interface LiveApp {
   url: string;
@@ -50,9 +51,9 @@ export async function startLiveApp(
   const sources = createSources({ targetUrl: databaseUrl, ...opts.sources });
   const listener = createDatabaseListener({ url: databaseUrl, logger });
   await listener.start();
-  const runner = createRunner({
-    pool: database.pool, sources, logger, workerName: `live-${process.pid}`, dailyByteBudget: opts.dailyByteBudget ?? null,
-    listener, emit: (e) => bus.publish(e), schedule: '0 0 1 1 *', concurrency: 2,
+  const runner = buildTestRunner(database.pool, databaseUrl, {
+    sources, logger, workerName: `live-${process.pid}`, dailyByteBudget: opts.dailyByteBudget ?? null,
+    listener, emit: (e) => bus.publish(e), concurrency: 2,
   });
   const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: `live-${process.pid}`, logger });
   await transport.start();
@@ -166,9 +167,8 @@ export async function seriesTable(pool: pg.Pool, name: string, opts: { rows?: nu
   const rows = opts.rows ?? 1000;
   const value = opts.msPerRow ? `(SELECT g * 2 FROM pg_sleep(${opts.msPerRow / 1000}))` : 'g * 2';
   await pool.query(`CREATE TABLE IF NOT EXISTS sqp.${name} (id int PRIMARY KEY, v int)`);
-  await pool.query(`INSERT INTO sqp.refresh_config (table_schema, table_name) VALUES ('sqp', $1) ON CONFLICT DO NOTHING`, [name]);
-  await pool.query(
-    `UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '30 days', is_enabled = true, custom_sync_params = $2 WHERE table_name = $1`,
-    [name, JSON.stringify({ source: { type: 'postgres', query: `SELECT g AS id, ${value} AS v FROM generate_series(1, ${rows}) g` }, pageSize: opts.pageSize ?? 100, quality: { rowCountChange: { min: -1, max: 1000 } } })],
-  );
+  await registerTestTable(pool, {
+    tableName: name, isEnabled: true, nextRefreshAt: '30 days',
+    customSyncParams: { source: { type: 'postgres', query: `SELECT g AS id, ${value} AS v FROM generate_series(1, ${rows}) g` }, pageSize: opts.pageSize ?? 100, quality: { rowCountChange: { min: -1, max: 1000 } } },
+  });
 }
