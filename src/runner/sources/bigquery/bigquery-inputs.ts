@@ -15,7 +15,7 @@
 //    tables still gives other rows: such a table sets `skipWhenUnchanged: false`.
 import { createHash } from 'node:crypto';
 import type { BigQuery, JobMetadata, Query } from '@google-cloud/bigquery';
-import type { Call } from './bigquery-calls.ts';
+import type { Call, CallContext } from './bigquery-calls.ts';
 
 /** The query's inputs as one run saw them before its job started (kept in the audit row). */
 export interface BigQueryInputs {
@@ -54,7 +54,7 @@ export function billedUpperBound(dryRun: DryRun): bigint {
 }
 
 /** The dry run's bytes and referenced tables from its job resource. */
-export function dryRunOf(metadata: JobMetadata): DryRun {
+function dryRunOf(metadata: JobMetadata): DryRun {
   const q = metadata.statistics?.query;
   const bytes = metadata.statistics?.totalBytesProcessed ?? q?.totalBytesProcessed;
   const referencedTables = (q?.referencedTables ?? []).flatMap((t) =>
@@ -66,7 +66,7 @@ export function dryRunOf(metadata: JobMetadata): DryRun {
 }
 
 /** Reads each referenced table's lastModifiedTime (tables.get) into the query's inputs. */
-export async function readInputs(bq: BigQuery, call: Call, query: Query, dryRun: DryRun, signal: AbortSignal | undefined): Promise<BigQueryInputs> {
+async function readInputs(bq: BigQuery, call: Call, query: Query, dryRun: DryRun, signal: AbortSignal | undefined): Promise<BigQueryInputs> {
   const inputs: BigQueryInputs = { version: 1, queryHash: queryHash(query), tables: [] };
   const refs = [...dryRun.referencedTables].sort((a, b) => name(a).localeCompare(name(b)));
   if (refs.length === 0) inputs.opaque = 'the dry run lists no referenced tables';
@@ -127,4 +127,45 @@ function queryHash(query: Query): string {
   const params = query.params && typeof query.params === 'object' ? Object.entries(query.params).sort(([a], [b]) => a.localeCompare(b)) : [];
   const text = JSON.stringify([query.query ?? '', params, query.types ?? null, query.location ?? null]);
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** The dry run and the inputs of each request, asked for at most once (createDryRuns). */
+export interface DryRuns<R extends object> {
+  dryRun(request: R): Promise<DryRun>;
+  inputsOf(request: R): Promise<BigQueryInputs>;
+  /** Whether this request had its dry run (the engine's estimate or inputs check). */
+  has(request: R): boolean;
+}
+
+/**
+ * The engine asks estimateBytes / inputsUnchanged and then opens the same request: one dry
+ * run and one round of tables.get serve all three, and the inputs recorded are the ones seen
+ * before the job started (a table modified during the job shows as changed next time). A
+ * failed one is forgotten, so that the next ask tries again.
+ */
+export function createDryRuns<R extends { signal?: AbortSignal | undefined }>(bq: BigQuery, call: Call, queryOf: (request: R) => Query): DryRuns<R> {
+  const dryRuns = new WeakMap<R, Promise<DryRun>>();
+  const inputsByRequest = new WeakMap<R, Promise<BigQueryInputs>>();
+  const dryRun = (request: R): Promise<DryRun> => {
+    let pending = dryRuns.get(request);
+    if (!pending) {
+      const query: Query = { ...queryOf(request), dryRun: true };
+      delete query.maximumBytesBilled;
+      const ctx: CallContext = { op: 'jobs.insert (dry run)', signal: request.signal, jobLocation: query.location };
+      pending = call(ctx, () => bq.createQueryJob(query)).then(([, metadata]) => dryRunOf(metadata as JobMetadata));
+      dryRuns.set(request, pending);
+      pending.catch(() => dryRuns.delete(request));
+    }
+    return pending;
+  };
+  const inputsOf = (request: R): Promise<BigQueryInputs> => {
+    let pending = inputsByRequest.get(request);
+    if (!pending) {
+      pending = dryRun(request).then((d) => readInputs(bq, call, queryOf(request), d, request.signal));
+      inputsByRequest.set(request, pending);
+      pending.catch(() => inputsByRequest.delete(request));
+    }
+    return pending;
+  };
+  return { dryRun, inputsOf, has: (request) => dryRuns.has(request) };
 }

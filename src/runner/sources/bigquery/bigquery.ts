@@ -23,9 +23,9 @@
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
 import { SourceError, type OpenReadRequest, type PagedSource, type ResumeState, type SourceRead, type SourceStats } from '../source.ts';
-import { createCaller, throwIfAborted, type BigQueryRetrySettings, type CallContext } from './bigquery-calls.ts';
-import { billedUpperBound, dryRunOf, readInputs, sameInputs, type BigQueryInputs, type DryRun } from './bigquery-inputs.ts';
-import { createJobRunner, type BigQueryJobRecord } from './bigquery-jobs.ts';
+import { createCaller, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
+import { billedUpperBound, createDryRuns, sameInputs, type BigQueryInputs, type DryRuns } from './bigquery-inputs.ts';
+import { createJobRunner, type BigQueryJobRecord, type JobRunner } from './bigquery-jobs.ts';
 import { pagedRead, parseResumeState, type PagedReadRequest } from './bigquery-read.ts';
 import type { WireQueryResults } from './bigquery-types.ts';
 import type { ReadOptions } from './bigquery-wire-rows.ts';
@@ -103,10 +103,7 @@ export interface BigQueryReadSource {
 }
 
 /** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
-
-/** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
 export type BigQueryOpenReadRequest = OpenReadRequest & { source: BigQueryReadSource };
-
 
 /** `SourceRead.stats` of this source: the job read, and every job the read started. */
 export interface BigQueryStats extends SourceStats {
@@ -152,11 +149,38 @@ const FIRST_PAGE_ROWS = 10_000;
 /** BigQuery gzips an answer only when the User-Agent contains "gzip" (and Accept-Encoding asks). */
 const USER_AGENT = 'sqp-refresh (gzip)';
 
+/** The BigQuery source of these settings: one client, caller and job runner for every read. */
 export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuerySource {
   const retry = { ...DEFAULT_RETRY, ...settings.retry };
   retry.attempts = Math.max(1, Math.floor(retry.attempts));
   const requestTimeoutMs = settings.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const bq = createClient(settings, retry, requestTimeoutMs);
+  const call = createCaller(retry, requestTimeoutMs);
+  const jobs = createJobRunner({
+    bq,
+    call,
+    retry,
+    jobAttempts: Math.max(1, Math.floor(settings.jobAttempts ?? DEFAULT_JOB_ATTEMPTS)),
+    poll: { ...DEFAULT_POLL, ...settings.poll },
+    queryResultsTimeoutMs: settings.queryResultsTimeoutMs,
+  });
+  const query = (request: BigQueryOpenReadRequest) => queryOf(request, settings.location);
+  const parts: ReadParts = { bq, jobs, query, dryRuns: createDryRuns(bq, call, query), pageBytes: settings.pageBytes ?? DEFAULT_PAGE_BYTES };
+  return {
+    open: (request) => openRead(parts, request),
+    async estimateBytes(request) {
+      return billedUpperBound(await parts.dryRuns.dryRun(request));
+    },
+    async inputsUnchanged(request, previous) {
+      if (request.source.skipWhenUnchanged === false) return { unchanged: false };
+      const inputs = await parts.dryRuns.inputsOf(request);
+      return { unchanged: sameInputs(previous, inputs), inputs };
+    },
+  };
+}
 
+/** The client: its own retries bounded by ours (see the top of this file), gzip asked for. */
+function createClient(settings: BigQuerySourceSettings, retry: BigQueryRetrySettings, requestTimeoutMs: number): BigQuery {
   const clientRetry: BigQueryClientRetryOptions = {
     autoRetry: true,
     maxRetries: 3,
@@ -170,143 +194,95 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
   if (!(typeof clientRetry.maxRetryDelay === 'number' && clientRetry.maxRetryDelay > 0)) {
     clientRetry.maxRetryDelay = 0.001;
   }
-
   const options: BigQueryOptions = { projectId: settings.projectId, retryOptions: clientRetry, userAgent: USER_AGENT };
   if (settings.location) options.location = settings.location;
   if (settings.keyFilename) options.keyFilename = settings.keyFilename;
   if (settings.apiEndpoint) options.apiEndpoint = settings.apiEndpoint;
-  const bq = new BigQuery(options);
-  const pageBytes = settings.pageBytes ?? DEFAULT_PAGE_BYTES;
-  const call = createCaller(retry, requestTimeoutMs);
-  const jobs = createJobRunner({
-    bq,
-    call,
-    retry,
-    jobAttempts: Math.max(1, Math.floor(settings.jobAttempts ?? DEFAULT_JOB_ATTEMPTS)),
-    poll: { ...DEFAULT_POLL, ...settings.poll },
-    queryResultsTimeoutMs: settings.queryResultsTimeoutMs,
-  });
-
-  function queryOptions(request: BigQueryOpenReadRequest): Query {
-    const source = request.source;
-    if (!source || typeof source.query !== 'string' || source.query.trim() === '') {
-      throw new SourceError('BigQuery source: request.source.query is required', {
-        reason: 'invalid',
-        retryable: false,
-      });
-    }
-    const params = { ...(source.params ?? {}), ...request.params };
-    const query: Query = {
-      query: source.query,
-      useLegacySql: false,
-      labels: jobLabels(request.table),
-    };
-    const location = source.location ?? settings.location;
-    if (location) query.location = location;
-    if (Object.keys(params).length > 0) {
-      query.params = params;
-      // The client cannot infer a type for NULL; BigQuery needs one. STRING is the usual choice.
-      const types: Record<string, string> = {};
-      for (const [name, value] of Object.entries(params)) if (value === null) types[name] = 'STRING';
-      if (Object.keys(types).length > 0) query.types = types;
-    }
-    if (source.maximumBytesBilled !== undefined) query.maximumBytesBilled = source.maximumBytesBilled.toString();
-    return query;
-  }
-
-  // ---- dry run and inputs, once per request --------------------------------------------
-  // The engine asks estimateBytes / inputsUnchanged and then opens the same request: one dry
-  // run and one round of tables.get serve all three, and the inputs recorded are the ones
-  // seen before the job started (a table modified during the job shows as changed next time).
-
-  const dryRuns = new WeakMap<BigQueryOpenReadRequest, Promise<DryRun>>();
-  const inputsByRequest = new WeakMap<BigQueryOpenReadRequest, Promise<BigQueryInputs>>();
-
-  function dryRun(request: BigQueryOpenReadRequest): Promise<DryRun> {
-    let pending = dryRuns.get(request);
-    if (!pending) {
-      const query: Query = { ...queryOptions(request), dryRun: true };
-      delete query.maximumBytesBilled;
-      const ctx: CallContext = { op: 'jobs.insert (dry run)', signal: request.signal, jobLocation: query.location };
-      pending = call(ctx, () => bq.createQueryJob(query)).then(([, metadata]) => dryRunOf(metadata as JobMetadata));
-      dryRuns.set(request, pending);
-      pending.catch(() => dryRuns.delete(request));
-    }
-    return pending;
-  }
-
-  function inputsOf(request: BigQueryOpenReadRequest): Promise<BigQueryInputs> {
-    let pending = inputsByRequest.get(request);
-    if (!pending) {
-      pending = dryRun(request).then((d) => readInputs(bq, call, queryOptions(request), d, request.signal));
-      inputsByRequest.set(request, pending);
-      pending.catch(() => inputsByRequest.delete(request));
-    }
-    return pending;
-  }
-
-  // ---- reads ----------------------------------------------------------------------------
-
-  function readRequest(request: BigQueryOpenReadRequest): PagedReadRequest {
-    return { pageSize: request.pageSize, pageBytes, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: jobs.readPage };
-  }
-
-  async function resumeRead(request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead<BigQueryStats>> {
-    const state = parseResumeState(resume);
-    const job = bq.job(state.jobId, state.location ? { location: state.location } : {});
-    const page = await jobs.readPage(job, Math.min(request.pageSize, FIRST_PAGE_ROWS), state.pageToken, request.signal, [], false, {
-      firstRow: null,
-      nulReplacement: request.source.nulReplacement,
-    });
-    // The job and its bill belong to the read that started it; continuing it processes and
-    // bills nothing more, so a resumed read reports no bytes (an audit row per slice would
-    // otherwise count the same bytes twice against the daily budget).
-    const stats: BigQueryStats = { jobId: state.jobId };
-    const location = job.location ?? page.meta.jobReference?.location ?? state.location;
-    if (location) stats.location = location;
-    return pagedRead(job, page, stats, readRequest(request), null);
-  }
-
-  return {
-
-    async open(request) {
-      throwIfAborted(request.signal);
-      const query = queryOptions(request); // refuses a request without source params first
-      if (request.resume) return resumeRead(request, request.resume);
-      // The inputs as they are before the job starts, when this request had its dry run (the
-      // engine's estimate): the next run compares with them. Reading them never fails the read.
-      const wanted = request.source.skipWhenUnchanged !== false && dryRuns.has(request);
-      const inputs = wanted ? await inputsOf(request).catch(() => undefined) : undefined;
-      // No location configured: the dry run tells where BigQuery will run the query (the
-      // datasets' location). Naming it on the job means every job call can carry it — without
-      // it, jobs.get after a lost insert answer finds no job outside the US/EU multi-regions.
-      if (!query.location && dryRuns.has(request)) {
-        const location = await dryRun(request).then((d) => d.location, () => undefined);
-        if (location) query.location = location;
-      }
-      throwIfAborted(request.signal);
-      const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
-      const started = await jobs.runQuery(query, prefix, Math.min(request.pageSize, FIRST_PAGE_ROWS), readOptionsFor(request), request.signal);
-      const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
-      if (inputs) stats.inputs = inputs;
-      return pagedRead(started.job, started.first, stats, readRequest(request), 0);
-    },
-
-    async estimateBytes(request) {
-      return billedUpperBound(await dryRun(request));
-    },
-
-    async inputsUnchanged(request, previous) {
-      if (request.source.skipWhenUnchanged === false) return { unchanged: false };
-      const inputs = await inputsOf(request);
-      return { unchanged: sameInputs(previous, inputs), inputs };
-    },
-  };
+  return new BigQuery(options);
 }
 
-// ---------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------
+/** The query job of a request: its SQL, params (NULLs typed), labels, location and byte cap. */
+function queryOf(request: BigQueryOpenReadRequest, defaultLocation: string | undefined): Query {
+  const source = request.source;
+  if (!source || typeof source.query !== 'string' || source.query.trim() === '') {
+    throw new SourceError('BigQuery source: request.source.query is required', {
+      reason: 'invalid',
+      retryable: false,
+    });
+  }
+  const params = { ...(source.params ?? {}), ...request.params };
+  const query: Query = {
+    query: source.query,
+    useLegacySql: false,
+    labels: jobLabels(request.table),
+  };
+  const location = source.location ?? defaultLocation;
+  if (location) query.location = location;
+  if (Object.keys(params).length > 0) {
+    query.params = params;
+    // The client cannot infer a type for NULL; BigQuery needs one. STRING is the usual choice.
+    const types: Record<string, string> = {};
+    for (const [name, value] of Object.entries(params)) if (value === null) types[name] = 'STRING';
+    if (Object.keys(types).length > 0) query.types = types;
+  }
+  if (source.maximumBytesBilled !== undefined) query.maximumBytesBilled = source.maximumBytesBilled.toString();
+  return query;
+}
+
+/** What a read of the source uses: made once by createBigQuerySource. */
+interface ReadParts {
+  bq: BigQuery;
+  jobs: JobRunner;
+  query(request: BigQueryOpenReadRequest): Query;
+  dryRuns: DryRuns<BigQueryOpenReadRequest>;
+  pageBytes: number;
+}
+
+/** A new read (a query job, re-run if it fails transiently) or, with `request.resume`, the rest of one. */
+async function openRead(parts: ReadParts, request: BigQueryOpenReadRequest): Promise<SourceRead<BigQueryStats>> {
+  throwIfAborted(request.signal);
+  const query = parts.query(request); // refuses a request without source params first
+  if (request.resume) return resumeRead(parts, request, request.resume);
+  const { dryRuns } = parts;
+  // The inputs as they are before the job starts, when this request had its dry run (the
+  // engine's estimate): the next run compares with them. Reading them never fails the read.
+  const wanted = request.source.skipWhenUnchanged !== false && dryRuns.has(request);
+  const inputs = wanted ? await dryRuns.inputsOf(request).catch(() => undefined) : undefined;
+  // No location configured: the dry run tells where BigQuery will run the query (the
+  // datasets' location). Naming it on the job means every job call can carry it — without
+  // it, jobs.get after a lost insert answer finds no job outside the US/EU multi-regions.
+  if (!query.location && dryRuns.has(request)) {
+    const location = await dryRuns.dryRun(request).then((d) => d.location, () => undefined);
+    if (location) query.location = location;
+  }
+  throwIfAborted(request.signal);
+  const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
+  const started = await parts.jobs.runQuery(query, prefix, Math.min(request.pageSize, FIRST_PAGE_ROWS), readOptionsFor(request), request.signal);
+  const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
+  if (inputs) stats.inputs = inputs;
+  return pagedRead(started.job, started.first, stats, readRequest(parts, request), 0);
+}
+
+/** The rest of a read from its resume state: the same job, from the page token on. */
+async function resumeRead(parts: ReadParts, request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead<BigQueryStats>> {
+  const state = parseResumeState(resume);
+  const job = parts.bq.job(state.jobId, state.location ? { location: state.location } : {});
+  const page = await parts.jobs.readPage(job, Math.min(request.pageSize, FIRST_PAGE_ROWS), state.pageToken, request.signal, [], false, {
+    firstRow: null,
+    nulReplacement: request.source.nulReplacement,
+  });
+  // The job and its bill belong to the read that started it; continuing it processes and
+  // bills nothing more, so a resumed read reports no bytes (an audit row per slice would
+  // otherwise count the same bytes twice against the daily budget).
+  const stats: BigQueryStats = { jobId: state.jobId };
+  const location = job.location ?? page.meta.jobReference?.location ?? state.location;
+  if (location) stats.location = location;
+  return pagedRead(job, page, stats, readRequest(parts, request), null);
+}
+
+function readRequest(parts: ReadParts, request: BigQueryOpenReadRequest): PagedReadRequest {
+  return { pageSize: request.pageSize, pageBytes: parts.pageBytes, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: parts.jobs.readPage };
+}
 
 function readOptionsFor(request: BigQueryOpenReadRequest): ReadOptions {
   return { firstRow: 0, nulReplacement: request.source.nulReplacement };
@@ -329,6 +305,7 @@ function statsOf(job: Job, metadata: JobMetadata, page: WireQueryResults, jobs: 
   if (typeof cacheHit === 'boolean') stats.cacheHit = cacheHit;
   return stats;
 }
+
 /** BigQuery label rules: lowercase letters, digits, _ and -; at most 63 characters. */
 export function labelValue(value: string): string {
   return value
