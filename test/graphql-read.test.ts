@@ -39,7 +39,10 @@ beforeAll(async () => {
     INSERT INTO sqp.refresh_checkpoints (function_name, table_schema, table_name, checkpoint_data, last_processed_row, total_rows, status)
     VALUES ('worker-a', 'sqp', 'weekly_summary', '{"pageToken":"p3"}', 9007199254740993, 9007199254740999, 'active');
     UPDATE sqp.refresh_config SET is_enabled = false WHERE table_name = 'yearly_summary';
-    UPDATE sqp.refresh_config SET next_refresh_at = now() - interval '1 hour' WHERE table_name IN ('daily_sqp_data', 'weekly_summary');
+    -- Due as the runner sees it (src/runner/state/due.ts): overdue, and configured.
+    UPDATE sqp.refresh_config SET next_refresh_at = now() - interval '1 hour',
+      custom_sync_params = '{"source": {"type": "postgres", "query": "SELECT 1"}}'
+    WHERE table_name IN ('daily_sqp_data', 'weekly_summary');
   `);
   server = await startTestApp(database.url);
 });

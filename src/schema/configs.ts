@@ -1,5 +1,6 @@
 // RefreshConfig: a table that sqp-refresh keeps fresh, with its place in the dependency graph.
 import type { Prisma } from '../generated/prisma/client.ts';
+import { dueWhere } from '../runner/state/due.ts';
 import { builder } from './builder.ts';
 import { RefreshRunRef } from './runs.ts';
 
@@ -83,7 +84,7 @@ const RefreshConfigFilter = builder.inputType('RefreshConfigFilter', {
   fields: (t) => ({
     isEnabled: t.boolean({ description: 'Only enabled (true) or disabled (false) tables.' }),
     tableSchema: t.string({ description: 'Only tables of this schema.' }),
-    due: t.boolean({ description: 'true: enabled and next_refresh_at has passed; false: not due.' }),
+    due: t.boolean({ description: 'true: due (enabled, configured with custom_sync_params, next_refresh_at passed), as the runner sees it; false: not due.' }),
     search: t.string({ description: 'Part of the table name, case-insensitive.' }),
   }),
 });
@@ -97,10 +98,7 @@ function refreshConfigWhere(
   if (filter?.isEnabled != null) and.push({ isEnabled: filter.isEnabled });
   if (filter?.tableSchema) and.push({ tableSchema: filter.tableSchema });
   if (filter?.search) and.push({ tableName: { contains: filter.search, mode: 'insensitive' } });
-  if (filter?.due === true) and.push({ isEnabled: true, nextRefreshAt: { lte: now } });
-  if (filter?.due === false) {
-    and.push({ OR: [{ isEnabled: false }, { nextRefreshAt: null }, { nextRefreshAt: { gt: now } }] });
-  }
+  if (filter?.due != null) and.push(dueWhere(filter.due, now));
   return { AND: and };
 }
 

@@ -16,6 +16,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
 type Documents = {
     "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": typeof types.ChaosEventsDocument,
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": typeof types.ChaosForceDocument,
+    "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": typeof types.DueTablesDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": typeof types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": typeof types.CountsDocument,
@@ -51,6 +52,7 @@ type Documents = {
 const documents: Documents = {
     "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": types.ChaosEventsDocument,
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": types.ChaosForceDocument,
+    "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": types.DueTablesDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": types.CountsDocument,
@@ -106,6 +108,10 @@ export function graphql(source: "subscription ChaosEvents($filter: RefreshEventF
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }"): (typeof documents)["mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"): (typeof documents)["\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -1,6 +1,7 @@
 // SQL of the runner, one function per statement.
 import type pg from 'pg';
 import type { RefreshConfigRow } from '../engine/refresh-types.ts';
+import { dueSql, schedulableSql } from '../state/due.ts';
 
 /** The columns of refresh_config a refresh needs, for one table; null when not registered. */
 export async function selectConfig(db: pg.Pool | pg.ClientBase, schema: string, table: string): Promise<RefreshConfigRow | null> {
@@ -22,7 +23,7 @@ export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Prom
     `SELECT c.id, c.table_schema AS "tableSchema", c.table_name AS "tableName", c.custom_sync_params AS "customSyncParams",
             c.refresh_frequency_hours AS "refreshFrequencyHours", c.next_refresh_at AS "nextRefreshAt", c.is_enabled AS "isEnabled"
      FROM sqp.refresh_config c
-     WHERE c.is_enabled AND c.next_refresh_at <= $1 AND c.custom_sync_params <> '{}'::jsonb AND NOT (c.id = ANY ($2::int[]))
+     WHERE ${dueSql('c', '$1')} AND NOT (c.id = ANY ($2::int[]))
      ORDER BY c.priority DESC, c.next_refresh_at, c.id`,
     [now, exclude],
   );
@@ -32,7 +33,7 @@ export async function selectDue(db: pg.Pool, now: Date, exclude: number[]): Prom
 /** When the next table becomes due (enabled, with params), or null: the runner wakes itself then. */
 export async function nextDueAt(db: pg.Pool): Promise<Date | null> {
   const { rows } = await db.query<{ at: Date | null }>(
-    `SELECT min(next_refresh_at) AS at FROM sqp.refresh_config WHERE is_enabled AND custom_sync_params <> '{}'::jsonb`,
+    `SELECT min(c.next_refresh_at) AS at FROM sqp.refresh_config c WHERE ${schedulableSql('c')}`,
   );
   return rows[0]?.at ?? null;
 }

@@ -1,9 +1,9 @@
 // state/ — what each table's state is, was and will be: the read model over migration 037's
 // views (this file), the planner's verdict (planner.ts, its input plan-input.ts, its graph walks
-// dependency-graph.ts), health (health.ts), run statistics (run-statistics.ts) and the
-// schedule's arithmetic (schedule.ts). It reads and computes; it claims, runs and writes
-// nothing. May import: pg, and from engine/ only a run's types and outcome (refresh-types.ts,
-// run-metadata.ts). Never scheduler/ (which imports state/), the graph, the commands or
+// dependency-graph.ts), health (health.ts), run statistics (run-statistics.ts), when a table is
+// due (due.ts) and the schedule's arithmetic (schedule.ts). It reads and computes; it claims,
+// runs and writes nothing. May import: pg, Prisma's generated types (due.ts's `where`), and from
+// engine/ only a run's types and outcome (refresh-types.ts, run-metadata.ts). Never scheduler/ (which imports state/), the graph, the commands or
 // subscriptions/.
 //
 // The read model of table state: the one module that reads migration 037's views
