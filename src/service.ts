@@ -110,7 +110,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // What the graph, the probes and the metrics read of the running service (its runner below).
     const runtime = createRuntime({ bus, sources, dailyByteBudget: config.dailyByteBudget });
     // Subscribed before the runner starts, so its first runs are counted too.
-    const metrics = createRefreshMetrics({ pool: database.pool, logger, runtime: () => runtime });
+    const metrics = createRefreshMetrics({ pool: database.pool, logger, runtime });
     bus.subscribe(metrics.observe);
     const listener = await startPubSub(config, logger, { sessionUrl, database, bus }, stack);
     const runner = await startRunner(config, logger, { database, sources, bus, listener, runtime }, stack);
@@ -222,7 +222,7 @@ async function startServer(
   stack: StopStack,
 ): Promise<string> {
   const { database, runtime } = parts;
-  const probes = createProbes({ pool: database.pool, listener: parts.listener, workerName: config.workerName, schedule: config.runner.schedule, runtime: () => runtime });
+  const probes = createProbes({ pool: database.pool, listener: parts.listener, workerName: config.workerName, schedule: config.runner.schedule, runtime });
   // The status page for people at `/` (its assets under /status-page/).
   const { statusPageRoutes } = await import('./http/status-page/routes.ts');
   const operations = { ...config.operations, routes: { '/health': probes.health, '/ready': probes.ready, '/metrics': parts.metrics.route } };

@@ -98,7 +98,7 @@ describe('the LISTEN connection', () => {
     listener.events.on('listen:error', () => lifecycle.push('lost'));
     await listener.start();
     stops.push(() => listener.stop());
-    const probes = createProbes({ pool, listener, workerName: 'faults', schedule: '* * * * *', runtime: () => ({}) as never });
+    const probes = createProbes({ pool, listener, workerName: 'faults', schedule: '* * * * *', runtime: {} as never });
     for (let i = 0; i < 4; i++) {
       await terminate(`application_name = 'sqp-refresh listen'`);
       await lifecycle.nth(i + 1, (x) => x === 'back', 10_000, 'reconnect');

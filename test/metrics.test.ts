@@ -18,7 +18,7 @@ const pool = openTestPool(database.url, 6);
 const bus = createEventBus();
 /** What the gauges read of this process; the runner and bus are set once they exist. */
 const runtime: Runtime = createRuntime({ bus, subscribers: { count: 3 } });
-const metrics = createRefreshMetrics({ pool, logger, runtime: () => runtime });
+const metrics = createRefreshMetrics({ pool, logger, runtime });
 bus.subscribe(metrics.observe);
 const runner = buildTestRunner(pool, database.url, { logger, workerName: 'metrics-test', emit: (event) => bus.publish(event) });
 const app = buildApp({ graphql: loadConfig({}).graphql, logger, routes: { '/metrics': metrics.route } });

@@ -16,7 +16,7 @@ export interface MetricsOptions {
   /** For today's bytes billed; none: the gauge is not reported. */
   pool?: pg.Pool;
   logger?: Logger;
-  runtime?: () => Runtime;
+  runtime?: Runtime;
   /** Clock for the event-bus lag; default Date.now. */
   now?: () => number;
   /** How long the bytes-billed lookup may hold up a scrape; default 2000 ms. */
@@ -42,7 +42,7 @@ type Registers = Registry[];
 export function createRefreshMetrics(options: MetricsOptions = {}): RefreshMetrics {
   const registry = new Registry();
   // None given: a process without a runner or bus (what a test of the routes alone builds).
-  const runtime = options.runtime ?? ((idle: Runtime) => () => idle)(createRuntime());
+  const runtime = options.runtime ?? createRuntime();
   const now = options.now ?? Date.now;
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -139,8 +139,8 @@ function runEventObserver(metrics: ReturnType<typeof registerRunMetrics>, now: (
 }
 
 /** The runner's queue, ticks and runs in flight, and the live subscriptions: read from the runtime at each scrape. */
-function registerRuntimeGauges(registers: Registers, runtime: () => Runtime): void {
-  const status = () => runtime().runner?.status();
+function registerRuntimeGauges(registers: Registers, runtime: Runtime): void {
+  const status = () => runtime.runner?.status();
   new Gauge({
     name: 'sqp_refresh_queue_depth',
     help: 'Due tables found by the runner at its latest look at the queue.',
@@ -191,7 +191,7 @@ function registerRuntimeGauges(registers: Registers, runtime: () => Runtime): vo
     help: 'Live GraphQL subscriptions served by this process (graphql-ws and SSE).',
     registers,
     collect() {
-      this.set(runtime().subscribers.count);
+      this.set(runtime.subscribers.count);
     },
   });
 }

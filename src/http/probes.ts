@@ -25,7 +25,7 @@ export interface ProbeOptions {
   /** Grace on top of two tick intervals; default 30 s. */
   slackMs?: number;
   now?: () => Date;
-  runtime?: () => Runtime;
+  runtime?: Runtime;
   migrationsDir?: string;
 }
 
@@ -86,7 +86,7 @@ export function createProbes(options: ProbeOptions): Probes {
   const slackMs = options.slackMs ?? 30_000;
   const now = options.now ?? (() => new Date());
   // None given: a process without a runner or bus (what a test of the routes alone builds).
-  const runtime = options.runtime ?? ((idle: Runtime) => () => idle)(createRuntime());
+  const runtime = options.runtime ?? createRuntime();
   const cron = new Cron(options.schedule, { paused: true });
 
   async function checkDatabase(): Promise<DatabaseCheck> {
@@ -113,7 +113,7 @@ export function createProbes(options: ProbeOptions): Probes {
   }
 
   function checkRunner(): RunnerCheck {
-    const runner = runtime().runner;
+    const runner = runtime.runner;
     if (!runner) return { ok: true, state: 'absent' };
     const s = runner.status();
     const facts = {
