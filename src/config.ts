@@ -4,8 +4,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { clientConfig, type SessionLimits } from './database/connection.ts';
 import type { RetryPolicy } from './runner/state/planner.ts';
-import { SOURCE_URL_PREFIX } from './runner/sources/postgres/params.ts';
-import { DEFAULT_SOURCE_ROLE, type SourceRole } from './runner/sources/postgres/source-role.ts';
+import { parseSourceSettings, type SourceSettings } from './runner/sources/registry.ts';
 import { parseApiTokens, type ApiToken } from './auth/tokens.ts';
 
 const bool = z
@@ -57,11 +56,6 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(20000),
   GRAPHQL_WS_MAX_UNAUTHENTICATED: z.coerce.number().int().min(0).default(100),
   GRAPHQL_WS_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
-  BIGQUERY_PROJECT_ID: z.string().min(1).optional(),
-  BIGQUERY_LOCATION: z.string().min(1).optional(),
-  GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
-  BIGQUERY_API_ENDPOINT: z.string().url().optional(),
-  BIGQUERY_DAILY_BYTE_BUDGET: z.string().regex(/^\d+$/, 'must be a whole number of bytes').optional(),
   WORKER_NAME: z.string().min(1).max(100).optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   RUNNER_SCHEDULE: cronPattern.default('* * * * *'),
@@ -77,13 +71,14 @@ const EnvSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   METRICS_HOST: z.string().min(1).optional(),
   ANONYMOUS_ACCESS: z.enum(['none', 'read']).optional(),
-  // A role name (quoted where used); PostgreSQL cuts names at 63 bytes.
-  POSTGRES_SOURCE_ROLE: z.string().min(1).max(63).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
 
-export interface Config {
+/** The service's configuration; each kind of source adds the fields of its settings (SourceSettings: sources/registry.ts). */
+export type Config = ServiceConfig & SourceSettings;
+
+interface ServiceConfig {
   /**
    * Undefined: start the embedded PostgreSQL. May lead to a transaction pooler when
    * `databaseDirectUrl` is given: short transactional work only (graph reads, commands).
@@ -105,9 +100,6 @@ export interface Config {
    * once; unauthenticatedIdleMs: how long such a socket may stay open with no operation.
    */
   graphql: { introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number; unauthenticatedIdleMs: number };
-  /** Undefined: no BigQuery; tables refresh from the embedded demo source. */
-  bigquery: { projectId: string; location?: string; keyFilename?: string; apiEndpoint?: string } | undefined;
-  dailyByteBudget: bigint | null;
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
   runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
@@ -119,10 +111,6 @@ export interface Config {
   auth: { tokens: ApiToken[]; anonymous: 'none' | 'read' };
   /** /metrics and /ready: the bearer token they ask for; a port (and host) of their own. */
   operations: { token?: string; port?: number; host?: string };
-  /** The environment variables postgres sources may name (source.databaseUrlEnv): only SOURCE_DATABASE_URL_…. */
-  env: Record<string, string | undefined>;
-  /** The role postgres source queries run as (src/runner/sources/postgres/source-role.ts). */
-  postgresSourceRole: SourceRole;
 }
 
 /** Thrown with every problem of the environment at once. */
@@ -139,14 +127,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "not set", as in most .env files.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
+  // The sources' own variables, read by each kind's settings schema from the same environment.
+  const sources = parseSourceSettings(cleaned);
   const tokens = parseApiTokens(cleaned.API_TOKENS);
-  const problems = [...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)), ...tokens.problems];
+  const problems = [...(parsed.success ? [] : parsed.error.issues), ...sources.issues].map((i) => `${i.path.join('.')}: ${i.message}`);
+  problems.push(...tokens.problems);
   if (parsed.success && parsed.data.DATABASE_DIRECT_URL && !parsed.data.DATABASE_URL) {
     problems.push('DATABASE_DIRECT_URL: set only with DATABASE_URL (the embedded PostgreSQL needs neither)');
   }
-  if (!parsed.success || problems.length) throw new ConfigError(problems);
+  if (!parsed.success || !sources.settings || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   return {
+    ...sources.settings,
     databaseUrl: e.DATABASE_URL,
     databaseDirectUrl: e.DATABASE_DIRECT_URL,
     database: {
@@ -166,15 +158,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxUnauthenticatedSockets: e.GRAPHQL_WS_MAX_UNAUTHENTICATED,
       unauthenticatedIdleMs: e.GRAPHQL_WS_IDLE_SECONDS * 1000,
     },
-    bigquery: e.BIGQUERY_PROJECT_ID
-      ? {
-          projectId: e.BIGQUERY_PROJECT_ID,
-          location: e.BIGQUERY_LOCATION,
-          keyFilename: e.GOOGLE_APPLICATION_CREDENTIALS,
-          apiEndpoint: e.BIGQUERY_API_ENDPOINT,
-        }
-      : undefined,
-    dailyByteBudget: e.BIGQUERY_DAILY_BYTE_BUDGET ? BigInt(e.BIGQUERY_DAILY_BYTE_BUDGET) : null,
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
     runner: {
       enabled: e.RUNNER_ENABLED, schedule: e.RUNNER_SCHEDULE, concurrency: e.RUNNER_CONCURRENCY, globalConcurrency: e.RUNNER_GLOBAL_CONCURRENCY,
@@ -186,8 +169,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },
     operations: { token: e.METRICS_TOKEN, port: e.METRICS_PORT, host: e.METRICS_HOST },
-    // Only the variables meant for sources: the service's own settings and secrets never reach them.
-    env: Object.fromEntries(Object.entries(cleaned).filter(([name]) => name.startsWith(SOURCE_URL_PREFIX))),
-    postgresSourceRole: e.POSTGRES_SOURCE_ROLE ? { name: e.POSTGRES_SOURCE_ROLE, explicit: true } : DEFAULT_SOURCE_ROLE,
   };
 }

@@ -39,8 +39,9 @@ export class Run {
   /** Whether the run's connection is inside a transaction a failure must roll back. */
   inTransaction = false;
   deleted = 0;
-  bytes: { processed?: bigint; billed?: bigint; jobId?: string; location?: string; estimate?: bigint } = {};
-  jobs: readonly unknown[] | null = null;
+  bytes: { processed?: bigint; billed?: bigint; jobId?: string; estimate?: bigint } = {};
+  /** The source kind's own facts for the audit row's metadata (SourceRead.details). */
+  details: Readonly<Record<string, unknown>> = {};
   private readonly rssStart = process.memoryUsage().rss;
   private rssPeak = this.rssStart;
 
@@ -142,8 +143,7 @@ export class Run {
           ...(this.interrupted.length ? { markedInterrupted: this.interrupted } : {}),
           ...(this.bytes.processed !== undefined ? { bytesProcessed: this.bytes.processed.toString() } : {}),
           ...(this.bytes.billed !== undefined ? { bytesBilled: this.bytes.billed.toString() } : {}),
-          ...(this.bytes.location ? { location: this.bytes.location } : {}),
-          ...(this.jobs ? { bigqueryJobs: this.jobs } : {}),
+          ...this.details,
           ...(state?.sourceInputs !== undefined ? { sourceInputs: state.sourceInputs } : {}),
           ...extra,
         },

@@ -11,7 +11,8 @@ import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveChe
 import { incrementalSince, validateAgainstTarget } from './refresh-inputs.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RunMetadata } from './run-metadata.ts';
-import { readIdentity, type TableReader } from '../sources/registry.ts';
+import { readIdentity } from '../sources/registry.ts';
+import type { TableReader } from '../sources/source.ts';
 import { parseSyncParams, type SyncParams } from '../params/sync-params.ts';
 import type { Run } from './run.ts';
 import { StagedLoad, stagedRowCount } from './staging.ts';

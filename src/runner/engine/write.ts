@@ -8,8 +8,7 @@ import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointStat
 import { enforceBudget, readRequest } from './refresh-inputs.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RefreshOutcome } from './refresh-types.ts';
-import type { PagedSource, SourceRead } from '../sources/source.ts';
-import type { TransformPlan } from '../sources/sql/transforms.ts';
+import type { InDatabaseRead, PagedSource, SourceRead } from '../sources/source.ts';
 import type { Run } from './run.ts';
 import type { StartedRun } from './start.ts';
 
@@ -29,7 +28,7 @@ export async function writeLoad(run: Run, started: StartedRun): Promise<WriteRes
 }
 
 /** A transform is one page: computed in PostgreSQL into the staging table. */
-async function writeInDatabase(run: Run, started: StartedRun, plan: TransformPlan): Promise<void> {
+async function writeInDatabase(run: Run, started: StartedRun, plan: InDatabaseRead): Promise<void> {
   const state = run.state!;
   const loader = started.staging(plan.columns);
   const watermark = (await run.client.query<{ w: string | null }>(plan.watermark)).rows[0]!.w;
@@ -59,10 +58,10 @@ async function writePages(run: Run, started: StartedRun, source: PagedSource): P
   let read: SourceRead | null = null;
   try {
     read = await source.open(request);
-    run.bytes = { ...run.bytes, processed: read.stats.bytesProcessed, billed: read.stats.bytesBilled, jobId: read.stats.jobId, location: read.stats.location };
+    run.bytes = { ...run.bytes, processed: read.stats.bytesProcessed, billed: read.stats.bytesBilled, jobId: read.stats.jobId };
     if (read.stats.jobId) state.jobId = read.stats.jobId;
     if (read.stats.inputs !== undefined) state.sourceInputs = read.stats.inputs;
-    if (read.stats.jobs?.length) run.jobs = read.stats.jobs;
+    run.details = read.details ?? {};
     const missing = read.columns.filter((c) => !target.columns.some((t) => t.name === c));
     if (missing.length) throw new RefreshFailure(`source columns not in ${target.schema}.${target.name}: ${missing.join(', ')}`, { reason: 'columnMismatch', columns: missing, retryable: false });
     if (state.columns && state.columns.join() !== read.columns.join()) {

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { identifier } from './param-types.ts';
 import { SyncParamsError } from './params-error.ts';
-import { SourceParamsSchema } from '../sources/registry.ts';
+import { incrementalNeedsCursor, SourceParamsSchema } from '../sources/registry.ts';
 
 const threshold = z
   .object({
@@ -65,7 +65,7 @@ const SyncParamsSchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.mode === 'incremental' && !p.cursorColumn && p.source.type !== 'sql') {
+    if (p.mode === 'incremental' && !p.cursorColumn && incrementalNeedsCursor(p.source)) {
       ctx.addIssue({ code: 'custom', path: ['cursorColumn'], message: 'required when mode is incremental' });
     }
   });

@@ -1,109 +1,80 @@
-// The kinds of source a table can be refreshed from, keyed by `custom_sync_params.source.type`.
-// Each entry says everything the engine needs to know of a kind: the schema of its params,
-// whether it can tell the bytes a read would cost before running it (the daily byte budget,
-// forceRefresh's dry run), and the factory of its reader. A new kind is a folder beside
-// bigquery/, postgres/ and sql/ plus one entry here; nothing else names the kinds.
+// sources/: where a table's rows come from. One concern: the kinds of source a table can be
+// refreshed from (`custom_sync_params.source.type`), each a folder beside this file exporting
+// one SourceKind (source-kind.ts) — its params schema, its settings from the environment, its
+// capabilities and its readers — and the interface the engine reads them through (source.ts).
+// A new kind is one folder and one line in SOURCE_KINDS below; everything else (the params
+// union, the settings config.ts reads, the process's environment, the readers) is derived
+// from that list, and nothing outside sources/ names a kind.
+//
+// What sources/ may import: params/ (the value types of params), engine/catalog.ts (identifier
+// quoting), engine/refresh-failures.ts (RefreshFailure, the classification of PostgreSQL
+// errors) and database/connection.ts (sessions) — never scheduler/ or state/, nor the rest of
+// engine/. True when this was written: `grep -rnE "from '.*/(scheduler|state)/" src/runner/sources`
+// finds nothing, and engine/ is reached only through those two files.
 import { z } from 'zod';
-import type { Config } from '../../config.ts';
-import { RefreshFailure } from '../engine/refresh-failures.ts';
-import type { PagedSource } from './source.ts';
-import { createBigQuerySource, type BigQuerySource } from './bigquery/bigquery.ts';
-import { BigQuerySourceParams } from './bigquery/params.ts';
-import { createPostgresSource } from './postgres/postgres.ts';
-import { PostgresSourceParams } from './postgres/params.ts';
-import { DEFAULT_SOURCE_ROLE, type SourceRole } from './postgres/source-role.ts';
 import type { SessionLimits } from '../../database/connection.ts';
-import { SqlTransformParams } from './sql/params.ts';
-import { planTransform, type TransformPlan } from './sql/transforms.ts';
+import { bigqueryKind } from './bigquery/kind.ts';
+import { postgresKind } from './postgres/kind.ts';
+import type { ReaderContext, TableReader } from './source.ts';
+import type { ProcessEnvironment, SourceKind } from './source-kind.ts';
+import { sqlKind } from './sql/kind.ts';
 
-/**
- * How a table's rows reach its staging table: pages that flow through this process (the
- * engine COPYs each one and checkpoints it), or one SELECT that PostgreSQL runs into the
- * staging table itself (a transform of a table in the same database).
- */
-export type TableReader = { pages: PagedSource } | { inDatabase: TransformPlan };
+const SOURCE_KINDS = [
+  bigqueryKind,
+  postgresKind,
+  sqlKind,
+] as const;
 
-/** The table a reader is made for. */
-export interface ReaderContext {
-  targetSchema: string;
-  /** Whether the refresh deletes the window's rows the load lacks (an sql transform widens its window to rows whose parent rows are gone). */
-  deleteMissing: boolean;
-}
+type Kinds = typeof SOURCE_KINDS;
+type Kind = Kinds[number];
+/** A | B → A & B: what every kind contributes, together. */
+type AllOf<U> = (U extends unknown ? (u: U) => void : never) extends (all: infer I) => void ? I : never;
+/** A kind as the registry calls it, for params it has already told apart by `type`. */
+type AnyKind = SourceKind<Kind['params'], z.ZodType<object>, object>;
 
-/** What the process can read from: built once at its start (the composition root). */
-export interface SourceEnvironment {
-  /** The target database's URL: the postgres source's database when params name none. */
-  targetUrl: string;
-  /** The BigQuery client, when BigQuery is configured. */
-  bigquery?: BigQuerySource;
-  /** Resolves `databaseUrlEnv` of a postgres source (params store only the variable's name, SOURCE_DATABASE_URL_…). */
-  env?: Record<string, string | undefined>;
-  /** The role postgres source queries run as (postgres/source-role.ts); default sqp_refresh_source, not explicit. */
-  sourceRole?: SourceRole;
-  /** Set on each postgres source's session over its role's defaults (a role's statement_timeout must not cut a long read). */
-  sessionLimits?: SessionLimits;
-}
+/** The params schemas of a list of kinds, as a tuple (what z.discriminatedUnion takes). */
+type ParamsOf<T extends readonly unknown[]> = { [I in keyof T]: T[I] extends { params: infer P } ? P : never };
+const paramsSchemas = SOURCE_KINDS.map((k) => k.params) as unknown as ParamsOf<Kinds>;
 
-interface SourceKind<S extends z.ZodType> {
-  /** The schema of `custom_sync_params.source` of this kind (strict: unknown keys are refused). */
-  params: S;
-  /** Whether `estimateBytes` can tell what a read would cost before it runs. */
-  canEstimateBytes: boolean;
-  /**
-   * The params that decide which rows a read returns (not the knobs of how it is done: a byte
-   * cap, a NUL replacement). A load resumed under other such params would mix two reads.
-   */
-  readIdentity(params: z.output<S>): unknown;
-  /** The reader of one table's source. */
-  create(params: z.output<S>, context: ReaderContext & { environment: ResolvedEnvironment }): TableReader;
-}
-
-/** The environment with the postgres sources made once per database. */
-interface ResolvedEnvironment extends SourceEnvironment {
-  postgres(url: string): PagedSource;
-}
-
-const kind = <S extends z.ZodType>(k: SourceKind<S>) => k;
-
-const SOURCE_KINDS = {
-  bigquery: kind({
-    params: BigQuerySourceParams,
-    canEstimateBytes: true,
-    readIdentity: (p) => ({ type: p.type, query: p.query, params: p.params, location: p.location ?? null }),
-    create(_params, { environment }) {
-      if (!environment.bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
-      return { pages: environment.bigquery };
-    },
-  }),
-  postgres: kind({
-    params: PostgresSourceParams,
-    canEstimateBytes: false,
-    readIdentity: (p) => ({ type: p.type, query: p.query, params: p.params, databaseUrlEnv: p.databaseUrlEnv ?? null }),
-    create(params, { environment }) {
-      const envName = params.databaseUrlEnv;
-      const url = envName ? environment.env?.[envName] : environment.targetUrl;
-      if (!url) throw new RefreshFailure(`environment variable ${envName} (source.databaseUrlEnv) is not set`, { reason: 'params', retryable: false });
-      return { pages: environment.postgres(url) };
-    },
-  }),
-  sql: kind({
-    params: SqlTransformParams,
-    canEstimateBytes: false,
-    readIdentity: (p) => ({ type: p.type, transform: p.transform, parentTable: p.parentTable }),
-    create(params, { targetSchema, deleteMissing }) {
-      return { inDatabase: planTransform(params.transform, targetSchema, params.parentTable, { deleteMissing }) };
-    },
-  }),
-};
-
-/** `custom_sync_params.source`: one of the kinds above, told apart by `type`. */
-export const SourceParamsSchema = z.discriminatedUnion('type', [SOURCE_KINDS.bigquery.params, SOURCE_KINDS.postgres.params, SOURCE_KINDS.sql.params]);
+/** `custom_sync_params.source`: one of the kinds, told apart by `type`. */
+export const SourceParamsSchema = z.discriminatedUnion('type', paramsSchemas);
 export type SourceParams = z.output<typeof SourceParamsSchema>;
+
+const byType = new Map<string, AnyKind>(SOURCE_KINDS.map((k) => [k.params.shape.type.value, k as unknown as AnyKind]));
+
+/** The kind of these params. */
+function kindOf(params: SourceParams): AnyKind {
+  return byType.get(params.type)!;
+}
 
 /** What decides the rows a read of these params returns (see SourceKind.readIdentity). */
 export function readIdentity(params: SourceParams): unknown {
-  return (SOURCE_KINDS[params.type] as SourceKind<z.ZodType<SourceParams>>).readIdentity(params);
+  return kindOf(params).readIdentity(params);
 }
+
+/** Whether an incremental refresh of this source needs a cursorColumn (see SourceKind.incrementalNeedsCursor). */
+export function incrementalNeedsCursor(params: SourceParams): boolean {
+  // Unknown kinds too: the params' own issues name them (a refinement may see them unparsed).
+  return byType.get(params.type)?.incrementalNeedsCursor ?? true;
+}
+
+/** Every kind's settings from the environment: the fields they add to Config. */
+export type SourceSettings = AllOf<z.output<Kind['settings']>>;
+
+/** The settings of every kind from these variables (config.ts), or the issues of all of them. */
+export function parseSourceSettings(env: Record<string, string | undefined>): { settings: SourceSettings; issues: [] } | { settings: null; issues: z.core.$ZodIssue[] } {
+  const issues: z.core.$ZodIssue[] = [];
+  const settings: Record<string, unknown> = {};
+  for (const kind of SOURCE_KINDS) {
+    const parsed = kind.settings.safeParse(env);
+    if (parsed.success) Object.assign(settings, parsed.data);
+    else issues.push(...parsed.error.issues);
+  }
+  return issues.length ? { settings: null, issues } : { settings: settings as unknown as SourceSettings, issues: [] };
+}
+
+/** What the process can read from: built once at its start (the composition root), or by a test. */
+export type SourceEnvironment = ProcessEnvironment & AllOf<ReturnType<Kind['environment']>>;
 
 /** The sources of a process: readers by params, through the registry. */
 export interface Sources {
@@ -113,32 +84,17 @@ export interface Sources {
   canEstimateBytes(params: SourceParams): boolean;
 }
 
+/** The sources of a process in this environment: each kind's readers, made once. */
 export function createSources(environment: SourceEnvironment): Sources {
-  const postgres = new Map<string, PagedSource>();
-  const resolved: ResolvedEnvironment = {
-    ...environment,
-    postgres(url) {
-      let source = postgres.get(url);
-      if (!source) postgres.set(url, (source = createPostgresSource(url, environment.sourceRole ?? DEFAULT_SOURCE_ROLE, environment.sessionLimits)));
-      return source;
-    },
-  };
+  const readers = new Map([...byType].map(([type, kind]) => [type, kind.readers(environment)]));
   return {
-    reader(params, table) {
-      const k = SOURCE_KINDS[params.type] as SourceKind<z.ZodType<SourceParams>>;
-      return k.create(params, { ...table, environment: resolved });
-    },
-    canEstimateBytes: (params) => SOURCE_KINDS[params.type].canEstimateBytes,
+    reader: (params, table) => readers.get(params.type)!(params, table),
+    canEstimateBytes: (params) => kindOf(params).canEstimateBytes,
   };
 }
 
-/** The sources of the service: BigQuery when configured, postgres sources for the target (or a named database). */
-export function sourcesFromConfig(config: Pick<Config, 'bigquery' | 'env' | 'postgresSourceRole' | 'database'>, targetUrl: string): Sources {
-  return createSources({
-    targetUrl,
-    bigquery: config.bigquery ? createBigQuerySource(config.bigquery) : undefined,
-    env: config.env,
-    sourceRole: config.postgresSourceRole,
-    sessionLimits: config.database.sessionLimits,
-  });
+/** The sources of the service from its configuration: each kind's part made from its settings; `targetUrl` the target database. */
+export function sourcesFromConfig(config: SourceSettings & { database: { sessionLimits: SessionLimits } }, targetUrl: string): Sources {
+  const parts = [...byType.values()].map((kind) => kind.environment(config));
+  return createSources(Object.assign({ targetUrl, sessionLimits: config.database.sessionLimits }, ...parts) as SourceEnvironment);
 }

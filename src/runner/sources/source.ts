@@ -26,27 +26,32 @@ export interface SourcePage {
 /** Opaque, JSON-serialisable position of a source read (job id + page token, a key, …). */
 export type ResumeState = Record<string, unknown>;
 
-/** A read in progress; `S`: the source's own stats (BigQuery's name its jobs and inputs). */
+/** A read in progress; `S`: the kind's own stats (BigQuery's name its jobs and location). */
 export interface SourceRead<S extends SourceStats = SourceStats> {
   /** Column names, matching target columns. */
   columns: string[];
   /** Total rows of the whole read, pages before a resume position included, when known. */
   totalRows: number | null;
-  /** Facts to record in the audit row (BigQuery job id, location, bytes). */
+  /** Facts the engine acts on and records in the audit row (job id, bytes, inputs). */
   stats: S;
+  /**
+   * The kind's own facts for the audit row's metadata, under keys it chooses (BigQuery: the
+   * location and every job the read started); the engine stores them as they are.
+   */
+  details?: Readonly<Record<string, unknown>>;
   /** The pages, in order, from the resume position on. */
   pages(): AsyncIterable<SourcePage>;
   close(): Promise<void>;
 }
 
+/** What any kind may tell of a read, and the engine interprets; a kind's own facts go in `SourceRead.details`. */
 export interface SourceStats {
+  /** The source's id of the work it runs for the read (BigQuery: the query job): the audit row's job id, kept in the checkpoint. */
   jobId?: string;
-  location?: string;
+  /** Bytes the read processed, where the source meters them. */
   bytesProcessed?: bigint;
+  /** Bytes the read was billed: the daily byte budget counts them. */
   bytesBilled?: bigint;
-  cacheHit?: boolean;
-  /** Every job the read started (BigQuery: a failed job is re-run as a new one), for the audit row. */
-  jobs?: readonly unknown[];
   /** What the read depended on (BigQuery: the query and each referenced table's lastModifiedTime), for the next run's inputsUnchanged. */
   inputs?: unknown;
 }
@@ -64,7 +69,7 @@ export interface OpenReadRequest {
   signal?: AbortSignal;
 }
 
-/** A source that reads rows page by page through this process (bigquery, postgres: sources/registry.ts). */
+/** A source that reads rows page by page through this process. */
 export interface PagedSource {
   open(request: OpenReadRequest): Promise<SourceRead>;
   /** Bytes the query would process (BigQuery dry run); undefined where it costs nothing. */
@@ -75,6 +80,36 @@ export interface PagedSource {
    * free). `unchanged: true` lets the engine end the run without a query.
    */
   inputsUnchanged?(request: OpenReadRequest, previous: unknown): Promise<{ unchanged: boolean }>;
+}
+
+/**
+ * A read that PostgreSQL runs into the staging table itself, from a table of the same
+ * database: no page passes through this process.
+ */
+export interface InDatabaseRead {
+  /** Output columns. */
+  columns: string[];
+  keyColumns: string[];
+  /** SELECT producing the rows of the window; `$1` is the lower bound (or NULL: everything). */
+  select: string;
+  /** Predicate on target alias `t` selecting the window; `$1` as above. */
+  window: string;
+  /** The newest change of what it reads (the next watermark). */
+  watermark: string;
+}
+
+/**
+ * How a table's rows reach its staging table: pages that flow through this process (the
+ * engine COPYs each one and checkpoints it), or one SELECT that PostgreSQL runs into the
+ * staging table itself.
+ */
+export type TableReader = { pages: PagedSource } | { inDatabase: InDatabaseRead };
+
+/** The table a reader is made for. */
+export interface ReaderContext {
+  targetSchema: string;
+  /** Whether the refresh deletes the window's rows the load lacks (an in-database read may widen its window to rows whose parent rows are gone). */
+  deleteMissing: boolean;
 }
 
 /** A failure of a source, classified so that the runner knows whether to retry. */

@@ -105,8 +105,12 @@ export interface BigQueryReadSource {
 /** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
 export type BigQueryOpenReadRequest = OpenReadRequest & { source: BigQueryReadSource };
 
-/** `SourceRead.stats` of this source: the job read, and every job the read started. */
+/** `SourceRead.stats` of this source: the job read, where it ran, and every job the read started. */
 export interface BigQueryStats extends SourceStats {
+  /** Where the job ran. */
+  location?: string;
+  /** Whether BigQuery answered from its cache of query results. */
+  cacheHit?: boolean;
   /** Every query job this read started, failed and cancelled ones included (not on resume). */
   jobs?: BigQueryJobRecord[];
   /** What the query read, as seen before its job started: the next run compares with it. */
@@ -260,7 +264,7 @@ async function openRead(parts: ReadParts, request: BigQueryOpenReadRequest): Pro
   const started = await parts.jobs.runQuery(query, prefix, Math.min(request.pageSize, FIRST_PAGE_ROWS), readOptionsFor(request), request.signal);
   const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
   if (inputs) stats.inputs = inputs;
-  return pagedRead(started.job, started.first, stats, readRequest(parts, request), 0);
+  return withDetails(pagedRead(started.job, started.first, stats, readRequest(parts, request), 0));
 }
 
 /** The rest of a read from its resume state: the same job, from the page token on. */
@@ -277,7 +281,7 @@ async function resumeRead(parts: ReadParts, request: BigQueryOpenReadRequest, re
   const stats: BigQueryStats = { jobId: state.jobId };
   const location = job.location ?? page.meta.jobReference?.location ?? state.location;
   if (location) stats.location = location;
-  return pagedRead(job, page, stats, readRequest(parts, request), null);
+  return withDetails(pagedRead(job, page, stats, readRequest(parts, request), null));
 }
 
 function readRequest(parts: ReadParts, request: BigQueryOpenReadRequest): PagedReadRequest {
@@ -286,6 +290,16 @@ function readRequest(parts: ReadParts, request: BigQueryOpenReadRequest): PagedR
 
 function readOptionsFor(request: BigQueryOpenReadRequest): ReadOptions {
   return { firstRow: 0, nulReplacement: request.source.nulReplacement };
+}
+
+/**
+ * The read with what its audit row keeps of BigQuery's own stats (`SourceRead.details`): where
+ * the job ran, and every job the read started (`bigqueryJobs`, none on resume).
+ */
+function withDetails(read: SourceRead<BigQueryStats>): SourceRead<BigQueryStats> {
+  const { location, jobs } = read.stats;
+  read.details = { ...(location ? { location } : {}), ...(jobs?.length ? { bigqueryJobs: jobs } : {}) };
+  return read;
 }
 
 /** The read's stats: the job read, its bytes, and the bytes billed by every job the read started. */

@@ -2,20 +2,9 @@
 // incremental run recomputes only the periods (or ASIN × query pairs) that have parent rows
 // changed since the watermark; `window` is that set, so deletes and quality stay inside it.
 import { quoteIdent } from '../../engine/catalog.ts';
+import type { InDatabaseRead } from '../source.ts';
 
 export type TransformName = 'weekly_summary' | 'monthly_summary' | 'quarterly_summary' | 'yearly_summary' | 'search_performance_summary';
-
-export interface TransformPlan {
-  /** Output columns (all exist in the summary tables of 030_sqp_tables). */
-  columns: string[];
-  keyColumns: string[];
-  /** SELECT producing the rows of the window; `$1` is the lower bound (or NULL: everything). */
-  select: string;
-  /** Predicate on target alias `t` selecting the window; `$1` as above. */
-  window: string;
-  /** The parent's newest change (the next watermark). */
-  watermark: string;
-}
 
 const PERIOD = { weekly_summary: 'week', monthly_summary: 'month', quarterly_summary: 'quarter', yearly_summary: 'year' } as const;
 const LENGTH = { week: '7 days', month: '1 month', quarter: '3 months', year: '1 year' } as const;
@@ -25,11 +14,13 @@ function share(asin: string, total: string) {
 }
 
 /**
- * Plans a transform of `parentSchema.parentTable` into a summary table. With `deleteMissing`,
- * the window also holds the summary rows whose parent rows are all gone: no changed parent
- * row points at them any more, and they would otherwise outlive their data.
+ * Plans a transform of `parentSchema.parentTable` into a summary table: its columns (all in the
+ * summary tables of 030_sqp_tables), the window, and the parent's newest change as the next
+ * watermark. With `deleteMissing`, the window also holds the summary rows whose parent rows
+ * are all gone: no changed parent row points at them any more, and they would otherwise
+ * outlive their data.
  */
-export function planTransform(name: TransformName, parentSchema: string, parentTable: string, options: { deleteMissing: boolean }): TransformPlan {
+export function planTransform(name: TransformName, parentSchema: string, parentTable: string, options: { deleteMissing: boolean }): InDatabaseRead {
   const parent = `${quoteIdent(parentSchema)}.${quoteIdent(parentTable)}`;
   const orVanished = (match: string) => (options.deleteMissing ? ` OR NOT EXISTS (SELECT 1 FROM ${parent} p WHERE ${match})` : '');
   // Strictly after the watermark (the newest parent change the previous run saw); late
