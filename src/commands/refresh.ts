@@ -12,7 +12,9 @@ import type { RefreshEvent } from '../subscriptions/events.ts';
 import type { RefreshConfigRow } from '../runner/engine/refresh-types.ts';
 import type { Sources } from '../runner/sources/registry.ts';
 import { requestCancel, wakeRunners } from '../runner/scheduler/wake.ts';
-import { insertRequest, selectConfig } from '../runner/scheduler/sql.ts';
+import { selectConfig } from '../runner/scheduler/sql.ts';
+import { insertRequest } from '../runner/state/requests.ts';
+import { moveSchedule } from '../runner/state/schedule-writer.ts';
 import { SyncParamsError } from '../runner/params/params-error.ts';
 import { parseSyncParams, type SyncParams } from '../runner/params/sync-params.ts';
 
@@ -107,7 +109,7 @@ export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Prom
     // run's finish take them in the same order, so they cannot deadlock with this).
     // Due now; a table being refreshed right now runs again afterwards: its run's final
     // schedule update keeps a request it did not serve.
-    await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = LEAST(next_refresh_at, $2) WHERE id = $1`, [config.id, now]);
+    await moveSchedule(client, config.id, { notLaterThan: now });
     requestId = await insertRequest(client, { configId: config.id, mode: req.mode, cascade: req.cascade, requestedBy: ctx.requestedBy, requestedAt: now, runAt: now });
     await wakeRunners(client); // delivered at commit
     await client.query('COMMIT');
@@ -157,7 +159,7 @@ export async function scheduleRefresh(ctx: CommandContext, req: { tableSchema: s
     await client.query('BEGIN');
     // next_refresh_at is set as asked (it may postpone); the request makes a run that is going
     // on right now keep this time instead of writing its own (migration 034).
-    await client.query(`UPDATE sqp.refresh_config SET next_refresh_at = $2 WHERE id = $1`, [config.id, req.at]);
+    await moveSchedule(client, config.id, { exactly: req.at });
     await insertRequest(client, { configId: config.id, mode: null, cascade: true, requestedBy: ctx.requestedBy, requestedAt: ctx.now?.() ?? new Date(), runAt: req.at });
     await wakeRunners(client);
     await client.query('COMMIT');

@@ -1,10 +1,18 @@
+// engine/ — HOW one table is refreshed, once it is this process's to refresh: start or resume,
+// write the source into a staging table, audit, publish (or publish nothing), and the records
+// that tell it (the audit log, checkpoints, quality metrics), on the target's catalog. It decides
+// nothing about when or where a table runs (scheduler/). May import: sources/ (the registry and
+// the source interface), params/ (how a table is refreshed), state/ (the schedule's arithmetic,
+// the table lock and the schedule writer), subscriptions/events.ts (event types), pg. Never
+// scheduler/, the graph, the commands or the HTTP layer.
+//
 // Refreshes one table from its source: the job sqp-refresh exists for, in named phases —
 // START or resume (start.ts), WRITE the source into the run's staging table (write.ts), AUDIT
 // the complete load and PUBLISH it in one transaction, or publish nothing (audit.ts,
 // publish.ts). What the phases share is the Run (run.ts); its audit row tells the whole story.
 import { describeFailure, isConnectionLoss } from './refresh-failures.ts';
 import { closeCheckpoint } from './checkpoints.ts';
-import { tryLockTable, unlockTable } from '../scheduler/sql.ts';
+import { tryLockTable, unlockTable } from './table-lock.ts';
 import { RefreshBusyError, type RefreshConfigRow, type RefreshOptions, type RefreshOutcome } from './refresh-types.ts';
 import { auditAndPublish } from './publish.ts';
 import { Run } from './run.ts';

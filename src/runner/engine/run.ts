@@ -8,7 +8,8 @@ import { finishAuditRow } from './audit-log.ts';
 import type { CheckpointState } from './checkpoints.ts';
 import type { QualityMetricValue } from './quality.ts';
 import type { RefreshConfigRow, RefreshOptions, RefreshOutcome } from './refresh-types.ts';
-import { finishRequests, setNextRefresh } from '../scheduler/sql.ts';
+import { finishRequests } from '../state/requests.ts';
+import { moveSchedule } from '../state/schedule-writer.ts';
 import { nextRefreshAfterSuccess } from '../state/schedule.ts';
 
 const MB = 1024 * 1024;
@@ -158,12 +159,12 @@ export class Run {
 
   /**
    * A success's schedule, in its finishing transaction (after finish() removed the requests it
-   * served: one that came meanwhile keeps the table due; setNextRefresh respects it).
+   * served: one that came meanwhile keeps the table due; moveSchedule's `after` respects it).
    */
   async scheduleAfterSuccess(): Promise<void> {
     const { client, config } = this;
     await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, this.now()]);
-    await setNextRefresh(client, config.id, nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, this.now()));
+    await moveSchedule(client, config.id, { after: nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, this.now()) });
   }
 
   /** Tells the event bus how the run ended: called once its finished row is committed. */

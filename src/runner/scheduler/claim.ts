@@ -9,7 +9,10 @@ import type { PlannedRefresh } from '../state/planner.ts';
 import type { SchedulerContext } from './context.ts';
 import { reschedule } from './retries.ts';
 import { takeSlot } from './slots.ts';
-import { claimDue, hasPendingRequest, regularDueAt, setNextRefresh, unlockTable, type Claim } from './sql.ts';
+import { unlockTable } from '../engine/table-lock.ts';
+import { hasPendingRequest } from '../state/requests.ts';
+import { moveSchedule } from '../state/schedule-writer.ts';
+import { claimDue, regularDueAt, type Claim } from './sql.ts';
 import { wakeRunners } from './wake.ts';
 
 /** How long a claim keeps a table from other replicas if its process dies silently. */
@@ -89,7 +92,7 @@ async function runClaimed(ctx: SchedulerContext, client: pg.PoolClient, row: Ref
     logOutcome(run.log, result);
     return cascaded;
   } catch (error) {
-    await setNextRefresh(ctx.pool, config.id, claim.due).catch(() => undefined);
+    await moveSchedule(ctx.pool, config.id, { after: claim.due }).catch(() => undefined);
     run.log.error({ err: error }, 'refresh could not start');
     return 0;
   }

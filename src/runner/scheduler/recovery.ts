@@ -4,7 +4,9 @@
 import type { Logger } from '../../logger.ts';
 import type pg from 'pg';
 import { failInterruptedRuns } from '../engine/audit-log.ts';
-import { runningTables, setNextRefresh, tryLockTable, unlockTable } from './sql.ts';
+import { tryLockTable, unlockTable } from '../engine/table-lock.ts';
+import { moveSchedule } from '../state/schedule-writer.ts';
+import { runningTables } from './sql.ts';
 
 /** Fails the `running` rows no live process holds, and makes their tables due now. */
 export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log: Logger): Promise<void> {
@@ -17,7 +19,7 @@ export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log
         const ids = await failInterruptedRuns(client, t.schema, t.table, null);
         if (ids.length) {
           log.warn({ table: key, runs: ids }, 'recovered interrupted runs; the table resumes from its checkpoint');
-          await setNextRefresh(client, t.configId, now());
+          await moveSchedule(client, t.configId, { after: now() });
         }
       } finally {
         await unlockTable(client, t.schema, t.table);

@@ -6,7 +6,9 @@ import type pg from 'pg';
 import type { RefreshConfigRow, RefreshOutcome } from '../engine/refresh-types.ts';
 import { retryDelayMs, type RetryPolicy } from '../state/planner.ts';
 import { nextRefreshAfterSuccess } from '../state/schedule.ts';
-import { cascadeToDependents, failureStreak, finishRequests, setNextRefresh } from './sql.ts';
+import { finishRequests } from '../state/requests.ts';
+import { cascadeToDependents, moveSchedule } from '../state/schedule-writer.ts';
+import { failureStreak } from './sql.ts';
 
 export interface RescheduleOptions {
   now: () => Date;
@@ -29,20 +31,20 @@ export async function reschedule(
     // The engine already moved next_refresh_at; the dependents follow their parent.
     if (run.cascade) return cascadeToDependents(pool, config.id, t);
   } else if (result.outcome === 'paused') {
-    await setNextRefresh(pool, config.id, t); // the next slice, at the next pass
+    await moveSchedule(pool, config.id, { after: t }); // the next slice, at the next pass
   } else if (result.outcome === 'cancelled') {
     // An operator's decision, not a failure: no retry, the regular schedule goes on.
-    await setNextRefresh(pool, config.id, regular());
+    await moveSchedule(pool, config.id, { after: regular() });
   } else if (result.outcome === 'failed') {
     const attempts = await failureStreak(pool, config.id);
     const retryable = result.errorDetails?.retryable === true;
     if (retryable && attempts < options.retry.maxAttempts) {
       const delay = retryDelayMs(attempts, options.retry) * (0.5 + options.random() / 2);
-      await setNextRefresh(pool, config.id, new Date(t.getTime() + delay));
+      await moveSchedule(pool, config.id, { after: new Date(t.getTime() + delay) });
     } else {
       // Retries are used up: the requests it served are done (a retryable failure kept them).
       if (retryable && run.requestIds.length) await finishRequests(pool, run.requestIds);
-      await setNextRefresh(pool, config.id, regular());
+      await moveSchedule(pool, config.id, { after: regular() });
     }
   }
   return 0;

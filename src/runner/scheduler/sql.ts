@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import type { RefreshConfigRow } from '../engine/refresh-types.ts';
 import { dueSql, schedulableSql } from '../state/due.ts';
+import type { RefreshRequest } from '../state/requests.ts';
 
 /** The columns of refresh_config a refresh needs, for one table; null when not registered. */
 export async function selectConfig(db: pg.Pool | pg.ClientBase, schema: string, table: string): Promise<RefreshConfigRow | null> {
@@ -69,35 +70,10 @@ export function dueDepths(dueIds: number[], edges: Array<{ parentId: number; dep
   return depth;
 }
 
-/** A parent's success makes its enabled dependents due now (cascade). */
-export async function cascadeToDependents(db: pg.Pool, configId: number, now: Date): Promise<number> {
-  const res = await db.query(
-    `UPDATE sqp.refresh_config d SET next_refresh_at = $2
-     FROM sqp.refresh_dependencies e
-     WHERE e.parent_config_id = $1 AND d.id = e.dependent_config_id AND d.is_enabled
-       AND (d.next_refresh_at IS NULL OR d.next_refresh_at > $2)`,
-    [configId, now],
-  );
-  return res.rowCount ?? 0;
-}
-
 /** Failed runs of a table since its last success: the attempt count of its retry streak (SQL function of migration 034). */
 export async function failureStreak(db: pg.Pool, configId: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>(`SELECT sqp_refresh_work.failure_streak($1) AS n`, [configId]);
   return rows[0]!.n;
-}
-
-/**
- * Sets when a table is next due, unless a pending request wants it sooner: a forced or
- * scheduled refresh that no run has used yet is never overwritten (migration 034).
- */
-export async function setNextRefresh(db: pg.Pool | pg.ClientBase, configId: number, at: Date): Promise<void> {
-  await db.query(
-    `UPDATE sqp.refresh_config SET next_refresh_at = LEAST($2::timestamptz,
-       (SELECT min(run_at) FROM sqp_refresh_work.refresh_requests WHERE config_id = $1))
-     WHERE id = $1`,
-    [configId, at],
-  );
 }
 
 /** Tables with a `running` audit row (possibly of a dead process). */
@@ -109,16 +85,6 @@ export async function runningTables(db: pg.Pool): Promise<Array<{ configId: numb
   return rows;
 }
 
-/** What the pending requests of a table ask for (forceRefresh, scheduleRefresh), merged. */
-export interface RefreshRequest {
-  /** The request rows this run uses; it deletes them when it finishes (see finishRequests). */
-  ids: number[];
-  /** `full` when any request asks for it, else `incremental` when one does, else the config's. */
-  mode: 'full' | 'incremental' | null;
-  /** Whether the dependents follow: true when any request (or a schedule) wants it. */
-  cascade: boolean;
-  requestedBy: string | null;
-}
 
 /** A claim: the table is this connection's to refresh, or why a hard parent holds it back. */
 export type Claim =
@@ -133,7 +99,7 @@ export type Claim =
  * next_refresh_at one lease ahead. It reads the requests due by now without deleting them:
  * only the run that serves them does. Lock order of migration 034: config row, then requests.
  * Not claimed: not due any more, taken by another replica (waitingFor null), or a hard parent
- * is pending (waitingFor says which). The caller unlocks with unlockTable after the run.
+ * is pending (waitingFor says which). The caller unlocks with unlockTable (engine/table-lock.ts) after the run.
  */
 export async function claimDue(client: pg.ClientBase, configId: number, now: Date, leaseSeconds: number): Promise<Claim> {
   const { rows } = await client.query<{ pending: string | null; due: Date | null; ids: string[] | null; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null }>(
@@ -170,41 +136,6 @@ export async function claimDue(client: pg.ClientBase, configId: number, now: Dat
     due: r.due,
     request: r.ids?.length ? { ids: r.ids.map(Number), mode: r.mode, cascade: r.cascade ?? true, requestedBy: r.requested_by } : null,
   };
-}
-
-/** Takes a table's refresh lock on this session (migration 035); false when another holds it. */
-export async function tryLockTable(client: pg.ClientBase, schema: string, table: string): Promise<boolean> {
-  const { rows } = await client.query<{ ok: boolean }>(`SELECT sqp_refresh_work.try_lock_table($1, $2) AS ok`, [schema, table]);
-  return rows[0]!.ok;
-}
-
-/** Frees a table's refresh lock held by this session. */
-export async function unlockTable(client: pg.ClientBase, schema: string, table: string): Promise<void> {
-  await client.query(`SELECT sqp_refresh_work.unlock_table($1, $2)`, [schema, table]);
-}
-
-/** The requests a run used are done: deleted (in the run's finishing transaction when there is one). */
-export async function finishRequests(db: pg.Pool | pg.ClientBase, ids: readonly number[]): Promise<void> {
-  if (ids.length) await db.query(`DELETE FROM sqp_refresh_work.refresh_requests WHERE id = ANY ($1::bigint[])`, [ids]);
-}
-
-/** Whether a request due by now waits for a table (one no run has used yet). */
-export async function hasPendingRequest(db: pg.Pool, configId: number): Promise<boolean> {
-  const { rows } = await db.query(`SELECT 1 FROM sqp_refresh_work.refresh_requests WHERE config_id = $1 AND run_at <= now() LIMIT 1`, [configId]);
-  return rows.length > 0;
-}
-
-/** Records a request; the caller then makes the table due by then (config row first: migration 034's lock order). */
-export async function insertRequest(
-  db: pg.ClientBase,
-  r: { configId: number; mode: RefreshRequest['mode']; cascade: boolean; requestedBy: string | null; requestedAt: Date; runAt: Date },
-): Promise<number> {
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO sqp_refresh_work.refresh_requests (config_id, mode, cascade, requested_by, requested_at, run_at)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-    [r.configId, r.mode, r.cascade, r.requestedBy, r.requestedAt, r.runAt],
-  );
-  return Number(rows[0]!.id);
 }
 
 /**
