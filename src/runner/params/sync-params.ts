@@ -1,3 +1,9 @@
+// params/ — how one table is refreshed: the schema of refresh_config.custom_sync_params (this
+// file), the value types its parts share (param-types.ts) and the error of a value that does not
+// fit (params-error.ts). It validates and describes; it reads and writes nothing. May import: zod
+// and the source registry (each kind's params schema and capabilities); never the engine, the
+// scheduler or state/, which import it.
+//
 // The schema of refresh_config.custom_sync_params: how one table is refreshed. Validated
 // wherever it is written or read; a bad value names its path and nothing runs.
 import { z } from 'zod';

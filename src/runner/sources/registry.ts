@@ -1,4 +1,4 @@
-// sources/: where a table's rows come from. One concern: the kinds of source a table can be
+// sources/ — where a table's rows come from. One concern: the kinds of source a table can be
 // refreshed from (`custom_sync_params.source.type`), each a folder beside this file exporting
 // one SourceKind (source-kind.ts) — its params schema, its settings from the environment, its
 // capabilities and its readers — and the interface the engine reads them through (source.ts).
