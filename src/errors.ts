@@ -1,5 +1,6 @@
 // Expected failures of commands (mutations, CLI): typed, safe to show to the caller.
 import type { z } from 'zod';
+import { issuePath } from './runner/params/params-error.ts';
 
 export class NotFoundError extends Error {
   override name = 'NotFoundError';
@@ -20,9 +21,11 @@ export class ValidationError extends Error {
   }
   /** Issues of a zod error, each path prefixed with the input field it belongs to. */
   static fromZod(error: z.ZodError, prefix: string): ValidationError {
-    return new ValidationError(
-      error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'), message: i.message })),
-    );
+    return new ValidationError(error.issues.map((i) => ({ path: issuePath([prefix, ...i.path].filter((s) => s !== '')), message: i.message })));
+  }
+  /** Issues of a part of the input (a SyncParamsError's, of `customSyncParams`), each path under that field: `customSyncParams.keyColumns[0]`. */
+  static under(field: string, issues: ReadonlyArray<{ path: string; message: string }>): ValidationError {
+    return new ValidationError(issues.map((i) => ({ path: i.path === '(root)' ? field : `${field}${i.path.startsWith('[') ? '' : '.'}${i.path}`, message: i.message })));
   }
 }
 

@@ -8,7 +8,8 @@ import { ConflictError, CycleError, NotFoundError, ValidationError } from '../er
 import { wakeRunners } from '../runner/scheduler/wake.ts';
 import { selectConfig } from '../runner/scheduler/sql.ts';
 import { SyncParamsError } from '../runner/params/params-error.ts';
-import { parseSyncParams } from '../runner/params/sync-params.ts';
+import { canonicalSyncParams, parseSyncParams } from '../runner/params/sync-params.ts';
+import { checkParamsAgainstTarget } from '../runner/engine/refresh-inputs.ts';
 
 const Settings = z.object({
   isEnabled: z.boolean().nullish(),
@@ -24,17 +25,33 @@ function validateSettings(input: ConfigSettings): z.output<typeof Settings> {
   if (parsed.data.customSyncParams !== undefined && parsed.data.customSyncParams !== null) {
     try {
       parseSyncParams(parsed.data.customSyncParams);
+      parsed.data.customSyncParams = canonicalSyncParams(parsed.data.customSyncParams); // stored as the params spell it (rowCountRatio)
     } catch (error) {
-      if (error instanceof SyncParamsError) throw new ValidationError(error.issues.map((i) => ({ path: `customSyncParams.${i.path}`, message: i.message })));
+      if (error instanceof SyncParamsError) throw ValidationError.under('customSyncParams', error.issues);
       throw error;
     }
   }
   return parsed.data;
 }
 
+/** Checks params against the table they are written for (its columns and unique keys, as a run will); nothing is written on a refusal. */
+async function checkTarget(pool: pg.Pool, table: { schema: string; name: string } | undefined, params: unknown): Promise<void> {
+  if (!table || params === undefined || params === null) return;
+  try {
+    await checkParamsAgainstTarget(pool, table, parseSyncParams(params));
+  } catch (error) {
+    if (error instanceof SyncParamsError) throw ValidationError.under('customSyncParams', error.issues);
+    throw error;
+  }
+}
+
 /** Changes a registered table's settings; only the fields given change. */
 export async function updateRefreshConfig(pool: pg.Pool, id: number, input: ConfigSettings): Promise<number> {
   const s = validateSettings(input);
+  if (s.customSyncParams != null) {
+    const { rows: [table] } = await pool.query<{ schema: string; name: string }>(`SELECT table_schema AS schema, table_name AS name FROM sqp.refresh_config WHERE id = $1`, [id]);
+    await checkTarget(pool, table, s.customSyncParams);
+  }
   const { rowCount } = await pool.query(
     `UPDATE sqp.refresh_config SET
        is_enabled = coalesce($2, is_enabled),
@@ -82,6 +99,7 @@ export async function registerTable(pool: pg.Pool, input: { tableSchema: string;
   );
   if (check!.refusal) throw refusalError(check!.refusal, check!.dataSchemas, input.tableSchema, input.tableName);
   if (!check!.found) throw new NotFoundError('tableName', `${input.tableSchema}.${input.tableName}`, `tableName: no table ${input.tableSchema}.${input.tableName} exists in the database`);
+  await checkTarget(pool, { schema: input.tableSchema, name: input.tableName }, s.customSyncParams);
   const { rows } = await pool.query<{ id: number }>(
     `INSERT INTO sqp.refresh_config (table_schema, table_name, is_enabled, refresh_frequency_hours, priority, custom_sync_params, next_refresh_at)
      VALUES ($1, $2, coalesce($3, true), coalesce($4, 24), coalesce($5, 100), coalesce($6::jsonb, '{}'::jsonb), now())

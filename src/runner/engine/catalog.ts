@@ -37,7 +37,7 @@ export function quoteLiteral(text: string): string {
 }
 
 /** Reads a table's shape from the catalog, or null when it does not exist. */
-export async function describeTable(client: pg.ClientBase, schema: string, name: string): Promise<TargetTable | null> {
+export async function describeTable(client: pg.Pool | pg.ClientBase, schema: string, name: string): Promise<TargetTable | null> {
   const rel = await client.query<{ oid: number }>(
     `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,

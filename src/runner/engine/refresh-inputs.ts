@@ -2,13 +2,13 @@
 // the daily byte budget, the read it asks of its source, and watermark arithmetic.
 import type pg from 'pg';
 import { bytesBilledToday } from './audit-log.ts';
-import { matchesUniqueKey, type TargetTable } from './catalog.ts';
+import { describeTable, matchesUniqueKey, type TargetTable } from './catalog.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RefreshConfigRow, RefreshOptions } from './refresh-types.ts';
 import type { RunMetadata } from './run-metadata.ts';
 import type { OpenReadRequest, PagedSource } from '../sources/source.ts';
 import type { SyncParams } from '../params/sync-params.ts';
-import { SyncParamsError } from '../params/params-error.ts';
+import { issuePath, SyncParamsError, type ParamIssue } from '../params/params-error.ts';
 
 /**
  * A watermark as PostgreSQL writes a date or timestamp (`max(cursor)::text`): its wall-clock
@@ -69,16 +69,35 @@ export function readRequest(config: RefreshConfigRow, params: SyncParams, keyCol
   };
 }
 
+/**
+ * The params' columns checked against the target, as a run uses them: every key column is a
+ * column and together they are one of its unique keys (a run upserts on them), the cursor and
+ * a transform's columns are columns. A SyncParamsError names every bad path.
+ */
 export function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined) {
+  const table = `${target.schema}.${target.name}`;
   const has = (c: string) => target.columns.some((t) => t.name === c);
-  const fail = (path: string, message: string) => {
-    throw new SyncParamsError([{ path, message }]);
-  };
-  if (keys.length === 0) fail('keyColumns', `required: ${target.schema}.${target.name} has no primary key`);
-  for (const k of keys) if (!has(k)) fail('keyColumns', `${k} is not a column of ${target.schema}.${target.name}`);
-  if (!matchesUniqueKey(target, keys)) fail('keyColumns', `(${keys.join(', ')}) is not a unique key of ${target.schema}.${target.name}`);
-  if (cursor && !has(cursor)) fail('cursorColumn', `${cursor} is not a column of ${target.schema}.${target.name}`);
-  for (const c of columns ?? []) if (!has(c)) fail('source.transform', `${target.schema}.${target.name} has no column ${c}`);
+  const issues: ParamIssue[] = [];
+  if (keys.length === 0) issues.push({ path: 'keyColumns', message: `required: ${table} has no primary key` });
+  keys.forEach((k, i) => {
+    if (!has(k)) issues.push({ path: issuePath(['keyColumns', i]), message: `${k} is not a column of ${table}` });
+  });
+  if (issues.length === 0 && !matchesUniqueKey(target, keys)) issues.push({ path: 'keyColumns', message: `(${keys.join(', ')}) is not a unique key of ${table}` });
+  if (cursor && !has(cursor)) issues.push({ path: 'cursorColumn', message: `${cursor} is not a column of ${table}` });
+  for (const c of columns ?? []) if (!has(c)) issues.push({ path: 'source.transform', message: `${table} has no column ${c}` });
+  if (issues.length) throw new SyncParamsError(issues);
+}
+
+/**
+ * Checks params being written against the table they are for, by the rule a run applies
+ * (validateAgainstTarget): keyColumns (default: the primary key) and cursorColumn. A
+ * SyncParamsError names every bad path. A table that does not exist is not checked: its run
+ * fails as missingTable. An in-database transform's run takes its keys from its plan (one of
+ * the summary tables' primary keys) and ignores these; when given, they are checked all the same.
+ */
+export async function checkParamsAgainstTarget(db: pg.Pool | pg.ClientBase, table: { schema: string; name: string }, params: SyncParams): Promise<void> {
+  const target = await describeTable(db, table.schema, table.name);
+  if (target) validateAgainstTarget(target, params.keyColumns ?? target.primaryKey, params.cursorColumn, undefined);
 }
 
 export async function enforceBudget(

@@ -7,6 +7,11 @@ export interface ParamIssue {
   message: string;
 }
 
+/** A path as every ValidationError and params issue spells it: `source.params.x`, `keyColumns[0]`. */
+export function issuePath(segments: ReadonlyArray<PropertyKey>): string {
+  return segments.reduce<string>((path, s) => (typeof s === 'number' ? `${path}[${s}]` : path ? `${path}.${String(s)}` : String(s)), '');
+}
+
 /** A custom_sync_params value that does not fit the schema; `issues` name each path. */
 export class SyncParamsError extends Error {
   override name = 'SyncParamsError';

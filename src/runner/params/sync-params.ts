@@ -8,7 +8,7 @@
 // wherever it is written or read; a bad value names its path and nothing runs.
 import { z } from 'zod';
 import { identifier } from './param-types.ts';
-import { SyncParamsError } from './params-error.ts';
+import { issuePath, SyncParamsError, type ParamIssue } from './params-error.ts';
 import { incrementalNeedsCursor, SourceParamsSchema } from '../sources/registry.ts';
 
 const threshold = z
@@ -78,13 +78,41 @@ const SyncParamsSchema = z
 
 export type SyncParams = z.output<typeof SyncParamsSchema>;
 export type SyncParamsInput = z.input<typeof SyncParamsSchema>;
+
+/**
+ * The name a quality metric is recorded under in refresh_data_quality and named by in the
+ * README (`row_count_ratio`) for its params key (`rowCountRatio`). Both spellings are accepted
+ * in `quality`; the params key is the one stored (see canonicalSyncParams).
+ */
+const recordedName = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const QUALITY_KEY_OF = new Map(Object.keys(QualitySchema.unwrap().shape).map((key) => [recordedName(key), key]));
+
+/**
+ * custom_sync_params as stored: each quality metric under its params key (`row_count_ratio`
+ * becomes `rowCountRatio`), everything else as given. A metric given under both names is a
+ * SyncParamsError; a value that is not an object is returned as it is (the schema says why).
+ */
+export function canonicalSyncParams(value: unknown): unknown {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(value) || !isObject(value.quality)) return value;
+  const quality: Record<string, unknown> = {};
+  const issues: ParamIssue[] = [];
+  for (const [name, threshold] of Object.entries(value.quality)) {
+    const key = QUALITY_KEY_OF.get(name) ?? name;
+    if (key !== name && key in value.quality) issues.push({ path: issuePath(['quality', name]), message: `the same metric as quality.${key}: give one of them` });
+    else quality[key] = threshold;
+  }
+  if (issues.length) throw new SyncParamsError(issues);
+  return { ...value, quality };
+}
+
 /** Parses custom_sync_params, throwing a SyncParamsError that names every bad path. */
 export function parseSyncParams(value: unknown): SyncParams {
-  const result = SyncParamsSchema.safeParse(value ?? {});
+  const result = SyncParamsSchema.safeParse(canonicalSyncParams(value ?? {}));
   if (result.success) return result.data;
   throw new SyncParamsError(
     result.error.issues.map((i) => ({
-      path: i.path.length ? i.path.join('.') : '(root)',
+      path: i.path.length ? issuePath(i.path) : '(root)',
       message: i.code === 'invalid_type' && i.input === undefined ? 'required' : i.message,
     })),
   );
