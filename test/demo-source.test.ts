@@ -1,7 +1,9 @@
 // The demo source: generated SQP data in sqp_demo, its sync params, and how it advances.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { advanceDemoSource, applyDemoSyncParams, demoSyncParams, ensureDemoSource } from '../src/runner/demo/demo-source.ts';
+import { ensureDemoSource } from '../src/runner/demo/demo-source.ts';
+import { advanceDemoSource } from '../src/runner/demo/demo-advance.ts';
+import { applyDemoSyncParams, demoSyncParams } from '../src/runner/demo/demo-params.ts';
 import { bindNamedParams } from '../src/runner/sources/named-params.ts';
 import { parseSyncParams } from '../src/runner/params/sync-params.ts';
 import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';

@@ -1,6 +1,6 @@
 // One read model of table state (migration 037, src/runner/state/read-model.ts): tables put in each
-// state — running, interrupted, retrying, blocked (failed hard parent; running hard parent),
-// disabled, due, unconfigured, scheduled — and tableHealth, runnerStatus over GraphQL,
+// state — running, interrupted, retrying, failed, blocked (failed hard parent; running hard
+// parent), disabled, due, unconfigured, scheduled — and tableHealth, runnerStatus over GraphQL,
 // `sqp-refresh status --json` and the planner must say the same thing about every one of them.
 //
 // The GraphQL server runs without a runner (startTestApp): a runner would recover the
@@ -31,7 +31,7 @@ const EXPECTED: Record<string, string> = {
   'sqp.rm_running': 'running',
   'sqp.rm_interrupted': 'interrupted',
   'sqp.rm_retrying': 'retrying',
-  'sqp.rm_failed_parent': 'scheduled', // failed, not retryable: its regular slot
+  'sqp.rm_failed_parent': 'failed', // failed, not retryable: no retry comes before its regular slot
   'sqp.rm_blocked': 'blocked', // due; its hard parent's latest refresh failed
   'sqp.rm_after_running': 'blocked', // due; its hard parent is running
   'sqp.rm_disabled': 'disabled',
@@ -149,7 +149,8 @@ describe('one read model of table state', () => {
     expect(tables).toHaveLength(8 + Object.keys(EXPECTED).length);
     for (const t of tables) expect({ table: t.table, state: t.state }).toEqual({ table: t.table, state: expectedFor(t.table) });
     expect(tables.filter((t) => t.runningNow).map((t) => t.table)).toEqual(['sqp.rm_running']);
-    expect(tables.find((t) => t.table === 'sqp.rm_interrupted')).toMatchObject({ runningNow: false, latestRun: { id: runIds.interrupted, status: 'running' } });
+    // Its latest run's row says running; the read model says interrupted, as RefreshRun.status does.
+    expect(tables.find((t) => t.table === 'sqp.rm_interrupted')).toMatchObject({ runningNow: false, latestRun: { id: runIds.interrupted, status: 'interrupted' } });
 
     const text = await runCli(['status'], { DATABASE_URL: database.url });
     const line = (table: string) => text.stdout.split('\n').find((l) => l.startsWith(`${table} `))!;

@@ -3,15 +3,16 @@ import { EXIT, parseCommandArgs, UsageError, type Command } from './command.ts';
 import { formatAgo, formatCount, formatDue, renderTable } from './format.ts';
 import { withReadOnlyDatabase } from './read-database.ts';
 import { selectTableStatus, type TableStatus } from './table-status.ts';
+import { TABLE_STATES } from '../runner/state/table-state.ts';
 
 const help = `Usage: sqp-refresh status [--json]
 
 Every table registered in sqp.refresh_config: enabled, priority, refresh frequency, last and
 next refresh, its latest run (status, rows read/inserted/updated/deleted) and whether a
 refresh of it is running now (its refresh lock is held), and its state as the graph's
-tableHealth says it (running, interrupted, blocked, retrying, due, scheduled, disabled,
-unconfigured). "interrupted" means the latest run's process died; a runner recovers it and
-resumes from its checkpoint. --json adds why (reasons).
+tableHealth says it, the first that holds of: ${TABLE_STATES.join(', ')}.
+"interrupted" means the latest run's process died; a runner recovers it and resumes from its
+checkpoint. "late": no success within its freshness SLA. --json adds why (reasons).
 
 Options:
   --json      print the tables as JSON
@@ -30,14 +31,14 @@ function nextRefresh(t: TableStatus, now: Date): string {
 function latestRun(t: TableStatus, now: Date): string {
   const r = t.latestRun;
   if (!r) return 'never run';
-  if (r.status === 'running') return `running, started ${formatAgo(r.startedAt, now)}`;
+  if (r.status === 'running' || r.status === 'interrupted') return `${r.status}, started ${formatAgo(r.startedAt, now)}`;
   const outcome = r.outcome && r.outcome !== 'completed' && r.outcome !== r.status ? ` (${r.outcome})` : '';
   return `${r.status}${outcome} ${formatAgo(r.completedAt ?? r.startedAt, now)}`;
 }
 
 function running(t: TableStatus): string {
   if (t.runningNow) return 'yes';
-  return t.state === 'interrupted' || t.latestRun?.status === 'running' ? 'no (interrupted)' : 'no';
+  return t.latestRun?.status === 'interrupted' ? 'no (interrupted)' : 'no';
 }
 
 function render(tables: TableStatus[], now: Date): string {

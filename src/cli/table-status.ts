@@ -1,9 +1,11 @@
 // Every registered table with its schedule, its latest run and its state — the read model's
-// facts and tableHealth's states (src/runner/state/read-model.ts, health.ts), the same the graph
-// shows: "running" means its refresh lock is held, a dead process's row is "interrupted".
+// facts, tableHealth's states and a run's status (src/runner/state/read-model.ts, health.ts,
+// run-state.ts), the same the graph shows: "running" means its refresh lock is held, a dead
+// process's row is "interrupted".
 import type pg from 'pg';
 import { healthOf, type TableState } from '../runner/state/health.ts';
 import { readTableFacts } from '../runner/state/read-model.ts';
+import { runStatus, type RunStatus } from '../runner/state/run-state.ts';
 import { runOutcome } from '../runner/engine/run-metadata.ts';
 
 export interface TableStatus {
@@ -12,6 +14,10 @@ export interface TableStatus {
   state: TableState;
   /** Why it is in that state. */
   reasons: string[];
+  /** No successful refresh within its freshness SLA (as tableHealth's `late`). */
+  late: boolean;
+  /** Its freshness SLA in force, in hours. */
+  freshnessSlaHours: number;
   enabled: boolean;
   priority: number;
   frequencyHours: number;
@@ -21,7 +27,8 @@ export interface TableStatus {
   nextRefreshAt: Date | null;
   latestRun: {
     id: number;
-    status: string;
+    /** As RefreshRun.status: a `running` row no live process holds is `interrupted`. */
+    status: RunStatus;
     /** completed, paused (time budget; resumes from its checkpoint), cancelled or failed; null while running. */
     outcome: string | null;
     startedAt: Date;
@@ -42,11 +49,13 @@ export async function selectTableStatus(db: pg.Pool | pg.ClientBase, now = new D
   const [health, runs] = await Promise.all([
     healthOf(facts, db, now, null),
     db.query<{
-      id: number; status: string; sync_metadata: unknown; refresh_started_at: Date; refresh_completed_at: Date | null;
+      id: number; status: string; live: boolean; sync_metadata: unknown; refresh_started_at: Date; refresh_completed_at: Date | null;
       rows_processed: number | null; rows_inserted: number | null; rows_updated: number | null; rows_deleted: number | null; error_message: string | null;
     }>(
-      `SELECT id, status, sync_metadata, refresh_started_at, refresh_completed_at, rows_processed, rows_inserted, rows_updated, rows_deleted, error_message
-       FROM sqp.refresh_audit_log WHERE id = ANY ($1::int[])`,
+      `SELECT a.id, a.status, coalesce(l.run_id = a.id, false) AS live, a.sync_metadata, a.refresh_started_at, a.refresh_completed_at,
+              a.rows_processed, a.rows_inserted, a.rows_updated, a.rows_deleted, a.error_message
+       FROM sqp.refresh_audit_log a LEFT JOIN sqp_refresh_work.live_run l ON l.config_id = a.refresh_config_id
+       WHERE a.id = ANY ($1::int[])`,
       [facts.flatMap((f) => (f.newestRunId === null ? [] : [f.newestRunId]))],
     ),
   ]);
@@ -60,6 +69,8 @@ export async function selectTableStatus(db: pg.Pool | pg.ClientBase, now = new D
         table: h.table,
         state: h.state,
         reasons: h.reasons,
+        late: h.late,
+        freshnessSlaHours: h.freshnessSlaHours,
         enabled: f.isEnabled,
         priority: f.priority,
         frequencyHours: f.refreshFrequencyHours,
@@ -69,7 +80,7 @@ export async function selectTableStatus(db: pg.Pool | pg.ClientBase, now = new D
         latestRun: r
           ? {
               id: r.id,
-              status: r.status,
+              status: runStatus(r.status, r.live),
               outcome: runOutcome(r.status, r.sync_metadata),
               startedAt: r.refresh_started_at,
               completedAt: r.refresh_completed_at,

@@ -10,12 +10,15 @@ import { selectConfig } from '../runner/scheduler/sql.ts';
 import { SyncParamsError } from '../runner/params/params-error.ts';
 import { canonicalSyncParams, parseSyncParams } from '../runner/params/sync-params.ts';
 import { checkParamsAgainstTarget } from '../runner/engine/refresh-inputs.ts';
+import { MAX_FRESHNESS_SLA_HOURS } from '../runner/state/freshness.ts';
 
 const Settings = z.object({
   isEnabled: z.boolean().nullish(),
   refreshFrequencyHours: z.number().int().min(1, 'must be at least 1').max(24 * 366, 'must be at most 8784 (a year)').nullish(),
   priority: z.number().int().min(0, 'must be between 0 and 1000').max(1000, 'must be between 0 and 1000').nullish(),
   customSyncParams: z.unknown().optional(),
+  // Left out: unchanged; null: back to the default (state/freshness.ts); the column's CHECK agrees.
+  freshnessSlaHours: z.number().int().min(1, 'must be at least 1').max(MAX_FRESHNESS_SLA_HOURS, `must be at most ${MAX_FRESHNESS_SLA_HOURS} (two years)`).nullish(),
 });
 export type ConfigSettings = z.input<typeof Settings>;
 
@@ -58,9 +61,11 @@ export async function updateRefreshConfig(pool: pg.Pool, id: number, input: Conf
        refresh_frequency_hours = coalesce($3, refresh_frequency_hours),
        priority = coalesce($4, priority),
        custom_sync_params = coalesce($5::jsonb, custom_sync_params),
+       freshness_sla_hours = CASE WHEN $6 THEN $7::int ELSE freshness_sla_hours END,
        updated_at = now()
      WHERE id = $1`,
-    [id, s.isEnabled ?? null, s.refreshFrequencyHours ?? null, s.priority ?? null, s.customSyncParams == null ? null : JSON.stringify(s.customSyncParams)],
+    [id, s.isEnabled ?? null, s.refreshFrequencyHours ?? null, s.priority ?? null, s.customSyncParams == null ? null : JSON.stringify(s.customSyncParams),
+      s.freshnessSlaHours !== undefined, s.freshnessSlaHours ?? null],
   );
   if (!rowCount) throw new NotFoundError('id', String(id), `id: config ${id} does not exist`);
   await wakeRunners(pool);
@@ -101,10 +106,11 @@ export async function registerTable(pool: pg.Pool, input: { tableSchema: string;
   if (!check!.found) throw new NotFoundError('tableName', `${input.tableSchema}.${input.tableName}`, `tableName: no table ${input.tableSchema}.${input.tableName} exists in the database`);
   await checkTarget(pool, { schema: input.tableSchema, name: input.tableName }, s.customSyncParams);
   const { rows } = await pool.query<{ id: number }>(
-    `INSERT INTO sqp.refresh_config (table_schema, table_name, is_enabled, refresh_frequency_hours, priority, custom_sync_params, next_refresh_at)
-     VALUES ($1, $2, coalesce($3, true), coalesce($4, 24), coalesce($5, 100), coalesce($6::jsonb, '{}'::jsonb), now())
+    `INSERT INTO sqp.refresh_config (table_schema, table_name, is_enabled, refresh_frequency_hours, priority, custom_sync_params, freshness_sla_hours, next_refresh_at)
+     VALUES ($1, $2, coalesce($3, true), coalesce($4, 24), coalesce($5, 100), coalesce($6::jsonb, '{}'::jsonb), $7, now())
      ON CONFLICT DO NOTHING RETURNING id`,
-    [input.tableSchema, input.tableName, s.isEnabled ?? null, s.refreshFrequencyHours ?? null, s.priority ?? null, s.customSyncParams == null ? null : JSON.stringify(s.customSyncParams)],
+    [input.tableSchema, input.tableName, s.isEnabled ?? null, s.refreshFrequencyHours ?? null, s.priority ?? null, s.customSyncParams == null ? null : JSON.stringify(s.customSyncParams),
+      s.freshnessSlaHours ?? null],
   );
   if (!rows[0]) throw new ConflictError('tableName', `tableName: ${input.tableSchema}.${input.tableName} is already registered`);
   await wakeRunners(pool);

@@ -6,6 +6,7 @@ import { BudgetExceededError, ConflictError, NotFoundError, ValidationError } fr
 import { bytesBilledToday, lastSuccess } from '../runner/engine/audit-log.ts';
 import { loadPlanInput } from '../runner/state/plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from '../runner/state/planner.ts';
+import { readRunStatus } from '../runner/state/run-state.ts';
 import { incrementalSince, readRequest } from '../runner/engine/refresh-inputs.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
@@ -174,13 +175,12 @@ export async function scheduleRefresh(ctx: CommandContext, req: { tableSchema: s
 
 /** Asks the replica running `runId` to stop it at the next page boundary; waits briefly for it. */
 export async function cancelRefresh(ctx: CommandContext, runId: number): Promise<{ runId: number; finished: boolean }> {
-  const { rows: [run] } = await ctx.pool.query<{ status: string | null }>(`SELECT status FROM sqp.refresh_audit_log WHERE id = $1`, [runId]);
+  // Running as the read model says it: a `running` row no live process holds is interrupted,
+  // and there is nobody to ask to stop.
+  const run = await readRunStatus(ctx.pool, runId);
   if (!run) throw new NotFoundError('runId', String(runId), `runId: run ${runId} does not exist`);
   if (run.status !== 'running') throw new ConflictError('runId', `runId: run ${runId} is not running (it is ${run.status ?? 'unknown'})`);
-  const ended = async () => {
-    const { rows } = await ctx.pool.query<{ status: string }>(`SELECT status FROM sqp.refresh_audit_log WHERE id = $1`, [runId]);
-    return rows[0]?.status !== 'running' ? true : null;
-  };
+  const ended = async () => ((await readRunStatus(ctx.pool, runId))?.status !== 'running' ? true : null);
   const finished = waitForEvent(ctx, ctx.waitMs ?? 10_000, (e) => e.type === 'run:finished' && e.runId === runId, ended);
   ctx.cancelLocal?.(runId);
   await requestCancel(ctx.pool, runId);

@@ -1,8 +1,9 @@
 // Prometheus metrics at /metrics, in their own registry (plus Node's default process metrics).
 // Run metrics come from the event bus (run:started / run:finished), so they count every
-// refresh the runner runs whatever its strategy; the runner's queue, ticks and the number of
-// subscribers are read from the runtime when scraped, and today's BigQuery bytes from the
-// audit log, so a scrape always shows the current state.
+// refresh the runner runs whatever its strategy; the runner's ticks and runs and the number of
+// subscribers are read from the runtime when scraped, today's BigQuery bytes from the audit log,
+// and every table's state, freshness and the queue depth from the read model (table-metrics.ts),
+// so a scrape always shows the current state.
 import type pg from 'pg';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
@@ -11,15 +12,16 @@ import { createRuntime, type Runtime } from '../runtime.ts';
 import type { Route } from './route.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { describeError, withTimeout } from './probes.ts';
+import { registerTableGauges } from './table-metrics.ts';
 
 export interface MetricsOptions {
-  /** For today's bytes billed; none: the gauge is not reported. */
+  /** For today's bytes billed, the queue depth and the per-table gauges; none: they are not reported. */
   pool?: pg.Pool;
   logger?: Logger;
   runtime?: Runtime;
   /** Clock for the event-bus lag; default Date.now. */
   now?: () => number;
-  /** How long the bytes-billed lookup may hold up a scrape; default 2000 ms. */
+  /** How long each database read (bytes billed, the tables' state) may hold up a scrape; default 2000 ms. */
   timeoutMs?: number;
   /** Node's process metrics (process_*, nodejs_*); default true. */
   defaultMetrics?: boolean;
@@ -49,7 +51,11 @@ export function createRefreshMetrics(options: MetricsOptions = {}): RefreshMetri
   // Registered in this order, which is the order of a scrape's text.
   const observe = runEventObserver(registerRunMetrics(registers), now);
   registerRuntimeGauges(registers, runtime);
-  if (options.pool) registerBilledTodayGauge(registers, options.pool, { now, timeoutMs: options.timeoutMs ?? 2000, logger: options.logger });
+  if (options.pool) {
+    const read = { now, timeoutMs: options.timeoutMs ?? 2000, logger: options.logger };
+    registerBilledTodayGauge(registers, options.pool, read);
+    registerTableGauges(registers, options.pool, read);
+  }
   return {
     registry,
     observe,
@@ -138,17 +144,9 @@ function runEventObserver(metrics: ReturnType<typeof registerRunMetrics>, now: (
   };
 }
 
-/** The runner's queue, ticks and runs in flight, and the live subscriptions: read from the runtime at each scrape. */
+/** The runner's ticks and runs in flight, and the live subscriptions: read from the runtime at each scrape. */
 function registerRuntimeGauges(registers: Registers, runtime: Runtime): void {
   const status = () => runtime.runner?.status();
-  new Gauge({
-    name: 'sqp_refresh_queue_depth',
-    help: 'Due tables found by the runner at its latest look at the queue.',
-    registers,
-    collect() {
-      this.set(status()?.queueDepth ?? 0);
-    },
-  });
   new Gauge({
     name: 'sqp_refresh_runs_in_flight',
     help: 'Refreshes this process is running now.',

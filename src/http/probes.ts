@@ -40,7 +40,6 @@ export interface RunnerCheck {
   /** The latest time by which the next tick should have started. */
   tickDueBy?: string | null;
   ticks?: number;
-  queueDepth?: number;
   inFlight?: number;
 }
 
@@ -120,7 +119,6 @@ export function createProbes(options: ProbeOptions): Probes {
       lastTickAt: s.lastTickAt?.toISOString() ?? null,
       lastTickMs: s.lastTickMs === null ? null : Math.round(s.lastTickMs),
       ticks: s.ticks,
-      queueDepth: s.queueDepth,
       inFlight: s.inFlight.length,
     };
     if (!s.startedAt || !s.lastTickAt) return { ok: false, state: 'not started', tickDueBy: null, ...facts };

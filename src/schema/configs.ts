@@ -1,6 +1,7 @@
 // RefreshConfig: a table that sqp-refresh keeps fresh, with its place in the dependency graph.
 import type { Prisma } from '../generated/prisma/client.ts';
 import { dueWhere } from '../runner/state/due.ts';
+import { freshnessSlaHours } from '../runner/state/freshness.ts';
 import { builder } from './builder.ts';
 import { RefreshRunRef } from './runs.ts';
 
@@ -16,6 +17,10 @@ export const RefreshConfigRef = builder.prismaNode('RefreshConfig', {
     isEnabled: t.exposeBoolean('isEnabled', { description: 'The runner refreshes it on its schedule; false: only a forced refresh runs it.' }),
     refreshFrequencyHours: t.exposeInt('refreshFrequencyHours', { description: 'Hours from one successful refresh to the next.' }),
     priority: t.exposeInt('priority', { description: 'Among tables due at once, higher runs first (0 to 1000).' }),
+    freshnessSlaHours: t.int({
+      description: 'Hours within which a successful refresh is expected, or the table is LATE: its own (updateRefreshConfig), else twice refreshFrequencyHours.',
+      resolve: (c) => freshnessSlaHours(c.freshnessSlaHours, c.refreshFrequencyHours),
+    }),
     lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true, description: 'When its latest successful refresh finished; null: never refreshed.' }),
     nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true, description: 'When it is next due; the runner sets it after every run.' }),
     customSyncParams: t.expose('customSyncParams', {

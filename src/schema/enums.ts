@@ -1,5 +1,6 @@
 // Enums of the refresh tables. The database stores lower-case text (the seed's CHECK
 // constraints); the graph shows conventional upper-case values and maps between them.
+import type { RunStatus } from '../runner/state/run-state.ts';
 import { builder } from './builder.ts';
 
 export const RunPhase = builder.enumType('RunPhase', {
@@ -14,7 +15,11 @@ export const RunPhase = builder.enumType('RunPhase', {
 export const RefreshStatus = builder.enumType('RefreshStatus', {
   description: 'State of a refresh run (refresh_audit_log.status).',
   values: {
-    RUNNING: { value: 'running', description: 'Started and not finished.' },
+    RUNNING: { value: 'running', description: "Started and not finished, and running now: its table's refresh lock is held by the process running it." },
+    INTERRUPTED: {
+      value: 'interrupted',
+      description: "Its row still says running but no process runs it (the process died, or lost its table's lock): a runner recovers it (it then reads FAILED, reason interrupted) and resumes from its checkpoint.",
+    },
     SUCCESS: { value: 'success', description: 'Finished; every quality check within its threshold.' },
     WARNING: { value: 'warning', description: 'Finished; a non-blocking quality check was outside its threshold.' },
     FAILED: { value: 'failed', description: 'Did not finish: error, interruption, cancel or a blocking quality check.' },
@@ -57,7 +62,7 @@ export const CheckpointStatus = builder.enumType('CheckpointStatus', {
   } as const,
 });
 
-export type RefreshStatusValue = 'running' | 'success' | 'warning' | 'failed';
+export type RefreshStatusValue = RunStatus;
 // A run's outcome is read from sync_metadata through its one schema (src/runner/engine/run-metadata.ts).
 export { runOutcome } from '../runner/engine/run-metadata.ts';
 export type DependencyTypeValue = 'hard' | 'soft';

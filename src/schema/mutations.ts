@@ -150,6 +150,7 @@ const UpdateRefreshConfigInput = builder.inputType('UpdateRefreshConfigInput', {
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; at least 1.' }),
     priority: t.int({ description: '0 to 1000; higher runs first.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Validated against the sync-params schema (see the README).' }),
+    freshnessSlaHours: t.int({ description: 'Hours within which a successful refresh is expected, or the table is LATE: 1 to 17568; null: back to the default (twice refreshFrequencyHours).' }),
   }),
 });
 
@@ -181,6 +182,7 @@ const RegisterTableInput = builder.inputType('RegisterTableInput', {
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; default 24.' }),
     priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000); default 100.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Where its rows come from and how they are checked (see the README); without it the table is UNCONFIGURED.' }),
+    freshnessSlaHours: t.int({ description: 'Hours within which a successful refresh is expected, or the table is LATE (1 to 17568); default twice refreshFrequencyHours.' }),
   }),
 });
 

@@ -1,7 +1,20 @@
-// RefreshRun: one refresh of one table (a row of sqp.refresh_audit_log).
+// RefreshRun: one refresh of one table (a row of sqp.refresh_audit_log). Its status is the read
+// model's (state/run-state.ts): a `running` row that is not its table's live run is INTERRUPTED.
 import type { Prisma } from '../generated/prisma/client.ts';
-import { builder } from './builder.ts';
+import { readLiveRunIds, runStatus } from '../runner/state/run-state.ts';
+import { builder, type Context } from './builder.ts';
 import { RefreshStatus, RunOutcome, runOutcome, type RefreshStatusValue } from './enums.ts';
+
+/** The runs running now, read once per request however many rows ask (only when a row says `running`). */
+function liveRunIds(ctx: Context): Promise<Set<number>> {
+  ctx.memo ??= new Map();
+  let p = ctx.memo.get('liveRuns') as Promise<Set<number>> | undefined;
+  if (!p) {
+    p = readLiveRunIds(ctx.db.pool);
+    ctx.memo.set('liveRuns', p);
+  }
+  return p;
+}
 
 export const RefreshRunRef = builder.prismaNode('RefreshRun', {
   id: { field: 'id' },
@@ -17,8 +30,8 @@ export const RefreshRunRef = builder.prismaNode('RefreshRun', {
     status: t.field({
       type: RefreshStatus,
       nullable: true,
-      description: 'RUNNING, then SUCCESS, WARNING or FAILED; see outcome for why it ended.',
-      resolve: (r) => (r.status as RefreshStatusValue | null) ?? null,
+      description: 'RUNNING (its process runs it now), then SUCCESS, WARNING or FAILED; see outcome for why it ended. INTERRUPTED: its process died while it ran.',
+      resolve: async (r, _args, ctx) => (r.status === null ? null : runStatus(r.status, r.status === 'running' && (await liveRunIds(ctx)).has(r.id))),
     }),
     outcome: t.field({
       type: RunOutcome,
@@ -62,9 +75,16 @@ const RefreshRunFilter = builder.inputType('RefreshRunFilter', {
 
 type RunFilter = { status?: RefreshStatusValue | null; tableSchema?: string | null; tableName?: string | null; since?: Date | null };
 
-function refreshRunWhere(f: RunFilter | null | undefined): Prisma.RefreshRunWhereInput {
+/** RUNNING and INTERRUPTED are both `running` rows: the live runs, or the others. */
+async function statusWhere(status: RefreshStatusValue, ctx: Context): Promise<Prisma.RefreshRunWhereInput> {
+  if (status !== 'running' && status !== 'interrupted') return { status };
+  const live = [...(await liveRunIds(ctx))];
+  return { status: 'running', id: status === 'running' ? { in: live } : { notIn: live } };
+}
+
+async function refreshRunWhere(f: RunFilter | null | undefined, ctx: Context): Promise<Prisma.RefreshRunWhereInput> {
   return {
-    ...(f?.status ? { status: f.status } : {}),
+    ...(f?.status ? await statusWhere(f.status, ctx) : {}),
     ...(f?.tableSchema ? { tableSchema: f.tableSchema } : {}),
     ...(f?.tableName ? { tableName: f.tableName } : {}),
     ...(f?.since ? { refreshStartedAt: { gte: f.since } } : {}),
@@ -77,9 +97,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Refresh runs, newest first.',
     args: { filter: t.arg({ type: RefreshRunFilter, required: false, description: 'Which runs; default all.' }) },
-    totalCount: (_root, args, ctx) => ctx.db.prisma.refreshRun.count({ where: refreshRunWhere(args.filter) }),
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.refreshRun.findMany({ ...query, where: refreshRunWhere(args.filter), orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] }),
+    totalCount: async (_root, args, ctx) => ctx.db.prisma.refreshRun.count({ where: await refreshRunWhere(args.filter, ctx) }),
+    resolve: async (query, _root, args, ctx) =>
+      ctx.db.prisma.refreshRun.findMany({ ...query, where: await refreshRunWhere(args.filter, ctx), orderBy: [{ refreshStartedAt: 'desc' }, { id: 'desc' }] }),
   },
   { description: 'A page of refresh runs, newest first.' },
   { description: 'A refresh run, with its cursor.' }),

@@ -1,8 +1,11 @@
 // runnerStatus (replicas alive, runs in flight with progress, queue depth, last tick) and
-// tableHealth (per table: state and why, staleness, failure streak, quality, bytes today).
+// tableHealth (per table: state and why, lateness, staleness, failure streak, quality, bytes
+// today). Every state, its precedence and the queue depth are the read model's (state/).
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { healthOf, type TableHealth } from '../runner/state/health.ts';
-import { ALIVE_SECONDS, queueDepth, readReplicas, readTableFacts, runningProgress, type ReplicaRow, type TableFacts } from '../runner/state/read-model.ts';
+import { ALIVE_SECONDS, readReplicas, readTableFacts, type ReplicaRow, type TableFacts } from '../runner/state/read-model.ts';
+import { runningProgress } from '../runner/state/run-state.ts';
+import { queueDepth, TABLE_STATES, type TableState } from '../runner/state/table-state.ts';
 import { builder, type Context } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
 import { RefreshRunRef } from './runs.ts';
@@ -56,7 +59,7 @@ const RunnerStatusRef = builder.objectRef<RunnerStatusShape>('RunnerStatus').imp
   fields: (t) => ({
     replicas: t.field({ type: [Replica], description: 'Every process that runs a runner against this database, alive or not.', resolve: (s) => s.replicas }),
     runsInFlight: t.field({ type: [RunInFlightRef], description: 'Refreshes running now on any replica, oldest first.', resolve: (s) => s.runsInFlight }),
-    queueDepth: t.exposeInt('queueDepth', { description: 'Tables a runner would start now: in state DUE or INTERRUPTED (see tableHealth).' }),
+    queueDepth: t.exposeInt('queueDepth', { description: 'Tables a runner would start now: due (a retry too) or interrupted, and neither blocked nor running (see tableHealth).' }),
     lastTickAt: t.expose('lastTickAt', { type: 'DateTime', nullable: true, description: 'The latest tick of any replica.' }),
   }),
 });
@@ -82,7 +85,7 @@ async function runnerStatus(_root: unknown, _args: unknown, ctx: Context): Promi
     };
   });
   const ticks = replicas.map((r) => r.lastTickAt?.getTime() ?? 0).filter(Boolean);
-  return { replicas, runsInFlight, queueDepth: queueDepth([...health.rows.values()]), lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
+  return { replicas, runsInFlight, queueDepth: queueDepth(health.rows.values()), lastTickAt: ticks.length ? new Date(Math.max(...ticks)) : null };
 }
 
 builder.queryField('runnerStatus', (t) =>
@@ -90,21 +93,23 @@ builder.queryField('runnerStatus', (t) =>
 );
 
 // tableHealth ---------------------------------------------------------------------------------
+/** What each state means; the enum lists them in their precedence order (state/table-state.ts). */
+const STATE_MEANING: Record<TableState, string> = {
+  running: "A refresh is running now: the table's refresh lock is held, on some replica.",
+  interrupted: "Its latest run says running but no process holds the table's lock (the process died): a runner recovers it and resumes from its checkpoint.",
+  disabled: 'is_enabled is false.',
+  unconfigured: 'No custom_sync_params: nothing says where its rows come from.',
+  blocked: 'Its next refresh may not run: a hard parent failed (and is not refreshed before it), is running, or a dependency cycle (see reasons).',
+  failed: 'Its latest refresh failed and no retry is coming: the error is not retryable, or its retries are used up (see reasons).',
+  retrying: 'Its latest refresh failed; the runner retries it (see reasons for when).',
+  late: 'No successful refresh within its freshness SLA (freshnessSlaHours), and nothing above explains why.',
+  due: 'Its refresh time has passed; a runner will take it.',
+  scheduled: 'Waits for its next refresh time.',
+};
+
 const TableStateEnum = builder.enumType('TableState', {
-  description: "A registered table's state now, as the runner sees it.",
-  values: {
-    DISABLED: { value: 'disabled', description: 'is_enabled is false.' },
-    RUNNING: { value: 'running', description: "A refresh is running now: the table's refresh lock is held, on some replica." },
-    INTERRUPTED: {
-      value: 'interrupted',
-      description: "Its latest run says running but no process holds the table's lock (the process died): a runner recovers it and resumes from its checkpoint.",
-    },
-    BLOCKED: { value: 'blocked', description: 'Due, but waits: a hard parent failed, or a dependency cycle (see reasons).' },
-    RETRYING: { value: 'retrying', description: 'The latest refresh failed; a retry is scheduled.' },
-    DUE: { value: 'due', description: 'Its refresh time has passed; a runner will take it.' },
-    SCHEDULED: { value: 'scheduled', description: 'Waits for its next refresh time.' },
-    UNCONFIGURED: { value: 'unconfigured', description: 'No custom_sync_params: nothing says where its rows come from.' },
-  } as const,
+  description: "A registered table's state now, as the runner sees it: the first of these, in this order, that holds.",
+  values: Object.fromEntries(TABLE_STATES.map((s) => [s.toUpperCase(), { value: s, description: STATE_MEANING[s] }])) as Record<Uppercase<TableState>, { value: TableState; description: string }>,
 });
 
 const QualityVerdictEnum = builder.enumType('QualityVerdict', {
@@ -124,6 +129,9 @@ const TableHealthRef = builder.objectRef<TableHealth>('TableHealth').implement({
     state: t.field({ type: TableStateEnum, description: 'Its state now (reasons say why).', resolve: (h) => h.state }),
     reasons: t.exposeStringList('reasons', { description: 'Why it is in that state.' }),
     stale: t.exposeBoolean('stale', { description: 'Not refreshed within its frequency.' }),
+    late: t.exposeBoolean('late', { description: 'No successful refresh within its freshness SLA (enabled, configured tables only); its state is LATE unless a state above LATE holds.' }),
+    freshnessSlaHours: t.exposeInt('freshnessSlaHours', { description: 'Its freshness SLA in force, in hours: its own (RefreshConfig.freshnessSlaHours) or twice its refresh frequency.' }),
+    lateAfter: t.expose('lateAfter', { type: 'DateTime', description: 'When it is late unless it succeeds first: its latest success (or, never refreshed, its registration) plus its SLA.' }),
     lastRefreshAt: t.expose('lastRefreshAt', { type: 'DateTime', nullable: true, description: 'When its latest successful refresh finished; null: never.' }),
     nextRefreshAt: t.expose('nextRefreshAt', { type: 'DateTime', nullable: true, description: 'When it is next due.' }),
     failureStreak: t.exposeInt('failureStreak', { description: 'Failed runs since the last success.' }),

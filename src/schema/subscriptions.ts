@@ -4,7 +4,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
-import { percentOf, readRunState, type RunState } from '../runner/state/read-model.ts';
+import { percentOf, readRunState, type RunState } from '../runner/state/run-state.ts';
 import type { EventBus } from '../subscriptions/bus.ts';
 import type { RefreshEvent } from '../subscriptions/events.ts';
 import { eventStream } from '../subscriptions/streams.ts';

@@ -1,9 +1,16 @@
-// The embedded default: with no BigQuery settings, the seed's tables refresh from a generated
-// demo source inside the target database, so a fresh machine shows real refreshes.
+// demo/ — the embedded default: with no BigQuery settings, the seed's tables refresh from a
+// generated demo source inside the target database, so a fresh machine shows real refreshes.
+// This file is the entry the service uses; demo-source.ts builds sqp_demo (demo-schema.ts,
+// demo-rows.ts), demo-advance.ts adds later weeks, demo-params.ts points the tables at it.
+// demo/ imports only pg, engine/catalog.ts (quoteIdent), params/sync-params.ts (the tables'
+// params: their type and parser), sources/postgres/source-role.ts (the default source role's
+// name) and the Config and Logger types; only service.ts and run-once.ts import demo/.
 import type pg from 'pg';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';
-import { advanceDemoSource, applyDemoSyncParams, ensureDemoSource } from './demo-source.ts';
+import { ensureDemoSource } from './demo-source.ts';
+import { advanceDemoSource } from './demo-advance.ts';
+import { applyDemoSyncParams } from './demo-params.ts';
 
 /** Creates the demo source and points unconfigured tables at it, when BigQuery is not set up. */
 export async function prepareDefaultSource(config: Config, pool: pg.Pool, logger: Logger): Promise<void> {

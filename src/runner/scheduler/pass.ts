@@ -49,7 +49,6 @@ async function housekeeping(ctx: SchedulerContext): Promise<void> {
  */
 async function nextWave(ctx: SchedulerContext, tried: Set<number>): Promise<Queued[] | null> {
   const due = (await selectDue(ctx.pool, ctx.now(), [...tried])).filter((c) => !tried.has(c.id));
-  ctx.runs.stats.queueDepth = due.length;
   if (!due.length) return null;
   // One dependency depth at a time, so that a parent always finishes before its dependents
   // are considered; then look again (a success may have made dependents due). Within the

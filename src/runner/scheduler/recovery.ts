@@ -5,12 +5,12 @@ import type { Logger } from '../../logger.ts';
 import type pg from 'pg';
 import { failInterruptedRuns } from '../engine/audit-log.ts';
 import { tryLockTable, unlockTable } from '../engine/table-lock.ts';
+import { readInterruptedTables } from '../state/run-state.ts';
 import { moveSchedule } from '../state/schedule-writer.ts';
-import { runningTables } from './sql.ts';
 
 /** Fails the `running` rows no live process holds, and makes their tables due now. */
 export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log: Logger): Promise<void> {
-  for (const t of await runningTables(pool)) {
+  for (const t of await readInterruptedTables(pool)) {
     const client = await pool.connect();
     try {
       const key = `${t.schema}.${t.table}`;

@@ -11,8 +11,6 @@ export interface RunnerStatus {
   lastTickAt: Date | null;
   lastTickMs: number | null;
   ticks: number;
-  /** Due tables found by the latest look at the queue (before this pass started them). */
-  queueDepth: number;
   inFlight: InFlightRun[];
   /** Due tables found blocked at the latest look (a hard parent failed, or a cycle), and why. */
   blocked: Array<{ configId: number; reasons: string[]; since: Date }>;
@@ -21,8 +19,8 @@ export interface RunnerStatus {
 type TrackedRun = InFlightRun & { cancel: AbortController; log: Logger };
 
 export interface RunRegistry {
-  /** Counters of passes and the latest queue depth, written by the pass loop. */
-  stats: { startedAt: Date | null; lastTickAt: Date | null; lastTickMs: number | null; ticks: number; queueDepth: number };
+  /** Counters of passes, written by the pass loop (queue depth is the read model's: state/table-state.ts). */
+  stats: { startedAt: Date | null; lastTickAt: Date | null; lastTickMs: number | null; ticks: number };
   /** Tracks a claimed table's run until `untrack`; returns its record (progress lands there). */
   track(config: RefreshConfigRow, table: string, log: Logger): TrackedRun;
   untrack(configId: number): void;
@@ -43,7 +41,7 @@ export function createRunRegistry(options: { workerName: string; log: Logger; no
   const inFlight = new Map<number, TrackedRun>();
   /** Due tables this process found blocked at its latest look, and why. */
   const blocked = new Map<number, { reasons: string[]; since: Date }>();
-  const stats: RunRegistry['stats'] = { startedAt: null, lastTickAt: null, lastTickMs: null, ticks: 0, queueDepth: 0 };
+  const stats: RunRegistry['stats'] = { startedAt: null, lastTickAt: null, lastTickMs: null, ticks: 0 };
 
   const emit = (e: RefreshEvent) => {
     const run = 'configId' in e ? inFlight.get(e.configId) : undefined;

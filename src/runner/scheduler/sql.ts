@@ -76,16 +76,6 @@ export async function failureStreak(db: pg.Pool, configId: number): Promise<numb
   return rows[0]!.n;
 }
 
-/** Tables with a `running` audit row (possibly of a dead process). */
-export async function runningTables(db: pg.Pool): Promise<Array<{ configId: number; schema: string; table: string }>> {
-  const { rows } = await db.query(
-    `SELECT DISTINCT refresh_config_id AS "configId", table_schema AS schema, table_name AS table
-     FROM sqp.refresh_audit_log WHERE status = 'running' AND refresh_config_id IS NOT NULL`,
-  );
-  return rows;
-}
-
-
 /** A claim: the table is this connection's to refresh, or why a hard parent holds it back. */
 export type Claim =
   | { claimed: true; due: Date; request: RefreshRequest | null }

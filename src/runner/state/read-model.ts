@@ -1,20 +1,21 @@
-// state/ — what each table's state is, was and will be: the read model over migration 037's
-// views (this file), the planner's verdict (planner.ts, its input plan-input.ts, its graph walks
-// dependency-graph.ts), health (health.ts), run statistics (run-statistics.ts), when a table is
-// due (due.ts) and the schedule's arithmetic (schedule.ts). It reads and computes; it claims,
-// runs and writes nothing. May import: pg, Prisma's generated types (due.ts's `where`), and from
-// engine/ only a run's types and outcome (refresh-types.ts, run-metadata.ts). Never scheduler/ (which imports state/), the graph, the commands or
-// subscriptions/.
+// state/ — what each table's state is, was and will be: the read model over migrations 037 and
+// 038's views (this file; a run's state in run-state.ts), a table's state and its one precedence
+// order (table-state.ts), health (health.ts), freshness SLAs (freshness.ts), the planner's verdict
+// (planner.ts, its input plan-input.ts, its graph walks dependency-graph.ts), run statistics
+// (run-statistics.ts), when a table is due (due.ts), the schedule's arithmetic (schedule.ts), and
+// the two files here that write: the pending requests (requests.ts) and the schedule's one
+// writer (schedule-writer.ts). May import: pg, Prisma's generated types (due.ts's `where`), and from engine/
+// only a run's types and outcome (refresh-types.ts, run-metadata.ts). Never scheduler/ (which
+// imports state/), the graph, the commands or subscriptions/.
 //
-// The read model of table state: the one module that reads migration 037's views
-// (sqp_refresh_work.table_state, .latest_finished_run). tableHealth, runnerStatus, runProgress,
-// the planner's input and `sqp-refresh status` all read a table's state here, so they cannot
-// disagree. "Running" means the table's refresh lock is held (on any replica); a `running`
-// audit row whose lock is free is a dead process's: "interrupted".
+// The read model of table state: the one module that reads the views of migrations 037 and 038
+// (sqp_refresh_work.table_state, .latest_finished_run) for tables. tableHealth, runnerStatus,
+// /metrics, the planner's input and `sqp-refresh status` all read a table's facts here, so they
+// cannot disagree. "Running" means the table's refresh lock is held (on any replica: 038's
+// live_run); a `running` audit row whose lock is free is a dead process's: "interrupted".
 import type pg from 'pg';
+import { freshnessSlaHours, lateAfter } from './freshness.ts';
 import type { PlanLatestRun } from './planner.ts';
-import type { InFlightRun } from '../engine/refresh-types.ts';
-import { runOutcome, type RunOutcome } from '../engine/run-metadata.ts';
 
 type Db = pg.Pool | pg.ClientBase;
 
@@ -52,6 +53,10 @@ export interface TableFacts {
   bytesBilledToday: bigint;
   /** Its newest active checkpoint: what a running refresh has committed. */
   checkpoint: { worker: string; rowsProcessed: number; totalRows: number | null } | null;
+  /** Its freshness SLA in force, in hours (its own, or the default: freshness.ts). */
+  freshnessSlaHours: number;
+  /** When it is late unless it succeeds first (latest success, or registration, plus the SLA). */
+  lateAfter: Date;
 }
 
 interface TableStateRow {
@@ -78,6 +83,8 @@ interface TableStateRow {
   checkpoint_worker: string | null;
   checkpoint_rows: string | null;
   checkpoint_total_rows: string | null;
+  freshness_sla_hours: number | null;
+  created_at: Date | null;
   bytes: string;
 }
 
@@ -122,7 +129,14 @@ export async function readTableFacts(db: Db, now: Date, ids: readonly number[] |
     checkpoint: r.checkpoint_worker === null
       ? null
       : { worker: r.checkpoint_worker, rowsProcessed: Number(r.checkpoint_rows ?? 0), totalRows: r.checkpoint_total_rows === null ? null : Number(r.checkpoint_total_rows) },
+    ...freshnessOf(r),
   }));
+}
+
+/** The SLA in force and when the table is late (freshness.ts says how). */
+function freshnessOf(r: TableStateRow): Pick<TableFacts, 'freshnessSlaHours' | 'lateAfter'> {
+  const sla = freshnessSlaHours(r.freshness_sla_hours, r.refresh_frequency_hours);
+  return { freshnessSlaHours: sla, lateAfter: lateAfter(r.last_refresh_at, r.created_at, sla) };
 }
 
 /**
@@ -137,102 +151,6 @@ export async function readLatestFinishedRuns(db: Db, ids: readonly number[] | nu
     [ids],
   );
   return new Map(rows.map((r) => [r.config_id, { status: r.status, finishedAt: r.finished_at, retryable: r.retryable, attempts: r.failure_streak }]));
-}
-
-/** Tables whose refresh a runner would start now: due (or interrupted: recovered, then run). */
-export function queueDepth(states: ReadonlyArray<{ state: string }>): number {
-  return states.filter((s) => s.state === 'due' || s.state === 'interrupted').length;
-}
-
-// Progress -------------------------------------------------------------------------------------
-
-/** A run's progress as far as anyone can tell now. */
-export interface RunProgressNow {
-  rowsProcessed: number;
-  totalRows: number | null;
-  percent: number | null;
-  rowsPerSecond: number | null;
-  etaSeconds: number | null;
-}
-
-/** A replica's heartbeat entry for a run it runs (sqp_refresh_work.replicas.in_flight). */
-export interface RemoteInFlight {
-  rowsProcessed?: number;
-  totalRows?: number | null;
-  rowsPerSecond?: number | null;
-  etaSeconds?: number | null;
-}
-
-/** Percent of `total` that `done` is, when the total is known. */
-export const percentOf = (done: number, total: number | null) => (total ? Math.min(100, (done / total) * 100) : null);
-
-/**
- * A running run's progress: this process's runner knows its own runs exactly; another
- * replica's run shows what its checkpoint has committed, and its latest heartbeat's speed.
- * runnerStatus and runProgress both ask here.
- */
-export function runningProgress(
-  checkpoint: { rowsProcessed: number; totalRows: number | null } | null,
-  local: InFlightRun | undefined,
-  remote: RemoteInFlight | undefined,
-): RunProgressNow {
-  const rowsProcessed = local?.rowsProcessed ?? checkpoint?.rowsProcessed ?? remote?.rowsProcessed ?? 0;
-  const totalRows = local?.totalRows ?? checkpoint?.totalRows ?? remote?.totalRows ?? null;
-  return {
-    rowsProcessed,
-    totalRows,
-    percent: local?.percent ?? percentOf(rowsProcessed, totalRows),
-    rowsPerSecond: local?.rowsPerSecond ?? remote?.rowsPerSecond ?? null,
-    etaSeconds: local?.etaSeconds ?? remote?.etaSeconds ?? null,
-  };
-}
-
-/** One run's state: running (with progress) or how it ended. */
-export interface RunState extends RunProgressNow {
-  runId: number;
-  status: PlanLatestRun['status'];
-  outcome: RunOutcome | null;
-  finished: boolean;
-}
-
-/**
- * The run's state as the tables (and this process's runner, if it runs it) say now. A running
- * run's committed rows are its table's newest active checkpoint (the read model's; a resumed
- * run's too, before its first page). A run that stopped early (paused, cancelled, failed) keeps
- * its real percent: runs of a table never overlap, so the checkpoint written while it ran is
- * its own, whatever became of it since.
- */
-export async function readRunState(db: Db, id: number, local: InFlightRun | undefined): Promise<RunState | null> {
-  const { rows: [r] } = await db.query<{
-    status: PlanLatestRun['status']; sync_metadata: unknown; rows_processed: number | null;
-    running_rows: string | null; running_total: string | null; finished_total: string | null;
-  }>(
-    `SELECT a.status, a.sync_metadata, a.rows_processed,
-            s.checkpoint_rows AS running_rows, s.checkpoint_total_rows AS running_total, f.total_rows AS finished_total
-     FROM sqp.refresh_audit_log a
-     LEFT JOIN sqp_refresh_work.table_state s ON a.status = 'running' AND s.config_id = a.refresh_config_id
-     LEFT JOIN LATERAL (
-       SELECT total_rows FROM sqp.refresh_checkpoints k
-       WHERE a.status <> 'running' AND k.table_schema = a.table_schema AND k.table_name = a.table_name
-         AND k.updated_at BETWEEN a.refresh_started_at AND a.refresh_completed_at
-       ORDER BY k.updated_at DESC LIMIT 1
-     ) f ON true
-     WHERE a.id = $1`,
-    [id],
-  );
-  if (!r) return null;
-  const outcome = runOutcome(r.status, r.sync_metadata);
-  if (outcome !== null) {
-    const checkpointTotal = r.finished_total === null ? null : Number(r.finished_total);
-    const rowsProcessed = r.rows_processed ?? 0;
-    const whole = outcome === 'completed' || outcome === 'unchanged';
-    const totalRows = whole ? Math.max(rowsProcessed, checkpointTotal ?? 0) : checkpointTotal;
-    return { runId: id, status: r.status, outcome, rowsProcessed, totalRows, percent: whole ? 100 : percentOf(rowsProcessed, totalRows), rowsPerSecond: null, etaSeconds: null, finished: true };
-  }
-  const checkpoint = r.running_rows === null && r.running_total === null
-    ? null
-    : { rowsProcessed: Number(r.running_rows ?? 0), totalRows: r.running_total === null ? null : Number(r.running_total) };
-  return { runId: id, status: r.status, outcome: null, ...runningProgress(checkpoint, local, undefined), finished: false };
 }
 
 /** A replica that has not ticked for this long is presumed dead. */

@@ -5,7 +5,7 @@
 
 const HEALTH_QUERY = `query StatusPageHealth {
   tableHealth {
-    configId table state reasons stale lastRefreshAt nextRefreshAt failureStreak qualityVerdict bytesBilledToday
+    configId table state reasons stale late freshnessSlaHours lateAfter lastRefreshAt nextRefreshAt failureStreak qualityVerdict bytesBilledToday
     latestRun {
       id status rowsProcessed rowsInserted rowsUpdated rowsDeleted
       refreshStartedAt refreshCompletedAt executionTimeMs errorMessage

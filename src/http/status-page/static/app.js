@@ -1,7 +1,9 @@
 // The status page's entry module. It reads every table's health and the dependency edges, then
 // keeps them current from the refreshEvents subscription: RunStarted/RunProgress move the
 // table's progress bar, RunFinished and RunBlocked re-read tableHealth (counts, verdict, next
-// refresh), ConfigChanged re-reads the edges too, and a reconnect re-reads everything missed.
+// refresh), ConfigChanged re-reads the edges too, a reconnect re-reads everything missed, and a
+// re-read once a minute catches what no event announces (a table going LATE). The states are
+// tableHealth's, the same every other surface shows.
 //
 // The token: `?token=…` in the address (moved into sessionStorage at once and removed from the
 // address bar and history) or the token field. It is sent like any client's and kept for this
@@ -37,17 +39,27 @@ const state = {
 };
 
 // Rendering --------------------------------------------------------------------------------------
+/**
+ * What the page draws from `state`, in order: each entry fills its element (`id`, in index.html)
+ * with markup, and hides `hide` (its section) while nothing may be shown. A new section (alerts,
+ * say) is its element and one entry here, plus whatever it reads in `reload`.
+ */
+const SECTIONS = [
+  { id: 'tables-body', markup: () => tableRows(state) },
+  // Without a token that may read, counts and an empty graph would only mislead.
+  { id: 'summary', markup: () => summary(state), hide: 'summary' },
+  { id: 'graph', markup: () => graph(), hide: 'graph-section' },
+];
+
 let frame = 0;
 function render() {
   frame ||= requestAnimationFrame(() => {
     frame = 0;
-    $('tables-body').innerHTML = tableRows(state).markup;
+    for (const section of SECTIONS) {
+      $(section.id).innerHTML = section.markup().markup;
+      if (section.hide) $(section.hide).hidden = Boolean(state.blocked);
+    }
     $('actions-head').hidden = !state.canOperate;
-    $('summary').innerHTML = summary(state).markup;
-    $('graph').innerHTML = graph().markup;
-    // Without a token that may read, counts and an empty graph would only mislead.
-    $('summary').hidden = Boolean(state.blocked);
-    $('graph-section').hidden = Boolean(state.blocked);
   });
 }
 
@@ -287,7 +299,9 @@ $('token-form').addEventListener('submit', (event) => {
   if (token) void useToken(token);
 });
 $('token-forget').addEventListener('click', () => void useToken(null));
-// Relative times ("in 3 hours") and ETAs age even when nothing happens.
+// Relative times ("in 3 hours") and ETAs age even when nothing happens; and a table turns LATE
+// (its freshness SLA passes) with no event to say so: re-read the states once a minute.
 setInterval(render, 15_000);
+setInterval(() => state.loaded && !state.blocked && reloadSoon(), 60_000);
 
 void useToken(tokenFromAddress() ?? sessionStorage.getItem(TOKEN_KEY));

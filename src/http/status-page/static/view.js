@@ -40,6 +40,14 @@ function progress(live) {
   </div>`;
 }
 
+/** A badge beside the table's name: late (past its freshness SLA) unless its state already says so, else stale (past its frequency). */
+function freshness(table, shown) {
+  if (table.late) {
+    return shown === 'LATE' ? '' : html` <span class="badge late" title="no successful refresh within its freshness SLA of ${table.freshnessSlaHours} h">late</span>`;
+  }
+  return table.stale ? html` <span class="badge stale" title="not refreshed within its frequency">stale</span>` : '';
+}
+
 function lastRun(run, now) {
   if (!run) return html`<span class="muted">never run</span>`;
   const when = run.refreshCompletedAt
@@ -56,8 +64,8 @@ function lastRun(run, now) {
 
 function actions(table, config, live, busy) {
   if (!config) return '';
-  // A RUNNING latest run of an INTERRUPTED table is a dead process's row: nothing to follow.
-  const runId = live?.running ? live.runId : table.state === 'RUNNING' && table.latestRun?.status === 'RUNNING' ? table.latestRun.id : null;
+  // A run's status is RUNNING only while a process runs it (a dead process's row is INTERRUPTED).
+  const runId = live?.running ? live.runId : table.latestRun?.status === 'RUNNING' ? table.latestRun.id : null;
   const canForce = table.state !== 'DISABLED' && table.state !== 'UNCONFIGURED';
   return html`
     ${canForce ? html`<button type="button" data-action="force" data-config-id="${table.configId}" ${busy ? html`disabled` : ''}
@@ -77,7 +85,7 @@ export function tableRows(state, now = Date.now()) {
     const shown = shownState(t, live);
     const reasons = shown === t.state ? t.reasons : [];
     return html`<tr data-table="${t.table}" data-state="${shown}">
-      <th scope="row">${t.table}${t.stale ? html` <span class="badge stale" title="not refreshed within its frequency">stale</span>` : ''}</th>
+      <th scope="row">${t.table}${freshness(t, shown)}</th>
       <td class="state">${badge('state', shown)}
         ${t.failureStreak ? html`<span class="streak" title="failed runs since the last success">×${t.failureStreak}</span>` : ''}
         ${reasons.length ? html`<ul class="reasons">${reasons.map((r) => html`<li>${r}</li>`)}</ul>` : ''}</td>
