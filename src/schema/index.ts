@@ -15,6 +15,7 @@ import './subscriptions.ts';
 import './status.ts';
 import './statistics.ts';
 import './viewer.ts';
+import './alerts.ts';
 
 const built = builder.toSchema();
 // The Prisma plugin adds totalCount to connections without a description (it takes no option

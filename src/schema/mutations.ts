@@ -28,7 +28,7 @@ function commandContext(ctx: Context): CommandContext {
 }
 
 /** A global id of the expected type, or a ValidationError naming the field. */
-function idOf(field: string, value: { typename: string; id: string }, typename: string): number {
+export function idOf(field: string, value: { typename: string; id: string }, typename: string): number {
   const id = Number(value.id);
   if (value.typename !== typename || !Number.isSafeInteger(id)) throw ValidationError.of(field, `must be the id of a ${typename}`);
   return id;
@@ -150,7 +150,6 @@ const UpdateRefreshConfigInput = builder.inputType('UpdateRefreshConfigInput', {
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; at least 1.' }),
     priority: t.int({ description: '0 to 1000; higher runs first.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Validated against the sync-params schema (see the README).' }),
-    freshnessSlaHours: t.int({ description: 'Hours within which a successful refresh is expected, or the table is LATE: 1 to 17568; null: back to the default (twice refreshFrequencyHours).' }),
   }),
 });
 
@@ -182,7 +181,6 @@ const RegisterTableInput = builder.inputType('RegisterTableInput', {
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; default 24.' }),
     priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000); default 100.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Where its rows come from and how they are checked (see the README); without it the table is UNCONFIGURED.' }),
-    freshnessSlaHours: t.int({ description: 'Hours within which a successful refresh is expected, or the table is LATE (1 to 17568); default twice refreshFrequencyHours.' }),
   }),
 });
 

@@ -18,6 +18,8 @@ export const CHANNELS = {
   cancel: 'sqp_refresh_cancel',
   /** Payload: a refresh event of another replica (src/subscriptions/transport.ts). */
   events: 'sqp_refresh_events',
+  /** Empty payload: alert deliveries were queued (src/alerts/enqueue.ts): deliver now. */
+  alerts: 'sqp_refresh_alerts',
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 

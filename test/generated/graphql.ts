@@ -14,6 +14,72 @@ export type AddRefreshDependencyInput = {
   parent: TableRefInput;
 };
 
+/** How one attempt ended. */
+export type AlertAttemptOutcome =
+  /** Another status, a redirect, a timeout or a connection error (see error). */
+  | 'FAILED'
+  /** Being sent now (its lease has not ended). */
+  | 'IN_FLIGHT'
+  /** Its process never reported (killed, or cut off) and its lease ended: another attempt sends it again. */
+  | 'LOST'
+  /** The destination answered 2xx. */
+  | 'SUCCEEDED';
+
+/** Where one alert to one destination stands. */
+export type AlertDeliveryStatus =
+  /** Given up (abandonReason): its destination was disabled, or every attempt failed for a day. */
+  | 'ABANDONED'
+  /** The destination answered 2xx. */
+  | 'DELIVERED'
+  /** Not delivered yet: being sent, or waiting for its next attempt. */
+  | 'PENDING';
+
+/** Why a destination is disabled. */
+export type AlertDestinationDisabledReason =
+  /** An admin disabled it. */
+  | 'ADMIN'
+  /** Every attempt failed for a day. */
+  | 'FAILING';
+
+/** Whether a destination receives alerts. */
+export type AlertDestinationState =
+  /** By an admin, or after a day of failures (disabledReason): nothing is sent to it; enable it again with updateAlertDestination. */
+  | 'DISABLED'
+  /** Every attempt since failingSince failed; it is retried with backoff, and disabled after a day. */
+  | 'FAILING'
+  /** Its latest attempt succeeded (or none failed yet). */
+  | 'HEALTHY';
+
+/** Which alerts to list; every field given must hold. */
+export type AlertFilter = {
+  /** Only alerts of this kind. */
+  kind?: AlertKind | null | undefined;
+  /** Alerts that occurred at or after this instant. */
+  since?: string | null | undefined;
+  /** Only alerts about tables of this name. */
+  tableName?: string | null | undefined;
+  /** Only alerts about tables of this schema. */
+  tableSchema?: string | null | undefined;
+};
+
+/** The body a destination receives. */
+export type AlertFormat =
+  /** The JSON event (see the README, "Alerts"). */
+  | 'JSON'
+  /** A Slack-compatible body: {"text": "…"} (an incoming webhook). */
+  | 'SLACK';
+
+/** What happened to a table, as an alert reports it. */
+export type AlertKind =
+  /** A hard parent failed, so it cannot refresh. */
+  | 'TABLE_BLOCKED'
+  /** Its refresh failed after its retries, or a blocking quality check stopped a publish. */
+  | 'TABLE_FAILED'
+  /** It is past its freshness SLA. */
+  | 'TABLE_LATE'
+  /** It refreshed successfully again after failing. */
+  | 'TABLE_RECOVERED';
+
 /** Which running refresh to stop. */
 export type CancelRefreshInput = {
   /** The id of the running RefreshRun. */
@@ -28,6 +94,26 @@ export type CheckpointStatus =
   | 'COMPLETED'
   /** Too old to resume from. */
   | 'EXPIRED';
+
+/** A webhook to send alerts to. */
+export type CreateAlertDestinationInput = {
+  /** The kinds it receives; default every kind. */
+  events?: Array<AlertKind> | null | undefined;
+  /** The body it receives; default JSON. */
+  format?: AlertFormat | null | undefined;
+  /** Unique (ignoring case), 1 to 100 characters. */
+  name: string;
+  /** At least 16 characters: the key of the HMAC-SHA256 signature header. Write-only. */
+  secret: string;
+  /** http or https, with a host; no user:password@, no #fragment. */
+  url: string;
+};
+
+/** The destination to delete. */
+export type DeleteAlertDestinationInput = {
+  /** The AlertDestination to delete. */
+  id: string | number;
+};
 
 /** How strictly a dependent waits for its parent. */
 export type DependencyType =
@@ -219,6 +305,24 @@ export type TableState =
   /** No custom_sync_params: nothing says where its rows come from. */
   | 'UNCONFIGURED';
 
+/** A destination's settings to change; fields left out keep their value. */
+export type UpdateAlertDestinationInput = {
+  /** false: disable it (its pending deliveries are abandoned); true: enable it again, its failing streak forgotten. */
+  enabled?: boolean | null | undefined;
+  /** The kinds it receives. */
+  events?: Array<AlertKind> | null | undefined;
+  /** The body it receives. */
+  format?: AlertFormat | null | undefined;
+  /** The AlertDestination to change. */
+  id: string | number;
+  /** Unique (ignoring case), 1 to 100 characters. */
+  name?: string | null | undefined;
+  /** A new signing secret (at least 16 characters). Write-only. */
+  secret?: string | null | undefined;
+  /** http or https, with a host; no user:password@, no #fragment. */
+  url?: string | null | undefined;
+};
+
 /** A table's settings to change; fields left out keep their value. */
 export type UpdateRefreshConfigInput = {
   /** Validated against the sync-params schema (see the README). */
@@ -232,6 +336,55 @@ export type UpdateRefreshConfigInput = {
   /** Hours from one successful refresh to the next; at least 1. */
   refreshFrequencyHours?: number | null | undefined;
 };
+
+export type AlertsCreateDestinationMutationVariables = Exact<{
+  input: CreateAlertDestinationInput;
+}>;
+
+
+export type AlertsCreateDestinationMutation = { createAlertDestination:
+    | { __typename: 'ConflictError', message: string, field: string }
+    | { __typename: 'CreateAlertDestinationPayload', destination: { id: string, databaseId: number, name: string, url: string | null, host: string, format: AlertFormat, events: Array<AlertKind>, secretSet: boolean, enabled: boolean, state: AlertDestinationState } }
+    | { __typename: 'ForbiddenError', message: string }
+    | { __typename: 'ValidationError', message: string, field: string, issues: Array<{ path: string, message: string }> }
+   };
+
+export type AlertsUpdateDestinationMutationVariables = Exact<{
+  input: UpdateAlertDestinationInput;
+}>;
+
+
+export type AlertsUpdateDestinationMutation = { updateAlertDestination:
+    | { __typename: 'ConflictError', message: string, field: string }
+    | { __typename: 'ForbiddenError', message: string }
+    | { __typename: 'NotFoundError', message: string, field: string }
+    | { __typename: 'UpdateAlertDestinationPayload', destination: { name: string, url: string | null, state: AlertDestinationState, enabled: boolean, failingSince: string | null, disabledReason: AlertDestinationDisabledReason | null, events: Array<AlertKind> } }
+    | { __typename: 'ValidationError', message: string, field: string }
+   };
+
+export type AlertsDeleteDestinationMutationVariables = Exact<{
+  input: DeleteAlertDestinationInput;
+}>;
+
+
+export type AlertsDeleteDestinationMutation = { deleteAlertDestination:
+    | { __typename: 'DeleteAlertDestinationPayload', deletedId: string, name: string }
+    | { __typename: 'ForbiddenError', message: string }
+    | { __typename: 'NotFoundError', message: string }
+    | { __typename: 'ValidationError', message: string }
+   };
+
+export type AlertsDestinationsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AlertsDestinationsQuery = { alertDestinations: Array<{ name: string, url: string | null, host: string, format: AlertFormat, events: Array<AlertKind>, secretSet: boolean, enabled: boolean, state: AlertDestinationState, failingSince: string | null, lastError: string | null, lastSuccessAt: string | null, disabledAt: string | null, disabledReason: AlertDestinationDisabledReason | null, deliveries: { totalCount: number, edges: Array<{ node: { status: AlertDeliveryStatus, abandonReason: string | null, attempts: Array<{ outcome: AlertAttemptOutcome }> } }> } }> };
+
+export type AlertsListQueryVariables = Exact<{
+  filter?: AlertFilter | null | undefined;
+}>;
+
+
+export type AlertsListQuery = { alerts: { totalCount: number, edges: Array<{ node: { eventId: string, kind: AlertKind, tableSchema: string, tableName: string, reason: string, occurredAt: string, config: { tableName: string } | null, run: { databaseId: number } | null, deliveries: Array<{ status: AlertDeliveryStatus, deliveredAt: string | null, nextAttemptAt: string | null, abandonReason: string | null, destination: { name: string, state: AlertDestinationState }, attempts: Array<{ attempt: number, workerName: string, startedAt: string, finishedAt: string | null, outcome: AlertAttemptOutcome, httpStatus: number | null, error: string | null, durationMs: number | null, responseExcerpt: string | null }> }> } }> } };
 
 export type ChaosEventsSubscriptionVariables = Exact<{
   filter?: RefreshEventFilter | null | undefined;
@@ -417,6 +570,9 @@ export type NodeOrNullQueryVariables = Exact<{
 
 
 export type NodeOrNullQuery = { node:
+    | { __typename: 'Alert', id: string }
+    | { __typename: 'AlertDelivery', id: string }
+    | { __typename: 'AlertDestination', id: string }
     | { __typename: 'QualityMetric', id: string }
     | { __typename: 'RefreshCheckpoint', id: string }
     | { __typename: 'RefreshConfig', tableName: string, id: string }
@@ -430,6 +586,9 @@ export type NodesWithGapsQueryVariables = Exact<{
 
 
 export type NodesWithGapsQuery = { nodes: Array<
+    | { __typename: 'Alert', id: string }
+    | { __typename: 'AlertDelivery', id: string }
+    | { __typename: 'AlertDestination', id: string }
     | { __typename: 'QualityMetric', id: string }
     | { __typename: 'RefreshCheckpoint', id: string }
     | { __typename: 'RefreshConfig', tableName: string, id: string }
@@ -482,6 +641,9 @@ export type NodeLookupQueryVariables = Exact<{
 
 
 export type NodeLookupQuery = { node:
+    | { __typename: 'Alert', id: string }
+    | { __typename: 'AlertDelivery', id: string }
+    | { __typename: 'AlertDestination', id: string }
     | { __typename: 'QualityMetric', metricName: string, id: string }
     | { __typename: 'RefreshCheckpoint', tableName: string, id: string }
     | { __typename: 'RefreshConfig', tableName: string, id: string }
@@ -581,6 +743,11 @@ export type ProgressSubscriptionVariables = Exact<{
 export type ProgressSubscription = { runProgress: { status: RefreshStatus, rowsProcessed: number, totalRows: number | null, percent: number | null, finished: boolean, run: { tableName: string } } };
 
 
+export const AlertsCreateDestinationDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AlertsCreateDestination"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"CreateAlertDestinationInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"createAlertDestination"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"CreateAlertDestinationPayload"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"destination"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"databaseId"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"host"}},{"kind":"Field","name":{"kind":"Name","value":"format"}},{"kind":"Field","name":{"kind":"Name","value":"events"}},{"kind":"Field","name":{"kind":"Name","value":"secretSet"}},{"kind":"Field","name":{"kind":"Name","value":"enabled"}},{"kind":"Field","name":{"kind":"Name","value":"state"}}]}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ValidationError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}},{"kind":"Field","name":{"kind":"Name","value":"issues"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"path"}},{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ConflictError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}}]}}]}}]} as unknown as DocumentNode<AlertsCreateDestinationMutation, AlertsCreateDestinationMutationVariables>;
+export const AlertsUpdateDestinationDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AlertsUpdateDestination"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"UpdateAlertDestinationInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"updateAlertDestination"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"UpdateAlertDestinationPayload"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"destination"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"state"}},{"kind":"Field","name":{"kind":"Name","value":"enabled"}},{"kind":"Field","name":{"kind":"Name","value":"failingSince"}},{"kind":"Field","name":{"kind":"Name","value":"disabledReason"}},{"kind":"Field","name":{"kind":"Name","value":"events"}}]}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ValidationError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ConflictError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"NotFoundError"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"field"}}]}}]}}]}}]} as unknown as DocumentNode<AlertsUpdateDestinationMutation, AlertsUpdateDestinationMutationVariables>;
+export const AlertsDeleteDestinationDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"AlertsDeleteDestination"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"DeleteAlertDestinationInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deleteAlertDestination"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"DeleteAlertDestinationPayload"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"deletedId"}},{"kind":"Field","name":{"kind":"Name","value":"name"}}]}},{"kind":"InlineFragment","typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Error"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"message"}}]}}]}}]}}]} as unknown as DocumentNode<AlertsDeleteDestinationMutation, AlertsDeleteDestinationMutationVariables>;
+export const AlertsDestinationsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AlertsDestinations"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"alertDestinations"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"url"}},{"kind":"Field","name":{"kind":"Name","value":"host"}},{"kind":"Field","name":{"kind":"Name","value":"format"}},{"kind":"Field","name":{"kind":"Name","value":"events"}},{"kind":"Field","name":{"kind":"Name","value":"secretSet"}},{"kind":"Field","name":{"kind":"Name","value":"enabled"}},{"kind":"Field","name":{"kind":"Name","value":"state"}},{"kind":"Field","name":{"kind":"Name","value":"failingSince"}},{"kind":"Field","name":{"kind":"Name","value":"lastError"}},{"kind":"Field","name":{"kind":"Name","value":"lastSuccessAt"}},{"kind":"Field","name":{"kind":"Name","value":"disabledAt"}},{"kind":"Field","name":{"kind":"Name","value":"disabledReason"}},{"kind":"Field","name":{"kind":"Name","value":"deliveries"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"IntValue","value":"10"}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"totalCount"}},{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"abandonReason"}},{"kind":"Field","name":{"kind":"Name","value":"attempts"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"outcome"}}]}}]}}]}}]}}]}}]}}]} as unknown as DocumentNode<AlertsDestinationsQuery, AlertsDestinationsQueryVariables>;
+export const AlertsListDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"AlertsList"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"filter"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"AlertFilter"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"alerts"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"IntValue","value":"20"}},{"kind":"Argument","name":{"kind":"Name","value":"filter"},"value":{"kind":"Variable","name":{"kind":"Name","value":"filter"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"totalCount"}},{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"eventId"}},{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"tableSchema"}},{"kind":"Field","name":{"kind":"Name","value":"tableName"}},{"kind":"Field","name":{"kind":"Name","value":"reason"}},{"kind":"Field","name":{"kind":"Name","value":"occurredAt"}},{"kind":"Field","name":{"kind":"Name","value":"config"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"tableName"}}]}},{"kind":"Field","name":{"kind":"Name","value":"run"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"databaseId"}}]}},{"kind":"Field","name":{"kind":"Name","value":"deliveries"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"deliveredAt"}},{"kind":"Field","name":{"kind":"Name","value":"nextAttemptAt"}},{"kind":"Field","name":{"kind":"Name","value":"abandonReason"}},{"kind":"Field","name":{"kind":"Name","value":"destination"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"state"}}]}},{"kind":"Field","name":{"kind":"Name","value":"attempts"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"attempt"}},{"kind":"Field","name":{"kind":"Name","value":"workerName"}},{"kind":"Field","name":{"kind":"Name","value":"startedAt"}},{"kind":"Field","name":{"kind":"Name","value":"finishedAt"}},{"kind":"Field","name":{"kind":"Name","value":"outcome"}},{"kind":"Field","name":{"kind":"Name","value":"httpStatus"}},{"kind":"Field","name":{"kind":"Name","value":"error"}},{"kind":"Field","name":{"kind":"Name","value":"durationMs"}},{"kind":"Field","name":{"kind":"Name","value":"responseExcerpt"}}]}}]}}]}}]}}]}}]}}]} as unknown as DocumentNode<AlertsListQuery, AlertsListQueryVariables>;
 export const ChaosEventsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"subscription","name":{"kind":"Name","value":"ChaosEvents"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"filter"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"RefreshEventFilter"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"refreshEvents"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"filter"},"value":{"kind":"Variable","name":{"kind":"Name","value":"filter"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}}]}}]}}]} as unknown as DocumentNode<ChaosEventsSubscription, ChaosEventsSubscriptionVariables>;
 export const ChaosForceDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"mutation","name":{"kind":"Name","value":"ChaosForce"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"input"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"ForceRefreshInput"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"forceRefresh"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"input"},"value":{"kind":"Variable","name":{"kind":"Name","value":"input"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"__typename"}}]}}]}}]} as unknown as DocumentNode<ChaosForceMutation, ChaosForceMutationVariables>;
 export const DueTablesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"DueTables"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"due"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"Boolean"}}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"refreshConfigs"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"first"},"value":{"kind":"IntValue","value":"100"}},{"kind":"Argument","name":{"kind":"Name","value":"filter"},"value":{"kind":"ObjectValue","fields":[{"kind":"ObjectField","name":{"kind":"Name","value":"due"},"value":{"kind":"Variable","name":{"kind":"Name","value":"due"}}},{"kind":"ObjectField","name":{"kind":"Name","value":"search"},"value":{"kind":"StringValue","value":"due_case_","block":false}}]}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"edges"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"node"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"tableName"}}]}}]}}]}}]}}]} as unknown as DocumentNode<DueTablesQuery, DueTablesQueryVariables>;
