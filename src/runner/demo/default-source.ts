@@ -2,9 +2,10 @@
 // generated demo source inside the target database, so a fresh machine shows real refreshes.
 // This file is the entry the service uses; demo-source.ts builds sqp_demo (demo-schema.ts,
 // demo-rows.ts), demo-advance.ts adds later weeks, demo-params.ts points the tables at it.
-// demo/ imports only pg, engine/catalog.ts (quoteIdent), params/sync-params.ts (the tables'
-// params: their type and parser), sources/postgres/source-role.ts (the default source role's
-// name) and the Config and Logger types; only service.ts and run-once.ts import demo/.
+// May import: pg, engine/catalog.ts (quoteIdent), params/sync-params.ts (the tables' params:
+// their type and parser), state/schedule-writer.ts (configured tables become due),
+// sources/postgres/source-role.ts (the default source role's name) and the Config and Logger
+// types; only service.ts and run-once.ts import demo/.
 import type pg from 'pg';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../logger.ts';

@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { parseSyncParams, type SyncParamsInput } from '../params/sync-params.ts';
 import { ASIN_COLUMNS, BRAND_COLUMNS, DAILY_COLUMNS } from './demo-rows.ts';
+import { moveSchedule } from '../state/schedule-writer.ts';
 
 // `since` is NULL on an incremental table's first run (read everything), then the last
 // watermark minus the lookback, as ISO text: CAST makes one query serve both.
@@ -57,14 +58,26 @@ export function demoSyncParams(): Record<string, SyncParamsInput> {
 export async function applyDemoSyncParams(pool: pg.Pool): Promise<string[]> {
   const params = demoSyncParams();
   for (const value of Object.values(params)) parseSyncParams(value);
-  const result = await pool.query<{ table_name: string }>(
-    `UPDATE sqp.refresh_config c
-     SET custom_sync_params = p.value, next_refresh_at = now()
-     FROM jsonb_each($1::jsonb) AS p(name, value)
-     WHERE c.table_schema = 'sqp' AND c.table_name = p.name
-       AND COALESCE(c.custom_sync_params, '{}'::jsonb) = '{}'::jsonb
-     RETURNING c.table_name`,
-    [JSON.stringify(params)],
-  );
-  return result.rows.map((r) => r.table_name).sort();
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await client.query<{ id: number; table_name: string; now: Date }>(
+      `UPDATE sqp.refresh_config c
+       SET custom_sync_params = p.value
+       FROM jsonb_each($1::jsonb) AS p(name, value)
+       WHERE c.table_schema = 'sqp' AND c.table_name = p.name
+         AND COALESCE(c.custom_sync_params, '{}'::jsonb) = '{}'::jsonb
+       RETURNING c.id, c.table_name, now() AS now`,
+      [JSON.stringify(params)],
+    );
+    // Configured now, so due now: through the one writer of the schedule.
+    for (const r of result.rows) await moveSchedule(client, r.id, { exactly: r.now });
+    await client.query('COMMIT');
+    return result.rows.map((r) => r.table_name).sort();
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }
