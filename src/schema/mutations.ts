@@ -4,7 +4,7 @@
 // src/commands/config.ts; each command wakes the runners of every replica.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Context } from './builder.ts';
-import { cancelRefresh, forceRefresh, scheduleRefresh, type CommandContext, type ForceResult } from '../commands/refresh.ts';
+import { cancelRefresh, forceRefresh, SCHEDULE_WINDOW, scheduleRefresh, type CommandContext, type ForceResult } from '../commands/refresh.ts';
 import { addRefreshDependency, registerTable, removeRefreshDependency, updateRefreshConfig } from '../commands/config.ts';
 import { builder } from './builder.ts';
 import { RefreshConfigRef } from './configs.ts';
@@ -96,7 +96,11 @@ const ScheduleRefreshInput = builder.inputType('ScheduleRefreshInput', {
   fields: (t) => ({
     tableSchema: t.string({ required: true, description: 'Schema of the registered table.' }),
     tableName: t.string({ required: true, description: 'Name of the registered table.' }),
-    at: t.field({ type: 'DateTime', required: true, description: 'When it next refreshes (in the past: now).' }),
+    at: t.field({
+      type: 'DateTime',
+      required: true,
+      description: `When it next refreshes: from ${SCHEDULE_WINDOW.pastMinutes} minutes ago (a time already past means now) to a year (${SCHEDULE_WINDOW.aheadDays} days) ahead; outside that, a ValidationError on at.`,
+    }),
   }),
 });
 
@@ -108,9 +112,9 @@ const ScheduleRefreshPayload = builder.objectRef<{ configId: number }>('Schedule
 builder.mutationField('scheduleRefresh', (t) =>
   t.field({
     type: ScheduleRefreshPayload,
-    description: 'Set when a table next refreshes.',
+    description: 'Set when a table next refreshes. Refused as forceRefresh refuses: an unknown table (NotFoundError), a disabled one (ConflictError), params without a valid source (ValidationError).',
     authScopes: { operate: true },
-    errors: { types: BASE_ERRORS, directResult: true, union: { description: 'The rescheduled table, or why it was refused.' } },
+    errors: { types: [...BASE_ERRORS, ConflictError], directResult: true, union: { description: 'The rescheduled table, or why it was refused.' } },
     args: { input: t.arg({ type: ScheduleRefreshInput, required: true, description: 'The table and the time.' }) },
     resolve: async (_root, { input }, ctx) => ({ configId: await scheduleRefresh(commandContext(ctx), input) }),
   }),
@@ -150,6 +154,7 @@ const UpdateRefreshConfigInput = builder.inputType('UpdateRefreshConfigInput', {
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; at least 1.' }),
     priority: t.int({ description: '0 to 1000; higher runs first.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Validated against the sync-params schema (see the README).' }),
+    freshnessSlaHours: t.int({ description: 'Hours within which a successful refresh is expected, or the table is LATE: 1 to 17568; null: back to the default (twice refreshFrequencyHours).' }),
   }),
 });
 
@@ -181,6 +186,7 @@ const RegisterTableInput = builder.inputType('RegisterTableInput', {
     refreshFrequencyHours: t.int({ description: 'Hours from one successful refresh to the next; default 24.' }),
     priority: t.int({ description: 'Among tables due at once, higher runs first (0 to 1000); default 100.' }),
     customSyncParams: t.field({ type: 'JSON', description: 'Where its rows come from and how they are checked (see the README); without it the table is UNCONFIGURED.' }),
+    freshnessSlaHours: t.int({ description: 'Hours within which a successful refresh is expected, or the table is LATE (1 to 17568); default twice refreshFrequencyHours.' }),
   }),
 });
 
