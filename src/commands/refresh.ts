@@ -79,12 +79,21 @@ function paramsOf(config: RefreshConfigRow, mode: ForceRequest['mode']): SyncPar
   }
 }
 
+/**
+ * The table a force or a schedule asks to refresh, as a run will need it — registered, enabled,
+ * its params (with `mode`, when given) valid, a source among them — or the typed error naming
+ * the field. Refused here, a request never waits for a run that cannot serve it.
+ */
+async function refreshableConfig(pool: pg.Pool, req: { tableSchema: string; tableName: string }, mode: ForceRequest['mode']): Promise<{ config: RefreshConfigRow; params: SyncParams }> {
+  const config = await configOf(pool, req.tableSchema, req.tableName);
+  if (!config.isEnabled) throw new ConflictError('tableName', `tableName: ${req.tableSchema}.${req.tableName} is disabled; enable it with updateRefreshConfig first`);
+  return { config, params: paramsOf(config, mode) };
+}
+
 /** Refreshes a table now: queues the request, wakes the runners and waits briefly for the run. */
 export async function forceRefresh(ctx: CommandContext, req: ForceRequest): Promise<ForceResult> {
   const now = ctx.now?.() ?? new Date();
-  const config = await configOf(ctx.pool, req.tableSchema, req.tableName);
-  if (!config.isEnabled) throw new ConflictError('tableName', `tableName: ${req.tableSchema}.${req.tableName} is disabled; enable it with updateRefreshConfig first`);
-  const params = paramsOf(config, req.mode);
+  const { config, params } = await refreshableConfig(ctx.pool, req, req.mode);
 
   const plan = await planForced(ctx.pool, now, config.id, req.cascade);
   const estimate = await estimateBytes(ctx, config, params, now);
@@ -151,17 +160,35 @@ async function estimateBytes(ctx: CommandContext, config: RefreshConfigRow, para
   }
 }
 
-/** Sets when a table next refreshes. */
+/**
+ * The times scheduleRefresh accepts, from now: a little in the past (the caller's clock may
+ * lag ours; a time past means now) up to a year ahead (the longest refresh frequency).
+ */
+export const SCHEDULE_WINDOW = { pastMinutes: 5, aheadDays: 366 } as const;
+
+/** `at` of scheduleRefresh inside SCHEDULE_WINDOW of `now`, or a ValidationError on `at` saying which bound it crossed. */
+function checkScheduleTime(at: Date, now: Date): void {
+  if (Number.isNaN(at.getTime())) throw ValidationError.of('at', 'must be a valid date-time');
+  if (at.getTime() < now.getTime() - SCHEDULE_WINDOW.pastMinutes * 60_000) {
+    throw ValidationError.of('at', `must not be more than ${SCHEDULE_WINDOW.pastMinutes} minutes in the past (${now.toISOString()} now); forceRefresh refreshes now`);
+  }
+  if (at.getTime() > now.getTime() + SCHEDULE_WINDOW.aheadDays * 86_400_000) {
+    throw ValidationError.of('at', `must be at most a year (${SCHEDULE_WINDOW.aheadDays} days) ahead (${now.toISOString()} now)`);
+  }
+}
+
+/** Sets when a table next refreshes; refuses what forceRefresh refuses, and a time outside SCHEDULE_WINDOW. */
 export async function scheduleRefresh(ctx: CommandContext, req: { tableSchema: string; tableName: string; at: Date }): Promise<number> {
-  const config = await configOf(ctx.pool, req.tableSchema, req.tableName);
-  if (Number.isNaN(req.at.getTime())) throw ValidationError.of('at', 'must be a valid date-time');
+  const now = ctx.now?.() ?? new Date();
+  const { config } = await refreshableConfig(ctx.pool, req, null);
+  checkScheduleTime(req.at, now);
   const client = await ctx.pool.connect();
   try {
     await client.query('BEGIN');
     // next_refresh_at is set as asked (it may postpone); the request makes a run that is going
     // on right now keep this time instead of writing its own (migration 034).
     await moveSchedule(client, config.id, { exactly: req.at });
-    await insertRequest(client, { configId: config.id, mode: null, cascade: true, requestedBy: ctx.requestedBy, requestedAt: ctx.now?.() ?? new Date(), runAt: req.at });
+    await insertRequest(client, { configId: config.id, mode: null, cascade: true, requestedBy: ctx.requestedBy, requestedAt: now, runAt: req.at });
     await wakeRunners(client);
     await client.query('COMMIT');
   } catch (error) {

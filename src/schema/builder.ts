@@ -13,6 +13,7 @@ import type PrismaTypes from '../generated/prisma/pothos-types.ts';
 import { getDatamodel } from '../generated/prisma/pothos-types.ts';
 import type { Runtime } from '../runtime.ts';
 import { decodeCanonicalGlobalID } from './global-ids.ts';
+import InputTextPlugin from './input-text.ts';
 
 /** The most items one page of any connection may hold. */
 const MAX_PAGE_SIZE = 100;
@@ -45,8 +46,9 @@ export const builder = new SchemaBuilder<{
 }>({
   defaultFieldNullability: false,
   // Errors first (it turns scope-auth's ForbiddenError into a typed result where a field lists
-  // it), then scope-auth before the plugins that wrap resolvers.
-  plugins: [ErrorsPlugin, ScopeAuthPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin],
+  // it), then scope-auth before the plugins that wrap resolvers; then the refusal of text
+  // PostgreSQL cannot store in any argument (input-text.ts), a ValidationError where listed.
+  plugins: [ErrorsPlugin, ScopeAuthPlugin, InputTextPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin],
   errors: { defaultTypes: [] },
   scopeAuth: {
     authorizeOnSubscribe: true,

@@ -53,6 +53,11 @@ type Documents = {
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": typeof types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": typeof types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": typeof types.ProgressDocument,
+    "\n  mutation TextRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) { __typename ... on ValidationError { field issues { path message } } }\n  }\n": typeof types.TextRegisterDocument,
+    "\n  mutation ValidationRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on RegisterTablePayload { config { tableName customSyncParams } }\n    }\n  }\n": typeof types.ValidationRegisterDocument,
+    "\n  mutation ValidationUpdate($input: UpdateRefreshConfigInput!) {\n    updateRefreshConfig(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on UpdateRefreshConfigPayload { config { customSyncParams } }\n    }\n  }\n": typeof types.ValidationUpdateDocument,
+    "\n  mutation ValidationSchedule($input: ScheduleRefreshInput!) {\n    scheduleRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on ScheduleRefreshPayload { config { nextRefreshAt } }\n    }\n  }\n": typeof types.ValidationScheduleDocument,
+    "\n  mutation ValidationForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ValidationError { field } ... on ConflictError { field } }\n  }\n": typeof types.ValidationForceDocument,
 };
 const documents: Documents = {
     "\n  mutation AlertsCreateDestination($input: CreateAlertDestinationInput!) {\n    createAlertDestination(input: $input) {\n      __typename\n      ... on CreateAlertDestinationPayload { destination { id databaseId name url host format events secretSet enabled state } }\n      ... on Error { message }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n    }\n  }\n": types.AlertsCreateDestinationDocument,
@@ -94,6 +99,11 @@ const documents: Documents = {
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": types.ProgressDocument,
+    "\n  mutation TextRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) { __typename ... on ValidationError { field issues { path message } } }\n  }\n": types.TextRegisterDocument,
+    "\n  mutation ValidationRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on RegisterTablePayload { config { tableName customSyncParams } }\n    }\n  }\n": types.ValidationRegisterDocument,
+    "\n  mutation ValidationUpdate($input: UpdateRefreshConfigInput!) {\n    updateRefreshConfig(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on UpdateRefreshConfigPayload { config { customSyncParams } }\n    }\n  }\n": types.ValidationUpdateDocument,
+    "\n  mutation ValidationSchedule($input: ScheduleRefreshInput!) {\n    scheduleRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on ScheduleRefreshPayload { config { nextRefreshAt } }\n    }\n  }\n": types.ValidationScheduleDocument,
+    "\n  mutation ValidationForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ValidationError { field } ... on ConflictError { field } }\n  }\n": types.ValidationForceDocument,
 };
 
 /**
@@ -266,6 +276,26 @@ export function graphql(source: "\n  mutation ForceForSubscribers($input: ForceR
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n"): (typeof documents)["\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation TextRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) { __typename ... on ValidationError { field issues { path message } } }\n  }\n"): (typeof documents)["\n  mutation TextRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) { __typename ... on ValidationError { field issues { path message } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ValidationRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on RegisterTablePayload { config { tableName customSyncParams } }\n    }\n  }\n"): (typeof documents)["\n  mutation ValidationRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on RegisterTablePayload { config { tableName customSyncParams } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ValidationUpdate($input: UpdateRefreshConfigInput!) {\n    updateRefreshConfig(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on UpdateRefreshConfigPayload { config { customSyncParams } }\n    }\n  }\n"): (typeof documents)["\n  mutation ValidationUpdate($input: UpdateRefreshConfigInput!) {\n    updateRefreshConfig(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on UpdateRefreshConfigPayload { config { customSyncParams } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ValidationSchedule($input: ScheduleRefreshInput!) {\n    scheduleRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on ScheduleRefreshPayload { config { nextRefreshAt } }\n    }\n  }\n"): (typeof documents)["\n  mutation ValidationSchedule($input: ScheduleRefreshInput!) {\n    scheduleRefresh(input: $input) {\n      __typename\n      ... on Error { message }\n      ... on ValidationError { field issues { path message } }\n      ... on ConflictError { field }\n      ... on ScheduleRefreshPayload { config { nextRefreshAt } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ValidationForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ValidationError { field } ... on ConflictError { field } }\n  }\n"): (typeof documents)["\n  mutation ValidationForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ValidationError { field } ... on ConflictError { field } }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
