@@ -6,7 +6,9 @@
 // counts inserted and updated rows exactly), the window's missing rows are deleted (deleteMissing), and the
 // quality of the result is judged before the commit. Readers see the old rows until the
 // commit, then all of the new ones. A kill anywhere in here rolls it all back; the checkpoint
-// still says the load is complete, so the next run comes straight back here.
+// still says the load is complete, so the next run comes straight back here. Before anything
+// is read, the target's version row is locked (target-identity.ts); what identifies the target
+// after the publish is recorded in the audit row, which a later run compares before it skips.
 import { closeCheckpoint } from './checkpoints.ts';
 import { greater } from './refresh-inputs.ts';
 import type { RefreshOutcome } from './refresh-types.ts';
@@ -14,7 +16,8 @@ import { recordQuality } from './quality.ts';
 import { auditLoad, judgeLoad, type LoadAudit } from './audit.ts';
 import type { Run } from './run.ts';
 import type { StartedRun } from './start.ts';
-import { deleteMissing, type StagedLoad } from './staging.ts';
+import { countMissing, deleteMissing, type StagedLoad } from './staging.ts';
+import { identityAfterPublish, lockTarget, untrackedFact, type PublishTracking } from './target-identity.ts';
 
 export async function auditAndPublish(run: Run, started: StartedRun): Promise<RefreshOutcome> {
   const { client } = run;
@@ -24,6 +27,7 @@ export async function auditAndPublish(run: Run, started: StartedRun): Promise<Re
   run.progress(state.rowsDone);
   const auditStarted = performance.now();
   await run.beginFinal();
+  const tracking = await lockTarget(client, started.target, started.previous?.metadata);
   const audit = await auditLoad(started, loader);
   const applyStarted = performance.now();
   const applied = await apply(run, started, loader, audit);
@@ -60,10 +64,11 @@ export async function auditAndPublish(run: Run, started: StartedRun): Promise<Re
   run.progress(state.rowsDone);
   await recordQuality(client, run.runId!, verdict.metrics);
   await closeCheckpoint(client, run.checkpointId!, 'completed');
+  const target = await targetFacts(run, started, loader, tracking);
   await loader.drop();
   run.phase = 'published';
   const outcome = await run.finish(verdict.status, 'completed', verdict.breach, {
-    ...figures,
+    ...figures, ...target,
     targetRows: verdict.targetRows, windowRows: verdict.windowRows, duplicates: state.duplicates, sourceRows: audit.staged,
     publishMs: Math.round(judgeStarted - applyStarted + (performance.now() - writeStarted)),
     ...(started.restartedLoad ? { restartedLoad: started.restartedLoad } : {}),
@@ -90,4 +95,23 @@ async function apply(run: Run, started: StartedRun, loader: StagedLoad, audit: L
   if (audit.maxCursor !== null && (state.watermarkAfter === null || greater(audit.maxCursor, state.watermarkAfter))) state.watermarkAfter = audit.maxCursor;
   run.deleted = params.deleteMissing ? await deleteMissing(run.client, target, keyColumns, loader.stage, window) : 0;
   return { ...counts, deleted: run.deleted };
+}
+
+/**
+ * What the audit row says of the target after the publish: its identity (the next run's proof
+ * that it is untouched), or why it cannot have one; and, when it had been changed outside the
+ * service, how that was repaired. A read of everything made every source row the target's (and
+ * with deleteMissing removed every other row); an incremental load could not bring back what
+ * was deleted before its window, so the next run reads everything (and until then never skips).
+ * Without deleteMissing the rows a read of everything did not have are kept, as on every run of
+ * such a table (they may be rows the source dropped): the audit row counts them.
+ */
+async function targetFacts(run: Run, started: StartedRun, loader: StagedLoad, tracking: PublishTracking): Promise<Record<string, unknown>> {
+  if (!tracking.tracked) return { targetUntracked: untrackedFact(tracking.reason) };
+  const targetIdentity = await identityAfterPublish(run.client, started.target);
+  if (!tracking.touched) return { targetIdentity };
+  const { target, keyColumns, params } = started;
+  const readAll = run.state!.since === null;
+  const kept = readAll && !params.deleteMissing ? { rowsNotInSource: await countMissing(run.client, target, keyColumns, loader.stage) } : {};
+  return { targetIdentity, targetTouched: { reason: tracking.touched, repair: readAll ? 'readAll' : 'nextRun', ...kept } };
 }

@@ -2,11 +2,11 @@
 // the daily byte budget, the read it asks of its source, and watermark arithmetic.
 import type pg from 'pg';
 import { bytesBilledToday } from './audit-log.ts';
-import { describeTable, matchesUniqueKey, type TargetTable } from './catalog.ts';
+import { describeTable, matchesUniqueKey, quoteIdent, type TargetTable } from './catalog.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RefreshConfigRow, RefreshOptions } from './refresh-types.ts';
 import type { RunMetadata } from './run-metadata.ts';
-import type { OpenReadRequest, PagedSource } from '../sources/source.ts';
+import type { InDatabaseRead, OpenReadRequest, PagedSource } from '../sources/source.ts';
 import type { SyncParams } from '../params/sync-params.ts';
 import { issuePath, SyncParamsError, type ParamIssue } from '../params/params-error.ts';
 
@@ -56,6 +56,16 @@ export function lowerBound(watermark: string, lookbackHours: number): string {
 export function incrementalSince(params: SyncParams, previous: { metadata: RunMetadata } | null): string | null {
   const watermark = previous?.metadata.watermarkAfter ?? null;
   return params.mode === 'incremental' && watermark ? lowerBound(watermark, params.lookbackHours) : null;
+}
+
+/**
+ * The target rows a load refreshes, as a predicate on alias `t` (deletes and quality stay inside
+ * it), or null: all of them. A transform says its own (everything when `since` is null); an
+ * incremental read, the rows from `since` on.
+ */
+export function loadWindow(plan: InDatabaseRead | null, params: SyncParams, since: string | null, cursorColumn: string | undefined): { sql: string; params: unknown[] } | null {
+  if (plan) return { sql: plan.window, params: [since] };
+  return params.mode === 'incremental' && since && cursorColumn ? { sql: `t.${quoteIdent(cursorColumn)} >= $1`, params: [since] } : null;
 }
 
 /** What a source is asked to read for a table: its query's named params with `since`, the page size, the keys. */

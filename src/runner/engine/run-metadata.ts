@@ -28,6 +28,25 @@ const RunMetadataSchema = z
     /** The replica that ran it. */
     worker: optional(z.string()),
     mode: optional(z.enum(['full', 'incremental'])),
+    /**
+     * The target right after the publish that wrote it (engine/target-identity.ts): its version
+     * (moved by every statement that writes it) and relfilenode. A run skips its read only while
+     * both are the same; an `unchanged` run carries them forward.
+     */
+    targetIdentity: optional(z.object({ version: z.string(), relfilenode: z.string() })),
+    /**
+     * The run found the target changed outside the service since the last publish: how it was
+     * found (edited: a write; rewritten: a new relfilenode; trackingLost: the trigger was gone or
+     * disabled; notRepaired: the last publish could not repair it), and the repair: the run read
+     * everything (readAll), or, found at the publish of an incremental load, the next run will
+     * (nextRun). rowsNotInSource: target rows a read of everything did not have, kept because
+     * deleteMissing is off.
+     */
+    targetTouched: optional(z.object({
+      reason: z.enum(['edited', 'rewritten', 'trackingLost', 'notRepaired']),
+      repair: z.enum(['readAll', 'nextRun']),
+      rowsNotInSource: z.number().optional(),
+    })),
     resumedFromCheckpoint: optional(z.boolean()),
   })
   .loose();

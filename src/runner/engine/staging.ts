@@ -233,6 +233,12 @@ function missingSql(target: TargetTable, keyColumns: string[], stage: string, wi
   return `${window ? `(${window.sql}) AND ` : ''}NOT EXISTS (SELECT 1 FROM ${stage} k WHERE ${match})`;
 }
 
+/** Target rows whose keys the staged load does not have (a read of everything that kept them: deleteMissing off). */
+export async function countMissing(client: pg.ClientBase, target: TargetTable, keyColumns: string[], stage: string): Promise<number> {
+  const { rows: [n] } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${target.qualified} t WHERE ${missingSql(target, keyColumns, stage, null)}`);
+  return Number(n!.n);
+}
+
 /** Deletes target rows of the window whose keys the staged load does not have; returns how many. */
 export async function deleteMissing(
   client: pg.ClientBase,

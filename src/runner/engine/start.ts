@@ -8,7 +8,7 @@ import { safeEmit } from '../../subscriptions/events.ts';
 import { failInterruptedRuns, lastSuccess, startAuditRow } from './audit-log.ts';
 import { describeTable, type TargetTable } from './catalog.ts';
 import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from './checkpoints.ts';
-import { incrementalSince, validateAgainstTarget } from './refresh-inputs.ts';
+import { incrementalSince, loadWindow, validateAgainstTarget } from './refresh-inputs.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RunMetadata } from './run-metadata.ts';
 import { readIdentity } from '../sources/registry.ts';
@@ -114,11 +114,7 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
   }
   run.state = state;
 
-  const window = plan
-    ? { sql: plan.window, params: [state.since] }
-    : params.mode === 'incremental' && state.since && cursorColumn
-      ? { sql: `t."${cursorColumn.replaceAll('"', '""')}" >= $1`, params: [state.since] }
-      : null;
+  const window = loadWindow(plan, params, state.since, cursorColumn);
   return {
     params, target, reader, keyColumns, cursorColumn, window, previous, restartedLoad,
     staging: (columns) => new StagedLoad(client, target, { configId: config.id, columns, keyColumns, cursorColumn }),

@@ -3,11 +3,14 @@
 // with its checkpoint; an in-database source (an sql transform) is one INSERT … SELECT. A
 // cancel, a shutdown or the time budget stops at a page boundary and publishes nothing; the
 // next slice continues where the checkpoint says. A BigQuery read whose inputs did not change
-// since the last success runs no query at all.
+// since the last success runs no query at all — only while the target is provably as that
+// success left it (target-identity.ts); a target changed behind the service's back is read
+// again in full, however the table is usually read.
 import { closeCheckpoint, advanceCheckpoint, loadIsComplete, type CheckpointState } from './checkpoints.ts';
-import { enforceBudget, readRequest } from './refresh-inputs.ts';
+import { enforceBudget, loadWindow, readRequest } from './refresh-inputs.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RefreshOutcome } from './refresh-types.ts';
+import { checkTarget, type TargetCheck } from './target-identity.ts';
 import type { InDatabaseRead, PagedSource, SourceRead } from '../sources/source.ts';
 import type { Run } from './run.ts';
 import type { StartedRun } from './start.ts';
@@ -20,11 +23,26 @@ export async function writeLoad(run: Run, started: StartedRun): Promise<WriteRes
   // lost, in the final phase): only the audit and the publish are left.
   if (loadIsComplete(run.state!)) return { loaded: true };
   const { reader } = started;
+  // A new load: is the target as the last publish left it? (A load already under way decided at its start.)
+  const target = run.state!.pagesDone === 0 ? await checkTarget(run.client, started.target, started.previous?.metadata) : null;
+  if (target?.state === 'touched') readEverything(run, started);
   if ('inDatabase' in reader) {
     await writeInDatabase(run, started, reader.inDatabase);
     return { loaded: true };
   }
-  return writePages(run, started, reader.pages);
+  return writePages(run, started, reader.pages, target);
+}
+
+/**
+ * The target was changed outside the service: a read since the watermark would leave what was
+ * deleted or edited before it as it is, so this load reads everything and its window is the
+ * whole table (with deleteMissing, the publish then deletes every row the source lacks). The
+ * checkpoint keeps `since` null from its first page on, so a resumed slice reads on the same way.
+ */
+function readEverything(run: Run, started: StartedRun): void {
+  run.state!.since = null;
+  const plan = 'inDatabase' in started.reader ? started.reader.inDatabase : null;
+  started.window = loadWindow(plan, started.params, null, started.cursorColumn);
 }
 
 /** A transform is one page: computed in PostgreSQL into the staging table. */
@@ -40,15 +58,16 @@ async function writeInDatabase(run: Run, started: StartedRun, plan: InDatabaseRe
   run.progress(state.rowsDone);
 }
 
-async function writePages(run: Run, started: StartedRun, source: PagedSource): Promise<WriteResult> {
+async function writePages(run: Run, started: StartedRun, source: PagedSource, targetCheck: TargetCheck | null): Promise<WriteResult> {
   const { client, config, options } = run;
   const { params, target, keyColumns, previous } = started;
   const state = run.state!;
   const request = { ...readRequest(config, params, keyColumns, state.since), resume: state.source ?? undefined, signal: options.signal };
-  // Nothing the query reads changed since the last successful run read it: no query, no
-  // bytes, the run ends at once (a request always reads; a table can opt out in its params).
+  // Nothing the query reads changed since the last successful run read it, and the target is
+  // as that run left it: no query, no bytes, the run ends at once (a request always reads; a
+  // table can opt out in its params). The target is asked first: it costs no call to the source.
   const previousInputs = previous?.metadata.sourceInputs;
-  if (state.pagesDone === 0 && !options.force && previousInputs !== undefined && source.inputsUnchanged
+  if (targetCheck?.state === 'untouched' && !options.force && previousInputs !== undefined && source.inputsUnchanged
     && (await source.inputsUnchanged(request, previousInputs)).unchanged) {
     return { loaded: false, outcome: await finishUnchanged(run, started) };
   }
@@ -119,9 +138,9 @@ async function commitStagedPage(run: Run, staged: number, resumeAfter: Record<st
 }
 
 /**
- * Ends a run whose source inputs did not change: success with outcome `unchanged`, 0 rows read,
- * 0 bytes, its schedule moved as after a success, the previous success's inputs and target
- * counts carried forward (so the next run compares with them) — one transaction.
+ * Ends a run whose source inputs did not change over an untouched target: success with outcome
+ * `unchanged`, 0 rows read, 0 bytes, its schedule moved as after a success, the previous
+ * success's inputs, target identity and counts carried forward — one transaction.
  */
 async function finishUnchanged(run: Run, started: StartedRun): Promise<RefreshOutcome> {
   const { client } = run;
@@ -130,6 +149,7 @@ async function finishUnchanged(run: Run, started: StartedRun): Promise<RefreshOu
   await closeCheckpoint(client, run.checkpointId!, 'completed');
   const result = await run.finish('success', 'unchanged', null, {
     sourceInputs: previous.metadata.sourceInputs, bytesBilled: '0', bytesProcessed: '0', unchangedSince: previous.id,
+    targetIdentity: previous.metadata.targetIdentity,
     ...(previous.metadata.targetRows !== undefined ? { targetRows: previous.metadata.targetRows } : {}),
     ...(previous.metadata.watermarkAfter !== undefined ? { watermarkAfter: previous.metadata.watermarkAfter } : {}),
   });
