@@ -36,32 +36,38 @@ export interface RunFinish {
   metadata: Record<string, unknown>;
 }
 
-/** Finishes a run's row (merging metadata into what was written at start). */
-export async function finishAuditRow(client: pg.ClientBase, id: number, f: RunFinish): Promise<void> {
-  await client.query(
+/**
+ * Finishes a run's row (merging metadata into what was written at start); false when the row was
+ * no longer `running`: whoever took the table's lock after this run lost it ended it (migration
+ * 041), and a late finish must not rewrite that.
+ */
+export async function finishAuditRow(client: pg.ClientBase, id: number, f: RunFinish): Promise<boolean> {
+  const res = await client.query(
     `UPDATE sqp.refresh_audit_log SET
        status = $2, refresh_completed_at = $3, rows_processed = $4, rows_inserted = $5, rows_updated = $6,
        rows_deleted = $7, execution_time_ms = $8, memory_used_mb = $9, bigquery_job_id = $10,
        error_message = $11, error_details = $12, sync_metadata = coalesce(sync_metadata, '{}') || $13
-     WHERE id = $1`,
+     WHERE id = $1 AND status = 'running'`,
     [
       id, f.status, f.completedAt, f.rowsProcessed, f.rowsInserted, f.rowsUpdated, f.rowsDeleted,
       f.executionTimeMs, f.memoryUsedMb.toFixed(2), f.bigqueryJobId, f.errorMessage, f.errorDetails, f.metadata,
     ],
   );
+  return (res.rowCount ?? 0) > 0;
 }
 
-/** Marks runs of a table still `running` as failed: their process is gone (we hold its lock). */
-export async function failInterruptedRuns(client: pg.ClientBase, schema: string, table: string, byRunId: number | null): Promise<number[]> {
-  const { rows } = await client.query<{ id: number }>(
-    `UPDATE sqp.refresh_audit_log
-     SET status = 'failed', refresh_completed_at = now(),
-         error_message = 'interrupted: the process running this refresh stopped before it finished',
-         error_details = jsonb_build_object('reason', 'interrupted', 'retryable', true, 'resumedByRunId', $3::int)
-     WHERE table_schema = $1 AND table_name = $2 AND status = 'running' AND ($3::int IS NULL OR id <> $3)
-     RETURNING id`,
-    [schema, table, byRunId],
+/** How a run's row was ended (read when a late finish found it already ended). */
+export async function endedRun(client: pg.ClientBase, id: number): Promise<{ status: string; errorMessage: string | null; errorDetails: Record<string, unknown> | null; metadata: unknown }> {
+  const { rows } = await client.query(
+    `SELECT status, error_message AS "errorMessage", error_details AS "errorDetails", sync_metadata AS metadata FROM sqp.refresh_audit_log WHERE id = $1`,
+    [id],
   );
+  return rows[0];
+}
+
+/** Marks runs of a table still `running` as failed: their process is gone or lost the lock we now hold (migration 041). */
+export async function failInterruptedRuns(client: pg.ClientBase, schema: string, table: string, byRunId: number | null): Promise<number[]> {
+  const { rows } = await client.query<{ id: number }>(`SELECT sqp_refresh_work.fail_interrupted_runs($1, $2, $3) AS id`, [schema, table, byRunId]);
   return rows.map((r) => r.id);
 }
 

@@ -17,6 +17,15 @@ export interface CheckpointState {
    * different reads, or bind a position to other keys: it starts over instead.
    */
   readKey?: string;
+  /**
+   * The requests (refresh_requests ids) this load was started for, each made before its read
+   * began. A slice that resumes the load serves only these (state/requests.ts requestsServed);
+   * a request made later waits for a read of its own. Absent on a checkpoint written before it
+   * was recorded: such a load serves no request.
+   */
+  requestIds?: number[];
+  /** When the load's read began (ISO time): how old the data it publishes is. */
+  readStartedAt?: string;
   /** Lower bound of the read (incremental), as text, or null. */
   since: string | null;
   watermarkBefore: string | null;

@@ -25,12 +25,22 @@ export { RefreshBusyError, type RefreshConfigRow, type RefreshOptions, type Refr
 export async function refreshTable(config: RefreshConfigRow, options: RefreshOptions): Promise<RefreshOutcome> {
   const own = !options.lockedClient;
   const client = options.lockedClient ?? (await options.pool.connect());
-  // A connection lost while this run holds it (failover, pg_terminate_backend) fails the
-  // statement in flight; without a listener its 'error' event would end the process.
-  let lostWith: Error | null = null;
-  const onError = (err: Error) => (lostWith ??= err);
-  client.on('error', onError);
-  const run = new Run(client, config, options);
+  const lost = new AbortController();
+  // The source read stops with a cancel, and with the loss of the run's connection.
+  const run = new Run(client, config, { ...options, signal: options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal });
+  let ended: Promise<RefreshOutcome> | null = null;
+  // The run's connection holds the table's lock. When it is lost (failover, pg_terminate_backend)
+  // the lock is gone at once, and another replica may claim the table: the run stops now — its
+  // source read is aborted — and its audit row is ended now on a fresh connection, not when the
+  // read in flight happens to notice. (Without a listener, the 'error' event would end the process.)
+  const onLost = (err?: Error) => {
+    if (run.lost) return;
+    run.lost = err ?? new Error('Connection terminated');
+    lost.abort(run.lost);
+    if (run.runId !== null) ended = endLostRun(run);
+  };
+  client.on('error', onLost);
+  client.on('end', onLost);
   try {
     // One refresh per table at a time, across processes: a session lock on the run's
     // connection, released by PostgreSQL itself if this process (or the connection) dies.
@@ -39,13 +49,15 @@ export async function refreshTable(config: RefreshConfigRow, options: RefreshOpt
     }
     return await runPhases(run);
   } catch (error) {
-    if (!(lostWith || isConnectionLoss(error)) || run.runId === null) throw error;
-    return await finishAfterConnectionLoss(run, lostWith ?? (error as Error));
+    if (isConnectionLoss(error)) onLost(error as Error);
+    if (!run.lost || run.runId === null) throw error;
+    return await (ended ??= endLostRun(run));
   } finally {
-    client.off('error', onError);
+    client.off('error', onLost);
+    client.off('end', onLost);
     if (own) {
-      if (!lostWith) await unlockTable(client, config.tableSchema, config.tableName).catch(() => undefined);
-      client.release(lostWith ?? undefined); // a broken connection leaves the pool
+      if (!run.lost) await unlockTable(client, config.tableSchema, config.tableName).catch(() => undefined);
+      client.release(run.lost ?? undefined); // a broken connection leaves the pool
     }
   }
 }
@@ -58,7 +70,8 @@ async function runPhases(run: Run): Promise<RefreshOutcome> {
     return run.announce(written.loaded ? await auditAndPublish(run, started) : written.outcome);
   } catch (error) {
     if (run.inTransaction) await run.rollback().catch(() => undefined);
-    if (isConnectionLoss(error)) throw error; // refreshTable finishes the run on a fresh connection
+    // refreshTable finishes the run on a fresh connection (whatever the error of the statement the loss failed).
+    if (run.lost || isConnectionLoss(error)) throw error;
     const failure = describeFailure(error);
     if (run.checkpointId !== null && (failure.details.expired || failure.details.reason === 'params')) {
       await closeCheckpoint(run.client, run.checkpointId, 'expired').catch(() => undefined);
@@ -73,8 +86,17 @@ async function runPhases(run: Run): Promise<RefreshOutcome> {
  * The run's connection died: what it committed stands (each page with its checkpoint), the
  * rest rolled back with the connection, and its table lock is gone with the session. The
  * audit row is finished on a fresh connection as a retryable failure, so the runner retries
- * it from the checkpoint with backoff.
+ * it from the checkpoint with backoff — unless whoever took the lock since ended it first
+ * (Run.finish leaves that row as it is and reports it). Started, and announced, the moment the
+ * loss is seen, while the phases wind down; handled at once, so that a failure here is thrown
+ * when the run is over (refreshTable awaits it), never reported as unhandled.
  */
+function endLostRun(run: Run): Promise<RefreshOutcome> {
+  const ending = finishAfterConnectionLoss(run, run.lost!).then((outcome) => run.announce(outcome));
+  ending.catch(() => undefined);
+  return ending;
+}
+
 async function finishAfterConnectionLoss(run: Run, error: Error): Promise<RefreshOutcome> {
   const failure = describeFailure(error);
   const lost = {
@@ -86,7 +108,7 @@ async function finishAfterConnectionLoss(run: Run, error: Error): Promise<Refres
   if (run.state && run.phase !== 'published') Object.assign(run.state, { inserted: 0, updated: 0 });
   const fresh = await run.options.pool.connect();
   try {
-    return run.announce(await run.finish('failed', 'failed', lost, {}, fresh));
+    return await run.finish('failed', 'failed', lost, {}, fresh);
   } finally {
     fresh.release();
   }

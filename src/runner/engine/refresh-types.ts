@@ -34,9 +34,11 @@ export interface RefreshOptions {
   /** Extra facts for the audit row's sync_metadata (e.g. why the runner started it). */
   metadata?: Record<string, unknown>;
   /**
-   * Ids of the forced/scheduled requests this run serves (scheduler/sql.ts claimDue). They are
-   * deleted in the transaction that finishes the run when it completes, is cancelled or fails
-   * for good; a paused run or a retryable failure leaves them for the next run.
+   * Ids of the forced/scheduled requests the claim read (scheduler/sql.ts claimDue). The run
+   * serves those its read began after (state/requests.ts requestsServed: all of them, unless it
+   * resumes a load started earlier). The served ones are deleted in the transaction that
+   * finishes the run when it completes, is cancelled or fails for good; a paused run or a
+   * retryable failure leaves them for the next run.
    */
   requestIds?: readonly number[];
   /**
@@ -60,6 +62,13 @@ export type RefreshOutcome = {
   resumed: boolean;
   errorMessage: string | null;
   errorDetails: Record<string, unknown> | null;
+  /** The requests this run served (its audit row lists them); absent: none. */
+  requestIds?: number[];
+  /**
+   * The run lost its table's lock and the process that took the lock ended its audit row first
+   * (as interrupted): the outcome is what that row says, and the schedule is that process's.
+   */
+  superseded?: boolean;
 };
 
 /** Another refresh of the same table holds its lock. */

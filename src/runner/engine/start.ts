@@ -10,6 +10,7 @@ import { describeTable, type TargetTable } from './catalog.ts';
 import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from './checkpoints.ts';
 import { incrementalSince, loadWindow, validateAgainstTarget } from './refresh-inputs.ts';
 import { RefreshFailure } from './refresh-failures.ts';
+import { requestsServed } from '../state/requests.ts';
 import type { RunMetadata } from './run-metadata.ts';
 import { readIdentity } from '../sources/registry.ts';
 import type { TableReader } from '../sources/source.ts';
@@ -47,13 +48,16 @@ export async function openRun(run: Run): Promise<CheckpointRow | null> {
   const started = run.now();
   const checkpoint = await findActiveCheckpoint(client, config.tableSchema, config.tableName);
   run.resumed = checkpoint?.checkpoint_data?.version === 1;
+  // A resumed load read (part of) its source before this claim: it serves only the requests it
+  // was started for (a checkpoint that does not say, none); listed from the row's start on.
+  run.requestIds = requestsServed(options.requestIds ?? [], run.resumed ? checkpoint!.checkpoint_data.requestIds ?? [] : null);
   run.runId = await startAuditRow(client, {
     configId: config.id,
     schema: config.tableSchema,
     table: config.tableName,
     startedAt: started,
     metadata: {
-      ...options.metadata, ...(options.requestIds?.length ? { requestIds: options.requestIds } : {}), worker: run.worker,
+      ...options.metadata, ...(run.requestIds.length ? { requestIds: run.requestIds } : {}), worker: run.worker,
       resumedFromCheckpoint: run.resumed, ...(run.resumed ? { checkpointId: checkpoint!.id } : {}),
     },
   });
@@ -83,6 +87,8 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
     await closeCheckpoint(client, checkpoint!.id, 'expired');
     state = null;
     run.resumed = false;
+    // A new load: its read begins now, after every request the claim read.
+    run.requestIds = requestsServed(run.options.requestIds ?? [], null);
   };
   if (state && state.readKey !== key) {
     // The params changed since the checkpoint was written (or it predates readKey): its
@@ -103,7 +109,8 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
     const watermark = previous?.metadata.watermarkAfter ?? null;
     const since = incrementalSince(params, previous);
     state = {
-      version: 1, firstRunId: run.runId!, mode: params.mode, deleteMissing: params.deleteMissing, readKey: key, since, watermarkBefore: watermark, watermarkAfter: watermark,
+      version: 1, firstRunId: run.runId!, requestIds: run.requestIds, readStartedAt: run.now().toISOString(),
+      mode: params.mode, deleteMissing: params.deleteMissing, readKey: key, since, watermarkBefore: watermark, watermarkAfter: watermark,
       pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null, columns: plan?.columns,
     };
     await expireOtherCheckpoints(client, config.tableSchema, config.tableName, null);

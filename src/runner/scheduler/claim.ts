@@ -67,6 +67,7 @@ async function runClaimed(ctx: SchedulerContext, client: pg.PoolClient, row: Ref
   const cascade = claim.request?.cascade ?? true;
   const requestIds = claim.request?.ids ?? [];
   const run = ctx.runs.track(config, table, ctx.log.child({ table, configId: config.id }));
+  if (claim.interrupted.length) run.log.warn({ runs: claim.interrupted }, 'ended runs of this table left running by a process that lost its lock or died');
   try {
     const result = await refreshTable(config, {
       pool: ctx.pool,
@@ -86,9 +87,12 @@ async function runClaimed(ctx: SchedulerContext, client: pg.PoolClient, row: Ref
         ...(claim.request && !cascade ? { cascade: false } : {}),
         regularDueAt: anchor.toISOString(),
         ...(item.unhealthySoftParents.length ? { unhealthySoftParents: item.unhealthySoftParents } : {}),
+        ...(claim.interrupted.length ? { markedInterrupted: claim.interrupted } : {}),
       },
     });
-    const cascaded = await reschedule(ctx.pool, config, result, { cascade, requestIds }, ctx);
+    // A run that lost its lock, whose row the process that took the lock ended: the schedule is
+    // theirs. Otherwise only the requests the run served count: one its read predates stays pending.
+    const cascaded = result.superseded ? 0 : await reschedule(ctx.pool, config, result, { cascade, requestIds: result.requestIds ?? [] }, ctx);
     logOutcome(run.log, result);
     return cascaded;
   } catch (error) {

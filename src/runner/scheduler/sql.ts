@@ -78,7 +78,8 @@ export async function failureStreak(db: pg.Pool, configId: number): Promise<numb
 
 /** A claim: the table is this connection's to refresh, or why a hard parent holds it back. */
 export type Claim =
-  | { claimed: true; due: Date; request: RefreshRequest | null }
+  /** `interrupted`: the table's runs still `running` when the lock was taken, ended by the claim. */
+  | { claimed: true; due: Date; request: RefreshRequest | null; interrupted: number[] }
   | { claimed: false; waitingFor: string | null };
 
 /**
@@ -86,13 +87,16 @@ export type Claim =
  * it locks the config row (SKIP LOCKED: a replica claiming it at the same instant skips it),
  * checks that no hard parent is due or running on any replica (migration 035 says why that
  * holds under any interleaving), takes the table's refresh lock on this session, and moves
- * next_refresh_at one lease ahead. It reads the requests due by now without deleting them:
- * only the run that serves them does. Lock order of migration 034: config row, then requests.
+ * next_refresh_at one lease ahead. Holding the lock proves nobody runs the table: a row still
+ * `running` is a run that lost its lock (its connection died, its process may not know yet) or a
+ * dead process's, and the claim ends it as interrupted (migration 041) before its own run starts,
+ * so no two rows of a table ever say `running`. It reads the requests due by now without deleting
+ * them: only the run that serves them does. Lock order of migration 034: config row, then requests.
  * Not claimed: not due any more, taken by another replica (waitingFor null), or a hard parent
  * is pending (waitingFor says which). The caller unlocks with unlockTable (engine/table-lock.ts) after the run.
  */
 export async function claimDue(client: pg.ClientBase, configId: number, now: Date, leaseSeconds: number): Promise<Claim> {
-  const { rows } = await client.query<{ pending: string | null; due: Date | null; ids: string[] | null; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null }>(
+  const { rows } = await client.query<{ pending: string | null; due: Date | null; ids: string[] | null; mode: RefreshRequest['mode']; cascade: boolean | null; requested_by: string | null; interrupted: number[] | null }>(
     `WITH c AS (
        SELECT id, table_schema, table_name, next_refresh_at FROM sqp.refresh_config
        WHERE id = $1 AND is_enabled AND next_refresh_at <= $2
@@ -107,6 +111,10 @@ export async function claimDue(client: pg.ClientBase, configId: number, now: Dat
        UPDATE sqp.refresh_config r SET next_refresh_at = $2::timestamptz + make_interval(secs => $3)
        FROM locked WHERE r.id = locked.id
        RETURNING locked.id, locked.next_refresh_at AS due
+     ), interrupted AS (
+       -- After the lock is granted (it reads locked); the function's own snapshot sees every row
+       -- committed before then.
+       SELECT sqp_refresh_work.fail_interrupted_runs(l.table_schema, l.table_name, NULL) AS id FROM locked l
      ), request AS (
        SELECT array_agg(q.id ORDER BY q.id) AS ids,
               CASE WHEN bool_or(q.mode = 'full') THEN 'full' WHEN bool_or(q.mode = 'incremental') THEN 'incremental' END AS mode,
@@ -115,7 +123,8 @@ export async function claimDue(client: pg.ClientBase, configId: number, now: Dat
        FROM sqp_refresh_work.refresh_requests q JOIN claimed ON q.config_id = claimed.id
        WHERE q.run_at <= $2
      )
-     SELECT guard.pending, claimed.due, request.ids, request.mode, request.cascade, request.requested_by
+     SELECT guard.pending, claimed.due, request.ids, request.mode, request.cascade, request.requested_by,
+            (SELECT array_agg(id ORDER BY id) FROM interrupted) AS interrupted
      FROM guard LEFT JOIN claimed ON true LEFT JOIN request ON claimed.id IS NOT NULL`,
     [configId, now, leaseSeconds],
   );
@@ -125,6 +134,7 @@ export async function claimDue(client: pg.ClientBase, configId: number, now: Dat
     claimed: true,
     due: r.due,
     request: r.ids?.length ? { ids: r.ids.map(Number), mode: r.mode, cascade: r.cascade ?? true, requestedBy: r.requested_by } : null,
+    interrupted: r.interrupted ?? [],
   };
 }
 

@@ -1,7 +1,8 @@
 // Refresh requests (sqp_refresh_work.refresh_requests, migration 034): what forceRefresh and
 // scheduleRefresh ask for, kept until a run serves them. A request is recorded by a command,
 // read by the claim (scheduler/sql.ts claimDue) and deleted only by the run that served it, in
-// the transaction that finishes that run.
+// the transaction that finishes that run. A request asks for data read after it was made: only
+// a run whose read began after it serves it (requestsServed).
 import type pg from 'pg';
 
 /** What the pending requests of a table ask for (forceRefresh, scheduleRefresh), merged. */
@@ -37,4 +38,19 @@ export async function finishRequests(db: pg.Pool | pg.ClientBase, ids: readonly 
 export async function hasPendingRequest(db: pg.Pool, configId: number): Promise<boolean> {
   const { rows } = await db.query(`SELECT 1 FROM sqp_refresh_work.refresh_requests WHERE config_id = $1 AND run_at <= now() LIMIT 1`, [configId]);
   return rows.length > 0;
+}
+
+/**
+ * The requests a run serves of those its claim read (`claimed`): a request is served only by a
+ * read that began after it was made. A new load begins its read after the claim, so it serves
+ * every claimed request. A load resumed from its checkpoint (`resumedLoadFor`: the requests that
+ * load was started for, as its checkpoint records them) began its read earlier: it serves only
+ * those; a request made since then stays pending, and keeps the table due (schedule-writer.ts,
+ * `after`), for a read of its own right after. Ids, not clocks, decide: a request the first
+ * claim read was committed before that claim, whatever the replicas' clocks say.
+ */
+export function requestsServed(claimed: readonly number[], resumedLoadFor: readonly number[] | null): number[] {
+  if (resumedLoadFor === null) return [...claimed];
+  const startedFor = new Set(resumedLoadFor);
+  return claimed.filter((id) => startedFor.has(id));
 }
