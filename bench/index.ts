@@ -18,10 +18,11 @@ process.env.METADATA_SERVER_DETECTION = 'none';
 import os from 'node:os';
 import { engineBench } from './engine.ts';
 import { subscribersBench } from './subscribers.ts';
+import { targetIdentityBench } from './target-identity.ts';
 import { tickBench } from './tick.ts';
 import { fmtSeconds, jsonLine, markdownTable, openBenchDatabase, type Bench, type Figure } from './support.ts';
 
-const BENCHES: Bench[] = [engineBench, tickBench, subscribersBench];
+const BENCHES: Bench[] = [engineBench, tickBench, subscribersBench, targetIdentityBench];
 
 async function main(): Promise<number> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
