@@ -1,8 +1,8 @@
 // The composition root, as a sequence of named steps: (environment and logger, from the caller:
 // src/cli/start.ts) → ports → database (embedded when none is given; its URLs checked) →
 // migrations → pools → demo source → runtime and metrics → pub/sub (LISTEN, other replicas'
-// events) → runner → GraphQL server. Each step that opens something pushes its closer on the
-// stop stack; stop() closes them in reverse order and logs each step.
+// events) → runner → alert delivery → GraphQL server. Each step that opens something pushes its
+// closer on the stop stack; stop() closes them in reverse order and logs each step.
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db.ts';
@@ -21,6 +21,7 @@ import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { buildApp, type App } from './server.ts';
 import { createRefreshMetrics, type RefreshMetrics } from './http/metrics.ts';
 import { createProbes } from './http/probes.ts';
+import { startAlertDelivery } from './alerts/delivery.ts';
 
 export interface Service {
   url: string;
@@ -114,6 +115,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     bus.subscribe(metrics.observe);
     const listener = await startPubSub(config, logger, { sessionUrl, database, bus }, stack);
     const runner = await startRunner(config, logger, { database, sources, bus, listener, runtime }, stack);
+    // Alerts are delivered by every replica (claims skip what another holds): webhooks, signed.
+    const alerts = await startAlertDelivery({ pool: database.pool, listener, logger, workerName: config.workerName });
+    stack.push('alert delivery', () => alerts.stop());
     const graphqlUrl = await startServer(config, logger, { listening, database, runtime, listener, metrics }, stack);
     logAccess(config, logger);
     logger.info({ url: graphqlUrl }, `GraphiQL is ready at ${graphqlUrl}`);
