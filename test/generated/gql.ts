@@ -53,6 +53,7 @@ type Documents = {
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": typeof types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": typeof types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": typeof types.ProgressDocument,
+    "\n  query TableStates {\n    tableHealth { table state reasons late freshnessSlaHours latestRun { databaseId status } }\n    runnerStatus { queueDepth }\n  }\n": typeof types.TableStatesDocument,
     "\n  mutation TextRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) { __typename ... on ValidationError { field issues { path message } } }\n  }\n": typeof types.TextRegisterDocument,
     "\n  mutation ValidationRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on RegisterTablePayload { config { tableName customSyncParams } }\n    }\n  }\n": typeof types.ValidationRegisterDocument,
     "\n  mutation ValidationUpdate($input: UpdateRefreshConfigInput!) {\n    updateRefreshConfig(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on UpdateRefreshConfigPayload { config { customSyncParams } }\n    }\n  }\n": typeof types.ValidationUpdateDocument,
@@ -99,6 +100,7 @@ const documents: Documents = {
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": types.ProgressDocument,
+    "\n  query TableStates {\n    tableHealth { table state reasons late freshnessSlaHours latestRun { databaseId status } }\n    runnerStatus { queueDepth }\n  }\n": types.TableStatesDocument,
     "\n  mutation TextRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) { __typename ... on ValidationError { field issues { path message } } }\n  }\n": types.TextRegisterDocument,
     "\n  mutation ValidationRegister($input: RegisterTableInput!) {\n    registerTable(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on RegisterTablePayload { config { tableName customSyncParams } }\n    }\n  }\n": types.ValidationRegisterDocument,
     "\n  mutation ValidationUpdate($input: UpdateRefreshConfigInput!) {\n    updateRefreshConfig(input: $input) {\n      __typename\n      ... on ValidationError { field issues { path message } }\n      ... on UpdateRefreshConfigPayload { config { customSyncParams } }\n    }\n  }\n": types.ValidationUpdateDocument,
@@ -276,6 +278,10 @@ export function graphql(source: "\n  mutation ForceForSubscribers($input: ForceR
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n"): (typeof documents)["\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query TableStates {\n    tableHealth { table state reasons late freshnessSlaHours latestRun { databaseId status } }\n    runnerStatus { queueDepth }\n  }\n"): (typeof documents)["\n  query TableStates {\n    tableHealth { table state reasons late freshnessSlaHours latestRun { databaseId status } }\n    runnerStatus { queueDepth }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

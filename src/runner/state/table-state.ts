@@ -75,7 +75,8 @@ export function tableStateOf(f: TableFacts, item: PlannedRefresh | undefined, no
   // What else holds: the planner's notes (soft parents), and lateness under a stronger state.
   if (item && state !== 'blocked') reasons.push(...item.notes);
   if (late && state !== 'late') reasons.push(lateReason(f));
-  const queued = !f.runningNow && item?.state === 'ready' && item.at <= now;
+  // Its own refresh, not a cascade: a dependent planned "right after its parent" waits for that parent's run.
+  const queued = !f.runningNow && item?.state === 'ready' && item.reason !== 'cascade' && item.at <= now;
   return { state, reasons, late, queued };
 }
 
