@@ -95,7 +95,7 @@ export interface RunState extends RunProgressNow {
   runId: number;
   status: RunStatus;
   outcome: RunOutcome | null;
-  /** It has ended: finished, or interrupted (nothing more will come from its process). */
+  /** Its row has ended (an interrupted run's has not: a runner recovers it, then it reads failed). */
   finished: boolean;
 }
 
@@ -138,5 +138,5 @@ export async function readRunState(db: Db, id: number, local: InFlightRun | unde
   const checkpoint = r.running_rows === null && r.running_total === null
     ? null
     : { rowsProcessed: Number(r.running_rows ?? 0), totalRows: r.running_total === null ? null : Number(r.running_total) };
-  return { runId: id, status, outcome: null, ...runningProgress(checkpoint, status === 'running' ? local : undefined, undefined), finished: status !== 'running' };
+  return { runId: id, status, outcome: null, ...runningProgress(checkpoint, status === 'running' ? local : undefined, undefined), finished: false };
 }
