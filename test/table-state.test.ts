@@ -36,6 +36,8 @@ const root = path.resolve(import.meta.dirname, '..');
 const PARENT = 'sqp.ts_parent';
 const CHILD = 'sqp.ts_child';
 const DAY = 86_400_000;
+/** A step spawns the CLI, loads the page in Chromium and may start a child process: more than the default 60 s under load. */
+const STEP_MS = 150_000;
 /** The advisory lock a gated source query waits for while the test holds it. */
 const GATE = 4242;
 
@@ -107,6 +109,7 @@ const Health = graphql(`
   query TableStates {
     tableHealth { table state reasons late freshnessSlaHours latestRun { databaseId status } }
     runnerStatus { queueDepth }
+    refreshPlan(hours: 24) { items { table state notes } }
   }
 `);
 
@@ -118,7 +121,8 @@ async function graphStates() {
   const { data, errors } = await execute(`${base}/graphql`, Health);
   expect(errors).toBeUndefined();
   const byTable = new Map(data!.tableHealth.map((h) => [h.table, h]));
-  return { states: pair(new Map(data!.tableHealth.map((h) => [h.table, h.state.toLowerCase()]))), byTable, queueDepth: data!.runnerStatus.queueDepth };
+  const plan = new Map(data!.refreshPlan.items.map((i) => [i.table, i]));
+  return { states: pair(new Map(data!.tableHealth.map((h) => [h.table, h.state.toLowerCase()]))), byTable, plan, queueDepth: data!.runnerStatus.queueDepth };
 }
 
 async function cliStates() {
@@ -175,7 +179,7 @@ describe('one table state, read by everyone', () => {
   it('due: the parent is due, its dependent waits for its time', async () => {
     const { graph } = await expectEverywhere({ parent: 'due', child: 'scheduled' });
     expect(graph.queueDepth).toBe(1);
-  });
+  }, STEP_MS);
 
   it('late: both succeed three days ago (the runner\'s clock), past their SLAs', async () => {
     offset = -3 * DAY;
@@ -196,7 +200,7 @@ describe('one table state, read by everyone', () => {
     expect(samples(metric.text, 'sqp_refresh_table_freshness_sla_seconds').get(PARENT)!.value).toBe(48 * 3600);
     expect(samples(metric.text, 'sqp_refresh_table_late').get(PARENT)!.value).toBe(1);
     expect(samples(metric.text, 'sqp_refresh_table_late').get(CHILD)!.value).toBe(1);
-  });
+  }, STEP_MS);
 
   it('running: the parent runs (its lock held), the due dependent waits for it; then both succeed, on time again', async () => {
     await setParams(parentId, GATED);
@@ -219,7 +223,7 @@ describe('one table state, read by everyone', () => {
     const lastSuccess = samples(metric.text, 'sqp_refresh_table_last_success_timestamp_seconds').get(PARENT)!.value;
     expect(Math.abs(lastSuccess - Date.now() / 1000)).toBeLessThan(120);
     expect(samples(metric.text, 'sqp_refresh_table_late').get(PARENT)!.value).toBe(0);
-  });
+  }, STEP_MS);
 
   it('failed: a run that fails for good makes the parent FAILED and its dependent BLOCKED, with why', async () => {
     await setParams(parentId, BROKEN);
@@ -230,7 +234,9 @@ describe('one table state, read by everyone', () => {
     const { graph } = await expectEverywhere({ parent: 'failed', child: 'blocked' });
     expect(graph.byTable.get(PARENT)!.reasons[0]).toMatch(/^its latest refresh failed \(run \d+\): its error is not one a retry fixes; next regular refresh at /);
     expect(graph.byTable.get(CHILD)!.reasons).toEqual(['blocked by sqp.ts_parent: its latest refresh failed']);
-  });
+    // refreshPlan says the same of the dependent's next refresh (in about 12 hours).
+    expect(graph.plan.get(CHILD)).toMatchObject({ state: 'BLOCKED', notes: ['blocked by sqp.ts_parent: its latest refresh failed'] });
+  }, STEP_MS);
 
   it('retrying: a retryable failure makes the parent RETRYING; its retry comes before the dependent\'s time', async () => {
     await setParams(parentId, FLAKY);
@@ -240,7 +246,7 @@ describe('one table state, read by everyone', () => {
     expect(await events.nth(n + 1, finished(PARENT))).toMatchObject({ status: 'failed' });
     const { graph } = await expectEverywhere({ parent: 'retrying', child: 'scheduled' });
     expect(graph.byTable.get(PARENT)!.reasons[0]).toMatch(/^failed 2 time\(s\) in a row; next attempt /);
-  });
+  }, STEP_MS);
 
   it('blocked: the retries used up, the due dependent is blocked by the runner too (run:blocked)', async () => {
     await scheduleRefresh(ctx(), { tableSchema: 'sqp', tableName: 'ts_child', at: clock() });
@@ -251,7 +257,7 @@ describe('one table state, read by everyone', () => {
     expect(await events.nth(blocked + 1, (e) => e.type === 'run:blocked')).toMatchObject({ tableName: 'ts_child', reasons: ['blocked by sqp.ts_parent: its latest refresh failed'] });
     const { graph } = await expectEverywhere({ parent: 'failed', child: 'blocked' });
     expect(graph.byTable.get(PARENT)!.reasons[0]).toMatch(/\(3 times in a row\): its retries are used up/);
-  });
+  }, STEP_MS);
 
   it('disabled: the failed parent switched off is DISABLED (never late); its dependent stays BLOCKED', async () => {
     await updateRefreshConfig(pool, parentId, { isEnabled: false });
@@ -259,7 +265,7 @@ describe('one table state, read by everyone', () => {
     expect(graph.byTable.get(PARENT)!.late).toBe(false);
     expect(samples(metric.text, 'sqp_refresh_table_late').get(PARENT)!.value).toBe(0);
     await updateRefreshConfig(pool, parentId, { isEnabled: true });
-  });
+  }, STEP_MS);
 
   it('interrupted: a run whose process is SIGKILLed is INTERRUPTED everywhere, its row too', async () => {
     await setParams(parentId, GATED);
@@ -288,7 +294,7 @@ describe('one table state, read by everyone', () => {
     expect(graph.byTable.get(PARENT)!.latestRun?.status).toBe('INTERRUPTED');
     expect(cli.byTable.get(PARENT)!.latestRun?.status).toBe('interrupted');
     expect(graph.queueDepth).toBe(2); // the interrupted parent (recovered, then run) and the due dependent
-  });
+  }, STEP_MS);
 });
 
 describe('the freshness gauges', () => {
