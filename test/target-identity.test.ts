@@ -14,6 +14,7 @@ import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type ReceivedQuery } from './support/bigquery-server.ts';
 import { adminQuery, createEmptyDatabase, createTestDatabase, openTestPool, type TestDatabase } from './support/db.ts';
 import { loadConfig, registerTestTable, tableChecksum } from './support/refresh.ts';
+import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 4);
@@ -195,6 +196,40 @@ describe('a full table whose BigQuery source did not change', () => {
   });
 });
 
+describe('a write that races a publish', () => {
+  it('waits for the publish at its trigger, so the identity the publish records never hides it', async () => {
+    await targetTable('ti_race', { source: { type: 'bigquery', query: QUERY }, pageSize: 1000 });
+    await loadedAndSkipping('ti_race');
+    // Hold the publish after it has decided what to write (nothing: the source is unchanged) and
+    // before it reads the identity it records: at its insert of the quality rows.
+    const sessions = openTestPool(database.url, 4); // the run takes one of the test's pool
+    const [quality, writer] = [await sessions.connect(), await sessions.connect()];
+    const pidOf = async (c: pg.PoolClient) => (await c.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`)).rows[0]!.pid;
+    const waitingFor = (pid: number, what: string) => eventually(async () =>
+      (await sessions.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, [pid])).rows[0].n > 0, 10_000, what);
+    try {
+      await quality.query(`BEGIN; LOCK TABLE sqp.refresh_data_quality IN SHARE MODE`);
+      const publishing = run('ti_race', { force: true });
+      await waitingFor(await pidOf(quality), 'the publish at its quality rows');
+      // Another session deletes a row and commits: its statement ends at the trigger, which waits for the publish.
+      const writerPid = await pidOf(writer);
+      const writing = writer.query(`DELETE FROM sqp.ti_race WHERE id = 42`);
+      await eventually(async () => (await sessions.query(`SELECT cardinality(pg_blocking_pids($1)) > 0 AS waits`, [writerPid])).rows[0].waits, 10_000, 'the delete waiting');
+      await quality.query('COMMIT');
+      expect(await publishing).toMatchObject({ status: 'success', outcome: 'completed', rowsInserted: 0, rowsUpdated: 0, rowsDeleted: 0 });
+      await writing;
+    } finally {
+      quality.release();
+      writer.release();
+      await sessions.end();
+    }
+    expect((await pool.query(`SELECT count(*)::int AS n FROM sqp.ti_race WHERE id = 42`)).rows[0].n).toBe(0);
+    // The delete committed after the publish and moved the version past the one it recorded:
+    // the next run reads and brings row 42 back (had the delete moved it before the record, this run would skip).
+    await repaired('ti_race', 'edited');
+  });
+});
+
 describe('an incremental table', () => {
   // Weeks of 2024 are not fresh: the freshness check would make every run a warning.
   const params = {
@@ -237,31 +272,47 @@ describe('an incremental table', () => {
 
 describe('a table this role does not own', () => {
   const role = `sqp_ti_${randomBytes(3).toString('hex')}`;
+  const ownerRole = `${role}_owner`;
   let owned: TestDatabase;
   let service: pg.Pool;
-  let owner: pg.Pool;
+  /** A superuser's pool: creates the table, and acts as its owner through SET ROLE. */
+  let admin: pg.Pool;
+  const asOwner = async (sql: string) => {
+    const client = await admin.connect();
+    try {
+      await client.query(`SET ROLE ${ownerRole}`);
+      return (await client.query(sql)).rows;
+    } finally {
+      await client.query('RESET ROLE');
+      client.release();
+    }
+  };
 
   beforeAll(async () => {
     // As docs/deploy/create-role.sql's role on a database whose data tables another role owns:
     // it migrates (and owns) the refresh tables; the data table has only DML granted to it.
     owned = await createEmptyDatabase();
     await adminQuery(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+    await adminQuery(`CREATE ROLE ${ownerRole} NOLOGIN NOSUPERUSER`);
     await adminQuery(`ALTER DATABASE ${owned.name} OWNER TO ${role}`);
     const url = new URL(owned.url);
     url.username = role;
     await migrate(url.toString());
     service = openTestPool(url.toString(), 4);
-    owner = openTestPool(owned.url, 2);
-    await owner.query(`CREATE TABLE sqp.ti_foreign (id bigint PRIMARY KEY, week date NOT NULL, asin text NOT NULL, v numeric NOT NULL)`);
-    await owner.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON sqp.ti_foreign TO ${role}`);
+    admin = openTestPool(owned.url, 2);
+    await admin.query(`CREATE TABLE sqp.ti_foreign (id bigint PRIMARY KEY, week date NOT NULL, asin text NOT NULL, v numeric NOT NULL)`);
+    await admin.query(`ALTER TABLE sqp.ti_foreign OWNER TO ${ownerRole}`);
+    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON sqp.ti_foreign TO ${role}`);
+    await service.query(`GRANT USAGE ON SCHEMA sqp TO ${ownerRole}`);
     await registerTestTable(service, { tableName: 'ti_foreign', customSyncParams: { source: { type: 'bigquery', query: QUERY }, pageSize: 1000 } });
   });
 
   afterAll(async () => {
     await service?.end();
-    await owner?.end();
+    await admin?.end();
     await owned?.drop();
     await adminQuery(`DROP ROLE IF EXISTS ${role}`);
+    await adminQuery(`DROP ROLE IF EXISTS ${ownerRole}`);
   });
 
   it('is read on every run, equal each time, and each audit row says why it cannot skip', async () => {
@@ -273,11 +324,13 @@ describe('a table this role does not own', () => {
       expect((await metadataOf(result, service)).targetIdentity).toBeUndefined();
     }
     expect(queryJobs()).toBe(jobs + 2);
-    await owner.query(`TRUNCATE sqp.ti_foreign`);
+    await asOwner(`TRUNCATE sqp.ti_foreign`);
     expect(await run('ti_foreign', {}, service)).toMatchObject({ outcome: 'completed', rowsInserted: N });
     expect(await tableChecksum(service, 'sqp.ti_foreign', COLS)).toEqual(await expected());
-    // The owner may install the trigger; from then on the table skips like any other.
-    expect((await owner.query(`SELECT sqp_refresh_work.track_target('sqp', 'ti_foreign') AS t`)).rows).toEqual([{ t: 'installed' }]);
+    // Its owner may install the trigger, given USAGE on the service's work schema; from then on the table skips like any other.
+    await service.query(`GRANT USAGE ON SCHEMA sqp_refresh_work TO ${ownerRole}`);
+    expect(await asOwner(`SELECT sqp_refresh_work.track_target('sqp', 'ti_foreign') AS t`)).toEqual([{ t: 'installed' }]);
+    expect(await asOwner(`SELECT sqp_refresh_work.track_target('sqp', 'ti_foreign') AS t`)).toEqual([{ t: 'tracked' }]);
     expect((await run('ti_foreign', {}, service)).outcome).toBe('completed');
     const skipped = await run('ti_foreign', {}, service);
     expect(skipped.outcome).toBe('unchanged');

@@ -82,6 +82,7 @@ $$;
 -- error PostgreSQL gave). ENABLE ALWAYS needs the table's owner (a member of its owning role):
 -- the least-privilege role of docs/deploy/create-role.sql, on tables another role owns, has
 -- only SELECT/INSERT/UPDATE/DELETE there, and its tables are never skipped (the run says so).
+-- Their owner may call it too, given USAGE on this schema (README, "Success means equal").
 -- DROP + CREATE rather than CREATE OR REPLACE TRIGGER (PostgreSQL 14+): the same in one
 -- transaction, on any version. The version row is created so that the publish can lock it.
 -- Errors are caught (a subtransaction): the engine calls it inside its publish transaction,
@@ -99,11 +100,14 @@ BEGIN
     END IF;
     v_gap := sqp_refresh_work.target_tracking_gap(v_relid);
     IF v_gap IS NULL THEN
-        -- Usually there: nothing is written (and no sequence value used) on a publish.
-        INSERT INTO sqp_refresh_work.target_versions (table_schema, table_name, version)
-        SELECT p_schema, p_table, nextval('sqp_refresh_work.target_version_seq')
-        WHERE NOT EXISTS (SELECT FROM sqp_refresh_work.target_versions v WHERE v.table_schema = p_schema AND v.table_name = p_table)
-        ON CONFLICT DO NOTHING;
+        -- The version row the publish locks. Usually there: nothing is written (and no
+        -- sequence value used) on a publish. A table owner calling this has no need of it.
+        IF has_table_privilege('sqp_refresh_work.target_versions', 'SELECT') AND has_table_privilege('sqp_refresh_work.target_versions', 'INSERT') THEN
+            INSERT INTO sqp_refresh_work.target_versions (table_schema, table_name, version)
+            SELECT p_schema, p_table, nextval('sqp_refresh_work.target_version_seq')
+            WHERE NOT EXISTS (SELECT FROM sqp_refresh_work.target_versions v WHERE v.table_schema = p_schema AND v.table_name = p_table)
+            ON CONFLICT DO NOTHING;
+        END IF;
         RETURN 'tracked';
     END IF;
     IF v_gap NOT IN ('noTrigger', 'triggerNotAlways', 'triggerChanged') THEN
@@ -118,9 +122,9 @@ BEGIN
     EXECUTE format('CREATE TRIGGER sqp_refresh_target_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I.%I '
                    'FOR EACH STATEMENT EXECUTE FUNCTION sqp_refresh_work.bump_target_version()', p_schema, p_table);
     EXECUTE format('ALTER TABLE %I.%I ENABLE ALWAYS TRIGGER sqp_refresh_target_version', p_schema, p_table);
-    INSERT INTO sqp_refresh_work.target_versions (table_schema, table_name, version)
-    VALUES (p_schema, p_table, nextval('sqp_refresh_work.target_version_seq'))
-    ON CONFLICT (table_schema, table_name) DO UPDATE SET version = EXCLUDED.version;
+    -- A write of no row: the trigger itself gives the table a new version, so that a table's
+    -- owner who is not the service's role needs no privilege on target_versions to install it.
+    EXECUTE format('DELETE FROM %I.%I WHERE false', p_schema, p_table);
     RETURN 'installed';
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLERRM;

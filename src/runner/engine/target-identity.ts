@@ -40,7 +40,7 @@ const UNTRACKED: Record<string, string> = {
   noTrigger: 'its change trigger sqp_refresh_target_version is missing',
   triggerNotAlways: 'its change trigger is disabled (or not enabled ALWAYS)',
   triggerChanged: 'a trigger named sqp_refresh_target_version that is not the one migration 039 installs',
-  notOwner: "this role does not own the table, so it may not install the change trigger (the table's owner may: SELECT sqp_refresh_work.track_target(schema, table))",
+  notOwner: "this role does not own the table, so it may not install the change trigger (its owner may, given USAGE ON SCHEMA sqp_refresh_work: SELECT sqp_refresh_work.track_target(schema, table))",
   missing: 'the table does not exist',
 };
 
