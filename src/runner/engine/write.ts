@@ -24,13 +24,13 @@ export async function writeLoad(run: Run, started: StartedRun): Promise<WriteRes
   if (loadIsComplete(run.state!)) return { loaded: true };
   const { reader } = started;
   // A new load: is the target as the last publish left it? (A load already under way decided at its start.)
-  const target = run.state!.pagesDone === 0 ? await checkTarget(run.client, started.target, started.previous?.metadata) : null;
-  if (target?.state === 'touched') readEverything(run, started);
+  const targetCheck = run.state!.pagesDone === 0 ? await checkTarget(run.client, started.target, started.previous?.metadata) : null;
+  if (targetCheck?.state === 'touched') readEverything(run, started);
   if ('inDatabase' in reader) {
     await writeInDatabase(run, started, reader.inDatabase);
     return { loaded: true };
   }
-  return writePages(run, started, reader.pages, target);
+  return writePages(run, started, reader.pages, targetCheck);
 }
 
 /**
