@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addRefreshDependency } from '../src/commands/config.ts';
 import { createLogger } from '../src/logger.ts';
+import { startAuditRow } from '../src/runner/engine/audit-log.ts';
 import type { RefreshOutcome } from '../src/runner/engine/refresh-types.ts';
 import { reschedule } from '../src/runner/scheduler/retries.ts';
 import { createRunRegistry } from '../src/runner/scheduler/runs.ts';
@@ -41,13 +42,18 @@ afterAll(async () => {
 describe('retries.ts: the schedule after a run, on an injected clock', () => {
   const options = { now: () => NOW, random: () => 0, retry };
 
-  it('a retryable failure is retried after the backoff with its jitter; a final one waits for the regular slot', async () => {
+  it('a retryable failure is retried after the backoff with its jitter; a final one waits for the regular slot, and is told', async () => {
     const config = { ...(await loadConfig(pool, 'parts_parent')), nextRefreshAt: new Date(NOW.getTime() - HOUR) };
-    await reschedule(pool, config, outcome({ errorDetails: { retryable: true } }), { cascade: true, requestIds: [] }, options);
+    const client = await pool.connect();
+    const runId = await startAuditRow(client, { configId: config.id, schema: 'sqp', table: 'parts_parent', startedAt: NOW, metadata: {} }).finally(() => client.release());
+    await reschedule(pool, config, outcome({ runId, errorDetails: { retryable: true } }), { cascade: true, requestIds: [] }, options);
     // No failed run recorded yet: attempt 0, the base delay, halved by the lowest jitter.
     expect(await nextRefreshAt('parts_parent')).toEqual(new Date(NOW.getTime() + retry.baseDelayMs / 2));
-    await reschedule(pool, config, outcome({ errorDetails: { retryable: false } }), { cascade: true, requestIds: [] }, options);
+    const alerts = async () => (await pool.query(`SELECT kind, run_id AS "runId" FROM sqp_refresh_work.alerts WHERE config_id = $1`, [config.id])).rows;
+    expect(await alerts()).toEqual([]);
+    await reschedule(pool, config, outcome({ runId, errorMessage: 'no retry fixes this', errorDetails: { retryable: false } }), { cascade: true, requestIds: [] }, options);
     expect(await nextRefreshAt('parts_parent')).toEqual(new Date(config.nextRefreshAt.getTime() + 24 * HOUR));
+    expect(await alerts()).toEqual([{ kind: 'table_failed', runId }]);
   });
 
   it('a completed run makes its hard dependent due at once; without cascade it does not', async () => {

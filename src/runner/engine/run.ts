@@ -9,6 +9,7 @@ import { runOutcome } from './run-metadata.ts';
 import type { CheckpointState } from './checkpoints.ts';
 import type { QualityMetricValue } from './quality.ts';
 import type { RefreshConfigRow, RefreshOptions, RefreshOutcome } from './refresh-types.ts';
+import { alertTableRecovered } from '../../alerts/table-alerts.ts';
 import { finishRequests } from '../state/requests.ts';
 import { moveSchedule } from '../state/schedule-writer.ts';
 import { nextRefreshAfterSuccess } from '../state/schedule.ts';
@@ -206,12 +207,14 @@ export class Run {
 
   /**
    * A success's schedule, in its finishing transaction (after finish() removed the requests it
-   * served: one that came meanwhile keeps the table due; moveSchedule's `after` respects it).
+   * served: one that came meanwhile keeps the table due; moveSchedule's `after` respects it), and
+   * its TABLE_RECOVERED alert when a failure of the table was told.
    */
   async scheduleAfterSuccess(): Promise<void> {
     const { client, config } = this;
     await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, this.now()]);
     await moveSchedule(client, config.id, { after: nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, this.now()) });
+    await alertTableRecovered(client, this.ref, { runId: this.runId!, at: this.now() });
   }
 
   /** Tells the event bus how the run ended: called once its finished row is committed (once per run; a later call only returns). */

@@ -9,6 +9,7 @@ import { createPassBackoff, transientPassFailure, type PassBackoff, type Transie
 import type { SchedulerContext } from './context.ts';
 import { pass } from './pass.ts';
 import { nextDueAt, recordHeartbeat } from './sql.ts';
+import { createStateWatch } from './watch.ts';
 
 export interface PassLoop {
   /** Asks for a pass; resolves when the passes it joined or started are done. */
@@ -31,6 +32,7 @@ export function createPassLoop(ctx: SchedulerContext, options: { schedule: strin
   const backoff = createPassBackoff({ log: ctx.log, random: ctx.random });
   const dueTimer = createDueTimer(ctx, () => void tick());
   const job = new Cron(options.schedule, { paused: true }, () => void tick());
+  const watch = createStateWatch(ctx);
 
   function tick(): Promise<void> {
     if (passing) {
@@ -52,6 +54,7 @@ export function createPassLoop(ctx: SchedulerContext, options: { schedule: strin
         again = true; // the attempt the warning announced (requests meanwhile are served by it)
       } else {
         await heartbeat(ctx);
+        await watch.check().catch((err) => ctx.log.warn({ err }, 'looking for late and blocked tables failed; the next pass looks again'));
         if (!stopping && started) await dueTimer.set(job.nextRun());
       }
     } while (again && !stopping);
