@@ -3,6 +3,7 @@
 // once by the composition root (service.ts) or a test and passed in — to the GraphQL context
 // (buildApp's `services`), the probes and the metrics — never read from a module global.
 import type { Sources } from './runner/sources/registry.ts';
+import type { RetryPolicy } from './runner/state/planner.ts';
 import type { Runner } from './runner/scheduler/runner.ts';
 import type { EventBus } from './subscriptions/bus.ts';
 
@@ -12,6 +13,8 @@ export interface Runtime {
   /** Sources for dry-run byte estimates (forceRefresh with dryRun). */
   sources?: Sources;
   dailyByteBudget?: bigint | null;
+  /** The runners' retry policy (RUNNER_RETRY_*): whether a failed table is RETRYING or FAILED is judged by it. Default: the planner's. */
+  retry?: RetryPolicy;
   /** Live subscriptions served by this process (graphql-ws and SSE). */
   subscribers: { count: number };
 }

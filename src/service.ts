@@ -109,7 +109,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
     const sources = sourcesFromConfig(config, sessionUrl);
     // What the graph, the probes and the metrics read of the running service (its runner below).
-    const runtime = createRuntime({ bus, sources, dailyByteBudget: config.dailyByteBudget });
+    const runtime = createRuntime({ bus, sources, dailyByteBudget: config.dailyByteBudget, retry: config.runner.retry });
     // Subscribed before the runner starts, so its first runs are counted too.
     const metrics = createRefreshMetrics({ pool: database.pool, logger, runtime });
     bus.subscribe(metrics.observe);

@@ -62,7 +62,7 @@ export const planCommand: Command = {
       throw new UsageError(`plan: --hours must be a whole number from 0 to ${MAX_HOURS}`, help);
     }
     const now = new Date();
-    const plan = await withReadOnlyDatabase(async (client) => planRefreshes(await loadPlanInput(client, now, hours)));
+    const plan = await withReadOnlyDatabase(async (client, config) => planRefreshes({ ...(await loadPlanInput(client, now, hours)), retry: config.runner.retry }));
     if (values.json) {
       const items = plan.items.map((item, i) => ({ position: i + 1, ...item }));
       console.log(JSON.stringify({ generatedAt: now, horizonHours: hours, items, cycles: plan.cycles }, null, 2));

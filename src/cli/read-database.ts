@@ -2,7 +2,7 @@
 // PostgreSQL as `run` uses it. Read-only sessions; no runner, no HTTP server, no writes.
 import pg from 'pg';
 import { pino } from 'pino';
-import { loadConfig } from '../config.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { clientConfig } from '../database/connection.ts';
 import { redactUrl } from '../logger.ts';
 import { pendingMigrations } from '../migrate.ts';
@@ -14,7 +14,7 @@ export class CommandError extends Error {
 }
 
 /** Runs `read` on a read-only pool, then closes it (and the embedded server, if started). */
-export async function withReadOnlyDatabase<T>(read: (pool: pg.Pool) => Promise<T>): Promise<T> {
+export async function withReadOnlyDatabase<T>(read: (pool: pg.Pool, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
   // Logs go to stderr here, so that stdout holds only the table (or the JSON) a script reads.
   const logger = pino(
@@ -48,7 +48,7 @@ export async function withReadOnlyDatabase<T>(read: (pool: pg.Pool) => Promise<T
         `The database is not migrated (pending: ${pending.join(', ')}). Run \`sqp-refresh migrate\` first.`,
       );
     }
-    return await read(pool);
+    return await read(pool, config);
   } finally {
     await pool.end().catch(() => undefined);
     await embedded?.stop();

@@ -80,7 +80,7 @@ export const statusCommand: Command = {
   async run(args) {
     const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } }, help);
     if (positionals.length) throw new UsageError(`status: unexpected argument ${positionals[0]}`, help);
-    const tables = await withReadOnlyDatabase(selectTableStatus);
+    const tables = await withReadOnlyDatabase((pool, config) => selectTableStatus(pool, new Date(), config.runner.retry));
     const now = new Date();
     if (values.json) console.log(JSON.stringify({ generatedAt: now, tables }, null, 2));
     else console.log(render(tables, now));

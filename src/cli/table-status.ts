@@ -7,6 +7,7 @@ import { healthOf, type TableState } from '../runner/state/health.ts';
 import { readTableFacts } from '../runner/state/read-model.ts';
 import { runStatus, type RunStatus } from '../runner/state/run-state.ts';
 import { runOutcome } from '../runner/engine/run-metadata.ts';
+import type { RetryPolicy } from '../runner/state/planner.ts';
 
 export interface TableStatus {
   table: string;
@@ -44,10 +45,10 @@ export interface TableStatus {
 }
 
 /** Reads the status of every registered table, ordered by schema and name. */
-export async function selectTableStatus(db: pg.Pool | pg.ClientBase, now = new Date()): Promise<TableStatus[]> {
+export async function selectTableStatus(db: pg.Pool | pg.ClientBase, now = new Date(), retry?: RetryPolicy): Promise<TableStatus[]> {
   const facts = await readTableFacts(db, now, null);
   const [health, runs] = await Promise.all([
-    healthOf(facts, db, now, null),
+    healthOf(facts, db, now, null, retry),
     db.query<{
       id: number; status: string; live: boolean; sync_metadata: unknown; refresh_started_at: Date; refresh_completed_at: Date | null;
       rows_processed: number | null; rows_inserted: number | null; rows_updated: number | null; rows_deleted: number | null; error_message: string | null;

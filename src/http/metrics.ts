@@ -54,7 +54,7 @@ export function createRefreshMetrics(options: MetricsOptions = {}): RefreshMetri
   if (options.pool) {
     const read = { now, timeoutMs: options.timeoutMs ?? 2000, logger: options.logger };
     registerBilledTodayGauge(registers, options.pool, read);
-    registerTableGauges(registers, options.pool, read);
+    registerTableGauges(registers, options.pool, { ...read, retry: () => runtime.retry });
   }
   return {
     registry,

@@ -9,17 +9,18 @@ import type { Logger } from '../logger.ts';
 import { tableHealth, type TableHealth } from '../runner/state/health.ts';
 import { queueDepth } from '../runner/state/table-state.ts';
 import { describeError, withTimeout } from './probes.ts';
+import type { RetryPolicy } from '../runner/state/planner.ts';
 
 const TABLE_LABELS = ['table_schema', 'table_name'] as const;
 
 /** One read of every table's health per scrape: the gauges collect at once and share it; null when it failed (then they keep their values). */
-function healthPerScrape(pool: pg.Pool, options: { now: () => number; timeoutMs: number; logger?: Logger }): () => Promise<TableHealth[] | null> {
+function healthPerScrape(pool: pg.Pool, options: { now: () => number; timeoutMs: number; logger?: Logger; retry?: () => RetryPolicy | undefined }): () => Promise<TableHealth[] | null> {
   const { now, timeoutMs, logger } = options;
   let pending: Promise<TableHealth[] | null> | null = null;
   const read = async (): Promise<TableHealth[] | null> => {
     try {
       // Without bytes billed: summing the day's audit rows is the costly part, and no gauge here needs it.
-      return await withTimeout(tableHealth(pool, new Date(now()), null, { bytes: false }), timeoutMs, `no answer within ${timeoutMs} ms`);
+      return await withTimeout(tableHealth(pool, new Date(now()), null, { bytes: false, retry: options.retry?.() }), timeoutMs, `no answer within ${timeoutMs} ms`);
     } catch (error) {
       logger?.warn({ error: describeError(error) }, 'metrics: could not read the tables\' state');
       return null;
@@ -50,7 +51,7 @@ function tableGauge(registers: Registry[], read: () => Promise<TableHealth[] | n
 }
 
 /** Registers the queue depth and the per-table gauges, read from the read model at each scrape within `timeoutMs`. */
-export function registerTableGauges(registers: Registry[], pool: pg.Pool, options: { now: () => number; timeoutMs: number; logger?: Logger }): void {
+export function registerTableGauges(registers: Registry[], pool: pg.Pool, options: { now: () => number; timeoutMs: number; logger?: Logger; retry?: () => RetryPolicy | undefined }): void {
   const read = healthPerScrape(pool, options);
   new Gauge({
     name: 'sqp_refresh_queue_depth',

@@ -79,7 +79,7 @@ builder.queryField('refreshPlan', (t) =>
     resolve: async (_root, args, ctx) => {
       const now = new Date();
       const input = await loadPlanInput(ctx.db.pool, now, args.hours);
-      return { ...planRefreshes(input), generatedAt: now, horizonHours: args.hours };
+      return { ...planRefreshes({ ...input, retry: ctx.runtime.retry }), generatedAt: now, horizonHours: args.hours };
     },
   }),
 );

@@ -159,7 +159,7 @@ function allHealth(ctx: Context): Promise<AllHealth> {
     const pool = ctx.db.pool;
     const now = new Date();
     p = readTableFacts(pool, now, null).then(async (facts) => ({
-      rows: new Map((await healthOf(facts, pool, now, null)).map((h) => [h.configId, h])),
+      rows: new Map((await healthOf(facts, pool, now, null, ctx.runtime.retry)).map((h) => [h.configId, h])),
       facts: new Map(facts.map((f) => [f.configId, f])),
     }));
     ctx.memo.set('health', p);

@@ -50,6 +50,7 @@ type Documents = {
     "\n  subscription ReplicaEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) { __typename ... on RunProgress { rowsProcessed } ... on RunFinished { status rowsProcessed } }\n  }\n": typeof types.ReplicaEventsDocument,
     "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n": typeof types.ForceOnADocument,
     "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }": typeof types.ReplicaStatusDocument,
+    "\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n": typeof types.RetryPolicyHealthDocument,
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": typeof types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": typeof types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": typeof types.ProgressDocument,
@@ -97,6 +98,7 @@ const documents: Documents = {
     "\n  subscription ReplicaEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) { __typename ... on RunProgress { rowsProcessed } ... on RunFinished { status rowsProcessed } }\n  }\n": types.ReplicaEventsDocument,
     "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n": types.ForceOnADocument,
     "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }": types.ReplicaStatusDocument,
+    "\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n": types.RetryPolicyHealthDocument,
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": types.ProgressDocument,
@@ -266,6 +268,10 @@ export function graphql(source: "\n  mutation ForceOnA($input: ForceRefreshInput
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }"): (typeof documents)["query ReplicaStatus { runnerStatus { replicas { workerName alive } } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n"): (typeof documents)["\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

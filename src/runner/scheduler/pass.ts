@@ -57,7 +57,7 @@ async function nextWave(ctx: SchedulerContext, tried: Set<number>): Promise<Queu
   const depths = dueDepths(due.map((c) => c.id), input.edges);
   const depth = Math.min(...due.map((c) => depths.get(c.id) ?? 0));
   const rows = new Map(due.filter((c) => (depths.get(c.id) ?? 0) === depth).map((c) => [c.id, c]));
-  const plan = planRefreshes(input);
+  const plan = planRefreshes({ ...input, retry: ctx.retry });
   for (const c of plan.cycles) ctx.log.warn({ cycle: c }, 'dependency cycle: its tables are skipped');
   const queue: Queued[] = [];
   for (const item of plan.items) {
