@@ -110,7 +110,7 @@ describe('the status page', () => {
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(await res.text()).toContain('<noscript>');
-    for (const asset of ['app.js', 'api.js', 'view.js', 'graph.js', 'format.js', 'graphql-ws.js', 'style.css']) {
+    for (const asset of ['app.js', 'api.js', 'view.js', 'alerts.js', 'graph.js', 'format.js', 'graphql-ws.js', 'style.css']) {
       expect((await fetch(`${base}/status-page/${asset}`)).status, asset).toBe(200);
     }
     expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
@@ -123,6 +123,8 @@ describe('the status page', () => {
     expect(await page.locator('button[data-action]').count()).toBe(0);
     expect(await page.locator('#actions-head').isHidden()).toBe(true);
     await expect(row(page, FORCED).locator('.last-run').textContent()).resolves.toContain('never run');
+    // Nothing has failed: the open alerts say so (test/open-alerts.test.ts opens and closes some).
+    await expect(page.locator('#alerts').textContent()).resolves.toContain('No open alerts');
     // The graph: a node per table, an arrow per dependency edge.
     expect(await page.locator('#graph g.node').count()).toBe(8);
     expect(await page.locator('#graph path.edge').count()).toBe(5);
@@ -201,6 +203,7 @@ describe('the status page as a visitor without the right token meets it', () => 
     expect(await page.locator('#notice').isHidden()).toBe(true);
     expect(await page.locator('#summary').isHidden()).toBe(true); // no "0 tables" that are not
     expect(await page.locator('#graph-section').isHidden()).toBe(true);
+    expect(await page.locator('#alerts-section').isHidden()).toBe(true);
     // The explanation is shown whole: not cut to one line.
     expect(await blocked.evaluate((el) => el.scrollWidth <= el.clientWidth && getComputedStyle(el).whiteSpace !== 'nowrap')).toBe(true);
     await page.screenshot({ path: path.join(path.dirname(screenshot), 'status-page-no-token.png'), fullPage: true });
@@ -209,6 +212,7 @@ describe('the status page as a visitor without the right token meets it', () => 
     await page.locator('tbody tr[data-table]').nth(7).waitFor();
     await page.locator('#connection.live').waitFor();
     expect(await page.locator('#graph-section').isVisible()).toBe(true);
+    expect(await page.locator('#alerts-section').isVisible()).toBe(true);
     expect(problems).toEqual([]);
     await page.close();
   });
@@ -223,6 +227,7 @@ describe('the status page as a visitor without the right token meets it', () => 
     expect(await page.locator('tbody tr[data-table]').count()).toBe(0);
     expect(await page.locator('button[data-action]').count()).toBe(0);
     expect(await page.locator('#graph g.node').count()).toBe(0);
+    expect(await page.locator('#alerts li').count()).toBe(0);
     await expect(page.locator('#connection').textContent()).resolves.toBe('needs a token');
     await page.close();
   });

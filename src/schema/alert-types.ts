@@ -1,7 +1,9 @@
 // The alert types of the graph: destinations (their secret never mapped, so never readable),
-// alerts, one delivery per alert and destination, and every attempt. Read through the Prisma
-// models of migration 040; their states are derived by src/alerts/alert.ts.
+// alerts, one delivery per alert and destination, every attempt, and the open alerts (an episode
+// not ended yet, as src/alerts/open-alerts.ts reads them). Read through the Prisma models of
+// migration 040; their states are derived by src/alerts/alert.ts.
 import { attemptOutcome, destinationState, type AlertFormat, type AlertKind } from '../alerts/alert.ts';
+import type { OpenAlert } from '../alerts/open-alerts.ts';
 import { builder } from './builder.ts';
 
 export const AlertKindEnum = builder.enumType('AlertKind', {
@@ -153,5 +155,48 @@ builder.prismaObject('AlertDeliveryAttempt', {
     error: t.exposeString('error', { nullable: true, description: 'Why it failed; null when it succeeded.' }),
     durationMs: t.exposeInt('durationMs', { nullable: true, description: 'From sending to the end of the answer, in milliseconds.' }),
     responseExcerpt: t.exposeString('responseExcerpt', { nullable: true, description: "The start of the destination's answer (at most 256 characters)." }),
+  }),
+});
+
+const AlertDeliveryCountsRef = builder.objectRef<OpenAlert['deliveries']>('AlertDeliveryCounts').implement({
+  description: "An alert's deliveries by status: one per destination subscribed to its kind when it was written.",
+  fields: (t) => ({
+    pending: t.exposeInt('pending', { description: 'Not delivered yet: being sent, or waiting for its next attempt.' }),
+    delivered: t.exposeInt('delivered', { description: 'Accepted by their destination (2xx).' }),
+    abandoned: t.exposeInt('abandoned', { description: 'Given up: the destination was disabled, or every attempt failed for a day.' }),
+    total: t.int({ description: 'All of them; 0 when no enabled destination wanted its kind.', resolve: (c) => c.pending + c.delivered + c.abandoned }),
+  }),
+});
+
+// run, config and alert are findUnique calls: Prisma batches those of one tick into one query,
+// so a list of open alerts costs one statement per relation asked for, not one per alert.
+export const OpenAlertRef = builder.objectRef<OpenAlert>('OpenAlert').implement({
+  description: "An alert whose episode has not ended: a table's failure not followed by its recovery, or a late or blocked table that has not refreshed successfully since.",
+  fields: (t) => ({
+    kind: t.field({ type: AlertKindEnum, description: 'TABLE_FAILED, TABLE_LATE or TABLE_BLOCKED (TABLE_RECOVERED only ends a failure).', resolve: (a) => a.kind }),
+    table: t.string({ description: 'The table, as schema.table.', resolve: (a) => `${a.tableSchema}.${a.tableName}` }),
+    tableSchema: t.exposeString('tableSchema', { description: 'Schema of the table.' }),
+    tableName: t.exposeString('tableName', { description: 'Name of the table.' }),
+    since: t.expose('since', { type: 'DateTime', description: "When it opened: the alert's occurredAt." }),
+    reason: t.exposeString('reason', { description: 'Why, for people: the error, the failed parent, how late.' }),
+    run: t.prismaField({
+      type: 'RefreshRun',
+      nullable: true,
+      description: 'The run that failed (TABLE_FAILED); null for a late or blocked table, or a run removed since.',
+      resolve: (query, a, _args, ctx) => (a.runId === null ? null : ctx.db.prisma.refreshRun.findUnique({ ...query, where: { id: a.runId } })),
+    }),
+    config: t.prismaField({
+      type: 'RefreshConfig',
+      nullable: true,
+      description: 'The table; null if it was unregistered a moment ago.',
+      resolve: (query, a, _args, ctx) => ctx.db.prisma.refreshConfig.findUnique({ ...query, where: { id: a.configId } }),
+    }),
+    alert: t.prismaField({
+      type: 'Alert',
+      nullable: true,
+      description: 'The alert that opened it, with each delivery and attempt; null if it was removed a moment ago.',
+      resolve: (query, a, _args, ctx) => ctx.db.prisma.alert.findUnique({ ...query, where: { id: a.alertId } }),
+    }),
+    deliveries: t.expose('deliveries', { type: AlertDeliveryCountsRef, description: "Where the alert's deliveries stand, by status." }),
   }),
 });

@@ -1,10 +1,12 @@
-// Alerts in the graph: the destinations and the alerts sent (read scope; a destination's URL for
-// admins only), and the admin's mutations on destinations. The types are alert-types.ts; the
-// commands src/alerts/destinations.ts (validation, unique names, the write-only secret).
+// Alerts in the graph: the destinations, the alerts sent and the alerts open now (read scope; a
+// destination's URL for admins only), and the admin's mutations on destinations. The types are
+// alert-types.ts; the commands src/alerts/destinations.ts (validation, unique names, the
+// write-only secret); which alerts are open, src/alerts/open-alerts.ts.
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Prisma } from '../generated/prisma/client.ts';
 import { createAlertDestination, deleteAlertDestination, updateAlertDestination } from '../alerts/destinations.ts';
-import { AlertDestinationRef, AlertFormatEnum, AlertKindEnum } from './alert-types.ts';
+import { readOpenAlerts } from '../alerts/open-alerts.ts';
+import { AlertDestinationRef, AlertFormatEnum, AlertKindEnum, OpenAlertRef } from './alert-types.ts';
 import { builder, type Context } from './builder.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.ts';
 import { idOf } from './mutations.ts';
@@ -49,6 +51,11 @@ builder.queryFields((t) => ({
     { description: 'A page of alerts, newest first.' },
     { description: 'An alert, with its cursor.' },
   ),
+  openAlerts: t.field({
+    type: [OpenAlertRef],
+    description: 'The alerts whose episode is open, newest first: a failure not yet followed by its recovery, a late or blocked table not refreshed successfully since (the status page lists these).',
+    resolve: (_root, _args, ctx) => readOpenAlerts(ctx.db.pool),
+  }),
 }));
 
 const findDestination = (ctx: Context, id: number) => ctx.db.prisma.alertDestination.findUniqueOrThrow({ where: { id } });

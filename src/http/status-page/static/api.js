@@ -14,6 +14,7 @@ const HEALTH_QUERY = `query StatusPageHealth {
   runnerStatus {
     runsInFlight { run { id config { id } } rowsProcessed totalRows percent rowsPerSecond etaSeconds }
   }
+  openAlerts { kind table since reason }
 }`;
 
 const CONFIGS_QUERY = `query StatusPageConfigs($after: String) {
@@ -45,7 +46,7 @@ async function request(query, variables, token) {
   return body.data;
 }
 
-/** Every table's health, and the runs in flight with their progress. */
+/** Every table's health, the runs in flight with their progress, and the open alerts. */
 export function loadHealth(token) {
   return request(HEALTH_QUERY, {}, token);
 }

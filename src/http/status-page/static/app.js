@@ -1,9 +1,12 @@
-// The status page's entry module. It reads every table's health and the dependency edges, then
-// keeps them current from the refreshEvents subscription: RunStarted/RunProgress move the
-// table's progress bar, RunFinished and RunBlocked re-read tableHealth (counts, verdict, next
-// refresh), ConfigChanged re-reads the edges too, a reconnect re-reads everything missed, and a
-// re-read once a minute catches what no event announces (a table going LATE). The states are
-// tableHealth's, the same every other surface shows.
+// The status page's entry module. It reads every table's health, the open alerts and the
+// dependency edges, then keeps them current from the refreshEvents subscription:
+// RunStarted/RunProgress move the table's progress bar, RunFinished and RunBlocked re-read
+// tableHealth and openAlerts (counts, verdict, next refresh; a recovery's alert is closed by the
+// success it comes with), ConfigChanged re-reads the edges too, a reconnect re-reads everything
+// missed, and a re-read once a minute catches what no event announces (a table going LATE, and
+// the alerts written after a run's end: a final failure's, written with its schedule, and a late
+// or blocked table's, found after a pass). The states are tableHealth's, the same every other
+// surface shows.
 //
 // The token: `?token=…` in the address (moved into sessionStorage at once and removed from the
 // address bar and history) or the token field. It is sent like any client's and kept for this
@@ -11,6 +14,7 @@
 // reads are off, or a refused token) the page says plainly what is needed and where to paste
 // it, shows nothing of an earlier token's data, and does not try to go live. Force and Cancel
 // appear only with the `operate` scope; the server checks every mutation anyway.
+import { openAlertItems } from './alerts.js';
 import { cancelRefresh, forceRefresh, loadConfigs, loadHealth, loadViewer, subscribeToEvents } from './api.js';
 import { html } from './format.js';
 import { dependencyGraph } from './graph.js';
@@ -30,6 +34,8 @@ const state = {
   loadFailed: false,
   /** tableHealth rows, in the server's order. */
   health: [],
+  /** openAlerts, newest first. */
+  alerts: [],
   /** configId → { tableSchema, tableName, parents: [{ id, soft }] } */
   configs: new Map(),
   /** configId → what this page knows of the table's current or just-finished run. */
@@ -41,10 +47,11 @@ const state = {
 // Rendering --------------------------------------------------------------------------------------
 /**
  * What the page draws from `state`, in order: each entry fills its element (`id`, in index.html)
- * with markup, and hides `hide` (its section) while nothing may be shown. A new section (alerts,
- * say) is its element and one entry here, plus whatever it reads in `reload`.
+ * with markup, and hides `hide` (its section) while nothing may be shown. A new section is its
+ * element and one entry here, plus whatever it reads in `reload` (the open alerts came that way).
  */
 const SECTIONS = [
+  { id: 'alerts', markup: () => openAlertItems(state), hide: 'alerts-section' },
   { id: 'tables-body', markup: () => tableRows(state) },
   // Without a token that may read, counts and an empty graph would only mislead.
   { id: 'summary', markup: () => summary(state), hide: 'summary' },
@@ -94,9 +101,10 @@ function notify(message, kind = 'info') {
 // Reading ----------------------------------------------------------------------------------------
 async function refreshHealth(generation) {
   const asked = Date.now();
-  const { tableHealth, runnerStatus } = await loadHealth(state.token);
+  const { tableHealth, runnerStatus, openAlerts } = await loadHealth(state.token);
   if (generation !== state.generation) return; // asked with an earlier token
   state.health = tableHealth;
+  state.alerts = openAlerts;
   state.loaded = true;
   const inFlight = new Map(runnerStatus.runsInFlight.filter((f) => f.run.config).map((f) => [f.run.config.id, f]));
   for (const [configId, f] of inFlight) {
@@ -222,7 +230,7 @@ async function useToken(token) {
   // Forget everything the previous token showed before asking anything with this one.
   const generation = ++state.generation;
   stopEvents();
-  Object.assign(state, { blocked: null, canOperate: false, loaded: false, loadFailed: false, health: [], configs: new Map(), live: new Map() });
+  Object.assign(state, { blocked: null, canOperate: false, loaded: false, loadFailed: false, health: [], alerts: [], configs: new Map(), live: new Map() });
   notify('');
   render();
   $('token-forget').hidden = !state.token;
@@ -300,7 +308,8 @@ $('token-form').addEventListener('submit', (event) => {
 });
 $('token-forget').addEventListener('click', () => void useToken(null));
 // Relative times ("in 3 hours") and ETAs age even when nothing happens; and a table turns LATE
-// (its freshness SLA passes) with no event to say so: re-read the states once a minute.
+// (its freshness SLA passes), or an alert opens, with no event to say so: re-read the states and
+// the open alerts once a minute.
 setInterval(render, 15_000);
 setInterval(() => state.loaded && !state.blocked && reloadSoon(), 60_000);
 
