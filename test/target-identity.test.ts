@@ -273,6 +273,8 @@ describe('an incremental table', () => {
 describe('a table this role does not own', () => {
   const role = `sqp_ti_${randomBytes(3).toString('hex')}`;
   const ownerRole = `${role}_owner`;
+  // A password: the embedded server CI runs on (no TEST_DATABASE_URL) does not trust local logins.
+  const password = randomBytes(12).toString('hex');
   let owned: TestDatabase;
   let service: pg.Pool;
   /** A superuser's pool: creates the table, and acts as its owner through SET ROLE. */
@@ -292,11 +294,12 @@ describe('a table this role does not own', () => {
     // As docs/deploy/create-role.sql's role on a database whose data tables another role owns:
     // it migrates (and owns) the refresh tables; the data table has only DML granted to it.
     owned = await createEmptyDatabase();
-    await adminQuery(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
+    await adminQuery(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
     await adminQuery(`CREATE ROLE ${ownerRole} NOLOGIN NOSUPERUSER`);
     await adminQuery(`ALTER DATABASE ${owned.name} OWNER TO ${role}`);
     const url = new URL(owned.url);
     url.username = role;
+    url.password = password;
     await migrate(url.toString());
     service = openTestPool(url.toString(), 4);
     admin = openTestPool(owned.url, 2);
