@@ -1,8 +1,9 @@
-// alerts/ — someone is told. What an alert is (this file); the outbox it is written to in the
-// transaction of the state change it reports (enqueue.ts); the webhook destinations an admin
-// manages (destinations.ts); the body, its signature and headers (payload.ts); one signed POST
-// (post.ts); the delivery worker any replica runs (delivery.ts, its SQL in sql.ts) and the step
-// that starts it (start.ts). Tables: migration 040_alerts.
+// alerts/ — someone is told. What an alert is (this file); when a table's state change is told,
+// once per episode (table-alerts.ts), and which episodes are open (open-alerts.ts); the outbox an
+// alert is written to in the transaction of the state change it reports (enqueue.ts); the webhook
+// destinations an admin manages (destinations.ts); the body, its signature and headers
+// (payload.ts); one signed POST (post.ts); the delivery worker any replica runs and the step that
+// starts it (delivery.ts, its SQL in sql.ts). Tables: migration 040_alerts.
 // May import: pg, node built-ins, src/errors.ts, src/logger.ts, the channels of
 // src/subscriptions/listener.ts and the retry doubling of src/runner/state/planner.ts. Never the
 // engine, the scheduler or the graph: the engine calls enqueueAlert, the graph reads the tables.
