@@ -53,6 +53,19 @@ describe('node(id:) and nodes(ids:)', () => {
     ]);
   });
 
+  it('keeps the rows that resolve when one id is missing and another garbled: null at each, an error at the garbled index', async () => {
+    const here = gid(`RefreshConfig:${configId}`);
+    const res = await execute(server.url, Nodes, { ids: [here, gid('RefreshConfig:999999'), 'not base64 at all', here] });
+    expect(res.data!.nodes).toEqual([
+      { __typename: 'RefreshConfig', id: here, tableName: 'weekly_summary' },
+      null,
+      null,
+      { __typename: 'RefreshConfig', id: here, tableName: 'weekly_summary' },
+    ]);
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0]).toMatchObject({ path: ['nodes', 2], message: expect.stringContaining('Invalid global ID'), extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
   it('refuses every id but the canonical form, as a user error naming the id', async () => {
     const canonical = gid(`RefreshConfig:${configId}`);
     expect((await execute(server.url, Node, { id: canonical })).data!.node).toMatchObject({ tableName: 'weekly_summary' });

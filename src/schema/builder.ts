@@ -84,10 +84,8 @@ export const builder = new SchemaBuilder<{
       description: 'The object with this global id; null when no such row exists (any more).',
       args: { id: { description: 'A global id, exactly as the graph handed it out.' } },
     },
-    nodesQueryOptions: {
-      description: 'The objects with these global ids, in the same order; null for each id whose row does not exist.',
-      args: { ids: { description: 'Global ids, exactly as the graph handed them out.' } },
-    },
+    // nodes(ids:) is src/schema/nodes.ts: relay's decodes every id first, so one bad id nulled the list.
+    nodesQueryOptions: false,
     pageInfoTypeOptions: { description: 'Where this page sits in the whole list, and the cursors to fetch the neighbouring pages.' },
     hasNextPageFieldOptions: { description: 'More items follow this page (fetch them with first and after: endCursor).' },
     hasPreviousPageFieldOptions: { description: 'Items precede this page (fetch them with last and before: startCursor).' },

@@ -16,6 +16,7 @@ import './status.ts';
 import './statistics.ts';
 import './viewer.ts';
 import './alerts.ts';
+import './nodes.ts';
 
 const built = builder.toSchema();
 // The Prisma plugin adds totalCount to connections without a description (it takes no option
