@@ -27,6 +27,7 @@ import type { Logger } from './logger.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
+import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 
 type ServerContext = { connectionParams?: Record<string, unknown> };
 
@@ -144,6 +145,9 @@ function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['
       },
     },
   ];
+  // graphql-sse's protocol at /graphql/stream, both of its modes: distinct connections, and the
+  // single connection a client reserves with PUT (yoga's own /graphql speaks only the first).
+  plugins.push(useGraphQLSSE({ endpoint: '/graphql/stream' }) as Plugin);
   if (!graphql.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   }
