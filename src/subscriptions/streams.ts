@@ -37,7 +37,7 @@ export function eventStream(
   const unsubscribe = bus.subscribe((e) => {
     if (!matches(e, filter)) return;
     if (e.type === 'run:progress') return throttle.progress(e);
-    if (e.type === 'run:finished') throttle.finish(e.runId);
+    throttle.before(e); // a held progress of the run first: commit order
     backlog.push(e);
   });
   subscribers.count++;

@@ -1,7 +1,8 @@
 // Progress throttled per run, for GraphQL streams and for the replica transport alike: a run's
 // first progress passes at once, later ones at most one per interval; in between the latest is
-// held (it replaces older ones) and passes when the interval ends or before the run's finish,
-// so the first and the last progress of a run always get through.
+// held (it replaces older ones) and passes when the interval ends or before any other event of
+// the run (a quality metric, its finish), so the first and the last progress of a run always get
+// through and a run's events keep the order they were committed in.
 import type { RefreshEvent } from './events.ts';
 
 export type RunProgress = Extract<RefreshEvent, { type: 'run:progress' }>;
@@ -9,8 +10,11 @@ export type RunProgress = Extract<RefreshEvent, { type: 'run:progress' }>;
 export interface ProgressThrottle {
   /** Passes a run's progress now, or holds it until the run's interval ends. */
   progress(event: RunProgress): void;
-  /** Passes the run's held progress now and forgets the run: call it before passing the run's finish. */
-  finish(runId: number): void;
+  /**
+   * Call before passing any other event of a run: passes its held progress first (so nothing of
+   * the run overtakes it), and forgets the run at its finish.
+   */
+  before(event: RefreshEvent): void;
   /** Clears the timers (held progress is dropped). */
   stop(): void;
 }
@@ -43,9 +47,10 @@ export function createProgressThrottle(intervalMs: number, pass: (event: RunProg
       run.held = event;
       run.timer ??= setTimeout(() => release(event.runId), intervalMs - (t - run.at));
     },
-    finish(runId) {
-      release(runId);
-      runs.delete(runId);
+    before(event) {
+      if (!('runId' in event) || event.type === 'run:progress') return;
+      release(event.runId);
+      if (event.type === 'run:finished') runs.delete(event.runId);
     },
     stop() {
       for (const run of runs.values()) if (run.timer) clearTimeout(run.timer);

@@ -39,7 +39,7 @@ export function createReplicaTransport(options: {
   const onLocal = (event: RefreshEvent) => {
     if (remote.has(event) || event.type === 'config:changed') return;
     if (event.type === 'run:progress') return throttle.progress(event);
-    if (event.type === 'run:finished') throttle.finish(event.runId);
+    throttle.before(event); // a held progress of the run first: commit order
     outbox.send(event);
   };
   const onRemote = (payload: string) => {
