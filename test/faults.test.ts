@@ -12,7 +12,7 @@ import type { Runner } from '../src/runner/scheduler/runner.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, notify, CHANNELS, type DatabaseListener } from '../src/subscriptions/listener.ts';
 import { adminQuery, createTestDatabase, openTestPool } from './support/db.ts';
-import { buildTestRunner, registerTestTable, tableChecksum } from './support/refresh.ts';
+import { buildTestRunner, expectSameAsSource, sourceAndTarget as sharedSourceAndTarget } from './support/refresh.ts';
 import { recordEvents, type Recorded } from './support/events.ts';
 import { eventually } from './support/until.ts';
 
@@ -31,23 +31,8 @@ afterAll(async () => {
   await database.drop();
 });
 
-/** A source table src.<name> of `rows` rows and its target sqp.<name>, registered, not due. */
-async function sourceAndTarget(name: string, rows: number, opts: { pageSize?: number; msPerRow?: number; mode?: 'full' | 'incremental' } = {}) {
-  await pool.query(`CREATE TABLE src.${name} (id int PRIMARY KEY, v int, updated_at timestamptz NOT NULL DEFAULT now())`);
-  await pool.query(`INSERT INTO src.${name} (id, v) SELECT g, g * 3 FROM generate_series(1, $1) g`, [rows]);
-  await pool.query(`CREATE TABLE sqp.${name} (id int PRIMARY KEY, v int, updated_at timestamptz)`);
-  const slow = opts.msPerRow ? ` WHERE pg_sleep(${opts.msPerRow / 1000}) IS NOT NULL` : '';
-  const params = {
-    source: { type: 'postgres', query: `SELECT id, v, updated_at FROM src.${name}${slow}` },
-    pageSize: opts.pageSize ?? 100,
-    ...(opts.mode === 'incremental' ? { mode: 'incremental', cursorColumn: 'updated_at' } : {}),
-    quality: { rowCountChange: { min: -1, max: 1000 } },
-  };
-  return registerTestTable(pool, { tableName: name, isEnabled: true, customSyncParams: params, nextRefreshAt: '30 days' });
-}
-
-const same = async (name: string) =>
-  expect(await tableChecksum(pool, `sqp.${name}`, ['id', 'v'])).toEqual(await tableChecksum(pool, `src.${name}`, ['id', 'v']));
+const sourceAndTarget = (name: string, rows: number, opts?: Parameters<typeof sharedSourceAndTarget>[3]) => sharedSourceAndTarget(pool, name, rows, opts);
+const same = (name: string) => expectSameAsSource(pool, name);
 
 interface Started {
   runner: Runner;

@@ -16,7 +16,7 @@ import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener } from '../src/subscriptions/listener.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { recordEvents, type Recorded } from './support/events.ts';
-import { buildTestRunner, registerTestTable, tableChecksum } from './support/refresh.ts';
+import { buildTestRunner, expectSameAsSource, sourceAndTarget as sharedSourceAndTarget } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
@@ -48,21 +48,8 @@ afterAll(async () => {
   await database.drop();
 });
 
-/** A source table src.<name> of `rows` rows and its target sqp.<name>, registered, not due. */
-async function sourceAndTarget(name: string, rows: number, opts: { pageSize: number; msPerRow: number }): Promise<number> {
-  await pool.query(`CREATE TABLE src.${name} (id int PRIMARY KEY, v int)`);
-  await pool.query(`INSERT INTO src.${name} (id, v) SELECT g, g * 3 FROM generate_series(1, $1) g`, [rows]);
-  await pool.query(`CREATE TABLE sqp.${name} (id int PRIMARY KEY, v int)`);
-  const params = {
-    source: { type: 'postgres', query: `SELECT id, v FROM src.${name} WHERE pg_sleep(${opts.msPerRow / 1000}) IS NOT NULL` },
-    pageSize: opts.pageSize,
-    quality: { rowCountChange: { min: -1, max: 1000 } },
-  };
-  return registerTestTable(pool, { tableName: name, isEnabled: true, customSyncParams: params, nextRefreshAt: '30 days' });
-}
-
-const same = async (name: string) =>
-  expect(await tableChecksum(pool, `sqp.${name}`, ['id', 'v'])).toEqual(await tableChecksum(pool, `src.${name}`, ['id', 'v']));
+const sourceAndTarget = (name: string, rows: number, opts?: Parameters<typeof sharedSourceAndTarget>[3]) => sharedSourceAndTarget(pool, name, rows, opts);
+const same = (name: string) => expectSameAsSource(pool, name);
 
 interface Replica {
   name: string;

@@ -1,6 +1,7 @@
 // Helpers for refresh tests: a table registered and configured through the commands, a runner
 // with the tests' defaults, configs from the database, checksums of tables.
 import pg from 'pg';
+import { expect } from 'vitest';
 import { registerTable, updateRefreshConfig, type ConfigSettings } from '../../src/commands/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { RefreshConfigRow } from '../../src/runner/engine/refresh-table.ts';
@@ -71,4 +72,28 @@ export async function tableChecksum(pool: pg.Pool, relation: string, columns: st
     `SELECT count(*)::text AS n, coalesce(sum(('x' || substr(${row}, 1, 15))::bit(60)::bigint), 0)::text AS sum FROM ${relation}`,
   );
   return { rows: Number(rows[0]!.n), checksum: rows[0]!.sum };
+}
+
+/**
+ * A source table src.<name> of `rows` rows (id, v = 3·id, updated_at) and its target sqp.<name>,
+ * registered, not due: a postgres source on the test database, slowed by `msPerRow` when given.
+ * The caller creates schema src.
+ */
+export async function sourceAndTarget(pool: pg.Pool, name: string, rows: number, opts: { pageSize?: number; msPerRow?: number; mode?: 'full' | 'incremental' } = {}): Promise<number> {
+  await pool.query(`CREATE TABLE src.${name} (id int PRIMARY KEY, v int, updated_at timestamptz NOT NULL DEFAULT now())`);
+  await pool.query(`INSERT INTO src.${name} (id, v) SELECT g, g * 3 FROM generate_series(1, $1) g`, [rows]);
+  await pool.query(`CREATE TABLE sqp.${name} (id int PRIMARY KEY, v int, updated_at timestamptz)`);
+  const slow = opts.msPerRow ? ` WHERE pg_sleep(${opts.msPerRow / 1000}) IS NOT NULL` : '';
+  const params = {
+    source: { type: 'postgres', query: `SELECT id, v, updated_at FROM src.${name}${slow}` },
+    pageSize: opts.pageSize ?? 100,
+    ...(opts.mode === 'incremental' ? { mode: 'incremental', cursorColumn: 'updated_at' } : {}),
+    quality: { rowCountChange: { min: -1, max: 1000 } },
+  };
+  return registerTestTable(pool, { tableName: name, isEnabled: true, customSyncParams: params, nextRefreshAt: '30 days' });
+}
+
+/** The target sqp.<name> holds exactly the rows of src.<name> (id and v). */
+export async function expectSameAsSource(pool: pg.Pool, name: string): Promise<void> {
+  expect(await tableChecksum(pool, `sqp.${name}`, ['id', 'v'])).toEqual(await tableChecksum(pool, `src.${name}`, ['id', 'v']));
 }

@@ -5,6 +5,7 @@
 // most once per WATCH_INTERVAL_MS per process: passes come with every wake-up.
 import { alertNewEpisodes, type EpisodeCandidate } from '../../alerts/table-alerts.ts';
 import { tableHealth, type TableHealth } from '../state/health.ts';
+import { FAILED_PARENT_NOTE } from '../state/planner.ts';
 import type { SchedulerContext } from './context.ts';
 
 const WATCH_INTERVAL_MS = 30_000;
@@ -29,7 +30,7 @@ function candidates(h: TableHealth): EpisodeCandidate[] {
   const table = { configId: h.configId, tableSchema: h.tableSchema, tableName: h.tableName, since: h.lastRefreshAt };
   const out: EpisodeCandidate[] = [];
   if (h.late) out.push({ ...table, kind: 'table_late', reason: h.state === 'late' ? h.reasons.join('; ') : `late: its freshness SLA of ${h.freshnessSlaHours} h passed at ${h.lateAfter.toISOString()}` });
-  const failedParents = h.state === 'blocked' ? h.reasons.filter((r) => r.endsWith('its latest refresh failed')) : [];
+  const failedParents = h.state === 'blocked' ? h.reasons.filter((r) => r.endsWith(FAILED_PARENT_NOTE)) : [];
   if (failedParents.length) out.push({ ...table, kind: 'table_blocked', reason: failedParents.join('; ') });
   return out;
 }

@@ -85,6 +85,9 @@ export interface Plan {
 }
 
 const HOUR = 3_600_000;
+/** How the planner says a hard parent blocks a table because its latest refresh failed (what alerts tell as TABLE_BLOCKED). */
+export const FAILED_PARENT_NOTE = 'its latest refresh failed';
+
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 3_600_000 };
 
 /** Backoff before retry `attempt` (1-based), without jitter (the runner adds jitter). */
@@ -241,7 +244,7 @@ function verdict(id: number, at: number, facts: VerdictFacts): Pick<PlannedRefre
     if (e.type === 'hard') {
       state = 'blocked';
       blockedBy.push(p);
-      notes.push(`blocked by ${p}: its latest refresh failed`);
+      notes.push(`blocked by ${p}: ${FAILED_PARENT_NOTE}`);
     } else {
       unhealthySoftParents.push(p);
       notes.push(`soft dependency ${p} is unhealthy (latest refresh failed); runs anyway`);
