@@ -100,7 +100,7 @@ export const AlertDestinationRef = builder.prismaNode('AlertDestination', {
   }),
 });
 
-const AlertRef = builder.prismaNode('Alert', {
+builder.prismaNode('Alert', {
   id: { field: 'id' },
   nullable: true,
   description: 'An alert: a table failed, recovered, went late or was blocked. Sent to every destination subscribed to its kind.',
