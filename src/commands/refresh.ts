@@ -84,7 +84,7 @@ function paramsOf(config: RefreshConfigRow, mode: ForceRequest['mode']): SyncPar
  * its params (with `mode`, when given) valid, a source among them — or the typed error naming
  * the field. Refused here, a request never waits for a run that cannot serve it.
  */
-async function refreshableConfig(pool: pg.Pool, req: { tableSchema: string; tableName: string }, mode: ForceRequest['mode']): Promise<{ config: RefreshConfigRow; params: SyncParams }> {
+export async function refreshableConfig(pool: pg.Pool, req: { tableSchema: string; tableName: string }, mode: ForceRequest['mode']): Promise<{ config: RefreshConfigRow; params: SyncParams }> {
   const config = await configOf(pool, req.tableSchema, req.tableName);
   if (!config.isEnabled) throw new ConflictError('tableName', `tableName: ${req.tableSchema}.${req.tableName} is disabled; enable it with updateRefreshConfig first`);
   return { config, params: paramsOf(config, mode) };

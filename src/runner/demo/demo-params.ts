@@ -25,6 +25,8 @@ export function demoSyncParams(): Record<string, SyncParamsInput> {
       keyColumns: ['asin', 'search_query', 'start_date'],
       mode: 'incremental',
       cursorColumn: 'updated_at',
+      // The report week: what a backfill ranges over.
+      partitionColumn: 'start_date',
       // Corrections can arrive stamped a little before the newest row already read.
       lookbackHours: 48,
     },
@@ -32,6 +34,7 @@ export function demoSyncParams(): Record<string, SyncParamsInput> {
       source: { type: 'postgres', query: select(BRAND_COLUMNS, 'search_query_performance') },
       keyColumns: ['search_query', 'start_date'],
       mode: 'full',
+      partitionColumn: 'start_date',
       deleteMissing: true,
     },
     daily_sqp_data: {

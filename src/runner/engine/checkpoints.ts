@@ -2,6 +2,7 @@
 // written in the same transaction as each page staged (engine/write.ts), so it always tells exactly
 // what the run's staging table holds; the publish completes it with the target's merge.
 import type pg from 'pg';
+import type { ReadWindow } from '../sources/source.ts';
 
 /** What a run needs to continue where a previous slice (or a crashed process) stopped. */
 export interface CheckpointState {
@@ -28,6 +29,8 @@ export interface CheckpointState {
   readStartedAt?: string;
   /** Lower bound of the read (incremental), as text, or null. */
   since: string | null;
+  /** A backfill chunk's range: the load reads and replaces these rows only. */
+  window?: ReadWindow;
   watermarkBefore: string | null;
   /** Largest cursor value loaded so far. */
   watermarkAfter: string | null;

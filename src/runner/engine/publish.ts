@@ -92,8 +92,10 @@ async function apply(run: Run, started: StartedRun, loader: StagedLoad, audit: L
     counts.duplicates = await loader.duplicates();
   }
   Object.assign(state, { inserted: counts.inserted, updated: counts.updated, duplicates: counts.duplicates, nullKeys: audit.nullKeys });
-  if (audit.maxCursor !== null && (state.watermarkAfter === null || greater(audit.maxCursor, state.watermarkAfter))) state.watermarkAfter = audit.maxCursor;
-  run.deleted = params.deleteMissing ? await deleteMissing(run.client, target, keyColumns, loader.stage, window) : 0;
+  // A backfill chunk leaves the watermark as it was: the rows changed after it, outside the range, are still to read.
+  if (!state.window && audit.maxCursor !== null && (state.watermarkAfter === null || greater(audit.maxCursor, state.watermarkAfter))) state.watermarkAfter = audit.maxCursor;
+  // A backfill chunk replaces its range: the range's rows the source lacks go.
+  run.deleted = params.deleteMissing || state.window ? await deleteMissing(run.client, target, keyColumns, loader.stage, window) : 0;
   return { ...counts, deleted: run.deleted };
 }
 
@@ -111,7 +113,7 @@ async function targetFacts(run: Run, started: StartedRun, loader: StagedLoad, tr
   const targetIdentity = await identityAfterPublish(run.client, started.target);
   if (!tracking.touched) return { targetIdentity };
   const { target, keyColumns, params } = started;
-  const readAll = run.state!.since === null;
+  const readAll = run.state!.since === null && !run.state!.window;
   const kept = readAll && !params.deleteMissing ? { rowsNotInSource: await countMissing(run.client, target, keyColumns, loader.stage) } : {};
   return { targetIdentity, targetTouched: { reason: tracking.touched, repair: readAll ? 'readAll' : 'nextRun', ...kept } };
 }

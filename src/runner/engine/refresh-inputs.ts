@@ -6,7 +6,7 @@ import { describeTable, matchesUniqueKey, quoteIdent, type TargetTable } from '.
 import { RefreshFailure } from './refresh-failures.ts';
 import type { RefreshConfigRow, RefreshOptions } from './refresh-types.ts';
 import type { RunMetadata } from './run-metadata.ts';
-import type { InDatabaseRead, OpenReadRequest, PagedSource } from '../sources/source.ts';
+import type { InDatabaseRead, OpenReadRequest, PagedSource, ReadWindow } from '../sources/source.ts';
 import type { SyncParams } from '../params/sync-params.ts';
 import { issuePath, SyncParamsError, type ParamIssue } from '../params/params-error.ts';
 
@@ -61,16 +61,39 @@ export function incrementalSince(params: SyncParams, previous: { metadata: RunMe
 /**
  * The target rows a load refreshes, as a predicate on alias `t` (deletes and quality stay inside
  * it), or null: all of them. A transform says its own (everything when `since` is null); an
- * incremental read, the rows from `since` on.
+ * incremental read, the rows from `since` on; a backfill chunk, the rows of its range.
  */
-export function loadWindow(plan: InDatabaseRead | null, params: SyncParams, since: string | null, cursorColumn: string | undefined): { sql: string; params: unknown[] } | null {
-  if (plan) return { sql: plan.window, params: [since] };
+export function loadWindow(plan: InDatabaseRead | null, params: SyncParams, since: string | null, cursorColumn: string | undefined, range?: ReadWindow): { sql: string; params: unknown[] } | null {
+  if (plan) return { sql: plan.window, params: [since, range?.from ?? null, range?.to ?? null] };
+  // Text bounds: PostgreSQL reads them as the column's type.
+  if (range) return { sql: `t.${quoteIdent(range.column)} >= $1 AND t.${quoteIdent(range.column)} < $2`, params: [range.from, range.to] };
   return params.mode === 'incremental' && since && cursorColumn ? { sql: `t.${quoteIdent(cursorColumn)} >= $1`, params: [since] } : null;
 }
 
+/**
+ * The column a backfill of this table ranges over: its partitionColumn, else its cursorColumn
+ * (a transform: its parent's report dates); null when it has neither.
+ */
+export function backfillColumn(params: SyncParams, transform: boolean): string | null {
+  if (transform) return 'start_date';
+  return params.partitionColumn ?? params.cursorColumn ?? null;
+}
+
+/** A backfill chunk's range as a source reads it (the column's type decides how bounds compare); throws when the table has no column to range over. */
+export function backfillRange(params: SyncParams, target: TargetTable, transform: boolean, chunk: { from: string; to: string }): ReadWindow {
+  const column = backfillColumn(params, transform);
+  if (!column) throw new RefreshFailure('a backfill needs partitionColumn or cursorColumn in the params', { reason: 'params', retryable: false });
+  const type = transform ? 'date' : target.columns.find((c) => c.name === column)?.type;
+  if (type !== 'date' && !type?.startsWith('timestamp')) {
+    throw new RefreshFailure(`a backfill ranges over a date or timestamp column: ${column} is ${type ?? 'missing'}`, { reason: 'params', retryable: false });
+  }
+  return { column, from: chunk.from, to: chunk.to, type: type === 'date' ? 'date' : 'timestamp' };
+}
+
 /** What a source is asked to read for a table: its query's named params with `since`, the page size, the keys. */
-export function readRequest(config: RefreshConfigRow, params: SyncParams, keyColumns: string[], since: string | null): OpenReadRequest & { source: SyncParams['source'] } {
+export function readRequest(config: RefreshConfigRow, params: SyncParams, keyColumns: string[], since: string | null, range?: ReadWindow): OpenReadRequest & { source: SyncParams['source'] } {
   return {
+    ...(range ? { window: range } : {}),
     table: { schema: config.tableSchema, name: config.tableName },
     params: { ...('params' in params.source ? params.source.params : {}), since },
     pageSize: params.pageSize,
@@ -84,7 +107,7 @@ export function readRequest(config: RefreshConfigRow, params: SyncParams, keyCol
  * column and together they are one of its unique keys (a run upserts on them), the cursor and
  * a transform's columns are columns. A SyncParamsError names every bad path.
  */
-export function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined) {
+export function validateAgainstTarget(target: TargetTable, keys: string[], cursor: string | undefined, columns: string[] | undefined, partition?: string) {
   const table = `${target.schema}.${target.name}`;
   const has = (c: string) => target.columns.some((t) => t.name === c);
   const issues: ParamIssue[] = [];
@@ -94,6 +117,7 @@ export function validateAgainstTarget(target: TargetTable, keys: string[], curso
   });
   if (issues.length === 0 && !matchesUniqueKey(target, keys)) issues.push({ path: 'keyColumns', message: `(${keys.join(', ')}) is not a unique key of ${table}` });
   if (cursor && !has(cursor)) issues.push({ path: 'cursorColumn', message: `${cursor} is not a column of ${table}` });
+  if (partition && !has(partition)) issues.push({ path: 'partitionColumn', message: `${partition} is not a column of ${table}` });
   for (const c of columns ?? []) if (!has(c)) issues.push({ path: 'source.transform', message: `${table} has no column ${c}` });
   if (issues.length) throw new SyncParamsError(issues);
 }
@@ -107,7 +131,7 @@ export function validateAgainstTarget(target: TargetTable, keys: string[], curso
  */
 export async function checkParamsAgainstTarget(db: pg.Pool | pg.ClientBase, table: { schema: string; name: string }, params: SyncParams): Promise<void> {
   const target = await describeTable(db, table.schema, table.name);
-  if (target) validateAgainstTarget(target, params.keyColumns ?? target.primaryKey, params.cursorColumn, undefined);
+  if (target) validateAgainstTarget(target, params.keyColumns ?? target.primaryKey, params.cursorColumn, undefined, params.partitionColumn);
 }
 
 export async function enforceBudget(

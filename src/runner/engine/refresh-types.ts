@@ -49,6 +49,13 @@ export interface RefreshOptions {
   lockedClient?: pg.PoolClient;
   /** Someone asked for this run (forceRefresh, scheduleRefresh): it reads its source even when its inputs did not change. */
   force?: boolean;
+  /**
+   * This run is a chunk of a backfill: it re-loads the rows of [from, to) (`YYYY-MM-DD`) of the
+   * table's partition column (a transform: the periods its parent has rows of in the range),
+   * replaces them (rows of the range the source lacks are deleted) and leaves every other row,
+   * the watermark and the source inputs of the table's regular runs as they were.
+   */
+  backfill?: { from: string; to: string };
 }
 
 export type RefreshOutcome = {

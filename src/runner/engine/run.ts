@@ -211,6 +211,8 @@ export class Run {
    * its TABLE_RECOVERED alert when a failure of the table was told.
    */
   async scheduleAfterSuccess(): Promise<void> {
+    // A backfill chunk refreshed a range, not the table: its schedule, freshness and alerts stay its regular runs'.
+    if (this.options.backfill) return;
     const { client, config } = this;
     await client.query(`UPDATE sqp.refresh_config SET last_refresh_at = $2 WHERE id = $1`, [config.id, this.now()]);
     await moveSchedule(client, config.id, { after: nextRefreshAfterSuccess(config.nextRefreshAt, config.refreshFrequencyHours, this.now()) });

@@ -8,12 +8,12 @@ import { safeEmit } from '../../subscriptions/events.ts';
 import { failInterruptedRuns, lastSuccess, startAuditRow } from './audit-log.ts';
 import { describeTable, type TargetTable } from './catalog.ts';
 import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from './checkpoints.ts';
-import { incrementalSince, loadWindow, validateAgainstTarget } from './refresh-inputs.ts';
+import { backfillRange, incrementalSince, loadWindow, validateAgainstTarget } from './refresh-inputs.ts';
 import { RefreshFailure } from './refresh-failures.ts';
 import { requestsServed } from '../state/requests.ts';
 import type { RunMetadata } from './run-metadata.ts';
 import { readIdentity } from '../sources/registry.ts';
-import type { TableReader } from '../sources/source.ts';
+import type { ReadWindow, TableReader } from '../sources/source.ts';
 import { parseSyncParams, type SyncParams } from '../params/sync-params.ts';
 import type { Run } from './run.ts';
 import { StagedLoad, stagedRowCount } from './staging.ts';
@@ -36,8 +36,12 @@ export interface StartedRun {
 }
 
 /** The digest of what a load reads (CheckpointState.readKey). */
-function readKey(params: SyncParams, keyColumns: string[], cursorColumn: string | undefined): string {
-  const decisive = { source: readIdentity(params.source), keyColumns, cursorColumn: cursorColumn ?? null, mode: params.mode, deleteMissing: params.deleteMissing };
+function readKey(params: SyncParams, keyColumns: string[], cursorColumn: string | undefined, range: ReadWindow | undefined): string {
+  const decisive = {
+    source: readIdentity(params.source), keyColumns, cursorColumn: cursorColumn ?? null, mode: params.mode, deleteMissing: params.deleteMissing,
+    // A backfill chunk's load is another read than the table's regular one (and than another chunk's).
+    ...(range ? { window: range } : {}),
+  };
   const json = JSON.stringify(decisive);
   return createHash('sha256').update(json).digest('hex').slice(0, 32);
 }
@@ -76,11 +80,12 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
   const plan = 'inDatabase' in reader ? reader.inDatabase : null;
   const keyColumns = plan?.keyColumns ?? params.keyColumns ?? target.primaryKey;
   const cursorColumn = plan ? undefined : params.cursorColumn;
-  validateAgainstTarget(target, keyColumns, cursorColumn, plan?.columns);
+  validateAgainstTarget(target, keyColumns, cursorColumn, plan?.columns, params.partitionColumn);
+  const range = run.options.backfill ? backfillRange(params, target, plan !== null, run.options.backfill) : undefined;
 
   let state = checkpoint ? checkpoint.checkpoint_data : null;
   run.state = state;
-  const key = readKey(params, keyColumns, cursorColumn);
+  const key = readKey(params, keyColumns, cursorColumn, range);
   let restartedLoad: StartedRun['restartedLoad'] = null;
   const startOver = async (why: NonNullable<StartedRun['restartedLoad']>) => {
     restartedLoad = why;
@@ -107,10 +112,11 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
   const previous = await lastSuccess(client, config.id);
   if (!state) {
     const watermark = previous?.metadata.watermarkAfter ?? null;
-    const since = incrementalSince(params, previous);
+    // A backfill chunk reads its whole range, whatever the watermark.
+    const since = range ? null : incrementalSince(params, previous);
     state = {
       version: 1, firstRunId: run.runId!, requestIds: run.requestIds, readStartedAt: run.now().toISOString(),
-      mode: params.mode, deleteMissing: params.deleteMissing, readKey: key, since, watermarkBefore: watermark, watermarkAfter: watermark,
+      mode: params.mode, deleteMissing: params.deleteMissing || range !== undefined, readKey: key, since, ...(range ? { window: range } : {}), watermarkBefore: watermark, watermarkAfter: watermark,
       pagesDone: 0, rowsDone: 0, inserted: 0, updated: 0, duplicates: 0, nullKeys: {}, source: null, columns: plan?.columns,
     };
     await expireOtherCheckpoints(client, config.tableSchema, config.tableName, null);
@@ -121,7 +127,7 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
   }
   run.state = state;
 
-  const window = loadWindow(plan, params, state.since, cursorColumn);
+  const window = loadWindow(plan, params, state.since, cursorColumn, state.window);
   return {
     params, target, reader, keyColumns, cursorColumn, window, previous, restartedLoad,
     staging: (columns) => new StagedLoad(client, target, { configId: config.id, columns, keyColumns, cursorColumn }),

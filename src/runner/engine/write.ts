@@ -25,7 +25,8 @@ export async function writeLoad(run: Run, started: StartedRun): Promise<WriteRes
   const { reader } = started;
   // A new load: is the target as the last publish left it? (A load already under way decided at its start.)
   const targetCheck = run.state!.pagesDone === 0 ? await checkTarget(run.client, started.target, started.previous?.metadata) : null;
-  if (targetCheck?.state === 'touched') readEverything(run, started);
+  // A backfill chunk keeps to its range: the next regular run repairs a touched target (publish.ts targetFacts).
+  if (targetCheck?.state === 'touched' && !run.state!.window) readEverything(run, started);
   if ('inDatabase' in reader) {
     await writeInDatabase(run, started, reader.inDatabase);
     return { loaded: true };
@@ -52,8 +53,9 @@ async function writeInDatabase(run: Run, started: StartedRun, plan: InDatabaseRe
   const watermark = (await run.client.query<{ w: string | null }>(plan.watermark)).rows[0]!.w;
   await run.begin();
   await loader.create();
-  const staged = await loader.stageQuery(plan.select, [state.since]);
-  state.watermarkAfter = watermark ?? state.watermarkAfter;
+  const staged = await loader.stageQuery(plan.select, [state.since, state.window?.from ?? null, state.window?.to ?? null]);
+  // A backfill chunk recomputes its periods only: the changes after the watermark are still the next regular run's.
+  if (!state.window) state.watermarkAfter = watermark ?? state.watermarkAfter;
   await commitStagedPage(run, staged, null);
   run.progress(state.rowsDone);
 }
@@ -62,12 +64,12 @@ async function writePages(run: Run, started: StartedRun, source: PagedSource, ta
   const { client, config, options } = run;
   const { params, target, keyColumns, previous } = started;
   const state = run.state!;
-  const request = { ...readRequest(config, params, keyColumns, state.since), resume: state.source ?? undefined, signal: options.signal };
+  const request = { ...readRequest(config, params, keyColumns, state.since, state.window), resume: state.source ?? undefined, signal: options.signal };
   // Nothing the query reads changed since the last successful run read it, and the target is
   // as that run left it: no query, no bytes, the run ends at once (a request always reads; a
   // table can opt out in its params). The target is asked first: it costs no call to the source.
   const previousInputs = previous?.metadata.sourceInputs;
-  if (targetCheck?.state === 'untouched' && !options.force && previousInputs !== undefined && source.inputsUnchanged
+  if (targetCheck?.state === 'untouched' && !options.force && !state.window && previousInputs !== undefined && source.inputsUnchanged
     && (await source.inputsUnchanged(request, previousInputs)).unchanged) {
     return { loaded: false, outcome: await finishUnchanged(run, started) };
   }
@@ -79,7 +81,8 @@ async function writePages(run: Run, started: StartedRun, source: PagedSource, ta
     read = await source.open(request);
     run.bytes = { ...run.bytes, processed: read.stats.bytesProcessed, billed: read.stats.bytesBilled, jobId: read.stats.jobId };
     if (read.stats.jobId) state.jobId = read.stats.jobId;
-    if (read.stats.inputs !== undefined) state.sourceInputs = read.stats.inputs;
+    // A chunk's inputs are its range's: the next regular run must not take them for its own.
+    if (read.stats.inputs !== undefined && !state.window) state.sourceInputs = read.stats.inputs;
     run.details = read.details ?? {};
     const missing = read.columns.filter((c) => !target.columns.some((t) => t.name === c));
     if (missing.length) throw new RefreshFailure(`source columns not in ${target.schema}.${target.name}: ${missing.join(', ')}`, { reason: 'columnMismatch', columns: missing, retryable: false });

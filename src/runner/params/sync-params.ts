@@ -60,6 +60,11 @@ const SyncParamsSchema = z
     mode: z.enum(['full', 'incremental']).default('full'),
     /** Column of the source rows that grows with change (a date or timestamp); incremental needs it. */
     cursorColumn: identifier.optional(),
+    /**
+     * A date (or timestamp) column the rows are reported by (`start_date`): a backfill re-loads a
+     * range of it. Without it, a backfill ranges over cursorColumn.
+     */
+    partitionColumn: identifier.optional(),
     /** Incremental runs re-read this many hours before the last watermark (late data). */
     lookbackHours: z.number().int().min(0).max(24 * 366).default(0),
     pageSize: z.number().int().min(100).max(100_000).default(10_000),

@@ -1,12 +1,13 @@
 // One pass of the runner: register tables the catalog shows (where no event trigger does),
 // expire checkpoints, recover runs of dead processes, then refresh the due tables one
 // dependency depth at a time — parents before dependents, in the planner's order, up to
-// `concurrency` at once — until nothing due is left untried.
+// `concurrency` at once — until nothing due is left untried; then the backfills' next chunks.
 import { loadDuePlanInput } from '../state/plan-input.ts';
 import { planRefreshes, type PlannedRefresh } from '../state/planner.ts';
 import type { RefreshConfigRow } from '../engine/refresh-types.ts';
 import { transientPassFailure, type PassBackoff } from './backoff.ts';
 import { registerCreatedTables } from './catalog-scan.ts';
+import { runBackfillChunks } from './backfill-chunks.ts';
 import { runPlanned } from './claim.ts';
 import type { SchedulerContext } from './context.ts';
 import { recoverInterruptedRuns } from './recovery.ts';
@@ -22,7 +23,11 @@ export async function pass(ctx: SchedulerContext, options: { concurrency: number
   const tried = new Set<number>();
   while (!options.stopping()) {
     const queue = await nextWave(ctx, tried);
-    if (!queue) return;
+    if (!queue) {
+      // Nothing due is left: the backfills' next chunks, then look at what is due again.
+      if ((await runBackfillChunks(ctx, options.concurrency, options.stopping)) === 0) return;
+      continue;
+    }
     await Promise.all(
       Array.from({ length: Math.min(options.concurrency, queue.length) }, async () => {
         for (let next = queue.shift(); next && !options.stopping(); next = queue.shift()) await runPlanned(ctx, next.row, next.item);

@@ -66,7 +66,20 @@ export interface OpenReadRequest {
   keyColumns: string[];
   /** Continue a read from a checkpoint instead of starting one. */
   resume?: ResumeState;
+  /** A backfill's window: only the rows whose `column` lies in [from, to). Each kind applies it to its query. */
+  window?: ReadWindow;
   signal?: AbortSignal;
+}
+
+/** A range of a date (or timestamp) column, [from, to): the rows a backfill chunk re-loads. */
+export interface ReadWindow {
+  column: string;
+  /** Inclusive, as `YYYY-MM-DD`. */
+  from: string;
+  /** Exclusive, as `YYYY-MM-DD`. */
+  to: string;
+  /** The target column's type: how a source compares its values with the bounds. */
+  type: 'date' | 'timestamp';
 }
 
 /** A source that reads rows page by page through this process. */
@@ -90,9 +103,12 @@ export interface InDatabaseRead {
   /** Output columns. */
   columns: string[];
   keyColumns: string[];
-  /** SELECT producing the rows of the window; `$1` is the lower bound (or NULL: everything). */
+  /**
+   * SELECT producing the rows of the window: `$1` is the lower bound of changes (incremental),
+   * `$2`/`$3` a backfill's range [from, to) of the parent's dates; all NULL: everything.
+   */
   select: string;
-  /** Predicate on target alias `t` selecting the window; `$1` as above. */
+  /** Predicate on target alias `t` selecting the window; `$1` to `$3` as above. */
   window: string;
   /** The newest change of what it reads (the next watermark). */
   watermark: string;

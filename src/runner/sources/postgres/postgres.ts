@@ -36,11 +36,14 @@ export function createPostgresSource(databaseUrl: string, role: SourceRole, limi
         const keys = request.keyColumns;
         const bound = bindNamedParams(request.source.query, request.params);
         const lastKey = (request.resume?.lastKey as string[] | undefined) ?? null;
-        const after = lastKey
-          ? `WHERE (${keys.map((k) => `src.${quoteIdent(k)}`).join(', ')}) > (${keys.map((_, i) => `$${bound.values.length + i + 1}`).join(', ')})`
-          : '';
-        const sql = `SELECT src.* FROM (${bound.text}) src ${after} ORDER BY ${keys.map((k) => `src.${quoteIdent(k)}`).join(', ')}`;
-        const values = lastKey ? [...bound.values, ...lastKey] : bound.values;
+        const values = [...bound.values];
+        const bind = (v: unknown) => `$${values.push(v)}`;
+        const where: string[] = [];
+        // A backfill's window: the bounds take the column's own type (text parameters).
+        const w = request.window;
+        if (w) where.push(`src.${quoteIdent(w.column)} >= ${bind(w.from)} AND src.${quoteIdent(w.column)} < ${bind(w.to)}`);
+        if (lastKey) where.push(`(${keys.map((k) => `src.${quoteIdent(k)}`).join(', ')}) > (${lastKey.map((v) => bind(v)).join(', ')})`);
+        const sql = `SELECT src.* FROM (${bound.text}) src ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keys.map((k) => `src.${quoteIdent(k)}`).join(', ')}`;
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         // Before the query's first statement, and LOCAL: it ends with this transaction.
         await assumeSourceRole(client, role);

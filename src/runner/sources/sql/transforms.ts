@@ -1,6 +1,8 @@
 // The `sql` transforms: summary tables recomputed from their parent inside PostgreSQL. An
 // incremental run recomputes only the periods (or ASIN × query pairs) that have parent rows
-// changed since the watermark; `window` is that set, so deletes and quality stay inside it.
+// changed since the watermark; `window` is that set, so deletes and quality stay inside it. A
+// backfill names a range of the parent's report weeks instead: the periods (pairs) with parent
+// rows in it are recomputed, and no others.
 import { quoteIdent } from '../../engine/catalog.ts';
 import type { InDatabaseRead } from '../source.ts';
 
@@ -23,11 +25,13 @@ function share(asin: string, total: string) {
 export function planTransform(name: TransformName, parentSchema: string, parentTable: string, options: { deleteMissing: boolean }): InDatabaseRead {
   const parent = `${quoteIdent(parentSchema)}.${quoteIdent(parentTable)}`;
   const orVanished = (match: string) => (options.deleteMissing ? ` OR NOT EXISTS (SELECT 1 FROM ${parent} p WHERE ${match})` : '');
-  // Strictly after the watermark (the newest parent change the previous run saw); late
-  // commits with older timestamps are what `lookbackHours` is for.
-  const changed = `p.updated_at > $1::timestamptz`;
+  // $1: the watermark, $2 and $3: a backfill's range of parent start dates [from, to); all NULL:
+  // everything. Strictly after the watermark (the newest parent change the previous run saw);
+  // late commits with older timestamps are what `lookbackHours` is for.
+  const everything = `($1::timestamptz IS NULL AND $2::date IS NULL)`;
+  const changed = `CASE WHEN $2::date IS NOT NULL THEN p.start_date >= $2::date AND p.start_date < $3::date ELSE p.updated_at > $1::timestamptz END`;
   if (name === 'search_performance_summary') {
-    const pairsChanged = `($1::timestamptz IS NULL OR (asin, search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed}))`;
+    const pairsChanged = `(${everything} OR (asin, search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed}))`;
     return {
       columns: [
         'asin', 'search_query', 'first_week', 'last_week', 'weeks_present', 'search_query_volume',
@@ -45,7 +49,7 @@ export function planTransform(name: TransformName, parentSchema: string, parentT
         FROM ${parent}
         WHERE ${pairsChanged}
         GROUP BY asin, search_query`,
-      window: `($1::timestamptz IS NULL OR (t.asin, t.search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed})${orVanished('p.asin = t.asin AND p.search_query = t.search_query')})`,
+      window: `(${everything} OR (t.asin, t.search_query) IN (SELECT p.asin, p.search_query FROM ${parent} p WHERE ${changed})${orVanished('p.asin = t.asin AND p.search_query = t.search_query')})`,
       watermark: `SELECT max(updated_at)::text AS w FROM ${parent}`,
     };
   }
@@ -70,9 +74,9 @@ export function planTransform(name: TransformName, parentSchema: string, parentT
              sum(cart_adds_total_count), sum(cart_adds_asin_count), ${share('cart_adds_asin_count', 'cart_adds_total_count')},
              sum(purchases_total_count), sum(purchases_asin_count), ${share('purchases_asin_count', 'purchases_total_count')}
       FROM ${parent}
-      WHERE $1::timestamptz IS NULL OR ${start} IN ${periodsChanged}
+      WHERE ${everything} OR ${start} IN ${periodsChanged}
       GROUP BY asin, ${start}${unit === 'week' ? '' : `, date_trunc('${unit}', start_date)`}`,
-    window: `($1::timestamptz IS NULL OR t.period_start IN ${periodsChanged}${orVanished('p.asin = t.asin AND p.start_date BETWEEN t.period_start AND t.period_end')})`,
+    window: `(${everything} OR t.period_start IN ${periodsChanged}${orVanished('p.asin = t.asin AND p.start_date BETWEEN t.period_start AND t.period_end')})`,
     watermark: `SELECT max(updated_at)::text AS w FROM ${parent}`,
   };
 }
