@@ -16,6 +16,7 @@ import './status.ts';
 import './statistics.ts';
 import './viewer.ts';
 import './alerts.ts';
+import './backfills.ts';
 import './nodes.ts';
 
 const built = builder.toSchema();

@@ -15,7 +15,8 @@ import { RefreshRunRef } from './runs.ts';
 
 const BASE_ERRORS = [ForbiddenError, NotFoundError, ValidationError];
 
-function commandContext(ctx: Context): CommandContext {
+/** The services a command needs, from the request's context. */
+export function commandContext(ctx: Context): CommandContext {
   const rt = ctx.runtime;
   return {
     pool: ctx.db.pool,

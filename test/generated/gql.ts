@@ -23,6 +23,9 @@ type Documents = {
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": typeof types.ChaosForceDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": typeof types.DueTablesDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
+    "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n": typeof types.StartBackfillDocument,
+    "\n  subscription BackfillProgress($id: ID!) {\n    backfillProgress(id: $id) { id status chunksDone chunksTotal percent }\n  }\n": typeof types.BackfillProgressDocument,
+    "\n  query ReadBackfill($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      ... on Backfill { id status from to chunksDone chunksTotal rowsProcessed bytesBilled errors chunks { position state from to runs bytesBilled run { id status } } }\n    }\n  }\n": typeof types.ReadBackfillDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": typeof types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": typeof types.CountsDocument,
     "\n      query Outcomes { refreshRuns(first: 10, filter: { tableName: \"weekly_summary\" }) { edges { node { status outcome } } } }\n    ": typeof types.OutcomesDocument,
@@ -72,6 +75,9 @@ const documents: Documents = {
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": types.ChaosForceDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": types.DueTablesDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
+    "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n": types.StartBackfillDocument,
+    "\n  subscription BackfillProgress($id: ID!) {\n    backfillProgress(id: $id) { id status chunksDone chunksTotal percent }\n  }\n": types.BackfillProgressDocument,
+    "\n  query ReadBackfill($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      ... on Backfill { id status from to chunksDone chunksTotal rowsProcessed bytesBilled errors chunks { position state from to runs bytesBilled run { id status } } }\n    }\n  }\n": types.ReadBackfillDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": types.CountsDocument,
     "\n      query Outcomes { refreshRuns(first: 10, filter: { tableName: \"weekly_summary\" }) { edges { node { status outcome } } } }\n    ": types.OutcomesDocument,
@@ -162,6 +168,18 @@ export function graphql(source: "\n  query DueTables($due: Boolean!) {\n    refr
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "subscription AuthEvents { refreshEvents { __typename } }"): (typeof documents)["subscription AuthEvents { refreshEvents { __typename } }"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n"): (typeof documents)["\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription BackfillProgress($id: ID!) {\n    backfillProgress(id: $id) { id status chunksDone chunksTotal percent }\n  }\n"): (typeof documents)["\n  subscription BackfillProgress($id: ID!) {\n    backfillProgress(id: $id) { id status chunksDone chunksTotal percent }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ReadBackfill($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      ... on Backfill { id status from to chunksDone chunksTotal rowsProcessed bytesBilled errors chunks { position state from to runs bytesBilled run { id status } } }\n    }\n  }\n"): (typeof documents)["\n  query ReadBackfill($ids: [ID!]!) {\n    nodes(ids: $ids) {\n      ... on Backfill { id status from to chunksDone chunksTotal rowsProcessed bytesBilled errors chunks { position state from to runs bytesBilled run { id status } } }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

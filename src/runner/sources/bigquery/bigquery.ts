@@ -214,11 +214,13 @@ function queryOf(request: BigQueryOpenReadRequest, defaultLocation: string | und
       retryable: false,
     });
   }
-  const params: Record<string, string | number | boolean | null> = { ...(source.params ?? {}), ...request.params };
+  const params: Record<string, unknown> = { ...(source.params ?? {}), ...request.params };
   const w = request.window;
   // A backfill's window around the table's query: BigQuery pushes the filter down (partitions
-  // outside it are pruned, and not billed). The bounds are typed as the column is.
-  if (w) Object.assign(params, { sqp_window_from: w.type === 'date' ? w.from : `${w.from} 00:00:00+00`, sqp_window_to: w.type === 'date' ? w.to : `${w.to} 00:00:00+00` });
+  // outside it are pruned, and not billed). The bounds are typed as the column is — as the
+  // client's DATE/TIMESTAMP objects: a plain string given the type DATE is sent with no value.
+  const bound = (day: string) => (w!.type === 'date' ? BigQuery.date(day) : BigQuery.timestamp(`${day}T00:00:00Z`));
+  if (w) Object.assign(params, { sqp_window_from: bound(w.from), sqp_window_to: bound(w.to) });
   const query: Query = {
     query: w ? `SELECT * FROM (\n${source.query}\n) WHERE \`${w.column}\` >= @sqp_window_from AND \`${w.column}\` < @sqp_window_to` : source.query,
     useLegacySql: false,
@@ -231,7 +233,6 @@ function queryOf(request: BigQueryOpenReadRequest, defaultLocation: string | und
     // The client cannot infer a type for NULL; BigQuery needs one. STRING is the usual choice.
     const types: Record<string, string> = {};
     for (const [name, value] of Object.entries(params)) if (value === null) types[name] = 'STRING';
-    if (w) Object.assign(types, { sqp_window_from: w.type === 'date' ? 'DATE' : 'TIMESTAMP', sqp_window_to: w.type === 'date' ? 'DATE' : 'TIMESTAMP' });
     if (Object.keys(types).length > 0) query.types = types;
   }
   if (source.maximumBytesBilled !== undefined) query.maximumBytesBilled = source.maximumBytesBilled.toString();
