@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { EXIT, UsageError, wantsHelp, type Command } from './cli/command.ts';
 import { migrateCommand } from './cli/migrate.ts';
+import { backfillCommand } from './cli/backfill.ts';
 import { planCommand } from './cli/plan.ts';
 import { CommandError } from './cli/read-database.ts';
 import { runCommand } from './cli/run.ts';
@@ -13,7 +14,7 @@ import { ConfigError } from './config.ts';
 import { StartupError } from './database/preflight.ts';
 import { MigrationError } from './migrate.ts';
 
-const COMMANDS: Command[] = [startCommand, migrateCommand, runCommand, planCommand, statusCommand, tokenCommand];
+const COMMANDS: Command[] = [startCommand, migrateCommand, runCommand, backfillCommand, planCommand, statusCommand, tokenCommand];
 
 const WIDTH = Math.max(...COMMANDS.map((c) => c.synopsis.length));
 const USAGE = `Usage: sqp-refresh <command> [options]

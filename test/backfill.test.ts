@@ -1,6 +1,9 @@
 // Backfills on the demo data: a window of asin_performance_data re-loaded in weekly chunks,
 // oldest first, then its summaries for exactly the periods the window touches — driven by the
 // real runner, started, paused and resumed through the commands the graph and the CLI call.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeBackfill, startBackfill, type BackfillRequest } from '../src/commands/backfill.ts';
 import { ensureDemoSource } from '../src/runner/demo/demo-source.ts';
@@ -132,5 +135,42 @@ describe('backfill', () => {
       .toEqual(await tableChecksum(pool, `(SELECT * FROM sqp_demo.asin_performance_data WHERE ${inWindow}) t`, COLS));
     const chunks = await readBackfillChunks(pool, [backfill!.id]);
     expect(chunks.every((c) => c.state === 'done' && c.runId !== null)).toBe(true);
+  }, 180_000);
+
+  it('a replica killed mid-backfill changes nothing in the result', async () => {
+    await restate(inWindow, 11);
+    // `sqp-refresh backfill` runs the chunks in its own process: killed after its third chunk.
+    // (BIGQUERY_PROJECT_ID only keeps it from preparing the demo source this test made itself.)
+    const cli = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'backfill', 'sqp.asin_performance_data', '--from', WINDOW.from, '--to', WINDOW.to, '--no-cascade'], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      env: { ...process.env, DATABASE_URL: database.url, LOG_LEVEL: 'silent', BIGQUERY_PROJECT_ID: 'sqp-test', BIGQUERY_API_ENDPOINT: 'http://127.0.0.1:9' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      cli.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if ((out.match(/: completed,/g) ?? []).length >= 3) resolve();
+      });
+      cli.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      cli.on('exit', () => reject(new Error(`the CLI ended first:\n${out}`)));
+    });
+    cli.kill('SIGKILL');
+    await once(cli, 'exit');
+    const id = Number(/backfill (\d+) started/.exec(out)![1]);
+    const middle = (await readBackfill(pool, id))!;
+    expect(middle.status).toBe('running');
+    expect(middle.chunksDone).toBeGreaterThanOrEqual(3);
+    expect(middle.chunksDone).toBeLessThan(26);
+
+    // Another replica's pass takes it over (a chunk the dead process left running resumes).
+    await buildTestRunner(pool, database.url).tick();
+    expect(await readBackfill(pool, id)).toMatchObject({ status: 'completed', chunksDone: 26 });
+    expect(await tableChecksum(pool, `(SELECT * FROM sqp.asin_performance_data WHERE ${inWindow}) t`, COLS))
+      .toEqual(await tableChecksum(pool, `(SELECT * FROM sqp_demo.asin_performance_data WHERE ${inWindow}) t`, COLS));
+    // Each chunk published once: one completed run per chunk.
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM sqp.refresh_audit_log WHERE (sync_metadata->'backfill'->>'id')::int = $1 AND status IN ('success', 'warning') AND sync_metadata->>'outcome' = 'completed'`, [id]);
+    expect(rows[0]!.n).toBe(26);
   }, 180_000);
 });

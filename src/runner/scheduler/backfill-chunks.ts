@@ -19,13 +19,14 @@ export async function runBackfillChunks(ctx: SchedulerContext, concurrency: numb
   let ran = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-      for (let id = queue.shift(); id !== undefined && !stopping(); id = queue.shift()) if (await runNextChunk(ctx, id)) ran++;
+      for (let id = queue.shift(); id !== undefined && !stopping(); id = queue.shift()) if (await runBackfillChunk(ctx, id)) ran++;
     }),
   );
   return ran;
 }
 
-async function runNextChunk(ctx: SchedulerContext, backfillId: number): Promise<boolean> {
+/** Runs a backfill's next chunk when a global slot is free and it can run now; resolves with whether one ran. */
+export async function runBackfillChunk(ctx: SchedulerContext, backfillId: number): Promise<boolean> {
   const slot = await takeSlot(ctx.pool, ctx.globalConcurrency);
   if (!slot) return false;
   try {

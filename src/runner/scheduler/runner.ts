@@ -18,6 +18,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from '../state/planner.ts';
 import type { SchedulerContext } from './context.ts';
 import { createPassLoop, type PassLoop } from './passes.ts';
 import { createRunRegistry, type RunnerStatus } from './runs.ts';
+import { runBackfillChunk } from './backfill-chunks.ts';
 import { removeHeartbeat } from './sql.ts';
 
 export interface RunnerOptions {
@@ -59,6 +60,12 @@ export interface Runner {
   tick(): Promise<void>;
   /** Asks for a pass as soon as possible (what a NOTIFY does); during a backoff, that is its next attempt. */
   wake(): void;
+  /**
+   * Runs one backfill's chunks in this process, one after the other, until none can run now
+   * (done, paused, failed, waiting out a retry, or its table busy), or the runner stops. What the
+   * CLI's `backfill` does; a service's passes do the same for every running backfill.
+   */
+  runBackfill(backfillId: number): Promise<void>;
 }
 
 /** Creates a runner; nothing happens until start() (or tick() in tests). */
@@ -86,6 +93,9 @@ export function createRunner(options: RunnerOptions): Runner {
     tick: loop.tick,
     wake: () => void loop.tick(),
     cancel: (runId) => ctx.runs.cancel(runId),
+    async runBackfill(backfillId) {
+      while (!stopping && (await runBackfillChunk(ctx, backfillId)));
+    },
     status: () => ctx.runs.status(),
     async start() {
       ctx.runs.stats.startedAt = now();
