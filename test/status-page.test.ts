@@ -12,7 +12,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
+import { changeBackfill, startBackfill } from '../src/commands/backfill.ts';
 import { createLogger } from '../src/logger.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { prepareDefaultSource } from '../src/runner/demo/default-source.ts';
 import { createTestDatabase, type TestDatabase, openTestPool } from './support/db.ts';
 import { registerTestTable } from './support/refresh.ts';
@@ -110,7 +112,7 @@ describe('the status page', () => {
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(await res.text()).toContain('<noscript>');
-    for (const asset of ['app.js', 'api.js', 'view.js', 'alerts.js', 'graph.js', 'format.js', 'graphql-ws.js', 'style.css']) {
+    for (const asset of ['app.js', 'api.js', 'view.js', 'alerts.js', 'backfills.js', 'graph.js', 'format.js', 'graphql-ws.js', 'style.css']) {
       expect((await fetch(`${base}/status-page/${asset}`)).status, asset).toBe(200);
     }
     expect((await fetch(`${base}/`, { method: 'POST' })).status).toBe(405);
@@ -125,6 +127,7 @@ describe('the status page', () => {
     await expect(row(page, FORCED).locator('.last-run').textContent()).resolves.toContain('never run');
     // Nothing has failed: the open alerts say so (test/open-alerts.test.ts opens and closes some).
     await expect(page.locator('#alerts').textContent()).resolves.toContain('No open alerts');
+    await expect(page.locator('#backfills').textContent()).resolves.toContain('No backfill under way');
     // The graph: a node per table, an arrow per dependency edge.
     expect(await page.locator('#graph g.node').count()).toBe(8);
     expect(await page.locator('#graph path.edge').count()).toBe(5);
@@ -242,6 +245,20 @@ describe('the status page as a visitor without the right token meets it', () => 
     }
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.screenshot({ path: path.join(path.dirname(screenshot), 'status-page-390.png'), fullPage: true });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('lists a backfill under way with its range, status and chunks done', async () => {
+    const { backfill } = await startBackfill(
+      { pool, sources: createSources({ targetUrl: database.url }), dailyByteBudget: null, requestedBy: 'test' },
+      { tableSchema: 'sqp', tableName: 'weekly_summary', from: '2026-01-01', to: '2026-01-31', cascade: false, chunk: 'week', dryRun: false },
+    );
+    await changeBackfill({ pool, dailyByteBudget: null, requestedBy: 'test' }, backfill!.id, 'pause');
+    const { page, problems } = await open(`${base}/`);
+    const item = page.locator(`#backfills li[data-backfill]`);
+    await expect(item.textContent()).resolves.toMatch(/sqp\.weekly_summary.*2026-01-01 to 2026-01-31.*of 5 chunks/s);
+    expect(await item.getAttribute('data-status')).toMatch(/^PAUS(ED|ING)$/);
     expect(problems).toEqual([]);
     await page.close();
   });

@@ -50,7 +50,7 @@ export interface BackfillPlan {
 }
 
 /** The longest range a backfill takes, and the most chunks: a typo in a year must not plan 50,000 runs. */
-export const BACKFILL_LIMITS = { days: 3660, chunks: 1000 } as const;
+const BACKFILL_LIMITS = { days: 3660, chunks: 1000 } as const;
 
 const DAY_MS = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -63,7 +63,7 @@ function parseDay(value: string, field: string): number {
 }
 
 /** Splits [from, to) into chunks of a day, a week (7 days from `from`) or a calendar month, oldest first. */
-export function splitRange(fromMs: number, toMs: number, unit: ChunkUnit): Array<{ from: string; to: string }> {
+function splitRange(fromMs: number, toMs: number, unit: ChunkUnit): Array<{ from: string; to: string }> {
   const chunks: Array<{ from: string; to: string }> = [];
   for (let at = fromMs; at < toMs; ) {
     const d = new Date(at);

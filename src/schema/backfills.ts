@@ -72,7 +72,7 @@ const BackfillChunkRef = builder.objectRef<BackfillChunk>('BackfillChunk').imple
   }),
 });
 
-export const BackfillRef = builder.node(builder.objectRef<Backfill>('Backfill'), {
+const BackfillRef = builder.node(builder.objectRef<Backfill>('Backfill'), {
   description: 'A range of a table re-loaded as chunks of ordinary runs, oldest first, and with cascade its hard dependents for the periods it touches.',
   id: { resolve: (b) => b.id },
   loadMany: async (ids, ctx: Context) => {

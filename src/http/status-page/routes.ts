@@ -1,4 +1,4 @@
-// The status page at `/`: a live view for people — the open alerts, every table's state, a
+// The status page at `/`: a live view for people — the open alerts, the backfills under way, every table's state, a
 // progress bar while it runs, its last run, quality and next refresh, bytes billed today, and
 // the dependency graph.
 // Plain files, no build step: one HTML page, a few ES modules and a stylesheet from ./static,
@@ -13,7 +13,7 @@ import type { Route } from '../route.ts';
 /** Where the page's modules and stylesheet are served from. */
 const ASSET_PREFIX = '/status-page/';
 
-const STATIC_FILES = ['app.js', 'api.js', 'view.js', 'alerts.js', 'graph.js', 'format.js', 'style.css'];
+const STATIC_FILES = ['app.js', 'api.js', 'view.js', 'alerts.js', 'backfills.js', 'graph.js', 'format.js', 'style.css'];
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -74,7 +74,7 @@ export function loadWindow(plan: InDatabaseRead | null, params: SyncParams, sinc
  * The column a backfill of this table ranges over: its partitionColumn, else its cursorColumn
  * (a transform: its parent's report dates); null when it has neither.
  */
-export function backfillColumn(params: SyncParams, transform: boolean): string | null {
+function backfillColumn(params: SyncParams, transform: boolean): string | null {
   if (transform) return 'start_date';
   return params.partitionColumn ?? params.cursorColumn ?? null;
 }

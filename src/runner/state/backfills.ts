@@ -130,7 +130,7 @@ export async function hardDependentsInOrder(db: Db, configId: number): Promise<A
 }
 
 /** How long a chunk waits after its n-th failure before it is tried again (30 s, doubling, at most 10 min). */
-export function chunkRetryDelayMs(failures: number): number {
+function chunkRetryDelayMs(failures: number): number {
   return Math.min(600_000, 30_000 * 2 ** Math.max(0, failures - 1));
 }
 

@@ -15,6 +15,7 @@ const HEALTH_QUERY = `query StatusPageHealth {
     runsInFlight { run { id config { id } } rowsProcessed totalRows percent rowsPerSecond etaSeconds }
   }
   openAlerts { kind table since reason }
+  backfills(first: 20) { id tableSchema tableName from to status chunksDone chunksTotal }
 }`;
 
 const CONFIGS_QUERY = `query StatusPageConfigs($after: String) {
@@ -46,7 +47,7 @@ async function request(query, variables, token) {
   return body.data;
 }
 
-/** Every table's health, the runs in flight with their progress, and the open alerts. */
+/** Every table's health, the runs in flight with their progress, the open alerts and the latest backfills. */
 export function loadHealth(token) {
   return request(HEALTH_QUERY, {}, token);
 }

@@ -15,6 +15,7 @@
 // it, shows nothing of an earlier token's data, and does not try to go live. Force and Cancel
 // appear only with the `operate` scope; the server checks every mutation anyway.
 import { openAlertItems } from './alerts.js';
+import { backfillItems } from './backfills.js';
 import { cancelRefresh, forceRefresh, loadConfigs, loadHealth, loadViewer, subscribeToEvents } from './api.js';
 import { html } from './format.js';
 import { dependencyGraph } from './graph.js';
@@ -36,6 +37,8 @@ const state = {
   health: [],
   /** openAlerts, newest first. */
   alerts: [],
+  /** backfills not yet over, newest first. */
+  backfills: [],
   /** configId → { tableSchema, tableName, parents: [{ id, soft }] } */
   configs: new Map(),
   /** configId → what this page knows of the table's current or just-finished run. */
@@ -52,6 +55,7 @@ const state = {
  */
 const SECTIONS = [
   { id: 'alerts', markup: () => openAlertItems(state), hide: 'alerts-section' },
+  { id: 'backfills', markup: () => backfillItems(state), hide: 'backfills-section' },
   { id: 'tables-body', markup: () => tableRows(state) },
   // Without a token that may read, counts and an empty graph would only mislead.
   { id: 'summary', markup: () => summary(state), hide: 'summary' },
@@ -101,10 +105,11 @@ function notify(message, kind = 'info') {
 // Reading ----------------------------------------------------------------------------------------
 async function refreshHealth(generation) {
   const asked = Date.now();
-  const { tableHealth, runnerStatus, openAlerts } = await loadHealth(state.token);
+  const { tableHealth, runnerStatus, openAlerts, backfills } = await loadHealth(state.token);
   if (generation !== state.generation) return; // asked with an earlier token
   state.health = tableHealth;
   state.alerts = openAlerts;
+  state.backfills = backfills.filter((b) => !['COMPLETED', 'CANCELLED'].includes(b.status));
   state.loaded = true;
   const inFlight = new Map(runnerStatus.runsInFlight.filter((f) => f.run.config).map((f) => [f.run.config.id, f]));
   for (const [configId, f] of inFlight) {
@@ -230,7 +235,7 @@ async function useToken(token) {
   // Forget everything the previous token showed before asking anything with this one.
   const generation = ++state.generation;
   stopEvents();
-  Object.assign(state, { blocked: null, canOperate: false, loaded: false, loadFailed: false, health: [], alerts: [], configs: new Map(), live: new Map() });
+  Object.assign(state, { blocked: null, canOperate: false, loaded: false, loadFailed: false, health: [], alerts: [], backfills: [], configs: new Map(), live: new Map() });
   notify('');
   render();
   $('token-forget').hidden = !state.token;
