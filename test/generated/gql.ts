@@ -21,7 +21,10 @@ type Documents = {
     "\n  query AlertsList($filter: AlertFilter) {\n    alerts(first: 20, filter: $filter) {\n      totalCount\n      edges {\n        node {\n          eventId kind tableSchema tableName reason occurredAt\n          config { tableName }\n          run { databaseId }\n          deliveries {\n            status deliveredAt nextAttemptAt abandonReason\n            destination { name state }\n            attempts { attempt workerName startedAt finishedAt outcome httpStatus error durationMs responseExcerpt }\n          }\n        }\n      }\n    }\n  }\n": typeof types.AlertsListDocument,
     "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": typeof types.ChaosEventsDocument,
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": typeof types.ChaosForceDocument,
+    "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n": typeof types.DashboardEventsDocument,
+    "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": typeof types.DashboardForceDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": typeof types.DueTablesDocument,
+    "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": typeof types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": typeof types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": typeof types.CountsDocument,
@@ -70,7 +73,10 @@ const documents: Documents = {
     "\n  query AlertsList($filter: AlertFilter) {\n    alerts(first: 20, filter: $filter) {\n      totalCount\n      edges {\n        node {\n          eventId kind tableSchema tableName reason occurredAt\n          config { tableName }\n          run { databaseId }\n          deliveries {\n            status deliveredAt nextAttemptAt abandonReason\n            destination { name state }\n            attempts { attempt workerName startedAt finishedAt outcome httpStatus error durationMs responseExcerpt }\n          }\n        }\n      }\n    }\n  }\n": types.AlertsListDocument,
     "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": types.ChaosEventsDocument,
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": types.ChaosForceDocument,
+    "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n": types.DashboardEventsDocument,
+    "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": types.DashboardForceDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": types.DueTablesDocument,
+    "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
     "query Viewer { viewer { name scopes tokenRefused } }": types.ViewerDocument,
     "\n      query Counts {\n        all: refreshConfigs(first: 1) { totalCount edges { node { tableName } } }\n        disabled: refreshConfigs(first: 1, filter: { isEnabled: false }) { totalCount }\n        failedRuns: refreshRuns(first: 1, filter: { status: FAILED }) { totalCount }\n        refreshConfig(tableSchema: \"sqp\", tableName: \"weekly_summary\") { runs(first: 2) { totalCount edges { node { id } } } }\n        refreshCheckpoints(first: 1) { totalCount }\n        qualityMetrics(first: 1) { totalCount }\n      }\n    ": types.CountsDocument,
@@ -157,7 +163,19 @@ export function graphql(source: "mutation ChaosForce($input: ForceRefreshInput!)
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n"): (typeof documents)["\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n"): (typeof documents)["\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"): (typeof documents)["\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n"): (typeof documents)["\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
