@@ -163,3 +163,25 @@ it("SSE with Last-Event-ID (yoga's /graphql, raw fetch) resumes after it; every 
   expect(received.map((r) => r.id)).toEqual(all.slice(3));
   expect(received.every((r) => r.sseId === r.id)).toBe(true);
 }, 60_000);
+
+const Progress = graphql(`
+  subscription DashboardProgress($runId: ID!, $after: ID) {
+    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }
+  }
+`);
+
+it('runProgress resumed after an eventId sends the states of the events after it, then ends at the finish', async () => {
+  const [a] = replicas as [LiveApp];
+  await refresh(a, TABLES[2]!);
+  const finished = seenOnA.events.filter((e) => e.type === 'run:finished' && e.tableName === TABLES[2]).at(-1)!;
+  const runId = (finished as LoggedEvent & { runId: number }).runId;
+  const { rows } = await sql.query<{ id: string; type: string }>(
+    `SELECT id::text AS id, type FROM sqp_refresh_work.refresh_events WHERE run_id = $1 ORDER BY refresh_events.id`, [runId]);
+  const firstProgress = rows.findIndex((r) => r.type === 'run:progress');
+  const after = rows[firstProgress]!.id;
+  const global = Buffer.from(`RefreshRun:${runId}`).toString('base64');
+  const states = (await subscribeWs(a.wsUrl, Progress, { runId: global, after }, { authorization: `Bearer ${a.tokens.read}` }, (s) => s.runProgress.finished).results).map((s) => s.runProgress);
+  // One state per later progress or finish of the run, none before `after`, the last one final.
+  expect(states.map((s) => s.eventId)).toEqual(rows.slice(firstProgress + 1).filter((r) => r.type === 'run:progress' || r.type === 'run:finished').map((r) => r.id));
+  expect(states.at(-1)).toMatchObject({ finished: true, status: 'SUCCESS', rowsProcessed: 600 });
+}, 60_000);

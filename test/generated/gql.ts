@@ -23,6 +23,7 @@ type Documents = {
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": typeof types.ChaosForceDocument,
     "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n": typeof types.DashboardEventsDocument,
     "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": typeof types.DashboardForceDocument,
+    "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n": typeof types.DashboardProgressDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": typeof types.DueTablesDocument,
     "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": typeof types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
@@ -75,6 +76,7 @@ const documents: Documents = {
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": types.ChaosForceDocument,
     "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n": types.DashboardEventsDocument,
     "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": types.DashboardForceDocument,
+    "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n": types.DashboardProgressDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": types.DueTablesDocument,
     "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
@@ -168,6 +170,10 @@ export function graphql(source: "\n  subscription DashboardEvents($filter: Refre
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n"): (typeof documents)["\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n"): (typeof documents)["\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
