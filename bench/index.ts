@@ -17,12 +17,13 @@ process.env.METADATA_SERVER_DETECTION = 'none';
 
 import os from 'node:os';
 import { engineBench } from './engine.ts';
+import { eventLogBench } from './event-log.ts';
 import { subscribersBench } from './subscribers.ts';
 import { targetIdentityBench } from './target-identity.ts';
 import { tickBench } from './tick.ts';
 import { fmtSeconds, jsonLine, markdownTable, openBenchDatabase, type Bench, type Figure } from './support.ts';
 
-const BENCHES: Bench[] = [engineBench, tickBench, subscribersBench, targetIdentityBench];
+const BENCHES: Bench[] = [engineBench, tickBench, subscribersBench, targetIdentityBench, eventLogBench];
 
 async function main(): Promise<number> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -66,6 +66,7 @@ const EnvSchema = z.object({
   RUNNER_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(3),
   RUNNER_RETRY_BASE_SECONDS: z.coerce.number().min(0.01).max(86_400).default(60),
   RUNNER_RETRY_MAX_SECONDS: z.coerce.number().min(0.01).max(86_400).default(3600),
+  EVENT_RETENTION_HOURS: z.coerce.number().min(0.01).max(8_760).default(24),
   API_TOKENS: z.string().optional(),
   METRICS_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 32)').optional(),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -105,6 +106,8 @@ interface ServiceConfig {
   runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
   /** Size of the generated demo source (report weeks), used when BigQuery is not set up. */
   demo: { weeks: number };
+  /** The event log (subscriptions' replay): how long it keeps events. */
+  events: { retentionHours: number };
   /** How long a graceful stop may take before the process exits anyway. */
   shutdownGraceMs: number;
   /** Bearer tokens (hashes only) and what a caller without a token may do. */
@@ -165,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retry: { maxAttempts: e.RUNNER_RETRY_MAX_ATTEMPTS, baseDelayMs: e.RUNNER_RETRY_BASE_SECONDS * 1000, maxDelayMs: e.RUNNER_RETRY_MAX_SECONDS * 1000 },
     },
     demo: { weeks: e.DEMO_WEEKS },
+    events: { retentionHours: e.EVENT_RETENTION_HOURS },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     // The embedded default lets anyone read, so GraphiQL just works on a fresh machine.
     auth: { tokens: tokens.tokens, anonymous: e.ANONYMOUS_ACCESS ?? (e.DATABASE_URL ? 'none' : 'read') },

@@ -28,6 +28,8 @@ import { createRuntime, type Runtime } from './runtime.ts';
 import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
+import { useSseEventIds } from './http/sse-event-ids.ts';
+import type { EventCursor } from './schema/builder.ts';
 
 type ServerContext = { connectionParams?: Record<string, unknown> };
 
@@ -129,6 +131,8 @@ export function buildApp(options: {
 /** graphql-yoga over the schema: armor's limits, GraphiQL's page policy, introspection as configured, masked errors, each request's context. */
 function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['auth']; logger: Logger; services: Services; shutdown: AbortSignal }): App['yoga'] {
   const { graphql, auth, logger, services, shutdown } = options;
+  // Each HTTP request's place in the event log: its Last-Event-ID in, the `id:` of its SSE events out.
+  const cursors = new WeakMap<Request, EventCursor>();
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
       maxDepth: { n: graphql.maxDepth },
@@ -148,6 +152,7 @@ function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['
   // graphql-sse's protocol at /graphql/stream, both of its modes: distinct connections, and the
   // single connection a client reserves with PUT (yoga's own /graphql speaks only the first).
   plugins.push(useGraphQLSSE({ endpoint: '/graphql/stream' }) as Plugin);
+  plugins.push(useSseEventIds((request) => cursors.get(request)));
   if (!graphql.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   }
@@ -160,6 +165,7 @@ function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['
       shutdown,
       db: services.db,
       runtime: services.runtime,
+      eventCursor: eventCursorOf(cursors, request, !connectionParams),
     }),
     graphqlEndpoint: '/graphql',
     graphiql: { title: 'sqp-refresh GraphiQL' },
@@ -177,6 +183,14 @@ function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['
     plugins,
     landingPage: false,
   });
+}
+
+/** The request's event cursor, made once per request (an SSE request's Last-Event-ID; none over graphql-ws). */
+function eventCursorOf(cursors: WeakMap<Request, EventCursor>, request: Request | undefined, http: boolean): EventCursor {
+  if (!http || !request) return { lastEventId: null, sentId: null };
+  let cursor = cursors.get(request);
+  if (!cursor) cursors.set(request, (cursor = { lastEventId: request.headers.get('last-event-id'), sentId: null }));
+  return cursor;
 }
 
 /**

@@ -1,7 +1,7 @@
 // The composition root, as a sequence of named steps: (environment and logger, from the caller:
 // src/cli/start.ts) → ports → database (embedded when none is given; its URLs checked) →
-// migrations → pools → demo source → runtime and metrics → pub/sub (LISTEN, other replicas'
-// events) → runner → alert delivery → GraphQL server. Each step that opens something pushes its
+// migrations → pools → demo source → runtime and metrics → pub/sub (LISTEN, the event log's
+// follower, writer and pruner) → runner → alert delivery → GraphQL server. Each step that opens something pushes its
 // closer on the stop stack; stop() closes them in reverse order and logs each step.
 import path from 'node:path';
 import type { Config } from './config.ts';
@@ -15,7 +15,7 @@ import { createRunner, type Runner } from './runner/scheduler/runner.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
 import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { createDatabaseListener, type DatabaseListener } from './subscriptions/listener.ts';
-import { createReplicaTransport } from './subscriptions/transport.ts';
+import { startEventLog, type EventLog } from './subscriptions/event-log-parts.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
 import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { buildApp, type App } from './server.ts';
@@ -113,8 +113,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // Subscribed before the runner starts, so its first runs are counted too.
     const metrics = createRefreshMetrics({ pool: database.pool, logger, runtime });
     bus.subscribe(metrics.observe);
-    const listener = await startPubSub(config, logger, { sessionUrl, database, bus }, stack);
-    const runner = await startRunner(config, logger, { database, sources, bus, listener, runtime }, stack);
+    const { listener, events } = await startPubSub(config, logger, { sessionUrl, database, bus, runtime }, stack);
+    const runner = await startRunner(config, logger, { database, sources, events, listener, runtime }, stack);
     // Alerts are delivered by every replica (claims skip what another holds): webhooks, signed.
     const alerts = await startAlertDelivery({ pool: database.pool, listener, logger, workerName: config.workerName });
     stack.push('alert delivery', () => alerts.stop());
@@ -176,23 +176,30 @@ function openPools(config: Config, logger: Logger, { url, sessionUrl }: Resolved
   });
 }
 
-/** One LISTEN connection for the whole process (wake-ups, cancels, other replicas' events), and the transport that joins this bus to the other replicas'. */
-async function startPubSub(config: Config, logger: Logger, parts: { sessionUrl: string; database: Database; bus: EventBus }, stack: StopStack): Promise<DatabaseListener> {
+/** One LISTEN connection for the whole process (wake-ups, cancels, the event log's growth), and the event log's parts: every replica's events reach this bus through it. */
+async function startPubSub(
+  config: Config,
+  logger: Logger,
+  parts: { sessionUrl: string; database: Database; bus: EventBus; runtime: Runtime },
+  stack: StopStack,
+): Promise<{ listener: DatabaseListener; events: EventLog }> {
   const listener = createDatabaseListener({ url: parts.sessionUrl, logger: logger.child({ component: 'listener' }) });
   await listener.start();
   stack.push('LISTEN connection', () => listener.stop());
-  // Events of other replicas arrive on this bus, and this process's events reach theirs.
-  const transport = createReplicaTransport({ listener, pool: parts.database.session, bus: parts.bus, origin: config.workerName, logger: logger.child({ component: 'events' }) });
-  await transport.start();
-  stack.push('event transport', () => transport.stop());
-  return listener;
+  const events = await startEventLog({
+    pool: parts.database.pool, listener, bus: parts.bus, subscribers: parts.runtime.subscribers,
+    retentionHours: config.events.retentionHours, logger: logger.child({ component: 'events' }),
+  });
+  stack.push('event log', () => events.stop());
+  parts.runtime.events = events.streams;
+  return { listener, events };
 }
 
 /** The runner of this process, started (and put on the runtime) unless RUNNER_ENABLED=false. */
 async function startRunner(
   config: Config,
   logger: Logger,
-  parts: { database: Database; sources: Sources; bus: EventBus; listener: DatabaseListener; runtime: Runtime },
+  parts: { database: Database; sources: Sources; events: EventLog; listener: DatabaseListener; runtime: Runtime },
   stack: StopStack,
 ): Promise<Runner> {
   const runner = createRunner({
@@ -202,7 +209,8 @@ async function startRunner(
     workerName: config.workerName,
     dailyByteBudget: config.dailyByteBudget,
     listener: parts.listener,
-    emit: (event) => parts.bus.publish(event),
+    // Into the event log; every replica's follower publishes it on its bus from there.
+    emit: parts.events.writer.write,
     schedule: config.runner.schedule,
     concurrency: config.runner.concurrency,
     globalConcurrency: config.runner.globalConcurrency,

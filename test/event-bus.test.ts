@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
-import { eventStream } from '../src/subscriptions/streams.ts';
+import { createProgressThrottle } from '../src/subscriptions/throttle.ts';
+import { logged } from './support/events.ts';
 
-const started: RefreshEvent = { type: 'run:started', configId: 1, tableSchema: 'sqp', tableName: 't', runId: 7, resumed: false, mode: 'full', at: '2026-01-01T00:00:00Z' };
-const finished: RefreshEvent = { type: 'run:finished', configId: 1, tableSchema: 'sqp', tableName: 't', runId: 7, status: 'success', outcome: 'completed', rowsProcessed: 3, errorMessage: null, at: '2026-01-01T00:00:01Z' };
+const started = logged({ type: 'run:started', configId: 1, tableSchema: 'sqp', tableName: 't', runId: 7, resumed: false, mode: 'full', at: '2026-01-01T00:00:00Z' } as const);
+const finished = logged({ type: 'run:finished', configId: 1, tableSchema: 'sqp', tableName: 't', runId: 7, status: 'success', outcome: 'completed', rowsProcessed: 3, errorMessage: null, at: '2026-01-01T00:00:01Z' } as const);
 
 describe('event bus', () => {
   it('delivers to every listener and by type; a throwing listener hurts neither the publisher nor the others', () => {
@@ -27,31 +28,36 @@ describe('event bus', () => {
   });
 });
 
-describe('a subscription stream', () => {
+describe('the progress throttle (before the event log is written)', () => {
   const ref = { configId: 1, tableSchema: 'sqp', tableName: 't', runId: 7 };
-  const progress = (page: number, phase: 'writing' | 'publishing'): RefreshEvent => ({
+  const progress = (page: number, phase: 'writing' | 'publishing'): RefreshEvent & { type: 'run:progress' } => ({
     type: 'run:progress', ...ref, phase, page, rowsProcessed: page * 10, totalRows: 30, percent: null, rowsPerSecond: 0, etaSeconds: null, at: '2026-01-01T00:00:00Z',
   });
   const quality: RefreshEvent = { type: 'quality:recorded', ...ref, metricName: 'row_count', value: 30, isWithinThreshold: true, at: '2026-01-01T00:00:01Z' };
 
-  it("keeps a run's commit order: a held progress passes before the run's next event of another kind", async () => {
-    const bus = createEventBus();
-    // An interval no test waits out: only the next event of the run may release what is held.
-    const stream = eventStream(bus, {}, { count: 0 }, 3_600_000);
+  it("keeps a run's commit order: a held progress passes before the run's next event of another kind", () => {
     const seen: string[] = [];
-    const reading = (async () => {
-      for await (const e of stream) {
-        seen.push(e.type === 'run:progress' ? `progress ${e.page} ${e.phase}` : e.type);
-        if (e.type === 'run:finished') return;
-      }
-    })();
-    bus.publish(started);
-    bus.publish(progress(1, 'writing'));
-    bus.publish(progress(2, 'writing')); // held, then replaced
-    bus.publish(progress(3, 'publishing')); // held
-    bus.publish(quality);
-    bus.publish(finished);
-    await reading;
+    const record = (e: RefreshEvent) => seen.push(e.type === 'run:progress' ? `progress ${e.page} ${e.phase}` : e.type);
+    // An interval no test waits out: only the next event of the run may release what is held.
+    const throttle = createProgressThrottle(3_600_000, record);
+    const other = (e: RefreshEvent) => (throttle.before(e), record(e));
+    other(started);
+    throttle.progress(progress(1, 'writing'));
+    throttle.progress(progress(2, 'writing')); // held, then replaced
+    throttle.progress(progress(3, 'publishing')); // held
+    other(quality);
+    other(finished);
+    throttle.stop();
     expect(seen).toEqual(['run:started', 'progress 1 writing', 'progress 3 publishing', 'quality:recorded', 'run:finished']);
+  });
+
+  it('flush passes what is held (a writer that stops)', () => {
+    const seen: number[] = [];
+    const throttle = createProgressThrottle(3_600_000, (e) => seen.push(e.page));
+    throttle.progress(progress(1, 'writing'));
+    throttle.progress(progress(2, 'writing'));
+    throttle.flush();
+    throttle.stop();
+    expect(seen).toEqual([1, 2]);
   });
 });

@@ -1,16 +1,21 @@
 // 200 concurrent forceRefresh calls over three replicas (each a runner with its own pool and
 // LISTEN connection, as the service composes one) while refreshes run: every request is used
 // by exactly one successful run (none lost, none doubled), no call fails, and no deadlock or
-// serialization failure reaches a caller or aborts a runner pass.
+// serialization failure reaches a caller or aborts a runner pass. Each replica writes its runs'
+// events to the event log, and a dashboard on graphql-ws gets every run's events in commit order.
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { forceRefresh } from '../src/commands/refresh.ts';
 import type { Runner } from '../src/runner/scheduler/runner.ts';
+import { createEventBus } from '../src/subscriptions/bus.ts';
+import { startEventLog, type EventLog } from '../src/subscriptions/event-log-parts.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
+import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
-import { seriesTable } from './support/live.ts';
+import { seriesTable, subscribeWs } from './support/live.ts';
+import { graphql } from './generated/index.ts';
 import { buildTestRunner } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
@@ -24,11 +29,14 @@ const logger = createLogger({ level: 'info', pretty: false }, new Writable({
     done();
   },
 }));
-const replicas: Array<{ runner: Runner; listener: DatabaseListener; pool: pg.Pool }> = [];
+const replicas: Array<{ runner: Runner; listener: DatabaseListener; pool: pg.Pool; events: EventLog }> = [];
+let dashboard: TestApp | undefined;
 
 afterAll(async () => {
+  await dashboard?.stop();
   for (const r of replicas) {
     await r.runner.stop();
+    await r.events.stop();
     await r.listener.stop();
     await r.pool.end();
   }
@@ -43,13 +51,23 @@ it('200 concurrent forces over 3 replicas: each request served by exactly one ru
     const own = openTestPool(database.url, 6);
     const listener = createDatabaseListener({ url: database.url, logger: logger.child({ replica: i }) });
     await listener.start();
+    const bus = createEventBus();
+    const events = await startEventLog({ pool: own, listener, bus, subscribers: { count: 0 }, retentionHours: 24, logger: logger.child({ replica: i }) });
     const runner = buildTestRunner(own, database.url, {
       logger: logger.child({ replica: i }), workerName: `storm-${i}`, listener, concurrency: 2,
-      retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200 },
+      retry: { maxAttempts: 10, baseDelayMs: 20, maxDelayMs: 200 }, emit: events.writer.write,
     });
     await runner.start();
-    replicas.push({ runner, listener, pool: own });
+    replicas.push({ runner, listener, pool: own, events });
+    // A dashboard on the first replica's server: every run's events, from the log's start.
+    if (i === 0) dashboard = await startTestApp(database.url, { ANONYMOUS_ACCESS: 'read' }, { bus });
   }
+  const delivered: Array<{ id: string; __typename: string; runId?: string }> = [];
+  let end: string | null = null;
+  const watching = subscribeWs(dashboard!.url.replace(/^http/, 'ws'), StormEvents, { after: '0' }, {}, (item) => {
+    delivered.push(item.refreshEvents as (typeof delivered)[number]);
+    return item.refreshEvents.id === end;
+  });
 
   // Each call goes through a replica's pool, as a mutation on that replica would.
   const calls = Array.from({ length: 200 }, (_, i) => {
@@ -85,5 +103,37 @@ it('200 concurrent forces over 3 replicas: each request served by exactly one ru
   // No pass was aborted, and no deadlock (40P01) or serialization failure (40001) was logged.
   expect(logLines.filter((l) => l.msg === 'runner pass failed' || l.msg === 'refresh could not start')).toEqual([]);
   expect(logLines.filter((l) => l.err?.code === '40P01' || l.err?.code === '40001')).toEqual([]);
+
+  // The dashboard got every event of the log, once, in commit order; each run's in its order.
+  end = (await pool.query<{ id: string }>(`SELECT max(id)::text AS id FROM sqp_refresh_work.refresh_events`)).rows[0]!.id;
+  // Done once the log's last id is delivered (already, or when it comes).
+  if (delivered.at(-1)?.id !== end) await watching.results;
+  else {
+    void watching.results.catch(() => undefined);
+    watching.close();
+  }
+  const { rows: logged } = await pool.query<{ id: string }>(`SELECT id::text AS id FROM sqp_refresh_work.refresh_events ORDER BY refresh_events.id`);
+  expect(delivered.map((e) => e.id)).toEqual(logged.map((r) => r.id));
+  const byRun = new Map<string, typeof delivered>();
+  for (const e of delivered) if (e.runId) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
+  expect(byRun.size).toBe(runs.length);
+  for (const [runId, events] of byRun) {
+    const order = events.map((e) => ({ RunStarted: 'S', RunProgress: 'P', QualityMetricRecorded: 'Q', RunFinished: 'F' })[e.__typename] ?? '?').join('');
+    // started, progress…, quality…, finished (ids ascending: the whole list is, above)
+    expect({ runId, order }).toEqual({ runId, order: expect.stringMatching(/^SP+Q*F$/) });
+  }
   console.log(`force storm: 200 requests over 3 replicas served by ${runs.length} runs`);
 }, 180_000);
+
+const StormEvents = graphql(`
+  subscription StormEvents($after: ID) {
+    refreshEvents(after: $after) {
+      __typename
+      ... on RefreshEvent { id }
+      ... on RunStarted { runId }
+      ... on RunProgress { runId }
+      ... on QualityMetricRecorded { runId }
+      ... on RunFinished { runId }
+    }
+  }
+`);

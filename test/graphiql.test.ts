@@ -8,6 +8,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { logged } from './support/events.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
 
@@ -100,7 +101,7 @@ describe('GraphiQL at /graphql', () => {
     await page.locator('button.graphiql-execute-button').click();
     // The stream is open once the server counts a subscriber of the bus.
     await expect.poll(() => bus.listenerCount() > listeners, { timeout: 20_000 }).toBe(true);
-    bus.publish({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName: 'monthly_summary', change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() });
+    bus.publish(logged({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName: 'monthly_summary', change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() }));
     await expect.poll(() => resultText(page), { timeout: 20_000 }).toContain('"tableName": "monthly_summary"');
     expect(await resultText(page)).toContain('ConfigChanged');
 

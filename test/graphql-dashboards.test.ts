@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { logged } from './support/events.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
 import { execute } from './support/graphql.ts';
@@ -125,8 +126,8 @@ describe('connections, outcomes and progress', () => {
     const listeners = bus.listenerCount();
     await expect.poll(() => bus.listenerCount()).toBeGreaterThan(listeners);
     const ref = { configId: 1, tableSchema: 'sqp', tableName: 'monthly_summary', runId: running, at: new Date().toISOString() };
-    bus.publish({ type: 'run:progress', ...ref, phase: 'writing', page: 1, rowsProcessed: 200, totalRows: 800, percent: 25, rowsPerSecond: 100, etaSeconds: 6 });
-    bus.publish({ type: 'run:finished', ...ref, status: 'failed', outcome: 'cancelled', rowsProcessed: 200, errorMessage: 'cancelled' });
+    bus.publish(logged({ type: 'run:progress', ...ref, phase: 'writing', page: 1, rowsProcessed: 200, totalRows: 800, percent: 25, rowsPerSecond: 100, etaSeconds: 6 }));
+    bus.publish(logged({ type: 'run:finished', ...ref, status: 'failed', outcome: 'cancelled', rowsProcessed: 200, errorMessage: 'cancelled' }));
     expect((await states).at(-1)!.runProgress).toEqual({ status: 'FAILED', outcome: 'CANCELLED', rowsProcessed: 200, totalRows: 800, percent: 25, finished: true });
   });
 

@@ -6,6 +6,7 @@ import { createClient } from 'graphql-sse';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createToken } from '../src/auth/tokens.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { logged } from './support/events.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
 
@@ -34,7 +35,7 @@ it('delivers refresh events to the official client in single connection mode', a
   const first = events.next();
   // No event says the server has subscribed: wait for its bus listener, then publish.
   await expect.poll(() => bus.listenerCount(), { timeout: 10_000 }).toBeGreaterThan(listening);
-  bus.publish(changed('weekly_summary'));
+  bus.publish(logged(changed('weekly_summary')));
   expect((await first).value).toEqual({ data: { refreshEvents: { __typename: 'ConfigChanged', tableName: 'weekly_summary' } } });
   await events.return?.();
   client.dispose();

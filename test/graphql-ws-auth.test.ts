@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { logged } from './support/events.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase } from './support/db.ts';
 
@@ -93,7 +94,7 @@ describe('credentials at connection_init', () => {
     const listeners = bus.listenerCount();
     c.send({ type: 'subscribe', id: '1', payload: { query: 'subscription { refreshEvents { __typename ... on ConfigChanged { tableName } } }' } });
     await expect.poll(() => bus.listenerCount()).toBeGreaterThan(listeners);
-    bus.publish({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName: 'weekly_summary', change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() });
+    bus.publish(logged({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName: 'weekly_summary', change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() }));
     expect(await c.next()).toEqual({ type: 'next', id: '1', payload: { data: { refreshEvents: { __typename: 'ConfigChanged', tableName: 'weekly_summary' } } } });
     c.socket.close(1000);
     await c.closed;

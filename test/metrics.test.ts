@@ -8,6 +8,7 @@ import { createLogger } from '../src/logger.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { logged } from './support/events.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { buildTestRunner, registerTestTable } from './support/refresh.ts';
@@ -20,7 +21,7 @@ const bus = createEventBus();
 const runtime: Runtime = createRuntime({ bus, subscribers: { count: 3 } });
 const metrics = createRefreshMetrics({ pool, logger, runtime });
 bus.subscribe(metrics.observe);
-const runner = buildTestRunner(pool, database.url, { logger, workerName: 'metrics-test', emit: (event) => bus.publish(event) });
+const runner = buildTestRunner(pool, database.url, { logger, workerName: 'metrics-test', emit: (event) => bus.publish(logged(event)) });
 const app = buildApp({ graphql: loadConfig({}).graphql, logger, routes: { '/metrics': metrics.route } });
 let metricsUrl = '';
 

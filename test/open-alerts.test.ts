@@ -23,10 +23,11 @@ import { createLogger } from '../src/logger.ts';
 import { createRuntime } from '../src/runtime.ts';
 import { buildApp } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { createEventStreams } from '../src/subscriptions/streams.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { startTestApp } from './support/app.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
-import { recordEvents } from './support/events.ts';
+import { logged, recordEvents } from './support/events.ts';
 import { execute } from './support/graphql.ts';
 import { buildTestRunner, registerTestTable } from './support/refresh.ts';
 import { graphql } from './generated/index.ts';
@@ -43,10 +44,13 @@ const bus = createEventBus();
 const events = recordEvents<RefreshEvent>((listener) => bus.subscribe(listener));
 /** The runner's clock: real time plus this offset. */
 let offset = 0;
-const runner = buildTestRunner(pool, database.url, { logger, workerName: 'open-alerts', now: () => new Date(Date.now() + offset), emit: (e) => bus.publish(e) });
+const runner = buildTestRunner(pool, database.url, { logger, workerName: 'open-alerts', now: () => new Date(Date.now() + offset), emit: (e) => bus.publish(logged(e)) });
 const db = openDatabase(database.url);
 const config = loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent', ANONYMOUS_ACCESS: 'read' });
-const app = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), services: { db, runtime: createRuntime({ runner, bus }) } });
+// The status page subscribes to refreshEvents: the bus's events, over this database's log.
+const runtime = createRuntime({ runner, bus });
+runtime.events = createEventStreams({ bus, pool: db.pool, subscribers: runtime.subscribers });
+const app = buildApp({ graphql: config.graphql, auth: config.auth, logger, routes: statusPageRoutes(), services: { db, runtime } });
 let base = '';
 let browser: Browser;
 let page: Page;

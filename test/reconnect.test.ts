@@ -14,6 +14,8 @@ import { createLogger } from '../src/logger.ts';
 import { createRuntime } from '../src/runtime.ts';
 import { buildApp, type App } from '../src/server.ts';
 import { createEventBus } from '../src/subscriptions/bus.ts';
+import { createEventStreams } from '../src/subscriptions/streams.ts';
+import { logged } from './support/events.ts';
 import { createTestDatabase } from './support/db.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -65,7 +67,7 @@ function run(file: string, env: Record<string, string>) {
 }
 
 const changed = (tableName: string) =>
-  bus.publish({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName, change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() });
+  bus.publish(logged({ type: 'config:changed', configId: 1, tableSchema: 'sqp', tableName, change: 'UPDATE', fields: ['priority'], at: new Date().toISOString() }));
 
 async function startApp(): Promise<void> {
   app = buildApp({ graphql: config.graphql, auth: config.auth, logger, services: { db, runtime } });
@@ -74,6 +76,7 @@ async function startApp(): Promise<void> {
 
 beforeAll(async () => {
   db = openDatabase(database.url);
+  runtime.events = createEventStreams({ bus, pool: db.pool, subscribers: runtime.subscribers });
   await startApp();
 });
 

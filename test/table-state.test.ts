@@ -26,7 +26,7 @@ import { createEventBus } from '../src/subscriptions/bus.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
-import { recordEvents } from './support/events.ts';
+import { logged, recordEvents } from './support/events.ts';
 import { graphql } from './generated/index.ts';
 import { execute } from './support/graphql.ts';
 import { buildTestRunner, registerTestTable } from './support/refresh.ts';
@@ -56,7 +56,7 @@ const runner = buildTestRunner(pool, database.url, {
   random: () => 0.5,
   // The read model's retry count (3 attempts); ten minutes between them, so RETRYING holds still.
   retry: { maxAttempts: 3, baseDelayMs: 10 * 60_000, maxDelayMs: 3_600_000 },
-  emit: (event) => bus.publish(event),
+  emit: (event) => bus.publish(logged(event)),
 });
 const db = openDatabase(database.url);
 const runtime = createRuntime({ runner, bus });

@@ -7,11 +7,11 @@ import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { changeBackfill, startBackfill, type BackfillPlan, type PlannedChunk } from '../commands/backfill.ts';
 import { readBackfill, readBackfillChunks, readBackfills, type Backfill, type BackfillChunk } from '../runner/state/backfills.ts';
-import { eventStream } from '../subscriptions/streams.ts';
 import { builder, type Context } from './builder.ts';
 import { BudgetExceededError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.ts';
 import { commandContext, idOf } from './mutations.ts';
 import { RefreshRunRef } from './runs.ts';
+import { openEvents } from './event-cursor.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
 const BASE_ERRORS = [ForbiddenError, NotFoundError, ValidationError];
@@ -203,10 +203,9 @@ for (const [name, [action, description]] of Object.entries(ACTIONS)) {
 
 // backfillProgress ------------------------------------------------------------------------
 async function* backfillProgress(ctx: Context, id: number): AsyncGenerator<Backfill> {
-  const bus = ctx.runtime.bus;
-  if (!bus) throw new GraphQLError('subscriptions are not available in this process', { extensions: { code: 'UNAVAILABLE' } });
-  // Listen first: nothing between the read and the listen is lost.
-  const events = endOnShutdown(eventStream(bus, {}, ctx.runtime.subscribers), ctx.shutdown);
+  // Live from now (opened before the first read: nothing between is lost); the events end when
+  // the server stops, and so does this generator.
+  const events = endOnShutdown(await openEvents(ctx, {}, null), ctx.shutdown);
   try {
     let last = await readBackfill(ctx.db.pool, id);
     if (!last) throw new GraphQLError(`id: backfill ${id} does not exist`, { extensions: { code: 'NOT_FOUND', field: 'id' } });
@@ -214,7 +213,7 @@ async function* backfillProgress(ctx: Context, id: number): AsyncGenerator<Backf
     const tables = new Set((await readBackfillChunks(ctx.db.pool, [id])).map((c) => c.configId));
     for await (const e of events) {
       if (['completed', 'cancelled', 'failed'].includes(last.status)) return;
-      if (!tables.has(e.configId) || (e.type !== 'run:started' && e.type !== 'run:finished' && e.type !== 'config:changed')) continue;
+      if (!tables.has(e.configId) || (e.type !== 'run:started' && e.type !== 'run:finished')) continue;
       const now = await readBackfill(ctx.db.pool, id);
       if (!now) return;
       if (now.status !== last.status || now.chunksDone !== last.chunksDone || now.chunksRunning !== last.chunksRunning || now.chunksFailed !== last.chunksFailed) yield now;

@@ -31,6 +31,18 @@ export interface Context {
   db: Database;
   /** The process's runner, bus and sources (src/runtime.ts). */
   runtime: Runtime;
+  /**
+   * Where this request's subscription stands in the event log: the Last-Event-ID it came with
+   * (an SSE reconnect; `after` wins over it), and the id of the last event it sent, which the SSE
+   * writer puts on each event as `id:` (src/http/sse-event-ids.ts).
+   */
+  eventCursor?: EventCursor;
+}
+
+/** A subscription's place in the event log (see Context.eventCursor). */
+export interface EventCursor {
+  readonly lastEventId: string | null;
+  sentId: string | null;
 }
 
 export const builder = new SchemaBuilder<{

@@ -12,6 +12,7 @@ import './plan.ts';
 import './errors.ts';
 import './mutations.ts';
 import './subscriptions.ts';
+import './run-progress.ts';
 import './status.ts';
 import './statistics.ts';
 import './viewer.ts';

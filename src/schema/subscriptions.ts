@@ -1,33 +1,23 @@
 // Live subscriptions (graphql-ws and SSE share them): refreshEvents, a filtered stream of what
-// the runners of every replica do, and runProgress, one run's state — current state first, so
-// a dashboard that connects late or reconnects is never blank — then each change until it ends.
+// the runners of every replica do, in the event log's order, each event with its log id; a
+// client that comes back passes the last id it saw as `after` (or SSE's Last-Event-ID) and gets
+// what it missed, then the live events. runProgress (one run's state) is in run-progress.ts.
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { GraphQLError } from 'graphql';
-import { z } from 'zod';
-import { percentOf, readRunState, type RunState } from '../runner/state/run-state.ts';
-import type { EventBus } from '../subscriptions/bus.ts';
-import type { RefreshEvent } from '../subscriptions/events.ts';
-import { eventStream } from '../subscriptions/streams.ts';
+import type { LoggedEvent } from '../subscriptions/events.ts';
 import { builder } from './builder.ts';
 import { RefreshMode, RefreshStatus, RunOutcome, RunPhase } from './enums.ts';
-import type { Context } from './builder.ts';
-import { RefreshRunRef } from './runs.ts';
+import { noteSent, openEvents, resumeAfter } from './event-cursor.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
-type Ev<T extends RefreshEvent['type']> = Extract<RefreshEvent, { type: T }>;
-
-function bus(ctx: Context): EventBus {
-  const b = ctx.runtime.bus;
-  if (!b) throw new GraphQLError('subscriptions are not available in this process', { extensions: { code: 'UNAVAILABLE' } });
-  return b;
-}
+type Ev<T extends LoggedEvent['type']> = Extract<LoggedEvent, { type: T }>;
 
 const runId = (id: number) => encodeGlobalID('RefreshRun', id);
 const configId = (id: number) => encodeGlobalID('RefreshConfig', id);
 
-const RefreshEventInterface = builder.interfaceRef<RefreshEvent>('RefreshEvent').implement({
+const RefreshEventInterface = builder.interfaceRef<LoggedEvent>('RefreshEvent').implement({
   description: 'Something a runner did, on any replica.',
   fields: (t) => ({
+    id: t.exposeID('id', { description: "Its place in the event log (commit order; opaque): pass the last one seen as refreshEvents' `after` to get what followed." }),
     configId: t.id({ description: 'Global id of the RefreshConfig.', resolve: (e) => configId(e.configId) }),
     tableSchema: t.exposeString('tableSchema', { description: 'Schema of the table.' }),
     tableName: t.exposeString('tableName', { description: 'Name of the table.' }),
@@ -125,78 +115,20 @@ const RefreshEventFilter = builder.inputType('RefreshEventFilter', {
 builder.subscriptionField('refreshEvents', (t) =>
   t.field({
     type: RefreshEventUnion,
-    description: 'Live events of every replica: started, progress (throttled per run; first and last always), finished, blocked, quality, config changes.',
-    args: { filter: t.arg({ type: RefreshEventFilter, description: 'Which events; default all.' }) },
-    subscribe: (_root, args, ctx) =>
-      endOnShutdown(
-        eventStream(bus(ctx), {
-          tableSchema: args.filter?.tableSchema,
-          tableName: args.filter?.tableName,
-          runId: args.filter?.runId ? Number(args.filter.runId.id) : null,
-        }, ctx.runtime.subscribers),
-        ctx.shutdown,
-      ),
+    description:
+      'Events of every replica in commit order, each once: started, progress (throttled per run; first and last always), finished, blocked, quality, config changes. ' +
+      'With `after` (or an SSE Last-Event-ID) the events that followed it first, then live ones, with no gap and no duplicate; an `after` older than the log keeps is the error EVENTS_EXPIRED.',
+    args: {
+      filter: t.arg({ type: RefreshEventFilter, description: 'Which events; default all.' }),
+      after: t.arg.id({ description: 'The id of the last event received: deliver what followed it (kept EVENT_RETENTION_HOURS). None: live from now.' }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const after = resumeAfter(args.after == null ? null : String(args.after), ctx);
+      const filter = { tableSchema: args.filter?.tableSchema, tableName: args.filter?.tableName, runId: args.filter?.runId ? Number(args.filter.runId.id) : null };
+      const events = await openEvents(ctx, filter, after);
+      return endOnShutdown(noteSent(events, (e) => e.id, ctx), ctx.shutdown);
+    },
     resolve: (event) => event,
   }),
 );
 
-// runProgress ------------------------------------------------------------------------------
-const RunProgressState = builder.objectRef<RunState>('RunProgressState').implement({
-  description: "One run's state: rows so far (committed), total when known, speed and ETA.",
-  fields: (t) => ({
-    runId: t.id({ description: 'Global id of the RefreshRun.', resolve: (s) => runId(s.runId) }),
-    run: t.field({ type: RefreshRunRef, description: 'Its audit row, read when asked.', resolve: (s, _args, ctx) => ctx.db.prisma.refreshRun.findUniqueOrThrow({ where: { id: s.runId } }) }),
-    status: t.field({ type: RefreshStatus, description: 'RUNNING until it ends, then SUCCESS, WARNING or FAILED.', resolve: (s) => s.status }),
-    outcome: t.field({ type: RunOutcome, nullable: true, description: 'How it ended; null while it runs.', resolve: (s) => s.outcome }),
-    rowsProcessed: t.exposeInt('rowsProcessed', { description: 'Rows committed so far (in all, once it ended).' }),
-    totalRows: t.exposeInt('totalRows', { nullable: true, description: 'Rows the source holds in all, when known.' }),
-    percent: t.exposeFloat('percent', {
-      nullable: true,
-      description: 'Share of totalRows committed, 0 to 100: 100 once it completed, how far it got when it stopped early; null while the total is unknown.',
-    }),
-    rowsPerSecond: t.exposeFloat('rowsPerSecond', { nullable: true, description: 'Recent speed while it runs; null once it ended or before the first page.' }),
-    etaSeconds: t.exposeFloat('etaSeconds', { nullable: true, description: 'Seconds until it ends at that speed; null when unknown or ended.' }),
-    finished: t.exposeBoolean('finished', { description: 'It has ended: this is the last state sent.' }),
-  }),
-});
-
-/** The run's state now: the read model's (read-model.ts), with this process's runner's own progress. */
-const currentState = (ctx: Context, id: number): Promise<RunState | null> =>
-  readRunState(ctx.db.pool, id, ctx.runtime.runner?.status().inFlight.find((f) => f.runId === id));
-
-async function* runProgress(ctx: Context, id: number): AsyncGenerator<RunState> {
-  // Listen first: nothing between read and listen is lost. The events end when the server
-  // stops, and so does this generator (its own return() would wait behind a pending next()).
-  const events = endOnShutdown(eventStream(bus(ctx), { runId: id }, ctx.runtime.subscribers), ctx.shutdown);
-  try {
-    const first = await currentState(ctx, id);
-    if (!first) throw new GraphQLError(`runId: run ${id} does not exist`, { extensions: { code: 'NOT_FOUND', field: 'runId' } });
-    yield first;
-    if (first.finished) return;
-    let last = first;
-    for await (const e of events) {
-      if (e.type === 'run:progress') {
-        last = { ...last, rowsProcessed: e.rowsProcessed, totalRows: e.totalRows, percent: e.percent, rowsPerSecond: e.rowsPerSecond, etaSeconds: e.etaSeconds };
-        yield last;
-      } else if (e.type === 'run:finished') {
-        const whole = e.outcome === 'completed';
-        const totalRows = whole ? Math.max(e.rowsProcessed, last.totalRows ?? 0) : last.totalRows;
-        const percent = whole ? 100 : percentOf(e.rowsProcessed, totalRows) ?? last.percent;
-        yield { ...last, status: e.status, outcome: e.outcome, rowsProcessed: e.rowsProcessed, totalRows, percent, rowsPerSecond: null, etaSeconds: null, finished: true };
-        return;
-      }
-    }
-  } finally {
-    await events.return?.();
-  }
-}
-
-builder.subscriptionField('runProgress', (t) =>
-  t.field({
-    type: RunProgressState,
-    description: "A run's current state first, then each change until it finishes.",
-    args: { runId: t.arg.globalID({ required: true, description: 'Global id of the RefreshRun to follow.', validate: z.object({ typename: z.literal('RefreshRun'), id: z.string() }) }) },
-    subscribe: (_root, args, ctx) => runProgress(ctx, Number(args.runId.id)),
-    resolve: (state) => state,
-  }),
-);

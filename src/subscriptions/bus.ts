@@ -1,20 +1,20 @@
-// One event bus per process: the runner publishes refresh events here; subscribers (GraphQL
-// subscriptions, metrics, the status page) listen. A listener that throws never reaches the
-// publisher. The cross-replica transport (transport.ts) is one more listener and publisher.
+// One event bus per process: the log's follower (event-follower.ts) publishes every replica's
+// events here, in the log's order and with their ids; subscribers (GraphQL subscriptions,
+// metrics, the commands' waits) listen. A listener that throws never reaches the publisher.
 import { EventEmitter } from 'node:events';
-import type { RefreshEvent, RefreshEventType } from './events.ts';
+import type { LoggedEvent, RefreshEventType } from './events.ts';
 
-type Listener = (event: RefreshEvent) => void;
+type Listener = (event: LoggedEvent) => void;
 
 export interface EventBus {
-  publish(event: RefreshEvent): void;
+  publish(event: LoggedEvent): void;
   /** Listens to every event, or to one type; returns the function that stops listening. */
   subscribe(listener: Listener, type?: RefreshEventType): () => void;
   listenerCount(): number;
 }
 
 /** Creates an in-process bus. */
-export function createEventBus(onListenerError?: (error: unknown, event: RefreshEvent) => void): EventBus {
+export function createEventBus(onListenerError?: (error: unknown, event: LoggedEvent) => void): EventBus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0); // one per subscriber: thousands are expected
   return {

@@ -1,8 +1,10 @@
 // subscriptions/ — how refresh events and notifications travel: their types (this file), the
-// process's event bus (bus.ts), GraphQL subscription streams over it, filtered, throttled and
-// bounded (streams.ts, throttle.ts), the one reconnecting LISTEN connection and the channels
-// every NOTIFY uses (listener.ts), and the transport that carries events between replicas
-// (transport.ts). It carries what others publish and decides nothing about tables or runs.
+// durable event log every replica writes and follows in commit order (event-log.ts; its writer,
+// follower and pruner: event-writer.ts, event-follower.ts, event-pruner.ts, progress throttled
+// before it is written by throttle.ts), the process's event bus the follower publishes on
+// (bus.ts), GraphQL subscription streams over the log and the bus, filtered, resumable and
+// bounded (streams.ts), and the one reconnecting LISTEN connection and the channels every NOTIFY
+// uses (listener.ts). It carries what others publish and decides nothing about tables or runs.
 // May import: node:events, pg, the database's client settings (src/database/connection.ts) and
 // the logger. Never the runner, the graph, the commands or the HTTP layer: they import it.
 //
@@ -50,6 +52,9 @@ export type RefreshEvent =
   | ({ type: 'config:changed'; change: 'INSERT' | 'UPDATE' | 'DELETE'; fields: string[]; at: string } & TableRef);
 
 export type RefreshEventType = RefreshEvent['type'];
+
+/** An event as the log holds it: `id` is its place in the log (commit order), a decimal string of a bigint. */
+export type LoggedEvent = RefreshEvent & { id: string };
 
 /** Calls a listener so that a throwing listener can never hurt a run. */
 export function safeEmit(listener: ((event: RefreshEvent) => void) | undefined, event: RefreshEvent): void {

@@ -1,5 +1,5 @@
-// The one LISTEN connection of a process, for every channel (runner wake-ups, cancels,
-// cross-replica events). Managed databases cut connections (failovers, poolers, idle
+// The one LISTEN connection of a process, for every channel (runner wake-ups, cancels, the
+// event log's growth, alerts). Managed databases cut connections (failovers, poolers, idle
 // timeouts, pg_terminate_backend): when this one is lost it reconnects with exponential
 // backoff and jitter for as long as the process lives, re-issues its LISTENs and says so
 // through lifecycle events (graphile-worker's `pool:listen:*` is the model). NOTIFYs sent
@@ -16,7 +16,7 @@ export const CHANNELS = {
   wake: 'sqp_refresh_wake',
   /** Payload: a run id to cancel; the replica running it stops at the next page boundary. */
   cancel: 'sqp_refresh_cancel',
-  /** Payload: a refresh event of another replica (src/subscriptions/transport.ts). */
+  /** Payload: the highest id just appended to the event log (migration 042): followers read what is new (src/subscriptions/event-follower.ts). */
   events: 'sqp_refresh_events',
   /** Empty payload: alert deliveries were queued (src/alerts/enqueue.ts): deliver now. */
   alerts: 'sqp_refresh_alerts',

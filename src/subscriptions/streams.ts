@@ -1,101 +1,142 @@
-// Event streams for GraphQL subscriptions: the bus's events as an async iterator, filtered,
-// with progress throttled per run (first and last always delivered), bounded so that a slow
-// client cannot make the process hold an unbounded backlog, and counted as subscribers.
+// Event streams for GraphQL subscriptions: what the log holds after the id a subscriber gives
+// (replayed in pages, filtered in SQL), then the bus's live events, with no gap and no duplicate
+// at the seam; counted as subscribers while open.
+//
+// The seam: the stream listens on the bus BEFORE it reads the log. Everything the follower
+// publishes from then on is buffered; everything published before is committed, so the replay
+// (which reads later) sees it. Events are delivered by id, and a buffered event at or below the
+// last id delivered is skipped. The live buffer is bounded: a consumer too slow for it does not
+// lose events — the buffer is dropped and the stream reads the log again from its last id.
+import type pg from 'pg';
 import type { EventBus } from './bus.ts';
-import type { RefreshEvent } from './events.ts';
-import { createProgressThrottle } from './throttle.ts';
+import { EventsExpiredError, isAfter, latestRunEventId, matchesFilter, readEventsAfter, type EventFilter } from './event-log.ts';
+import type { LoggedEvent } from './events.ts';
 
-export interface EventFilter {
-  tableSchema?: string | null;
-  tableName?: string | null;
-  runId?: number | null;
+export interface EventStreams {
+  /**
+   * Opens a stream of the events matching `filter`: those after `after` first (null: none, live
+   * from now), then live ones. Rejects with EventsExpiredError when `after` is older than the
+   * log keeps.
+   */
+  open(filter: EventFilter, after: string | null): Promise<AsyncIterableIterator<LoggedEvent>>;
+  /** The id of the newest logged event of a run; null when there is none. */
+  latestOfRun(runId: number): Promise<string | null>;
 }
 
-const MAX_BACKLOG = 1000;
-
-function matches(event: RefreshEvent, f: EventFilter): boolean {
-  if (f.tableSchema && event.tableSchema !== f.tableSchema) return false;
-  if (f.tableName && event.tableName !== f.tableName) return false;
-  if (f.runId != null && (!('runId' in event) || event.runId !== f.runId)) return false;
-  return true;
-}
-
-/**
- * Subscribes at once (so nothing published after this call is missed) and yields matching
- * events until the consumer stops, counted in `subscribers` meanwhile. `progressIntervalMs`:
- * least time between two progress events of one run; a run's latest progress is delivered
- * before its finish.
- */
-export function eventStream(
-  bus: EventBus,
-  filter: EventFilter,
-  subscribers: { count: number },
-  progressIntervalMs = 100,
-): AsyncIterableIterator<RefreshEvent> {
-  const backlog = createBacklog();
-  const throttle = createProgressThrottle(progressIntervalMs, backlog.push);
-  const unsubscribe = bus.subscribe((e) => {
-    if (!matches(e, filter)) return;
-    if (e.type === 'run:progress') return throttle.progress(e);
-    throttle.before(e); // a held progress of the run first: commit order
-    backlog.push(e);
-  });
-  subscribers.count++;
-  let done = false;
-  return iterate(backlog, () => {
-    if (done) return;
-    done = true;
-    unsubscribe();
-    throttle.stop();
-    subscribers.count--;
-    backlog.close();
-  });
-}
-
-interface Backlog {
-  push(event: RefreshEvent): void;
-  /** The oldest event, once there is one; done once closed (events still queued are dropped). */
-  next(): Promise<IteratorResult<RefreshEvent>>;
-  close(): void;
-}
-
-/** The events a stream's consumer has yet to take: at most MAX_BACKLOG, progress dropped first. */
-function createBacklog(): Backlog {
-  const queue: RefreshEvent[] = [];
-  let wake: (() => void) | null = null;
-  let closed = false;
+/** The streams of one process: its bus, the log on `pool`, its subscribers counted in `subscribers`. */
+export function createEventStreams(options: {
+  bus: EventBus;
+  pool: Pick<pg.Pool, 'query'>;
+  subscribers: { count: number };
+  /** Events read per statement while replaying (default 500). */
+  pageSize?: number;
+  /** Live events buffered at most for a slow consumer (default 1000). */
+  maxBuffered?: number;
+}): EventStreams {
   return {
-    push(e) {
-      if (queue.length >= MAX_BACKLOG) {
-        const i = queue.findIndex((q) => q.type === 'run:progress');
-        queue.splice(i >= 0 ? i : 0, 1); // drop the oldest progress (or oldest event) first
+    async open(filter, after) {
+      const stream = openStream({ pageSize: 500, maxBuffered: 1000, ...options }, filter, after);
+      try {
+        await stream.fill(); // the first page now: an expired `after` is the subscription's error
+      } catch (error) {
+        await stream.iterator.return?.();
+        throw error;
       }
-      queue.push(e);
-      wake?.();
+      return stream.iterator;
     },
-    async next() {
-      while (!closed) {
-        if (queue.length) return { value: queue.shift()!, done: false };
-        await new Promise<void>((r) => (wake = r));
-        wake = null;
-      }
-      return { value: undefined, done: true };
-    },
-    close() {
-      closed = true;
-      wake?.();
-    },
+    latestOfRun: (runId) => latestRunEventId(options.pool, runId),
   };
 }
 
+interface StreamOptions {
+  bus: EventBus;
+  pool: Pick<pg.Pool, 'query'>;
+  subscribers: { count: number };
+  pageSize: number;
+  maxBuffered: number;
+}
+
+function openStream(o: StreamOptions, filter: EventFilter, after: string | null): { fill(): Promise<void>; iterator: AsyncIterableIterator<LoggedEvent> } {
+  /** The last id delivered (or asked to follow); null: none yet, live from the start. */
+  let cursor = after;
+  let replaying = after !== null;
+  let page: LoggedEvent[] = [];
+  let live: LoggedEvent[] = [];
+  let overflowed = false;
+  let wake: (() => void) | null = null;
+  let closed = false;
+
+  const unsubscribe = o.bus.subscribe((e) => {
+    if (!matchesFilter(e, filter)) return;
+    if (live.length >= o.maxBuffered) {
+      // Read the log again from the last id delivered (or from the first buffered event).
+      cursor ??= (BigInt(live[0]!.id) - 1n).toString();
+      live = [];
+      overflowed = true;
+    } else {
+      live.push(e);
+    }
+    wake?.();
+  });
+  o.subscribers.count++;
+
+  /** Reads the next page of the replay; the replay ends with a page that is not full. */
+  const fill = async () => {
+    if (!replaying || page.length) return;
+    const from = cursor!;
+    const read = await readEventsAfter(o.pool, from, filter, o.pageSize);
+    if (closed) return;
+    if (isAfter(read.prunedThrough, from)) throw new EventsExpiredError(from, read.prunedThrough);
+    page = read.events;
+    if (read.events.length < o.pageSize) replaying = false;
+  };
+
+  const next = async (): Promise<IteratorResult<LoggedEvent>> => {
+    while (!closed) {
+      await fill();
+      const replayed = page.shift();
+      if (replayed) return deliver(replayed);
+      if (replaying) continue;
+      if (overflowed) {
+        overflowed = false;
+        replaying = true;
+        continue;
+      }
+      const e = live.shift();
+      if (e) {
+        if (cursor !== null && !isAfter(e.id, cursor)) continue; // replayed already
+        return deliver(e);
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = null;
+    }
+    return { value: undefined, done: true };
+  };
+  const deliver = (e: LoggedEvent): IteratorResult<LoggedEvent> => {
+    cursor = e.id;
+    return { value: e, done: false };
+  };
+
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    o.subscribers.count--;
+    page = [];
+    live = [];
+    wake?.();
+  };
+  return { fill, iterator: iterate(next, end) };
+}
+
 /**
- * The stream's iterator over its backlog; `end` unsubscribes. A hand-written iterator rather
- * than an async generator: a generator that was never started skips its finally on return(),
- * which would leak the subscription.
+ * The stream's iterator; `end` unsubscribes. A hand-written iterator rather than an async
+ * generator: a generator that was never started skips its finally on return(), which would leak
+ * the subscription, and its return() would wait behind a pending next().
  */
-function iterate(backlog: Backlog, end: () => void): AsyncIterableIterator<RefreshEvent> {
-  const iterator: AsyncIterableIterator<RefreshEvent> = {
-    next: () => backlog.next(),
+function iterate(next: () => Promise<IteratorResult<LoggedEvent>>, end: () => void): AsyncIterableIterator<LoggedEvent> {
+  const iterator: AsyncIterableIterator<LoggedEvent> = {
+    next,
     async return() {
       end();
       return { value: undefined, done: true };

@@ -1,5 +1,5 @@
-// Progress throttled per run, for GraphQL streams and for the replica transport alike: a run's
-// first progress passes at once, later ones at most one per interval; in between the latest is
+// Progress throttled per run before it is written to the event log (event-writer.ts), so the log
+// holds exactly what subscribers get: a run's first progress passes at once, later ones at most one per interval; in between the latest is
 // held (it replaces older ones) and passes when the interval ends or before any other event of
 // the run (a quality metric, its finish), so the first and the last progress of a run always get
 // through and a run's events keep the order they were committed in.
@@ -15,6 +15,8 @@ export interface ProgressThrottle {
    * the run overtakes it), and forgets the run at its finish.
    */
   before(event: RefreshEvent): void;
+  /** Passes every held progress now (a writer that stops flushes them). */
+  flush(): void;
   /** Clears the timers (held progress is dropped). */
   stop(): void;
 }
@@ -51,6 +53,9 @@ export function createProgressThrottle(intervalMs: number, pass: (event: RunProg
       if (!('runId' in event) || event.type === 'run:progress') return;
       release(event.runId);
       if (event.type === 'run:finished') runs.delete(event.runId);
+    },
+    flush() {
+      for (const runId of [...runs.keys()]) release(runId);
     },
     stop() {
       for (const run of runs.values()) if (run.timer) clearTimeout(run.timer);

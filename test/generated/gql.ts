@@ -21,7 +21,11 @@ type Documents = {
     "\n  query AlertsList($filter: AlertFilter) {\n    alerts(first: 20, filter: $filter) {\n      totalCount\n      edges {\n        node {\n          eventId kind tableSchema tableName reason occurredAt\n          config { tableName }\n          run { databaseId }\n          deliveries {\n            status deliveredAt nextAttemptAt abandonReason\n            destination { name state }\n            attempts { attempt workerName startedAt finishedAt outcome httpStatus error durationMs responseExcerpt }\n          }\n        }\n      }\n    }\n  }\n": typeof types.AlertsListDocument,
     "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": typeof types.ChaosEventsDocument,
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": typeof types.ChaosForceDocument,
+    "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n": typeof types.DashboardEventsDocument,
+    "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": typeof types.DashboardForceDocument,
+    "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n": typeof types.DashboardProgressDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": typeof types.DueTablesDocument,
+    "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": typeof types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
     "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n": typeof types.StartBackfillDocument,
     "\n  subscription BackfillProgress($id: ID!) {\n    backfillProgress(id: $id) { id status chunksDone chunksTotal percent }\n  }\n": typeof types.BackfillProgressDocument,
@@ -73,7 +77,11 @@ const documents: Documents = {
     "\n  query AlertsList($filter: AlertFilter) {\n    alerts(first: 20, filter: $filter) {\n      totalCount\n      edges {\n        node {\n          eventId kind tableSchema tableName reason occurredAt\n          config { tableName }\n          run { databaseId }\n          deliveries {\n            status deliveredAt nextAttemptAt abandonReason\n            destination { name state }\n            attempts { attempt workerName startedAt finishedAt outcome httpStatus error durationMs responseExcerpt }\n          }\n        }\n      }\n    }\n  }\n": types.AlertsListDocument,
     "subscription ChaosEvents($filter: RefreshEventFilter) { refreshEvents(filter: $filter) { __typename } }": types.ChaosEventsDocument,
     "mutation ChaosForce($input: ForceRefreshInput!) { forceRefresh(input: $input) { __typename } }": types.ChaosForceDocument,
+    "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n": types.DashboardEventsDocument,
+    "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": types.DashboardForceDocument,
+    "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n": types.DashboardProgressDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": types.DueTablesDocument,
+    "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
     "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n": types.StartBackfillDocument,
     "\n  subscription BackfillProgress($id: ID!) {\n    backfillProgress(id: $id) { id status chunksDone chunksTotal percent }\n  }\n": types.BackfillProgressDocument,
@@ -163,7 +171,23 @@ export function graphql(source: "mutation ChaosForce($input: ForceRefreshInput!)
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n"): (typeof documents)["\n  subscription DashboardEvents($filter: RefreshEventFilter, $after: ID) {\n    refreshEvents(filter: $filter, after: $after) { __typename ... on RefreshEvent { id tableName } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n"): (typeof documents)["\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n"): (typeof documents)["\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"): (typeof documents)["\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n"): (typeof documents)["\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

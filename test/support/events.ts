@@ -2,6 +2,7 @@
 // a listener's lifecycle, notifications) and resolves when a matching event has come — already
 // recorded or yet to come, so a test never races the event it waits for. Conditions with no
 // event (a row another process writes) keep the bounded polls of ./until.ts.
+import type { RefreshEvent } from '../../src/subscriptions/events.ts';
 
 /** Subscribes `listener` to a source; may return the function that stops listening. */
 export type Subscribe<E> = (listener: (event: E) => void) => (() => void) | void;
@@ -65,4 +66,15 @@ export function recordEvents<E>(subscribe?: Subscribe<E>): Recorded<E> {
 function describe(event: unknown): string {
   const text = typeof event === 'string' ? event : JSON.stringify(event);
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+let lastLoggedId = 0n;
+
+/**
+ * An event as the log's follower publishes it on a bus: with an id after every one given so far
+ * (a stream skips an id at or below the last it delivered), for tests that publish on a bus
+ * directly instead of through the event log.
+ */
+export function logged<E extends RefreshEvent>(event: E): E & { id: string } {
+  return { ...event, id: String(++lastLoggedId) };
 }

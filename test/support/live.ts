@@ -1,5 +1,5 @@
-// The real GraphQL server with a runner, an event bus and the cross-replica transport, in this
-// process, on a test database — what `npm start` composes, with sources the test chooses.
+// The real GraphQL server with a runner, an event bus and the event log (writer, follower,
+// pruner: what joins replicas), in this process, on a test database — what `npm start` composes, with sources the test chooses.
 // Also clients for both subscription transports (graphql-ws and SSE) over real sockets.
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
@@ -16,7 +16,7 @@ import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { buildApp } from '../../src/server.ts';
 import { createEventBus, type EventBus } from '../../src/subscriptions/bus.ts';
 import { createDatabaseListener } from '../../src/subscriptions/listener.ts';
-import { createReplicaTransport } from '../../src/subscriptions/transport.ts';
+import { startEventLog, type EventLog } from '../../src/subscriptions/event-log-parts.ts';
 import { buildTestRunner, registerTestTable } from './refresh.ts';
 
 export interface LiveApp {
@@ -24,6 +24,8 @@ export interface LiveApp {
   wsUrl: string;
   database: Database;
   bus: EventBus;
+  /** The event log's parts of this process (its writer takes the runner's events). */
+  events: EventLog;
   runner: Runner;
   /** What the graph reads of this process (its subscribers counted there). */
   runtime: Runtime;
@@ -35,7 +37,7 @@ export interface LiveApp {
 
 export async function startLiveApp(
   databaseUrl: string,
-  opts: { sources?: Partial<SourceEnvironment>; dailyByteBudget?: bigint | null; env?: Record<string, string> } = {},
+  opts: { sources?: Partial<SourceEnvironment>; dailyByteBudget?: bigint | null; env?: Record<string, string>; workerName?: string; concurrency?: number } = {},
 ): Promise<LiveApp> {
   const made = { read: createToken('reader', 'read'), operate: createToken('operator', 'operate'), admin: createToken('admin', 'admin'), revoked: createToken('former', 'admin') };
   const config = loadConfig({
@@ -51,13 +53,14 @@ export async function startLiveApp(
   const sources = createSources({ targetUrl: databaseUrl, ...opts.sources });
   const listener = createDatabaseListener({ url: databaseUrl, logger });
   await listener.start();
+  const runtime = createRuntime({ bus, sources, dailyByteBudget: opts.dailyByteBudget ?? null });
+  const events = await startEventLog({ pool: database.pool, listener, bus, subscribers: runtime.subscribers, retentionHours: config.events.retentionHours, logger });
+  runtime.events = events.streams;
   const runner = buildTestRunner(database.pool, databaseUrl, {
-    sources, logger, workerName: `live-${process.pid}`, dailyByteBudget: opts.dailyByteBudget ?? null,
-    listener, emit: (e) => bus.publish(e), concurrency: 2,
+    sources, logger, workerName: opts.workerName ?? `live-${process.pid}`, dailyByteBudget: opts.dailyByteBudget ?? null,
+    listener, emit: events.writer.write, concurrency: opts.concurrency ?? 2,
   });
-  const transport = createReplicaTransport({ listener, pool: database.pool, bus, origin: `live-${process.pid}`, logger });
-  await transport.start();
-  const runtime = createRuntime({ runner, bus, sources, dailyByteBudget: opts.dailyByteBudget ?? null });
+  runtime.runner = runner;
   await runner.start();
   const app = buildApp({ graphql: config.graphql, auth: config.auth, logger, services: { db: database, runtime } });
   const url = await app.start(0);
@@ -67,13 +70,14 @@ export async function startLiveApp(
     wsUrl: url.replace(/^http/, 'ws'),
     database,
     bus,
+    events,
     runner,
     runtime,
     tokens,
     headers: (scope): Record<string, string> => (scope ? { authorization: `Bearer ${tokens[scope]}` } : {}),
     async stop() {
       await runner.stop();
-      await transport.stop();
+      await events.stop();
       await listener.stop();
       await app.stop();
       await database.close();
