@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { until } from './support/until.ts';
 import { buildTestRunner, registerTestTable, tableChecksum } from './support/refresh.ts';
@@ -41,8 +42,13 @@ it('a refresh whose process is SIGKILLed after some pages is resumed by a runner
   expect(dead.status).toBe('running'); // nobody could mark it: the process was killed
   const { rows: [cp] } = await pool.query(`SELECT last_processed_row::int AS n FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`);
 
-  const runner = buildTestRunner(pool, database.url, { workerName: 'rescuer' });
+  const told: RefreshEvent[] = [];
+  const runner = buildTestRunner(pool, database.url, { workerName: 'rescuer', emit: (e) => told.push(e) });
   await runner.tick();
+  // The dead run's end is told (a dashboard following it sees it end), before the resumed run starts.
+  const ended = told.findIndex((e) => e.type === 'run:finished' && e.runId === dead.id);
+  expect(told[ended]).toMatchObject({ status: 'failed', outcome: 'failed', errorMessage: expect.stringMatching(/^interrupted/) });
+  expect(ended).toBeLessThan(told.findIndex((e) => e.type === 'run:started'));
 
   const { rows: runs } = await pool.query(`SELECT id, status, rows_processed, error_details, sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'crashy' ORDER BY id`);
   expect(runs).toHaveLength(2);

@@ -1,6 +1,7 @@
 // SQL for refresh_audit_log: one row per refresh (slice), written `running` at start and
 // finished with the whole story.
 import type pg from 'pg';
+import type { RefreshEvent } from '../../subscriptions/events.ts';
 import { readRunMetadata, type RunMetadata } from './run-metadata.ts';
 
 export interface RunStart {
@@ -69,6 +70,23 @@ export async function endedRun(client: pg.ClientBase, id: number): Promise<{ sta
 export async function failInterruptedRuns(client: pg.ClientBase, schema: string, table: string, byRunId: number | null): Promise<number[]> {
   const { rows } = await client.query<{ id: number }>(`SELECT sqp_refresh_work.fail_interrupted_runs($1, $2, $3) AS id`, [schema, table, byRunId]);
   return rows.map((r) => r.id);
+}
+
+/**
+ * The run:finished events of runs just ended as interrupted (failInterruptedRuns): whoever ends
+ * them tells it, so a dashboard following such a run (runProgress) sees it end.
+ */
+export async function interruptedRunEvents(db: pg.Pool | pg.ClientBase, runIds: readonly number[], at: Date): Promise<RefreshEvent[]> {
+  if (!runIds.length) return [];
+  const { rows } = await db.query<{ id: number; configId: number; schema: string; table: string; rows: number | null; error: string | null }>(
+    `SELECT id, refresh_config_id AS "configId", table_schema AS schema, table_name AS table, rows_processed AS rows, error_message AS error
+     FROM sqp.refresh_audit_log WHERE id = ANY ($1::int[]) AND status = 'failed' AND refresh_config_id IS NOT NULL ORDER BY id`,
+    [runIds],
+  );
+  return rows.map((r) => ({
+    type: 'run:finished', configId: r.configId, tableSchema: r.schema, tableName: r.table, runId: r.id,
+    status: 'failed', outcome: 'failed', rowsProcessed: r.rows ?? 0, errorMessage: r.error, at: at.toISOString(),
+  }));
 }
 
 /** The last successful run's metadata (watermark, target row count), read through its schema. */

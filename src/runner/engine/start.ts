@@ -5,7 +5,7 @@
 // back empty after a PostgreSQL crash: then the load starts again, never published short).
 import { createHash } from 'node:crypto';
 import { safeEmit } from '../../subscriptions/events.ts';
-import { failInterruptedRuns, lastSuccess, startAuditRow } from './audit-log.ts';
+import { failInterruptedRuns, interruptedRunEvents, lastSuccess, startAuditRow } from './audit-log.ts';
 import { describeTable, type TargetTable } from './catalog.ts';
 import { claimCheckpoint, closeCheckpoint, expireOtherCheckpoints, findActiveCheckpoint, type CheckpointRow } from './checkpoints.ts';
 import { backfillRange, incrementalSince, loadWindow, validateAgainstTarget } from './refresh-inputs.ts';
@@ -66,6 +66,7 @@ export async function openRun(run: Run): Promise<CheckpointRow | null> {
     },
   });
   run.interrupted = await failInterruptedRuns(client, config.tableSchema, config.tableName, run.runId);
+  for (const e of await interruptedRunEvents(client, run.interrupted, started)) safeEmit(options.emit, e);
   safeEmit(options.emit, { type: 'run:started', ...run.ref, runId: run.runId, resumed: run.resumed, mode: run.resumed ? checkpoint!.checkpoint_data.mode : 'full', at: started.toISOString() });
   return run.resumed ? checkpoint : null;
 }

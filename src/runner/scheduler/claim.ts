@@ -3,6 +3,7 @@
 // the engine on it, move the schedule, and only then unlock — so no replica starts a hard
 // dependent in between. A connection lost on the way is dropped from the pool, and with it the lock.
 import type pg from 'pg';
+import { interruptedRunEvents } from '../engine/audit-log.ts';
 import { refreshTable } from '../engine/refresh-table.ts';
 import type { RefreshConfigRow, RefreshOutcome } from '../engine/refresh-types.ts';
 import type { PlannedRefresh } from '../state/planner.ts';
@@ -67,7 +68,10 @@ async function runClaimed(ctx: SchedulerContext, client: pg.PoolClient, row: Ref
   const cascade = claim.request?.cascade ?? true;
   const requestIds = claim.request?.ids ?? [];
   const run = ctx.runs.track(config, table, ctx.log.child({ table, configId: config.id }));
-  if (claim.interrupted.length) run.log.warn({ runs: claim.interrupted }, 'ended runs of this table left running by a process that lost its lock or died');
+  if (claim.interrupted.length) {
+    run.log.warn({ runs: claim.interrupted }, 'ended runs of this table left running by a process that lost its lock or died');
+    for (const e of await interruptedRunEvents(ctx.pool, claim.interrupted, ctx.now())) ctx.runs.emit(e);
+  }
   try {
     const result = await refreshTable(config, {
       pool: ctx.pool,

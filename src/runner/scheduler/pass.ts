@@ -19,7 +19,7 @@ type Queued = { row: RefreshConfigRow; item: PlannedRefresh };
 export async function pass(ctx: SchedulerContext, options: { concurrency: number; backoff: PassBackoff; stopping: () => boolean }): Promise<void> {
   await housekeeping(ctx);
   options.backoff.succeed(); // the database answered (before the refreshes, which may take hours)
-  await recoverInterruptedRuns(ctx.pool, ctx.now, ctx.log);
+  await recoverInterruptedRuns(ctx.pool, ctx.now, ctx.log, ctx.runs.emit);
   const tried = new Set<number>();
   while (!options.stopping()) {
     const queue = await nextWave(ctx, tried);

@@ -1,15 +1,16 @@
 // Recovery of runs of dead processes: their table's refresh lock is free although an audit
 // row still says `running`. Taking the lock proves nobody runs the table; the rows are failed
-// as interrupted and the table is due at once, to resume from its checkpoint.
+// as interrupted (each told as its run:finished) and the table is due at once, to resume from its checkpoint.
 import type { Logger } from '../../logger.ts';
 import type pg from 'pg';
-import { failInterruptedRuns } from '../engine/audit-log.ts';
+import { failInterruptedRuns, interruptedRunEvents } from '../engine/audit-log.ts';
+import { safeEmit, type RefreshEvent } from '../../subscriptions/events.ts';
 import { tryLockTable, unlockTable } from '../engine/table-lock.ts';
 import { readInterruptedTables } from '../state/run-state.ts';
 import { moveSchedule } from '../state/schedule-writer.ts';
 
 /** Fails the `running` rows no live process holds, and makes their tables due now. */
-export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log: Logger): Promise<void> {
+export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log: Logger, emit?: (event: RefreshEvent) => void): Promise<void> {
   for (const t of await readInterruptedTables(pool)) {
     const client = await pool.connect();
     try {
@@ -20,6 +21,7 @@ export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log
         if (ids.length) {
           log.warn({ table: key, runs: ids }, 'recovered interrupted runs; the table resumes from its checkpoint');
           await moveSchedule(client, t.configId, { after: now() });
+          for (const e of await interruptedRunEvents(client, ids, now())) safeEmit(emit, e);
         }
       } finally {
         await unlockTable(client, t.schema, t.table);
