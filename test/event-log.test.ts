@@ -2,7 +2,8 @@
 // order across concurrent writers (a follower misses none), a config change logged in its own
 // transaction, pruning in batches with the horizon, an `after` older than the log keeps is
 // EVENTS_EXPIRED over the real server, and a writer whose connection is killed mid-write retries
-// without losing or doubling an event.
+// without losing or doubling an event; a run whose end its process never logged has it logged
+// by the sweep (migration 044), once.
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -14,9 +15,12 @@ import { createEventPruner } from '../src/subscriptions/event-pruner.ts';
 import { createEventWriter } from '../src/subscriptions/event-writer.ts';
 import type { LoggedEvent, RefreshEvent } from '../src/subscriptions/events.ts';
 import { createDatabaseListener, type DatabaseListener } from '../src/subscriptions/listener.ts';
+import { refreshTable } from '../src/runner/engine/refresh-table.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
 import { recordEvents } from './support/events.ts';
+import { loadConfig, registerTestTable } from './support/refresh.ts';
 import { eventually } from './support/until.ts';
 
 const database = await createTestDatabase();
@@ -172,5 +176,28 @@ describe('a write that fails', () => {
       await writer.stop();
       await pool.end();
     }
+  });
+});
+
+describe('a run whose process died before its end was logged', () => {
+  it('has its end logged by the sweep, from its audit row, once: a late writer doubles nothing', async () => {
+    await appendEvents(sql, [blocked('untold_before', 1)]); // the log exists before the run
+    await sql.query(`CREATE SCHEMA IF NOT EXISTS src; CREATE TABLE src.untold AS SELECT g AS id FROM generate_series(1, 50) g`);
+    await sql.query(`CREATE TABLE sqp.untold (id int PRIMARY KEY)`);
+    await registerTestTable(sql, { tableName: 'untold', nextRefreshAt: '30 days', customSyncParams: { source: { type: 'postgres', query: 'SELECT id FROM src.untold' } } });
+    // A run committed by a process that logged nothing of it (as one killed right after its commit).
+    const run = await refreshTable(await loadConfig(sql, 'untold'), { pool: sql, sources: createSources({ targetUrl: database.url }) });
+    expect(run.status).toBe('success');
+    const ends = async () => (await sql.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM sqp_refresh_work.refresh_events WHERE run_id = $1 AND type = 'run:finished'`, [run.runId])).rows.map((r) => r.payload);
+    expect(await ends()).toEqual([]);
+
+    const keeper = createEventPruner({ pool: sql, logger, retentionHours: 24, quietSeconds: 0 });
+    expect(await keeper.sweep()).toBe(1);
+    expect(await ends()).toEqual([expect.objectContaining({ status: 'success', outcome: 'completed', rowsProcessed: 50, errorMessage: null })]);
+    await seen.next((e) => e.type === 'run:finished' && e.runId === run.runId, 10_000, 'the swept end on the bus');
+    expect(await keeper.sweep()).toBe(0);
+    // Its writer, back late, appends the same end: refused.
+    await appendEvents(sql, [{ type: 'run:finished', configId: 1, tableSchema: 'sqp', tableName: 'untold', runId: run.runId, status: 'success', outcome: 'completed', rowsProcessed: 50, errorMessage: null, at: new Date().toISOString() }]);
+    expect(await ends()).toHaveLength(1);
   });
 });

@@ -61,6 +61,16 @@ export async function appendEvents(db: Db, events: RefreshEvent[], batch?: { wri
   return rows[0]?.last ?? null;
 }
 
+/**
+ * Logs the end (run:finished, from its audit row) of every run started since `since` that ended
+ * more than `quietSeconds` ago and whose end is not in the log: its process died (or lost the
+ * database) between its commit and its event (migration 044). Resolves with how many.
+ */
+export async function logUntoldRunEnds(db: Db, since: Date, quietSeconds: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT sqp_refresh_work.log_untold_run_ends($1, make_interval(secs => $2)) AS n`, [since, quietSeconds]);
+  return rows[0]!.n;
+}
+
 interface EventRow {
   id: string;
   type: RefreshEvent['type'];
