@@ -33,7 +33,7 @@ export interface CommandContext {
   waitMs?: number;
   /**
    * The process's event bus, which carries every replica's run events (subscriptions/
-   * transport.ts): the waits listen to it instead of polling the audit log. Without it
+   * event-follower.ts, from the event log): the waits listen to it instead of polling the audit log. Without it
    * (a CLI, a test) they look at the audit log once at the end of the wait.
    */
   bus?: EventBus;
