@@ -1,5 +1,5 @@
 // Backfills through the graph, over real HTTP and WebSocket, on a BigQuery source served by the
-// local BigQuery test server: the dry run's chunks and byte estimate against what the chunks'
+// local BigQuery test server: 26 weekly chunks, the dry run's chunks and byte estimate against what the chunks'
 // jobs are then billed, the range re-loaded and nothing outside it, typed errors that write
 // nothing, the Backfill node, and backfillProgress live until it completes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,7 +73,7 @@ const Read = graphql(`
 `);
 
 const backfillCount = async () => (await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM sqp_refresh_work.backfills`)).rows[0]!.n;
-const input = { tableSchema: 'sqp', tableName: 'weeks', from: '2026-02-01', to: '2026-04-04', chunk: 'WEEK' as const, cascade: false };
+const input = { tableSchema: 'sqp', tableName: 'weeks', from: '2026-02-01', to: '2026-08-01', chunk: 'WEEK' as const, cascade: false };
 
 describe('backfills in the graph', () => {
   it('refuses bad input with a typed error naming the field, and writes nothing', async () => {
@@ -96,7 +96,7 @@ describe('backfills in the graph', () => {
     const dry = (await execute(app.url, Start, { input: { ...input, dryRun: true } }, app.headers('operate'))).data?.startBackfill;
     if (dry?.__typename !== 'StartBackfillPayload') throw new Error(JSON.stringify(dry));
     expect(dry.backfill).toBeNull();
-    expect(dry.chunks.map((c) => [c.from, c.to])).toEqual(Array.from({ length: 9 }, (_, i) => {
+    expect(dry.chunks.map((c) => [c.from, c.to])).toEqual(Array.from({ length: 26 }, (_, i) => {
       const d = (n: number) => new Date(Date.UTC(2026, 1, 1) + n * 86_400_000).toISOString().slice(0, 10);
       return [d(7 * i), d(7 * i + 6)];
     }));
@@ -104,14 +104,14 @@ describe('backfills in the graph', () => {
     expect(BigInt(dry.estimatedBytes!)).toBe(dry.chunks.reduce((n, c) => n + BigInt(c.estimatedBytes!), 0n));
     expect(dry.chunks.every((c) => BigInt(c.estimatedBytes!) >= BigInt(5 * BYTES_PER_ROW))).toBe(true);
     expect(await backfillCount()).toBe(0);
-    const outside = await tableChecksum(sql, `(SELECT * FROM sqp.weeks WHERE start_date NOT BETWEEN '2026-02-01' AND '2026-04-04') t`, ['id', 'start_date', 'v']);
+    const outside = await tableChecksum(sql, `(SELECT * FROM sqp.weeks WHERE start_date NOT BETWEEN '2026-02-01' AND '2026-08-01') t`, ['id', 'start_date', 'v']);
 
     const started = (await execute(app.url, Start, { input }, app.headers('operate'))).data?.startBackfill;
     if (started?.__typename !== 'StartBackfillPayload') throw new Error(JSON.stringify(started));
     const id = started.backfill!.id;
     const live = subscribeWs(app.wsUrl, Progress, { id }, { authorization: app.headers('read').authorization }, (b) => b.backfillProgress.status === 'COMPLETED');
     const states = await live.results;
-    expect(states.at(-1)?.backfillProgress).toMatchObject({ status: 'COMPLETED', chunksDone: 9, chunksTotal: 9, percent: 100 });
+    expect(states.at(-1)?.backfillProgress).toMatchObject({ status: 'COMPLETED', chunksDone: 26, chunksTotal: 26, percent: 100 });
     expect(states.map((s) => s.backfillProgress.chunksDone)).toEqual([...states.map((s) => s.backfillProgress.chunksDone)].sort((a, b) => a - b));
 
     const read = (await execute(app.url, Read, { ids: [id] }, app.headers('read'))).data?.nodes[0];
@@ -122,9 +122,9 @@ describe('backfills in the graph', () => {
     expect(BigInt(dry.estimatedBytes!)).toBeLessThanOrEqual(billed); // BigQuery bills at least 10 MB a job
 
     // The range is the source's (v restated, the withdrawn row gone); outside it, nothing moved.
-    const expected = SOURCE.filter((r) => r.start_date >= '2026-02-01' && r.start_date <= '2026-04-04');
-    const { rows } = await sql.query<{ id: string; v: string }>(`SELECT id, v FROM sqp.weeks WHERE start_date BETWEEN '2026-02-01' AND '2026-04-04' ORDER BY id`);
+    const expected = SOURCE.filter((r) => r.start_date >= '2026-02-01' && r.start_date <= '2026-08-01');
+    const { rows } = await sql.query<{ id: string; v: string }>(`SELECT id, v FROM sqp.weeks WHERE start_date BETWEEN '2026-02-01' AND '2026-08-01' ORDER BY id`);
     expect(rows.map((r) => [Number(r.id), Number(r.v)])).toEqual(expected.map((r) => [r.id, r.v]));
-    expect(await tableChecksum(sql, `(SELECT * FROM sqp.weeks WHERE start_date NOT BETWEEN '2026-02-01' AND '2026-04-04') t`, ['id', 'start_date', 'v'])).toEqual(outside);
+    expect(await tableChecksum(sql, `(SELECT * FROM sqp.weeks WHERE start_date NOT BETWEEN '2026-02-01' AND '2026-08-01') t`, ['id', 'start_date', 'v'])).toEqual(outside);
   });
 });
