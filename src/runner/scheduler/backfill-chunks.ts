@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { refreshTable } from '../engine/refresh-table.ts';
 import { tryLockTable, unlockTable } from '../engine/table-lock.ts';
 import { nextBackfillChunk, runningBackfillIds, type BackfillChunk } from '../state/backfills.ts';
-import type { SchedulerContext } from './context.ts';
+import { engineOptions, type SchedulerContext } from './context.ts';
 import { takeSlot } from './slots.ts';
 import { selectConfig } from './sql.ts';
 import { wakeRunners } from './wake.ts';
@@ -73,15 +73,7 @@ async function runChunk(ctx: SchedulerContext, client: pg.PoolClient, chunk: Bac
   const table = `${chunk.tableSchema}.${chunk.tableName}`;
   const run = ctx.runs.track(config, table, ctx.log.child({ table, configId: config.id, backfillId: chunk.backfillId, chunk: chunk.ordinal }));
   const result = await refreshTable(config, {
-    pool: ctx.pool,
-    lockedClient: client,
-    sources: ctx.sources,
-    workerName: ctx.workerName,
-    dailyByteBudget: ctx.dailyByteBudget,
-    shutdownSignal: ctx.shutdown,
-    signal: run.cancel.signal,
-    now: ctx.now,
-    emit: ctx.runs.emit,
+    ...engineOptions(ctx, client, run.cancel.signal),
     force: true,
     backfill: { from: chunk.from, to: chunk.to },
     metadata: { trigger: 'backfill', backfill: { id: chunk.backfillId, chunk: chunk.ordinal, from: chunk.from, to: chunk.to } },

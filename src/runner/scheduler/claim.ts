@@ -7,7 +7,7 @@ import { interruptedRunEvents } from '../engine/audit-log.ts';
 import { refreshTable } from '../engine/refresh-table.ts';
 import type { RefreshConfigRow, RefreshOutcome } from '../engine/refresh-types.ts';
 import type { PlannedRefresh } from '../state/planner.ts';
-import type { SchedulerContext } from './context.ts';
+import { engineOptions, type SchedulerContext } from './context.ts';
 import { reschedule } from './retries.ts';
 import { takeSlot } from './slots.ts';
 import { unlockTable } from '../engine/table-lock.ts';
@@ -74,15 +74,7 @@ async function runClaimed(ctx: SchedulerContext, client: pg.PoolClient, row: Ref
   }
   try {
     const result = await refreshTable(config, {
-      pool: ctx.pool,
-      lockedClient: client,
-      sources: ctx.sources,
-      workerName: ctx.workerName,
-      dailyByteBudget: ctx.dailyByteBudget,
-      shutdownSignal: ctx.shutdown,
-      signal: run.cancel.signal,
-      now: ctx.now,
-      emit: ctx.runs.emit,
+      ...engineOptions(ctx, client, run.cancel.signal),
       requestIds,
       force: claim.request !== null,
       metadata: {

@@ -3,6 +3,7 @@
 // alone in a test with its own clock, randomness and database.
 import type pg from 'pg';
 import type { Logger } from '../../logger.ts';
+import type { RefreshOptions } from '../engine/refresh-types.ts';
 import type { Sources } from '../sources/registry.ts';
 import type { RetryPolicy } from '../state/planner.ts';
 import type { RunRegistry } from './runs.ts';
@@ -24,4 +25,19 @@ export interface SchedulerContext {
   shutdown: AbortSignal;
   /** The runs of this process and the due tables it found blocked. */
   runs: RunRegistry;
+}
+
+/** What every run the scheduler starts gives the engine: its services, the locked connection, the cancel and shutdown signals. */
+export function engineOptions(ctx: SchedulerContext, lockedClient: pg.PoolClient, cancel: AbortSignal): RefreshOptions {
+  return {
+    pool: ctx.pool,
+    lockedClient,
+    sources: ctx.sources,
+    workerName: ctx.workerName,
+    dailyByteBudget: ctx.dailyByteBudget,
+    shutdownSignal: ctx.shutdown,
+    signal: cancel,
+    now: ctx.now,
+    emit: ctx.runs.emit,
+  };
 }
