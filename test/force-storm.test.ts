@@ -105,6 +105,11 @@ it('200 concurrent forces over 3 replicas: each request served by exactly one ru
   expect(logLines.filter((l) => l.err?.code === '40P01' || l.err?.code === '40001')).toEqual([]);
 
   // The dashboard got every event of the log, once, in commit order; each run's in its order.
+  // A run's end reaches the log just after its row commits (the replica's writer): wait for every one.
+  await eventually(async () => {
+    const { rows: [n] } = await pool.query(`SELECT count(*)::int AS ends FROM sqp_refresh_work.refresh_events WHERE type = 'run:finished' AND table_name = ANY ($1)`, [TABLES]);
+    return n.ends === runs.length;
+  }, 30_000, "every run's end in the event log");
   end = (await pool.query<{ id: string }>(`SELECT max(id)::text AS id FROM sqp_refresh_work.refresh_events`)).rows[0]!.id;
   // Done once the log's last id is delivered (already, or when it comes).
   if (delivered.at(-1)?.id !== end) await watching.results;
