@@ -56,6 +56,8 @@ const EnvSchema = z.object({
   GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(20000),
   GRAPHQL_WS_MAX_UNAUTHENTICATED: z.coerce.number().int().min(0).default(100),
   GRAPHQL_WS_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
+  SUBSCRIBER_MAX_BEHIND: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  SUBSCRIBER_MAX_LAG_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
   WORKER_NAME: z.string().min(1).max(100).optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   RUNNER_SCHEDULE: cronPattern.default('* * * * *'),
@@ -98,9 +100,13 @@ interface ServiceConfig {
   log: { level: Env['LOG_LEVEL']; pretty: boolean };
   /**
    * maxUnauthenticatedSockets: WebSockets without a valid token (pre-init or anonymous) held at
-   * once; unauthenticatedIdleMs: how long such a socket may stay open with no operation.
+   * once; unauthenticatedIdleMs: how long such a socket may stay open with no operation;
+   * subscriptionGroups: how far a subscriber may fall behind before it is cut (src/http/subscription-groups.ts).
    */
-  graphql: { introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number; unauthenticatedIdleMs: number };
+  graphql: {
+    introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number; unauthenticatedIdleMs: number;
+    subscriptionGroups: { maxBehind: number; maxLagMs: number };
+  };
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
   runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
@@ -160,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxCost: e.GRAPHQL_MAX_COST,
       maxUnauthenticatedSockets: e.GRAPHQL_WS_MAX_UNAUTHENTICATED,
       unauthenticatedIdleMs: e.GRAPHQL_WS_IDLE_SECONDS * 1000,
+      subscriptionGroups: { maxBehind: e.SUBSCRIBER_MAX_BEHIND, maxLagMs: e.SUBSCRIBER_MAX_LAG_SECONDS * 1000 },
     },
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
     runner: {

@@ -21,9 +21,11 @@ export interface Runtime {
   retry?: RetryPolicy;
   /** Live subscriptions served by this process (graphql-ws and SSE). */
   subscribers: { count: number };
+  /** Executions shared by subscribers of the same operation and scopes (src/http/subscription-groups.ts). */
+  subscriptionGroups: { count: number };
 }
 
 /** A runtime of the given parts, counting no subscriber yet. */
 export function createRuntime(parts: Partial<Runtime> = {}): Runtime {
-  return { subscribers: { count: 0 }, ...parts };
+  return { subscribers: { count: 0 }, subscriptionGroups: { count: 0 }, ...parts };
 }

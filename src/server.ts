@@ -29,6 +29,7 @@ import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { useSseEventIds } from './http/sse-event-ids.ts';
+import { createSubscriptionGroups } from './http/subscription-groups.ts';
 import type { EventCursor } from './schema/builder.ts';
 
 type ServerContext = { connectionParams?: Record<string, unknown> };
@@ -153,6 +154,8 @@ function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['
   // single connection a client reserves with PUT (yoga's own /graphql speaks only the first).
   plugins.push(useGraphQLSSE({ endpoint: '/graphql/stream' }) as Plugin);
   plugins.push(useSseEventIds((request) => cursors.get(request)));
+  // Last: subscribers of the same operation and scopes share one execution (it wraps the subscribe the others left).
+  plugins.push(createSubscriptionGroups({ groups: services.runtime.subscriptionGroups, ...graphql.subscriptionGroups }).plugin);
   if (!graphql.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   }

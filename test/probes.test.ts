@@ -93,7 +93,7 @@ describe('/ready', () => {
     const runner = await startRunner();
     const lastTick = runner.status().lastTickAt!;
     // The clock of the probe three minutes after the latest tick of an every-minute schedule.
-    const base = await serveProbes({ pool, runtime: { runner, subscribers: { count: 0 } }, now: () => new Date(lastTick.getTime() + 3 * 60_000 + 31_000) });
+    const base = await serveProbes({ pool, runtime: createRuntime({ runner }), now: () => new Date(lastTick.getTime() + 3 * 60_000 + 31_000) });
     const { status, body } = await getReady(base);
     expect(status).toBe(503);
     expect(body.status).toBe('not ready');
@@ -106,7 +106,7 @@ describe('/ready', () => {
     const dead = new pg.Pool({ connectionString: `postgresql://probe_user:Pr0be-Secret-pw@127.0.0.1:${port}/sqp`, max: 1 });
     dead.on('error', () => undefined);
     deadPools.push(dead);
-    const base = await serveProbes({ pool: dead, runtime: { subscribers: { count: 0 } } });
+    const base = await serveProbes({ pool: dead, runtime: createRuntime() });
     const { status, body, text } = await getReady(base);
     expect(status).toBe(503);
     expect(body.status).toBe('not ready');
@@ -117,7 +117,7 @@ describe('/ready', () => {
   });
 
   it('is not ready on an empty database, listing the pending migrations', async () => {
-    const base = await serveProbes({ pool: emptyPool, runtime: { subscribers: { count: 0 } } });
+    const base = await serveProbes({ pool: emptyPool, runtime: createRuntime() });
     const { status, body } = await getReady(base);
     expect(status).toBe(503);
     expect(body.checks.database.ok).toBe(true);

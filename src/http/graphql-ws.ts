@@ -15,12 +15,12 @@ import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { CloseCode, type OperationResult, type ServerOptions } from 'graphql-ws';
-import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { contextFor, tokenFromConnectionParams } from '../auth/context.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Context } from '../schema/builder.ts';
+import { serveGraphQLWs, sharedNext, type SocketExtra } from './ws-adapter.ts';
 
 type Enveloped = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
 
@@ -43,7 +43,7 @@ interface UnauthenticatedSockets {
   anonymous: Map<WebSocket, { operations: Readonly<Record<string, unknown>>; idleSince: number | null }>;
 }
 
-type WsOptions = ServerOptions<Record<string, unknown>, Extra & Partial<{ socket: WebSocket }>>;
+type WsOptions = ServerOptions<Record<string, unknown>, SocketExtra>;
 type Yoga = YogaServerInstance<{ connectionParams?: Record<string, unknown> }, Context>;
 
 /** Serves graphql-ws on `server` at /graphql. */
@@ -63,19 +63,23 @@ export function attachGraphQLWebSocket(options: {
   // Registered before graphql-ws's own listener, so that a socket over the cap is closed
   // before graphql-ws starts its protocol on it.
   wss.on('connection', admitUnderCap(sockets, options.maxUnauthenticated, options.logger));
-  useServer<Record<string, unknown>, { socket: WebSocket }>(
+  const served = serveGraphQLWs<Record<string, unknown>>(
     {
       connectionInitWaitTimeout: 3_000,
       onConnect: authenticateConnection(options.auth, sockets),
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: envelopedOperation(options.yoga),
+      // A result shared by a subscription group is serialised once, not once per socket.
+      onNext: sharedNext,
     },
     wss,
+    (err, what) => options.logger.error({ err }, what),
   );
   return {
     async stop() {
       clearInterval(sweep);
+      served.stop();
       await closeAllGoingAway(wss);
     },
   };

@@ -192,6 +192,14 @@ function registerRuntimeGauges(registers: Registers, runtime: Runtime): void {
       this.set(runtime.subscribers.count);
     },
   });
+  new Gauge({
+    name: 'sqp_refresh_subscription_groups',
+    help: 'Executions shared by live subscriptions of the same operation and scopes (each serves one or more subscribers).',
+    registers,
+    collect() {
+      this.set(runtime.subscriptionGroups.count);
+    },
+  });
 }
 
 /** Today's BigQuery bytes billed, read from the audit log (all replicas) at each scrape, within `timeoutMs`. */

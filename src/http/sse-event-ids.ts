@@ -15,8 +15,10 @@
 import type { ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { EventCursor } from '../schema/builder.ts';
+import { serializedResult } from './subscription-groups.ts';
 
 const PING_MS = 12_000;
+const EVENT_END = Buffer.from('\n\n');
 
 /** The yoga plugin; `cursorOf` finds the cursor the request's context was built with. */
 export function useSseEventIds(cursorOf: (request: Request) => EventCursor | undefined): Plugin {
@@ -48,7 +50,8 @@ function sseResponse(results: AsyncIterable<ExecutionResult>, cursor: EventCurso
       try {
         const { value, done } = await iterator.next();
         // The results are made one at a time, when pulled: the cursor holds this one's id now.
-        if (value) controller.enqueue(encoder.encode(`${cursor.sentId ? `id: ${cursor.sentId}\n` : ''}event: next\ndata: ${JSON.stringify(withoutInternals(value))}\n\n`));
+        // The result's JSON is made once however many subscribers share it (subscription-groups.ts).
+        if (value) controller.enqueue(Buffer.concat([encoder.encode(`${cursor.sentId ? `id: ${cursor.sentId}\n` : ''}event: next\ndata: `), serializedResult(withoutInternals(value)), EVENT_END]));
         if (done) {
           controller.enqueue(encoder.encode('event: complete\ndata:\n\n'));
           clearInterval(ping);

@@ -11,7 +11,7 @@ import { builder, type Context } from './builder.ts';
 import { BudgetExceededError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from './errors.ts';
 import { commandContext, idOf } from './mutations.ts';
 import { RefreshRunRef } from './runs.ts';
-import { openEvents } from './event-cursor.ts';
+import { noteSent, openEvents } from './event-cursor.ts';
 import { endOnShutdown } from './stream-shutdown.ts';
 
 const BASE_ERRORS = [ForbiddenError, NotFoundError, ValidationError];
@@ -202,6 +202,8 @@ for (const [name, [action, description]] of Object.entries(ACTIONS)) {
 }
 
 // backfillProgress ------------------------------------------------------------------------
+const BACKFILL_OVER: readonly Backfill['status'][] = ['completed', 'cancelled', 'failed'];
+
 async function* backfillProgress(ctx: Context, id: number): AsyncGenerator<Backfill> {
   // Live from now (opened before the first read: nothing between is lost); the events end when
   // the server stops, and so does this generator.
@@ -212,7 +214,7 @@ async function* backfillProgress(ctx: Context, id: number): AsyncGenerator<Backf
     yield last;
     const tables = new Set((await readBackfillChunks(ctx.db.pool, [id])).map((c) => c.configId));
     for await (const e of events) {
-      if (['completed', 'cancelled', 'failed'].includes(last.status)) return;
+      if (BACKFILL_OVER.includes(last.status)) return;
       if (!tables.has(e.configId) || (e.type !== 'run:started' && e.type !== 'run:finished')) continue;
       const now = await readBackfill(ctx.db.pool, id);
       if (!now) return;
@@ -229,7 +231,9 @@ builder.subscriptionField('backfillProgress', (t) =>
     type: BackfillRef,
     description: "A backfill's state now, then each time a chunk starts or ends, until it completes, fails or is cancelled.",
     args: { id: t.arg.globalID({ required: true, description: 'Global id of the Backfill.' }) },
-    subscribe: (_root, args, ctx) => backfillProgress(ctx, idOf('id', args.id, 'Backfill')),
+    // Each value is the backfill's whole state (merged for a subscriber behind; a joiner starts from the latest); its end is never merged away.
+    subscribe: (_root, args, ctx) =>
+      noteSent(backfillProgress(ctx, idOf('id', args.id, 'Backfill')), (b) => ({ id: null, coalesceKey: BACKFILL_OVER.includes(b.status) ? null : 'state', state: true }), ctx),
     resolve: (b) => b,
   }),
 );

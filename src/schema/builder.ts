@@ -43,6 +43,14 @@ export interface Context {
 export interface EventCursor {
   readonly lastEventId: string | null;
   sentId: string | null;
+  /**
+   * How the value just sent may be merged while its subscriber is behind
+   * (src/http/subscription-groups.ts): values with the same key replace each other (a run's
+   * progress, a run's state); null or absent: never merged, never dropped.
+   */
+  sentCoalesceKey?: string | null;
+  /** The value just sent is a whole current state (runProgress): a subscriber joining later may start from it. */
+  sentIsState?: boolean;
 }
 
 export const builder = new SchemaBuilder<{

@@ -41,12 +41,22 @@ export async function openEvents(ctx: Context, filter: EventFilter, after: strin
   }
 }
 
-/** `source`, noting in the request's cursor the log id of each value as it is sent (null: none). */
-export function noteSent<T>(source: AsyncIterator<T>, idOf: (value: T) => string | null, ctx: Context): AsyncIterableIterator<T> {
+/** What a subscription's value is, for the cursor: its log id, how it may be merged, whether it is a whole state. */
+export interface SentValue {
+  id: string | null;
+  coalesceKey: string | null;
+  state: boolean;
+}
+
+/** `source`, noting in the request's cursor what each value is as it is sent (its log id for SSE's `id:`, and how a subscription group may merge it). */
+export function noteSent<T>(source: AsyncIterator<T>, describe: (value: T) => SentValue, ctx: Context): AsyncIterableIterator<T> {
   const iterator: AsyncIterableIterator<T> = {
     async next() {
       const result = await source.next();
-      if (!result.done && ctx.eventCursor) ctx.eventCursor.sentId = idOf(result.value);
+      if (!result.done && ctx.eventCursor) {
+        const sent = describe(result.value);
+        Object.assign(ctx.eventCursor, { sentId: sent.id, sentCoalesceKey: sent.coalesceKey, sentIsState: sent.state });
+      }
       return result;
     },
     return: async () => (await source.return?.()) ?? { done: true, value: undefined },

@@ -106,7 +106,8 @@ builder.subscriptionField('runProgress', (t) =>
       const id = Number(args.runId.id);
       // Opened here, not at the first next(): an expired `after` is this subscription's error.
       const events = await openEvents(ctx, { runId: id }, after);
-      return noteSent(runProgress(ctx, id, after, events), (s) => s.eventId, ctx);
+      // Each value is the run's whole state: a later one replaces an earlier for a subscriber behind, and a subscriber joining starts from the latest; the last (finished) is never merged away.
+      return noteSent(runProgress(ctx, id, after, events), (s) => ({ id: s.eventId, coalesceKey: s.finished ? null : 'state', state: true }), ctx);
     },
     resolve: (state) => state,
   }),

@@ -126,7 +126,9 @@ builder.subscriptionField('refreshEvents', (t) =>
       const after = resumeAfter(args.after == null ? null : String(args.after), ctx);
       const filter = { tableSchema: args.filter?.tableSchema, tableName: args.filter?.tableName, runId: args.filter?.runId ? Number(args.filter.runId.id) : null };
       const events = await openEvents(ctx, filter, after);
-      return endOnShutdown(noteSent(events, (e) => e.id, ctx), ctx.shutdown);
+      // A run's progress may be merged with its later progress for a subscriber that is behind; nothing else is.
+      const describe = (e: LoggedEvent) => ({ id: e.id, coalesceKey: e.type === 'run:progress' ? `progress:${e.runId}` : null, state: false });
+      return endOnShutdown(noteSent(events, describe, ctx), ctx.shutdown);
     },
     resolve: (event) => event,
   }),

@@ -59,6 +59,9 @@ type Documents = {
     "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n": typeof types.ForceOnADocument,
     "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }": typeof types.ReplicaStatusDocument,
     "\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n": typeof types.RetryPolicyHealthDocument,
+    "\n  mutation GroupForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { ... on ForceRefreshPayload { run { id } } ... on Error { message } }\n  }\n": typeof types.GroupForceDocument,
+    "\n  subscription GroupProgress($runId: ID!) {\n    runProgress(runId: $runId) { rowsProcessed finished status }\n  }\n": typeof types.GroupProgressDocument,
+    "\n  subscription GroupEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on RunBlocked { reasons }\n    }\n  }\n": typeof types.GroupEventsDocument,
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": typeof types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": typeof types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": typeof types.ProgressDocument,
@@ -115,6 +118,9 @@ const documents: Documents = {
     "\n  mutation ForceOnA($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id syncMetadata } } }\n  }\n": types.ForceOnADocument,
     "query ReplicaStatus { runnerStatus { replicas { workerName alive } } }": types.ReplicaStatusDocument,
     "\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n": types.RetryPolicyHealthDocument,
+    "\n  mutation GroupForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { ... on ForceRefreshPayload { run { id } } ... on Error { message } }\n  }\n": types.GroupForceDocument,
+    "\n  subscription GroupProgress($runId: ID!) {\n    runProgress(runId: $runId) { rowsProcessed finished status }\n  }\n": types.GroupProgressDocument,
+    "\n  subscription GroupEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on RunBlocked { reasons }\n    }\n  }\n": types.GroupEventsDocument,
     "\n  subscription TableEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { tableName }\n      ... on RunStarted { runId resumed }\n      ... on RunProgress { runId rowsProcessed totalRows percent rowsPerSecond etaSeconds }\n      ... on RunFinished { runId status outcome rowsProcessed }\n    }\n  }\n": types.TableEventsDocument,
     "\n  mutation ForceForSubscribers($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename ... on ForceRefreshPayload { run { id } } }\n  }\n": types.ForceForSubscribersDocument,
     "\n  subscription Progress($runId: ID!) {\n    runProgress(runId: $runId) { status rowsProcessed totalRows percent finished run { tableName } }\n  }\n": types.ProgressDocument,
@@ -320,6 +326,18 @@ export function graphql(source: "query ReplicaStatus { runnerStatus { replicas {
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n"): (typeof documents)["\n  query RetryPolicyHealth {\n    tableHealth { table state }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation GroupForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { ... on ForceRefreshPayload { run { id } } ... on Error { message } }\n  }\n"): (typeof documents)["\n  mutation GroupForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { ... on ForceRefreshPayload { run { id } } ... on Error { message } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription GroupProgress($runId: ID!) {\n    runProgress(runId: $runId) { rowsProcessed finished status }\n  }\n"): (typeof documents)["\n  subscription GroupProgress($runId: ID!) {\n    runProgress(runId: $runId) { rowsProcessed finished status }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription GroupEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on RunBlocked { reasons }\n    }\n  }\n"): (typeof documents)["\n  subscription GroupEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on RunBlocked { reasons }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

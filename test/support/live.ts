@@ -169,7 +169,8 @@ export async function subscribeSse<T, V>(
 /** A table sqp.<name> refreshed from a generated series on the test database (slow: ms per row). */
 export async function seriesTable(pool: pg.Pool, name: string, opts: { rows?: number; pageSize?: number; msPerRow?: number } = {}): Promise<void> {
   const rows = opts.rows ?? 1000;
-  const value = opts.msPerRow ? `(SELECT g * 2 FROM pg_sleep(${opts.msPerRow / 1000}))` : 'g * 2';
+  // pg_sleep in the select list, once per row as it is fetched (a subquery around it ran once per query).
+  const value = opts.msPerRow ? `CASE WHEN pg_sleep(${opts.msPerRow / 1000}) IS NULL THEN g * 2 ELSE g * 2 END` : 'g * 2';
   await pool.query(`CREATE TABLE IF NOT EXISTS sqp.${name} (id int PRIMARY KEY, v int)`);
   await registerTestTable(pool, {
     tableName: name, isEnabled: true, nextRefreshAt: '30 days',

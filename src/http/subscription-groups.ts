@@ -1,0 +1,311 @@
+// Multiplexed subscriptions, as Hasura multiplexes its live queries: subscribers whose operation
+// is the same — the same document, operation name and variables, with the same scopes (the part
+// of the context that can change a result) — share ONE execution: one stream from the event
+// log, one resolver run and one ExecutionResult per event, serialised once (serializedResult),
+// whatever the number of sockets. Each subscriber (a "member") only gets that result queued for
+// its socket. It works below both transports (an envelop plugin: graphql-ws and SSE alike) and for
+// every subscription field.
+//
+// - A member joining a group whose values are whole states (runProgress, backfillProgress) gets
+//   the latest one first, as a subscriber of its own would get the current state.
+// - Backpressure per member: a member whose socket is slow (its transport has not taken the
+//   previous value yet) has values queued; values with the same coalesce key (a run's progress,
+//   a run's state: noteSent in src/schema/event-cursor.ts says which) replace the one queued, so
+//   latest wins; anything else (started, finished, quality, blocked) is never dropped. A member
+//   more than `maxBehind` values or `maxLagMs` behind is cut: its graphql-ws socket is closed
+//   with TOO_SLOW_CLOSE_CODE, its SSE stream ends with an error, and its client reconnects (with
+//   the last id it saw, it resumes from the event log). The others are not held up.
+// - A subscription that replays (`after`, or an SSE Last-Event-ID) runs on its own: its history is
+//   its own. A group ends when its last member leaves, or its stream ends (each member then ends).
+// - Authorisation stays per subscriber: the scopes are part of the key, so a group never mixes them.
+import type { DocumentNode, ExecutionArgs, ExecutionResult, OperationDefinitionNode } from 'graphql';
+import { getOperationAST, GraphQLError, Kind } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { WebSocket } from 'ws';
+import type { Context, EventCursor } from '../schema/builder.ts';
+
+/** The close code of a graphql-ws socket cut for being too far behind (4000–4999 are the application's; graphql-ws's client retries it). */
+export const TOO_SLOW_CLOSE_CODE = 4008;
+
+type SubscribeFn = (args: ExecutionArgs) => unknown;
+type Source = AsyncIterator<ExecutionResult>;
+/** What the group's stream said of a value (src/schema/event-cursor.ts noteSent). */
+interface Note {
+  id: string | null;
+  coalesceKey: string | null;
+  state: boolean;
+}
+interface Entry {
+  result: ExecutionResult;
+  note: Note;
+  at: number;
+}
+
+export interface SubscriptionGroupsOptions {
+  /** Values queued for one member at most before it is cut (after merging). Default 1000. */
+  maxBehind?: number;
+  /** How long a value may wait for a member before it is cut. Default 30 s. */
+  maxLagMs?: number;
+}
+
+export interface SubscriptionGroups {
+  plugin: Plugin;
+}
+
+/** Options of the registry: the limits, and where the number of groups running is kept (the runtime's, read by /metrics). */
+type RegistryOptions = SubscriptionGroupsOptions & { groups?: { count: number } };
+
+const serialized = new WeakMap<ExecutionResult, Buffer>();
+
+/** A result as JSON bytes, made once however many sockets send it (graphql-ws's adapter and the SSE writer use it). */
+export function serializedResult(result: ExecutionResult): Buffer {
+  let bytes = serialized.get(result);
+  if (!bytes) serialized.set(result, (bytes = Buffer.from(JSON.stringify(result))));
+  return bytes;
+}
+
+/** Creates the registry of groups and the yoga plugin that puts subscriptions in them. */
+export function createSubscriptionGroups(options: RegistryOptions = {}): SubscriptionGroups {
+  const limits = { maxBehind: options.maxBehind ?? 1000, maxLagMs: options.maxLagMs ?? 30_000 };
+  const groups = new WeakMap<DocumentNode, Map<string, Group>>();
+  const running = options.groups ?? { count: 0 };
+  const counters = { groupStarted: () => void running.count++, groupEnded: () => void running.count-- };
+  const plugin: Plugin = {
+    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
+      const key = groupKey(args);
+      if (key === null) return;
+      setSubscribeFn(async (a) => {
+        let byKey = groups.get(a.document);
+        if (!byKey) groups.set(a.document, (byKey = new Map()));
+        const registry = byKey;
+        // A group that ended as this subscriber joined (its stream over): a new one.
+        for (;;) {
+          let group = registry.get(key);
+          if (!group) {
+            const made: Group = new Group(a, subscribeFn as SubscribeFn, limits, counters, () => registry.get(key) === made && registry.delete(key));
+            registry.set(key, (group = made));
+          }
+          const joined = await group.join(a.contextValue as Context);
+          if (joined) return joined;
+        }
+      });
+    },
+  };
+  return { plugin };
+}
+
+/** The group key of a subscription, or null when it runs on its own (not a subscription, or it replays). */
+function groupKey(args: ExecutionArgs): string | null {
+  const ctx = args.contextValue as Context;
+  const operation = getOperationAST(args.document, args.operationName);
+  if (operation?.operation !== 'subscription' || !ctx?.principal) return null;
+  if (ctx.eventCursor?.lastEventId || replays(operation, args.variableValues ?? {})) return null;
+  const scopes = [...ctx.principal.scopes].sort().join(',');
+  return `${args.operationName ?? ''}\u0000${stableJson(args.variableValues ?? {})}\u0000${scopes}`;
+}
+
+/** Whether a top-level field of the operation is given an `after` (a literal, or a variable set to a value). */
+function replays(operation: OperationDefinitionNode, variables: Record<string, unknown>): boolean {
+  for (const selection of operation.selectionSet.selections) {
+    if (selection.kind !== Kind.FIELD) continue;
+    for (const arg of selection.arguments ?? []) {
+      if (arg.name.value !== 'after') continue;
+      if (arg.value.kind === Kind.VARIABLE ? variables[arg.value.name.value] != null : arg.value.kind !== Kind.NULL) return true;
+    }
+  }
+  return false;
+}
+
+/** JSON with object keys sorted: equal variables give equal text whatever their order. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+type Counters = { groupStarted(): void; groupEnded(): void };
+type Limits = { maxBehind: number; maxLagMs: number };
+
+/** One execution shared by its members: started by the first, ended with the last. */
+class Group {
+  private readonly members = new Set<Member>();
+  private source: Source | null = null;
+  /** The latest whole state (for members that join later), when the values are states. */
+  private latest: Entry | null = null;
+  private readonly started: Promise<ExecutionResult | null>;
+  private ended = false;
+  /** The group's own cursor: the stream notes each value here (the members' cursors get it as they send). */
+  private readonly cursor: EventCursor = { lastEventId: null, sentId: null };
+
+  constructor(
+    args: ExecutionArgs,
+    subscribe: SubscribeFn,
+    private readonly limits: Limits,
+    private readonly counters: Counters,
+    private readonly unregister: () => void,
+  ) {
+    this.started = this.start(args, subscribe);
+  }
+
+  /**
+   * A member's stream of the group's values; the error result every member gets when the
+   * subscription could not start; null when the group ended meanwhile (join a new one).
+   */
+  async join(ctx: Context): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult | null> {
+    const failed = await this.started;
+    if (failed) return failed;
+    if (this.ended) return null;
+    const member = new Member(this, ctx, this.limits);
+    this.members.add(member);
+    // The current state first, as a subscriber of its own would get it (queued now: not late).
+    if (this.latest) member.push({ ...this.latest, at: Date.now() });
+    return member;
+  }
+
+  /** A member leaves; the last one ends the group's execution. */
+  leave(member: Member): void {
+    if (!this.members.delete(member)) return;
+    if (this.members.size === 0) this.end();
+  }
+
+  private async start(args: ExecutionArgs, subscribe: SubscribeFn): Promise<ExecutionResult | null> {
+    // The first member's context with the group's own cursor: the execution is the group's, not that member's.
+    const ctx = args.contextValue as Context;
+    const result = await subscribe({ ...args, contextValue: { ...ctx, eventCursor: this.cursor } });
+    if (!isAsyncIterable(result)) {
+      this.ended = true;
+      this.unregister();
+      return result as ExecutionResult;
+    }
+    this.source = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
+    this.counters.groupStarted();
+    // The group's one stream is not a subscriber of its own: its members are (sqp_refresh_subscribers).
+    ctx.runtime.subscribers.count--;
+    void this.pump(ctx);
+    return null;
+  }
+
+  /** Takes each value of the group's stream and queues it for every member. */
+  private async pump(ctx: Context): Promise<void> {
+    try {
+      for (;;) {
+        const next = await this.source!.next();
+        if (next.done || this.ended) break;
+        const c = this.cursor;
+        const entry: Entry = { result: next.value, note: { id: c.sentId, coalesceKey: c.sentCoalesceKey ?? null, state: c.sentIsState ?? false }, at: Date.now() };
+        if (entry.note.state) this.latest = entry;
+        for (const member of this.members) member.push(entry);
+      }
+      for (const member of [...this.members]) member.finish(null);
+    } catch (error) {
+      for (const member of [...this.members]) member.finish(error);
+    } finally {
+      ctx.runtime.subscribers.count++;
+      this.end();
+    }
+  }
+
+  private end(): void {
+    if (this.ended && !this.source) return;
+    this.ended = true;
+    this.unregister();
+    const source = this.source;
+    this.source = null;
+    if (source) {
+      this.counters.groupEnded();
+      void source.return?.();
+    }
+  }
+}
+
+/** One subscriber of a group: its queue of values not yet taken by its transport. */
+class Member implements AsyncIterableIterator<ExecutionResult> {
+  private queue: Entry[] = [];
+  private wake: (() => void) | null = null;
+  private done = false;
+  private left = false;
+  /** Why it ended, when not as its group's stream did: said to an SSE client (a graphql-ws socket is closed instead). */
+  private failure: unknown = null;
+
+  constructor(
+    private readonly group: Group,
+    private readonly ctx: Context & { socket?: WebSocket },
+    private readonly limits: Limits,
+  ) {
+    ctx.runtime.subscribers.count++;
+  }
+
+  /** Queues a value: one with the coalesce key of a value still queued replaces it (latest wins); too far behind, the member is cut. */
+  push(entry: Entry): void {
+    if (this.done) return;
+    const key = entry.note.coalesceKey;
+    if (key !== null && this.queue.length) {
+      const i = this.queue.findIndex((q) => q.note.coalesceKey === key);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
+    this.queue.push(entry);
+    if (this.queue.length > this.limits.maxBehind || entry.at - this.queue[0]!.at > this.limits.maxLagMs) return this.cut();
+    this.wake?.();
+  }
+
+  /** The group's stream ended (error: with that error): what is queued is still taken, then the member ends. */
+  finish(error: unknown): void {
+    this.failure = error;
+    this.done = true;
+    this.wake?.();
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    while (!this.queue.length) {
+      if (this.done) return this.close();
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+    const entry = this.queue.shift()!;
+    // What SSE puts in `id:` (src/http/sse-event-ids.ts), as a subscriber of its own would note it.
+    if (this.ctx.eventCursor) this.ctx.eventCursor.sentId = entry.note.id;
+    return { value: entry.result, done: false };
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.queue = [];
+    this.done = true;
+    return this.close();
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<ExecutionResult> {
+    return this;
+  }
+
+  /** Too far behind: a graphql-ws socket is closed with TOO_SLOW_CLOSE_CODE; an SSE stream ends with an error. */
+  private cut(): void {
+    const behind = this.queue.length;
+    this.queue = [];
+    this.done = true;
+    this.failure = new GraphQLError(`this subscriber fell ${behind} events behind: reconnect and resume with the last id received`, { extensions: { code: 'TOO_SLOW' } });
+    this.ctx.socket?.close(TOO_SLOW_CLOSE_CODE, 'Too slow: reconnect and resume with the last id received');
+    this.wake?.();
+  }
+
+  /** Leaves the group (once); over SSE a failure ends the stream with an error, so that its client reconnects. */
+  private close(): IteratorResult<ExecutionResult> {
+    if (!this.left) {
+      this.left = true;
+      this.ctx.runtime.subscribers.count--;
+      this.group.leave(this);
+    }
+    if (this.failure && !this.ctx.socket) {
+      const failure = this.failure;
+      this.failure = null;
+      throw failure;
+    }
+    return { value: undefined, done: true };
+  }
+}
