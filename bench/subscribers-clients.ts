@@ -1,9 +1,12 @@
-// The crowd for bench/subscribers.ts: N graphql-ws clients (the `graphql-ws` client over
-// `ws`, one socket each, as N dashboards would be) in a process of their own, each subscribed
-// to `refreshEvents(filter: { tableName })`. Every RunProgress received is timed against its
-// `at` (the server's clock when the page was committed; same machine, same clock) until each
-// client has seen the run's RunFinished. IPC: announces `connected`, then answers `collect`
-// (the figures of everything received since) and `stop`.
+// The crowd for bench/subscribers.ts: N graphql-ws clients (the `graphql-ws` client over `ws`,
+// one socket each, as N dashboards would be) in a process of their own, each subscribed to
+// `refreshEvents`. Every event received is kept as (log id, receive time, `at`); `collect` then
+// checks each client against the run's events as the event log holds them (did it get every
+// one, once?) and times each delivery against the event's `at` (the server's clock when the
+// state it reports was committed; one machine, one clock) and against the log row's
+// `created_at` (when the event was written to the log: what follows is the follower's and the
+// fan-out's part). IPC: announces `connected`, and `all-finished` once every client has the
+// run's RunFinished; answers `reset`, `collect` and `stop`.
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -13,35 +16,42 @@ export interface ClientsArgs {
   /** ws://…/graphql */
   url: string;
   subscribers: number;
+  tableSchema: string;
   tableName: string;
+  /** Distinct subscriptions the clients are spread over (1: every client sends the same document). */
+  filters: number;
   connectionParams: Record<string, unknown>;
-  /** The server's least time between two progress events of one run per subscriber (streams.ts). */
-  progressIntervalMs: number;
+}
+
+/** What `collect` is given: the run's events as the log holds them, [id, created_at ms]. */
+export interface CollectArgs {
+  events: Array<[id: number, createdAt: number]>;
 }
 
 export interface ClientsResult {
-  /** Clients whose subscription was acknowledged by a first event or still open without error. */
   subscribers: number;
   errors: string[];
   /** Clients that received the run's RunFinished. */
   finished: number;
-  /** RunProgress deliveries, summed over every client. */
+  /** Clients that received every event of the run, each once. */
+  complete: number;
+  /** Events of the run in the log (what each client should get). */
+  expected: number;
+  /** Deliveries, summed over every client. */
   deliveries: number;
+  /** Deliveries of an event the client had already received. */
+  duplicates: number;
+  /** Deliveries of an event not of the run (none expected: nothing else runs meanwhile). */
+  foreign: number;
   /** Deliveries per client: fewest, median, most. */
   perSubscriber: { min: number; median: number; max: number };
   /** receive time − `at`, ms, over every delivery. */
   latency: Percentiles;
-  /**
-   * receive time − the moment the server's per-subscriber throttle let the event go (at the
-   * earliest `at`, or the previous delivery's release + the throttle interval), ms: the
-   * delivery's own cost, without the wait that the throttle imposes on purpose.
-   */
-  latencyAfterThrottle: Percentiles;
-  /** Deliveries the throttle held back (released on its timer rather than at once). */
-  held: number;
-  /** Latency of the first delivery of each page, over pages (ms): the fastest client. */
-  firstOfPage: Percentiles;
-  /** Spread between the first and the last client receiving the same page (ms). */
+  /** receive time − the log row's created_at, ms, over every delivery. */
+  latencyFromLog: Percentiles;
+  /** Latency of the first client to receive each event, over events (ms). */
+  firstOfEvent: Percentiles;
+  /** Spread between the first and the last client receiving the same event (ms). */
   fanoutSpread: Percentiles;
   eventLoopUtilization: number;
   cpuMs: number;
@@ -54,26 +64,55 @@ export interface Percentiles {
   max: number;
 }
 
-export function percentiles(values: number[]): Percentiles {
+/** p50/p95/p99/max of `values` (nearest rank); NaN when empty. */
+export function percentiles(values: ArrayLike<number>): Percentiles {
   const sorted = Float64Array.from(values).sort();
   const at = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
   return { p50: at(50), p95: at(95), p99: at(99), max: sorted.length ? sorted[sorted.length - 1]! : NaN };
 }
 
-const QUERY = `subscription BenchProgress($tableName: String!) {
-  refreshEvents(filter: { tableName: $tableName }) {
+const SELECTION = `{
     __typename
-    ... on RunProgress { at page rowsProcessed }
-    ... on RunFinished { at outcome }
-  }
-}`;
+    ... on RefreshEvent { id at }
+    ... on RunProgress { page rowsProcessed }
+    ... on RunFinished { outcome }
+  }`;
 
-type Payload = { refreshEvents: { __typename: string; at: string; page?: number } };
+/**
+ * The filters that match every event of one table's run before its run id is known: by schema,
+ * by name, by both. (An empty filter would match too, but also other tables' config changes.)
+ */
+const MATCHING_FILTERS = (a: ClientsArgs) => [{ tableName: a.tableName }, { tableSchema: a.tableSchema }, { tableSchema: a.tableSchema, tableName: a.tableName }];
+
+/**
+ * The subscription of group `g`. One group: the same document for every client (what a fleet of
+ * one dashboard sends). Several: each group its own operation and response alias — no two
+ * groups share a parse, a validation, an execution result or a serialised message — with the
+ * three matching filters spread over them, so that every client still receives every event of
+ * the run and the figures compare with the one-document runs.
+ */
+function subscriptionOf(a: ClientsArgs, g: number): { query: string; variables: Record<string, unknown>; field: string } {
+  if (a.filters === 1) {
+    return {
+      query: `subscription BenchProgress($tableName: String!) {\n  refreshEvents(filter: { tableName: $tableName }) ${SELECTION}\n}`,
+      variables: { tableName: a.tableName },
+      field: 'refreshEvents',
+    };
+  }
+  const forms = MATCHING_FILTERS(a);
+  return {
+    query: `subscription BenchProgress${g}($filter: RefreshEventFilter!) {\n  g${g}: refreshEvents(filter: $filter) ${SELECTION}\n}`,
+    variables: { filter: forms[g % forms.length] },
+    field: `g${g}`,
+  };
+}
+
+type Event = { __typename: string; id?: string; at?: string };
 
 interface Received {
-  /** Pairs of (page, receive ms since the epoch, `at` ms). */
-  progress: number[];
-  finishedAt: number | null;
+  /** Triples of (log id, receive ms since the epoch, `at` ms). */
+  events: number[];
+  finished: boolean;
 }
 
 async function main(): Promise<void> {
@@ -81,15 +120,16 @@ async function main(): Promise<void> {
   const clients: Client[] = [];
   const received: Received[] = [];
   const errors: string[] = [];
-  let open = 0;
+  let finished = 0;
+  const note = (message: string) => void (errors.length < 5 && errors.push(message));
 
-  // Connect in batches: a thousand SYNs at once would overflow the listen backlog.
+  // Connect in batches: thousands of SYNs at once would overflow the listen backlog.
   const BATCH = 100;
   const started = performance.now();
   for (let from = 0; from < args.subscribers; from += BATCH) {
     const batch: Promise<void>[] = [];
     for (let i = from; i < Math.min(args.subscribers, from + BATCH); i++) {
-      const mine: Received = { progress: [], finishedAt: null };
+      const mine: Received = { events: [], finished: false };
       received.push(mine);
       const client = createClient({ url: args.url, webSocketImpl: WebSocket, connectionParams: args.connectionParams, retryAttempts: 0, lazy: false });
       clients.push(client);
@@ -102,92 +142,46 @@ async function main(): Promise<void> {
           });
         }),
       );
-      client.subscribe<Payload>(
-        { query: QUERY, variables: { tableName: args.tableName } },
+      const { query, variables, field } = subscriptionOf(args, i % args.filters);
+      client.subscribe<Record<string, Event>>(
+        { query, variables },
         {
           next(result) {
             const now = Date.now(); // first thing: the receive time
-            const e = result.data?.refreshEvents;
-            if (!e) {
-              if (errors.length < 5) errors.push(JSON.stringify(result.errors ?? result));
-              return;
+            const e = result.data?.[field];
+            if (!e?.id || !e.at) return note(JSON.stringify(result.errors ?? result));
+            mine.events.push(Number(e.id), now, Date.parse(e.at));
+            if (e.__typename === 'RunFinished' && !mine.finished) {
+              mine.finished = true;
+              if (++finished === args.subscribers) announce('all-finished', { finished });
             }
-            if (e.__typename === 'RunProgress') mine.progress.push(e.page ?? -1, now, Date.parse(e.at));
-            else if (e.__typename === 'RunFinished') mine.finishedAt = Date.parse(e.at);
           },
-          error(error) {
-            if (errors.length < 5) errors.push(error instanceof Error ? error.message : JSON.stringify(error));
-          },
+          error: (error) => note(error instanceof Error ? error.message : JSON.stringify(error)),
           complete() {},
         },
       );
-      open++;
     }
     await Promise.all(batch);
   }
   let cpu = process.cpuUsage();
   let elu = performance.eventLoopUtilization();
-  announce('connected', { clients: open, ms: performance.now() - started });
+  announce('connected', { clients: clients.length, ms: performance.now() - started });
 
   serveIpc({
     reset() {
       for (const r of received) {
-        r.progress.length = 0;
-        r.finishedAt = null;
+        r.events.length = 0;
+        r.finished = false;
       }
+      finished = 0;
       cpu = process.cpuUsage();
       elu = performance.eventLoopUtilization();
       return null;
     },
-    finished() {
-      return received.filter((r) => r.finishedAt !== null).length;
-    },
-    collect(): ClientsResult {
+    collect(payload): ClientsResult {
       const cpuUsed = process.cpuUsage(cpu);
-      const latencies: number[] = [];
-      const afterThrottle: number[] = [];
-      const counts: number[] = [];
-      const byPage = new Map<number, { first: number; last: number; at: number }>();
-      let held = 0;
-      for (const r of received) {
-        counts.push(r.progress.length / 3);
-        let release = -Infinity;
-        for (let i = 0; i < r.progress.length; i += 3) {
-          const page = r.progress[i]!;
-          const receivedAt = r.progress[i + 1]!;
-          const at = r.progress[i + 2]!;
-          latencies.push(receivedAt - at);
-          // streams.ts lets a run's progress through at once when the previous one went at
-          // least the interval ago, else holds the latest until the interval ends (or the run
-          // finishes, which releases it at once).
-          const earliest = release + args.progressIntervalMs;
-          if (earliest > at) held++;
-          release = Math.max(at, Math.min(earliest, r.finishedAt ?? Infinity));
-          afterThrottle.push(receivedAt - release);
-          const p = byPage.get(page);
-          if (!p) byPage.set(page, { first: receivedAt, last: receivedAt, at });
-          else {
-            p.first = Math.min(p.first, receivedAt);
-            p.last = Math.max(p.last, receivedAt);
-          }
-        }
-      }
-      const sortedCounts = [...counts].sort((a, b) => a - b);
-      const pages = [...byPage.values()];
-      return {
-        subscribers: open,
-        errors,
-        finished: received.filter((r) => r.finishedAt !== null).length,
-        deliveries: latencies.length,
-        perSubscriber: { min: sortedCounts[0] ?? 0, median: sortedCounts[Math.floor(sortedCounts.length / 2)] ?? 0, max: sortedCounts.at(-1) ?? 0 },
-        latency: percentiles(latencies),
-        latencyAfterThrottle: percentiles(afterThrottle),
-        held,
-        firstOfPage: percentiles(pages.map((p) => p.first - p.at)),
-        fanoutSpread: percentiles(pages.map((p) => p.last - p.first)),
-        eventLoopUtilization: performance.eventLoopUtilization(elu).utilization,
-        cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
-      };
+      const eventLoopUtilization = performance.eventLoopUtilization(elu).utilization;
+      return { ...summarise(received, (payload as CollectArgs).events), subscribers: clients.length, errors, finished, eventLoopUtilization, cpuMs: (cpuUsed.user + cpuUsed.system) / 1000 };
     },
     async stop() {
       await Promise.all(clients.map((c) => c.dispose()));
@@ -195,6 +189,54 @@ async function main(): Promise<void> {
       return null;
     },
   });
+}
+
+/** Every client's deliveries against the run's logged events. */
+function summarise(received: Received[], logged: CollectArgs['events']) {
+  const createdAt = new Map(logged);
+  const total = received.reduce((n, r) => n + r.events.length / 3, 0);
+  const latency = new Float64Array(total);
+  const fromLog = new Float64Array(total);
+  const counts: number[] = [];
+  const byEvent = new Map<number, { first: number; last: number; at: number }>();
+  let n = 0;
+  let duplicates = 0;
+  let foreign = 0;
+  let complete = 0;
+  for (const r of received) {
+    const seen = new Set<number>();
+    for (let i = 0; i < r.events.length; i += 3) {
+      const [id, receivedAt, at] = [r.events[i]!, r.events[i + 1]!, r.events[i + 2]!];
+      latency[n] = receivedAt - at;
+      const logAt = createdAt.get(id);
+      fromLog[n++] = logAt === undefined ? NaN : receivedAt - logAt;
+      if (seen.has(id)) duplicates++;
+      seen.add(id);
+      if (logAt === undefined) foreign++;
+      const e = byEvent.get(id);
+      if (!e) byEvent.set(id, { first: receivedAt, last: receivedAt, at });
+      else {
+        e.first = Math.min(e.first, receivedAt);
+        e.last = Math.max(e.last, receivedAt);
+      }
+    }
+    counts.push(r.events.length / 3);
+    if (r.events.length / 3 === logged.length && logged.every(([id]) => seen.has(id))) complete++;
+  }
+  const sortedCounts = [...counts].sort((a, b) => a - b);
+  const events = [...byEvent.values()];
+  return {
+    complete,
+    expected: logged.length,
+    deliveries: total,
+    duplicates,
+    foreign,
+    perSubscriber: { min: sortedCounts[0] ?? 0, median: sortedCounts[Math.floor(sortedCounts.length / 2)] ?? 0, max: sortedCounts.at(-1) ?? 0 },
+    latency: percentiles(latency),
+    latencyFromLog: percentiles(fromLog.filter((x) => !Number.isNaN(x))),
+    firstOfEvent: percentiles(events.map((e) => e.first - e.at)),
+    fanoutSpread: percentiles(events.map((e) => e.last - e.first)),
+  };
 }
 
 main().catch((error: unknown) => {

@@ -1,9 +1,11 @@
 // The service under test for bench/subscribers.ts, alone in its process so that its RSS and
-// CPU are its own: `startService` (migrations, runner, event bus, cross-replica transport,
-// graphql-ws on /graphql) configured by the environment the parent sets. It answers the
-// parent over IPC: `sample` (RSS after a full GC, live subscriptions), `measure-start` /
-// `measure-stop` (CPU, event-loop use and delay, and the progress events the runner emitted
-// in between), `stop`.
+// CPU are its own: `startService` (migrations, runner, the event log's writer and follower,
+// the bus, graphql-ws on /graphql) configured by the environment the parent sets. Events go
+// runner → event log (writer) → follower → this bus → the subscription streams. It answers the
+// parent over IPC: `sample` (RSS after a full GC, live subscriptions), `measure-start` (for
+// one table) / `measure-stop` (CPU, event-loop use and delay, and the table's progress events
+// on the bus in between), `stop`; and announces `run-finished` when the table's run:finished
+// reaches this bus (the follower read it from the log: the fan-out to subscribers starts now).
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -27,10 +29,15 @@ export interface ServerMeasure {
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
   rssPeak: number;
-  /** run:progress events the runner published on the bus (before any per-subscriber throttle). */
+  /** The table's run:progress events on the bus (throttled per run before the log, as subscribers get them). */
   progressEmitted: number;
-  /** Their `at` times (ms since the epoch), in order. */
-  progressAt: number[];
+}
+
+/** What `run-finished` announces: the table's run:finished as the bus carried it. */
+export interface RunFinishedNotice {
+  runId: number;
+  status: string;
+  outcome: string;
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -46,7 +53,7 @@ async function main(): Promise<void> {
     delay: ReturnType<typeof monitorEventLoopDelay>;
     rssTimer: NodeJS.Timeout;
     rssPeak: number;
-    progressAt: number[];
+    progress: number;
     unsubscribe: () => void;
   } | null = null;
 
@@ -58,10 +65,10 @@ async function main(): Promise<void> {
       const m = process.memoryUsage();
       return { rss: m.rss, heapUsed: m.heapUsed, subscribers: service.runtime.subscribers.count, busListeners: service.bus.listenerCount() };
     },
-    'measure-start'() {
+    'measure-start'(payload) {
+      const { configId } = payload as { configId: number };
       const delay = monitorEventLoopDelay({ resolution: 10 });
       delay.enable();
-      const progressAt: number[] = [];
       const state = {
         cpu: process.cpuUsage(),
         elu: performance.eventLoopUtilization(),
@@ -70,10 +77,12 @@ async function main(): Promise<void> {
         rssTimer: setInterval(() => {
           state.rssPeak = Math.max(state.rssPeak, process.memoryUsage.rss());
         }, 50),
-        progressAt,
+        progress: 0,
         unsubscribe: service.bus.subscribe((e) => {
-          if (e.type === 'run:progress') progressAt.push(Date.parse(e.at));
-        }, 'run:progress'),
+          if (e.configId !== configId) return;
+          if (e.type === 'run:progress') state.progress++;
+          if (e.type === 'run:finished') announce('run-finished', { runId: e.runId, status: e.status, outcome: e.outcome } satisfies RunFinishedNotice);
+        }),
       };
       measuring = state;
       return null;
@@ -92,8 +101,7 @@ async function main(): Promise<void> {
         eventLoopDelayP99Ms: m.delay.percentile(99) / 1e6,
         eventLoopDelayMaxMs: m.delay.max / 1e6,
         rssPeak: Math.max(m.rssPeak, process.memoryUsage.rss()),
-        progressEmitted: m.progressAt.length,
-        progressAt: m.progressAt,
+        progressEmitted: m.progress,
       };
     },
     async stop() {
