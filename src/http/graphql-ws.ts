@@ -144,11 +144,13 @@ function authenticateConnection(auth: Config['auth'], sockets: UnauthenticatedSo
 
 /** graphql-ws's onSubscribe: the operation through yoga's envelop (its plugins, context and limits), a refused one answered as its errors. */
 function envelopedOperation(yoga: Yoga): NonNullable<WsOptions['onSubscribe']> {
-  return async (ctx, _id, payload) => {
+  return async (ctx, id, payload) => {
     const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
       ...ctx,
       req: ctx.extra.request,
       socket: ctx.extra.socket,
+      // A subscription group writes this operation's `next` messages itself (subscription-groups.ts).
+      subscriptionId: id,
       params: payload,
       connectionParams: ctx.connectionParams ?? {},
     });

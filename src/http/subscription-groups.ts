@@ -20,7 +20,7 @@
 // - Authorisation stays per subscriber: the scopes are part of the key, so a group never mixes them.
 import type { DocumentNode, ExecutionArgs, ExecutionResult, OperationDefinitionNode } from 'graphql';
 import { getOperationAST, GraphQLError, Kind } from 'graphql';
-import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { isAsyncIterable, maskError, type Plugin } from 'graphql-yoga';
 import type { WebSocket } from 'ws';
 import type { Context, EventCursor } from '../schema/builder.ts';
 
@@ -220,7 +220,24 @@ class Group {
   }
 }
 
-/** One subscriber of a group: its queue of values not yet taken by its transport. */
+/** The socket and operation id of a graphql-ws subscriber (put in its context by src/http/graphql-ws.ts). */
+interface WsTarget {
+  socket?: WebSocket;
+  subscriptionId?: string;
+}
+
+/** Bytes a socket may hold unsent before its member queues instead of writing (then merges). */
+const HIGH_WATER_BYTES = 64 * 1024;
+const NEXT_END = Buffer.from('}');
+
+/**
+ * One subscriber of a group: its queue of values not yet taken by its transport. Over SSE the
+ * transport pulls (the member is the iterator yoga reads). Over graphql-ws the member writes each
+ * `next` message to its socket itself — the message head (its operation id) made once, the
+ * result's bytes shared — and graphql-ws sees an iterator that yields nothing and ends when the
+ * member does (then it sends `complete`, after every `next`). A socket holding more than
+ * HIGH_WATER_BYTES unsent is behind: values queue (and merge) until it drains.
+ */
 class Member implements AsyncIterableIterator<ExecutionResult> {
   private queue: Entry[] = [];
   private wake: (() => void) | null = null;
@@ -228,18 +245,24 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
   private left = false;
   /** Why it ended, when not as its group's stream did: said to an SSE client (a graphql-ws socket is closed instead). */
   private failure: unknown = null;
+  /** graphql-ws: the socket it writes to, and the head of its `next` messages. */
+  private readonly ws: { socket: WebSocket; head: Buffer; draining: boolean } | null;
 
   constructor(
     private readonly group: Group,
-    private readonly ctx: Context & { socket?: WebSocket },
+    private readonly ctx: Context & WsTarget,
     private readonly limits: Limits,
   ) {
     ctx.runtime.subscribers.count++;
+    this.ws = ctx.socket && ctx.subscriptionId !== undefined
+      ? { socket: ctx.socket, head: Buffer.from(`{"id":${JSON.stringify(ctx.subscriptionId)},"type":"next","payload":`), draining: false }
+      : null;
   }
 
   /** Queues a value: one with the coalesce key of a value still queued replaces it (latest wins); too far behind, the member is cut. */
   push(entry: Entry): void {
     if (this.done) return;
+    if (this.ws && !this.queue.length && this.ws.socket.bufferedAmount < HIGH_WATER_BYTES) return this.write(entry);
     const key = entry.note.coalesceKey;
     if (key !== null && this.queue.length) {
       const i = this.queue.findIndex((q) => q.note.coalesceKey === key);
@@ -247,10 +270,11 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     }
     this.queue.push(entry);
     if (this.queue.length > this.limits.maxBehind || entry.at - this.queue[0]!.at > this.limits.maxLagMs) return this.cut();
-    this.wake?.();
+    if (this.ws) this.flushOnDrain();
+    else this.wake?.();
   }
 
-  /** The group's stream ended (error: with that error): what is queued is still taken, then the member ends. */
+  /** The group's stream ended (error: with that error): what is queued is still delivered, then the member ends. */
   finish(error: unknown): void {
     this.failure = error;
     this.done = true;
@@ -258,11 +282,13 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
   }
 
   async next(): Promise<IteratorResult<ExecutionResult>> {
-    while (!this.queue.length) {
-      if (this.done) return this.close();
+    // graphql-ws: the member writes; this only ends once it is over and its queue is written.
+    while (this.ws ? !this.done || this.queue.length : !this.queue.length) {
+      if (!this.ws && this.done) return this.close();
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = null;
     }
+    if (this.ws) return this.close();
     const entry = this.queue.shift()!;
     // What SSE puts in `id:` (src/http/sse-event-ids.ts), as a subscriber of its own would note it.
     if (this.ctx.eventCursor) this.ctx.eventCursor.sentId = entry.note.id;
@@ -282,6 +308,28 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
 
   [Symbol.asyncIterator](): AsyncIterableIterator<ExecutionResult> {
     return this;
+  }
+
+  /** graphql-ws: one `next` message, its head and the result's shared bytes (errors masked as yoga masks them). */
+  private write(entry: Entry): void {
+    const { socket, head } = this.ws!;
+    if (socket.readyState !== socket.OPEN) return;
+    socket.send(Buffer.concat([head, serializedResult(masked(entry.result)), NEXT_END]), { binary: false });
+  }
+
+  /** graphql-ws: writes what is queued once the socket has taken what it holds (once per wait). */
+  private flushOnDrain(): void {
+    const ws = this.ws!;
+    if (ws.draining) return;
+    const raw = (ws.socket as unknown as { _socket?: import('node:net').Socket })._socket;
+    if (!raw) return;
+    ws.draining = true;
+    raw.once('drain', () => {
+      ws.draining = false;
+      while (this.queue.length && ws.socket.bufferedAmount < HIGH_WATER_BYTES) this.write(this.queue.shift()!);
+      if (this.queue.length) this.flushOnDrain();
+      else this.wake?.();
+    });
   }
 
   /** Too far behind: a graphql-ws socket is closed with TOO_SLOW_CLOSE_CODE; an SSE stream ends with an error. */
@@ -308,4 +356,17 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     }
     return { value: undefined, done: true };
   }
+}
+
+const maskedResults = new WeakMap<ExecutionResult, ExecutionResult>();
+
+/**
+ * A result as a client may see it: an unexpected error masked as yoga masks it (the group's
+ * stream is the subscription's own, before yoga's masking, which wraps what each SSE member yields).
+ */
+function masked(result: ExecutionResult): ExecutionResult {
+  if (!result.errors?.length) return result;
+  let safe = maskedResults.get(result);
+  if (!safe) maskedResults.set(result, (safe = { ...result, errors: result.errors.map((e) => maskError(e, 'Unexpected error.') as GraphQLError) }));
+  return safe;
 }
