@@ -54,7 +54,8 @@ export function createPassLoop(ctx: SchedulerContext, options: { schedule: strin
         again = true; // the attempt the warning announced (requests meanwhile are served by it)
       } else {
         await heartbeat(ctx);
-        await watch.check().catch((err) => ctx.log.warn({ err }, 'looking for late and blocked tables failed; the next pass looks again'));
+        // A database gone since the pass ended is the next pass's to report (once, with its backoff).
+        await watch.check().catch((err) => ctx.log[transientPassFailure(err) ? 'debug' : 'warn']({ err }, 'looking for late and blocked tables failed; the next pass looks again'));
         if (!stopping && started) await dueTimer.set(job.nextRun());
       }
     } while (again && !stopping);
