@@ -24,6 +24,9 @@ import { isAsyncIterable, maskError, type Plugin } from 'graphql-yoga';
 import type { WebSocket } from 'ws';
 import type { Context, EventCursor } from '../schema/builder.ts';
 
+/** Members handed a value between two turns of the event loop. */
+const FAN_OUT_SLICE = 500;
+
 /** The close code of a graphql-ws socket cut for being too far behind (4000–4999 are the application's; graphql-ws's client retries it). */
 export const TOO_SLOW_CLOSE_CODE = 4008;
 
@@ -136,6 +139,9 @@ class Group {
   private latest: Entry | null = null;
   private readonly started: Promise<ExecutionResult | null>;
   private ended = false;
+  /** Values waiting to be handed to the members, in order (deliver()). */
+  private fanOut: Entry[] = [];
+  private fanning: Promise<void> | null = null;
   /** The group's own cursor: the stream notes each value here (the members' cursors get it as they send). */
   private readonly cursor: EventCursor = { lastEventId: null, sentId: null };
 
@@ -196,14 +202,50 @@ class Group {
         const c = this.cursor;
         const entry: Entry = { result: next.value, note: { id: c.sentId, coalesceKey: c.sentCoalesceKey ?? null, state: c.sentIsState ?? false }, at: Date.now() };
         if (entry.note.state) this.latest = entry;
-        for (const member of this.members) member.push(entry);
+        this.deliver(entry);
       }
+      await this.delivered();
       for (const member of [...this.members]) member.finish(null);
     } catch (error) {
+      await this.delivered();
       for (const member of [...this.members]) member.finish(error);
     } finally {
       ctx.runtime.subscribers.count++;
       this.end();
+    }
+  }
+
+  /**
+   * Hands a value to every member, FAN_OUT_SLICE members at a time with the event loop free in
+   * between: a value for 10,000 sockets is ~100 ms of writes, and the refresh it reports on (in
+   * this process) must not wait behind all of it. Values that came while one was handed out go
+   * together, in order, in one write per socket (a run's end comes as a burst: its last progress,
+   * quality metrics, finish); one not yet begun is replaced by a newer value of its coalesce key
+   * (latest wins for everyone).
+   */
+  private deliver(entry: Entry): void {
+    const key = entry.note.coalesceKey;
+    if (key !== null) {
+      const i = this.fanOut.findIndex((q) => q.note.coalesceKey === key);
+      if (i >= 0) this.fanOut.splice(i, 1);
+    }
+    this.fanOut.push(entry);
+    this.fanning ??= this.fanOutAll().finally(() => (this.fanning = null));
+  }
+
+  /** Resolves once every value handed to deliver() reached every member. */
+  private async delivered(): Promise<void> {
+    while (this.fanning) await this.fanning;
+  }
+
+  private async fanOutAll(): Promise<void> {
+    while (this.fanOut.length) {
+      const batch = this.fanOut.splice(0);
+      const members = [...this.members];
+      for (let i = 0; i < members.length; i += FAN_OUT_SLICE) {
+        if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        for (const member of members.slice(i, i + FAN_OUT_SLICE)) member.pushAll(batch);
+      }
     }
   }
 
@@ -274,6 +316,14 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     else this.wake?.();
   }
 
+  /** Several values in order: over graphql-ws, written in one go (the socket corked: one write for them all) when it is not behind. */
+  pushAll(entries: readonly Entry[]): void {
+    const raw = this.ws && !this.done && !this.queue.length && entries.length > 1 ? rawSocket(this.ws.socket) : undefined;
+    raw?.cork();
+    for (const entry of entries) this.push(entry);
+    raw?.uncork();
+  }
+
   /** The group's stream ended (error: with that error): what is queued is still delivered, then the member ends. */
   finish(error: unknown): void {
     this.failure = error;
@@ -321,7 +371,7 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
   private flushOnDrain(): void {
     const ws = this.ws!;
     if (ws.draining) return;
-    const raw = (ws.socket as unknown as { _socket?: import('node:net').Socket })._socket;
+    const raw = rawSocket(ws.socket);
     if (!raw) return;
     ws.draining = true;
     raw.once('drain', () => {
@@ -356,6 +406,11 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     }
     return { value: undefined, done: true };
   }
+}
+
+/** The TCP socket under a WebSocket (ws keeps it as `_socket`): its drain event and cork are what the member needs of it. */
+function rawSocket(socket: WebSocket): import('node:net').Socket | undefined {
+  return (socket as unknown as { _socket?: import('node:net').Socket })._socket;
 }
 
 const maskedResults = new WeakMap<ExecutionResult, ExecutionResult>();

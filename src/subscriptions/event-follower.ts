@@ -8,11 +8,18 @@ import type pg from 'pg';
 import type { Logger } from '../logger.ts';
 import type { EventBus } from './bus.ts';
 import { isAfter, isEventId, latestEventId, readEventsAfter } from './event-log.ts';
+import type { LoggedEvent } from './events.ts';
 import { CHANNELS, type DatabaseListener } from './listener.ts';
 
 export interface EventFollower {
   /** Starts after the newest event in the log now (what came before is replayed by subscriptions that ask). */
   start(): Promise<void>;
+  /**
+   * This process's events just appended, with their ids: published at once when the first follows
+   * the last id published without a gap (nothing else can come between: ids are taken in commit
+   * order), else left to the read that the NOTIFY starts.
+   */
+  offer(events: LoggedEvent[]): void;
   stop(): Promise<void>;
 }
 
@@ -65,6 +72,16 @@ export function createEventFollower(options: {
   };
 
   return {
+    offer(events) {
+      if (stopped || reading || !events.length) return;
+      let next = BigInt(last) + 1n;
+      for (const event of events) {
+        if (event.id !== String(next)) return; // a gap: the read fills it
+        last = event.id;
+        bus.publish(event);
+        next++;
+      }
+    },
     async start() {
       cleanups.push(
         options.listener.onNotification(CHANNELS.events, (payload) => {

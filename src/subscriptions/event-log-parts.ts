@@ -32,7 +32,7 @@ export async function startEventLog(options: {
   const { pool, logger } = options;
   const follower = createEventFollower({ pool, listener: options.listener, bus: options.bus, logger });
   await follower.start();
-  const writer = createEventWriter({ pool, logger });
+  const writer = createEventWriter({ pool, logger, onWritten: (events) => follower.offer(events) });
   const pruner = createEventPruner({ pool, logger, retentionHours: options.retentionHours });
   await pruner.start();
   return {

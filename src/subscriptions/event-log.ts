@@ -71,6 +71,19 @@ export async function logUntoldRunEnds(db: Db, since: Date, quietSeconds: number
   return rows[0]!.n;
 }
 
+/**
+ * Appends events as appendEvents does and resolves with those appended, each with its id (an end
+ * of a run already logged is left out, migration 044; a batch appended already gives none).
+ */
+export async function appendEventsWithIds(db: Db, events: RefreshEvent[], batch?: { writer: string; seq: number }): Promise<LoggedEvent[]> {
+  const { rows } = await db.query<{ n: string; id: string }>('SELECT n, id FROM sqp_refresh_work.append_refresh_events_ids($1::jsonb, $2, $3)', [
+    JSON.stringify(events),
+    batch?.writer ?? null,
+    batch?.seq ?? null,
+  ]);
+  return rows.map((r) => ({ ...events[Number(r.n) - 1]!, id: r.id }) as LoggedEvent);
+}
+
 interface EventRow {
   id: string;
   type: RefreshEvent['type'];

@@ -16,8 +16,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../logger.ts';
-import { appendEvents } from './event-log.ts';
-import type { RefreshEvent } from './events.ts';
+import { appendEventsWithIds } from './event-log.ts';
+import type { LoggedEvent, RefreshEvent } from './events.ts';
 import { createProgressThrottle } from './throttle.ts';
 
 export interface EventWriter {
@@ -44,6 +44,8 @@ export interface EventWriterOptions {
   retryMaxMs?: number;
   /** How long stop() waits for the queue to be written (default 10 s). */
   stopTimeoutMs?: number;
+  /** Told the events of each batch appended, with their ids (the process's follower publishes them at once when nothing comes between). */
+  onWritten?: (events: LoggedEvent[]) => void;
 }
 
 /** Creates the writer; it writes as soon as events come. */
@@ -110,7 +112,8 @@ function kick(s: WriterState): void {
 async function send(s: WriterState): Promise<void> {
   const batch = s.inFlight!;
   try {
-    await appendEvents(s.o.pool, batch.events, { writer: s.writer, seq: batch.seq });
+    const logged = await appendEventsWithIds(s.o.pool, batch.events, { writer: s.writer, seq: batch.seq });
+    s.o.onWritten?.(logged);
   } catch (err) {
     s.failures++;
     const ceiling = Math.min(s.o.retryMaxMs ?? 10_000, (s.o.retryMinMs ?? 200) * 2 ** Math.min(s.failures - 1, 16));
