@@ -147,7 +147,6 @@ function envelopedOperation(yoga: Yoga): NonNullable<WsOptions['onSubscribe']> {
   return async (ctx, id, payload) => {
     const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
       ...ctx,
-      req: ctx.extra.request,
       socket: ctx.extra.socket,
       // A subscription group writes this operation's `next` messages itself (subscription-groups.ts).
       subscriptionId: id,

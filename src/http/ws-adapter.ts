@@ -6,7 +6,6 @@
 // as the message's own head (`{"id":…,"type":"next","payload":`) and the result's bytes made
 // once: onNext (sharedNext) parks those bytes under the operation's id and hands graphql-ws an
 // empty payload, which send() replaces. The protocol on the wire is unchanged.
-import type { IncomingMessage } from 'node:http';
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { ExecutionResult } from 'graphql';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -15,7 +14,6 @@ import { serializedResult } from './subscription-groups.ts';
 /** What graphql-ws's context carries of each socket (`ctx.extra`). */
 export interface SocketExtra {
   socket: WebSocket;
-  request: IncomingMessage;
   /** Result bytes waiting for their `next` message, by operation id. */
   pending: Map<string, Buffer>;
 }
@@ -60,14 +58,16 @@ export function serveGraphQLWs<P extends Record<string, unknown>>(
     }
   }, keepAliveMs);
   sweep.unref();
-  wss.on('connection', (socket, request) => {
+  // The upgrade request is not kept: nothing after the handshake reads it (credentials come in
+  // connection_init), and held for the life of each socket it would be its largest part.
+  wss.on('connection', (socket) => {
     alive.set(socket, true);
     socket.on('pong', () => alive.set(socket, true));
     socket.once('error', (err) => {
       onError(err, 'a WebSocket failed');
       socket.close(CloseCode.InternalServerError, 'Internal server error');
     });
-    const extra: SocketExtra = { socket, request, pending: new Map() };
+    const extra: SocketExtra = { socket, pending: new Map() };
     const closed = server.opened(
       {
         protocol: socket.protocol,
