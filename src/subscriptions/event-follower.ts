@@ -73,14 +73,7 @@ export function createEventFollower(options: {
 
   return {
     offer(events) {
-      if (stopped || reading || !events.length) return;
-      let next = BigInt(last) + 1n;
-      for (const event of events) {
-        if (event.id !== String(next)) return; // a gap: the read fills it
-        last = event.id;
-        bus.publish(event);
-        next++;
-      }
+      if (!stopped && !reading) last = publishFollowing(events, last, bus);
     },
     async start() {
       cleanups.push(
@@ -105,4 +98,14 @@ export function createEventFollower(options: {
       await reading;
     },
   };
+}
+
+/** Publishes the events that follow `last` without a gap (stopping at the first gap, which a read fills); returns the new last id. */
+function publishFollowing(events: LoggedEvent[], last: string, bus: EventBus): string {
+  for (const event of events) {
+    if (event.id !== String(BigInt(last) + 1n)) break;
+    last = event.id;
+    bus.publish(event);
+  }
+  return last;
 }
