@@ -143,8 +143,14 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
       if (at === offset) response['arrowSchema'] = { serializedSchema: stream.session.table.serializedSchema };
       record.rows += end - at;
       at = end;
-      if (!call.write(response)) await new Promise((resolve) => call.once('drain', resolve));
+      if (!call.write(response)) {
+        await new Promise((resolve) => {
+          call.once('drain', resolve);
+          call.once('cancelled', resolve);
+        });
+      }
     }
+    if (cancelled) return;
     if (fault) throw new StatusError(fault.code, fault.code === grpc.status.UNAVAILABLE ? 'The service is currently unavailable.' : `bigquery-storage-test-server: injected ${grpc.status[fault.code]}`);
     call.end();
   }
