@@ -1,0 +1,49 @@
+// Public types of the Storage Read API test server (bigquery-storage-server.ts): its options, the
+// tables a test registers, what it records, and the handle a test holds.
+import type * as grpc from '@grpc/grpc-js';
+import type { FieldSpec, Row, RowSource } from './bigquery-server-types.ts';
+
+export interface BigQueryStorageTestServerOptions {
+  /** Rows in one ReadRowsResponse at most. Default 1024. */
+  rowsPerResponse?: number;
+  /** Streams of a session when the request asks for none (max_stream_count 0). Default 4. */
+  defaultStreamCount?: number;
+  /** Location in session names. Default 'us'. */
+  location?: string;
+  /** The clock sessions expire by (ms since the epoch). Default Date.now. */
+  now?: () => number;
+}
+
+/** A table as a test registers it: the REST server's fixture form (FieldSpec, Row, RowSource). */
+export interface StorageTable {
+  fields: readonly FieldSpec[];
+  rows: readonly Row[] | RowSource;
+}
+
+/** What the server saw of one RPC and how it answered. */
+export interface StorageRequest {
+  method: 'CreateReadSession' | 'ReadRows' | 'SplitReadStream';
+  request: Record<string, unknown>;
+  /** The gRPC status code of the answer (0 = OK). */
+  code: grpc.status;
+  /** ReadRows: rows sent before the call ended. */
+  rows?: number;
+}
+
+export interface BigQueryStorageTestServer {
+  readonly port: number;
+  /** The host to give the client as `apiEndpoint`. */
+  readonly endpoint: string;
+  /** Registers (or replaces) a table by its resource name, 'projects/p/datasets/d/tables/t'. */
+  addTable(table: string, spec: StorageTable): void;
+  /** The next ReadRows of the stream at `streamIndex` (of any session) fails with `code` once it has sent the stream's first `rows` rows. */
+  failStreamAfter(streamIndex: number, rows: number, code?: grpc.status): void;
+  /** The next `times` CreateReadSession calls (default: all) answer PERMISSION_DENIED. */
+  denySessions(times?: number): void;
+  /** Every session created so far expires now. */
+  expireSessions(): void;
+  readonly requests: readonly StorageRequest[];
+  /** Options for `new BigQueryReadClient(...)` that reach this server over plaintext. */
+  clientOptions(): { apiEndpoint: string; port: number; sslCreds: grpc.ChannelCredentials };
+  close(): Promise<void>;
+}
