@@ -29,7 +29,7 @@ import type { Context } from './schema/builder.ts';
 import { schema } from './schema/index.ts';
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
 import { useSseEventIds } from './http/sse-event-ids.ts';
-import { createSubscriptionGroups } from './http/subscription-groups.ts';
+import { createSubscriptionGroups, type SubscriptionGroups } from './http/subscription-groups.ts';
 import type { EventCursor } from './schema/builder.ts';
 
 type ServerContext = { connectionParams?: Record<string, unknown> };
@@ -86,7 +86,10 @@ export function buildApp(options: {
   // Aborted by stop(): every subscription stream of this server ends (see schema/subscriptions.ts).
   const shutdown = new AbortController();
   setMaxListeners(0, shutdown.signal); // one listener per live subscription
-  const yoga = createGraphQLYoga({ graphql, auth, logger, services: options.services ?? routesOnly(), shutdown: shutdown.signal });
+  const services = options.services ?? routesOnly();
+  // Subscribers of one operation share an execution, whichever transport they came by.
+  const groups = createSubscriptionGroups({ groups: services.runtime.subscriptionGroups, ...graphql.subscriptionGroups });
+  const yoga = createGraphQLYoga({ graphql, auth, logger, services, shutdown: shutdown.signal, groups });
   const { operationsServer, operationsRoutes } = operationsListener(operations, options.listening, logger);
   const routes = { ...graphiqlAssetRoutes(), ...options.routes, ...(operationsServer ? {} : operationsRoutes) };
   const responses = trackResponses();
@@ -99,7 +102,7 @@ export function buildApp(options: {
     runRoute(route, req, res, logger);
   });
   const websocket = attachGraphQLWebSocket({
-    server, yoga, auth, logger,
+    server, yoga, auth, logger, groups,
     maxUnauthenticated: graphql.maxUnauthenticatedSockets,
     unauthenticatedIdleMs: graphql.unauthenticatedIdleMs,
   });
@@ -130,7 +133,7 @@ export function buildApp(options: {
 }
 
 /** graphql-yoga over the schema: armor's limits, GraphiQL's page policy, introspection as configured, masked errors, each request's context. */
-function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['auth']; logger: Logger; services: Services; shutdown: AbortSignal }): App['yoga'] {
+function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['auth']; logger: Logger; services: Services; shutdown: AbortSignal; groups: SubscriptionGroups }): App['yoga'] {
   const { graphql, auth, logger, services, shutdown } = options;
   // Each HTTP request's place in the event log: its Last-Event-ID in, the `id:` of its SSE events out.
   const cursors = new WeakMap<Request, EventCursor>();
@@ -155,7 +158,7 @@ function createGraphQLYoga(options: { graphql: Config['graphql']; auth: Config['
   plugins.push(useGraphQLSSE({ endpoint: '/graphql/stream' }) as Plugin);
   plugins.push(useSseEventIds((request) => cursors.get(request)));
   // Last: subscribers of the same operation and scopes share one execution (it wraps the subscribe the others left).
-  plugins.push(createSubscriptionGroups({ groups: services.runtime.subscriptionGroups, ...graphql.subscriptionGroups }).plugin);
+  plugins.push(options.groups.plugin);
   if (!graphql.introspection) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   }

@@ -101,6 +101,18 @@ describe('credentials at connection_init', () => {
   });
 });
 
+describe('the protocol, kept by our own adapter', () => {
+  it('closes a socket that sends no connection_init within 3 s with 4408, and one that sends no JSON with 4400', async () => {
+    const silent = connect();
+    await silent.opened;
+    expect(await silent.closed).toEqual({ code: 4408, reason: 'Connection initialisation timeout' });
+    const garbled = connect();
+    await garbled.opened;
+    garbled.socket.send('{not json');
+    expect(await garbled.closed).toEqual({ code: 4400, reason: 'Invalid message received' });
+  });
+});
+
 describe('limits', () => {
   it('refuses an operation over the depth limit as that operation\'s error; the socket serves the next one', async () => {
     const c = await init({ authorization: `Bearer ${reader.token}` });

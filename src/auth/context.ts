@@ -22,9 +22,9 @@ export function contextFor(auth: Config['auth'], presented: Presented): CallerCo
   }
   // A wrong or revoked token gets nothing, even where anonymous reads are allowed: the caller
   // meant to be someone, and should learn at once that it is not.
-  if ('malformed' in presented) return { principal: { name: null, scopes: new Set() }, invalidToken: MALFORMED_REASON };
+  if ('malformed' in presented) return { principal: { name: null, scopes: grantedScopes(null) }, invalidToken: MALFORMED_REASON };
   const token = findToken(auth.tokens, presented.token);
-  if (!token) return { principal: { name: null, scopes: new Set() }, invalidToken: INVALID_REASON };
+  if (!token) return { principal: { name: null, scopes: grantedScopes(null) }, invalidToken: INVALID_REASON };
   return { principal: { name: token.name, scopes: grantedScopes(token.scope) } };
 }
 

@@ -20,6 +20,7 @@ import { contextFor, tokenFromConnectionParams } from '../auth/context.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Context } from '../schema/builder.ts';
+import type { SubscriptionGroups } from './subscription-groups.ts';
 import { serveGraphQLWs, sharedNext, type SocketExtra } from './ws-adapter.ts';
 
 type Enveloped = { execute: (args: ExecutionArgs) => OperationResult; subscribe: (args: ExecutionArgs) => OperationResult };
@@ -41,7 +42,12 @@ interface UnauthenticatedSockets {
   open: Set<WebSocket>;
   /** Anonymous sockets after connection_init: their operations in flight, and since when none. */
   anonymous: Map<WebSocket, { operations: Readonly<Record<string, unknown>>; idleSince: number | null }>;
+  /** Sockets that have not sent connection_init yet, and since when (closed 4408 after INIT_WAIT_MS). */
+  uninitialised: Map<WebSocket, number>;
 }
+
+/** How long a socket may take to send connection_init (graphql-ws's own default; its per-socket timer is replaced by one sweep). */
+const INIT_WAIT_MS = 3_000;
 
 type WsOptions = ServerOptions<Record<string, unknown>, SocketExtra>;
 type Yoga = YogaServerInstance<{ connectionParams?: Record<string, unknown> }, Context>;
@@ -56,19 +62,24 @@ export function attachGraphQLWebSocket(options: {
   /** How long an anonymous socket may stay open with no operation in flight. */
   unauthenticatedIdleMs: number;
   logger: Logger;
+  /** Subscriptions of one operation share an execution; a graphql-ws subscriber joins a running one directly. */
+  groups: SubscriptionGroups;
 }): GraphQLWebSocket {
   const wss = new WebSocketServer({ server: options.server, path: '/graphql' });
-  const sockets: UnauthenticatedSockets = { open: new Set(), anonymous: new Map() };
+  const sockets: UnauthenticatedSockets = { open: new Set(), anonymous: new Map(), uninitialised: new Map() };
   const sweep = sweepIdleAnonymous(sockets, options.unauthenticatedIdleMs);
   // Registered before graphql-ws's own listener, so that a socket over the cap is closed
   // before graphql-ws starts its protocol on it.
   wss.on('connection', admitUnderCap(sockets, options.maxUnauthenticated, options.logger));
   const served = serveGraphQLWs<Record<string, unknown>>(
     {
-      connectionInitWaitTimeout: 3_000,
+      // One sweep for every socket (sweepIdleAnonymous) instead of a timer each, kept until it closes.
+      connectionInitWaitTimeout: 0,
       onConnect: authenticateConnection(options.auth, sockets),
       execute: (args) => (args.rootValue as Enveloped).execute(args),
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      // A subscriber of an operation already running joins its group as it is, without envelop's
+      // wrappers around it (the group's member writes its own masked frames); else through envelop.
+      subscribe: async (args) => (await options.groups.joinDirect(args)) ?? (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: envelopedOperation(options.yoga),
       // A result shared by a subscription group is serialised once, not once per socket.
       onNext: sharedNext,
@@ -85,16 +96,24 @@ export function attachGraphQLWebSocket(options: {
   };
 }
 
-/** Closes (1000) an anonymous socket with no operation in flight for `idleMs`; checked on an unref'd timer. */
+/**
+ * Closes (4408) a socket that sent no connection_init within INIT_WAIT_MS, and (1000) an
+ * anonymous socket with no operation in flight for `idleMs`; checked on an unref'd timer.
+ */
 function sweepIdleAnonymous(sockets: UnauthenticatedSockets, idleMs: number): NodeJS.Timeout {
   const sweep = setInterval(() => {
     const now = Date.now();
+    for (const [socket, since] of sockets.uninitialised) {
+      if (now - since < INIT_WAIT_MS) continue;
+      sockets.uninitialised.delete(socket);
+      socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+    }
     for (const [socket, state] of sockets.anonymous) {
       if (Object.keys(state.operations).length > 0) state.idleSince = null;
       else if (state.idleSince === null) state.idleSince = now;
       else if (now - state.idleSince >= idleMs) socket.close(1000, 'Idle: no operation without a token for too long');
     }
-  }, Math.max(250, Math.min(10_000, idleMs / 4)));
+  }, Math.max(250, Math.min(INIT_WAIT_MS / 4, idleMs / 4)));
   sweep.unref();
   return sweep;
 }
@@ -105,6 +124,12 @@ function admitUnderCap(sockets: UnauthenticatedSockets, max: number, logger: Log
   // must not become a flood of log lines.
   let refused = 0;
   let lastWarning = 0;
+  // One listener for every socket (`this` is the socket), not a closure each.
+  function forget(this: WebSocket): void {
+    sockets.open.delete(this);
+    sockets.anonymous.delete(this);
+    sockets.uninitialised.delete(this);
+  }
   return (socket) => {
     if (sockets.open.size >= max) {
       socket.close(TRY_AGAIN_LATER, 'Too many connections without a token; try again later');
@@ -117,10 +142,8 @@ function admitUnderCap(sockets: UnauthenticatedSockets, max: number, logger: Log
       return;
     }
     sockets.open.add(socket);
-    socket.once('close', () => {
-      sockets.open.delete(socket);
-      sockets.anonymous.delete(socket);
-    });
+    sockets.uninitialised.set(socket, Date.now());
+    socket.on('close', forget);
   };
 }
 
@@ -128,6 +151,7 @@ function admitUnderCap(sockets: UnauthenticatedSockets, max: number, logger: Log
 function authenticateConnection(auth: Config['auth'], sockets: UnauthenticatedSockets): NonNullable<WsOptions['onConnect']> {
   return (ctx) => {
     const socket = ctx.extra.socket;
+    sockets.uninitialised.delete(socket);
     const presented = tokenFromConnectionParams(ctx.connectionParams);
     const { principal, invalidToken } = contextFor(auth, presented);
     const refusal = invalidToken ?? (principal.scopes.size === 0 ? 'a token is required: connectionParams { authorization: "Bearer <token>" }' : null);

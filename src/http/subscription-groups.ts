@@ -24,8 +24,8 @@ import { isAsyncIterable, maskError, type Plugin } from 'graphql-yoga';
 import type { WebSocket } from 'ws';
 import type { Context, EventCursor } from '../schema/builder.ts';
 
-/** Members handed a value between two turns of the event loop. */
-const FAN_OUT_SLICE = 500;
+/** How long a fan-out writes before the event loop gets a turn (1,000 sockets fit in one slice). */
+const FAN_OUT_SLICE_MS = 15;
 
 /** The close code of a graphql-ws socket cut for being too far behind (4000–4999 are the application's; graphql-ws's client retries it). */
 export const TOO_SLOW_CLOSE_CODE = 4008;
@@ -52,7 +52,14 @@ export interface SubscriptionGroupsOptions {
 }
 
 export interface SubscriptionGroups {
+  /** Puts subscriptions in groups (SSE, and a graphql-ws subscriber that starts a group). */
   plugin: Plugin;
+  /**
+   * A graphql-ws subscriber of an operation whose group is running joins it directly, without
+   * envelop's per-subscription wrappers (nothing of them is needed: its member writes masked
+   * frames itself); null when it cannot (no such group, or it runs on its own): go through envelop.
+   */
+  joinDirect(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult | null>;
 }
 
 /** Options of the registry: the limits, and where the number of groups running is kept (the runtime's, read by /metrics). */
@@ -94,7 +101,16 @@ export function createSubscriptionGroups(options: RegistryOptions = {}): Subscri
       });
     },
   };
-  return { plugin };
+  return {
+    plugin,
+    async joinDirect(args) {
+      const key = groupKey(args);
+      const group = key === null ? undefined : groups.get(args.document)?.get(key);
+      const joined = group ? await group.join(args.contextValue as Context) : null;
+      if (!joined) return null;
+      return isAsyncIterable(joined) ? (joined as AsyncIterableIterator<ExecutionResult>) : masked(joined as ExecutionResult);
+    },
+  };
 }
 
 /** The group key of a subscription, or null when it runs on its own (not a subscription, or it replays). */
@@ -216,7 +232,7 @@ class Group {
   }
 
   /**
-   * Hands a value to every member, FAN_OUT_SLICE members at a time with the event loop free in
+   * Hands a value to every member, FAN_OUT_SLICE_MS at a time with the event loop free in
    * between: a value for 10,000 sockets is ~100 ms of writes, and the refresh it reports on (in
    * this process) must not wait behind all of it. Values that came while one was handed out go
    * together, in order, in one write per socket (a run's end comes as a burst: its last progress,
@@ -241,10 +257,15 @@ class Group {
   private async fanOutAll(): Promise<void> {
     while (this.fanOut.length) {
       const batch = this.fanOut.splice(0);
-      const members = [...this.members];
-      for (let i = 0; i < members.length; i += FAN_OUT_SLICE) {
-        if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        for (const member of members.slice(i, i + FAN_OUT_SLICE)) member.pushAll(batch);
+      let sliceStart = performance.now();
+      let n = 0;
+      for (const member of [...this.members]) {
+        member.pushAll(batch);
+        // Every so often, whether the slice has had its time: then the event loop's turn.
+        if (++n % 50 === 0 && performance.now() - sliceStart > FAN_OUT_SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
       }
     }
   }
