@@ -44,11 +44,13 @@ describe('the progress throttle (before the event log is written)', () => {
     other(started);
     throttle.progress(progress(1, 'writing'));
     throttle.progress(progress(2, 'writing')); // held, then replaced
-    throttle.progress(progress(3, 'publishing')); // held
+    throttle.progress(progress(3, 'writing')); // held
+    throttle.progress(progress(4, 'publishing')); // a new phase: passes at once, after what was held
+    throttle.progress(progress(5, 'publishing')); // held
     other(quality);
     other(finished);
     throttle.stop();
-    expect(seen).toEqual(['run:started', 'progress 1 writing', 'progress 3 publishing', 'quality:recorded', 'run:finished']);
+    expect(seen).toEqual(['run:started', 'progress 1 writing', 'progress 3 writing', 'progress 4 publishing', 'progress 5 publishing', 'quality:recorded', 'run:finished']);
   });
 
   it('flush passes what is held (a writer that stops)', () => {

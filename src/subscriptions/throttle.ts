@@ -1,5 +1,6 @@
 // Progress throttled per run before it is written to the event log (event-writer.ts), so the log
-// holds exactly what subscribers get: a run's first progress passes at once, later ones at most one per interval; in between the latest is
+// holds exactly what subscribers get: a run's first progress, and the first of each phase, pass at
+// once, later ones at most one per interval; in between the latest is
 // held (it replaces older ones) and passes when the interval ends or before any other event of
 // the run (a quality metric, its finish), so the first and the last progress of a run always get
 // through and a run's events keep the order they were committed in.
@@ -23,7 +24,7 @@ export interface ProgressThrottle {
 
 /** Creates a throttle that hands what passes to `pass`; `intervalMs`: least time between two progress events of one run. */
 export function createProgressThrottle(intervalMs: number, pass: (event: RunProgress) => void): ProgressThrottle {
-  const runs = new Map<number, { at: number; held: RunProgress | null; timer: NodeJS.Timeout | null }>();
+  const runs = new Map<number, { at: number; phase: RunProgress['phase']; held: RunProgress | null; timer: NodeJS.Timeout | null }>();
   const release = (runId: number) => {
     const run = runs.get(runId);
     if (!run) return;
@@ -40,9 +41,11 @@ export function createProgressThrottle(intervalMs: number, pass: (event: RunProg
     progress(event) {
       const t = Date.now();
       const run = runs.get(event.runId);
-      if (!run || t - run.at >= intervalMs) {
+      // A new phase (auditing, publishing) passes at once: it says the load is complete, and held
+      // it would wait for the publish's commit to end its hold.
+      if (!run || t - run.at >= intervalMs || event.phase !== run.phase) {
         release(event.runId);
-        runs.set(event.runId, { at: t, held: null, timer: null });
+        runs.set(event.runId, { at: t, phase: event.phase, held: null, timer: null });
         pass(event);
         return;
       }
