@@ -9,6 +9,7 @@ import { execute } from './support/graphql.ts';
 import { startLiveApp, subscribeWs, type LiveApp } from './support/live.ts';
 import { registerTestTable, tableChecksum } from './support/refresh.ts';
 import { graphql } from './generated/index.ts';
+import { tableHealth } from '../src/runner/state/health.ts';
 
 const database = await createTestDatabase();
 const sql = openTestPool(database.url, 3);
@@ -16,6 +17,8 @@ let app: LiveApp;
 let bigquery: BigQueryTestServer;
 const QUERY = 'SELECT id, start_date, v FROM `sqp-test.sqp.weeks`';
 const BYTES_PER_ROW = 40_000;
+/** The first day of a chunk whose query BigQuery refuses (a mistake no retry mends); null: none. */
+let failingChunk: string | null = null;
 /** The source: 5 rows per week from 2026-01-04 for 40 weeks, v restated (v = 10·id) since the target was loaded. */
 const SOURCE = Array.from({ length: 200 }, (_, i) => ({ id: i + 1, start_date: new Date(Date.UTC(2026, 0, 4) + Math.floor(i / 5) * 7 * 86_400_000).toISOString().slice(0, 10), v: 10 * (i + 1) }));
 
@@ -25,6 +28,7 @@ beforeAll(async () => {
   bigquery.addQuery((q) => q.query.includes('sqp.weeks'), (q) => {
     const from = q.params['sqp_window_from'] as string | undefined;
     const to = q.params['sqp_window_to'] as string | undefined;
+    if (!q.dryRun && from !== undefined && from === failingChunk) return { schema: [], fail: { reason: 'invalidQuery', message: 'Unrecognized name: start_date at [3:9]' } };
     const rows = SOURCE.filter((r) => (!from || r.start_date >= from) && (!to || r.start_date < to));
     return { schema: [{ name: 'id', type: 'INTEGER' }, { name: 'start_date', type: 'DATE' }, { name: 'v', type: 'INTEGER' }], rows: rows.map((r) => [r.id, r.start_date, r.v]), bytesProcessed: rows.length * BYTES_PER_ROW };
   });
@@ -126,5 +130,22 @@ describe('backfills in the graph', () => {
     const { rows } = await sql.query<{ id: string; v: string }>(`SELECT id, v FROM sqp.weeks WHERE start_date BETWEEN '2026-02-01' AND '2026-08-01' ORDER BY id`);
     expect(rows.map((r) => [Number(r.id), Number(r.v)])).toEqual(expected.map((r) => [r.id, r.v]));
     expect(await tableChecksum(sql, `(SELECT * FROM sqp.weeks WHERE start_date NOT BETWEEN '2026-02-01' AND '2026-08-01') t`, ['id', 'start_date', 'v'])).toEqual(outside);
+  });
+
+  it("a chunk that fails for good fails the backfill, and leaves its table's own state and schedule alone", async () => {
+    failingChunk = '2026-09-06';
+    const started = (await execute(app.url, Start, { input: { ...input, from: '2026-08-30', to: '2026-09-12' } }, app.headers('operate'))).data?.startBackfill;
+    if (started?.__typename !== 'StartBackfillPayload') throw new Error(JSON.stringify(started));
+    const id = started.backfill!.id;
+    const live = subscribeWs(app.wsUrl, Progress, { id }, { authorization: app.headers('read').authorization }, (b) => b.backfillProgress.status === 'FAILED');
+    expect((await live.results).at(-1)?.backfillProgress).toMatchObject({ status: 'FAILED', chunksDone: 1, chunksTotal: 2 });
+    const read = (await execute(app.url, Read, { ids: [id] }, app.headers('read'))).data?.nodes[0];
+    if (!read || !('chunks' in read)) throw new Error('no backfill');
+    expect(read.errors).toEqual([expect.stringMatching(/^chunk 2 \(weeks 2026-09-06\): .*Unrecognized name/)]);
+    // The failed chunk published nothing and is no outcome of the table: not FAILED, no retry streak.
+    const [weeks] = await tableHealth(sql, new Date(), null).then((all) => all.filter((t) => t.tableName === 'weeks'));
+    expect(weeks).toMatchObject({ failureStreak: 0 });
+    expect(weeks!.state).not.toBe('failed');
+    failingChunk = null;
   });
 });

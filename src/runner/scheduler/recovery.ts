@@ -39,7 +39,7 @@ export async function recoverInterruptedRuns(pool: pg.Pool, now: () => Date, log
 /** Whether every one of these runs was a backfill chunk's. */
 async function onlyBackfillChunks(client: pg.ClientBase, runIds: number[]): Promise<boolean> {
   const { rows } = await client.query<{ regular: number }>(
-    `SELECT count(*) FILTER (WHERE NOT sync_metadata ? 'backfill')::int AS regular FROM sqp.refresh_audit_log WHERE id = ANY ($1::int[])`,
+    `SELECT count(*) FILTER (WHERE NOT coalesce(sync_metadata ? 'backfill', false))::int AS regular FROM sqp.refresh_audit_log WHERE id = ANY ($1::int[])`,
     [runIds],
   );
   return rows[0]!.regular === 0;
