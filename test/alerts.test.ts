@@ -190,7 +190,7 @@ describe('destinations in the graph', () => {
     const ops = await createDestination({ ...valid, events: ['TABLE_FAILED', 'TABLE_FAILED', 'TABLE_LATE'] });
     expect(ops).toMatchObject({ name: 'ops', url: valid.url, host: 'hooks.example.com', format: 'JSON', events: ['TABLE_FAILED', 'TABLE_LATE'], secretSet: true, enabled: true, state: 'HEALTHY' });
     const slack = await createDestination({ name: 'slack', url: 'https://hooks.slack.com/services/T0/B0/abc', format: 'SLACK' });
-    expect(slack.events).toEqual(['TABLE_FAILED', 'TABLE_RECOVERED', 'TABLE_LATE', 'TABLE_BLOCKED']);
+    expect(slack.events).toEqual(['TABLE_FAILED', 'TABLE_RECOVERED', 'TABLE_LATE', 'TABLE_BLOCKED', 'BACKFILL_FAILED']);
 
     const withTwo = await alertTables();
     const { createAlertDestination: dup } = await gql(CreateDestination, { input: { ...valid, name: 'OPS' } });

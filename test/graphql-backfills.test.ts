@@ -146,6 +146,9 @@ describe('backfills in the graph', () => {
     const [weeks] = await tableHealth(sql, new Date(), null).then((all) => all.filter((t) => t.tableName === 'weeks'));
     expect(weeks).toMatchObject({ failureStreak: 0 });
     expect(weeks!.state).not.toBe('failed');
+    // Told: BACKFILL_FAILED about the backfill's table, with the chunk and BigQuery's reason.
+    const { rows: alerts } = await sql.query(`SELECT kind, table_name, reason FROM sqp_refresh_work.alerts WHERE kind = 'backfill_failed'`);
+    expect(alerts).toEqual([{ kind: 'backfill_failed', table_name: 'weeks', reason: expect.stringMatching(/^backfill \d+: chunk 2 \(sqp\.weeks from 2026-09-06\) failed: .*Unrecognized name/) }]);
     failingChunk = null;
   });
 });

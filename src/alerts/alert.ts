@@ -9,7 +9,7 @@
 // engine, the scheduler or the graph: the engine calls enqueueAlert, the graph reads the tables.
 
 /** What happened to a table, as stored (the graph shows them upper-case: TABLE_FAILED, …). */
-export const ALERT_KINDS = ['table_failed', 'table_recovered', 'table_late', 'table_blocked'] as const;
+export const ALERT_KINDS = ['table_failed', 'table_recovered', 'table_late', 'table_blocked', 'backfill_failed'] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** The body a destination receives: the JSON event, or Slack's `{ "text": … }`. */

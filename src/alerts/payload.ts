@@ -10,7 +10,7 @@ export interface AlertEvent {
   version: 1;
   /** Stable across retries and replicas: deduplicate by it (also the X-SQP-Refresh-Event-Id header). */
   eventId: string;
-  kind: 'TABLE_FAILED' | 'TABLE_RECOVERED' | 'TABLE_LATE' | 'TABLE_BLOCKED';
+  kind: 'TABLE_FAILED' | 'TABLE_RECOVERED' | 'TABLE_LATE' | 'TABLE_BLOCKED' | 'BACKFILL_FAILED';
   /** When the table's state changed (ISO 8601, UTC). */
   occurredAt: string;
   table: { schema: string; name: string; configId: number | null };
@@ -33,6 +33,7 @@ const VERBS: Record<AlertKind, string> = {
   table_recovered: 'recovered',
   table_late: 'is late',
   table_blocked: 'is blocked',
+  backfill_failed: 'backfill failed',
 };
 
 /** One line for people: `sqp.weekly_summary failed: <reason> (run 42)`. */

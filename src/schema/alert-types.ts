@@ -13,6 +13,7 @@ export const AlertKindEnum = builder.enumType('AlertKind', {
     TABLE_RECOVERED: { value: 'table_recovered', description: 'It refreshed successfully again after failing.' },
     TABLE_LATE: { value: 'table_late', description: 'It is past its freshness SLA.' },
     TABLE_BLOCKED: { value: 'table_blocked', description: 'A hard parent failed, so it cannot refresh.' },
+    BACKFILL_FAILED: { value: 'backfill_failed', description: 'A backfill of it failed: a chunk failed for good (its table\'s own state is not changed by it); resumeBackfill tries again.' },
   } as const,
 });
 

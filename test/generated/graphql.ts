@@ -71,6 +71,8 @@ export type AlertFormat =
 
 /** What happened to a table, as an alert reports it. */
 export type AlertKind =
+  /** A backfill of it failed: a chunk failed for good (its table's own state is not changed by it); resumeBackfill tries again. */
+  | 'BACKFILL_FAILED'
   /** A hard parent failed, so it cannot refresh. */
   | 'TABLE_BLOCKED'
   /** Its refresh failed after its retries, or a blocking quality check stopped a publish. */

@@ -7,7 +7,8 @@
 import type pg from 'pg';
 import { refreshTable } from '../engine/refresh-table.ts';
 import { tryLockTable, unlockTable } from '../engine/table-lock.ts';
-import { nextBackfillChunk, runningBackfillIds, type BackfillChunk } from '../state/backfills.ts';
+import { alertBackfillFailed } from '../../alerts/table-alerts.ts';
+import { nextBackfillChunk, readBackfill, runningBackfillIds, type BackfillChunk } from '../state/backfills.ts';
 import { engineOptions, type SchedulerContext } from './context.ts';
 import { takeSlot } from './slots.ts';
 import { selectConfig } from './sql.ts';
@@ -82,6 +83,17 @@ async function runChunk(ctx: SchedulerContext, client: pg.PoolClient, chunk: Bac
     { runId: result.runId, status: result.status, outcome: result.outcome, rows: result.rowsProcessed, error: result.errorMessage },
     `backfill chunk ${chunk.ordinal} ${result.outcome}`,
   );
+  if (result.status === 'failed') await tellIfFailed(ctx, chunk, result);
   // The next chunk may be any replica's.
   await wakeRunners(ctx.pool).catch(() => undefined);
+}
+
+/** A chunk's failure that failed its backfill (for good, as the read model says) is told: BACKFILL_FAILED, about the backfill's table. */
+async function tellIfFailed(ctx: SchedulerContext, chunk: BackfillChunk, result: { runId: number; errorMessage: string | null }): Promise<void> {
+  const backfill = await readBackfill(ctx.pool, chunk.backfillId);
+  if (backfill?.status !== 'failed') return;
+  const table = { configId: backfill.configId, tableSchema: backfill.tableSchema, tableName: backfill.tableName };
+  const reason = `chunk ${chunk.ordinal} (${chunk.tableSchema}.${chunk.tableName} from ${chunk.from}) failed: ${result.errorMessage ?? 'unknown error'}`;
+  await alertBackfillFailed(ctx.pool, table, { backfillId: backfill.id, runId: result.runId, reason, at: ctx.now() })
+    .catch((err) => ctx.log.error({ err, backfillId: backfill.id }, 'could not write the alert of a failed backfill'));
 }
