@@ -154,7 +154,10 @@ describe('pruning', () => {
 describe('a write that fails', () => {
   it('is retried: the connection killed mid-write loses and doubles nothing, and the run is never held up', async () => {
     const pool = openTestPool(database.url, 2);
-    const writer = createEventWriter({ pool, logger, retryMinMs: 20, retryMaxMs: 100 });
+    let written = 0;
+    let allWritten!: () => void;
+    const sixWritten = new Promise<void>((resolve) => (allWritten = resolve));
+    const writer = createEventWriter({ pool, logger, retryMinMs: 20, retryMaxMs: 100, onWritten: (events) => (written += events.length) >= 6 && allWritten() });
     const lock = await sql.connect();
     try {
       // Hold the log's lock: the writer's statement waits on it, and is killed while it waits.
@@ -170,6 +173,9 @@ describe('a write that fails', () => {
       await lock.query('COMMIT');
       await seen.nth(6, (e) => e.tableName === 'killed', 30_000, 'the six events after the retry');
       expect((await logIds('killed')).map((r) => r.n)).toEqual(['#0', '#1', '#2', '#3', '#4', '#5']);
+      // The follower may read them before the writer's own statement returns (two connections): wait for the writer's word.
+      await sixWritten;
+      expect(written).toBe(6);
       expect(writer.pending()).toBe(0);
     } finally {
       lock.release();
