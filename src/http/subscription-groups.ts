@@ -4,7 +4,8 @@
 // log, one resolver run and one ExecutionResult per event, serialised once (serializedResult),
 // whatever the number of sockets. Each subscriber (a "member") only gets that result queued for
 // its socket. It works below both transports (an envelop plugin: graphql-ws and SSE alike) and for
-// every subscription field.
+// every subscription field; a graphql-ws subscriber of a group already running joins it directly
+// (joinDirect), without envelop's per-subscription wrappers, and its member writes its own frames.
 //
 // - A member joining a group whose values are whole states (runProgress, backfillProgress) gets
 //   the latest one first, as a subscriber of its own would get the current state.
