@@ -386,7 +386,13 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
   private write(entry: Entry): void {
     const { socket, head } = this.ws!;
     if (socket.readyState !== socket.OPEN) return;
-    socket.send(Buffer.concat([head, serializedResult(masked(entry.result)), NEXT_END]), { binary: false });
+    const raw = rawSocket(socket);
+    const payload = serializedResult(masked(entry.result));
+    // One contiguous WebSocket frame (ws would write its header and the payload as two buffers:
+    // a writev each time). Safe beside ws's own writes: it sends every frame whole (no
+    // permessage-deflate on this server), so frames never interleave.
+    if (raw) raw.write(textFrame(head, payload));
+    else socket.send(Buffer.concat([head, payload, NEXT_END]), { binary: false });
   }
 
   /** graphql-ws: writes what is queued once the socket has taken what it holds (once per wait). */
@@ -428,6 +434,26 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     }
     return { value: undefined, done: true };
   }
+}
+
+/** An unmasked, final text frame (server to client, RFC 6455 §5.2) of head + payload + `}`, in one buffer. */
+function textFrame(head: Buffer, payload: Buffer): Buffer {
+  const length = head.length + payload.length + 1;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81;
+  if (length < 126) frame[1] = length;
+  else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  head.copy(frame, headerLength);
+  payload.copy(frame, headerLength + head.length);
+  frame[frame.length - 1] = 0x7d; // '}'
+  return frame;
 }
 
 /** The TCP socket under a WebSocket (ws keeps it as `_socket`): its drain event and cork are what the member needs of it. */
