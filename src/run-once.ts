@@ -6,26 +6,39 @@ import { createProgressBar } from './progress-bar.ts';
 import { refreshTable, RefreshBusyError } from './runner/engine/refresh-table.ts';
 import { selectConfig } from './runner/scheduler/sql.ts';
 import { sourcesFromConfig } from './runner/sources/registry.ts';
-import { openDatabase } from './db.ts';
+import { openDatabase, type Database } from './db.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
 import { resolveDatabase } from './service.ts';
 
-/** Refreshes one table and returns the process exit code. */
-export async function runOnce(config: Config, logger: Logger, schema: string, table: string): Promise<number> {
+/**
+ * A command that runs refreshes in its own process (`run`, `backfill`): the database (DATABASE_URL
+ * or the embedded one), migrated and with the default source prepared, given to `fn` as the
+ * session pool (a run holds its table's lock on a session) and the session URL; closed after.
+ */
+export async function withRunDatabase(config: Config, logger: Logger, max: number, fn: (session: Database['session'], sessionUrl: string) => Promise<number>): Promise<number> {
   const { url, sessionUrl, embedded } = await resolveDatabase(config, logger);
-  const database = openDatabase(url, { max: 3, directUrl: sessionUrl, sessionLimits: config.database.sessionLimits });
+  const database = openDatabase(url, { max, directUrl: sessionUrl, sessionLimits: config.database.sessionLimits });
   try {
     await migrate(sessionUrl, { sessionLimits: config.database.sessionLimits });
-    // The run holds its table's lock on a session: everything here uses the session pool.
     await prepareDefaultSource(config, database.session, logger);
-    const row = await selectConfig(database.session, schema, table);
+    return await fn(database.session, sessionUrl);
+  } finally {
+    await database.close();
+    await embedded?.stop();
+  }
+}
+
+/** Refreshes one table and returns the process exit code. */
+export async function runOnce(config: Config, logger: Logger, schema: string, table: string): Promise<number> {
+  return withRunDatabase(config, logger, 3, async (session, sessionUrl) => {
+    const row = await selectConfig(session, schema, table);
     if (!row) {
       console.error(`${schema}.${table} is not registered in sqp.refresh_config`);
       return 1;
     }
     const bar = createProgressBar();
     const result = await refreshTable(row, {
-      pool: database.session,
+      pool: session,
       sources: sourcesFromConfig(config, sessionUrl),
       workerName: `${config.workerName} (cli)`,
       dailyByteBudget: config.dailyByteBudget,
@@ -45,8 +58,5 @@ export async function runOnce(config: Config, logger: Logger, schema: string, ta
     else console.log(summary);
     if (result.outcome === 'paused') return 3;
     return result.status === 'failed' ? 1 : 0;
-  } finally {
-    await database.close();
-    await embedded?.stop();
-  }
+  });
 }

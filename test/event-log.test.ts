@@ -3,7 +3,7 @@
 // transaction, pruning in batches with the horizon, an `after` older than the log keeps is
 // EVENTS_EXPIRED over the real server, and a writer whose connection is killed mid-write retries
 // without losing or doubling an event; a run whose end its process never logged has it logged
-// by the sweep (migration 044), once.
+// by the sweep (migration 042), once.
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';

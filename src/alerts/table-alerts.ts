@@ -87,7 +87,7 @@ async function tellEpisode(pool: pg.Pool, c: EpisodeCandidate, at: Date): Promis
 /**
  * A backfill of the table failed for good (a chunk failed after its retries, or with an error no
  * retry mends): told when the chunk that failed it ends. Its table's own state is not changed by
- * it (migration 047); resumeBackfill tries again, and a new failure is told again.
+ * it (migration 044); resumeBackfill tries again, and a new failure is told again.
  */
 export async function alertBackfillFailed(db: pg.Pool | pg.ClientBase, table: Table, failure: { backfillId: number; runId: number | null; reason: string; at: Date }): Promise<void> {
   await enqueueAlert(db, { kind: 'backfill_failed', ...table, runId: failure.runId, reason: `backfill ${failure.backfillId}: ${failure.reason}`, at: failure.at });

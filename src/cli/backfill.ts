@@ -2,14 +2,11 @@
 // in this process, one line per chunk; with --dry-run only its plan and BigQuery estimate.
 import { startBackfill, type BackfillRequest } from '../commands/backfill.ts';
 import { loadConfig, type Config } from '../config.ts';
-import { openDatabase } from '../db.ts';
 import { createLogger, type Logger } from '../logger.ts';
-import { migrate } from '../migrate.ts';
-import { prepareDefaultSource } from '../runner/demo/default-source.ts';
+import { withRunDatabase } from '../run-once.ts';
 import { createRunner } from '../runner/scheduler/runner.ts';
 import { sourcesFromConfig } from '../runner/sources/registry.ts';
 import { readBackfill, type ChunkUnit } from '../runner/state/backfills.ts';
-import { resolveDatabase } from '../service.ts';
 import { EXIT, parseCommandArgs, UsageError, type Command } from './command.ts';
 
 const help = `Usage: sqp-refresh backfill <schema.table> --from YYYY-MM-DD --to YYYY-MM-DD [options]
@@ -57,13 +54,9 @@ export const backfillCommand: Command = {
 };
 
 async function runBackfill(config: Config, logger: Logger, request: BackfillRequest): Promise<number> {
-  const { url, sessionUrl, embedded } = await resolveDatabase(config, logger);
-  const database = openDatabase(url, { max: 4, directUrl: sessionUrl, sessionLimits: config.database.sessionLimits });
-  try {
-    await migrate(sessionUrl, { sessionLimits: config.database.sessionLimits });
-    await prepareDefaultSource(config, database.session, logger);
+  return withRunDatabase(config, logger, 4, async (session, sessionUrl) => {
     const sources = sourcesFromConfig(config, sessionUrl);
-    const { backfill, plan } = await startBackfill({ pool: database.session, sources, dailyByteBudget: config.dailyByteBudget, requestedBy: 'cli' }, request).catch((error: Error) => {
+    const { backfill, plan } = await startBackfill({ pool: session, sources, dailyByteBudget: config.dailyByteBudget, requestedBy: 'cli' }, request).catch((error: Error) => {
       console.error(`${request.tableSchema}.${request.tableName}: ${error.message}`);
       return null;
     }) ?? {};
@@ -75,7 +68,7 @@ async function runBackfill(config: Config, logger: Logger, request: BackfillRequ
     }
     const total = plan.chunks.length;
     const runner = createRunner({
-      pool: database.session, sources, logger, workerName: `${config.workerName} (cli)`, dailyByteBudget: config.dailyByteBudget,
+      pool: session, sources, logger, workerName: `${config.workerName} (cli)`, dailyByteBudget: config.dailyByteBudget,
       emit: (e) => {
         if (e.type === 'run:finished') console.log(`  ${e.tableSchema}.${e.tableName}: ${e.outcome}, ${e.rowsProcessed} rows${e.errorMessage ? ` — ${e.errorMessage}` : ''}`);
       },
@@ -88,11 +81,8 @@ async function runBackfill(config: Config, logger: Logger, request: BackfillRequ
     await runner.runBackfill(backfill.id);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    const end = (await readBackfill(database.session, backfill.id))!;
+    const end = (await readBackfill(session, backfill.id))!;
     console.log(`backfill ${end.id}: ${end.status}, ${end.chunksDone} of ${total} chunks done, ${end.rowsProcessed} rows`);
     return end.status === 'completed' ? EXIT.ok : end.status === 'failed' || end.status === 'cancelled' ? EXIT.failed : EXIT.paused;
-  } finally {
-    await database.close();
-    await embedded?.stop();
-  }
+  });
 }

@@ -6,11 +6,13 @@
 import type pg from 'pg';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { bytesBilledToday } from '../runner/engine/audit-log.ts';
-import { describeTable } from '../runner/engine/catalog.ts';
+import { inTransaction } from '../alerts/sql.ts';
+import { describeTable, type TargetTable } from '../runner/engine/catalog.ts';
 import { RefreshFailure } from '../runner/engine/refresh-failures.ts';
 import { backfillRange, readRequest } from '../runner/engine/refresh-inputs.ts';
 import type { RefreshConfigRow } from '../runner/engine/refresh-types.ts';
 import { parseSyncParams, type SyncParams } from '../runner/params/sync-params.ts';
+import type { TableReader } from '../runner/sources/source.ts';
 import { SyncParamsError } from '../runner/params/params-error.ts';
 import { requestCancel, wakeRunners } from '../runner/scheduler/wake.ts';
 import { activeBackfillOf, hardDependentsInOrder, readBackfill, readBackfillChunks, type Backfill, type ChunkUnit } from '../runner/state/backfills.ts';
@@ -83,13 +85,13 @@ export async function startBackfill(ctx: CommandContext, req: BackfillRequest): 
   if ((toMs - fromMs) / DAY_MS > BACKFILL_LIMITS.days) throw ValidationError.of('to', `a backfill covers at most ${BACKFILL_LIMITS.days} days`);
   const { config, params } = await refreshableConfig(ctx.pool, { tableSchema: req.tableSchema, tableName: req.tableName }, null);
   const ranges = splitRange(fromMs, toMs, req.chunk);
-  const tables = [{ config, params, field: 'tableName' }, ...(req.cascade ? await dependents(ctx.pool, config.id) : [])];
+  const tables: Backfillable[] = [];
+  for (const t of [{ config, params, field: 'tableName' }, ...(req.cascade ? await dependents(ctx.pool, config.id) : [])]) tables.push(await backfillable(ctx, t));
   const chunks: PlannedChunk[] = [];
   for (const [i, t] of tables.entries()) {
     // The table in chunks, oldest first; each dependent once, for the whole range (its periods the range touches).
     const own = i === 0 ? ranges : [{ from: iso(fromMs), to: iso(toMs) }];
     for (const r of own) chunks.push({ ordinal: chunks.length + 1, configId: t.config.id, tableSchema: t.config.tableSchema, tableName: t.config.tableName, ...r, estimatedBytes: null });
-    await checkBackfillable(ctx, t.config, t.params, t.field);
   }
   if (chunks.length > BACKFILL_LIMITS.chunks) throw ValidationError.of('chunk', `the backfill would take ${chunks.length} chunks; at most ${BACKFILL_LIMITS.chunks}: choose a longer chunk or a shorter range`);
   const plan = await estimate(ctx, tables, chunks);
@@ -99,6 +101,8 @@ export async function startBackfill(ctx: CommandContext, req: BackfillRequest): 
 }
 
 type Planned = { config: RefreshConfigRow; params: SyncParams; field: string };
+/** A table checked for a backfill: its catalog and its reader, read once for the check and every chunk's estimate. */
+type Backfillable = Planned & { target: TargetTable; reader: TableReader | null };
 
 /** The hard dependents a cascade recomputes, checked as the table is; a disabled or unconfigured one is refused naming `cascade`. */
 async function dependents(pool: pg.Pool, configId: number): Promise<Planned[]> {
@@ -116,35 +120,30 @@ async function dependents(pool: pg.Pool, configId: number): Promise<Planned[]> {
   });
 }
 
-/** The table has a date or timestamp column to range over (the run's own rule: refresh-inputs.ts backfillRange). */
-async function checkBackfillable(ctx: CommandContext, config: RefreshConfigRow, params: SyncParams, field: string): Promise<void> {
+/** The table exists and has a date or timestamp column to range over (the run's own rule: refresh-inputs.ts backfillRange), or a ValidationError on its field. */
+async function backfillable(ctx: CommandContext, t: Planned): Promise<Backfillable> {
+  const { config, params, field } = t;
   const table = `${config.tableSchema}.${config.tableName}`;
   const target = await describeTable(ctx.pool, config.tableSchema, config.tableName);
   if (!target) throw ValidationError.of(field, `${table} does not exist`);
+  const reader = ctx.sources?.reader(params.source, { targetSchema: config.tableSchema, deleteMissing: params.deleteMissing }) ?? null;
   try {
-    backfillRange(params, target, isTransform(ctx, config, params), { from: '2000-01-01', to: '2000-01-02' });
+    backfillRange(params, target, reader !== null && 'inDatabase' in reader, { from: '2000-01-01', to: '2000-01-02' });
   } catch (error) {
     if (error instanceof RefreshFailure) throw ValidationError.of(field, `${table}: ${error.message}`);
     throw error;
   }
-}
-
-function isTransform(ctx: CommandContext, config: RefreshConfigRow, params: SyncParams): boolean {
-  if (!ctx.sources) return false;
-  return 'inDatabase' in ctx.sources.reader(params.source, { targetSchema: config.tableSchema, deleteMissing: params.deleteMissing });
+  return { ...t, target, reader };
 }
 
 /** Each BigQuery chunk's dry-run estimate, their sum and what the day's budget has left. */
-async function estimate(ctx: CommandContext, tables: Planned[], chunks: PlannedChunk[]): Promise<BackfillPlan> {
+async function estimate(ctx: CommandContext, tables: Backfillable[], chunks: PlannedChunk[]): Promise<BackfillPlan> {
   let total: bigint | null = null;
   for (const chunk of chunks) {
-    const t = tables.find((x) => x.config.id === chunk.configId)!;
-    if (!ctx.sources?.canEstimateBytes(t.params.source)) continue;
-    const reader = ctx.sources.reader(t.params.source, { targetSchema: t.config.tableSchema, deleteMissing: t.params.deleteMissing });
-    if (!('pages' in reader) || !reader.pages.estimateBytes) continue;
-    const target = (await describeTable(ctx.pool, t.config.tableSchema, t.config.tableName))!;
-    const range = backfillRange(t.params, target, false, chunk);
-    chunk.estimatedBytes = await reader.pages.estimateBytes(readRequest(t.config, t.params, t.params.keyColumns ?? target.primaryKey, null, range));
+    const { config, params, target, reader } = tables.find((x) => x.config.id === chunk.configId)!;
+    if (!ctx.sources?.canEstimateBytes(params.source) || !reader || !('pages' in reader) || !reader.pages.estimateBytes) continue;
+    const range = backfillRange(params, target, false, chunk);
+    chunk.estimatedBytes = await reader.pages.estimateBytes(readRequest(config, params, params.keyColumns ?? target.primaryKey, null, range));
     total = (total ?? 0n) + chunk.estimatedBytes;
   }
   let remaining: bigint | null = null;
@@ -157,9 +156,7 @@ async function estimate(ctx: CommandContext, tables: Planned[], chunks: PlannedC
 
 /** Writes the backfill and its chunks, refusing a second one of the table while one is not over; wakes the runners at commit. */
 async function recordBackfill(ctx: CommandContext, configId: number, req: BackfillRequest, chunks: PlannedChunk[]): Promise<number> {
-  const client = await ctx.pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(ctx.pool, async (client) => {
     // The config row locked: two starts of the same table at once see each other.
     await client.query('SELECT 1 FROM sqp.refresh_config WHERE id = $1 FOR UPDATE', [configId]);
     const active = await activeBackfillOf(client, configId);
@@ -175,14 +172,8 @@ async function recordBackfill(ctx: CommandContext, configId: number, req: Backfi
       [b!.id, JSON.stringify(chunks.map(({ estimatedBytes: _e, ...c }) => c))],
     );
     await wakeRunners(client);
-    await client.query('COMMIT');
     return b!.id;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 const ALLOWED = {

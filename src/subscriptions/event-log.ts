@@ -64,7 +64,7 @@ export async function appendEvents(db: Db, events: RefreshEvent[], batch?: { wri
 /**
  * Logs the end (run:finished, from its audit row) of every run started since `since` that ended
  * more than `quietSeconds` ago and whose end is not in the log: its process died (or lost the
- * database) between its commit and its event (migration 044). Resolves with how many.
+ * database) between its commit and its event (migration 042's sweep). Resolves with how many.
  */
 export async function logUntoldRunEnds(db: Db, since: Date, quietSeconds: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>(`SELECT sqp_refresh_work.log_untold_run_ends($1, make_interval(secs => $2)) AS n`, [since, quietSeconds]);
@@ -73,7 +73,7 @@ export async function logUntoldRunEnds(db: Db, since: Date, quietSeconds: number
 
 /**
  * Appends events as appendEvents does and resolves with those appended, each with its id (an end
- * of a run already logged is left out, migration 044; a batch appended already gives none).
+ * of a run already logged is left out, migration 042; a batch appended already gives none).
  */
 export async function appendEventsWithIds(db: Db, events: RefreshEvent[], batch?: { writer: string; seq: number }): Promise<LoggedEvent[]> {
   const { rows } = await db.query<{ n: string; id: string }>('SELECT n, id FROM sqp_refresh_work.append_refresh_events_ids($1::jsonb, $2, $3)', [

@@ -4,7 +4,7 @@
 // told to re-read the state instead of being handed a gap. Every replica runs a pruner; one
 // prunes at a time (a try-lock in migration 042's prune_refresh_events), the others skip.
 // It also completes the log: every minute it logs the end of any run whose process ended it but
-// died (or lost the database) before its run:finished was written (migration 044), so no run's
+// died (or lost the database) before its run:finished was written (migration 042's sweep), so no run's
 // end is missing for good; the append refuses a second end, so whichever comes first counts.
 import type pg from 'pg';
 import type { Logger } from '../logger.ts';

@@ -12,7 +12,7 @@
 // in the log, and a dashboard re-reads a run's state from the read model (runProgress does).
 // Events of a process killed before its queue was written are lost: the log is written after
 // the state it reports, not in its transaction. A run's end is the exception: the log keeper
-// (event-pruner.ts, migration 044) logs any run end no process told, from the audit row.
+// (event-pruner.ts, migration 042's sweep) logs any run end no process told, from the audit row.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../logger.ts';

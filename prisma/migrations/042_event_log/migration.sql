@@ -52,15 +52,18 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext('sqp-refresh event log')::bigint $$
 CREATE OR REPLACE FUNCTION sqp_refresh_work.event_prune_lock_key() RETURNS BIGINT
 LANGUAGE sql IMMUTABLE AS $$ SELECT hashtext('sqp-refresh event prune')::bigint $$;
 
--- Appends events (a JSON array of event objects, in order) and returns the highest id (NULL when
--- this writer's batch was appended already). Ids in COMMIT order: the transaction-level lock is
--- taken before nextval and held until commit, so whoever takes ids next waits until these are
--- committed (or rolled back: a gap, never filled). A reader that has seen id N therefore never
--- later sees a smaller committed id, and following the log by `id > last` misses nothing.
--- Transaction-level only, so it works behind a transaction pooler. The NOTIFY is delivered at
--- commit; its payload is the highest id, a hint (followers read the rows).
-CREATE OR REPLACE FUNCTION sqp_refresh_work.append_refresh_events(p_events JSONB, p_writer UUID DEFAULT NULL, p_batch BIGINT DEFAULT NULL)
-RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $$
+-- Appends events (a JSON array of event objects, in order) and returns each one's ordinal and
+-- the id it got (nothing when this writer's batch was appended already). Ids in COMMIT order:
+-- the transaction-level lock is taken before nextval and held until commit, so whoever takes ids
+-- next waits until these are committed (or rolled back: a gap, never filled). A reader that has
+-- seen id N therefore never later sees a smaller committed id, and following the log by
+-- `id > last` misses nothing. Transaction-level only, so it works behind a transaction pooler.
+-- The NOTIFY is delivered at commit; its payload is the highest id, a hint (followers read the
+-- rows). A run has one end: a run:finished of a run already logged is left out (the sweep below
+-- and a writer coming back late may both send it). The writer hands the ids to its own follower
+-- (src/subscriptions/event-follower.ts offer), which publishes them at once when nothing came between.
+CREATE OR REPLACE FUNCTION sqp_refresh_work.append_refresh_events_ids(p_events JSONB, p_writer UUID DEFAULT NULL, p_batch BIGINT DEFAULT NULL)
+RETURNS TABLE (n BIGINT, id BIGINT) LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     last_id BIGINT;
 BEGIN
@@ -68,23 +71,38 @@ BEGIN
         INSERT INTO sqp_refresh_work.refresh_event_writers AS w (writer, last_batch) VALUES (p_writer, p_batch)
         ON CONFLICT (writer) DO UPDATE SET last_batch = excluded.last_batch, updated_at = now()
         WHERE w.last_batch < excluded.last_batch;
-        IF NOT FOUND THEN RETURN NULL; END IF;
+        IF NOT FOUND THEN RETURN; END IF;
     END IF;
     PERFORM pg_advisory_xact_lock(sqp_refresh_work.event_log_lock_key());
-    WITH appended AS (
+    -- Ordinal and id of each event appended (in the array's order); an end of a run already
+    -- logged is left out (see above), so it has no row here.
+    RETURN QUERY
+    WITH ordered AS (
+        SELECT a.e, a.n FROM jsonb_array_elements(p_events) WITH ORDINALITY AS a(e, n)
+        WHERE NOT (a.e->>'type' = 'run:finished' AND EXISTS (
+            SELECT 1 FROM sqp_refresh_work.refresh_events x WHERE x.run_id = (a.e->>'runId')::int AND x.type = 'run:finished'))
+        ORDER BY a.n
+    ), numbered AS (
+        -- nextval in the array's order (a materialised, ordered step before the insert).
+        SELECT o.e, o.n, nextval('sqp_refresh_work.refresh_events_id_seq') AS id FROM ordered o
+    ), appended AS (
         INSERT INTO sqp_refresh_work.refresh_events (id, type, config_id, table_schema, table_name, run_id, payload)
-        SELECT nextval('sqp_refresh_work.refresh_events_id_seq'), e->>'type', (e->>'configId')::int, e->>'tableSchema', e->>'tableName',
-               (e->>'runId')::int, e - ARRAY['type', 'configId', 'tableSchema', 'tableName', 'runId']
-        -- The subquery fixes the order nextval is called in: the array's.
-        FROM (SELECT e FROM jsonb_array_elements(p_events) WITH ORDINALITY AS a(e, n) ORDER BY n) ordered
-        RETURNING id
+        SELECT nb.id, nb.e->>'type', (nb.e->>'configId')::int, nb.e->>'tableSchema', nb.e->>'tableName',
+               (nb.e->>'runId')::int, nb.e - ARRAY['type', 'configId', 'tableSchema', 'tableName', 'runId']
+        FROM numbered nb
+        RETURNING refresh_events.id
     )
-    SELECT max(id) INTO last_id FROM appended;
+    SELECT nb.n, nb.id FROM numbered nb WHERE nb.id IN (SELECT appended.id FROM appended) ORDER BY nb.n;
+    SELECT max(e.id) INTO last_id FROM sqp_refresh_work.refresh_events e;
     IF last_id IS NOT NULL THEN
         PERFORM pg_notify('sqp_refresh_events', last_id::text);
     END IF;
-    RETURN last_id;
 END;
+$$;
+
+CREATE OR REPLACE FUNCTION sqp_refresh_work.append_refresh_events(p_events JSONB, p_writer UUID DEFAULT NULL, p_batch BIGINT DEFAULT NULL)
+RETURNS BIGINT LANGUAGE sql VOLATILE AS $$
+    SELECT max(id) FROM sqp_refresh_work.append_refresh_events_ids(p_events, p_writer, p_batch)
 $$;
 
 -- Deletes up to p_limit of the oldest events written before p_before, and moves the horizon in
@@ -161,3 +179,37 @@ FOR EACH ROW EXECUTE FUNCTION sqp_refresh_work.log_config_changed();
 
 -- 033's NOTIFY-only trigger function has no trigger left.
 DROP FUNCTION IF EXISTS sqp_refresh_work.notify_config_changed();
+
+-- A run's end is always in the log. A process writes its events just after the state they
+-- report commits (src/subscriptions/event-writer.ts); killed in between, or cut off from the
+-- database for longer than it keeps trying, its run's run:finished would be missing for good and
+-- a dashboard following the run (runProgress) would wait forever. Every replica's log keeper
+-- (src/subscriptions/event-pruner.ts) runs this sweep each minute, logging the end of every
+-- finished run that has none, from its audit row.
+-- Logs run:finished for every run started since p_since that finished more than p_quiet ago and
+-- whose end is not in the log; returns how many. Its outcome is the audit row's (a row without
+-- one is completed, or failed).
+CREATE OR REPLACE FUNCTION sqp_refresh_work.log_untold_run_ends(p_since TIMESTAMPTZ, p_quiet INTERVAL)
+RETURNS INTEGER LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    untold JSONB;
+BEGIN
+    SELECT jsonb_agg(jsonb_build_object(
+             'type', 'run:finished', 'configId', a.refresh_config_id, 'tableSchema', a.table_schema, 'tableName', a.table_name,
+             'runId', a.id, 'status', a.status,
+             'outcome', coalesce(a.sync_metadata->>'outcome', CASE WHEN a.status = 'failed' THEN 'failed' ELSE 'completed' END),
+             'rowsProcessed', coalesce(a.rows_processed, 0), 'errorMessage', a.error_message,
+             'at', to_char(a.refresh_completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+           ORDER BY a.refresh_completed_at, a.id)
+    INTO untold
+    FROM sqp.refresh_audit_log a
+    WHERE a.refresh_started_at > p_since AND a.status <> 'running' AND a.refresh_config_id IS NOT NULL
+      AND a.refresh_completed_at IS NOT NULL AND a.refresh_completed_at < now() - p_quiet
+      AND NOT EXISTS (SELECT 1 FROM sqp_refresh_work.refresh_events x WHERE x.run_id = a.id AND x.type = 'run:finished')
+      -- Only runs the log could have told: none from before it existed (or before what it keeps).
+      AND a.refresh_started_at > coalesce((SELECT min(created_at) FROM sqp_refresh_work.refresh_events), 'infinity');
+    IF untold IS NULL THEN RETURN 0; END IF;
+    PERFORM sqp_refresh_work.append_refresh_events(untold);
+    RETURN jsonb_array_length(untold);
+END;
+$$;

@@ -50,23 +50,32 @@ LANGUAGE sql VOLATILE AS $$ SELECT pg_try_advisory_lock(sqp_refresh_work.backfil
 CREATE OR REPLACE FUNCTION sqp_refresh_work.unlock_backfill(p_id INTEGER) RETURNS BOOLEAN
 LANGUAGE sql VOLATILE AS $$ SELECT pg_advisory_unlock(sqp_refresh_work.backfill_lock_class(), p_id) $$;
 
+-- Planned cheaply, also on tables not yet analysed (a fresh database, the first runs): priced
+-- above jit_above_cost, each read would compile with JIT first (~1 s where the query takes ~2
+-- ms). So each chunk carries its completing run's end (finished_at needs no second pass over the
+-- chunks), the held locks are read once per statement (MATERIALIZED), and held_table_locks (037)
+-- says it returns few rows (the planner's default for a set-returning function is 1000).
+ALTER FUNCTION sqp_refresh_work.held_table_locks() ROWS 20;
+
 -- Each chunk with what its runs say. done: a run of it completed (or found its inputs unchanged);
 -- running: its newest run is running and its table's lock is held (038's live_run; a running
 -- row whose lock is free is a dead process's, and the chunk resumes); failed: its newest run
 -- failed for good (not retryable) or it failed 3 times; pending otherwise. Cancelled and paused
 -- runs are no failures, and failures before the backfill's latest resume no longer count.
 CREATE OR REPLACE VIEW sqp_refresh_work.backfill_chunk_state AS
+WITH live AS MATERIALIZED (SELECT run_id FROM sqp_refresh_work.live_run WHERE run_id IS NOT NULL)
 SELECT k.backfill_id, k.ordinal, k.config_id, c.table_schema, c.table_name, k.range_from, k.range_to,
        runs.done_run_id, newest.id AS newest_run_id, newest.status AS newest_status,
        newest.refresh_completed_at AS newest_finished_at, newest.error_message AS newest_error,
        runs.failures, runs.runs, coalesce(done.rows_processed, newest.rows_processed, 0) AS rows_processed, runs.bytes_billed,
        CASE
          WHEN runs.done_run_id IS NOT NULL THEN 'done'
-         WHEN newest.status = 'running' AND EXISTS (SELECT 1 FROM sqp_refresh_work.live_run l WHERE l.run_id = newest.id) THEN 'running'
+         WHEN newest.status = 'running' AND newest.id IN (SELECT run_id FROM live) THEN 'running'
          WHEN newest.status = 'failed' AND coalesce(newest.sync_metadata->>'outcome', 'failed') = 'failed' AND newest.refresh_started_at >= b.intent_changed_at
               AND (coalesce(newest.error_details->>'retryable', 'false') <> 'true' OR runs.failures >= 3) THEN 'failed'
          ELSE 'pending'
-       END AS state
+       END AS state,
+       done.refresh_completed_at AS done_at
 FROM sqp_refresh_work.backfill_chunks k
 JOIN sqp_refresh_work.backfills b ON b.id = k.backfill_id
 JOIN sqp.refresh_config c ON c.id = k.config_id
@@ -109,7 +118,6 @@ CROSS JOIN LATERAL (
          count(*) FILTER (WHERE k.state = 'failed')::int AS chunks_failed,
          coalesce(sum(k.rows_processed), 0)::bigint AS rows_processed,
          coalesce(sum(k.bytes_billed), 0) AS bytes_billed,
-         CASE WHEN count(*) FILTER (WHERE k.state = 'done') = count(*)
-              THEN (SELECT max(a.refresh_completed_at) FROM sqp.refresh_audit_log a WHERE a.id IN (SELECT done_run_id FROM sqp_refresh_work.backfill_chunk_state x WHERE x.backfill_id = b.id)) END AS finished_at
+         CASE WHEN count(*) FILTER (WHERE k.state = 'done') = count(*) THEN max(k.done_at) END AS finished_at
   FROM sqp_refresh_work.backfill_chunk_state k WHERE k.backfill_id = b.id
 ) s;

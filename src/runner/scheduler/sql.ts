@@ -147,7 +147,7 @@ export async function regularDueAt(db: pg.Pool, configId: number): Promise<Date 
     `SELECT CASE WHEN status = 'failed' THEN sync_metadata->>'regularDueAt' END AS at
      FROM sqp.refresh_audit_log WHERE refresh_config_id = $1 AND status <> 'running'
        AND coalesce(sync_metadata->>'outcome', '') <> 'cancelled'
-       AND NOT coalesce(sync_metadata ? 'backfill', false) -- a backfill chunk's run is not the table's outcome (047)
+       AND NOT coalesce(sync_metadata ? 'backfill', false) -- a backfill chunk's run is not the table's outcome (044)
      ORDER BY refresh_started_at DESC, id DESC LIMIT 1`,
     [configId],
   );

@@ -1,5 +1,5 @@
--- 048_backfill_failed_alert: a backfill that fails is told, as a table's failure is. A chunk that
--- fails for good leaves its table's own state alone (047), so TABLE_FAILED does not fit: the
+-- 045_backfill_failed_alert: a backfill that fails is told, as a table's failure is. A chunk that
+-- fails for good leaves its table's own state alone (044), so TABLE_FAILED does not fit: the
 -- alert is its own kind, BACKFILL_FAILED. New destinations receive it by default; existing ones
 -- keep the kinds they chose.
 ALTER TABLE sqp_refresh_work.alerts DROP CONSTRAINT alerts_kind_check;

@@ -1,4 +1,4 @@
--- 047_backfill_runs_apart: a backfill chunk's run is not its table's outcome. A chunk re-loads an
+-- 044_backfill_runs_apart: a backfill chunk's run is not its table's outcome. A chunk re-loads an
 -- old range beside the table's regular refreshes; whether it failed or succeeded says nothing of
 -- the table's current data (a failed chunk published nothing). So the latest finished run — what
 -- the table's state, retries, quality verdict and its dependents' blocking follow — and the
