@@ -1,5 +1,5 @@
-// The crowd for bench/subscribers.ts: N graphql-ws clients (the `graphql-ws` client over `ws`,
-// one socket each, as N dashboards would be) in a process of their own, each subscribed to
+// The crowd for bench/subscribers.ts: N graphql-ws clients (one socket each, as N dashboards
+// would be: graphql-ws spoken at the wire, or the official client over `ws`) in a process of their own, each subscribed to
 // `refreshEvents`. Every event received is kept as (log id, receive time, `at`); `collect` then
 // checks each client against the run's events as the event log holds them (did it get every
 // one, once?) and times each delivery against the event's `at` (the server's clock when the
@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { announce, serveIpc } from './ipc-child.ts';
+import { subscribeAtTheWire } from './graphql-ws-wire-client.ts';
 
 export interface ClientsArgs {
   /** ws://…/graphql */
@@ -21,6 +22,8 @@ export interface ClientsArgs {
   /** Distinct subscriptions the clients are spread over (1: every client sends the same document). */
   filters: number;
   connectionParams: Record<string, unknown>;
+  /** `wire` (default): graphql-ws-wire-client.ts; `official`: the graphql-ws client over ws. */
+  client: 'wire' | 'official';
 }
 
 /** What `collect` is given: the run's events as the log holds them, [id, created_at ms]. */
@@ -115,13 +118,45 @@ interface Received {
   finished: boolean;
 }
 
+type Next = (payload: { data?: Record<string, unknown> | null; errors?: unknown }, receivedAt: number) => void;
+
+/** One subscriber with the official client (graphql-ws over ws); resolves once connected. */
+function subscribeOfficial(args: ClientsArgs, g: number, onNext: Next, onError: (m: string) => void): Promise<{ close(): Promise<void> }> {
+  const client: Client = createClient({ url: args.url, webSocketImpl: WebSocket, connectionParams: args.connectionParams, retryAttempts: 0, lazy: false });
+  const connected = new Promise<void>((resolve, reject) => {
+    client.on('connected', () => resolve());
+    client.on('closed', (event) => {
+      const { code, reason } = event as { code?: number; reason?: string };
+      reject(new Error(`a client closed before it connected: ${code ?? ''} ${reason ?? ''}`));
+    });
+  });
+  const { query, variables } = subscriptionOf(args, g);
+  client.subscribe<Record<string, unknown>>(
+    { query, variables },
+    {
+      next: (result) => onNext(result, Date.now()), // first thing: the receive time
+      error: (error) => onError(error instanceof Error ? error.message : JSON.stringify(error)),
+      complete() {},
+    },
+  );
+  return connected.then(() => ({ close: () => client.dispose() as Promise<void> }));
+}
+
+/** One subscriber at the wire (graphql-ws-wire-client.ts); resolves once acknowledged. */
+async function subscribeWire(args: ClientsArgs, g: number, onNext: Next, onError: (m: string) => void): Promise<{ close(): Promise<void> }> {
+  const { query, variables } = subscriptionOf(args, g);
+  const client = await subscribeAtTheWire({ url: args.url, connectionParams: args.connectionParams, query, variables, onNext, onError });
+  return { close: async () => client.close() };
+}
+
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as ClientsArgs;
-  const clients: Client[] = [];
+  const clients: Array<{ close(): Promise<void> }> = [];
   const received: Received[] = [];
   const errors: string[] = [];
   let finished = 0;
   const note = (message: string) => void (errors.length < 5 && errors.push(message));
+  const subscribe = args.client === 'official' ? subscribeOfficial : subscribeWire;
 
   // Connect in batches: thousands of SYNs at once would overflow the listen backlog.
   const BATCH = 100;
@@ -131,35 +166,17 @@ async function main(): Promise<void> {
     for (let i = from; i < Math.min(args.subscribers, from + BATCH); i++) {
       const mine: Received = { events: [], finished: false };
       received.push(mine);
-      const client = createClient({ url: args.url, webSocketImpl: WebSocket, connectionParams: args.connectionParams, retryAttempts: 0, lazy: false });
-      clients.push(client);
-      batch.push(
-        new Promise<void>((resolve, reject) => {
-          client.on('connected', () => resolve());
-          client.on('closed', (event) => {
-            const { code, reason } = event as { code?: number; reason?: string };
-            reject(new Error(`client ${i} closed before it connected: ${code ?? ''} ${reason ?? ''}`));
-          });
-        }),
-      );
-      const { query, variables, field } = subscriptionOf(args, i % args.filters);
-      client.subscribe<Record<string, Event>>(
-        { query, variables },
-        {
-          next(result) {
-            const now = Date.now(); // first thing: the receive time
-            const e = result.data?.[field];
-            if (!e?.id || !e.at) return note(JSON.stringify(result.errors ?? result));
-            mine.events.push(Number(e.id), now, Date.parse(e.at));
-            if (e.__typename === 'RunFinished' && !mine.finished) {
-              mine.finished = true;
-              if (++finished === args.subscribers) announce('all-finished', { finished });
-            }
-          },
-          error: (error) => note(error instanceof Error ? error.message : JSON.stringify(error)),
-          complete() {},
-        },
-      );
+      const { field } = subscriptionOf(args, i % args.filters);
+      const onNext: Next = (result, now) => {
+        const e = result.data?.[field] as Event | undefined;
+        if (!e?.id || !e.at) return note(JSON.stringify(result.errors ?? result));
+        mine.events.push(Number(e.id), now, Date.parse(e.at));
+        if (e.__typename === 'RunFinished' && !mine.finished) {
+          mine.finished = true;
+          if (++finished === args.subscribers) announce('all-finished', { finished });
+        }
+      };
+      batch.push(subscribe(args, i % args.filters, onNext, note).then((c) => void clients.push(c)));
     }
     await Promise.all(batch);
   }
@@ -184,7 +201,7 @@ async function main(): Promise<void> {
       return { ...summarise(received, (payload as CollectArgs).events), subscribers: clients.length, errors, finished, eventLoopUtilization, cpuMs: (cpuUsed.user + cpuUsed.system) / 1000 };
     },
     async stop() {
-      await Promise.all(clients.map((c) => c.dispose()));
+      await Promise.all(clients.map((c) => c.close()));
       setImmediate(() => process.exit(0));
       return null;
     },

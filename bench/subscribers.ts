@@ -25,6 +25,8 @@
 //   BENCH_SUBSCRIBER_FILTERS  distinct subscriptions the clients are spread over evenly (default 1:
 //                             the same document for all); see subscribers-clients.ts for what differs
 //   BENCH_SUBSCRIBER_ROWS     rows of each refreshed table (default 200,000, pages of 2,000)
+//   BENCH_SUBSCRIBER_CLIENT   `wire` (default: graphql-ws spoken at the socket, graphql-ws-wire-client.ts
+//                             says why) or `official` (the graphql-ws client over ws, ~18 µs a delivery)
 import pg from 'pg';
 import { createToken } from '../src/auth/tokens.ts';
 import { forceRefresh } from '../src/commands/refresh.ts';
@@ -37,6 +39,7 @@ import { fmtInt, fmtMb, fmtSeconds, type Bench, type BenchContext, envCount } fr
 const SUBSCRIBERS = envCount('BENCH_SUBSCRIBERS', 1000);
 const FILTERS = envCount('BENCH_SUBSCRIBER_FILTERS', 1);
 const ROWS = envCount('BENCH_SUBSCRIBER_ROWS', 200_000);
+const CLIENT: ClientsArgs['client'] = process.env.BENCH_SUBSCRIBER_CLIENT === 'official' ? 'official' : 'wire';
 const PAGE_SIZE = 2000;
 const SCHEMA = 'sqp';
 const TABLE = 'bench_live_progress';
@@ -183,7 +186,7 @@ async function measure(ctx: BenchContext, pool: pg.Pool): Promise<Measured> {
     ctx.log(`server RSS ${fmtMb(before.rss)} (heap ${fmtMb(before.heapUsed)}) before subscribers`);
     const args: ClientsArgs = {
       url: url.replace(/^http/, 'ws'), subscribers: SUBSCRIBERS, tableSchema: SCHEMA, tableName: TABLE, filters: FILTERS,
-      connectionParams: { authorization: `Bearer ${token}` },
+      connectionParams: { authorization: `Bearer ${token}` }, client: CLIENT,
     };
     clients = spawnIpcChild('subscribers-clients.ts', args);
     const connected = await clients.next<{ clients: number; ms: number }>('connected');
@@ -221,7 +224,7 @@ const runFigures = (r: RunResult): RunFigures => ({
 export const subscribersBench: Bench = {
   name: 'subscribers',
   description:
-    `${fmtInt(SUBSCRIBERS)} graphql-ws subscribers of refreshEvents (${FILTERS === 1 ? 'one document' : `${FILTERS} distinct subscriptions`}) on one server process, ` +
+    `${fmtInt(SUBSCRIBERS)} graphql-ws subscribers (${CLIENT === 'wire' ? 'at the wire' : 'the official client'}) of refreshEvents (${FILTERS === 1 ? 'one document' : `${FILTERS} distinct subscriptions`}) on one server process, ` +
     `a refresh of ${fmtInt(ROWS)} rows in pages of ${fmtInt(PAGE_SIZE)}, against the same refresh with no subscriber`,
   async run(ctx) {
     const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: 2 });

@@ -54,6 +54,8 @@ interface Entry {
   result: ExecutionResult;
   note: Note;
   at: number;
+  /** A newer value of its coalesce key came before every member had it: the members still without it skip it. */
+  superseded?: boolean;
 }
 
 export interface SubscriptionGroupsOptions {
@@ -167,8 +169,9 @@ class Group {
   private latest: Entry | null = null;
   private readonly started: Promise<ExecutionResult | null>;
   private ended = false;
-  /** Values waiting to be handed to the members, in order (deliver()). */
-  private fanOut: Entry[] = [];
+  /** Values not yet handed to every member, in order (deliver()); `logStart` is the sequence number of the first. */
+  private log: Entry[] = [];
+  private logStart = 0;
   private fanning: Promise<void> | null = null;
   /** The group's own cursor: the stream notes each value here (the members' cursors get it as they send). */
   private readonly cursor: EventCursor = { lastEventId: null, sentId: null };
@@ -191,7 +194,7 @@ class Group {
     const failed = await this.started;
     if (failed) return failed;
     if (this.ended) return null;
-    const member = new Member(this, ctx, this.limits);
+    const member = new Member(this, ctx, this.limits, this.logStart + this.log.length);
     this.members.add(member);
     // The current state first, as a subscriber of its own would get it (queued now: not late).
     if (this.latest) member.push({ ...this.latest, at: Date.now() });
@@ -246,18 +249,17 @@ class Group {
   /**
    * Hands a value to every member, FAN_OUT_SLICE_MS at a time with the event loop free in
    * between: a value for 10,000 sockets is ~100 ms of writes, and the refresh it reports on (in
-   * this process) must not wait behind all of it. Values that came while one was handed out go
-   * together, in order, in one write per socket (a run's end comes as a burst: its last progress,
-   * quality metrics, finish); one not yet begun is replaced by a newer value of its coalesce key
-   * (latest wins for everyone).
+   * this process) must not wait behind all of it. A member gets, at its turn, every value it has
+   * not had yet, in order, in one write: values that come during a pass reach the members not yet
+   * passed in that same pass (a run's end comes as a burst — its last progress, quality metrics,
+   * finish — and each socket gets it in one write), and a second pass brings only the members
+   * passed before them. A value is skipped by the members still without it once a newer value of
+   * its coalesce key came (latest wins).
    */
   private deliver(entry: Entry): void {
     const key = entry.note.coalesceKey;
-    if (key !== null) {
-      const i = this.fanOut.findIndex((q) => q.note.coalesceKey === key);
-      if (i >= 0) this.fanOut.splice(i, 1);
-    }
-    this.fanOut.push(entry);
+    if (key !== null) for (const queued of this.log) if (queued.note.coalesceKey === key) queued.superseded = true;
+    this.log.push(entry);
     this.fanning ??= this.fanOutAll().finally(() => (this.fanning = null));
   }
 
@@ -267,13 +269,22 @@ class Group {
   }
 
   private async fanOutAll(): Promise<void> {
-    while (this.fanOut.length) {
-      const batch = this.fanOut.splice(0);
+    while (this.log.length) {
       let n = 0;
       for (const member of [...this.members]) {
-        member.pushAll(batch);
+        const end = this.logStart + this.log.length;
+        if (member.given < end) {
+          member.pushAll(this.log.slice(member.given - this.logStart).filter((e) => !e.superseded));
+          member.given = end;
+        }
         // Every so often, whether the fan-outs (of every group: 100 groups of 100 are 10,000 sockets too) had their time.
         if (++n % 50 === 0) await fanOutTurn();
+      }
+      // Values that came during the pass: the members passed before them get them next pass.
+      const end = this.logStart + this.log.length;
+      if ([...this.members].every((m) => m.given === end)) {
+        this.logStart = end;
+        this.log = [];
       }
       await fanOutTurn();
     }
@@ -324,6 +335,8 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     private readonly group: Group,
     private readonly ctx: Context & WsTarget,
     private readonly limits: Limits,
+    /** Sequence number of the group's next value this member has not been given (the group's fan-out keeps it). */
+    public given: number,
   ) {
     ctx.runtime.subscribers.count++;
     this.ws = ctx.socket && ctx.subscriptionId !== undefined
@@ -348,6 +361,7 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
 
   /** Several values in order: over graphql-ws, written in one go (the socket corked: one write for them all) when it is not behind. */
   pushAll(entries: readonly Entry[]): void {
+    if (entries.length === 1) return this.push(entries[0]!);
     const raw = this.ws && !this.done && !this.queue.length && entries.length > 1 ? rawSocket(this.ws.socket) : undefined;
     raw?.cork();
     for (const entry of entries) this.push(entry);

@@ -17,7 +17,7 @@ export interface EventFollower {
   /**
    * This process's events just appended, with their ids: published at once when the first follows
    * the last id published without a gap (nothing else can come between: ids are taken in commit
-   * order), else left to the read that the NOTIFY starts.
+   * order) — a read in flight included, which then skips them — else left to the read that the NOTIFY starts.
    */
   offer(events: LoggedEvent[]): void;
   stop(): Promise<void>;
@@ -55,6 +55,8 @@ export function createEventFollower(options: {
           page = await readEventsAfter(pool, last, {}, pageSize);
           for (const event of page.events) {
             if (stopped) return;
+            // Offered meanwhile (this process's own events): published already.
+            if (!isAfter(event.id, last)) continue;
             last = event.id;
             bus.publish(event);
           }
@@ -73,7 +75,9 @@ export function createEventFollower(options: {
 
   return {
     offer(events) {
-      if (!stopped && !reading) last = publishFollowing(events, last, bus);
+      // Even while a read is in flight: what follows `last` without a gap cannot be preceded by
+      // anything that read brings (ids are taken in commit order), and the read skips it.
+      if (!stopped) last = publishFollowing(events, last, bus);
     },
     async start() {
       cleanups.push(
