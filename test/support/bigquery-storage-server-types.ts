@@ -12,6 +12,11 @@ export interface BigQueryStorageTestServerOptions {
   location?: string;
   /** The clock sessions expire by (ms since the epoch). Default Date.now. */
   now?: () => number;
+  /**
+   * Tables not registered with addTable, looked up by name when a session asks for one: pass
+   * the REST test server's `resultTable` to serve its query jobs' destination tables.
+   */
+  resultTables?: (table: string) => StorageTable | undefined;
 }
 
 /** A table as a test registers it: the REST server's fixture form (FieldSpec, Row, RowSource). */

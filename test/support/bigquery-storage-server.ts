@@ -40,7 +40,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { FieldSpec, Row, RowSource } from './bigquery-server-types.ts';
 import { ArrowTable } from './bigquery-storage-arrow.ts';
-import type { BigQueryStorageTestServer, BigQueryStorageTestServerOptions, StorageRequest } from './bigquery-storage-server-types.ts';
+import type { BigQueryStorageTestServer, BigQueryStorageTestServerOptions, StorageRequest, StorageTable } from './bigquery-storage-server-types.ts';
 
 export * from './bigquery-storage-server-types.ts';
 
@@ -80,7 +80,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     if (wanted.readOptions?.rowRestriction) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'bigquery-storage-test-server has no SQL engine: rowRestriction is not supported');
     const maxStreams = request.maxStreamCount ?? 0;
     if (maxStreams < 0) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'max_stream_count must be non-negative');
-    const registered = tables.get(wanted.table ?? '');
+    const registered = tables.get(wanted.table ?? '') ?? resultTable(wanted.table ?? '');
     if (!registered) {
       const ref = /^projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(wanted.table ?? '');
       if (!ref) throw new StatusError(grpc.status.INVALID_ARGUMENT, `Invalid table: '${wanted.table ?? ''}', expected projects/{p}/datasets/{d}/tables/{t}`);
@@ -109,6 +109,12 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
   }
 
   /** The stream a request names, if it exists and its session has not expired. */
+  /** A table of options.resultTables (a REST test server's job results), as addTable keeps one. */
+  function resultTable(name: string): RegisteredTable | undefined {
+    const spec = options.resultTables?.(name);
+    return spec ? registeredTable(spec) : undefined;
+  }
+
   function liveStream(name: string | undefined): Stream {
     const stream = streams.get(name ?? '');
     if (!stream) throw new StatusError(grpc.status.NOT_FOUND, `there was an error operating on '${name ?? ''}': stream not found`);
@@ -190,9 +196,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     endpoint: '127.0.0.1',
     requests,
     addTable(table, spec) {
-      const rows = spec.rows;
-      const source: RowSource = isRowList(rows) ? { count: rows.length, at: (i) => rows[i]! } : rows;
-      tables.set(table, { fields: spec.fields, count: source.count, at: (i) => source.at(i) });
+      tables.set(table, registeredTable(spec));
     },
     failStreamAfter(streamIndex, rows, code = grpc.status.UNAVAILABLE) {
       streamFaults.push({ streamIndex, rows, code });
@@ -224,6 +228,12 @@ interface CreateReadSessionRequest {
   };
 }
 interface ReadRowsRequest { readStream?: string; offset?: string }
+
+function registeredTable(spec: StorageTable): RegisteredTable {
+  const rows = spec.rows;
+  const source: RowSource = isRowList(rows) ? { count: rows.length, at: (i) => rows[i]! } : rows;
+  return { fields: spec.fields, count: source.count, at: (i) => source.at(i) };
+}
 
 // Arrays have an `at` method too, so a RowSource is told apart by not being an array.
 function isRowList(rows: readonly Row[] | RowSource): rows is readonly Row[] {
