@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { parseSyncParams } from '../src/runner/params/sync-params.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { startBigQueryStorageTestServer, type BigQueryStorageTestServer } from './support/bigquery-storage-server.ts';
@@ -49,7 +50,7 @@ beforeAll(async () => {
   storage = await startBigQueryStorageTestServer({ rowsPerResponse: 64, resultTables: (t) => rest.resultTable(t) });
   await register('via_rest', 'rest');
   await register('via_storage', undefined); // the default: storage where it is configured
-  for (const t of ['resumed', 'expired', 'denied']) await register(t, 'storage');
+  for (const t of ['resumed', 'expired', 'denied', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
   const reference = await run('via_rest');
@@ -127,5 +128,22 @@ describe('BigQuery Storage Read path', () => {
     expect(told[0]).toMatchObject({ reason: 'permissionDenied', table: 'sqp.denied' });
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'permissionDenied' });
+  });
+
+  it('an empty result (a session without streams) loads an empty target', async () => {
+    const EMPTY = 'SELECT * FROM `p.ds.every_type` WHERE FALSE';
+    rest.addQuery(EMPTY, { schema: EVERY_TYPE_FIELDS, rows: [] });
+    await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,query}', to_jsonb($1::text)) WHERE table_name = 'empty'`, [EMPTY]);
+    const before = readRows().length;
+    const result = await run('empty');
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ rowsProcessed: 0, rowsInserted: 0 });
+    expect(readRows().length).toBe(before);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata.readApi).toBe('storage');
+  });
+
+  it('refuses a readApi it does not know, naming the path', () => {
+    expect(() => parseSyncParams({ source: { type: 'bigquery', query: QUERY, readApi: 'arrow' } })).toThrow(/source\.readApi/);
   });
 });

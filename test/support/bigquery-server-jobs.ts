@@ -229,12 +229,12 @@ export class JobStore {
 }
 
 /** The anonymous table a query job's results are written to, as BigQuery names one (`_<hash>`, `anon<hash>`). */
-export function destinationTableOf(job: Pick<JobState, 'projectId' | 'jobId'>): { projectId: string; datasetId: string; tableId: string } {
+function destinationTableOf(job: Pick<JobState, 'projectId' | 'jobId'>): { projectId: string; datasetId: string; tableId: string } {
   return { projectId: job.projectId, datasetId: ANONYMOUS_DATASET, tableId: `anon${job.jobId.replace(/[^\w]/g, '_')}` };
 }
 
 /** The dataset of every job's result table on this server. */
-export const ANONYMOUS_DATASET = '_sqp_test_results';
+const ANONYMOUS_DATASET = '_sqp_test_results';
 
 export function etag(): string {
   return randomUUID().slice(0, 22);

@@ -80,7 +80,7 @@ function timestampText(micros: number | bigint): string {
 }
 
 /** Little-endian two's complement words of an unscaled decimal → its text without trailing zeros. */
-export function decimalText(words: Uint32Array, index: number, count: number, scale: number): string {
+function decimalText(words: Uint32Array, index: number, count: number, scale: number): string {
   const base = index * count;
   let unscaled = 0n;
   for (let w = count - 1; w >= 0; w--) unscaled = (unscaled << 32n) | BigInt(words[base + w]!);
@@ -117,7 +117,7 @@ function intervalText(ints: Int32Array, k: number): string {
 }
 
 /** The UTF-8 bytes at `k` (absolute) of a utf8/binary column. */
-export function bytesAt(data: Data, k: number): Uint8Array {
+function bytesAt(data: Data, k: number): Uint8Array {
   const offsets = data.valueOffsets as Int32Array;
   return (data.values as Uint8Array).subarray(offsets[k]!, offsets[k + 1]!);
 }
@@ -133,7 +133,7 @@ function base64At(data: Data, k: number): string {
 }
 
 /** A non-NULL scalar of canonical BigQuery type `type` at `i` as the REST path's text. */
-export function scalarText(type: string, data: Data, i: number): string {
+function scalarText(type: string, data: Data, i: number): string {
   const k = data.offset + i;
   switch (type) {
     case 'STRING':
@@ -193,7 +193,7 @@ export function valueText(field: WireField, data: Data, i: number): string | nul
  * literals, FLOAT64 NaN/±Infinity as strings, a JSON sub-field embedded, BYTES as base64, every
  * other value as a string of its text. A REPEATED column is never NULL (BigQuery has no NULL array).
  */
-export function jsonText(field: WireField, data: Data, i: number, repeated: boolean): string {
+function jsonText(field: WireField, data: Data, i: number, repeated: boolean): string {
   if (repeated) {
     if (!isValid(data, i)) return '[]';
     const offsets = data.valueOffsets as Int32Array;
