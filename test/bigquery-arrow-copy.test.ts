@@ -9,6 +9,7 @@ import { InvalidRowValue } from '../src/runner/sources/bigquery/bigquery-wire-ro
 import { ArrowTable } from './support/bigquery-storage-arrow.ts';
 import { encodeRows, wireSchema } from './support/bigquery-server-wire.ts';
 import { EVERY_TYPE_FIELDS, everyTypeRows } from './support/bigquery-every-type.ts';
+import type { FieldSpec, Row } from './support/bigquery-server-types.ts';
 
 const rows = everyTypeRows(300);
 const table = new ArrowTable(EVERY_TYPE_FIELDS, rows.at);
@@ -27,6 +28,23 @@ describe('Arrow record batch → COPY text', () => {
       expect(copy.rowCount).toBe(end - start);
       expect(copy.text.toString('utf8')).toBe(restCopyText(start, end, '\uFFFD'));
     }
+  });
+
+  it('writes decimals and timestamps near the limits of exact doubles as the REST path does', () => {
+    const spec: FieldSpec[] = [{ name: 'n', type: 'NUMERIC' }, { name: 'ts', type: 'TIMESTAMP' }, { name: 'i', type: 'INT64' }];
+    const values: Row[] = [
+      { n: '8999999.999999999', ts: -1n, i: 9_007_199_254_740_991n },
+      { n: '-9007199.254740991', ts: 86_399_999_999n, i: -9_007_199_254_740_992n },
+      { n: '9007199.254740993', ts: 9_007_199_254_740_991n, i: 9_007_199_254_740_993n },
+      { n: '-0.000000001', ts: -86_400_000_001n, i: -1n },
+      { n: '123.4', ts: -9_007_199_254_740_991n, i: 0n },
+    ];
+    const at = (i: number) => values[i]!;
+    const arrow = new ArrowTable(spec, at);
+    const wire = encodeRows(spec, at, 0, values.length, 'int64', Infinity).map((t) => JSON.parse(t) as WireRow);
+    const specFields = wireSchema(spec) as WireField[];
+    const copy = arrowBatchToCopyText(arrow.serializedSchema, arrow.serializeRows(0, values.length), { fields: specFields, firstRow: 0 });
+    expect(copy.text.toString('utf8')).toBe(toCopyText(convertRows(specFields, wire)));
   });
 
   it('fails on a NUL without nulReplacement, naming the column and the row of the stream', () => {

@@ -7,9 +7,9 @@
 // so that it can run in a worker thread.
 import { RecordBatchReader, type Data, type RecordBatch } from 'apache-arrow';
 import { CopyWriter } from '../copy-text.ts';
-import { canonicalType, type WireField } from './bigquery-types.ts';
+import { canonicalType, numberText, type WireField } from './bigquery-types.ts';
 import { withoutNul } from './bigquery-wire-rows.ts';
-import { dateText, int64At, isValid, valueText } from './arrow-values.ts';
+import { int64At, int64Words, isValid, valueText } from './arrow-values.ts';
 
 /** How a batch is converted. */
 export interface ArrowCopyOptions {
@@ -64,16 +64,30 @@ type ColumnWriter = (w: CopyWriter, r: number, row: number) => void;
 
 function columnWriter(field: WireField, data: Data, options: ArrowCopyOptions): ColumnWriter {
   const type = field.mode === 'REPEATED' ? 'REPEATED' : canonicalType(field.type);
-  const nullable = (write: ColumnWriter): ColumnWriter => (w, r, row) => (isValid(data, r) ? write(w, r, row) : writeNull(w));
+  // Checked once per column: most columns of a batch have no NULL at all.
+  const nullable = (write: ColumnWriter): ColumnWriter => (data.nullCount === 0 ? write : (w, r, row) => (isValid(data, r) ? write(w, r, row) : writeNull(w)));
   switch (type) {
     case 'STRING':
     case 'GEOGRAPHY':
     case 'JSON':
       return nullable((w, r, row) => writeUtf8(w, data, r, field.name, row, options));
-    case 'INT64':
-      return nullable((w, r) => writeInteger(w, int64At(data, data.offset + r)));
+    case 'INT64': {
+      const words = int64Words(data);
+      return nullable((w, r) => writeInteger(w, int64At(data, data.offset + r, words)));
+    }
     case 'DATE':
-      return nullable((w, r) => writeAscii(w, dateText((data.values as Int32Array)[data.offset + r]!)));
+      return nullable((w, r) => writeDate(w, (data.values as Int32Array)[data.offset + r]!));
+    case 'TIMESTAMP': {
+      const words = int64Words(data);
+      return nullable((w, r) => writeTimestamp(w, int64At(data, data.offset + r, words), field, data, r));
+    }
+    case 'FLOAT64':
+      return nullable((w, r) => writeAscii(w, numberText((data.values as Float64Array)[data.offset + r]!)));
+    case 'NUMERIC':
+    case 'BIGNUMERIC': {
+      const { scale, bitWidth } = data.type as unknown as { scale: number; bitWidth: number };
+      return nullable((w, r) => writeDecimal(w, data.values as Uint32Array, data.offset + r, bitWidth / 32, scale, field, data, r));
+    }
     case 'BOOL':
       return nullable((w, r) => {
         const k = data.offset + r;
@@ -148,5 +162,103 @@ function writeUtf8(w: CopyWriter, data: Data, r: number, column: string, row: nu
     }
   }
   w.at = o;
+}
+
+/** Two digits at `at` of `out`. */
+function put2(out: Buffer, at: number, n: number): void {
+  out[at] = 0x30 + Math.floor(n / 10);
+  out[at + 1] = 0x30 + (n % 10);
+}
+
+/** 'YYYY-MM-DD' of epoch days (H. Hinnant's civil_from_days), written in place; years 0001–9999. */
+function writeDate(w: CopyWriter, days: number): void {
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  w.ensure(10);
+  const out = w.out;
+  const at = w.at;
+  put2(out, at, Math.floor(y / 100));
+  put2(out, at + 2, y % 100);
+  out[at + 4] = 0x2d;
+  put2(out, at + 5, m);
+  out[at + 7] = 0x2d;
+  put2(out, at + 8, d);
+  w.at = at + 10;
+}
+
+const MICROS_PER_DAY = 86_400_000_000;
+
+/** TIMESTAMP as the REST path writes it ('YYYY-MM-DDTHH:MM:SS.ffffffZ'), in place when exact as a double. */
+function writeTimestamp(w: CopyWriter, micros: number | bigint, field: WireField, data: Data, r: number): void {
+  if (typeof micros === 'bigint') return w.value(valueText(field, data, r));
+  let days = Math.floor(micros / MICROS_PER_DAY);
+  let rest = micros - days * MICROS_PER_DAY;
+  // The division is rounded: a value just below a day's end may land on the next day.
+  if (rest < 0) {
+    days--;
+    rest += MICROS_PER_DAY;
+  }
+  writeDate(w, days);
+  w.ensure(16);
+  const out = w.out;
+  const at = w.at;
+  const fraction = rest % 1_000_000;
+  rest = (rest - fraction) / 1_000_000;
+  out[at] = 0x54; // T
+  put2(out, at + 1, Math.floor(rest / 3600));
+  out[at + 3] = 0x3a;
+  put2(out, at + 4, Math.floor(rest / 60) % 60);
+  out[at + 6] = 0x3a;
+  put2(out, at + 7, rest % 60);
+  out[at + 9] = 0x2e;
+  for (let p = at + 15, f = fraction; p > at + 9; p--, f = Math.floor(f / 10)) out[p] = 0x30 + (f % 10);
+  out[at + 16] = 0x5a; // Z
+  w.at = at + 17;
+}
+
+/**
+ * A decimal without trailing zeros. Unscaled values within ±2^53 (most prices, amounts) are
+ * read as a double and written in place; wider ones as their exact text (arrow-values.ts).
+ */
+function writeDecimal(w: CopyWriter, words: Uint32Array, k: number, count: number, scale: number, field: WireField, data: Data, r: number): void {
+  const base = k * count;
+  const low = words[base]!;
+  const mid = words[base + 1]!;
+  let upper = 0;
+  for (let i = 2; i < count; i++) upper |= words[base + i]! === (mid & 0x8000_0000 ? 0xffff_ffff : 0) ? 0 : 1;
+  const midSigned = mid | 0;
+  if (upper !== 0 || midSigned < -0x200000 || midSigned >= 0x200000) return w.value(valueText(field, data, r));
+  let unscaled = midSigned * 4294967296 + low;
+  if (unscaled < 0) {
+    w.byte(0x2d);
+    unscaled = -unscaled;
+  }
+  const divisor = 10 ** scale;
+  let whole = Math.floor(unscaled / divisor);
+  let fraction = unscaled - whole * divisor;
+  // The division is rounded: 8999999.999999999 may come out as 9000000.
+  if (fraction < 0) {
+    whole--;
+    fraction += divisor;
+  }
+  writeInteger(w, whole);
+  if (fraction === 0) return;
+  let digits = scale;
+  while (fraction % 10 === 0) {
+    fraction /= 10;
+    digits--;
+  }
+  w.ensure(digits + 1);
+  const out = w.out;
+  out[w.at] = 0x2e;
+  for (let p = w.at + digits; p > w.at; p--, fraction = Math.floor(fraction / 10)) out[p] = 0x30 + (fraction % 10);
+  w.at += digits + 1;
 }
 

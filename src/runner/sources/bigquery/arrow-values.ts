@@ -31,14 +31,18 @@ export function isValid(data: Data, i: number): boolean {
   return ((bitmap[at >> 3]! >> (at & 7)) & 1) === 1;
 }
 
-/** The 64-bit integer at `k` (absolute) of an int64/timestamp/time column: a number when exact, else a bigint. */
-export function int64At(data: Data, k: number): number | bigint {
+/** The 32-bit words of an int64/timestamp/time column's values (for int64At). */
+export function int64Words(data: Data): Int32Array {
   const values = data.values as BigInt64Array;
-  const words = new Int32Array(values.buffer, values.byteOffset, values.length * 2);
+  return new Int32Array(values.buffer, values.byteOffset, values.length * 2);
+}
+
+/** The 64-bit integer at `k` (absolute) of a column whose words are `words`: a number when exact, else a bigint. */
+export function int64At(data: Data, k: number, words = int64Words(data)): number | bigint {
   const hi = words[2 * k + 1]!;
   // |value| < 2^53: exact as a double.
   if (hi >= -0x200000 && hi < 0x200000) return hi * TWO_32 + (words[2 * k]! >>> 0);
-  return values[k]!;
+  return (data.values as BigInt64Array)[k]!;
 }
 
 /** Epoch days → 'YYYY-MM-DD' (proleptic Gregorian; H. Hinnant's civil_from_days). */

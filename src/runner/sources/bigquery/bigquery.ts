@@ -1,7 +1,8 @@
-// The BigQuery source: one query job per read (another only if a job fails transiently),
-// paged through jobs.getQueryResults, every value handed over as exact PostgreSQL text input
-// (see bigquery-types.ts for why the raw REST rows are converted rather than the client's
-// parsed ones).
+// The BigQuery source: one query job per read (another only if a job fails transiently), its
+// results read through the Storage Read API's Arrow streams (bigquery-storage.ts) or paged
+// through jobs.getQueryResults, every value handed over as exact PostgreSQL text input (see
+// bigquery-types.ts for why the raw REST rows are converted rather than the client's parsed
+// ones; arrow-values.ts gives the Arrow values the same text).
 //
 // Behaviour of @google-cloud/bigquery 9.x this file is built around (pinned down in
 // test/bigquery-server.test.ts):
