@@ -26,13 +26,13 @@ const QUERY = 'SELECT * FROM `p.ds.every_type`';
 const N = 2000;
 const COLUMNS = EVERY_TYPE_FIELDS.map((f) => f.name);
 
-function options(): RefreshOptions {
+function options(port = storage.port): RefreshOptions {
   const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-  const bigquery = testBigQuerySource(rest, { storage: { apiEndpoint: storage.endpoint, port: storage.port, insecure: true, maxStreams: 4 }, logger });
+  const bigquery = testBigQuerySource(rest, { storage: { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }, logger });
   return { pool, sources: createSources({ targetUrl: database.url, bigquery }) };
 }
 
-const run = (table: string) => loadConfig(pool, table).then((c) => refreshTable(c, options()));
+const run = (table: string, port?: number) => loadConfig(pool, table).then((c) => refreshTable(c, options(port)));
 
 async function register(table: string, readApi: 'storage' | 'rest' | undefined): Promise<void> {
   await pool.query(`CREATE TABLE sqp.${table} (${EVERY_TYPE_COLUMNS})`);
@@ -50,7 +50,7 @@ beforeAll(async () => {
   storage = await startBigQueryStorageTestServer({ rowsPerResponse: 64, resultTables: (t) => rest.resultTable(t) });
   await register('via_rest', 'rest');
   await register('via_storage', undefined); // the default: storage where it is configured
-  for (const t of ['resumed', 'expired', 'denied', 'empty']) await register(t, 'storage');
+  for (const t of ['resumed', 'expired', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
   const reference = await run('via_rest');
@@ -128,6 +128,16 @@ describe('BigQuery Storage Read path', () => {
     expect(told[0]).toMatchObject({ reason: 'permissionDenied', table: 'sqp.denied' });
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'permissionDenied' });
+  });
+
+  it('a Storage Read API that cannot be reached: the read takes the REST pages, logged once, audit says why', async () => {
+    const result = await run('unreachable', 9); // nothing listens on the discard port
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ rowsProcessed: N });
+    expect(await rowTexts('unreachable')).toEqual(await rowTexts('via_rest'));
+    expect(logged.filter((l) => /Storage Read API not used/.test(l.msg)).map((l) => l.reason)).toEqual(['unavailable']);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'unavailable' });
   });
 
   it('an empty result (a session without streams) loads an empty target', async () => {
