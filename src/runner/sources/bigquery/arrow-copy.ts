@@ -9,7 +9,7 @@ import { RecordBatchReader, type Data, type RecordBatch } from 'apache-arrow';
 import { CopyWriter } from '../copy-text.ts';
 import { canonicalType, numberText, type WireField } from './bigquery-types.ts';
 import { withoutNul } from './bigquery-wire-rows.ts';
-import { int64At, int64Words, isValid, valueText } from './arrow-values.ts';
+import { civilDate, int64At, int64Words, isValid, valueText } from './arrow-values.ts';
 
 /** How a batch is converted. */
 export interface ArrowCopyOptions {
@@ -170,26 +170,19 @@ function put2(out: Buffer, at: number, n: number): void {
   out[at + 1] = 0x30 + (n % 10);
 }
 
-/** 'YYYY-MM-DD' of epoch days (H. Hinnant's civil_from_days), written in place; years 0001–9999. */
+/** 'YYYY-MM-DD' of epoch days, written in place; years 0001–9999. */
 function writeDate(w: CopyWriter, days: number): void {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const ymd = civilDate(days);
+  const y = Math.floor(ymd / 10000);
   w.ensure(10);
   const out = w.out;
   const at = w.at;
   put2(out, at, Math.floor(y / 100));
   put2(out, at + 2, y % 100);
   out[at + 4] = 0x2d;
-  put2(out, at + 5, m);
+  put2(out, at + 5, Math.floor(ymd / 100) % 100);
   out[at + 7] = 0x2d;
-  put2(out, at + 8, d);
+  put2(out, at + 8, ymd % 100);
   w.at = at + 10;
 }
 

@@ -45,8 +45,11 @@ export function int64At(data: Data, k: number, words = int64Words(data)): number
   return (data.values as BigInt64Array)[k]!;
 }
 
-/** Epoch days → 'YYYY-MM-DD' (proleptic Gregorian; H. Hinnant's civil_from_days). */
-export function dateText(days: number): string {
+/**
+ * Epoch days → the civil date packed as YYYYMMDD (proleptic Gregorian; H. Hinnant's
+ * civil_from_days): one number, so the hot path allocates nothing.
+ */
+export function civilDate(days: number): number {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -55,8 +58,13 @@ export function dateText(days: number): string {
   const mp = Math.floor((5 * doy + 2) / 153);
   const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  return `${String(y).padStart(4, '0')}-${two(m)}-${two(d)}`;
+  return (yoe + era * 400 + (m <= 2 ? 1 : 0)) * 10000 + m * 100 + d;
+}
+
+/** Epoch days → 'YYYY-MM-DD'. */
+function dateText(days: number): string {
+  const ymd = civilDate(days);
+  return `${String(Math.floor(ymd / 10000)).padStart(4, '0')}-${two(Math.floor(ymd / 100) % 100)}-${two(ymd % 100)}`;
 }
 
 const two = (n: number): string => (n < 10 ? `0${n}` : String(n));
