@@ -39,7 +39,7 @@ export async function runOnce(config: Config, logger: Logger, schema: string, ta
     const bar = createProgressBar();
     const result = await refreshTable(row, {
       pool: session,
-      sources: sourcesFromConfig(config, sessionUrl),
+      sources: sourcesFromConfig(config, sessionUrl, { logger }),
       workerName: `${config.workerName} (cli)`,
       dailyByteBudget: config.dailyByteBudget,
       emit: (e) => bar.onEvent(e),

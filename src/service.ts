@@ -107,7 +107,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // session pool or URL; the graph and the commands use the pool (see src/db.ts).
     await prepareDefaultSource(config, database.session, logger);
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-    const sources = sourcesFromConfig(config, sessionUrl);
+    const sources = sourcesFromConfig(config, sessionUrl, { logger });
     // What the graph, the probes and the metrics read of the running service (its runner below).
     const runtime = createRuntime({ bus, sources, dailyByteBudget: config.dailyByteBudget, retry: config.runner.retry });
     // Subscribed before the runner starts, so its first runs are counted too.

@@ -55,7 +55,7 @@ export const backfillCommand: Command = {
 
 async function runBackfill(config: Config, logger: Logger, request: BackfillRequest): Promise<number> {
   return withRunDatabase(config, logger, 4, async (session, sessionUrl) => {
-    const sources = sourcesFromConfig(config, sessionUrl);
+    const sources = sourcesFromConfig(config, sessionUrl, { logger });
     const { backfill, plan } = await startBackfill({ pool: session, sources, dailyByteBudget: config.dailyByteBudget, requestedBy: 'cli' }, request).catch((error: Error) => {
       console.error(`${request.tableSchema}.${request.tableName}: ${error.message}`);
       return null;

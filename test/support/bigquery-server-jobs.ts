@@ -47,6 +47,15 @@ export class JobStore {
     this.jobs.delete(jobKey(p, jobId));
   }
 
+  /** The finished job whose result table is 'projects/p/datasets/d/tables/t' (destinationTableOf). */
+  byDestination(table: string): JobState | undefined {
+    return [...this.jobs.values()].find((j) => {
+      if (!j.fixture || j.startError || !this.isDone(j) || this.error(j)) return false;
+      const t = destinationTableOf(j);
+      return table === `projects/${t.projectId}/datasets/${t.datasetId}/tables/${t.tableId}`;
+    });
+  }
+
   byId(jobId: string): JobState | undefined {
     return [...this.jobs.values()].find((j) => j.jobId === jobId);
   }
@@ -177,7 +186,14 @@ export class JobStore {
       user_email: 'test@bigquery-test-server.invalid',
       configuration: {
         jobType: 'QUERY',
-        query: { useLegacySql: false, ...asObject(configuration['query']), query: job.received.query },
+        query: {
+          useLegacySql: false,
+          ...asObject(configuration['query']),
+          query: job.received.query,
+          // BigQuery writes every query's result to an anonymous table (readable by the
+          // Storage Read API: bigquery-storage-server.ts serves it through destinationTable).
+          ...(job.fixture && !job.startError ? { destinationTable: destinationTableOf(job) } : {}),
+        },
         ...(Object.keys(job.received.labels).length > 0 ? { labels: job.received.labels } : {}),
       },
       jobReference: { projectId: job.projectId, jobId: job.jobId, location: job.location },
@@ -211,6 +227,14 @@ export class JobStore {
     return snapshot;
   }
 }
+
+/** The anonymous table a query job's results are written to, as BigQuery names one (`_<hash>`, `anon<hash>`). */
+function destinationTableOf(job: Pick<JobState, 'projectId' | 'jobId'>): { projectId: string; datasetId: string; tableId: string } {
+  return { projectId: job.projectId, datasetId: ANONYMOUS_DATASET, tableId: `anon${job.jobId.replace(/[^\w]/g, '_')}` };
+}
+
+/** The dataset of every job's result table on this server. */
+const ANONYMOUS_DATASET = '_sqp_test_results';
 
 export function etag(): string {
   return randomUUID().slice(0, 22);

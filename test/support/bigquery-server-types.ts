@@ -243,6 +243,12 @@ export interface BigQueryTestServer {
   /** Called with each query job as it is created (waiting on it beats polling). */
   onJobCreated(listener: (job: JobSnapshot) => void): () => void;
   job(jobId: string): JobSnapshot | undefined;
+  /**
+   * The rows of a finished job's result table, by its name as the Storage Read API takes it
+   * ('projects/p/datasets/d/tables/t', from the job's configuration.query.destinationTable):
+   * give it to the Storage Read test server (`resultTables`) to serve jobs' results as Arrow.
+   */
+  resultTable(table: string): { fields: readonly FieldSpec[]; rows: RowSource } | undefined;
   /** Options for `new BigQuery(...)`: projectId, apiEndpoint and retries in milliseconds. */
   clientOptions(): {
     projectId: string;

@@ -486,6 +486,10 @@ export async function startBigQueryTestServer(
       table.lastModifiedTime = Math.max(Date.now(), table.lastModifiedTime + 1);
     },
     onJobCreated: (listener) => jobs.onCreated(listener),
+    resultTable(table) {
+      const job = jobs.byDestination(table);
+      return job ? { fields: job.fixture!.schema, rows: { count: job.fixture!.count, at: job.fixture!.at } } : undefined;
+    },
     clientOptions: () => ({ projectId, apiEndpoint: url, retryOptions: FAST_RETRY_OPTIONS }),
     reset() {
       fixtures = [];

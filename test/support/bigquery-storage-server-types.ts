@@ -12,6 +12,11 @@ export interface BigQueryStorageTestServerOptions {
   location?: string;
   /** The clock sessions expire by (ms since the epoch). Default Date.now. */
   now?: () => number;
+  /**
+   * Tables not registered with addTable, looked up by name when a session asks for one: pass
+   * the REST test server's `resultTable` to serve its query jobs' destination tables.
+   */
+  resultTables?: (table: string) => StorageTable | undefined;
 }
 
 /** A table as a test registers it: the REST server's fixture form (FieldSpec, Row, RowSource). */
@@ -38,6 +43,12 @@ export interface BigQueryStorageTestServer {
   addTable(table: string, spec: StorageTable): void;
   /** The next ReadRows of the stream at `streamIndex` (of any session) fails with `code` once it has sent the stream's first `rows` rows. */
   failStreamAfter(streamIndex: number, rows: number, code?: grpc.status): void;
+  /**
+   * Every stream (of any session, any ReadRows call) stops once it has sent its first `rows`
+   * rows, and waits until `release()`; `reached(n)` resolves once n streams wait. A session
+   * expired meanwhile fails its streams when they go on (FAILED_PRECONDITION).
+   */
+  pauseStreamsAfter(rows: number): { reached(count?: number): Promise<void>; release(): void };
   /** The next `times` CreateReadSession calls (default: all) answer PERMISSION_DENIED. */
   denySessions(times?: number): void;
   /** Every session created so far expires now. */

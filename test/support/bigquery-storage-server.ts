@@ -28,7 +28,7 @@
  *     PERMISSION_DENIED "request failed: the user does not have 'bigquery.readsessions.create'
  *     permission for 'projects/p'" (denySessions); FAILED_PRECONDITION "there was an error
  *     operating on '<stream>': session expired at <time>" (expireSessions, or 6 hours on the
- *     injected clock); UNAVAILABLE mid-stream (failStreamAfter); NOT_FOUND for an unknown
+ *     injected clock) — at ReadRows, and at the next answer of a stream being read; UNAVAILABLE mid-stream (failStreamAfter); NOT_FOUND for an unknown
  *     table or stream; INVALID_ARGUMENT for a malformed request.
  *
  * See bigquery-storage-arrow.ts for the Arrow type of each BigQuery type.
@@ -40,7 +40,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { FieldSpec, Row, RowSource } from './bigquery-server-types.ts';
 import { ArrowTable } from './bigquery-storage-arrow.ts';
-import type { BigQueryStorageTestServer, BigQueryStorageTestServerOptions, StorageRequest } from './bigquery-storage-server-types.ts';
+import type { BigQueryStorageTestServer, BigQueryStorageTestServerOptions, StorageRequest, StorageTable } from './bigquery-storage-server-types.ts';
 
 export * from './bigquery-storage-server-types.ts';
 
@@ -50,6 +50,38 @@ const SESSION_LIFETIME_MS = 6 * 60 * 60 * 1000;
 interface Session { name: string; expireAt: number; table: ArrowTable; streams: Stream[] }
 interface Stream { name: string; index: number; start: number; end: number; session: Session }
 interface RegisteredTable { fields: readonly FieldSpec[]; count: number; at: (i: number) => Row }
+
+/** Streams held once they have sent their first `rows` rows (pauseStreamsAfter). */
+class StreamPause {
+  released = false;
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly heldCounts: { count: number; resolve: () => void }[] = [];
+
+  constructor(readonly rows: number) {}
+
+  /** Holds a stream until release() or `stop()` (its call was cancelled). */
+  async hold(stop: () => boolean, onStop: (wake: () => void) => void): Promise<void> {
+    this.held++;
+    for (const w of this.heldCounts.filter((h) => this.held >= h.count)) w.resolve();
+    await new Promise<void>((resolve) => {
+      if (stop()) return resolve();
+      this.waiting.push(resolve);
+      onStop(resolve);
+    });
+  }
+
+  /** Resolves once `count` streams are held. */
+  reached(count = 1): Promise<void> {
+    if (this.held >= count) return Promise.resolve();
+    return new Promise((resolve) => this.heldCounts.push({ count, resolve }));
+  }
+
+  release(): void {
+    this.released = true;
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+}
 
 class StatusError extends Error {
   constructor(readonly code: grpc.status, message: string) { super(message); }
@@ -67,6 +99,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
   const requests: StorageRequest[] = [];
   const streamFaults: { streamIndex: number; rows: number; code: grpc.status }[] = [];
   let deniedSessions = 0;
+  let pause: StreamPause | null = null;
 
   function createReadSession(request: CreateReadSessionRequest): Record<string, unknown> {
     const project = /^projects\/([^/]+)$/.exec(request.parent ?? '')?.[1];
@@ -80,7 +113,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     if (wanted.readOptions?.rowRestriction) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'bigquery-storage-test-server has no SQL engine: rowRestriction is not supported');
     const maxStreams = request.maxStreamCount ?? 0;
     if (maxStreams < 0) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'max_stream_count must be non-negative');
-    const registered = tables.get(wanted.table ?? '');
+    const registered = tables.get(wanted.table ?? '') ?? resultTable(wanted.table ?? '');
     if (!registered) {
       const ref = /^projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/]+)$/.exec(wanted.table ?? '');
       if (!ref) throw new StatusError(grpc.status.INVALID_ARGUMENT, `Invalid table: '${wanted.table ?? ''}', expected projects/{p}/datasets/{d}/tables/{t}`);
@@ -109,6 +142,12 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
   }
 
   /** The stream a request names, if it exists and its session has not expired. */
+  /** A table of options.resultTables (a REST test server's job results), as addTable keeps one. */
+  function resultTable(name: string): RegisteredTable | undefined {
+    const spec = options.resultTables?.(name);
+    return spec ? registeredTable(spec) : undefined;
+  }
+
   function liveStream(name: string | undefined): Stream {
     const stream = streams.get(name ?? '');
     if (!stream) throw new StatusError(grpc.status.NOT_FOUND, `there was an error operating on '${name ?? ''}': stream not found`);
@@ -133,7 +172,14 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     call.on('cancelled', () => { cancelled = true; });
     record.rows = 0;
     for (let at = offset; at < total && !cancelled; ) {
-      const end = Math.min(at + rowsPerResponse, fault ? fault.rows : total, total);
+      if (pause && at >= pause.rows && !pause.released) {
+        await pause.hold(() => cancelled, (wake) => call.once('cancelled', wake));
+        if (cancelled) break;
+      }
+      // A session that expires while its streams are read fails them at their next answer.
+      if (now() >= stream.session.expireAt) liveStream(stream.name);
+      const pauseAt = pause && !pause.released && at < pause.rows ? pause.rows : total;
+      const end = Math.min(at + rowsPerResponse, fault ? fault.rows : total, pauseAt, total);
       if (end === at && fault) break;
       const response: Record<string, unknown> = {
         arrowRecordBatch: { serializedRecordBatch: stream.session.table.serializeRows(stream.start + at, stream.start + end), rowCount: String(end - at) },
@@ -190,12 +236,14 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     endpoint: '127.0.0.1',
     requests,
     addTable(table, spec) {
-      const rows = spec.rows;
-      const source: RowSource = isRowList(rows) ? { count: rows.length, at: (i) => rows[i]! } : rows;
-      tables.set(table, { fields: spec.fields, count: source.count, at: (i) => source.at(i) });
+      tables.set(table, registeredTable(spec));
     },
     failStreamAfter(streamIndex, rows, code = grpc.status.UNAVAILABLE) {
       streamFaults.push({ streamIndex, rows, code });
+    },
+    pauseStreamsAfter(rows) {
+      pause = new StreamPause(rows);
+      return pause;
     },
     denySessions(times = Infinity) {
       deniedSessions = times;
@@ -224,6 +272,12 @@ interface CreateReadSessionRequest {
   };
 }
 interface ReadRowsRequest { readStream?: string; offset?: string }
+
+function registeredTable(spec: StorageTable): RegisteredTable {
+  const rows = spec.rows;
+  const source: RowSource = isRowList(rows) ? { count: rows.length, at: (i) => rows[i]! } : rows;
+  return { fields: spec.fields, count: source.count, at: (i) => source.at(i) };
+}
 
 // Arrays have an `at` method too, so a RowSource is told apart by not being an array.
 function isRowList(rows: readonly Row[] | RowSource): rows is readonly Row[] {

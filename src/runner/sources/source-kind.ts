@@ -1,9 +1,16 @@
 // What a kind of source is, as its folder defines it (bigquery/kind.ts, postgres/kind.ts,
 // sql/kind.ts) and the registry lists it: everything the rest of the service needs to know of
 // a kind is a field here, so that nothing outside sources/ has to name one.
+import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { SessionLimits } from '../../database/connection.ts';
 import type { ReaderContext, TableReader } from './source.ts';
+
+/** What the process gives every kind when it makes its environment. */
+export interface SharedServices {
+  /** Where a source tells what an operator should know (the service's pino logger). */
+  logger?: Logger | undefined;
+}
 
 /** What the readers of every kind share in a process, whatever the kind. */
 export interface ProcessEnvironment {
@@ -34,8 +41,8 @@ export interface SourceKind<P extends KindParams = KindParams, E extends z.ZodTy
    * cap, a NUL replacement). A load resumed under other such params would mix two reads.
    */
   readIdentity(params: z.output<P>): unknown;
-  /** The kind's part of the process's environment, made once from its settings (e.g. the BigQuery client). */
-  environment(settings: z.output<E>): R;
+  /** The kind's part of the process's environment, made once from its settings (e.g. the BigQuery client) and what the process shares with it. */
+  environment(settings: z.output<E>, shared: SharedServices): R;
   /** The readers of this kind in a process: the reader of one table's source, made per refresh. */
   readers(environment: ProcessEnvironment & R): (params: z.output<P>, table: ReaderContext) => TableReader;
 }

@@ -186,7 +186,7 @@ function float64Text(v: unknown, name: string): string {
 }
 
 /** Shortest round-trip text of a double (ECMAScript Number::toString), PostgreSQL spellings. */
-function numberText(n: number): string {
+export function numberText(n: number): string {
   if (Number.isNaN(n)) return 'NaN';
   if (n === Infinity) return 'Infinity';
   if (n === -Infinity) return '-Infinity';

@@ -1,7 +1,8 @@
-// The BigQuery source: one query job per read (another only if a job fails transiently),
-// paged through jobs.getQueryResults, every value handed over as exact PostgreSQL text input
-// (see bigquery-types.ts for why the raw REST rows are converted rather than the client's
-// parsed ones).
+// The BigQuery source: one query job per read (another only if a job fails transiently), its
+// results read through the Storage Read API's Arrow streams (bigquery-storage.ts) or paged
+// through jobs.getQueryResults, every value handed over as exact PostgreSQL text input (see
+// bigquery-types.ts for why the raw REST rows are converted rather than the client's parsed
+// ones; arrow-values.ts gives the Arrow values the same text).
 //
 // Behaviour of @google-cloud/bigquery 9.x this file is built around (pinned down in
 // test/bigquery-server.test.ts):
@@ -22,11 +23,14 @@
 //    authenticated request stream (bigquery-results.ts); a jobComplete:false answer is simply a
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
+import type { Logger } from 'pino';
 import { SourceError, type OpenReadRequest, type PagedSource, type ResumeState, type SourceRead, type SourceStats } from '../source.ts';
 import { createCaller, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
 import { billedUpperBound, createDryRuns, sameInputs, type BigQueryInputs, type DryRuns } from './bigquery-inputs.ts';
 import { createJobRunner, type BigQueryJobRecord, type JobRunner } from './bigquery-jobs.ts';
 import { pagedRead, parseResumeState, type PagedReadRequest } from './bigquery-read.ts';
+import { isStorageResume, readFinishedJob, resumeStorageRead, storageParts, wantsStorage, type ReadAfterJob, type ReadApi, type StorageParts } from './bigquery-storage.ts';
+import type { BigQueryStorageSettings } from './bigquery-storage-session.ts';
 import type { WireQueryResults } from './bigquery-types.ts';
 import type { ReadOptions } from './bigquery-wire-rows.ts';
 
@@ -36,6 +40,7 @@ import type { ReadOptions } from './bigquery-wire-rows.ts';
 
 export type { BigQueryRetrySettings } from './bigquery-calls.ts';
 export type { BigQueryResumeState } from './bigquery-read.ts';
+export type { BigQueryStorageSettings } from './bigquery-storage-session.ts';
 
 /** The client's own `retryOptions` (maxRetryDelay and totalTimeout in SECONDS). */
 export type BigQueryClientRetryOptions = NonNullable<BigQueryOptions['retryOptions']>;
@@ -77,6 +82,14 @@ export interface BigQuerySourceSettings {
    * job, up to this many jobs in all. Default 3; 1 never re-runs a job.
    */
   jobAttempts?: number;
+  /**
+   * The Storage Read API (Arrow streams), which reads a job's results instead of its REST
+   * pages. null: not used. Unset: Google's endpoint when `apiEndpoint` is unset (the real
+   * BigQuery), else not used (a local REST endpoint has no Storage Read API beside it).
+   */
+  storage?: BigQueryStorageSettings | null;
+  /** Where the source tells why a read did not take the Storage Read API. */
+  logger?: Logger;
 }
 
 /** What a table's `custom_sync_params.source` (type bigquery) contributes to a read. */
@@ -100,6 +113,8 @@ export interface BigQueryReadSource {
    * non-deterministic functions (CURRENT_DATE(), RAND()…).
    */
   skipWhenUnchanged?: boolean;
+  /** How the job's results are read. Default: the Storage Read API where it is configured, else REST pages. */
+  readApi?: ReadApi;
 }
 
 /** `open`/`estimateBytes` of the BigQuery source take the table's source params too. */
@@ -169,7 +184,14 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     queryResultsTimeoutMs: settings.queryResultsTimeoutMs,
   });
   const query = (request: BigQueryOpenReadRequest) => queryOf(request, settings.location);
-  const parts: ReadParts = { bq, jobs, query, dryRuns: createDryRuns(bq, call, query), pageBytes: settings.pageBytes ?? DEFAULT_PAGE_BYTES };
+  const storage = storageParts({
+    storage: settings.storage === undefined ? (settings.apiEndpoint ? null : {}) : settings.storage,
+    projectId: settings.projectId,
+    keyFilename: settings.keyFilename,
+    retry,
+    logger: settings.logger,
+  });
+  const parts: ReadParts = { bq, jobs, query, dryRuns: createDryRuns(bq, call, query), pageBytes: settings.pageBytes ?? DEFAULT_PAGE_BYTES, storage };
   return {
     open: (request) => openRead(parts, request),
     async estimateBytes(request) {
@@ -246,6 +268,7 @@ interface ReadParts {
   query(request: BigQueryOpenReadRequest): Query;
   dryRuns: DryRuns<BigQueryOpenReadRequest>;
   pageBytes: number;
+  storage: StorageParts;
 }
 
 /** A new read (a query job, re-run if it fails transiently) or, with `request.resume`, the rest of one. */
@@ -267,14 +290,27 @@ async function openRead(parts: ReadParts, request: BigQueryOpenReadRequest): Pro
   }
   throwIfAborted(request.signal);
   const prefix = `sqp_refresh_${labelValue(`${request.table.schema}_${request.table.name}`)}_`;
-  const started = await parts.jobs.runQuery(query, prefix, Math.min(request.pageSize, FIRST_PAGE_ROWS), readOptionsFor(request), request.signal);
+  // Read through the Storage Read API: the job's first answer only waits for it (no rows).
+  const storage = wantsStorage(parts.storage, request.source.readApi);
+  const started = await parts.jobs.runQuery(query, prefix, storage ? 0 : Math.min(request.pageSize, FIRST_PAGE_ROWS), readOptionsFor(request), request.signal);
   const stats = statsOf(started.job, started.metadata, started.first.meta, started.jobs);
   if (inputs) stats.inputs = inputs;
-  return withDetails(pagedRead(started.job, started.first, stats, readRequest(parts, request), 0));
+  const rest = async () => {
+    const first = storage ? await parts.jobs.readPage(started.job, Math.min(request.pageSize, FIRST_PAGE_ROWS), undefined, request.signal, [], false, readOptionsFor(request)) : started.first;
+    return pagedRead(started.job, first, stats, readRequest(parts, request), 0);
+  };
+  const meta = started.first.meta;
+  const finished = { job: started.job, metadata: started.metadata, fields: meta.schema?.fields ?? [], totalRows: meta.totalRows == null ? null : Number(meta.totalRows), location: stats.location ?? null };
+  return withDetails(await readFinishedJob(parts.storage, finished, stats, readAfterJob(request), rest));
 }
 
 /** The rest of a read from its resume state: the same job, from the page token on. */
 async function resumeRead(parts: ReadParts, request: BigQueryOpenReadRequest, resume: ResumeState): Promise<SourceRead<BigQueryStats>> {
+  if (isStorageResume(resume)) {
+    // As on REST resume: the job's bill belongs to the read that started it.
+    const stats: BigQueryStats = { jobId: resume.jobId, ...(resume.location ? { location: resume.location } : {}) };
+    return withDetails(resumeStorageRead(parts.storage, resume, stats, readAfterJob(request)));
+  }
   const state = parseResumeState(resume);
   const job = parts.bq.job(state.jobId, state.location ? { location: state.location } : {});
   const page = await parts.jobs.readPage(job, Math.min(request.pageSize, FIRST_PAGE_ROWS), state.pageToken, request.signal, [], false, {
@@ -294,6 +330,10 @@ function readRequest(parts: ReadParts, request: BigQueryOpenReadRequest): PagedR
   return { pageSize: request.pageSize, pageBytes: parts.pageBytes, signal: request.signal, nulReplacement: request.source.nulReplacement, readPage: parts.jobs.readPage };
 }
 
+function readAfterJob(request: BigQueryOpenReadRequest): ReadAfterJob {
+  return { table: request.table, readApi: request.source.readApi, pageSize: request.pageSize, nulReplacement: request.source.nulReplacement, signal: request.signal };
+}
+
 function readOptionsFor(request: BigQueryOpenReadRequest): ReadOptions {
   return { firstRow: 0, nulReplacement: request.source.nulReplacement };
 }
@@ -304,7 +344,7 @@ function readOptionsFor(request: BigQueryOpenReadRequest): ReadOptions {
  */
 function withDetails(read: SourceRead<BigQueryStats>): SourceRead<BigQueryStats> {
   const { location, jobs } = read.stats;
-  read.details = { ...(location ? { location } : {}), ...(jobs?.length ? { bigqueryJobs: jobs } : {}) };
+  read.details = { ...read.details, ...(location ? { location } : {}), ...(jobs?.length ? { bigqueryJobs: jobs } : {}) };
   return read;
 }
 

@@ -15,4 +15,6 @@ export const BigQuerySourceParams = z.object({
   nulReplacement: z.string().optional(),
   /** false: always query, even when the tables the query reads did not change (non-deterministic queries). */
   skipWhenUnchanged: z.boolean().optional(),
+  /** How the job's results are read: storage (the Storage Read API's Arrow streams) or rest (its JSON pages). Default: storage where it is configured. */
+  readApi: z.enum(['storage', 'rest']).optional(),
 }).strict(); // every level strict: a typo ("maximumBytesBiled") must not silently drop a byte cap

@@ -1,0 +1,238 @@
+// A read of a query's result table through the Storage Read API, as the engine takes it: the
+// session's streams read concurrently, each record batch converted to COPY text as it arrives
+// (arrow-copy.ts), the batches gathered into pages of about the table's pageSize rows in the
+// order they came. Each page's resume position holds every stream's offset such that all rows
+// before it are in that page or an earlier one — so a checkpoint of a page is a cut through
+// all streams, and a resumed read reopens each stream there (ReadRows with `offset`).
+import type { BigQueryReadClient } from '@google-cloud/bigquery-storage';
+import type { ResumeState, SourcePage, SourceRead, SourceStats } from '../source.ts';
+import { SourceError } from '../source.ts';
+import { parseCopyText } from '../copy-text.ts';
+import { arrowBatchToCopyText, type ArrowCopyOptions, type ArrowCopyRows } from './arrow-copy.ts';
+import { backoff, sleep, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
+import { ChunkQueue, type StreamChunk } from './bigquery-storage-queue.ts';
+import { GRPC, grpcFailure } from './bigquery-storage-session.ts';
+import type { WireField } from './bigquery-types.ts';
+import { InvalidRowValue } from './bigquery-wire-rows.ts';
+
+/** One stream's position in a resume state: rows before `offset` are loaded; `done`: all of it. */
+export interface StorageStreamPosition {
+  name: string;
+  offset: number;
+  done: boolean;
+}
+
+/** `SourcePage.resumeAfter` of a Storage Read: the job, its session and every stream's position. */
+export interface BigQueryStorageResumeState extends ResumeState {
+  readApi: 'storage';
+  jobId: string;
+  location: string | null;
+  session: string;
+  expireTime: string | null;
+  /** Rows of the whole read, when known (progress). */
+  totalRows: number | null;
+  /** The query's result schema: the BigQuery type of each Arrow column. */
+  fields: WireField[];
+  streams: StorageStreamPosition[];
+}
+
+/** Converts one record batch: in this thread (arrowBatchToCopyText) or a worker's. */
+export type BatchConverter = (schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions) => ArrowCopyRows | Promise<ArrowCopyRows>;
+
+/** What a Storage Read needs. */
+export interface StorageReadRequest {
+  client: Pick<BigQueryReadClient, 'readRows'>;
+  /** The session's Arrow schema; null on resume (each ReadRows call's first answer carries it). */
+  schema: Uint8Array | null;
+  /** Where each stream starts (offset 0 for a new read). */
+  state: BigQueryStorageResumeState;
+  pageSize: number;
+  nulReplacement?: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** Tries of a stream that fails with UNAVAILABLE before any further row arrives. */
+  retry: BigQueryRetrySettings;
+  /** Default arrowBatchToCopyText in this thread. */
+  convert?: BatchConverter | undefined;
+}
+
+/** Bytes of converted batches the readers may hold ahead of the pages. */
+const QUEUED_BYTES = 32 * 1024 * 1024;
+
+/**
+ * ReadRows without the client's resends: by default it re-sends a ReadRows that fails before
+ * its first answer, whatever the status (FAILED_PRECONDITION included); this reader resumes
+ * streams itself, at the offset it has reached.
+ */
+const NO_RESEND = { retryRequestOptions: { noResponseRetries: 0 } };
+
+/** The read of `request.state`'s streams, from their offsets on. */
+export function storageRead<S extends SourceStats>(stats: S, request: StorageReadRequest): SourceRead<S> {
+  const { state } = request;
+  let started = false;
+  let closed = false;
+  const calls = new Set<{ cancel(): void }>();
+  const open = state.streams.map((s, i) => ({ ...s, index: i })).filter((s) => !s.done);
+  const queue = new ChunkQueue(QUEUED_BYTES, open.length);
+  const close = (): void => {
+    closed = true;
+    for (const call of calls) call.cancel();
+    queue.fail(new Error('BigQuery Storage Read: the read was closed'));
+  };
+
+  function startReaders(): void {
+    const reader: StreamReader = { request, calls, queue, isClosed: () => closed };
+    for (const stream of open) {
+      readStream(reader, stream.index, stream.name, stream.offset).then(
+        () => queue.readerDone(),
+        (err: unknown) => (closed ? queue.readerDone() : (queue.fail(err), close())),
+      );
+    }
+  }
+
+  async function* pages(): AsyncGenerator<SourcePage> {
+    if (started) throw new Error('BigQuery Storage Read: pages() can be iterated only once per open()');
+    started = true;
+    startReaders();
+    const positions = state.streams.map((s) => ({ ...s }));
+    let parts: Buffer[] = [];
+    let rows = 0;
+    for (;;) {
+      throwIfAborted(request.signal);
+      const chunk = await queue.take();
+      if (chunk) {
+        take(chunk);
+        if (rows < request.pageSize) continue;
+      }
+      // A full page is handed over once it is known whether rows follow (its resume position
+      // is null if not): a page that ends the read is never followed by an empty one.
+      const more = chunk !== null && (await queue.moreRows());
+      yield storagePage(parts, rows, more ? { ...state, streams: positions.map((p) => ({ ...p })) } : null);
+      if (!more) return;
+      parts = [];
+      rows = 0;
+    }
+
+    function take(chunk: StreamChunk): void {
+      const position = positions[chunk.stream]!;
+      if (chunk.end) position.done = true;
+      if (chunk.text && chunk.rows > 0) parts.push(chunk.text);
+      rows += chunk.rows;
+      position.offset += chunk.rows;
+    }
+  }
+
+  return {
+    columns: state.fields.map((f) => f.name),
+    totalRows: state.totalRows,
+    stats,
+    pages,
+    async close() {
+      close();
+    },
+  };
+}
+
+/** A page of gathered batches: one COPY text, row arrays only if someone asks. */
+function storagePage(parts: Buffer[], rowCount: number, resumeAfter: BigQueryStorageResumeState | null): SourcePage {
+  if (rowCount === 0) return { rows: [], resumeAfter };
+  const copyText = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  let rows: ReturnType<typeof parseCopyText> | undefined;
+  return {
+    get rows() {
+      return (rows ??= parseCopyText(copyText));
+    },
+    copyText,
+    resumeAfter,
+  };
+}
+
+interface StreamReader {
+  request: StorageReadRequest;
+  calls: Set<{ cancel(): void }>;
+  queue: ChunkQueue;
+  isClosed(): boolean;
+}
+
+/**
+ * Reads stream `index` from `offset` to its end into the queue. A failure with UNAVAILABLE
+ * (or a reset HTTP/2 stream) is resumed by a new ReadRows at the offset reached, up to
+ * `retry.attempts` times in a row; an expired session fails the read as `expired`.
+ */
+async function readStream(reader: StreamReader, index: number, name: string, offset: number): Promise<void> {
+  const { request, queue } = reader;
+  let schema = request.schema;
+  for (let failures = 0; ; ) {
+    const call = request.client.readRows({ readStream: name, offset }, NO_RESEND);
+    reader.calls.add(call);
+    try {
+      for await (const response of call as AsyncIterable<ReadRowsAnswer>) {
+        schema ??= response.arrowSchema?.serializedSchema ?? null;
+        const batch = response.arrowRecordBatch?.serializedRecordBatch;
+        if (!batch || batch.length === 0) continue;
+        if (!schema) throw new Error(`BigQuery Storage Read: stream ${name} sent rows before its schema`);
+        const converted = await convertBatch(request, schema, batch, offset, name);
+        failures = 0;
+        offset += converted.rowCount;
+        await queue.put({ stream: index, rows: converted.rowCount, text: converted.text });
+        if (reader.isClosed()) return;
+      }
+      await queue.put({ stream: index, rows: 0, text: null, end: true });
+      return;
+    } catch (err) {
+      if (reader.isClosed() || err instanceof SourceError) throw err;
+      throwIfAborted(request.signal);
+      const failure = grpcFailure(err);
+      if (!resumable(failure) || ++failures >= request.retry.attempts) throw streamError(name, offset, failure, failures);
+      await sleep(backoff(failures, request.retry), request.signal);
+    } finally {
+      reader.calls.delete(call);
+    }
+  }
+}
+
+/** The parts of a ReadRowsResponse this reader uses. */
+interface ReadRowsAnswer {
+  arrowSchema?: { serializedSchema?: Uint8Array | null } | null;
+  arrowRecordBatch?: { serializedRecordBatch?: Uint8Array | null } | null;
+}
+
+async function convertBatch(request: StorageReadRequest, schema: Uint8Array, batch: Uint8Array, offset: number, stream: string): Promise<ArrowCopyRows> {
+  const convert = request.convert ?? arrowBatchToCopyText;
+  try {
+    return await convert(schema, batch, { fields: request.state.fields, firstRow: offset, nulReplacement: request.nulReplacement });
+  } catch (err) {
+    if (!(err instanceof InvalidRowValue)) throw err;
+    throw new SourceError(`BigQuery Storage Read: cannot convert a result value of stream ${stream}: ${err.message}`, {
+      reason: 'invalidValue',
+      retryable: false,
+      message: err.message,
+      stream,
+      ...err.where,
+    });
+  }
+}
+
+/**
+ * Failures a new ReadRows at the same offset gets past: UNAVAILABLE, and the broken HTTP/2
+ * streams python-bigquery-storage's reader also resumes (INTERNAL "RST_STREAM", "unexpected EOS").
+ */
+function resumable(f: { code: number | undefined; message: string }): boolean {
+  return f.code === GRPC.UNAVAILABLE || (f.code === GRPC.INTERNAL && /RST_STREAM|unexpected EOS/i.test(f.message));
+}
+
+function streamError(stream: string, offset: number, f: { code: number | undefined; message: string }, attempts: number): SourceError {
+  if (f.code === GRPC.FAILED_PRECONDITION || f.code === GRPC.NOT_FOUND) {
+    // The session expired (6 hours) or is gone: its offsets mean nothing now. The engine
+    // closes the checkpoint as expired and the retried run starts the load over.
+    return new SourceError(`BigQuery Storage Read: the read session of stream ${stream} has expired; the load starts over: ${f.message}`, {
+      reason: 'sessionExpired',
+      retryable: true,
+      expired: true,
+      code: f.code,
+      stream,
+    });
+  }
+  const transient = resumable(f);
+  const message = transient ? `failed ${attempts} times in a row at offset ${offset}` : `failed at offset ${offset}`;
+  return new SourceError(`BigQuery Storage Read: stream ${stream} ${message}: ${f.message}`, { reason: 'storageStream', retryable: transient, code: f.code, stream, offset });
+}

@@ -1,0 +1,102 @@
+// The Storage Read API side of the BigQuery source: its client, and a read session on a query
+// job's destination table — or the reason the read goes through the REST pages instead.
+//
+// Behaviour of @google-cloud/bigquery-storage 5.x this file is built around (pinned down in
+// test/bigquery-storage-server.test.ts):
+//  - `new BigQueryReadClient({ apiEndpoint, port, sslCreds: grpc.credentials.createInsecure() })`
+//    talks plaintext gRPC without asking for Google credentials (a local test server).
+//  - CreateReadSession is retried by the client on UNAVAILABLE and DEADLINE_EXCEEDED only
+//    (for up to 600 s by default: bounded here), so PERMISSION_DENIED reaches us at once.
+//  - ReadRows failing mid-stream reaches the caller after the rows already sent; the client
+//    does not resume it (bigquery-storage-read.ts does, with a new ReadRows at the offset).
+import * as grpc from '@grpc/grpc-js';
+import type { JobMetadata } from '@google-cloud/bigquery';
+import { BigQueryReadClient } from '@google-cloud/bigquery-storage';
+import { SourceError } from '../source.ts';
+
+/** Where and how the Storage Read API is reached. */
+export interface BigQueryStorageSettings {
+  /** Host of the API; unset: Google's (bigquerystorage.googleapis.com). */
+  apiEndpoint?: string | undefined;
+  port?: number | undefined;
+  /** Plaintext gRPC without credentials: a local test server only. */
+  insecure?: boolean | undefined;
+  /** Streams of one read session at most (read concurrently). Default 4. */
+  maxStreams?: number | undefined;
+  /** Bound on CreateReadSession, the client's own retries included. Default 60000. */
+  sessionTimeoutMs?: number | undefined;
+}
+
+/** A read session as the reader needs it. */
+export interface StorageSession {
+  name: string;
+  /** ISO time after which its streams answer FAILED_PRECONDITION. */
+  expireTime: string | null;
+  /** The Arrow schema, one IPC message. */
+  schema: Uint8Array;
+  streams: string[];
+}
+
+/** Why a read that could have used the Storage Read API reads REST pages. */
+export interface RestFallback {
+  reason: 'notConfigured' | 'permissionDenied' | 'unavailable' | 'noDestinationTable';
+  message: string;
+}
+
+/** gRPC status codes this source tells apart. */
+export const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, DEADLINE_EXCEEDED: 4, UNAUTHENTICATED: 16 } as const;
+
+/** The client of these settings; `projectId` bills the reads, `keyFilename` as the REST client's. */
+export function createStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): BigQueryReadClient {
+  const options: ConstructorParameters<typeof BigQueryReadClient>[0] = { projectId };
+  if (settings.apiEndpoint) options.apiEndpoint = settings.apiEndpoint;
+  if (settings.port !== undefined) options.port = settings.port;
+  if (settings.insecure) options.sslCreds = grpc.credentials.createInsecure();
+  else if (keyFilename) options.keyFilename = keyFilename;
+  return new BigQueryReadClient(options);
+}
+
+/** 'projects/p/datasets/d/tables/t' of the job's result table, or null (a script, a DDL). */
+export function destinationTableOf(metadata: JobMetadata): string | null {
+  const t = metadata.configuration?.query?.destinationTable;
+  return t?.projectId && t.datasetId && t.tableId ? `projects/${t.projectId}/datasets/${t.datasetId}/tables/${t.tableId}` : null;
+}
+
+/**
+ * A read session of at most `maxStreams` Arrow streams on `table`, billed to `projectId`; or
+ * the reason to read REST pages instead (denied, or the API unreachable). Any other failure
+ * is the read's.
+ */
+export async function createStorageSession(
+  client: BigQueryReadClient,
+  settings: BigQueryStorageSettings,
+  projectId: string,
+  table: string,
+): Promise<StorageSession | RestFallback> {
+  try {
+    const [session] = await client.createReadSession(
+      { parent: `projects/${projectId}`, readSession: { table, dataFormat: 'ARROW' }, maxStreamCount: Math.max(1, settings.maxStreams ?? 4) },
+      { timeout: settings.sessionTimeoutMs ?? 60_000, maxRetries: 2 },
+    );
+    const expire = session.expireTime?.seconds;
+    return {
+      name: session.name ?? '',
+      expireTime: expire === undefined || expire === null ? null : new Date(Number(expire) * 1000).toISOString(),
+      schema: session.arrowSchema?.serializedSchema as Uint8Array,
+      streams: (session.streams ?? []).map((s) => s.name ?? ''),
+    };
+  } catch (err) {
+    const { code, message } = grpcFailure(err);
+    if (code === GRPC.PERMISSION_DENIED || code === GRPC.UNAUTHENTICATED) return { reason: 'permissionDenied', message };
+    if (code === GRPC.UNAVAILABLE || code === GRPC.DEADLINE_EXCEEDED || code === undefined) return { reason: 'unavailable', message };
+    throw new SourceError(`BigQuery Storage Read: CreateReadSession on ${table} failed: ${message}`, { retryable: false, code, reason: 'storageSession', table });
+  }
+}
+
+/** A gRPC error's status code and message (an error without a code: a connection or credentials failure). */
+export function grpcFailure(err: unknown): { code: number | undefined; message: string } {
+  const e = err as { code?: unknown; details?: unknown; message?: unknown };
+  const code = typeof e?.code === 'number' ? e.code : undefined;
+  const message = typeof e?.details === 'string' && e.details ? e.details : typeof e?.message === 'string' ? e.message : String(err);
+  return { code, message };
+}

@@ -1,0 +1,127 @@
+// Which API a BigQuery read takes once its query job is done, and the Storage Read side of it:
+// a read session on the job's destination table (bigquery-storage-session.ts) read stream by
+// stream (bigquery-storage-read.ts); or, when the Storage Read API is not configured, refuses
+// the session (PERMISSION_DENIED) or cannot be reached, the job's REST pages — with one logged
+// reason. The path taken is the audit row's `readApi`.
+import type { Job, JobMetadata } from '@google-cloud/bigquery';
+import type { BigQueryReadClient } from '@google-cloud/bigquery-storage';
+import type { Logger } from 'pino';
+import type { ResumeState, SourceRead, SourceStats } from '../source.ts';
+import type { BigQueryRetrySettings } from './bigquery-calls.ts';
+import { storageRead, type BatchConverter, type BigQueryStorageResumeState } from './bigquery-storage-read.ts';
+import { createStorageClient, createStorageSession, destinationTableOf, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
+import type { WireField } from './bigquery-types.ts';
+
+/** `custom_sync_params.source.readApi` of a BigQuery table. */
+export type ReadApi = 'storage' | 'rest';
+
+/** What the source keeps for its Storage Reads: made once by createBigQuerySource. */
+export interface StorageParts {
+  /** Null: the Storage Read API is not configured (reads take the REST pages). */
+  settings: BigQueryStorageSettings | null;
+  projectId: string;
+  retry: BigQueryRetrySettings;
+  logger?: Logger | undefined;
+  /** The client, made on first use. */
+  client(): BigQueryReadClient;
+  convert?: BatchConverter | undefined;
+}
+
+/** The parts of a Storage Read's source, made once per source. */
+export function storageParts(options: {
+  storage: BigQueryStorageSettings | null;
+  projectId: string;
+  keyFilename?: string | undefined;
+  retry: BigQueryRetrySettings;
+  logger?: Logger | undefined;
+}): StorageParts {
+  let client: BigQueryReadClient | undefined;
+  const { storage } = options;
+  return {
+    settings: storage,
+    projectId: options.projectId,
+    retry: options.retry,
+    logger: options.logger,
+    client: () => (client ??= createStorageClient(storage ?? {}, options.projectId, options.keyFilename)),
+  };
+}
+
+/** Whether a new read of a table with this readApi should start its job for the Storage Read API (no rows in its first REST answer). */
+export function wantsStorage(parts: StorageParts, readApi: ReadApi | undefined): boolean {
+  return readApi !== 'rest' && parts.settings !== null;
+}
+
+/** A read's request as this module needs it. */
+export interface ReadAfterJob {
+  table: { schema: string; name: string };
+  readApi: ReadApi | undefined;
+  pageSize: number;
+  nulReplacement?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** The finished job: its metadata (jobs.get), result schema and row count (its first REST answer). */
+export interface FinishedJob {
+  job: Job;
+  metadata: JobMetadata;
+  fields: WireField[];
+  totalRows: number | null;
+  location: string | null;
+}
+
+/**
+ * The read of a finished job: through a Storage Read session when the table and the process
+ * allow it, otherwise `rest()` (the job's REST pages). `details.readApi` says which was taken.
+ */
+export async function readFinishedJob<S extends SourceStats>(
+  parts: StorageParts,
+  finished: FinishedJob,
+  stats: S,
+  request: ReadAfterJob,
+  rest: () => Promise<SourceRead<S>>,
+): Promise<SourceRead<S>> {
+  const fallback = async (why: RestFallback | null): Promise<SourceRead<S>> => {
+    if (why && (request.readApi === 'storage' || why.reason !== 'notConfigured')) {
+      parts.logger?.warn({ table: `${request.table.schema}.${request.table.name}`, jobId: finished.job.id, reason: why.reason, err: why.message }, `BigQuery Storage Read API not used (${why.reason}): reading the job's REST pages`);
+    }
+    const read = await rest();
+    read.details = { ...read.details, readApi: 'rest', ...(why ? { readApiFallback: why.reason } : {}) };
+    return read;
+  };
+  if (request.readApi === 'rest') return fallback(null);
+  if (!parts.settings) return fallback({ reason: 'notConfigured', message: 'the Storage Read API is not configured (BIGQUERY_STORAGE_API_ENDPOINT)' });
+  const table = destinationTableOf(finished.metadata);
+  if (!table) return fallback({ reason: 'noDestinationTable', message: 'the job has no destination table' });
+  const session = await createStorageSession(parts.client(), parts.settings, parts.projectId, table);
+  if ('reason' in session) return fallback(session);
+  const state: BigQueryStorageResumeState = {
+    readApi: 'storage',
+    jobId: finished.job.id ?? '',
+    location: finished.location,
+    session: session.name,
+    expireTime: session.expireTime,
+    totalRows: finished.totalRows,
+    fields: finished.fields,
+    streams: session.streams.map((name) => ({ name, offset: 0, done: false })),
+  };
+  return withReadApi(storageRead(stats, { ...readerOptions(parts, request), schema: session.schema, state }));
+}
+
+/** Whether a resume state is a Storage Read's (else: the REST pages'). */
+export function isStorageResume(resume: ResumeState): resume is BigQueryStorageResumeState {
+  return resume['readApi'] === 'storage' && typeof resume['session'] === 'string' && Array.isArray(resume['streams']) && Array.isArray(resume['fields']);
+}
+
+/** The rest of a Storage Read from its resume state: each stream reopened at its offset. */
+export function resumeStorageRead<S extends SourceStats>(parts: StorageParts, state: BigQueryStorageResumeState, stats: S, request: ReadAfterJob): SourceRead<S> {
+  return withReadApi(storageRead(stats, { ...readerOptions(parts, request), schema: null, state }));
+}
+
+function readerOptions(parts: StorageParts, request: ReadAfterJob) {
+  return { client: parts.client(), pageSize: request.pageSize, nulReplacement: request.nulReplacement, signal: request.signal, retry: parts.retry, convert: parts.convert };
+}
+
+function withReadApi<S extends SourceStats>(read: SourceRead<S>): SourceRead<S> {
+  read.details = { ...read.details, readApi: 'storage' };
+  return read;
+}

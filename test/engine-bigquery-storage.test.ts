@@ -1,0 +1,159 @@
+// The BigQuery source's Storage Read path end to end: real refreshes into PostgreSQL with the
+// official clients against the local REST and Storage Read test servers, which serve the same
+// job results (the REST job's destination table is the Storage Read session's table). The same
+// fixture of every type loaded both ways gives identical target rows; a stream failing with
+// UNAVAILABLE is resumed at its offset; an expired session starts the load over; a session
+// refused with PERMISSION_DENIED makes the read take the REST pages, logged once.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.ts';
+import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { parseSyncParams } from '../src/runner/params/sync-params.ts';
+import { createSources } from '../src/runner/sources/registry.ts';
+import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
+import { startBigQueryStorageTestServer, type BigQueryStorageTestServer } from './support/bigquery-storage-server.ts';
+import { EVERY_TYPE_COLUMNS, EVERY_TYPE_FIELDS, everyTypeRows } from './support/bigquery-every-type.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
+import { loadConfig, registerTestTable, tableChecksum } from './support/refresh.ts';
+
+const database = await createTestDatabase();
+const pool = openTestPool(database.url, 4);
+let rest: BigQueryTestServer;
+let storage: BigQueryStorageTestServer;
+/** The service's log lines, as JSON. */
+const logged: { msg: string; reason?: string; table?: string }[] = [];
+
+const QUERY = 'SELECT * FROM `p.ds.every_type`';
+const N = 2000;
+const COLUMNS = EVERY_TYPE_FIELDS.map((f) => f.name);
+
+function options(port = storage.port): RefreshOptions {
+  const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+  const bigquery = testBigQuerySource(rest, { storage: { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }, logger });
+  return { pool, sources: createSources({ targetUrl: database.url, bigquery }) };
+}
+
+const run = (table: string, port?: number) => loadConfig(pool, table).then((c) => refreshTable(c, options(port)));
+
+async function register(table: string, readApi: 'storage' | 'rest' | undefined): Promise<void> {
+  await pool.query(`CREATE TABLE sqp.${table} (${EVERY_TYPE_COLUMNS})`);
+  const source = { type: 'bigquery', query: QUERY, nulReplacement: '\uFFFD', ...(readApi ? { readApi } : {}) };
+  await registerTestTable(pool, { tableName: table, customSyncParams: { source, pageSize: 300 } });
+}
+
+/** Every row of a table as PostgreSQL's text of the whole row, in id order. */
+const rowTexts = async (table: string) => (await pool.query<{ t: string }>(`SELECT t::text FROM sqp.${table} t ORDER BY id`)).rows.map((r) => r.t);
+
+const readRows = () => storage.requests.filter((r) => r.method === 'ReadRows');
+
+beforeAll(async () => {
+  rest = await startBigQueryTestServer({ projectId: 'sqp-test' });
+  storage = await startBigQueryStorageTestServer({ rowsPerResponse: 64, resultTables: (t) => rest.resultTable(t) });
+  await register('via_rest', 'rest');
+  await register('via_storage', undefined); // the default: storage where it is configured
+  for (const t of ['resumed', 'expired', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
+  // The REST path's rows are the reference the Storage Read path is held to.
+  rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
+  const reference = await run('via_rest');
+  expect(reference).toMatchObject({ status: 'success', rowsProcessed: N });
+});
+
+beforeEach(() => {
+  logged.length = 0;
+});
+
+afterAll(async () => {
+  await storage?.close();
+  await rest?.close();
+  await pool.end();
+  await database.drop();
+});
+
+describe('BigQuery Storage Read path', () => {
+  it('loads every type into the same target rows as the REST path, byte for byte', async () => {
+    const before = readRows().length;
+    const result = await run('via_storage');
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N, rowsInserted: N });
+    expect(await rowTexts('via_storage')).toEqual(await rowTexts('via_rest'));
+    expect(await tableChecksum(pool, 'sqp.via_storage', COLUMNS)).toEqual(await tableChecksum(pool, 'sqp.via_rest', COLUMNS));
+    // Read as four Arrow streams of the job's result table, not as REST pages after the first answer.
+    expect(readRows().length - before).toBe(4);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'storage' });
+    const { rows: [restAudit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'via_rest'`);
+    expect(restAudit.sync_metadata.readApi).toBe('rest');
+  });
+
+  it('resumes a stream that fails mid-way with UNAVAILABLE at its offset: exact counts, target equals source', async () => {
+    storage.failStreamAfter(1, 100);
+    const before = readRows().length;
+    const result = await run('resumed');
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N, rowsInserted: N, rowsUpdated: 0 });
+    expect(await rowTexts('resumed')).toEqual(await rowTexts('via_rest'));
+    const calls = readRows().slice(before).map((r) => [r.request['offset'], r.code, r.rows]);
+    expect(calls.filter(([, code]) => code === 14)).toEqual([['0', 14, 100]]);
+    expect(calls.filter(([offset]) => offset === '100')).toEqual([['100', 0, N / 4 - 100]]);
+    expect(calls.reduce((sum, [, , rows]) => sum + (rows as number), 0)).toBe(N); // no row read twice
+  });
+
+  it('an expired session fails its load as expired; the next run starts over and ends with the target equal to the source', async () => {
+    const pause = storage.pauseStreamsAfter(200);
+    const first = run('expired');
+    await pause.reached(4);
+    storage.expireSessions();
+    pause.release();
+    const failed = await first;
+    expect(failed).toMatchObject({ status: 'failed' });
+    expect(failed.errorDetails).toMatchObject({ reason: 'sessionExpired', expired: true, retryable: true, code: 9 });
+    const { rows: checkpoints } = await pool.query(`SELECT status FROM sqp.refresh_checkpoints WHERE table_name = 'expired'`);
+    expect(checkpoints.map((c) => c.status)).toEqual(['expired']);
+
+    const sessions = storage.requests.filter((r) => r.method === 'CreateReadSession').length;
+    const again = await run('expired');
+    expect(again.errorMessage).toBeNull();
+    expect(again).toMatchObject({ status: 'success', resumed: false, rowsProcessed: N, rowsInserted: N });
+    expect(await rowTexts('expired')).toEqual(await rowTexts('via_rest'));
+    expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions + 1);
+  });
+
+  it('PERMISSION_DENIED on the session: the read takes the REST pages, says why once in the log, and the audit row says rest', async () => {
+    storage.denySessions(1);
+    const result = await run('denied');
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
+    expect(await rowTexts('denied')).toEqual(await rowTexts('via_rest'));
+    const told = logged.filter((l) => /Storage Read API not used/.test(l.msg));
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ reason: 'permissionDenied', table: 'sqp.denied' });
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'permissionDenied' });
+  });
+
+  it('a Storage Read API that cannot be reached: the read takes the REST pages, logged once, audit says why', async () => {
+    const result = await run('unreachable', 9); // nothing listens on the discard port
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ rowsProcessed: N });
+    expect(await rowTexts('unreachable')).toEqual(await rowTexts('via_rest'));
+    expect(logged.filter((l) => /Storage Read API not used/.test(l.msg)).map((l) => l.reason)).toEqual(['unavailable']);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'unavailable' });
+  });
+
+  it('an empty result (a session without streams) loads an empty target', async () => {
+    const EMPTY = 'SELECT * FROM `p.ds.every_type` WHERE FALSE';
+    rest.addQuery(EMPTY, { schema: EVERY_TYPE_FIELDS, rows: [] });
+    await pool.query(`UPDATE sqp.refresh_config SET custom_sync_params = jsonb_set(custom_sync_params, '{source,query}', to_jsonb($1::text)) WHERE table_name = 'empty'`, [EMPTY]);
+    const before = readRows().length;
+    const result = await run('empty');
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ rowsProcessed: 0, rowsInserted: 0 });
+    expect(readRows().length).toBe(before);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata.readApi).toBe('storage');
+  });
+
+  it('refuses a readApi it does not know, naming the path', () => {
+    expect(() => parseSyncParams({ source: { type: 'bigquery', query: QUERY, readApi: 'arrow' } })).toThrow(/source\.readApi/);
+  });
+});
