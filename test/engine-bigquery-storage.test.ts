@@ -50,7 +50,7 @@ beforeAll(async () => {
   storage = await startBigQueryStorageTestServer({ rowsPerResponse: 64, resultTables: (t) => rest.resultTable(t) });
   await register('via_rest', 'rest');
   await register('via_storage', undefined); // the default: storage where it is configured
-  for (const t of ['resumed', 'expired', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
+  for (const t of ['resumed', 'expired', 'stale', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
   const reference = await run('via_rest');
@@ -115,6 +115,31 @@ describe('BigQuery Storage Read path', () => {
     expect(again).toMatchObject({ status: 'success', resumed: false, rowsProcessed: N, rowsInserted: N });
     expect(await rowTexts('expired')).toEqual(await rowTexts('via_rest'));
     expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions + 1);
+  });
+
+  it('a load paused for longer than its session lives starts over in the next run, which succeeds (no failed run, no read of the old session)', async () => {
+    const pause = storage.pauseStreamsAfter(200);
+    const stop = new AbortController();
+    const first = loadConfig(pool, 'stale').then((c) => refreshTable(c, { ...options(), shutdownSignal: stop.signal }));
+    await pause.reached(4);
+    stop.abort();
+    pause.release();
+    const paused = await first;
+    expect(paused).toMatchObject({ status: 'warning', outcome: 'paused' });
+    expect(paused.rowsProcessed).toBeGreaterThan(0);
+
+    const sessions = storage.requests.filter((r) => r.method === 'CreateReadSession').length;
+    const reads = readRows().length;
+    // Seven hours on: the checkpoint's session (6 h) has expired.
+    const later = new Date(Date.now() + 7 * 3_600_000);
+    const again = await loadConfig(pool, 'stale').then((c) => refreshTable(c, { ...options(), now: () => later }));
+    expect(again.errorMessage).toBeNull();
+    expect(again).toMatchObject({ status: 'success', resumed: false, rowsProcessed: N, rowsInserted: N });
+    expect(await rowTexts('stale')).toEqual(await rowTexts('via_rest'));
+    expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions + 1);
+    expect(readRows().slice(reads).map((r) => r.request['offset'] ?? '0')).toEqual(['0', '0', '0', '0']);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [again.runId]);
+    expect(audit.sync_metadata.restartedLoad).toEqual({ reason: 'sourceExpired' });
   });
 
   it('PERMISSION_DENIED on the session: the read takes the REST pages, says why once in the log, and the audit row says rest', async () => {

@@ -30,7 +30,7 @@ export interface StartedRun {
   /** The last successful run (its watermark, target rows and source inputs). */
   previous: { id: number; metadata: RunMetadata } | null;
   /** Why a checkpointed load was started again, when it was. */
-  restartedLoad: { reason: 'paramsChanged' } | { reason: 'stagedRows'; staged: number | null; checkpointRows: number } | null;
+  restartedLoad: { reason: 'paramsChanged' } | { reason: 'sourceExpired' } | { reason: 'stagedRows'; staged: number | null; checkpointRows: number } | null;
   /** The staging table of this load, for the columns it holds. */
   staging(columns: string[]): StagedLoad;
 }
@@ -101,6 +101,9 @@ export async function startOrResume(run: Run, checkpoint: CheckpointRow | null):
     // position means something else now, the staged rows come from another read, and a key
     // set started halfway would delete rows wrongly. Start over.
     await startOver({ reason: 'paramsChanged' });
+  } else if (state?.source && 'pages' in reader && reader.pages.canResume?.(state.source, run.now()) === false) {
+    // What the read would continue (a Storage Read session) expired meanwhile: load again.
+    await startOver({ reason: 'sourceExpired' });
   }
   if (state) {
     // The staging table must hold exactly what the checkpoint says was staged (a staging

@@ -93,6 +93,12 @@ export interface PagedSource {
    * free). `unchanged: true` lets the engine end the run without a query.
    */
   inputsUnchanged?(request: OpenReadRequest, previous: unknown): Promise<{ unchanged: boolean }>;
+  /**
+   * Whether a read can still continue from `resume` at `now` (BigQuery: a Storage Read session
+   * lives 6 hours). False: the engine starts the load over before opening the read, as it does
+   * when the params changed. Absent: always.
+   */
+  canResume?(resume: ResumeState, now: Date): boolean;
 }
 
 /**

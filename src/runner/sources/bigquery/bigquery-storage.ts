@@ -46,6 +46,14 @@ export function storageParts(options: {
   };
 }
 
+/** A session closer than this to its expiry is not resumed: its streams would not outlive a page or two. */
+const SESSION_EXPIRY_MARGIN_MS = 5 * 60_000;
+
+/** Whether a Storage Read's session still has time to run at `now` (one without an expireTime is taken as alive: a stream says when it is not). */
+export function storageSessionLives(resume: BigQueryStorageResumeState, now: Date): boolean {
+  return resume.expireTime === null || Date.parse(resume.expireTime) - now.getTime() > SESSION_EXPIRY_MARGIN_MS;
+}
+
 /** Whether a new read of a table with this readApi should start its job for the Storage Read API (no rows in its first REST answer). */
 export function wantsStorage(parts: StorageParts, readApi: ReadApi | undefined): boolean {
   return readApi !== 'rest' && parts.settings !== null;

@@ -29,7 +29,7 @@ import { createCaller, throwIfAborted, type BigQueryRetrySettings } from './bigq
 import { billedUpperBound, createDryRuns, sameInputs, type BigQueryInputs, type DryRuns } from './bigquery-inputs.ts';
 import { createJobRunner, type BigQueryJobRecord, type JobRunner } from './bigquery-jobs.ts';
 import { pagedRead, parseResumeState, type PagedReadRequest } from './bigquery-read.ts';
-import { isStorageResume, readFinishedJob, resumeStorageRead, storageParts, wantsStorage, type ReadAfterJob, type ReadApi, type StorageParts } from './bigquery-storage.ts';
+import { isStorageResume, storageSessionLives, readFinishedJob, resumeStorageRead, storageParts, wantsStorage, type ReadAfterJob, type ReadApi, type StorageParts } from './bigquery-storage.ts';
 import type { BigQueryStorageSettings } from './bigquery-storage-session.ts';
 import type { WireQueryResults } from './bigquery-types.ts';
 import type { ReadOptions } from './bigquery-wire-rows.ts';
@@ -197,6 +197,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     async estimateBytes(request) {
       return billedUpperBound(await parts.dryRuns.dryRun(request));
     },
+    canResume: (resume, now) => !isStorageResume(resume) || storageSessionLives(resume, now),
     async inputsUnchanged(request, previous) {
       if (request.source.skipWhenUnchanged === false) return { unchanged: false };
       const inputs = await parts.dryRuns.inputsOf(request);
