@@ -248,7 +248,7 @@ export interface BigQueryTestServer {
    * ('projects/p/datasets/d/tables/t', from the job's configuration.query.destinationTable):
    * give it to the Storage Read test server (`resultTables`) to serve jobs' results as Arrow.
    */
-  resultTable(table: string): { fields: readonly FieldSpec[]; rows: RowSource } | undefined;
+  resultTable(table: string): { fields: readonly FieldSpec[]; rows: RowSource; origin: object } | undefined;
   /** Options for `new BigQuery(...)`: projectId, apiEndpoint and retries in milliseconds. */
   clientOptions(): {
     projectId: string;

@@ -488,7 +488,7 @@ export async function startBigQueryTestServer(
     onJobCreated: (listener) => jobs.onCreated(listener),
     resultTable(table) {
       const job = jobs.byDestination(table);
-      return job ? { fields: job.fixture!.schema, rows: { count: job.fixture!.count, at: job.fixture!.at } } : undefined;
+      return job ? { fields: job.fixture!.schema, rows: { count: job.fixture!.count, at: job.fixture!.at }, origin: job.fixture!.origin } : undefined;
     },
     clientOptions: () => ({ projectId, apiEndpoint: url, retryOptions: FAST_RETRY_OPTIONS }),
     reset() {

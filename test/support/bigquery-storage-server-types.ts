@@ -23,6 +23,8 @@ export interface BigQueryStorageTestServerOptions {
 export interface StorageTable {
   fields: readonly FieldSpec[];
   rows: readonly Row[] | RowSource;
+  /** What the table's rows are rendered ahead under (prerender): the REST server's query fixture of a job's results. */
+  origin?: object;
 }
 
 /** What the server saw of one RPC and how it answered. */
@@ -41,6 +43,12 @@ export interface BigQueryStorageTestServer {
   readonly endpoint: string;
   /** Registers (or replaces) a table by its resource name, 'projects/p/datasets/d/tables/t'. */
   addTable(table: string, spec: StorageTable): void;
+  /**
+   * Encodes the responses of `spec`'s rows ahead, as a session of `streamCount` streams read from
+   * their start would get them; every session on a table of this `origin` then sends these bytes
+   * instead of encoding as it goes (a bench measures the reader, not this server's encoder).
+   */
+  prerender(origin: object, spec: StorageTable, streamCount: number): { rows: number; bytes: number; ms: number };
   /** The next ReadRows of the stream at `streamIndex` (of any session) fails with `code` once it has sent the stream's first `rows` rows. */
   failStreamAfter(streamIndex: number, rows: number, code?: grpc.status): void;
   /**

@@ -47,9 +47,16 @@ export * from './bigquery-storage-server-types.ts';
 
 const SESSION_LIFETIME_MS = 6 * 60 * 60 * 1000;
 
-interface Session { name: string; expireAt: number; table: ArrowTable; streams: Stream[] }
+interface Session {
+  name: string;
+  expireAt: number;
+  table: ArrowTable;
+  streams: Stream[];
+  /** Responses rendered ahead (prerender), by `${first row}:${end row}` of the table; absent: encoded as sent. */
+  rendered?: Map<string, Uint8Array> | undefined;
+}
 interface Stream { name: string; index: number; start: number; end: number; session: Session }
-interface RegisteredTable { fields: readonly FieldSpec[]; count: number; at: (i: number) => Row }
+interface RegisteredTable { fields: readonly FieldSpec[]; count: number; at: (i: number) => Row; origin?: object | undefined }
 
 /** Streams held once they have sent their first `rows` rows (pauseStreamsAfter). */
 class StreamPause {
@@ -94,6 +101,8 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
   const location = options.location ?? 'us';
   const now = options.now ?? Date.now;
   const tables = new Map<string, RegisteredTable>();
+  /** prerender(): each table's responses encoded ahead, by the table's `origin`. */
+  const rendered = new WeakMap<object, Map<string, Uint8Array>>();
   const streams = new Map<string, Stream>();
   const sessions: Session[] = [];
   const requests: StorageRequest[] = [];
@@ -122,6 +131,8 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     const { fields, at } = selectColumns(registered, wanted.readOptions?.selectedFields ?? []);
     const name = `projects/${project}/locations/${location}/sessions/${randomId()}`;
     const session: Session = { name, expireAt: now() + SESSION_LIFETIME_MS, table: new ArrowTable(fields, at), streams: [] };
+    // Rendered responses hold every column: a session that selects some encodes its own.
+    if (!wanted.readOptions?.selectedFields?.length && registered.origin) session.rendered = rendered.get(registered.origin);
     const count = Math.min(maxStreams || defaultStreamCount, 1000, registered.count);
     for (let index = 0; index < count; index++) {
       const stream: Stream = { name: `${name}/streams/${randomId()}`, index, session, ...share(registered.count, count, index) };
@@ -182,7 +193,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
       const end = Math.min(at + rowsPerResponse, fault ? fault.rows : total, pauseAt, total);
       if (end === at && fault) break;
       const response: Record<string, unknown> = {
-        arrowRecordBatch: { serializedRecordBatch: stream.session.table.serializeRows(stream.start + at, stream.start + end), rowCount: String(end - at) },
+        arrowRecordBatch: { serializedRecordBatch: serialized(stream.session, stream.start + at, stream.start + end), rowCount: String(end - at) },
         rowCount: String(end - at),
         stats: { progress: { atResponseStart: at / total, atResponseEnd: end / total } },
       };
@@ -238,6 +249,23 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     addTable(table, spec) {
       tables.set(table, registeredTable(spec));
     },
+    prerender(origin, spec, streamCount) {
+      const started = performance.now();
+      const table = new ArrowTable(spec.fields, registeredTable(spec).at);
+      const count = isRowList(spec.rows) ? spec.rows.length : spec.rows.count;
+      const responses = new Map<string, Uint8Array>();
+      let bytes = 0;
+      for (let index = 0; index < Math.min(streamCount, count); index++) {
+        const { start, end } = share(count, Math.min(streamCount, count), index);
+        for (let at = start; at < end; at += rowsPerResponse) {
+          const batch = table.serializeRows(at, Math.min(at + rowsPerResponse, end));
+          responses.set(`${at}:${Math.min(at + rowsPerResponse, end)}`, batch);
+          bytes += batch.length;
+        }
+      }
+      rendered.set(origin, responses);
+      return { rows: count, bytes, ms: performance.now() - started };
+    },
     failStreamAfter(streamIndex, rows, code = grpc.status.UNAVAILABLE) {
       streamFaults.push({ streamIndex, rows, code });
     },
@@ -276,7 +304,12 @@ interface ReadRowsRequest { readStream?: string; offset?: string }
 function registeredTable(spec: StorageTable): RegisteredTable {
   const rows = spec.rows;
   const source: RowSource = isRowList(rows) ? { count: rows.length, at: (i) => rows[i]! } : rows;
-  return { fields: spec.fields, count: source.count, at: (i) => source.at(i) };
+  return { fields: spec.fields, count: source.count, at: (i) => source.at(i), origin: spec.origin };
+}
+
+/** A response's record batch: rendered ahead when prerender() rendered this range, else encoded now. */
+function serialized(session: Session, start: number, end: number): Uint8Array {
+  return session.rendered?.get(`${start}:${end}`) ?? session.table.serializeRows(start, end);
 }
 
 // Arrays have an `at` method too, so a RowSource is told apart by not being an array.
