@@ -16,7 +16,7 @@ import type { SessionLimits } from '../../database/connection.ts';
 import { bigqueryKind } from './bigquery/kind.ts';
 import { postgresKind } from './postgres/kind.ts';
 import type { ReaderContext, TableReader } from './source.ts';
-import type { ProcessEnvironment, SourceKind } from './source-kind.ts';
+import type { ProcessEnvironment, SharedParts, SourceKind } from './source-kind.ts';
 import { sqlKind } from './sql/kind.ts';
 
 const SOURCE_KINDS = [
@@ -93,8 +93,12 @@ export function createSources(environment: SourceEnvironment): Sources {
   };
 }
 
-/** The sources of the service from its configuration: each kind's part made from its settings; `targetUrl` the target database. */
-export function sourcesFromConfig(config: SourceSettings & { database: { sessionLimits: SessionLimits } }, targetUrl: string): Sources {
-  const parts = [...byType.values()].map((kind) => kind.environment(config));
+/**
+ * The sources of the service from its configuration: each kind's part made from its settings
+ * and the shared parts (the decode pool, which the caller closes on shutdown); `targetUrl` the
+ * target database.
+ */
+export function sourcesFromConfig(config: SourceSettings & { database: { sessionLimits: SessionLimits } }, targetUrl: string, shared: SharedParts): Sources {
+  const parts = [...byType.values()].map((kind) => kind.environment(config, shared));
   return createSources(Object.assign({ targetUrl, sessionLimits: config.database.sessionLimits }, ...parts) as SourceEnvironment);
 }

@@ -3,6 +3,7 @@
 // a kind is a field here, so that nothing outside sources/ has to name one.
 import type { z } from 'zod';
 import type { SessionLimits } from '../../database/connection.ts';
+import type { DecodePool } from './decode/decode-pool.ts';
 import type { ReaderContext, TableReader } from './source.ts';
 
 /** What the readers of every kind share in a process, whatever the kind. */
@@ -11,6 +12,12 @@ export interface ProcessEnvironment {
   targetUrl: string;
   /** Set on each session a source opens to a PostgreSQL database, over its role's defaults (a role's statement_timeout must not cut a long read). */
   sessionLimits?: SessionLimits;
+}
+
+/** What the kinds' parts of a process share, made once by the composition root. */
+export interface SharedParts {
+  /** The process's decode worker pool (decode/): where pages become COPY text. */
+  decodePool?: DecodePool;
 }
 
 /**
@@ -34,8 +41,8 @@ export interface SourceKind<P extends KindParams = KindParams, E extends z.ZodTy
    * cap, a NUL replacement). A load resumed under other such params would mix two reads.
    */
   readIdentity(params: z.output<P>): unknown;
-  /** The kind's part of the process's environment, made once from its settings (e.g. the BigQuery client). */
-  environment(settings: z.output<E>): R;
+  /** The kind's part of the process's environment, made once from its settings (e.g. the BigQuery client) and the parts every kind shares. */
+  environment(settings: z.output<E>, shared: SharedParts): R;
   /** The readers of this kind in a process: the reader of one table's source, made per refresh. */
   readers(environment: ProcessEnvironment & R): (params: z.output<P>, table: ReaderContext) => TableReader;
 }

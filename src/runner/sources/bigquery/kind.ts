@@ -37,7 +37,9 @@ export const bigqueryKind = defineSourceKind({
   canEstimateBytes: true,
   incrementalNeedsCursor: true,
   readIdentity: (p) => ({ type: p.type, query: p.query, params: p.params, location: p.location ?? null }),
-  environment: (settings): { bigquery?: BigQuerySource } => ({ bigquery: settings.bigquery ? createBigQuerySource(settings.bigquery) : undefined }),
+  environment: (settings, { decodePool }): { bigquery?: BigQuerySource } => ({
+    bigquery: settings.bigquery ? createBigQuerySource({ ...settings.bigquery, ...(decodePool ? { decodePool } : {}) }) : undefined,
+  }),
   readers: ({ bigquery }) => () => {
     if (!bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
     return { pages: bigquery };
