@@ -63,7 +63,7 @@ export interface DecodePoolOptions {
 }
 
 /** Threads of a pool by default: one per core the main thread does not need. */
-export function defaultDecodeThreads(): number {
+function defaultDecodeThreads(): number {
   return Math.max(1, os.availableParallelism() - 1);
 }
 
@@ -92,115 +92,128 @@ const MAX_FAILED_STARTS = 3;
 
 /** A pool of `threads` decode workers (see the top of this file). */
 export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
-  const size = Math.max(1, Math.floor(options.threads ?? defaultDecodeThreads()));
-  const buffers = new CopyBuffers(size + 2);
-  const slots: Slot[] = [];
-  const queue: Pending[] = [];
-  let closing = false;
-  let broken: Error | null = null;
-  let failedStarts = 0;
-  const done = { tasks: 0, cpuMs: 0, gcMs: 0 };
+  return new ThreadPool(Math.max(1, Math.floor(options.threads ?? defaultDecodeThreads())));
+}
 
-  const settleReply = (slot: Slot, reply: TaskReply): void => {
+/** The worker pool: a fixed set of threads, one task each at a time, a FIFO queue of the rest. */
+class ThreadPool implements DecodePool {
+  private readonly buffers: CopyBuffers;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private closing = false;
+  private broken: Error | null = null;
+  private failedStarts = 0;
+  /** Tasks done, and the CPU and GC time of workers that are gone. */
+  private readonly done = { tasks: 0, cpuMs: 0, gcMs: 0 };
+
+  constructor(readonly threads: number) {
+    this.buffers = new CopyBuffers(threads + 2);
+    for (let i = 0; i < threads; i++) this.spawn();
+  }
+
+  run<K extends DecodeTaskKind>(kind: K, bytes: Buffer, options: TaskOptions<K>, signal?: AbortSignal): Promise<Decoded<K>> {
+    if (this.closing) return Promise.reject(new Error('the decode pool is closed'));
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      signal?.throwIfAborted();
+      const moved = ownArrayBuffer(bytes) ? bytes : new Uint8Array(bytes);
+      const out = this.buffers.take();
+      const task: Pending = {
+        request: { kind, bytes: moved, options, out },
+        transfer: [moved.buffer as ArrayBuffer, ...(out ? [out] : [])],
+        abandoned: false,
+        resolve: (reply) => resolve(decoded<K>(reply, this.buffers)),
+        reject,
+      };
+      signal?.addEventListener('abort', () => {
+        task.abandoned = true;
+        const queued = this.queue.indexOf(task);
+        if (queued >= 0) {
+          this.queue.splice(queued, 1);
+          if (out) this.buffers.give(out);
+        }
+        reject(signal.reason);
+      }, { once: true });
+      this.queue.push(task);
+      this.dispatch();
+    });
+  }
+
+  usage(): DecodeUsage {
+    const live = (f: 'cpuMs' | 'gcMs') => this.slots.reduce((n, s) => n + s[f], 0);
+    return { threads: this.threads, tasks: this.done.tasks, cpuMs: this.done.cpuMs + live('cpuMs'), gcMs: this.done.gcMs + live('gcMs'), buffers: this.buffers.held() };
+  }
+
+  workers(): readonly Worker[] {
+    return this.slots.map((s) => s.worker);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.queue.splice(0)) t.reject(new Error('the decode pool was closed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  /** A new worker in a new slot; unref'd while idle, so that an idle pool never keeps the process alive. */
+  private spawn(): void {
+    const worker = new Worker(WORKER_ENTRY, { execArgv: [], name: 'sqp-refresh decode' });
+    const slot: Slot = { worker, task: null, cpuMs: 0, gcMs: 0 };
+    worker.on('message', (reply: TaskReply) => this.settle(slot, reply));
+    worker.on('error', (error) => (slot.error = error));
+    worker.on('exit', (code) => this.exited(slot, code));
+    worker.unref();
+    this.slots.push(slot);
+  }
+
+  /** Hands queued tasks to idle workers. */
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.task) continue;
+      const task = this.queue.shift()!;
+      slot.task = task;
+      slot.worker.ref();
+      slot.worker.postMessage(task.request, task.transfer);
+    }
+  }
+
+  /** A worker's reply: its task settles (or, abandoned, its buffers go straight back), the next one starts. */
+  private settle(slot: Slot, reply: TaskReply): void {
     const task = slot.task;
     if (!task) return; // not an answer to a task of ours
     slot.task = null;
     slot.cpuMs = reply.cpuMs;
     slot.gcMs = reply.gcMs;
-    failedStarts = 0;
-    done.tasks++;
-    if (reply.spare) buffers.give(reply.spare);
+    this.failedStarts = 0;
+    this.done.tasks++;
+    if (reply.spare) this.buffers.give(reply.spare);
     if (task.abandoned) {
-      if (reply.ok && reply.text) buffers.give(reply.text.buffer as ArrayBuffer);
+      if (reply.ok && reply.text) this.buffers.give(reply.text.buffer as ArrayBuffer);
     } else if (reply.ok) task.resolve(reply);
     else task.reject(Object.assign(new Error(reply.error.message), reply.error.props, { name: reply.error.name, stack: reply.error.stack }));
     slot.worker.unref();
-    dispatch();
-  };
+    this.dispatch();
+  }
 
-  const spawn = (): void => {
-    const worker = new Worker(WORKER_ENTRY, { execArgv: [], name: 'sqp-refresh decode' });
-    const slot: Slot = { worker, task: null, cpuMs: 0, gcMs: 0 };
-    worker.on('message', (reply: TaskReply) => settleReply(slot, reply));
-    worker.on('error', (error) => (slot.error = error));
-    worker.on('exit', (code) => {
-      slots.splice(slots.indexOf(slot), 1);
-      done.cpuMs += slot.cpuMs;
-      done.gcMs += slot.gcMs;
-      const task = slot.task;
-      if (task) {
-        if (closing) task.reject(new Error('the decode pool was closed'));
-        else task.reject(new DecodeWorkerLost(`a decode worker stopped (exit code ${code}${slot.error ? `: ${slot.error.message}` : ''}) while converting a ${task.request.kind}; it is replaced`));
-      }
-      if (closing) return;
-      if (++failedStarts >= MAX_FAILED_STARTS) {
-        broken = new Error(`decode workers cannot run: ${slot.error?.message ?? `exit code ${code}`}`);
-        for (const t of queue.splice(0)) t.reject(broken);
-        return;
-      }
-      spawn();
-      dispatch();
-    });
-    worker.unref();
-    slots.push(slot);
-  };
-  for (let i = 0; i < size; i++) spawn();
-
-  const dispatch = (): void => {
-    for (const slot of slots) {
-      if (queue.length === 0) return;
-      if (slot.task) continue;
-      const task = queue.shift()!;
-      slot.task = task;
-      slot.worker.ref();
-      slot.worker.postMessage(task.request, task.transfer);
+  /** A worker ended: its task fails (retryably), and another takes its place unless workers cannot start at all. */
+  private exited(slot: Slot, code: number): void {
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    this.done.cpuMs += slot.cpuMs;
+    this.done.gcMs += slot.gcMs;
+    const task = slot.task;
+    if (task) {
+      const why = `exit code ${code}${slot.error ? `: ${slot.error.message}` : ''}`;
+      task.reject(this.closing ? new Error('the decode pool was closed') : new DecodeWorkerLost(`a decode worker stopped (${why}) while converting a ${task.request.kind}; it is replaced`));
     }
-  };
-
-  return {
-    threads: size,
-    run(kind, bytes, options, signal) {
-      if (closing) return Promise.reject(new Error('the decode pool is closed'));
-      if (broken) return Promise.reject(broken);
-      return new Promise((resolve, reject) => {
-        signal?.throwIfAborted();
-        const moved = ownArrayBuffer(bytes) ? bytes : new Uint8Array(bytes);
-        const out = buffers.take();
-        const transfer = [moved.buffer as ArrayBuffer, ...(out ? [out] : [])];
-        const task: Pending = {
-          request: { kind, bytes: moved, options, out },
-          transfer,
-          abandoned: false,
-          resolve: (reply) => resolve(decoded<typeof kind>(reply, buffers)),
-          reject,
-        };
-        signal?.addEventListener('abort', () => {
-          task.abandoned = true;
-          const queued = queue.indexOf(task);
-          if (queued >= 0) {
-            queue.splice(queued, 1);
-            if (out) buffers.give(out);
-          }
-          reject(signal.reason);
-        }, { once: true });
-        queue.push(task);
-        dispatch();
-      });
-    },
-    usage: () => ({
-      threads: size,
-      tasks: done.tasks,
-      cpuMs: done.cpuMs + slots.reduce((n, s) => n + s.cpuMs, 0),
-      gcMs: done.gcMs + slots.reduce((n, s) => n + s.gcMs, 0),
-      buffers: buffers.held(),
-    }),
-    workers: () => slots.map((s) => s.worker),
-    async close() {
-      closing = true;
-      for (const t of queue.splice(0)) t.reject(new Error('the decode pool was closed'));
-      await Promise.all(slots.map((s) => s.worker.terminate()));
-    },
-  };
+    if (this.closing) return;
+    if (++this.failedStarts >= MAX_FAILED_STARTS) {
+      this.broken = new Error(`decode workers cannot run: ${slot.error?.message ?? `exit code ${code}`}`);
+      for (const t of this.queue.splice(0)) t.reject(this.broken);
+      return;
+    }
+    this.spawn();
+    this.dispatch();
+  }
 }
 
 /** Whether `bytes` is the whole of an ArrayBuffer it may move (not a view into a larger one, nor Node's shared pool). */
