@@ -4,7 +4,7 @@
 // and its GC share. Targets (issue #26): the load ≥ 1.5× faster, GC < 10% of the engine's CPU.
 import type { RefreshRun } from './engine-runs.ts';
 import { threadNote } from './engine-runs.ts';
-import { fmtInt, fmtSeconds, type Figure } from './support.ts';
+import { fmtInt, fmtMb, fmtSeconds, type Figure } from './support.ts';
 
 /** Everything before the publish transaction's audit: the query, reading and decoding pages, COPY into the stage. */
 const loadMs = (run: RefreshRun) => run.wallMs - (run.audit?.publishMs ?? 0) - (run.audit?.auditMs ?? 0);
@@ -31,7 +31,7 @@ export function decodeFigures(rows: number, mainThread: RefreshRun, pooled: Refr
       value: Math.round(after),
       unit: 'ms',
       shown: `${fmtSeconds(after)} (${(after / floorCopyMs).toFixed(2)}× the floor's COPY into its stage)`,
-      note: `${threadNote(pooled)}; peak RSS ${Math.round(pooled.rssPeak / 1e6)} MB (a0: ${Math.round(mainThread.rssPeak / 1e6)} MB)`,
+      note: `${threadNote(pooled)}; peak RSS ${fmtMb(pooled.rssPeak)} (a0: ${fmtMb(mainThread.rssPeak)})`,
     },
     {
       id: 'a_rest_load_speedup',
