@@ -16,6 +16,7 @@ export interface TaskResult {
  */
 export type DecodeTask<O, R extends TaskResult> = (bytes: Buffer, options: O, out: Buffer | null) => R;
 
+/** Every task a decode worker runs, by the name the pool is asked for (the Storage Read API's Arrow batches join here). */
 export const DECODE_TASKS = {
   /** A jobs.getQueryResults answer as sent (gzip'd or not) → its rows as COPY text and the rest of the answer. */
   restPage: decodeResultsPage,
