@@ -44,9 +44,13 @@ async function auditRow(pool: pg.Pool, runId: number): Promise<AuditRow | null> 
   };
 }
 
-/** One refreshTable of sqp.asin_performance_data with these params, in a child process (bench/refresh-child.ts). */
-export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServer, pool: pg.Pool, params: unknown, label: string): Promise<RefreshRun> {
+/**
+ * One refreshTable of sqp.asin_performance_data with these params, in a child process
+ * (bench/refresh-child.ts); `decodeThreads` 0 decodes the pages on its main thread.
+ */
+export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServer, pool: pg.Pool, params: unknown, label: string, decodeThreads?: number): Promise<RefreshRun> {
   const args: ChildArgs = {
+    ...(decodeThreads === undefined ? {} : { decodeThreads }),
     databaseUrl: ctx.databaseUrl,
     bigqueryUrl: server.url,
     tableSchema: TARGET.schema,
@@ -68,7 +72,8 @@ export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServ
       `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}` +
       `, PostgreSQL CPU ${fmtSeconds(result.databaseCpuMs)}` +
       (result.machineCpu ? `, machine CPU busy ${fmtSeconds(result.machineCpu.busyMs)} (iowait ${fmtSeconds(result.machineCpu.iowaitMs)})` : '') +
-      (result.audit ? `; audit row's timings ${JSON.stringify(result.audit.timings)}` : ''),
+      (result.audit ? `; audit row's timings ${JSON.stringify(result.audit.timings)}` : '') +
+      `; ${threadNote(result)}`,
   );
   if (o.status !== 'success') ctx.log(`${label}: ${o.errorMessage ?? ''} ${JSON.stringify(o.errorDetails ?? {})}`);
   return result;
@@ -164,6 +169,16 @@ export async function targetWrites(pool: pg.Pool, table: string): Promise<{ afte
       return { tuples: stats.inserted + stats.updated + stats.deleted, stats, newRowVersions: c!.n };
     },
   };
+}
+
+/** The engine's CPU by thread and its GC time (refresh-child.ts ThreadFigures). */
+export function threadNote(run: ChildResult): string {
+  const t = run.threads;
+  const w = t.workers;
+  const gc = t.mainGcMs + (w?.gcMs ?? 0);
+  return `main thread CPU ${fmtSeconds(t.mainCpuMs)} (GC ${fmtSeconds(t.mainGcMs)})` +
+    (w ? `, ${w.threads} decode worker${w.threads === 1 ? '' : 's'} CPU ${fmtSeconds(w.cpuMs)} (GC ${fmtSeconds(w.gcMs)}, ${fmtInt(w.tasks)} pages)` : ', no decode workers') +
+    `, other threads (libuv, V8 helpers) ${fmtSeconds(Math.max(0, run.cpuMs - t.mainCpuMs - (w?.cpuMs ?? 0)))}; GC ${((100 * gc) / run.cpuMs).toFixed(1)}% of the engine's CPU`;
 }
 
 /** BENCH_CHILD_NODE_ARGS: extra node options for the refresh children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where the engine's time goes. */

@@ -4,9 +4,11 @@
 // (bench/engine.ts), so the RSS measured here is the engine's, not the fixture's.
 process.env.METADATA_SERVER_DETECTION = 'none';
 
+import { PerformanceObserver } from 'node:perf_hooks';
 import pg from 'pg';
 import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/engine/refresh-table.ts';
 import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
+import { createDecodePool, type DecodePool, type DecodeUsage } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { databaseProcessesCpu, kernelPeakRss, machineCpu, machineCpuSince, processesCpuSince, RESULT_MARKER, sampleRss, type MachineCpu } from './support.ts';
 
@@ -17,6 +19,18 @@ export interface ChildArgs {
   tableName: string;
   /** Set this query into custom_sync_params first (the parent sets the rest). */
   params: unknown;
+  /** Decode worker threads; 0: pages decoded on the main thread (the REST path without the pool); unset: the default pool. */
+  decodeThreads?: number;
+}
+
+/** Where the engine's CPU went, by thread, and its GC time (ms). */
+export interface ThreadFigures {
+  /** The main thread's CPU (process.threadCpuUsage): the engine, pg, the HTTP client. */
+  mainCpuMs: number;
+  /** GC pauses of the main thread (PerformanceObserver 'gc' durations). */
+  mainGcMs: number;
+  /** The decode workers': CPU, GC, tasks; null without a pool. */
+  workers: DecodeUsage | null;
 }
 
 export interface ChildResult {
@@ -39,6 +53,7 @@ export interface ChildResult {
   machineCpu: MachineCpu | null;
   /** CPU time of the PostgreSQL processes of the run's database during refreshTable (its backends, autovacuum), ms. */
   databaseCpuMs: number;
+  threads: ThreadFigures;
 }
 
 async function main(): Promise<void> {
@@ -55,7 +70,12 @@ async function main(): Promise<void> {
   const config = rows[0];
   if (!config) throw new Error(`no refresh_config row for ${args.tableSchema}.${args.tableName}`);
 
+  // The pool as the service makes it (one worker per spare core), started and warmed before the
+  // clock starts: a process starts its workers once, not per refresh.
+  const decodePool = args.decodeThreads === 0 ? null : createDecodePool(args.decodeThreads ? { threads: args.decodeThreads } : {});
+  if (decodePool) await warm(decodePool);
   const bigquery = createBigQuerySource({
+    ...(decodePool ? { decodePool } : {}),
     projectId: 'sqp-bench',
     apiEndpoint: args.bigqueryUrl,
     retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 },
@@ -79,6 +99,13 @@ async function main(): Promise<void> {
   }, 50);
   const rss = sampleRss(50);
   const cpu = process.cpuUsage();
+  const threadBefore = threadCpuMs();
+  const workersBefore = decodePool?.usage() ?? null;
+  let mainGcMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) mainGcMs += e.duration;
+  });
+  gc.observe({ entryTypes: ['gc'] });
   const machineBefore = machineCpu();
   const database = decodeURIComponent(new URL(args.databaseUrl).pathname.slice(1));
   const databaseBefore = databaseProcessesCpu(database);
@@ -89,6 +116,10 @@ async function main(): Promise<void> {
   });
   const wallMs = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);
+  const mainCpuMs = threadCpuMs() - threadBefore;
+  const workersAfter = decodePool?.usage() ?? null;
+  gc.disconnect();
+  await decodePool?.close();
   const machineUsed = machineCpuSince(machineBefore, machineCpu());
   const databaseCpuMs = processesCpuSince(databaseBefore, databaseProcessesCpu(database));
   const rssPeak = rss.stop();
@@ -107,8 +138,28 @@ async function main(): Promise<void> {
     cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
     machineCpu: machineUsed,
     databaseCpuMs,
+    threads: {
+      mainCpuMs,
+      mainGcMs,
+      workers: workersAfter && workersBefore
+        ? { ...workersAfter, tasks: workersAfter.tasks - workersBefore.tasks, cpuMs: workersAfter.cpuMs - workersBefore.cpuMs, gcMs: workersAfter.gcMs - workersBefore.gcMs }
+        : null,
+    },
   };
   process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
+}
+
+/** This thread's CPU time so far, ms (Node 23.9+). */
+function threadCpuMs(): number {
+  const u = (process as unknown as { threadCpuUsage(): NodeJS.CpuUsage }).threadCpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** One small task per worker, so that each has loaded its code before anything is timed. */
+async function warm(pool: DecodePool): Promise<void> {
+  const page = () => Buffer.from('{"jobComplete":true,"schema":{"fields":[{"name":"a","type":"STRING"}]},"rows":[{"f":[{"v":"x"}]}]}');
+  const tasks = Array.from({ length: pool.threads }, () => pool.run('restPage', page(), { encoding: undefined, fields: [], read: { firstRow: 0 } }));
+  for (const d of await Promise.all(tasks)) d.release();
 }
 
 main().then(

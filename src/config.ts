@@ -63,6 +63,7 @@ const EnvSchema = z.object({
   RUNNER_SCHEDULE: cronPattern.default('* * * * *'),
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
+  DECODE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   RUNNER_ENABLED: bool.default(true),
   DEMO_WEEKS: z.coerce.number().int().min(1).max(520).default(52),
   RUNNER_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(3),
@@ -110,6 +111,8 @@ interface ServiceConfig {
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
   runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
+  /** Worker threads that turn source pages into COPY text (sources/decode/); undefined: one per spare core. */
+  decodeThreads: number | undefined;
   /** Size of the generated demo source (report weeks), used when BigQuery is not set up. */
   demo: { weeks: number };
   /** The event log (subscriptions' replay): how long it keeps events. */
@@ -174,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       // A retryable failure (lost connection, timeout, transient BigQuery error) waits base × 2^(n-1), at most max, n < attempts.
       retry: { maxAttempts: e.RUNNER_RETRY_MAX_ATTEMPTS, baseDelayMs: e.RUNNER_RETRY_BASE_SECONDS * 1000, maxDelayMs: e.RUNNER_RETRY_MAX_SECONDS * 1000 },
     },
+    decodeThreads: e.DECODE_THREADS,
     demo: { weeks: e.DEMO_WEEKS },
     events: { retentionHours: e.EVENT_RETENTION_HOURS },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,

@@ -5,7 +5,8 @@ import { migrate } from './migrate.ts';
 import { createProgressBar } from './progress-bar.ts';
 import { refreshTable, RefreshBusyError } from './runner/engine/refresh-table.ts';
 import { selectConfig } from './runner/scheduler/sql.ts';
-import { sourcesFromConfig } from './runner/sources/registry.ts';
+import { createDecodePool } from './runner/sources/decode/decode-pool.ts';
+import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { openDatabase, type Database } from './db.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
 import { resolveDatabase } from './service.ts';
@@ -13,16 +14,19 @@ import { resolveDatabase } from './service.ts';
 /**
  * A command that runs refreshes in its own process (`run`, `backfill`): the database (DATABASE_URL
  * or the embedded one), migrated and with the default source prepared, given to `fn` as the
- * session pool (a run holds its table's lock on a session) and the session URL; closed after.
+ * session pool (a run holds its table's lock on a session) and the process's sources (with
+ * their decode workers); closed after.
  */
-export async function withRunDatabase(config: Config, logger: Logger, max: number, fn: (session: Database['session'], sessionUrl: string) => Promise<number>): Promise<number> {
+export async function withRunDatabase(config: Config, logger: Logger, max: number, fn: (session: Database['session'], sources: Sources) => Promise<number>): Promise<number> {
   const { url, sessionUrl, embedded } = await resolveDatabase(config, logger);
   const database = openDatabase(url, { max, directUrl: sessionUrl, sessionLimits: config.database.sessionLimits });
+  const decodePool = createDecodePool({ threads: config.decodeThreads });
   try {
     await migrate(sessionUrl, { sessionLimits: config.database.sessionLimits });
     await prepareDefaultSource(config, database.session, logger);
-    return await fn(database.session, sessionUrl);
+    return await fn(database.session, sourcesFromConfig(config, sessionUrl, { logger, decodePool }));
   } finally {
+    await decodePool.close();
     await database.close();
     await embedded?.stop();
   }
@@ -30,7 +34,7 @@ export async function withRunDatabase(config: Config, logger: Logger, max: numbe
 
 /** Refreshes one table and returns the process exit code. */
 export async function runOnce(config: Config, logger: Logger, schema: string, table: string): Promise<number> {
-  return withRunDatabase(config, logger, 3, async (session, sessionUrl) => {
+  return withRunDatabase(config, logger, 3, async (session, sources) => {
     const row = await selectConfig(session, schema, table);
     if (!row) {
       console.error(`${schema}.${table} is not registered in sqp.refresh_config`);
@@ -39,7 +43,7 @@ export async function runOnce(config: Config, logger: Logger, schema: string, ta
     const bar = createProgressBar();
     const result = await refreshTable(row, {
       pool: session,
-      sources: sourcesFromConfig(config, sessionUrl, { logger }),
+      sources,
       workerName: `${config.workerName} (cli)`,
       dailyByteBudget: config.dailyByteBudget,
       emit: (e) => bar.onEvent(e),

@@ -1,6 +1,6 @@
 // The composition root, as a sequence of named steps: (environment and logger, from the caller:
 // src/cli/start.ts) → ports → database (embedded when none is given; its URLs checked) →
-// migrations → pools → demo source → runtime and metrics → pub/sub (LISTEN, the event log's
+// migrations → pools → demo source → decode workers → runtime and metrics → pub/sub (LISTEN, the event log's
 // follower, writer and pruner) → runner → alert delivery → GraphQL server. Each step that opens something pushes its
 // closer on the stop stack; stop() closes them in reverse order and logs each step.
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { createDatabaseListener, type DatabaseListener } from './subscriptions/listener.ts';
 import { startEventLog, type EventLog } from './subscriptions/event-log-parts.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
+import { createDecodePool } from './runner/sources/decode/decode-pool.ts';
 import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { buildApp, type App } from './server.ts';
 import { createRefreshMetrics, type RefreshMetrics } from './http/metrics.ts';
@@ -107,7 +108,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // session pool or URL; the graph and the commands use the pool (see src/db.ts).
     await prepareDefaultSource(config, database.session, logger);
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-    const sources = sourcesFromConfig(config, sessionUrl, { logger });
+    // One decode pool for the process: every source's pages become COPY text on its threads.
+    const decodePool = createDecodePool({ threads: config.decodeThreads });
+    stack.push('decode workers', () => decodePool.close());
+    const sources = sourcesFromConfig(config, sessionUrl, { logger, decodePool });
     // What the graph, the probes and the metrics read of the running service (its runner below).
     const runtime = createRuntime({ bus, sources, dailyByteBudget: config.dailyByteBudget, retry: config.runner.retry });
     // Subscribed before the runner starts, so its first runs are counted too.

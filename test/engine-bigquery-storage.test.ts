@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.ts';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
 import { parseSyncParams } from '../src/runner/params/sync-params.ts';
+import { createDecodePool } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { startBigQueryStorageTestServer, type BigQueryStorageTestServer } from './support/bigquery-storage-server.ts';
@@ -17,6 +18,7 @@ import { loadConfig, registerTestTable, tableChecksum } from './support/refresh.
 
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 4);
+const decodePool = createDecodePool({ threads: 1 });
 let rest: BigQueryTestServer;
 let storage: BigQueryStorageTestServer;
 /** The service's log lines, as JSON. */
@@ -28,7 +30,8 @@ const COLUMNS = EVERY_TYPE_FIELDS.map((f) => f.name);
 
 function options(port = storage.port): RefreshOptions {
   const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void logged.push(JSON.parse(line)) });
-  const bigquery = testBigQuerySource(rest, { storage: { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }, logger });
+  // Batches convert on a real decode worker, as in the service.
+  const bigquery = testBigQuerySource(rest, { storage: { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }, logger, decodePool });
   return { pool, sources: createSources({ targetUrl: database.url, bigquery }) };
 }
 
@@ -62,6 +65,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
+  await decodePool.close();
   await storage?.close();
   await rest?.close();
   await pool.end();

@@ -2,9 +2,11 @@
 // client and the test server: RANGE<TIMESTAMP|DATE|DATETIME> (bounds as int64 µs under
 // useInt64Timestamp) and INTERVAL, a NUL in a STRING (fails naming column and row, or is
 // replaced when the params say so), any valid JSON (pretty-printed by a proxy), \u003c
-// escapes and pages capped by bytes.
+// escapes and pages capped by bytes. Pages are converted on a real decode worker thread, as in
+// the service.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { createDecodePool } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer, type FieldSpec } from './support/bigquery-server.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
@@ -12,6 +14,8 @@ import { loadConfig } from './support/refresh.ts';
 
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 4);
+const decodePool = createDecodePool({ threads: 1 });
+afterAll(() => decodePool.close());
 let server: BigQueryTestServer;
 /** The same answers pretty-printed (a proxy in between), pages capped at 2 KB. */
 let proxied: BigQueryTestServer;
@@ -42,7 +46,7 @@ const EXPECTED = `VALUES
 function options(bq: BigQueryTestServer): RefreshOptions {
   return {
     pool,
-    sources: createSources({ targetUrl: database.url, bigquery: testBigQuerySource(bq) }),
+    sources: createSources({ targetUrl: database.url, bigquery: testBigQuerySource(bq, { decodePool }) }),
   };
 }
 

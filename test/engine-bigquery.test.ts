@@ -1,8 +1,10 @@
 // The refresh engine end to end with the real BigQuery client against the local BigQuery
 // REST test server: exact types in the target, retries, a 400 that fails at once, resuming
 // after page k, the daily byte budget and maximumBytesBilled, a job that fails while running.
+// Pages are converted on a real decode worker thread, as in the service.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
+import { createDecodePool } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
@@ -10,6 +12,8 @@ import { loadConfig, tableChecksum } from './support/refresh.ts';
 
 const database = await createTestDatabase();
 const pool = openTestPool(database.url, 4);
+const decodePool = createDecodePool({ threads: 1 });
+afterAll(() => decodePool.close());
 let server: BigQueryTestServer;
 
 const QUERY = 'SELECT id, big, num, d, ts, s, b, f FROM `proj.ds.types`';
@@ -32,7 +36,7 @@ const rowAt = (i: number) => [
 function options(extra: Partial<RefreshOptions> = {}): RefreshOptions {
   return {
     pool,
-    sources: createSources({ targetUrl: database.url, bigquery: testBigQuerySource(server) }),
+    sources: createSources({ targetUrl: database.url, bigquery: testBigQuerySource(server, { decodePool }) }),
     ...extra,
   };
 }

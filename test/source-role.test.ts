@@ -161,7 +161,7 @@ describe('the demo default', () => {
     const config = loadServiceConfig({ DATABASE_URL: database.url, DEMO_WEEKS: '2' });
     expect(config.postgresSourceRole).toEqual({ name: 'sqp_refresh_source', explicit: false });
     await prepareDefaultSource(config, pool, createLogger({ level: 'silent', pretty: false }));
-    const sources = sourcesFromConfig(config, database.url);
+    const sources = sourcesFromConfig(config, database.url, {});
     for (const table of ['asin_performance_data', 'search_query_performance', 'daily_sqp_data', 'weekly_summary']) {
       const result = await refreshTable(await loadConfig(pool, table), { pool, sources });
       expect(result, table).toMatchObject({ status: 'success' });

@@ -5,7 +5,6 @@ import { loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { withRunDatabase } from '../run-once.ts';
 import { createRunner } from '../runner/scheduler/runner.ts';
-import { sourcesFromConfig } from '../runner/sources/registry.ts';
 import { readBackfill, type ChunkUnit } from '../runner/state/backfills.ts';
 import { EXIT, parseCommandArgs, UsageError, type Command } from './command.ts';
 
@@ -54,8 +53,7 @@ export const backfillCommand: Command = {
 };
 
 async function runBackfill(config: Config, logger: Logger, request: BackfillRequest): Promise<number> {
-  return withRunDatabase(config, logger, 4, async (session, sessionUrl) => {
-    const sources = sourcesFromConfig(config, sessionUrl, { logger });
+  return withRunDatabase(config, logger, 4, async (session, sources) => {
     const { backfill, plan } = await startBackfill({ pool: session, sources, dailyByteBudget: config.dailyByteBudget, requestedBy: 'cli' }, request).catch((error: Error) => {
       console.error(`${request.tableSchema}.${request.tableName}: ${error.message}`);
       return null;

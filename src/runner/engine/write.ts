@@ -98,7 +98,12 @@ async function writePages(run: Run, started: StartedRun, source: PagedSource, ta
     for await (const page of read.pages()) {
       run.sampleMemory();
       await run.begin();
-      const staged = await loader.stagePage(page);
+      let staged: number;
+      try {
+        staged = await loader.stagePage(page);
+      } finally {
+        page.release?.(); // its COPY text is with PostgreSQL now: the buffer may be reused
+      }
       await commitStagedPage(run, staged, page.resumeAfter, read.totalRows);
       run.progress(read.totalRows);
       if (!page.resumeAfter) break;

@@ -27,16 +27,24 @@ export function toCopyText(rows: readonly TextValue[][]): string {
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-/** Writes COPY text into a buffer that grows as needed (a source that writes COPY text straight from its wire format: bigquery-wire-rows.ts). */
+/**
+ * Writes COPY text into a buffer that grows as needed (a source that writes COPY text straight
+ * from its wire format: bigquery-wire-rows.ts). `given`: a reusable buffer (the decode pool's,
+ * sources/decode/copy-buffers.ts), written into when it holds `capacity`; otherwise a new one
+ * an eighth larger, so that the pool's buffers settle at the size of the pages. Every buffer
+ * it makes owns its whole ArrayBuffer (allocUnsafeSlow: never a slice of Node's shared pool),
+ * so that a worker can transfer it to another thread.
+ */
 export class CopyWriter {
   out: Buffer;
   at = 0;
-  constructor(capacity: number) {
-    this.out = Buffer.allocUnsafe(Math.max(1024, capacity));
+  constructor(capacity: number, given: Buffer | null = null) {
+    const wanted = Math.max(1024, capacity);
+    this.out = given && given.length >= wanted ? given : Buffer.allocUnsafeSlow(given ? wanted + (wanted >>> 3) : wanted);
   }
   ensure(n: number): void {
     if (this.at + n <= this.out.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.at + n));
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.out.length * 2, this.at + n));
     this.out.copy(bigger, 0, 0, this.at);
     this.out = bigger;
   }

@@ -4,7 +4,8 @@
 // capabilities and its readers — and the interface the engine reads them through (source.ts).
 // A new kind is one folder and one line in SOURCE_KINDS below; everything else (the params
 // union, the settings config.ts reads, the process's environment, the readers) is derived
-// from that list, and nothing outside sources/ names a kind.
+// from that list, and nothing outside sources/ names a kind. decode/ beside them is not a kind:
+// the worker threads that turn what a kind received into COPY text, shared by the kinds.
 //
 // What sources/ may import: params/ (the value types of params), engine/catalog.ts (identifier
 // quoting), engine/refresh-failures.ts (RefreshFailure, the classification of PostgreSQL
@@ -93,7 +94,11 @@ export function createSources(environment: SourceEnvironment): Sources {
   };
 }
 
-/** The sources of the service from its configuration: each kind's part made from its settings; `targetUrl` the target database. */
+/**
+ * The sources of the service from its configuration: each kind's part made from its settings
+ * and the shared parts (the decode pool, which the caller closes on shutdown); `targetUrl` the
+ * target database.
+ */
 export function sourcesFromConfig(config: SourceSettings & { database: { sessionLimits: SessionLimits } }, targetUrl: string, shared: SharedServices = {}): Sources {
   const parts = [...byType.values()].map((kind) => kind.environment(config, shared));
   return createSources(Object.assign({ targetUrl, sessionLimits: config.database.sessionLimits }, ...parts) as SourceEnvironment);

@@ -4,12 +4,15 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { SessionLimits } from '../../database/connection.ts';
+import type { DecodePool } from './decode/decode-pool.ts';
 import type { ReaderContext, TableReader } from './source.ts';
 
-/** What the process gives every kind when it makes its environment. */
+/** What the process gives every kind when it makes its environment, made once by the composition root. */
 export interface SharedServices {
   /** Where a source tells what an operator should know (the service's pino logger). */
   logger?: Logger | undefined;
+  /** The process's decode worker pool (decode/): where pages become COPY text. The caller closes it on shutdown. */
+  decodePool?: DecodePool;
 }
 
 /** What the readers of every kind share in a process, whatever the kind. */
@@ -41,7 +44,7 @@ export interface SourceKind<P extends KindParams = KindParams, E extends z.ZodTy
    * cap, a NUL replacement). A load resumed under other such params would mix two reads.
    */
   readIdentity(params: z.output<P>): unknown;
-  /** The kind's part of the process's environment, made once from its settings (e.g. the BigQuery client) and what the process shares with it. */
+  /** The kind's part of the process's environment, made once from its settings (e.g. the BigQuery client) and the parts every kind shares. */
   environment(settings: z.output<E>, shared: SharedServices): R;
   /** The readers of this kind in a process: the reader of one table's source, made per refresh. */
   readers(environment: ProcessEnvironment & R): (params: z.output<P>, table: ReaderContext) => TableReader;

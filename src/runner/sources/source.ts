@@ -21,6 +21,14 @@ export interface SourcePage {
    * last page. It is stored in the checkpoint in the same transaction as the page's rows.
    */
   resumeAfter: ResumeState | null;
+  /**
+   * Called by the engine once the page is staged (or when it stops without staging it): the
+   * source may reuse the memory of `copyText` then (BigQuery's pages are written into buffers
+   * of its decode pool, sources/decode/), so neither `copyText` nor `rows` may be read after.
+   * Optional both ways: a page without it holds nothing to give back, and a page never
+   * released is only garbage-collected instead of reused.
+   */
+  release?(): void;
 }
 
 /** Opaque, JSON-serialisable position of a source read (job id + page token, a key, …). */

@@ -154,6 +154,7 @@ function classify(err: unknown): Failure {
     type?: unknown;
     jobFailed?: unknown;
     cause?: { code?: unknown };
+    transient?: unknown;
   };
   const code = typeof e.code === 'number' || typeof e.code === 'string' ? e.code : undefined;
   const first = Array.isArray(e.errors) ? e.errors[0] : undefined;
@@ -173,6 +174,8 @@ function classify(err: unknown): Failure {
   if (typeof code === 'string' && CONNECTION_CODES.has(code)) retryable = true;
   if (causeCode !== undefined && CONNECTION_CODES.has(causeCode)) retryable = true;
   if (code === undefined && reason === undefined && (e.type === 'system' || CONNECTION_MESSAGE.test(message))) retryable = true;
+  // Says so itself: a decode worker that died while converting the answer (decode-pool.ts).
+  if (e.transient === true) retryable = true;
   // A 400 with a job-level reason reports the job's failure: the call itself cannot succeed.
   if (reason !== undefined && FINAL_REASONS.has(reason)) retryable = false;
 

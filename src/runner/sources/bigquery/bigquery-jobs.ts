@@ -18,6 +18,7 @@ import type { BigQuery, Job, JobMetadata, Query } from '@google-cloud/bigquery';
 import { SourceError } from '../source.ts';
 import { backoff, isJobNotFound, JOB_RETRY_REASONS, JobFailedError, sleep, type BigQueryRetrySettings, type Call, type CallContext } from './bigquery-calls.ts';
 import type { WireField } from './bigquery-types.ts';
+import type { DecodePool } from '../decode/decode-pool.ts';
 import { fetchQueryResults } from './bigquery-results.ts';
 import type { ResultsPage } from './bigquery-wire.ts';
 import type { ReadOptions } from './bigquery-wire-rows.ts';
@@ -46,6 +47,8 @@ export interface JobRunnerSettings {
   jobAttempts: number;
   poll: { initialDelayMs: number; maxDelayMs: number };
   queryResultsTimeoutMs?: number | undefined;
+  /** Where result pages become COPY text (the process's decode pool). */
+  decoder: DecodePool;
 }
 
 /** A query job whose first result page is in. */
@@ -199,8 +202,9 @@ async function readPage(
     // Not job.getQueryResults, which JSON.parse's and deep-copies every page (most of a
     // refresh's CPU and memory): the client's own authenticated, retrying request stream,
     // read as bytes (fetchQueryResults in bigquery-results.ts says how, and what it keeps).
-    const page = await s.call(ctx, (abandoned) => fetchQueryResults(s.bq, job, qs, fields, read, abandoned));
+    const page = await s.call(ctx, (abandoned) => fetchQueryResults(s.bq, job, qs, fields, read, s.decoder, abandoned));
     if (page.meta.jobComplete !== false) return page;
+    page.release();
     await sleep(delay, signal);
     delay = Math.min(s.poll.maxDelayMs, Math.max(1, delay * 2));
   }

@@ -57,7 +57,7 @@ export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPag
   const toPage = (page: ResultsPage): SourcePage => {
     if (page.meta.schema?.fields?.length) fields = page.meta.schema.fields;
     const token = page.meta.pageToken;
-    return sourcePage(page.copy, token ? { jobId, location, pageToken: token } : null);
+    return sourcePage(page.copy, token ? { jobId, location, pageToken: token } : null, page.release);
   };
   const fetchNext = async (pageToken: string): Promise<SourcePage> => {
     const page = await request.readPage(job, maxResults, pageToken, request.signal, fields, false, readOptions(rowsRead));
@@ -72,17 +72,25 @@ export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPag
     if (closed || !first) return;
     let page: SourcePage = toPage(first);
     first = null;
-    for (;;) {
-      const next = page.resumeAfter as BigQueryResumeState | null;
-      // Fetch the following page while the engine loads this one (it becomes COPY text as it
-      // arrives): BigQuery, the network, this process and PostgreSQL work at the same time.
-      // One page ahead at most, so memory stays bounded by two pages.
-      const pending = next && !closed ? fetchNext(next.pageToken) : null;
-      pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
-      yield page;
-      if (!pending || closed) return;
-      throwIfAborted(request.signal);
-      page = await pending;
+    let pending: Promise<SourcePage> | null = null;
+    try {
+      for (;;) {
+        const next = page.resumeAfter as BigQueryResumeState | null;
+        // Fetch the following page while the engine loads this one (a decode worker turns it
+        // into COPY text as the engine's COPY of this one runs): BigQuery, the network, the
+        // worker and PostgreSQL work at the same time. One page ahead at most, so memory stays
+        // bounded by two pages.
+        pending = next && !closed ? fetchNext(next.pageToken) : null;
+        pending?.catch(() => undefined); // awaited below; a consumer that stops early never sees it
+        yield page;
+        if (!pending || closed) return;
+        throwIfAborted(request.signal);
+        page = await pending;
+        pending = null;
+      }
+    } finally {
+      // A consumer that stopped early: the page fetched ahead is not wanted, its buffer goes back.
+      void pending?.then((p) => p.release?.(), () => undefined);
     }
   }
 
@@ -97,17 +105,26 @@ export function pagedRead<S extends SourceStats>(job: Job, firstPage: ResultsPag
   };
 }
 
-/** A page of the source: its rows as COPY text, and as arrays only if someone asks. */
-function sourcePage(copy: CopyRows | null, resumeAfter: BigQueryResumeState | null): SourcePage {
-  if (!copy || copy.rowCount === 0) return { rows: [], resumeAfter };
+/** A page of the source: its rows as COPY text, and as arrays only if someone asks (before `release`). */
+function sourcePage(copy: CopyRows | null, resumeAfter: BigQueryResumeState | null, release: (() => void) | undefined): SourcePage {
+  if (!copy || copy.rowCount === 0) {
+    release?.();
+    return { rows: [], resumeAfter };
+  }
   const copyText = copy.text;
   let rows: TextValue[][] | undefined;
+  let released = false;
   return {
     get rows() {
+      if (!rows && released) throw new Error('BigQuery source: the rows of a page were asked for after its release()');
       return (rows ??= parseCopyText(copyText));
     },
     copyText,
     resumeAfter,
+    release() {
+      released = true;
+      release?.();
+    },
   };
 }
 

@@ -1,13 +1,14 @@
 // Reading one jobs.getQueryResults answer over the client's own request stream, and what the
-// client would otherwise have done with it (status and error bodies, compression). The rows
-// are read by bigquery-wire.ts once the body is in, in one buffer.
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
+// client would otherwise have done with it (status and error bodies, compression). The body,
+// once in, goes to a decode worker as it came (bigquery-page.ts inflates it and
+// bigquery-wire.ts writes its rows as COPY text there).
 import type { BigQuery, Job } from '@google-cloud/bigquery';
 import { SourceError } from '../source.ts';
 import type { WireField } from './bigquery-types.ts';
-import { readResultsBody, type ResultsPage } from './bigquery-wire.ts';
-import { InvalidRowValue, type ReadOptions } from './bigquery-wire-rows.ts';
+import type { Decoded, DecodePool } from '../decode/decode-pool.ts';
+import { inflateSync, type PageDecodeOptions } from './bigquery-page.ts';
+import type { ResultsPage } from './bigquery-wire.ts';
+import type { InvalidRowValue, ReadOptions } from './bigquery-wire-rows.ts';
 
 /**
  * One jobs.getQueryResults answer, its rows as COPY text. It goes through the client's own
@@ -16,10 +17,12 @@ import { InvalidRowValue, type ReadOptions } from './bigquery-wire-rows.ts';
  * stream, so the body reaches us as it came. Through job.getQueryResults every ~8.6 MB page
  * was JSON.parse'd and then deep-copied by @google-cloud/common (extend(true) in
  * util.handleResp): 60% of a refresh's CPU and most of its memory (bigquery-wire.ts writes
- * the rows as COPY text instead, without a JavaScript object per value). What the client would have done with
- * the answer is done here: a non-2xx status or an `error` body becomes an error with the
- * API's code, reasons and message (as its ApiError), and a gzip answer (asked for: pages
- * are large) is inflated. `fields`: the schema of the pages before (a page may omit it).
+ * the rows as COPY text instead, without a JavaScript object per value, on a decode worker:
+ * `decoder`). What the client would have done with the answer is done here: a non-2xx status
+ * or an `error` body becomes an error with the API's code, reasons and message (as its
+ * ApiError), and a gzip answer (asked for: pages are large) is inflated. `fields`: the schema
+ * of the pages before (a page may omit it). The page's `release()` gives its text's buffer
+ * back to the decoder's pool once it is written.
  */
 export function fetchQueryResults(
   bq: BigQuery,
@@ -27,8 +30,9 @@ export function fetchQueryResults(
   qs: Record<string, string | number | boolean>,
   fields: readonly WireField[],
   read: ReadOptions,
+  decoder: DecodePool,
   abandoned: AbortSignal,
-): Promise<ResultsPage> {
+): Promise<ResultsPage & { release(): void }> {
   return new Promise((resolve, reject) => {
     // maxRetries 0: the client does not retry an HTTP answer (429, 5xx) of this stream — our
     // caller does (bigquery-calls.ts). On Node 22+ teeny-request 11 pipes a retried answer into
@@ -43,7 +47,7 @@ export function fetchQueryResults(
       body.clear();
     };
     abandoned.addEventListener('abort', onAbandoned, { once: true });
-    const settle = (error: unknown, value?: ResultsPage): void => {
+    const settle = (error: unknown, value?: ResultsPage & { release(): void }): void => {
       abandoned.removeEventListener('abort', onAbandoned);
       if (error) reject(error);
       else resolve(value!);
@@ -56,29 +60,49 @@ export function fetchQueryResults(
     stream.on('error', (err: unknown) => settle(err));
     stream.on('end', () => {
       if (abandoned.aborted) return;
-      inflate(body.take(), response?.headers?.['content-encoding'])
-        .then((raw) => {
-          const status = response?.statusCode ?? 0;
-          if (status < 200 || status > 299) return settle(apiError(status, response?.statusMessage, raw));
-          let page: ResultsPage;
-          try {
-            page = readResultsBody(raw, fields, read);
-          } catch (err) {
-            if (!(err instanceof InvalidRowValue)) throw err;
-            throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${err.message}`, {
-              reason: 'invalidValue',
-              retryable: false,
-              message: err.message,
-              jobId: job.id,
-              ...err.where,
-            });
-          }
-          if (page.meta.error) return settle(apiError(status, response?.statusMessage, raw));
-          settle(null, page);
-        })
-        .catch((err: unknown) => settle(err));
+      const status = response?.statusCode ?? 0;
+      const encoding = response?.headers?.['content-encoding'];
+      if (status < 200 || status > 299) {
+        // An error's body is small: inflated here.
+        let raw: Buffer;
+        try {
+          raw = inflateSync(body.take(), encoding);
+        } catch (err) {
+          return settle(err);
+        }
+        return settle(apiError(status, response?.statusMessage, raw));
+      }
+      decodePage(decoder, job, body.take(), { encoding, fields, read }, abandoned).then((page) => {
+        if (!page.meta.error) return settle(null, page);
+        page.release();
+        settle(apiErrorOf(status, response?.statusMessage, { error: page.meta.error }, JSON.stringify(page.meta.error)));
+      }, settle);
     });
   });
+}
+
+/**
+ * The answer's rows as COPY text, converted by a decode worker (bigquery-page.ts): this thread
+ * never parses a row. A value without PostgreSQL text fails the read for good, naming the
+ * column and row; a worker that died fails this page only (DecodeWorkerLost: the call is
+ * asked again, bigquery-calls.ts).
+ */
+async function decodePage(decoder: DecodePool, job: Job, bytes: Buffer, options: PageDecodeOptions, abandoned: AbortSignal): Promise<ResultsPage & { release(): void }> {
+  let d: Decoded<'restPage'>;
+  try {
+    d = await decoder.run('restPage', bytes, options, abandoned);
+  } catch (err) {
+    if (!(err instanceof Error) || err.name !== 'InvalidRowValue') throw err;
+    const where = (err as Partial<InvalidRowValue>).where ?? {};
+    throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${err.message}`, {
+      reason: 'invalidValue',
+      retryable: false,
+      message: err.message,
+      jobId: job.id,
+      ...where,
+    });
+  }
+  return { meta: d.meta, copy: d.hasRows ? { text: d.text, rowCount: d.rowCount } : null, bodyBytes: d.bodyBytes, release: d.release };
 }
 
 /**
@@ -120,29 +144,6 @@ class BodyBuffer {
   }
 }
 
-const inflateAsync = { gzip: promisify(zlib.unzip), br: promisify(zlib.brotliDecompress) };
-
-/** Largest page inflated in one piece (a gzip trailer claiming more is not believed). */
-const MAX_ONE_PIECE = 256 * 1024 * 1024;
-
-/** The body as sent, inflated if the server compressed it. */
-async function inflate(body: Buffer, encoding: string | undefined): Promise<Buffer> {
-  const e = encoding?.trim().toLowerCase();
-  if (!e || e === 'identity') return body;
-  if (e === 'gzip' || e === 'x-gzip') {
-    // BigQuery gzips every page for us (see the User-Agent in bigquery.ts). Inflated on libuv's
-    // thread pool, not on the event loop: this thread is busy turning the previous page into
-    // COPY text meanwhile (inflating on it cost ~0.7 µs a row, a sixth of the engine's CPU).
-    // The gzip trailer gives the inflated size: one output chunk of that size, not 16 KB
-    // chunks gathered and concatenated (two copies of a ~9 MB page at the peak).
-    const size = body.length >= 18 && body[0] === 0x1f && body[1] === 0x8b ? body.readUInt32LE(body.length - 4) : 0;
-    return inflateAsync.gzip(body, size > 0 && size <= MAX_ONE_PIECE ? { chunkSize: size + 64 } : {});
-  }
-  if (e === 'deflate') return inflateAsync.gzip(body);
-  if (e === 'br') return inflateAsync.br(body);
-  throw new Error(`BigQuery answered with an unknown content-encoding: ${encoding}`);
-}
-
 interface ApiErrorBody {
   code?: number;
   message?: string;
@@ -160,11 +161,16 @@ function apiError(status: number, statusMessage: string | undefined, body: Buffe
   } catch {
     // not JSON (a proxy's HTML page, say): the status says it all
   }
-  const e = parsed?.error && typeof parsed.error === 'object' ? parsed.error : null;
+  return apiErrorOf(status, statusMessage, parsed, body.toString('utf8', 0, Math.min(body.length, 500)));
+}
+
+/** The same of an answer already parsed; `text`: the start of the body, for a message when it has no `error`. */
+function apiErrorOf(status: number, statusMessage: string | undefined, parsed: { error?: unknown } | null, text: string): Error {
+  const e = parsed?.error && typeof parsed.error === 'object' ? (parsed.error as ApiErrorBody) : null;
   const messages = new Set<string>();
   if (e?.message) messages.add(e.message);
   for (const item of e?.errors ?? []) if (item?.message) messages.add(item.message);
-  if (!e) messages.add(statusMessage || body.toString('utf8', 0, Math.min(body.length, 500)) || `HTTP ${status}`);
+  if (!e) messages.add(statusMessage || text.slice(0, 500) || `HTTP ${status}`);
   let list = [...messages];
   if (list.length === 0) list = ['A failure occurred during this request.'];
   const message =

@@ -13,7 +13,7 @@ import { backoff, sleep, throwIfAborted, type BigQueryRetrySettings } from './bi
 import { ChunkQueue, type StreamChunk } from './bigquery-storage-queue.ts';
 import { GRPC, grpcFailure } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
-import { InvalidRowValue } from './bigquery-wire-rows.ts';
+import type { InvalidRowValue } from './bigquery-wire-rows.ts';
 
 /** One stream's position in a resume state: rows before `offset` are loaded; `done`: all of it. */
 export interface StorageStreamPosition {
@@ -164,17 +164,36 @@ async function readStream(reader: StreamReader, index: number, name: string, off
   for (let failures = 0; ; ) {
     const call = request.client.readRows({ readStream: name, offset }, NO_RESEND);
     reader.calls.add(call);
+    // Batches received and still converting (on a decode worker), queued in order as each is
+    // done. The next response is taken meanwhile: a stream that fails right after a response
+    // would otherwise drop it unconverted (the call's buffered responses go with its error), and
+    // the resume would read it again. `offset` counts the rows received.
+    let converting: Promise<void> = Promise.resolve();
+    let pending = 0;
     try {
-      for await (const response of call as AsyncIterable<ReadRowsAnswer>) {
-        schema ??= response.arrowSchema?.serializedSchema ?? null;
-        const batch = response.arrowRecordBatch?.serializedRecordBatch;
-        if (!batch || batch.length === 0) continue;
-        if (!schema) throw new Error(`BigQuery Storage Read: stream ${name} sent rows before its schema`);
-        const converted = await convertBatch(request, schema, batch, offset, name);
-        failures = 0;
-        offset += converted.rowCount;
-        await queue.put({ stream: index, rows: converted.rowCount, text: converted.text });
-        if (reader.isClosed()) return;
+      try {
+        for await (const response of call as AsyncIterable<ReadRowsAnswer>) {
+          schema ??= response.arrowSchema?.serializedSchema ?? null;
+          const batch = response.arrowRecordBatch?.serializedRecordBatch;
+          if (!batch || batch.length === 0) continue;
+          if (!schema) throw new Error(`BigQuery Storage Read: stream ${name} sent rows before its schema`);
+          const rows = Number(response.rowCount);
+          if (!Number.isSafeInteger(rows) || rows <= 0) throw new Error(`BigQuery Storage Read: stream ${name} sent a record batch without its row count`);
+          const done = convertBatch(request, schema, batch, offset, name);
+          done.catch(() => undefined); // awaited in order below
+          converting = converting.then(async () => {
+            const converted = await done;
+            await queue.put({ stream: index, rows: converted.rowCount, text: converted.text });
+            pending--;
+          });
+          failures = 0;
+          offset += rows;
+          // At most two batches of a stream ahead of the queue, which bounds memory by bytes.
+          if (++pending >= 2) await converting;
+          if (reader.isClosed()) return;
+        }
+      } finally {
+        await converting; // a conversion's failure (an invalid value) is the read's
       }
       await queue.put({ stream: index, rows: 0, text: null, end: true });
       return;
@@ -192,6 +211,8 @@ async function readStream(reader: StreamReader, index: number, name: string, off
 
 /** The parts of a ReadRowsResponse this reader uses. */
 interface ReadRowsAnswer {
+  /** Rows in the batch (int64: a string or a number as the client decodes it). */
+  rowCount?: string | number | null;
   arrowSchema?: { serializedSchema?: Uint8Array | null } | null;
   arrowRecordBatch?: { serializedRecordBatch?: Uint8Array | null } | null;
 }
@@ -201,13 +222,15 @@ async function convertBatch(request: StorageReadRequest, schema: Uint8Array, bat
   try {
     return await convert(schema, batch, { fields: request.state.fields, firstRow: offset, nulReplacement: request.nulReplacement });
   } catch (err) {
-    if (!(err instanceof InvalidRowValue)) throw err;
+    // By name: an error of a decode worker arrives as an Error with the task's name and fields.
+    if (!(err instanceof Error) || err.name !== 'InvalidRowValue') throw err;
+    const where = (err as Partial<InvalidRowValue>).where ?? {};
     throw new SourceError(`BigQuery Storage Read: cannot convert a result value of stream ${stream}: ${err.message}`, {
       reason: 'invalidValue',
       retryable: false,
       message: err.message,
       stream,
-      ...err.where,
+      ...where,
     });
   }
 }

@@ -6,6 +6,7 @@
 import type { Job, JobMetadata } from '@google-cloud/bigquery';
 import type { BigQueryReadClient } from '@google-cloud/bigquery-storage';
 import type { Logger } from 'pino';
+import type { DecodePool } from '../decode/decode-pool.ts';
 import type { ResumeState, SourceRead, SourceStats } from '../source.ts';
 import type { BigQueryRetrySettings } from './bigquery-calls.ts';
 import { storageRead, type BatchConverter, type BigQueryStorageResumeState } from './bigquery-storage-read.ts';
@@ -34,6 +35,8 @@ export function storageParts(options: {
   keyFilename?: string | undefined;
   retry: BigQueryRetrySettings;
   logger?: Logger | undefined;
+  /** Where record batches become COPY text (the REST pages' workers); unset: this thread. */
+  decodePool?: DecodePool | undefined;
 }): StorageParts {
   let client: BigQueryReadClient | undefined;
   const { storage } = options;
@@ -42,7 +45,20 @@ export function storageParts(options: {
     projectId: options.projectId,
     retry: options.retry,
     logger: options.logger,
+    convert: options.decodePool?.threads ? inPool(options.decodePool) : undefined,
     client: () => (client ??= createStorageClient(storage ?? {}, options.projectId, options.keyFilename)),
+  };
+}
+
+/**
+ * Record batches converted on the decode workers, so that conversion overlaps PostgreSQL's COPY
+ * of the page before. The text's buffer is the task's own (no pooled buffer to give back: the
+ * page gathers batches into one buffer anyway).
+ */
+function inPool(pool: DecodePool): BatchConverter {
+  return async (schema, batch, options) => {
+    const { text, rowCount } = await pool.run('arrowBatch', Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength), { ...options, schema });
+    return { text, rowCount };
   };
 }
 

@@ -64,10 +64,10 @@ export function withoutNul(text: string, column: string, pageRow: number, option
  * The `rows` array that starts at `start` of `body` as COPY text, values in `fields` order,
  * and the index just after the array. Values are exactly `toText(field, v)` of the parsed
  * wire value; throws on a value that has no PostgreSQL text (as `toText` does) or a row whose
- * cell count differs from the schema.
+ * cell count differs from the schema. `out`: a reusable buffer to write into (CopyWriter).
  */
-export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number, options: ReadOptions): CopyRows & { end: number } {
-  return new PageRows(fields, body, start, options).read(start);
+export function rowsToCopyText(fields: readonly WireField[], body: Buffer, start: number, options: ReadOptions, out: Buffer | null = null): CopyRows & { end: number } {
+  return new PageRows(fields, body, start, options, out).read(start);
 }
 
 /**
@@ -89,12 +89,13 @@ class PageRows {
     private readonly b: Buffer,
     start: number,
     private readonly options: ReadOptions,
+    out: Buffer | null,
   ) {
     this.plans = fields.map(planOf);
     this.width = fields.length;
     // COPY text is shorter than its JSON (no {"v":…} around each value): the rest of the body
     // is room enough; untouched capacity of a large allocation never becomes resident.
-    this.w = new CopyWriter(b.length - start);
+    this.w = new CopyWriter(b.length - start, out);
   }
 
   /** The rows array whose '[' is at `start`. */

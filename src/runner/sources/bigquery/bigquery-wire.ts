@@ -27,6 +27,8 @@ export interface ResultsPage {
   copy: CopyRows | null;
   /** Size of the answer as JSON (inflated), bytes: what the page held in memory. */
   bodyBytes?: number;
+  /** Gives the text's buffer back to the decode pool (bigquery-results.ts): once it is written, or not wanted. */
+  release?: () => void;
 }
 
 const NO_OPTIONS: ReadOptions = { firstRow: 0 };
@@ -35,12 +37,13 @@ const NO_OPTIONS: ReadOptions = { firstRow: 0 };
  * Reads a jobs.getQueryResults body: its rows straight to COPY text, typed by the answer's
  * own schema (`fieldsBefore`, the previous page's, when it has none), everything else with
  * JSON.parse. Throws InvalidRowValue for a value that has no PostgreSQL text, another Error
- * for a body that is not one JSON object.
+ * for a body that is not one JSON object. `out`: a reusable buffer for the COPY text, used
+ * when it is large enough (see CopyWriter).
  */
-export function readResultsBody(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions = NO_OPTIONS): ResultsPage {
+export function readResultsBody(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions = NO_OPTIONS, out: Buffer | null = null): ResultsPage {
   let page: ResultsPage;
   try {
-    page = readFast(body, fieldsBefore, options);
+    page = readFast(body, fieldsBefore, options, out);
   } catch (err) {
     if (!(err instanceof MalformedBody)) throw err;
     page = readReference(body, fieldsBefore, options);
@@ -76,14 +79,14 @@ function readReference(body: Buffer, fieldsBefore: readonly WireField[], options
 }
 
 /** The byte path (see the top of this file). Throws MalformedBody where it cannot follow the body. */
-function readFast(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions): ResultsPage {
+function readFast(body: Buffer, fieldsBefore: readonly WireField[], options: ReadOptions, out: Buffer | null): ResultsPage {
   const meta: ResultsPage['meta'] & Record<string, unknown> = {};
   let copy: CopyRows | null = null;
   /** The rows, when they came before the schema: converted once the schema is known. */
   let deferred: number | null = null;
   const convert = (fields: readonly WireField[], start: number): CopyRows & { end: number } => {
     try {
-      return rowsToCopyText(fields, body, start, options);
+      return rowsToCopyText(fields, body, start, options, out);
     } catch (err) {
       if (err instanceof MalformedBody || err instanceof InvalidRowValue) throw err;
       throw new InvalidRowValue(err instanceof Error ? err.message : String(err));

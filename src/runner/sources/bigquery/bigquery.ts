@@ -24,6 +24,8 @@
 //    page without rows there (job.getQueryResults with `timeoutMs` would make it an Error).
 import { BigQuery, type BigQueryOptions, type Job, type JobMetadata, type Query } from '@google-cloud/bigquery';
 import type { Logger } from 'pino';
+import type { DecodePool } from '../decode/decode-pool.ts';
+import { inThreadDecoder } from '../decode/in-thread.ts';
 import { SourceError, type OpenReadRequest, type PagedSource, type ResumeState, type SourceRead, type SourceStats } from '../source.ts';
 import { createCaller, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
 import { billedUpperBound, createDryRuns, sameInputs, type BigQueryInputs, type DryRuns } from './bigquery-inputs.ts';
@@ -90,6 +92,11 @@ export interface BigQuerySourceSettings {
   storage?: BigQueryStorageSettings | null;
   /** Where the source tells why a read did not take the Storage Read API. */
   logger?: Logger;
+  /**
+   * Where result pages become COPY text: the process's decode worker pool (made once by the
+   * composition root, sources/decode/). Unset: on the calling thread (tests of one source).
+   */
+  decodePool?: DecodePool;
 }
 
 /** What a table's `custom_sync_params.source` (type bigquery) contributes to a read. */
@@ -182,6 +189,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     jobAttempts: Math.max(1, Math.floor(settings.jobAttempts ?? DEFAULT_JOB_ATTEMPTS)),
     poll: { ...DEFAULT_POLL, ...settings.poll },
     queryResultsTimeoutMs: settings.queryResultsTimeoutMs,
+    decoder: settings.decodePool ?? inThreadDecoder(),
   });
   const query = (request: BigQueryOpenReadRequest) => queryOf(request, settings.location);
   const storage = storageParts({
@@ -190,6 +198,7 @@ export function createBigQuerySource(settings: BigQuerySourceSettings): BigQuery
     keyFilename: settings.keyFilename,
     retry,
     logger: settings.logger,
+    decodePool: settings.decodePool,
   });
   const parts: ReadParts = { bq, jobs, query, dryRuns: createDryRuns(bq, call, query), pageBytes: settings.pageBytes ?? DEFAULT_PAGE_BYTES, storage };
   return {

@@ -43,7 +43,9 @@ export const bigqueryKind = defineSourceKind({
   canEstimateBytes: true,
   incrementalNeedsCursor: true,
   readIdentity: (p) => ({ type: p.type, query: p.query, params: p.params, location: p.location ?? null }),
-  environment: (settings, { logger }): { bigquery?: BigQuerySource } => ({ bigquery: settings.bigquery ? createBigQuerySource({ ...settings.bigquery, ...(logger ? { logger } : {}) }) : undefined }),
+  environment: (settings, { logger, decodePool }): { bigquery?: BigQuerySource } => ({
+    bigquery: settings.bigquery ? createBigQuerySource({ ...settings.bigquery, ...(logger ? { logger } : {}), ...(decodePool ? { decodePool } : {}) }) : undefined,
+  }),
   readers: ({ bigquery }) => () => {
     if (!bigquery) throw new RefreshFailure('BigQuery is not configured (set BIGQUERY_PROJECT_ID)', { reason: 'bigqueryNotConfigured', retryable: false });
     return { pages: bigquery };

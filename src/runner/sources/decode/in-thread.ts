@@ -1,0 +1,34 @@
+// The decode pool's interface without threads: each task runs on the caller's thread, with the
+// same reusable buffers. For a source made without a pool (tests of one source, tools); the
+// service, its CLI commands and the bench pass the process's worker pool instead.
+import { CopyBuffers } from './copy-buffers.ts';
+import { decoded, type DecodePool } from './decode-pool.ts';
+import { DECODE_TASKS, type DecodeTask, type TaskResult } from './decode-tasks.ts';
+
+/** A DecodePool of no threads: `run` converts on this thread. */
+export function inThreadDecoder(): DecodePool {
+  const buffers = new CopyBuffers(2);
+  let tasks = 0;
+  return {
+    threads: 0,
+    async run(kind, bytes, options, signal) {
+      signal?.throwIfAborted();
+      const out = buffers.take();
+      const task = DECODE_TASKS[kind] as DecodeTask<unknown, TaskResult>;
+      let result: TaskResult;
+      try {
+        result = task(bytes, options, out ? Buffer.from(out) : null);
+      } catch (error) {
+        if (out) buffers.give(out);
+        throw error;
+      }
+      tasks++;
+      const { text, ...rest } = result;
+      if (out && text.buffer !== out) buffers.give(out);
+      return decoded<typeof kind>({ ok: true, text: text.length ? text : null, result: rest, spare: null, cpuMs: 0, gcMs: 0 }, buffers);
+    },
+    usage: () => ({ threads: 0, tasks, cpuMs: 0, gcMs: 0, buffers: buffers.held() }),
+    workers: () => [],
+    async close() {},
+  };
+}
