@@ -21,6 +21,8 @@ export interface AuditRow {
   /** Measuring the load in the publish transaction (its diff, quality: sync_metadata.auditMs); null when not reported. */
   auditMs: number | null;
   pages: number | null;
+  /** The BigQuery API the read took (sync_metadata.readApi: storage or rest). */
+  readApi: string | null;
   /** Every `…Ms` figure of sync_metadata, for the log. */
   timings: Record<string, number>;
 }
@@ -31,7 +33,7 @@ async function auditRow(pool: pg.Pool, runId: number): Promise<AuditRow | null> 
   const { rows: [row] } = await pool.query<Record<Exclude<keyof AuditRow, 'timings'>, string | null> & { metadata: Record<string, unknown> | null }>(
     `SELECT rows_processed AS "rowsProcessed", rows_inserted AS "rowsInserted", rows_updated AS "rowsUpdated", rows_deleted AS "rowsDeleted",
             execution_time_ms AS "executionTimeMs", sync_metadata->>'publishMs' AS "publishMs", sync_metadata->>'auditMs' AS "auditMs",
-            sync_metadata->>'pages' AS pages, sync_metadata AS metadata
+            sync_metadata->>'pages' AS pages, sync_metadata->>'readApi' AS "readApi", sync_metadata AS metadata
      FROM sqp.refresh_audit_log WHERE id = $1`,
     [runId],
   );
@@ -40,17 +42,25 @@ async function auditRow(pool: pg.Pool, runId: number): Promise<AuditRow | null> 
   const timings = Object.fromEntries(Object.entries(row.metadata ?? {}).filter(([k, v]) => k.endsWith('Ms') && typeof v === 'number')) as Record<string, number>;
   return {
     rowsProcessed: n(row.rowsProcessed) ?? 0, rowsInserted: n(row.rowsInserted) ?? 0, rowsUpdated: n(row.rowsUpdated) ?? 0, rowsDeleted: n(row.rowsDeleted) ?? 0,
-    executionTimeMs: n(row.executionTimeMs) ?? 0, publishMs: n(row.publishMs), auditMs: n(row.auditMs), pages: n(row.pages), timings,
+    executionTimeMs: n(row.executionTimeMs) ?? 0, publishMs: n(row.publishMs), auditMs: n(row.auditMs), pages: n(row.pages), readApi: row.readApi, timings,
   };
 }
 
 /**
  * One refreshTable of sqp.asin_performance_data with these params, in a child process
- * (bench/refresh-child.ts); `decodeThreads` 0 decodes the pages on its main thread.
+ * (bench/refresh-child.ts); `decodeThreads` 0 decodes the pages on its main thread; `storage`
+ * the Storage Read API test server, for a table whose params ask for it.
  */
-export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServer, pool: pg.Pool, params: unknown, label: string, decodeThreads?: number): Promise<RefreshRun> {
+export async function refreshInChild(
+  ctx: BenchContext,
+  server: BigQueryTestServer,
+  pool: pg.Pool,
+  params: unknown,
+  label: string,
+  options: Pick<ChildArgs, 'decodeThreads' | 'storage'> = {},
+): Promise<RefreshRun> {
   const args: ChildArgs = {
-    ...(decodeThreads === undefined ? {} : { decodeThreads }),
+    ...options,
     databaseUrl: ctx.databaseUrl,
     bigqueryUrl: server.url,
     tableSchema: TARGET.schema,
@@ -58,8 +68,8 @@ export async function refreshInChild(ctx: BenchContext, server: BigQueryTestServ
     params,
   };
   ctx.log(`${label}: refreshTable in a child process …`);
-  // This process does nothing but serve BigQuery pages while the child runs: its event-loop
-  // busy time is the time the test server spent producing them (BigQuery's part of (a)).
+  // This process does nothing but serve BigQuery pages (or Arrow batches) while the child runs:
+  // its event-loop busy time is the time the test servers spent producing them (BigQuery's part).
   const elu = performance.eventLoopUtilization();
   const child = await runChild<ChildResult>('refresh-child.ts', args, ['--expose-gc', ...childNodeArgs()]);
   const serverBusyMs = performance.eventLoopUtilization(elu).active;

@@ -4,10 +4,9 @@
 // and its GC share. Targets (issue #26): the load ≥ 1.5× faster, GC < 10% of the engine's CPU.
 import type { RefreshRun } from './engine-runs.ts';
 import { threadNote } from './engine-runs.ts';
+import { loadMs } from './engine-storage.ts';
 import { fmtInt, fmtMb, fmtSeconds, type Figure } from './support.ts';
 
-/** Everything before the publish transaction's audit: the query, reading and decoding pages, COPY into the stage. */
-const loadMs = (run: RefreshRun) => run.wallMs - (run.audit?.publishMs ?? 0) - (run.audit?.auditMs ?? 0);
 const gcShare = (run: RefreshRun) => (run.threads.mainGcMs + (run.threads.workers?.gcMs ?? 0)) / run.cpuMs;
 
 /** (a0) against (a): the load phase, the speed-up, the GC share. `floorCopyMs`: the floor's COPY into its stage. */

@@ -10,7 +10,10 @@
 //        (b') the same rows again into the copy holding them (the floor's no-change merge);
 //        version 2 of the rows into the copy holding version 1 (every row updated: the floor of (a2))
 //   (a0) refreshTable as (a) below, its pages decoded on the main thread (no decode pool)
+//   (a0) the same, its pages decoded on the engine's main thread (no decode workers)
 //   (a)  refreshTable: full refresh of the rows into the empty sqp.asin_performance_data
+//   (s)  (a) again into the emptied target, the results read through the Storage Read API
+//        (the Storage Read test server in this process, its Arrow batches encoded ahead)
 //   (a') the same refresh again: nothing changed, 0 tuples may be written
 //   (a2) a refresh to version 2 of the rows: every row updated
 //   (a'') a refresh through a BigQuery job failure; (c) per-row upserts on a 20k-row sample;
@@ -20,6 +23,9 @@
 // faster than (a0)'s and its GC < 10% of the engine's CPU. Publish time reported apart.
 import pg from 'pg';
 import { startBigQueryTestServer, type QueryFixture } from '../test/support/bigquery-server.ts';
+import type { RowSource } from '../test/support/bigquery-server-types.ts';
+import { startBigQueryStorageTestServer } from '../test/support/bigquery-storage-server.ts';
+import { storageFigures } from './engine-storage.ts';
 import { engineFigures, type EngineResults } from './engine-figures.ts';
 import { copyTextPages, perRowUpserts, plainCopy, settle, stageAndMerge } from './engine-floor.ts';
 import { jobFailureFigures, refreshInChild, targetWrites, type RefreshRun } from './engine-runs.ts';
@@ -51,6 +57,13 @@ const QUALITY = {
   freshnessDays: { max: 1_000_000, severity: 'warning' },
   sourceRowsZero: { max: 1, severity: 'warning' },
   deleteRatio: { max: 1, severity: 'warning' },
+};
+/** The Storage Read path's read session: streams (the source's default), and rows per ReadRows response (~330 KB of SQP rows; 8,192 measured the same). */
+const STORAGE_STREAMS = 4;
+const STORAGE_BATCH_ROWS = 1024;
+const storageParams = (rows: number) => {
+  const p = syncParams(rows, 1);
+  return { ...p, source: { ...p.source, readApi: 'storage' } };
 };
 const syncParams = (rows: number, version: SqpVersion) => ({
   source: { type: 'bigquery', query: sqpQuery(rows, version), skipWhenUnchanged: false },
@@ -100,6 +113,8 @@ export const engineBench: Bench = {
     const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: 2 });
     pool.on('error', () => undefined);
     const server = await startBigQueryTestServer({ projectId: 'sqp-bench' });
+    // The Storage Read API beside it: it serves the REST server's job results as Arrow.
+    const storage = await startBigQueryStorageTestServer({ rowsPerResponse: STORAGE_BATCH_ROWS, resultTables: (t) => server.resultTable(t) });
     try {
       const version = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v;
       ctx.log(`PostgreSQL ${version}; ${fmtInt(ROWS)} rows in pages of up to ${fmtInt(PAGE_SIZE)}`);
@@ -111,6 +126,10 @@ export const engineBench: Bench = {
         const fixture: QueryFixture = { schema: SQP_SCHEMA, rows: { count: rows, at: (i) => sqpRow(i, v) }, bytesProcessed: rows * 180 };
         server.addQuery(sqpQuery(rows, v), fixture);
         const stats = server.prerender(fixture);
+        if (rows === ROWS && v === 1) {
+          const arrow = storage.prerender(fixture, { fields: SQP_SCHEMA, rows: fixture.rows! as RowSource }, STORAGE_STREAMS);
+          ctx.log(`encoded ${fmtInt(arrow.rows)} rows of version 1 as Arrow record batches of ${fmtInt(STORAGE_BATCH_ROWS)} rows over ${STORAGE_STREAMS} streams: ${fmtMb(arrow.bytes)}, in ${fmtSeconds(arrow.ms)}`);
+        }
         ctx.log(`pre-rendered ${fmtInt(rows)} rows of version ${v}: ${fmtMb(stats.jsonBytes)} of JSON held as ${fmtMb(stats.storedBytes)}, in ${fmtSeconds(stats.ms)}`);
         prerender = { rows: prerender.rows + rows, storedBytes: prerender.storedBytes + stats.storedBytes, ms: prerender.ms + stats.ms };
       }
@@ -125,10 +144,14 @@ export const engineBench: Bench = {
       // (a0): (a) with its pages decoded on the main thread, the REST path without the decode
       // pool; then the target is emptied again for (a) itself.
       await settle(pool, TARGET);
-      const mainThread = await refreshInChild(ctx, server, pool, syncParams(ROWS, 1), '(a0) full refresh, pages decoded on the main thread', 0);
+      const mainThread = await refreshInChild(ctx, server, pool, syncParams(ROWS, 1), '(a0) full refresh, pages decoded on the main thread', { decodeThreads: 0 });
       await pool.query(`TRUNCATE ${TARGET}`);
       await settle(pool, TARGET);
       const full = await refreshInChild(ctx, server, pool, syncParams(ROWS, 1), '(a) full refresh into the empty target');
+      // (s): (a) again into the emptied target, its results read through the Storage Read API.
+      await pool.query(`TRUNCATE ${TARGET}`);
+      await settle(pool, TARGET);
+      const storageRun = await refreshInChild(ctx, server, pool, storageParams(ROWS), '(s) full refresh through the Storage Read API', { storage: { endpoint: storage.endpoint, port: storage.port } });
       await settle(pool, TARGET);
       const writes = await targetWrites(pool, TARGET);
       const noChange = await refreshInChild(ctx, server, pool, syncParams(ROWS, 1), "(a') no-change refresh");
@@ -160,9 +183,11 @@ export const engineBench: Bench = {
           ...floor, full, noChange, noChangeWrites, rowsAfterNoChange, update, perRowMs: perRow.ms, big,
         }),
         ...decodeFigures(ROWS, mainThread, full, floor.floorEmpty.copyMs),
+        ...storageFigures(ROWS, storageRun, full, { copyMs: floor.floorEmpty.copyMs, plainCopyMs: floor.plainCopyMs }),
         ...jobFailure,
       ];
     } finally {
+      await storage.close();
       await server.close();
       await pool.end().catch(() => undefined);
     }

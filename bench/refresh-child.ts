@@ -21,6 +21,8 @@ export interface ChildArgs {
   params: unknown;
   /** Decode worker threads; 0: pages decoded on the main thread (the REST path without the pool); unset: the default pool. */
   decodeThreads?: number;
+  /** The Storage Read API test server (host, port): reads of a table with readApi storage take it; unset: REST pages only. */
+  storage?: { endpoint: string; port: number };
 }
 
 /** Where the engine's CPU went, by thread, and its GC time (ms). */
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 },
     poll: { initialDelayMs: 1, maxDelayMs: 10 },
     requestTimeoutMs: 120_000,
+    storage: args.storage ? { apiEndpoint: args.storage.endpoint, port: args.storage.port, insecure: true } : null,
   });
 
   // Settle what start-up allocated, so the baseline is what the process holds at rest.

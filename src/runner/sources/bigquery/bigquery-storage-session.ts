@@ -46,9 +46,19 @@ export interface RestFallback {
 /** gRPC status codes this source tells apart. */
 export const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, DEADLINE_EXCEEDED: 4, UNAUTHENTICATED: 16 } as const;
 
+/** Bytes a stream (and the connection) may have in flight unread. */
+const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
+
 /** The client of these settings; `projectId` bills the reads, `keyFilename` as the REST client's. */
 export function createStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): BigQueryReadClient {
-  const options: ConstructorParameters<typeof BigQueryReadClient>[0] = { projectId };
+  // HTTP/2 flow control: grpc-js keeps the protocol's 64 KiB window (it has no BDP probing, as
+  // gRPC's C core does), so a 2 MB record batch took ~30 window updates on its stream. A
+  // window of a few batches lets a stream run at the network's pace; what it may buffer is
+  // bounded by it (the reader's own queue bounds the rest).
+  const options: ConstructorParameters<typeof BigQueryReadClient>[0] & { 'grpc-node.flow_control_window': number } = {
+    projectId,
+    'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
+  };
   if (settings.apiEndpoint) options.apiEndpoint = settings.apiEndpoint;
   if (settings.port !== undefined) options.port = settings.port;
   if (settings.insecure) options.sslCreds = grpc.credentials.createInsecure();
