@@ -54,7 +54,9 @@ interface Entry {
   result: ExecutionResult;
   note: Note;
   at: number;
-  /** A newer value of its coalesce key came before every member had it: the members still without it skip it. */
+  /** Handed to a member already: from then on every member gets it. */
+  given?: boolean;
+  /** A newer value of its coalesce key came before any member had it: nobody gets it (latest wins). */
   superseded?: boolean;
 }
 
@@ -253,12 +255,12 @@ class Group {
    * not had yet, in order, in one write: values that come during a pass reach the members not yet
    * passed in that same pass (a run's end comes as a burst — its last progress, quality metrics,
    * finish — and each socket gets it in one write), and a second pass brings only the members
-   * passed before them. A value is skipped by the members still without it once a newer value of
-   * its coalesce key came (latest wins).
+   * passed before them. A value no member has had yet is dropped when a newer value of its
+   * coalesce key comes (latest wins, for everyone alike: every member gets the same values).
    */
   private deliver(entry: Entry): void {
     const key = entry.note.coalesceKey;
-    if (key !== null) for (const queued of this.log) if (queued.note.coalesceKey === key) queued.superseded = true;
+    if (key !== null) for (const queued of this.log) if (queued.note.coalesceKey === key && !queued.given) queued.superseded = true;
     this.log.push(entry);
     this.fanning ??= this.fanOutAll().finally(() => (this.fanning = null));
   }
@@ -274,7 +276,9 @@ class Group {
       for (const member of [...this.members]) {
         const end = this.logStart + this.log.length;
         if (member.given < end) {
-          member.pushAll(this.log.slice(member.given - this.logStart).filter((e) => !e.superseded));
+          const values = this.log.slice(member.given - this.logStart).filter((e) => !e.superseded);
+          for (const value of values) value.given = true;
+          member.pushAll(values);
           member.given = end;
         }
         // Every so often, whether the fan-outs (of every group: 100 groups of 100 are 10,000 sockets too) had their time.
