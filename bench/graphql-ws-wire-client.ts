@@ -1,11 +1,12 @@
 // A graphql-ws subscriber at the wire, for the subscribers bench: one TCP socket, the WebSocket
 // handshake (RFC 6455, subprotocol graphql-transport-ws), masked text frames out, frames parsed
 // straight off the socket's reads. Why not the official client here: at 10,000 subscribers on
-// this 2-core machine, the official `graphql-ws` client over `ws` took ~18 µs of CPU per
-// delivery (its stream-based frame receiver, message validation and emitter per socket) — more
-// than the server spent writing it — so the bench measured its own client process as much as
-// the server. This one does what a client must (handshake, connection_init, subscribe, answer
-// pings, parse every message as JSON) and nothing else. The tests keep using the official
+// this 2-core machine, the official `graphql-ws` client over `ws` took 18 µs of CPU per
+// delivery (2.76 s for 150,650) — more than the server spent on it (~11 µs) — and the client
+// process shares the two cores with the server and PostgreSQL, so the bench measured its own
+// clients as much as the server. This one does what a client must (handshake, connection_init,
+// subscribe, answer pings, parse every message as JSON) and nothing else: ~10 µs a delivery
+// (1.37 s for 132,750), most of it the kernel's read and wake-up. The tests keep using the official
 // clients; `BENCH_SUBSCRIBER_CLIENT=official` runs this bench with them too.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
