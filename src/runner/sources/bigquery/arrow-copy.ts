@@ -10,7 +10,7 @@ import type { Data } from 'apache-arrow';
 import { CopyWriter } from '../copy-text.ts';
 import { canonicalType, numberText, type WireField } from './bigquery-types.ts';
 import { withoutNul } from './bigquery-wire-rows.ts';
-import { MAX_DATE, MAX_INTEGER, MAX_TIMESTAMP, maxDecimal, writeDate, writeDecimal, writeSigned, writeTimestamp } from './arrow-digits.ts';
+import { MAX_DATE, MAX_INTEGER, MAX_TIMESTAMP, maxDecimal, writeDate, writeDecimal, writeSigned, writeSmall, writeTimestamp } from './arrow-digits.ts';
 import { readRecordBatches } from './arrow-ipc.ts';
 import { valueText } from './arrow-values.ts';
 
@@ -38,14 +38,17 @@ export interface ArrowCopyRows {
  */
 export function arrowBatchToCopyText(schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions, out: Buffer | null = null): ArrowCopyRows {
   let rowCount = 0;
-  const w = new CopyWriter(Math.ceil(batch.byteLength * 1.5) + 1024, out);
-  for (const b of readRecordBatches(schema, batch)) {
+  const batches = readRecordBatches(schema, batch).map((b) => {
     if (b.columns.length !== options.fields.length) {
       throw new Error(`BigQuery Storage Read: a record batch has ${b.columns.length} columns, the result schema ${options.fields.length} fields`);
     }
     const columns = options.fields.map((field, c) => columnOf(field, b.columns[c]!));
-    writeRows(w, columns, b.numRows, rowCount, options);
-    rowCount += b.numRows;
+    return { columns, rows: b.numRows, room: room(columns, b.numRows) };
+  });
+  const w = new CopyWriter(batches.reduce((n, b) => n + b.room.total, 0), out);
+  for (const b of batches) {
+    writeRows(w, b.columns, b.rows, b.room, rowCount, options);
+    rowCount += b.rows;
   }
   return { text: w.out.subarray(0, w.at), rowCount };
 }
@@ -117,24 +120,27 @@ function columnOf(field: WireField, data: Data): Column {
       return Object.assign(c, { kind: Kind.DECIMAL, ints: int32s(), words: bitWidth / 32, scale, divisor: 10 ** scale, room: maxDecimal(scale) });
     }
     default:
-      // Everything else is text that needs no COPY escaping but may (RECORD, REPEATED: JSON) —
-      // written through the escaping writer; a JSON text may hold escaped NULs only.
-      return c;
+      return c; // written by writeOther
   }
 }
 
-/** The rows of a batch; `before`: rows of the message written before it (its index for messages). */
-function writeRows(w: CopyWriter, columns: Column[], rows: number, before: number, options: ArrowCopyOptions): void {
-  // Room for a row's fixed-width values, a NULL each, the tabs and the newline; text values make their own.
-  const rowRoom = columns.reduce((n, c) => n + Math.max(c.room, 2) + 1, 0);
+/**
+ * Room the text of a batch's rows takes at most: a row's fixed-width values (or a NULL each),
+ * its tabs and newline, and the batch's text values escaped (twice their bytes). Values
+ * written through the escaping writer (the rare kinds) may take more: writeRows makes room again.
+ */
+function room(columns: Column[], rows: number): { row: number; text: number; total: number } {
+  const row = columns.reduce((n, c) => n + Math.max(c.room, 2) + 1, 0);
+  const text = columns.reduce((n, c) => (c.kind === Kind.UTF8 ? n + 2 * (c.ints[c.offset + rows]! - c.ints[c.offset]!) : n), 0);
+  return { row, text, total: rows * row + text };
+}
+
+/** The rows of a batch, with `room` made; `before`: rows of the message written before it (its index for messages). */
+function writeRows(w: CopyWriter, columns: Column[], rows: number, room: { row: number; text: number }, before: number, options: ArrowCopyOptions): void {
+  w.ensure(rows * room.row + room.text);
   let out = w.out;
   let at = w.at;
   for (let r = 0; r < rows; r++) {
-    if (at + rowRoom > out.length) {
-      w.at = at;
-      w.ensure(rowRoom);
-      out = w.out;
-    }
     for (let c = 0; c < columns.length; c++) {
       if (c > 0) out[at++] = TAB;
       const col = columns[c]!;
@@ -144,91 +150,78 @@ function writeRows(w: CopyWriter, columns: Column[], rows: number, before: numbe
         out[at++] = 0x4e; // N
         continue;
       }
+      let next = -1;
       switch (col.kind) {
-        case Kind.UTF8: {
-          const start = col.ints[k]!;
-          const end = col.ints[k + 1]!;
-          if (at + (end - start) * 2 > out.length) {
-            w.at = at;
-            w.ensure((end - start) * 2 + rowRoom);
-            out = w.out;
-          }
-          const next = writeUtf8(out, at, col.bytes, start, end);
-          if (next >= 0) {
-            at = next;
-            continue;
-          }
-          // Rare: a NUL. The value as a string, handled as the REST path does.
-          const text = Buffer.from(col.bytes.buffer, col.bytes.byteOffset + start, end - start).toString('utf8');
-          w.at = at;
-          w.value(withoutNul(text, col.field.name, before + r, { firstRow: options.firstRow, nulReplacement: options.nulReplacement }));
+        case Kind.UTF8:
+          next = writeUtf8(out, at, col.bytes, col.ints[k]!, col.ints[k + 1]!);
           break;
-        }
         case Kind.INT64: {
           const hi = col.ints[2 * k + 1]!;
-          // |value| < 2^53: exact as a double.
-          if (hi >= -0x200000 && hi < 0x200000) {
-            at = writeSigned(out, at, hi * 4294967296 + (col.ints[2 * k]! >>> 0));
-            continue;
-          }
-          w.at = at;
-          w.value(String((col.data.values as BigInt64Array)[k]!));
+          const lo = col.ints[2 * k]!;
+          // Most counts fit in 31 bits; |value| < 2^53 is exact as a double.
+          if (hi === 0 && lo >= 0) next = writeSmall(out, at, lo);
+          else if (hi >= -0x200000 && hi < 0x200000) next = writeSigned(out, at, hi, lo);
           break;
         }
-        case Kind.DATE: {
-          const days = col.ints[k]!;
-          if (days === col.lastDay) {
-            out.copyWithin(at, col.lastAt, col.lastAt + 10);
-            at += 10;
-          } else {
-            col.lastDay = days;
-            col.lastAt = at;
-            at = writeDate(out, at, days);
-          }
-          continue;
-        }
+        case Kind.DATE:
+          next = writeDateAt(out, at, col, col.ints[k]!);
+          break;
         case Kind.TIMESTAMP: {
           const hi = col.ints[2 * k + 1]!;
-          if (hi >= -0x200000 && hi < 0x200000) {
-            at = writeTimestamp(out, at, hi * 4294967296 + (col.ints[2 * k]! >>> 0));
-            continue;
-          }
-          w.at = at;
-          w.value(valueText(col.field, col.data, r));
+          if (hi >= -0x200000 && hi < 0x200000) next = writeTimestamp(out, at, hi, col.ints[2 * k]!);
           break;
         }
-        case Kind.DECIMAL: {
-          const next = writeDecimalAt(out, at, col, k);
-          if (next >= 0) {
-            at = next;
-            continue;
-          }
-          w.at = at;
-          w.value(valueText(col.field, col.data, r));
-          break;
-        }
-        case Kind.FLOAT64:
-          w.at = at;
-          w.value(numberText(col.floats[k]!));
+        case Kind.DECIMAL:
+          next = writeDecimalAt(out, at, col, k);
           break;
         case Kind.BOOL:
-          at += out.write((col.bytes[k >> 3]! >> (k & 7)) & 1 ? 'true' : 'false', at, 'latin1');
-          continue;
-        default:
-          w.at = at;
-          w.value(valueText(col.field, col.data, r));
+          next = at + out.write((col.bytes[k >> 3]! >> (k & 7)) & 1 ? 'true' : 'false', at, 'latin1');
+          break;
       }
-      // A value written through `w` (which may have grown the buffer).
+      if (next >= 0) {
+        at = next;
+        continue;
+      }
+      // The rare values and kinds: written through `w`, which may grow the buffer.
+      w.at = at;
+      writeOther(w, col, r, before + r, options);
+      w.ensure((rows - r) * room.row + room.text);
       out = w.out;
       at = w.at;
-      if (at + rowRoom > out.length) {
-        w.ensure(rowRoom);
-        out = w.out;
-      }
     }
     out[at++] = NEWLINE;
   }
   w.at = at;
+}
+
+/** A value the row loop does not write in place, through the escaping writer: `row` is its index in the message. */
+function writeOther(w: CopyWriter, col: Column, r: number, row: number, options: ArrowCopyOptions): void {
+  const k = col.offset + r;
+  switch (col.kind) {
+    case Kind.UTF8: {
+      // A NUL. The value as a string, handled as the REST path does.
+      const start = col.ints[k]!;
+      const text = Buffer.from(col.bytes.buffer, col.bytes.byteOffset + start, col.ints[k + 1]! - start).toString('utf8');
+      return w.value(withoutNul(text, col.field.name, row, { firstRow: options.firstRow, nulReplacement: options.nulReplacement }));
+    }
+    case Kind.FLOAT64:
+      return w.value(numberText(col.floats[k]!));
+    default:
+      // Everything else is text that needs no COPY escaping but may (RECORD, REPEATED: JSON) —
+      // written through the escaping writer; a JSON text may hold escaped NULs only.
+      return w.value(valueText(col.field, col.data, r));
+  }
+}
+
+/** A DATE: copied from the column's last one when the same day (most rows of a batch share their dates). */
+function writeDateAt(out: Buffer, at: number, col: Column, days: number): number {
+  if (days === col.lastDay) {
+    for (let i = col.lastAt, end = i + 10; i < end; i++) out[at++] = out[i]!;
+    return at;
+  }
+  col.lastDay = days;
+  col.lastAt = at;
+  return writeDate(out, at, days);
 }
 
 /**
@@ -266,5 +259,5 @@ function writeDecimalAt(out: Buffer, at: number, col: Column, k: number): number
   const sign = mid >> 31;
   for (let i = 2; i < col.words; i++) if (words[base + i] !== sign) return -1;
   if (mid < -0x200000 || mid >= 0x200000) return -1;
-  return writeDecimal(out, at, mid * 4294967296 + (low >>> 0), col.scale, col.divisor);
+  return writeDecimal(out, at, mid, low, col.scale, col.divisor);
 }
