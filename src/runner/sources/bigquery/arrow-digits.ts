@@ -51,7 +51,7 @@ function putDigits(out: Uint8Array, end: number, n: number, width: number): void
 }
 
 /** A non-negative integer below 2^53. */
-export function writeUnsigned(out: Uint8Array, at: number, n: number): number {
+function writeUnsigned(out: Uint8Array, at: number, n: number): number {
   if (n < 2147483648) return writeSmall(out, at, n | 0);
   const high = Math.floor(n / 1e8);
   at = writeUnsigned(out, at, high);
