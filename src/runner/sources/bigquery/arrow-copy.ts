@@ -257,7 +257,9 @@ function writeDecimalAt(out: Buffer, at: number, col: Column, k: number): number
   const mid = words[base + 1]!;
   // The upper words must be the sign extension of the lower two.
   const sign = mid >> 31;
-  for (let i = 2; i < col.words; i++) if (words[base + i] !== sign) return -1;
+  if (col.words === 4) {
+    if (words[base + 2] !== sign || words[base + 3] !== sign) return -1;
+  } else for (let i = 2; i < col.words; i++) if (words[base + i] !== sign) return -1;
   if (mid < -0x200000 || mid >= 0x200000) return -1;
   return writeDecimal(out, at, mid, low, col.scale, col.divisor);
 }
