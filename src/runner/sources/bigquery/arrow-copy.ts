@@ -1,15 +1,18 @@
 // A Storage Read API record batch (Arrow IPC) → COPY text, byte for byte what the REST path
-// writes for the same values (arrow-values.ts says how each type is read). Rows are written in
-// order, each column by a writer chosen once per batch for its type that reads the column's
-// buffers at the row's index: no JavaScript object per row, and no string per value for the
-// common types (strings, integers, floats, booleans, dates, timestamps) — their bytes go
-// straight into the output buffer. Pure (input: bytes and options; output: bytes and a count),
-// so that it can run in a worker thread.
-import { RecordBatchReader, type Data, type RecordBatch } from 'apache-arrow';
+// writes for the same values (arrow-values.ts says how each type is read). The batch's columns
+// are read in place (arrow-ipc.ts); rows are written in order, each value by the kind of its
+// column, chosen once per batch, reading the column's buffers at the row's index: no
+// JavaScript object per row, and no string per value for the common types (strings, integers,
+// decimals, dates, timestamps, booleans) — their bytes go straight into the output buffer
+// (arrow-digits.ts). Pure (input: bytes and options; output: bytes and a count), so that it
+// can run in a worker thread.
+import type { Data } from 'apache-arrow';
 import { CopyWriter } from '../copy-text.ts';
 import { canonicalType, numberText, type WireField } from './bigquery-types.ts';
 import { withoutNul } from './bigquery-wire-rows.ts';
-import { civilDate, int64At, int64Words, isValid, valueText } from './arrow-values.ts';
+import { MAX_DATE, MAX_INTEGER, MAX_TIMESTAMP, maxDecimal, writeDate, writeDecimal, writeSigned, writeSmall, writeTimestamp } from './arrow-digits.ts';
+import { readRecordBatches } from './arrow-ipc.ts';
+import { valueText } from './arrow-values.ts';
 
 /** How a batch is converted. */
 export interface ArrowCopyOptions {
@@ -29,28 +32,23 @@ export interface ArrowCopyRows {
 
 /**
  * One record batch as COPY text. `schema`: the session's serialized Arrow schema (one IPC
- * message); `batch`: ReadRowsResponse.arrowRecordBatch.serializedRecordBatch. Throws
+ * message); `batch`: ReadRowsResponse.arrowRecordBatch.serializedRecordBatch. `out`: a
+ * reusable buffer for the text (written into when large enough: CopyWriter). Throws
  * InvalidRowValue for a value PostgreSQL text cannot hold (a NUL without nulReplacement).
  */
-export function arrowBatchToCopyText(schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions): ArrowCopyRows {
+export function arrowBatchToCopyText(schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions, out: Buffer | null = null): ArrowCopyRows {
   let rowCount = 0;
-  // Two chunks, one IPC message each: apache-arrow reads the batch's buffers in place.
-  const batches = [...RecordBatchReader.from([schema, batch])] as RecordBatch[];
-  const w = new CopyWriter(Math.ceil(batch.byteLength * 1.5) + 1024);
+  const batches = readRecordBatches(schema, batch).map((b) => {
+    if (b.columns.length !== options.fields.length) {
+      throw new Error(`BigQuery Storage Read: a record batch has ${b.columns.length} columns, the result schema ${options.fields.length} fields`);
+    }
+    const columns = options.fields.map((field, c) => columnOf(field, b.columns[c]!));
+    return { columns, rows: b.numRows, room: room(columns, b.numRows) };
+  });
+  const w = new CopyWriter(batches.reduce((n, b) => n + b.room.total, 0), out);
   for (const b of batches) {
-    const columns = b.data.children;
-    if (columns.length !== options.fields.length) {
-      throw new Error(`BigQuery Storage Read: a record batch has ${columns.length} columns, the result schema ${options.fields.length} fields`);
-    }
-    const writers = options.fields.map((field, c) => columnWriter(field, columns[c]!, options));
-    for (let r = 0; r < b.numRows; r++) {
-      for (let c = 0; c < writers.length; c++) {
-        if (c > 0) w.byte(TAB);
-        writers[c]!(w, r, rowCount + r);
-      }
-      w.byte(NEWLINE);
-    }
-    rowCount += b.numRows;
+    writeRows(w, b.columns, b.rows, b.room, rowCount, options);
+    rowCount += b.rows;
   }
   return { text: w.out.subarray(0, w.at), rowCount };
 }
@@ -59,199 +57,209 @@ const TAB = 0x09;
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 
-/** Writes the value of row `r` of its column; `row` is the row's index in the whole batch (messages). */
-type ColumnWriter = (w: CopyWriter, r: number, row: number) => void;
+/** How a column's values are written: in place (by type), or as valueText's text (OTHER). */
+const Kind = { UTF8: 0, INT64: 1, DATE: 2, TIMESTAMP: 3, DECIMAL: 4, FLOAT64: 5, BOOL: 6, OTHER: 7 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
 
-function columnWriter(field: WireField, data: Data, options: ArrowCopyOptions): ColumnWriter {
+/** A column as the row loop reads it: every field always set, so that the loop sees one shape. */
+interface Column {
+  kind: Kind;
+  field: WireField;
+  data: Data;
+  /** Index of the column's first value in its buffers (Data.offset). */
+  offset: number;
+  /** The validity bitmap when some value is NULL. */
+  nulls: Uint8Array | null;
+  /** INT64/TIMESTAMP: the values' 32-bit words; DATE: the days; DECIMAL: the words; UTF8: the offsets. */
+  ints: Int32Array;
+  /** UTF8: the bytes; BOOL: the bits. */
+  bytes: Uint8Array;
+  floats: Float64Array;
+  /** DECIMAL: words per value, scale and 10^scale. */
+  words: number;
+  scale: number;
+  divisor: number;
+  /** Room one value of a fixed-width kind takes at most (UTF8 and OTHER make their own). */
+  room: number;
+  /** DATE: the last value written, and where (most rows of a batch share their dates). */
+  lastDay: number;
+  lastAt: number;
+}
+
+const NO_INTS = new Int32Array(0);
+const NO_BYTES = new Uint8Array(0);
+const NO_FLOATS = new Float64Array(0);
+
+/** How the row loop reads a column of a BigQuery type. */
+function columnOf(field: WireField, data: Data): Column {
   const type = field.mode === 'REPEATED' ? 'REPEATED' : canonicalType(field.type);
-  // Checked once per column: most columns of a batch have no NULL at all.
-  const nullable = (write: ColumnWriter): ColumnWriter => (data.nullCount === 0 ? write : (w, r, row) => (isValid(data, r) ? write(w, r, row) : writeNull(w)));
+  const c: Column = {
+    kind: Kind.OTHER, field, data, offset: data.offset, nulls: data.nullCount > 0 && data.nullBitmap?.length ? data.nullBitmap : null,
+    ints: NO_INTS, bytes: NO_BYTES, floats: NO_FLOATS, words: 0, scale: 0, divisor: 1, room: 2, lastDay: NaN, lastAt: 0,
+  };
+  const values = data.values as ArrayBufferView;
+  const int32s = () => new Int32Array(values.buffer, values.byteOffset, values.byteLength >> 2);
   switch (type) {
     case 'STRING':
     case 'GEOGRAPHY':
     case 'JSON':
-      return nullable((w, r, row) => writeUtf8(w, data, r, field.name, row, options));
-    case 'INT64': {
-      const words = int64Words(data);
-      return nullable((w, r) => writeInteger(w, int64At(data, data.offset + r, words)));
-    }
+      return Object.assign(c, { kind: Kind.UTF8, ints: data.valueOffsets as Int32Array, bytes: data.values as Uint8Array });
+    case 'INT64':
+      return Object.assign(c, { kind: Kind.INT64, ints: int32s(), room: MAX_INTEGER });
     case 'DATE':
-      return nullable((w, r) => writeDate(w, (data.values as Int32Array)[data.offset + r]!));
-    case 'TIMESTAMP': {
-      const words = int64Words(data);
-      return nullable((w, r) => writeTimestamp(w, int64At(data, data.offset + r, words), field, data, r));
-    }
+      return Object.assign(c, { kind: Kind.DATE, ints: data.values as Int32Array, room: MAX_DATE });
+    case 'TIMESTAMP':
+      return Object.assign(c, { kind: Kind.TIMESTAMP, ints: int32s(), room: MAX_TIMESTAMP });
     case 'FLOAT64':
-      return nullable((w, r) => writeAscii(w, numberText((data.values as Float64Array)[data.offset + r]!)));
+      return Object.assign(c, { kind: Kind.FLOAT64, floats: data.values as Float64Array });
+    case 'BOOL':
+      return Object.assign(c, { kind: Kind.BOOL, bytes: data.values as Uint8Array, room: 5 });
     case 'NUMERIC':
     case 'BIGNUMERIC': {
       const { scale, bitWidth } = data.type as unknown as { scale: number; bitWidth: number };
-      return nullable((w, r) => writeDecimal(w, data.values as Uint32Array, data.offset + r, bitWidth / 32, scale, field, data, r));
+      return Object.assign(c, { kind: Kind.DECIMAL, ints: int32s(), words: bitWidth / 32, scale, divisor: 10 ** scale, room: maxDecimal(scale) });
     }
-    case 'BOOL':
-      return nullable((w, r) => {
-        const k = data.offset + r;
-        writeAscii(w, ((data.values as Uint8Array)[k >> 3]! >> (k & 7)) & 1 ? 'true' : 'false');
-      });
+    default:
+      return c; // written by writeOther
+  }
+}
+
+/**
+ * Room the text of a batch's rows takes at most: a row's fixed-width values (or a NULL each),
+ * its tabs and newline, and the batch's text values escaped (twice their bytes). Values
+ * written through the escaping writer (the rare kinds) may take more: writeRows makes room again.
+ */
+function room(columns: Column[], rows: number): { row: number; text: number; total: number } {
+  const row = columns.reduce((n, c) => n + Math.max(c.room, 2) + 1, 0);
+  const text = columns.reduce((n, c) => (c.kind === Kind.UTF8 ? n + 2 * (c.ints[c.offset + rows]! - c.ints[c.offset]!) : n), 0);
+  return { row, text, total: rows * row + text };
+}
+
+/** The rows of a batch, with `room` made; `before`: rows of the message written before it (its index for messages). */
+function writeRows(w: CopyWriter, columns: Column[], rows: number, room: { row: number; text: number }, before: number, options: ArrowCopyOptions): void {
+  w.ensure(rows * room.row + room.text);
+  let out = w.out;
+  let at = w.at;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns.length; c++) {
+      if (c > 0) out[at++] = TAB;
+      const col = columns[c]!;
+      const k = col.offset + r;
+      if (col.nulls !== null && ((col.nulls[k >> 3]! >> (k & 7)) & 1) === 0) {
+        out[at++] = BACKSLASH;
+        out[at++] = 0x4e; // N
+        continue;
+      }
+      let next = -1;
+      switch (col.kind) {
+        case Kind.UTF8:
+          next = writeUtf8(out, at, col.bytes, col.ints[k]!, col.ints[k + 1]!);
+          break;
+        case Kind.INT64: {
+          const hi = col.ints[2 * k + 1]!;
+          const lo = col.ints[2 * k]!;
+          // Most counts fit in 31 bits; |value| < 2^53 is exact as a double.
+          if (hi === 0 && lo >= 0) next = writeSmall(out, at, lo);
+          else if (hi >= -0x200000 && hi < 0x200000) next = writeSigned(out, at, hi, lo);
+          break;
+        }
+        case Kind.DATE:
+          next = writeDateAt(out, at, col, col.ints[k]!);
+          break;
+        case Kind.TIMESTAMP: {
+          const hi = col.ints[2 * k + 1]!;
+          if (hi >= -0x200000 && hi < 0x200000) next = writeTimestamp(out, at, hi, col.ints[2 * k]!);
+          break;
+        }
+        case Kind.DECIMAL:
+          next = writeDecimalAt(out, at, col, k);
+          break;
+        case Kind.BOOL:
+          next = at + out.write((col.bytes[k >> 3]! >> (k & 7)) & 1 ? 'true' : 'false', at, 'latin1');
+          break;
+      }
+      if (next >= 0) {
+        at = next;
+        continue;
+      }
+      // The rare values and kinds: written through `w`, which may grow the buffer.
+      w.at = at;
+      writeOther(w, col, r, before + r, options);
+      w.ensure((rows - r) * room.row + room.text);
+      out = w.out;
+      at = w.at;
+    }
+    out[at++] = NEWLINE;
+  }
+  w.at = at;
+}
+
+/** A value the row loop does not write in place, through the escaping writer: `row` is its index in the message. */
+function writeOther(w: CopyWriter, col: Column, r: number, row: number, options: ArrowCopyOptions): void {
+  const k = col.offset + r;
+  switch (col.kind) {
+    case Kind.UTF8: {
+      // A NUL. The value as a string, handled as the REST path does.
+      const start = col.ints[k]!;
+      const text = Buffer.from(col.bytes.buffer, col.bytes.byteOffset + start, col.ints[k + 1]! - start).toString('utf8');
+      return w.value(withoutNul(text, col.field.name, row, { firstRow: options.firstRow, nulReplacement: options.nulReplacement }));
+    }
+    case Kind.FLOAT64:
+      return w.value(numberText(col.floats[k]!));
     default:
       // Everything else is text that needs no COPY escaping but may (RECORD, REPEATED: JSON) —
       // written through the escaping writer; a JSON text may hold escaped NULs only.
-      return (w, r) => w.value(valueText(field, data, r));
+      return w.value(valueText(col.field, col.data, r));
   }
 }
 
-function writeNull(w: CopyWriter): void {
-  w.ensure(2);
-  w.out[w.at++] = BACKSLASH;
-  w.out[w.at++] = 0x4e; // N
-}
-
-/** ASCII text that needs no escaping (digits, dates, true/false). */
-function writeAscii(w: CopyWriter, text: string): void {
-  w.ensure(text.length);
-  w.at += w.out.write(text, w.at, 'latin1');
-}
-
-/** An integer (a bigint beyond 2^53), without a string for the usual ones. */
-function writeInteger(w: CopyWriter, n: number | bigint): void {
-  if (typeof n === 'bigint') return writeAscii(w, n.toString());
-  w.ensure(21);
-  if (n < 0) {
-    w.out[w.at++] = 0x2d;
-    n = -n;
+/** A DATE: copied from the column's last one when the same day (most rows of a batch share their dates). */
+function writeDateAt(out: Buffer, at: number, col: Column, days: number): number {
+  if (days === col.lastDay) {
+    for (let i = col.lastAt, end = i + 10; i < end; i++) out[at++] = out[i]!;
+    return at;
   }
-  let digits = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-  for (let p = w.at + digits - 1; p >= w.at; p--) {
-    w.out[p] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
-  }
-  w.at += digits;
+  col.lastDay = days;
+  col.lastAt = at;
+  return writeDate(out, at, days);
 }
 
 /**
- * A utf8 value's bytes, COPY-escaped as they are copied (backslash, tab, newline, carriage
- * return). A NUL is replaced (nulReplacement) or fails the batch naming column and row.
+ * A utf8 value's bytes [start, end) of `values`, COPY-escaped as they are copied (backslash,
+ * tab, newline, carriage return): the position after them, or -1 at a NUL (nothing kept).
  */
-function writeUtf8(w: CopyWriter, data: Data, r: number, column: string, row: number, options: ArrowCopyOptions): void {
-  const k = data.offset + r;
-  const offsets = data.valueOffsets as Int32Array;
-  const values = data.values as Uint8Array;
-  const start = offsets[k]!;
-  const end = offsets[k + 1]!;
-  w.ensure((end - start) * 2);
-  const out = w.out;
-  let o = w.at;
+function writeUtf8(out: Uint8Array, at: number, values: Uint8Array, start: number, end: number): number {
   for (let j = start; j < end; j++) {
     const x = values[j]!;
-    if (x > 0x5c || (x > 0x0d && x !== BACKSLASH)) {
-      out[o++] = x;
+    if (x > BACKSLASH || (x > 0x0d && x !== BACKSLASH)) {
+      out[at++] = x;
       continue;
     }
-    if (x === 0) {
-      // Rare: the value as a string, its NULs handled as the REST path does.
-      const text = Buffer.from(values.buffer, values.byteOffset + start, end - start).toString('utf8');
-      w.value(withoutNul(text, column, row, { firstRow: options.firstRow, nulReplacement: options.nulReplacement }));
-      return;
-    }
+    if (x === 0) return -1;
     const escaped = x === BACKSLASH ? BACKSLASH : x === 0x09 ? 0x74 : x === 0x0a ? 0x6e : x === 0x0d ? 0x72 : -1;
-    if (escaped < 0) out[o++] = x;
+    if (escaped < 0) out[at++] = x;
     else {
-      out[o++] = BACKSLASH;
-      out[o++] = escaped;
+      out[at++] = BACKSLASH;
+      out[at++] = escaped;
     }
   }
-  w.at = o;
-}
-
-/** Two digits at `at` of `out`. */
-function put2(out: Buffer, at: number, n: number): void {
-  out[at] = 0x30 + Math.floor(n / 10);
-  out[at + 1] = 0x30 + (n % 10);
-}
-
-/** 'YYYY-MM-DD' of epoch days, written in place; years 0001–9999. */
-function writeDate(w: CopyWriter, days: number): void {
-  const ymd = civilDate(days);
-  const y = Math.floor(ymd / 10000);
-  w.ensure(10);
-  const out = w.out;
-  const at = w.at;
-  put2(out, at, Math.floor(y / 100));
-  put2(out, at + 2, y % 100);
-  out[at + 4] = 0x2d;
-  put2(out, at + 5, Math.floor(ymd / 100) % 100);
-  out[at + 7] = 0x2d;
-  put2(out, at + 8, ymd % 100);
-  w.at = at + 10;
-}
-
-const MICROS_PER_DAY = 86_400_000_000;
-
-/** TIMESTAMP as the REST path writes it ('YYYY-MM-DDTHH:MM:SS.ffffffZ'), in place when exact as a double. */
-function writeTimestamp(w: CopyWriter, micros: number | bigint, field: WireField, data: Data, r: number): void {
-  if (typeof micros === 'bigint') return w.value(valueText(field, data, r));
-  let days = Math.floor(micros / MICROS_PER_DAY);
-  let rest = micros - days * MICROS_PER_DAY;
-  // The division is rounded: a value just below a day's end may land on the next day.
-  if (rest < 0) {
-    days--;
-    rest += MICROS_PER_DAY;
-  }
-  writeDate(w, days);
-  w.ensure(16);
-  const out = w.out;
-  const at = w.at;
-  const fraction = rest % 1_000_000;
-  rest = (rest - fraction) / 1_000_000;
-  out[at] = 0x54; // T
-  put2(out, at + 1, Math.floor(rest / 3600));
-  out[at + 3] = 0x3a;
-  put2(out, at + 4, Math.floor(rest / 60) % 60);
-  out[at + 6] = 0x3a;
-  put2(out, at + 7, rest % 60);
-  out[at + 9] = 0x2e;
-  for (let p = at + 15, f = fraction; p > at + 9; p--, f = Math.floor(f / 10)) out[p] = 0x30 + (f % 10);
-  out[at + 16] = 0x5a; // Z
-  w.at = at + 17;
+  return at;
 }
 
 /**
- * A decimal without trailing zeros. Unscaled values within ±2^53 (most prices, amounts) are
- * read as a double and written in place; wider ones as their exact text (arrow-values.ts).
+ * The decimal at `k` of a DECIMAL column, when its unscaled value is within ±2^53 (most
+ * prices, amounts): the position after it; else -1 (the caller writes its exact text).
  */
-function writeDecimal(w: CopyWriter, words: Uint32Array, k: number, count: number, scale: number, field: WireField, data: Data, r: number): void {
-  const base = k * count;
+function writeDecimalAt(out: Buffer, at: number, col: Column, k: number): number {
+  const words = col.ints;
+  const base = k * col.words;
   const low = words[base]!;
   const mid = words[base + 1]!;
-  let upper = 0;
-  for (let i = 2; i < count; i++) upper |= words[base + i]! === (mid & 0x8000_0000 ? 0xffff_ffff : 0) ? 0 : 1;
-  const midSigned = mid | 0;
-  if (upper !== 0 || midSigned < -0x200000 || midSigned >= 0x200000) return w.value(valueText(field, data, r));
-  let unscaled = midSigned * 4294967296 + low;
-  if (unscaled < 0) {
-    w.byte(0x2d);
-    unscaled = -unscaled;
-  }
-  const divisor = 10 ** scale;
-  let whole = Math.floor(unscaled / divisor);
-  let fraction = unscaled - whole * divisor;
-  // The division is rounded: 8999999.999999999 may come out as 9000000.
-  if (fraction < 0) {
-    whole--;
-    fraction += divisor;
-  }
-  writeInteger(w, whole);
-  if (fraction === 0) return;
-  let digits = scale;
-  while (fraction % 10 === 0) {
-    fraction /= 10;
-    digits--;
-  }
-  w.ensure(digits + 1);
-  const out = w.out;
-  out[w.at] = 0x2e;
-  for (let p = w.at + digits; p > w.at; p--, fraction = Math.floor(fraction / 10)) out[p] = 0x30 + (fraction % 10);
-  w.at += digits + 1;
+  // The upper words must be the sign extension of the lower two.
+  const sign = mid >> 31;
+  if (col.words === 4) {
+    if (words[base + 2] !== sign || words[base + 3] !== sign) return -1;
+  } else for (let i = 2; i < col.words; i++) if (words[base + i] !== sign) return -1;
+  if (mid < -0x200000 || mid >= 0x200000) return -1;
+  return writeDecimal(out, at, mid, low, col.scale, col.divisor);
 }
-

@@ -24,7 +24,7 @@ const TWO_32 = 4294967296;
 const MICROS_PER_DAY = 86_400_000_000;
 
 /** Whether the value at `i` (relative to the column's offset) is not NULL. */
-export function isValid(data: Data, i: number): boolean {
+function isValid(data: Data, i: number): boolean {
   const bitmap = data.nullBitmap;
   if (data.nullCount === 0 || !bitmap || bitmap.length === 0) return true;
   const at = data.offset + i;
@@ -32,13 +32,13 @@ export function isValid(data: Data, i: number): boolean {
 }
 
 /** The 32-bit words of an int64/timestamp/time column's values (for int64At). */
-export function int64Words(data: Data): Int32Array {
+function int64Words(data: Data): Int32Array {
   const values = data.values as BigInt64Array;
   return new Int32Array(values.buffer, values.byteOffset, values.length * 2);
 }
 
 /** The 64-bit integer at `k` (absolute) of a column whose words are `words`: a number when exact, else a bigint. */
-export function int64At(data: Data, k: number, words = int64Words(data)): number | bigint {
+function int64At(data: Data, k: number, words = int64Words(data)): number | bigint {
   const hi = words[2 * k + 1]!;
   // |value| < 2^53: exact as a double.
   if (hi >= -0x200000 && hi < 0x200000) return hi * TWO_32 + (words[2 * k]! >>> 0);

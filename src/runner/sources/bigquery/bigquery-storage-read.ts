@@ -173,7 +173,8 @@ async function readStream(reader: StreamReader, index: number, name: string, off
     try {
       try {
         for await (const response of call as AsyncIterable<ReadRowsAnswer>) {
-          schema ??= response.arrowSchema?.serializedSchema ?? null;
+          // A copy: the response's buffer may move to a decode worker with its batch (bigquery-storage.ts).
+          schema ??= copyOf(response.arrowSchema?.serializedSchema);
           const batch = response.arrowRecordBatch?.serializedRecordBatch;
           if (!batch || batch.length === 0) continue;
           if (!schema) throw new Error(`BigQuery Storage Read: stream ${name} sent rows before its schema`);
@@ -207,6 +208,11 @@ async function readStream(reader: StreamReader, index: number, name: string, off
       reader.calls.delete(call);
     }
   }
+}
+
+/** Bytes of their own (not a view into a buffer that may be moved), or null. */
+function copyOf(bytes: Uint8Array | null | undefined): Uint8Array | null {
+  return bytes ? Uint8Array.from(bytes) : null;
 }
 
 /** The parts of a ReadRowsResponse this reader uses. */

@@ -21,8 +21,12 @@ export type DecodeTask<O, R extends TaskResult> = (bytes: Buffer, options: O, ou
 export const DECODE_TASKS = {
   /** A jobs.getQueryResults answer as sent (gzip'd or not) → its rows as COPY text and the rest of the answer. */
   restPage: decodeResultsPage,
-  /** A Storage Read API record batch (its IPC bytes; the session's schema in the options) → its rows as COPY text. */
-  arrowBatch: (bytes: Buffer, options: ArrowCopyOptions & { schema: Uint8Array }) => arrowBatchToCopyText(options.schema, bytes, options),
+  /**
+   * A Storage Read API record batch (its IPC bytes, or the bytes [at, at + length) of the
+   * message buffer it came in; the session's schema in the options) → its rows as COPY text.
+   */
+  arrowBatch: (bytes: Buffer, options: ArrowCopyOptions & { schema: Uint8Array; at?: number; length?: number }) =>
+    arrowBatchToCopyText(options.schema, options.at === undefined ? bytes : bytes.subarray(options.at, options.at + (options.length ?? 0)), options),
 } satisfies Record<string, DecodeTask<never, TaskResult>>;
 
 export type DecodeTaskKind = keyof typeof DECODE_TASKS;
