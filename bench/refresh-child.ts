@@ -19,7 +19,7 @@ export interface ChildArgs {
   tableName: string;
   /** Set this query into custom_sync_params first (the parent sets the rest). */
   params: unknown;
-  /** Decode worker threads; 0: pages decoded on the main thread (the REST path without the pool); unset: the default pool. */
+  /** Decode worker threads; 0 or unset: pages decoded on the main thread, as the service does by default (DECODE_THREADS=0). */
   decodeThreads?: number;
   /** The Storage Read API test server (host, port): reads of a table with readApi storage take it; unset: REST pages only. */
   storage?: { endpoint: string; port: number };
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
 
   // The pool as the service makes it (one worker per spare core), started and warmed before the
   // clock starts: a process starts its workers once, not per refresh.
-  const decodePool = args.decodeThreads === 0 ? null : createDecodePool(args.decodeThreads ? { threads: args.decodeThreads } : {});
+  const decodePool = args.decodeThreads ? createDecodePool({ threads: args.decodeThreads }) : null;
   if (decodePool) await warm(decodePool);
   const bigquery = createBigQuerySource({
     ...(decodePool ? { decodePool } : {}),

@@ -63,7 +63,7 @@ const EnvSchema = z.object({
   RUNNER_SCHEDULE: cronPattern.default('* * * * *'),
   RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   RUNNER_GLOBAL_CONCURRENCY: z.coerce.number().int().min(1).max(1000).optional(),
-  DECODE_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  DECODE_THREADS: z.coerce.number().int().min(0).max(64).default(0),
   RUNNER_ENABLED: bool.default(true),
   DEMO_WEEKS: z.coerce.number().int().min(1).max(520).default(52),
   RUNNER_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(3),
@@ -111,8 +111,8 @@ interface ServiceConfig {
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
   runner: { enabled: boolean; schedule: string; concurrency: number; globalConcurrency?: number; retry: RetryPolicy };
-  /** Worker threads that turn source pages into COPY text (sources/decode/); undefined: one per spare core. */
-  decodeThreads: number | undefined;
+  /** Worker threads that turn source pages into COPY text (sources/decode/); 0: the engine's own thread. */
+  decodeThreads: number;
   /** Size of the generated demo source (report weeks), used when BigQuery is not set up. */
   demo: { weeks: number };
   /** The event log (subscriptions' replay): how long it keeps events. */

@@ -5,7 +5,7 @@ import { migrate } from './migrate.ts';
 import { createProgressBar } from './progress-bar.ts';
 import { refreshTable, RefreshBusyError } from './runner/engine/refresh-table.ts';
 import { selectConfig } from './runner/scheduler/sql.ts';
-import { createDecodePool } from './runner/sources/decode/decode-pool.ts';
+import { processDecoder } from './runner/sources/decode/in-thread.ts';
 import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { openDatabase, type Database } from './db.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
@@ -20,7 +20,7 @@ import { resolveDatabase } from './service.ts';
 export async function withRunDatabase(config: Config, logger: Logger, max: number, fn: (session: Database['session'], sources: Sources) => Promise<number>): Promise<number> {
   const { url, sessionUrl, embedded } = await resolveDatabase(config, logger);
   const database = openDatabase(url, { max, directUrl: sessionUrl, sessionLimits: config.database.sessionLimits });
-  const decodePool = createDecodePool({ threads: config.decodeThreads });
+  const decodePool = processDecoder(config.decodeThreads);
   try {
     await migrate(sessionUrl, { sessionLimits: config.database.sessionLimits });
     await prepareDefaultSource(config, database.session, logger);

@@ -17,7 +17,7 @@ import { createEventBus, type EventBus } from './subscriptions/bus.ts';
 import { createDatabaseListener, type DatabaseListener } from './subscriptions/listener.ts';
 import { startEventLog, type EventLog } from './subscriptions/event-log-parts.ts';
 import { prepareDefaultSource } from './runner/demo/default-source.ts';
-import { createDecodePool } from './runner/sources/decode/decode-pool.ts';
+import { processDecoder } from './runner/sources/decode/in-thread.ts';
 import { sourcesFromConfig, type Sources } from './runner/sources/registry.ts';
 import { buildApp, type App } from './server.ts';
 import { createRefreshMetrics, type RefreshMetrics } from './http/metrics.ts';
@@ -108,8 +108,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     // session pool or URL; the graph and the commands use the pool (see src/db.ts).
     await prepareDefaultSource(config, database.session, logger);
     const bus = createEventBus((err, event) => logger.warn({ err, event: event.type }, 'an event listener failed'));
-    // One decode pool for the process: every source's pages become COPY text on its threads.
-    const decodePool = createDecodePool({ threads: config.decodeThreads });
+    // One decoder for the process: every source's pages become COPY text on its threads (or this one).
+    const decodePool = processDecoder(config.decodeThreads);
     stack.push('decode workers', () => decodePool.close());
     const sources = sourcesFromConfig(config, sessionUrl, { logger, decodePool });
     // What the graph, the probes and the metrics read of the running service (its runner below).

@@ -30,7 +30,7 @@ beforeAll(async () => {
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   for (const table of ['crashy', 'reference']) {
     await pool.query(`CREATE TABLE sqp.${table} (${EVERY_TYPE_COLUMNS})`);
-    const source = { type: 'bigquery', query: QUERY, nulReplacement: '\uFFFD', ...(table === 'reference' ? { readApi: 'rest' } : {}) };
+    const source = { type: 'bigquery', query: QUERY, nulReplacement: '\uFFFD', readApi: table === 'reference' ? 'rest' : 'storage' };
     await registerTestTable(pool, { tableName: table, isEnabled: true, nextRefreshAt: '1 day', customSyncParams: { source, pageSize: 100 } });
   }
 });

@@ -52,7 +52,8 @@ beforeAll(async () => {
   rest = await startBigQueryTestServer({ projectId: 'sqp-test' });
   storage = await startBigQueryStorageTestServer({ rowsPerResponse: 64, resultTables: (t) => rest.resultTable(t) });
   await register('via_rest', 'rest');
-  await register('via_storage', undefined); // the default: storage where it is configured
+  await register('via_storage', 'storage');
+  await register('via_default', undefined); // REST until the Storage Read path meets its bounds
   for (const t of ['resumed', 'expired', 'stale', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
@@ -86,6 +87,18 @@ describe('BigQuery Storage Read path', () => {
     expect(audit.sync_metadata).toMatchObject({ readApi: 'storage' });
     const { rows: [restAudit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'via_rest'`);
     expect(restAudit.sync_metadata.readApi).toBe('rest');
+  });
+
+  it('a table that names no readApi reads the REST pages, Storage Read API configured or not, and says nothing of it', async () => {
+    const sessions = storage.requests.filter((r) => r.method === 'CreateReadSession').length;
+    const result = await run('via_default');
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
+    expect(await rowTexts('via_default')).toEqual(await rowTexts('via_rest'));
+    expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata.readApi).toBe('rest');
+    expect(audit.sync_metadata.readApiFallback).toBeUndefined();
+    expect(logged.filter((l) => /Storage Read API not used/.test(l.msg))).toEqual([]);
   });
 
   it('resumes a stream that fails mid-way with UNAVAILABLE at its offset: exact counts, target equals source', async () => {

@@ -4,7 +4,7 @@
 // buffer per page (`out` comes from the pool of reusable buffers): it only receives the
 // compressed bytes and hands them over.
 import zlib from 'node:zlib';
-import { movable } from '../decode/copy-buffers.ts';
+import { releaseNow as free } from '../decode/copy-buffers.ts';
 import type { WireField } from './bigquery-types.ts';
 import { readResultsBody, type ResultsPage } from './bigquery-wire.ts';
 import type { ReadOptions } from './bigquery-wire-rows.ts';
@@ -47,22 +47,6 @@ export function decodeResultsPage(bytes: Buffer, options: PageDecodeOptions, out
   }
   const copy = page.copy;
   return { text: copy ? copy.text : Buffer.alloc(0), rowCount: copy?.rowCount ?? 0, hasRows: copy !== null, meta: page.meta, bodyBytes: page.bodyBytes ?? raw.length };
-}
-
-/**
- * Releases a buffer's memory now: transfer(0) detaches its ArrayBuffer (every view of it
- * becomes empty) and the backing store is freed without waiting for a GC. Only for buffers
- * nothing else can still read: the page's body and its inflated JSON. `whole`: only when the
- * buffer spans its whole ArrayBuffer.
- */
-function free(buffer: Buffer, whole: boolean): void {
-  const ab = buffer.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
-  if ((whole && (buffer.byteOffset !== 0 || buffer.byteLength !== ab.byteLength)) || !movable(ab)) return;
-  try {
-    ab.transfer?.(0);
-  } catch {
-    // not detachable: the GC frees it
-  }
 }
 
 /** The body as sent, inflated if the server compressed it (see inflate in bigquery-results.ts for the answers that are not pages). */

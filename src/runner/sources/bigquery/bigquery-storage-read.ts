@@ -8,6 +8,7 @@ import type { BigQueryReadClient } from '@google-cloud/bigquery-storage';
 import type { ResumeState, SourcePage, SourceRead, SourceStats } from '../source.ts';
 import { SourceError } from '../source.ts';
 import { parseCopyText } from '../copy-text.ts';
+import { releaseNow } from '../decode/copy-buffers.ts';
 import { arrowBatchToCopyText, type ArrowCopyOptions, type ArrowCopyRows } from './arrow-copy.ts';
 import { backoff, sleep, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
 import { ChunkQueue, type StreamChunk } from './bigquery-storage-queue.ts';
@@ -136,6 +137,8 @@ export function storageRead<S extends SourceStats>(stats: S, request: StorageRea
 function storagePage(parts: Buffer[], rowCount: number, resumeAfter: BigQueryStorageResumeState | null): SourcePage {
   if (rowCount === 0) return { rows: [], resumeAfter };
   const copyText = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  // The batches' texts are copied into the page: their memory goes now, not at the next GC.
+  if (parts.length > 1) for (const part of parts) releaseNow(part, false);
   let rows: ReturnType<typeof parseCopyText> | undefined;
   return {
     get rows() {
@@ -226,7 +229,11 @@ interface ReadRowsAnswer {
 async function convertBatch(request: StorageReadRequest, schema: Uint8Array, batch: Uint8Array, offset: number, stream: string): Promise<ArrowCopyRows> {
   const convert = request.convert ?? arrowBatchToCopyText;
   try {
-    return await convert(schema, batch, { fields: request.state.fields, firstRow: offset, nulReplacement: request.nulReplacement });
+    const converted = await convert(schema, batch, { fields: request.state.fields, firstRow: offset, nulReplacement: request.nulReplacement });
+    // Converted on this thread: the response's message buffer (the batch is nearly all of it;
+    // the reader copied the schema out) is freed now rather than at the next GC.
+    if (!request.convert && batch.byteLength >= 0.9 * batch.buffer.byteLength) releaseNow(batch, false);
+    return converted;
   } catch (err) {
     // By name: an error of a decode worker arrives as an Error with the task's name and fields.
     if (!(err instanceof Error) || err.name !== 'InvalidRowValue') throw err;

@@ -17,6 +17,22 @@ export function movable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
   return buffer.byteLength > 0 && !(buffer instanceof SharedArrayBuffer) && !isMarkedAsUntransferable(buffer);
 }
 
+/**
+ * Releases a buffer's memory now: transfer(0) detaches its ArrayBuffer (every view of it
+ * becomes empty) and the backing store is freed without waiting for a GC — large dead buffers
+ * otherwise pile up to V8's external-memory trigger. Only for buffers nothing else can still
+ * read. `whole`: only when the buffer spans its whole ArrayBuffer.
+ */
+export function releaseNow(buffer: Uint8Array, whole: boolean): void {
+  const ab = buffer.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
+  if ((whole && (buffer.byteOffset !== 0 || buffer.byteLength !== ab.byteLength)) || !movable(ab)) return;
+  try {
+    ab.transfer?.(0);
+  } catch {
+    // not detachable: the GC frees it
+  }
+}
+
 /** A pool of ArrayBuffers, largest first; holds at most `max` of them (the rest are let go). */
 export class CopyBuffers {
   private readonly free: ArrayBuffer[] = [];
