@@ -30,7 +30,7 @@ export class ChunkQueue {
   /** Adds a chunk; resolves once there is room for more (or the queue is closed). */
   async put(chunk: StreamChunk): Promise<void> {
     this.chunks.push(chunk);
-    this.bytes += chunk.text?.length ?? 0;
+    this.bytes += heldBytes(chunk);
     this.wake('takers');
     while (this.bytes > this.maxBytes && !this.failure) await new Promise<void>((r) => this.wakePutters.push(r));
   }
@@ -54,7 +54,7 @@ export class ChunkQueue {
       if (this.failure) throw this.failure.error;
       const chunk = this.chunks.shift();
       if (chunk) {
-        this.bytes -= chunk.text?.length ?? 0;
+        this.bytes -= heldBytes(chunk);
         if (this.bytes <= this.maxBytes) this.wake('putters');
         return chunk;
       }
@@ -79,4 +79,12 @@ export class ChunkQueue {
     else this.wakePutters = [];
     for (const wake of list) wake();
   }
+}
+
+/**
+ * The memory a chunk holds: its text's whole buffer, not the text's length — a converter
+ * reserves room for a batch's longest text (up to ~3× what it writes), and the view keeps all of it.
+ */
+function heldBytes(chunk: StreamChunk): number {
+  return chunk.text?.buffer.byteLength ?? 0;
 }
