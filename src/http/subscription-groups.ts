@@ -273,25 +273,36 @@ class Group {
   private async fanOutAll(): Promise<void> {
     while (this.log.length) {
       let n = 0;
+      // The values of a range, made once for every member that lacks the same range (in a pass
+      // most lack the same); a value that comes changes the range's end, hence the key.
+      let range = { from: -1, end: -1, values: [] as Entry[] };
       for (const member of [...this.members]) {
         const end = this.logStart + this.log.length;
         if (member.given < end) {
-          const values = this.log.slice(member.given - this.logStart).filter((e) => !e.superseded);
-          for (const value of values) value.given = true;
-          member.pushAll(values);
+          if (range.from !== member.given || range.end !== end) {
+            range = { from: member.given, end, values: this.log.slice(member.given - this.logStart).filter((e) => !e.superseded) };
+            for (const value of range.values) value.given = true;
+          }
+          member.pushAll(range.values);
           member.given = end;
         }
         // Every so often, whether the fan-outs (of every group: 100 groups of 100 are 10,000 sockets too) had their time.
         if (++n % 50 === 0) await fanOutTurn();
       }
       // Values that came during the pass: the members passed before them get them next pass.
-      const end = this.logStart + this.log.length;
-      if ([...this.members].every((m) => m.given === end)) {
-        this.logStart = end;
+      if (this.allGiven()) {
+        this.logStart += this.log.length;
         this.log = [];
       }
       await fanOutTurn();
     }
+  }
+
+  /** Whether every member has had every value of the log. */
+  private allGiven(): boolean {
+    const end = this.logStart + this.log.length;
+    for (const member of this.members) if (member.given !== end) return false;
+    return true;
   }
 
   private end(): void {

@@ -18,7 +18,7 @@
 // fraction is not zero, INTERVAL as ZetaSQL's IntervalValue::ToString writes it (unpadded
 // fields, the fraction in groups of three digits).
 import type { Data } from 'apache-arrow';
-import { canonicalType, microsToIso, numberText, type WireField } from './bigquery-types.ts';
+import { canonicalType, microsToIso, numberText, scalarJson, type WireField } from './bigquery-types.ts';
 
 const TWO_32 = 4294967296;
 const MICROS_PER_DAY = 86_400_000_000;
@@ -227,17 +227,5 @@ function jsonText(field: WireField, data: Data, i: number, repeated: boolean): s
   }
   if (type === 'RANGE') return JSON.stringify(rangeText(field, data, i));
   if (type === 'BYTES') return JSON.stringify(base64At(data, data.offset + i));
-  const text = scalarText(type, data, i);
-  switch (type) {
-    case 'INT64':
-    case 'NUMERIC':
-    case 'BIGNUMERIC':
-    case 'BOOL':
-    case 'JSON':
-      return text;
-    case 'FLOAT64':
-      return text === 'NaN' || text === 'Infinity' || text === '-Infinity' ? JSON.stringify(text) : text;
-    default:
-      return JSON.stringify(text);
-  }
+  return scalarJson(type, scalarText(type, data, i));
 }

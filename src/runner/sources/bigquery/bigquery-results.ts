@@ -8,7 +8,7 @@ import type { WireField } from './bigquery-types.ts';
 import type { Decoded, DecodePool } from '../decode/decode-pool.ts';
 import { inflateSync, type PageDecodeOptions } from './bigquery-page.ts';
 import type { ResultsPage } from './bigquery-wire.ts';
-import type { InvalidRowValue, ReadOptions } from './bigquery-wire-rows.ts';
+import { invalidRowValueOf, type ReadOptions } from './bigquery-wire-rows.ts';
 
 /**
  * One jobs.getQueryResults answer, its rows as COPY text. It goes through the client's own
@@ -92,14 +92,14 @@ async function decodePage(decoder: DecodePool, job: Job, bytes: Buffer, options:
   try {
     d = await decoder.run('restPage', bytes, options, abandoned);
   } catch (err) {
-    if (!(err instanceof Error) || err.name !== 'InvalidRowValue') throw err;
-    const where = (err as Partial<InvalidRowValue>).where ?? {};
-    throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${err.message}`, {
+    const invalid = invalidRowValueOf(err);
+    if (!invalid) throw err;
+    throw new SourceError(`BigQuery job ${job.id ?? '?'}: cannot convert a result value: ${invalid.message}`, {
       reason: 'invalidValue',
       retryable: false,
-      message: err.message,
+      message: invalid.message,
       jobId: job.id,
-      ...where,
+      ...invalid.where,
     });
   }
   return { meta: d.meta, copy: d.hasRows ? { text: d.text, rowCount: d.rowCount } : null, bodyBytes: d.bodyBytes, release: d.release };

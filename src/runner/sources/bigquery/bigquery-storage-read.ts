@@ -14,7 +14,7 @@ import { backoff, sleep, throwIfAborted, type BigQueryRetrySettings } from './bi
 import { ChunkQueue, type StreamChunk } from './bigquery-storage-queue.ts';
 import { GRPC, grpcFailure } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
-import type { InvalidRowValue } from './bigquery-wire-rows.ts';
+import { invalidRowValueOf } from './bigquery-wire-rows.ts';
 
 /** One stream's position in a resume state: rows before `offset` are loaded; `done`: all of it. */
 export interface StorageStreamPosition {
@@ -235,15 +235,14 @@ async function convertBatch(request: StorageReadRequest, schema: Uint8Array, bat
     if (!request.convert && batch.byteLength >= 0.9 * batch.buffer.byteLength) releaseNow(batch, false);
     return converted;
   } catch (err) {
-    // By name: an error of a decode worker arrives as an Error with the task's name and fields.
-    if (!(err instanceof Error) || err.name !== 'InvalidRowValue') throw err;
-    const where = (err as Partial<InvalidRowValue>).where ?? {};
-    throw new SourceError(`BigQuery Storage Read: cannot convert a result value of stream ${stream}: ${err.message}`, {
+    const invalid = invalidRowValueOf(err);
+    if (!invalid) throw err;
+    throw new SourceError(`BigQuery Storage Read: cannot convert a result value of stream ${stream}: ${invalid.message}`, {
       reason: 'invalidValue',
       retryable: false,
-      message: err.message,
+      message: invalid.message,
       stream,
-      ...where,
+      ...invalid.where,
     });
   }
 }

@@ -314,19 +314,24 @@ function jsonOf(field: WireField, v: unknown, repeated: boolean): string {
   }
   if (type === 'RANGE') return JSON.stringify(rangeText(field, v));
   const text = scalarText(type, v, field.name);
+  return type === 'BYTES' ? JSON.stringify(asString(v, field.name)) : scalarJson(type, text);
+}
+
+/**
+ * A scalar's PostgreSQL text as a JSON value inside a STRUCT or ARRAY (both read paths): numbers,
+ * booleans and JSON as they are, NaN/±Infinity and everything else as strings. BYTES is each
+ * path's own (base64 as sent, or encoded from Arrow's bytes).
+ */
+export function scalarJson(type: string, text: string): string {
   switch (type) {
     case 'INT64':
     case 'NUMERIC':
     case 'BIGNUMERIC':
+    case 'BOOL':
+    case 'JSON':
       return text;
     case 'FLOAT64':
       return text === 'NaN' || text === 'Infinity' || text === '-Infinity' ? JSON.stringify(text) : text;
-    case 'BOOL':
-      return text;
-    case 'JSON':
-      return text;
-    case 'BYTES':
-      return JSON.stringify(asString(v, field.name));
     default:
       return JSON.stringify(text);
   }

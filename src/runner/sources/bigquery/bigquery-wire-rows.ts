@@ -41,6 +41,15 @@ export class InvalidRowValue extends Error {
   }
 }
 
+/**
+ * The InvalidRowValue in `err`, by name — a decode worker's error arrives as an Error with the
+ * task's name and fields — or null: anything else is not a bad value.
+ */
+export function invalidRowValueOf(err: unknown): { message: string; where: InvalidRowValue['where'] } | null {
+  if (!(err instanceof Error) || err.name !== 'InvalidRowValue') return null;
+  return { message: err.message, where: (err as Partial<InvalidRowValue>).where ?? {} };
+}
+
 /** How a page's rows are read. */
 export interface ReadOptions {
   /** Index in the whole read of the page's first row (for messages); null when unknown (resume). */
