@@ -9,6 +9,11 @@
 //    (for up to 600 s by default: bounded here), so PERMISSION_DENIED reaches us at once.
 //  - ReadRows failing mid-stream reaches the caller after the rows already sent; the client
 //    does not resume it (bigquery-storage-read.ts does, with a new ReadRows at the offset).
+//  - The client's ReadRows stream (google-gax) is three object-mode streams deep (retry-request's
+//    two PassThroughs, then duplexify), each buffering 16 responses whatever their size: ~100
+//    responses of ~330 KB per stream ahead of a reader that waits on PostgreSQL. The bench's
+//    1M-row read held 233 MB of them. ReadRows here goes through the client's own gRPC stub
+//    (readRowsOf): one stream, which reads the HTTP/2 stream only when asked.
 import { createRequire } from 'node:module';
 import type * as Grpc from '@grpc/grpc-js';
 import type { JobMetadata } from '@google-cloud/bigquery';
@@ -72,6 +77,30 @@ export function createStorageClient(settings: BigQueryStorageSettings, projectId
   else if (keyFilename) options.keyFilename = keyFilename;
   const { BigQueryReadClient: Client } = require('@google-cloud/bigquery-storage') as typeof import('@google-cloud/bigquery-storage');
   return new Client(options);
+}
+
+/** A ReadRows call's answers, as a stream of the client's stub gives them. */
+export type ReadRowsStream = AsyncIterable<unknown> & { cancel(): void };
+
+/** Opens ReadRows of a stream from a row offset. */
+export type ReadRows = (request: { readStream: string; offset: number }) => Promise<ReadRowsStream>;
+
+/**
+ * ReadRows through the client's gRPC stub (its channel, credentials and protos), with the
+ * routing header the client would add. Not the client's readRows: see the top of this file.
+ * Its resends are not wanted either (it re-sends a ReadRows that fails before its first answer,
+ * FAILED_PRECONDITION included); bigquery-storage-read.ts resumes streams itself.
+ */
+export function readRowsOf(client: BigQueryReadClient): ReadRows {
+  type Stub = { readRows(request: object, metadata: Grpc.Metadata): ReadRowsStream };
+  let stub: Promise<Stub> | undefined;
+  return async (request) => {
+    stub ??= client.initialize() as Promise<unknown> as Promise<Stub>;
+    const grpc = require('@grpc/grpc-js') as typeof Grpc;
+    const metadata = new grpc.Metadata();
+    metadata.set('x-goog-request-params', `read_stream=${encodeURIComponent(request.readStream)}`);
+    return (await stub).readRows(request, metadata);
+  };
 }
 
 /** 'projects/p/datasets/d/tables/t' of the job's result table, or null (a script, a DDL). */

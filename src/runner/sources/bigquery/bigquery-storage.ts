@@ -11,7 +11,7 @@ import { movable } from '../decode/copy-buffers.ts';
 import type { ResumeState, SourceRead, SourceStats } from '../source.ts';
 import type { BigQueryRetrySettings } from './bigquery-calls.ts';
 import { storageRead, type BatchConverter, type BigQueryStorageResumeState } from './bigquery-storage-read.ts';
-import { createStorageClient, createStorageSession, destinationTableOf, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
+import { createStorageClient, createStorageSession, destinationTableOf, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
 
 /** `custom_sync_params.source.readApi` of a BigQuery table. */
@@ -26,6 +26,8 @@ export interface StorageParts {
   logger?: Logger | undefined;
   /** The client, made on first use. */
   client(): BigQueryReadClient;
+  /** ReadRows through that client's stub (readRowsOf), made on first use. */
+  readRows(): ReadRows;
   convert?: BatchConverter | undefined;
 }
 
@@ -40,6 +42,7 @@ export function storageParts(options: {
   decodePool?: DecodePool | undefined;
 }): StorageParts {
   let client: BigQueryReadClient | undefined;
+  let readRows: ReadRows | undefined;
   const { storage } = options;
   return {
     settings: storage,
@@ -48,6 +51,9 @@ export function storageParts(options: {
     logger: options.logger,
     convert: options.decodePool?.threads ? inPool(options.decodePool) : undefined,
     client: () => (client ??= createStorageClient(storage ?? {}, options.projectId, options.keyFilename)),
+    readRows() {
+      return (readRows ??= readRowsOf(this.client()));
+    },
   };
 }
 
@@ -160,7 +166,7 @@ export function resumeStorageRead<S extends SourceStats>(parts: StorageParts, st
 }
 
 function readerOptions(parts: StorageParts, request: ReadAfterJob) {
-  return { client: parts.client(), pageSize: request.pageSize, nulReplacement: request.nulReplacement, signal: request.signal, retry: parts.retry, convert: parts.convert };
+  return { readRows: parts.readRows(), pageSize: request.pageSize, nulReplacement: request.nulReplacement, signal: request.signal, retry: parts.retry, convert: parts.convert };
 }
 
 function withReadApi<S extends SourceStats>(read: SourceRead<S>): SourceRead<S> {
