@@ -7,8 +7,8 @@
 // once per distinct schema, and each column's buffers become Data through makeData.
 //
 // A body compressed with ZSTD (the session asked for it: bigquery-storage-session.ts) is read
-// here too, each buffer decompressed on its own as the format's BodyCompression method BUFFER
-// writes it (arrow-compression.ts); LZ4_FRAME is refused (no LZ4 frame decoder in the process).
+// here too, its buffers decompressed as the format's BodyCompression method BUFFER writes them
+// (decompressBody, arrow-compression.ts); LZ4_FRAME is refused (no LZ4 frame decoder in the process).
 // Anything else this reader does not expect in an uncompressed batch (a dictionary batch, a type
 // BigQuery does not send) is read by apache-arrow's reader instead; in a compressed one it is an
 // error (apache-arrow's reader has no codec registered here, so it could not read it either).
@@ -95,24 +95,24 @@ function readDirect(schema: Schema, batch: Uint8Array): ArrowColumns | null {
   let body = batch.subarray(at + metaLength);
   // Typed views need aligned offsets; the body's buffers are 8-aligned relative to its start.
   if (body.byteOffset % 8 !== 0) body = Uint8Array.from(body);
-  const bodyFlat = compressed ? new Flat(new DataView(body.buffer, body.byteOffset, body.byteLength)) : null;
+  const bufferCount = view.getUint32(buffers, true);
+  const decompressed = compressed ? decompressBody(flat, buffers, bufferCount, body) : null;
   const cursor = {
     node: 0,
     nodeCount: view.getUint32(nodes, true),
     buffer: 0,
-    bufferCount: view.getUint32(buffers, true),
+    bufferCount,
     nextNode: () => {
       if (cursor.node >= cursor.nodeCount) throw new Error('BigQuery Storage Read: a record batch has fewer field nodes than its schema');
       const p = nodes + 4 + 16 * cursor.node++;
       return { length: flat.int64(p), nullCount: flat.int64(p + 8) };
     },
-    nextBuffer: (used = true): Uint8Array => {
+    nextBuffer: (): Uint8Array => {
       if (cursor.buffer >= cursor.bufferCount) throw new Error('BigQuery Storage Read: a record batch has fewer buffers than its schema');
+      if (decompressed) return decompressed[cursor.buffer++]!;
       const p = buffers + 4 + 16 * cursor.buffer++;
       const offset = flat.int64(p);
-      const length = flat.int64(p + 8);
-      if (!bodyFlat) return body.subarray(offset, offset + length);
-      return used ? compressedBuffer(bodyFlat, body, offset, length) : EMPTY;
+      return body.subarray(offset, offset + flat.int64(p + 8));
     },
   };
   const columns: Data[] = [];
@@ -142,31 +142,65 @@ function zstdBody(flat: Flat, table: number): true {
 }
 
 /**
- * A buffer of a compressed body (BodyCompressionMethod.BUFFER): empty when its region is (the
- * format lets an empty buffer omit its prefix); else its uncompressed length as an int64
- * (little-endian), then its bytes — left raw when that length is -1 (compressing did not pay),
- * nothing when it is 0 (Arrow Java writes empty buffers so), else one ZSTD frame.
+ * Every buffer of a compressed body (BodyCompressionMethod.BUFFER), by index. A buffer is empty
+ * when its region is (the format lets an empty buffer omit its prefix); else its uncompressed
+ * length as an int64 (little-endian), then its bytes — left raw when that length is -1
+ * (compressing did not pay), nothing when it is 0 (Arrow Java writes empty buffers so), else one
+ * ZSTD frame. The frames are decompressed in ONE call: zstd decodes concatenated frames into
+ * their outputs, concatenated, so each buffer's output is the next `length` bytes. On SQP's
+ * 1024-row batches (34 frames) that took 0.4-0.6 µs a row against 0.8-0.9 µs for a call per
+ * buffer (measured: each zlib call sets up a stream and a zstd context); the price is that only
+ * the total length is checked against the prefixes, not each frame's.
  */
-function compressedBuffer(bodyFlat: Flat, body: Uint8Array, offset: number, length: number): Uint8Array {
-  if (length === 0) return EMPTY;
-  if (length < 8) throw new Error(`BigQuery Storage Read: a compressed record batch has a ${length}-byte buffer, shorter than its length prefix`);
-  const uncompressed = bodyFlat.int64(offset);
-  const bytes = body.subarray(offset + 8, offset + length);
-  if (uncompressed === -1) return bytes;
-  return uncompressed === 0 ? EMPTY : decompressZstd(bytes, uncompressed);
+function decompressBody(flat: Flat, buffers: number, count: number, body: Uint8Array): Uint8Array[] {
+  const bodyFlat = new Flat(new DataView(body.buffer, body.byteOffset, body.byteLength));
+  const out: Uint8Array[] = new Array<Uint8Array>(count);
+  const frames: Uint8Array[] = [];
+  const framed: { index: number; length: number }[] = [];
+  let compressedBytes = 0;
+  let total = 0;
+  for (let index = 0; index < count; index++) {
+    const p = buffers + 4 + 16 * index;
+    const offset = flat.int64(p);
+    const length = flat.int64(p + 8);
+    if (length === 0) {
+      out[index] = EMPTY;
+      continue;
+    }
+    if (length < 8) throw new Error(`BigQuery Storage Read: a compressed record batch has a ${length}-byte buffer, shorter than its length prefix`);
+    const uncompressed = bodyFlat.int64(offset);
+    const bytes = body.subarray(offset + 8, offset + length);
+    if (uncompressed === -1) out[index] = bytes;
+    else if (uncompressed === 0) out[index] = EMPTY;
+    else {
+      frames.push(bytes);
+      framed.push({ index, length: uncompressed });
+      compressedBytes += bytes.length;
+      total += uncompressed;
+    }
+  }
+  if (frames.length === 0) return out;
+  const decoded = decompressZstd(frames.length === 1 ? frames[0]! : Buffer.concat(frames, compressedBytes), total);
+  let at = 0;
+  for (const { index, length } of framed) {
+    const piece = decoded.subarray(at, at + length);
+    // Typed views need 8-aligned buffers; one after an odd-length buffer is copied to be so.
+    out[index] = piece.byteOffset % 8 === 0 ? piece : Uint8Array.from(piece);
+    at += length;
+  }
+  return out;
 }
 
 interface Cursor {
   nextNode(): { length: number; nullCount: number };
-  /** The next buffer; `used` false: one the caller ignores (not decompressed). */
-  nextBuffer(used?: boolean): Uint8Array;
+  nextBuffer(): Uint8Array;
 }
 
 /** One field's Data from the next field node and buffers (the columnar format's buffer layout by type), or null for a type not read here. */
 function loadField(field: Field, cursor: Cursor): Data | null {
   const type: DataType = field.type;
   const { length, nullCount } = cursor.nextNode();
-  const validity = cursor.nextBuffer(nullCount > 0);
+  const validity = cursor.nextBuffer();
   const base = { type, length, nullCount, nullBitmap: nullCount > 0 ? validity : null } as const;
   switch (type.typeId) {
     case Type.Int:
