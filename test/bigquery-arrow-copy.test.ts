@@ -2,7 +2,7 @@
 // REST path's conversion of the same values (bigquery-types.ts + copy-text.ts), for every type
 // the source reads, uncompressed and ZSTD-compressed (some buffers left raw); a NUL fails or is
 // replaced as on the REST path; an LZ4_FRAME batch is refused, saying so. Pure: no server, no database.
-import { CompressionType } from 'apache-arrow';
+import { CompressionType, compressionRegistry } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { arrowBatchToCopyText } from '../src/runner/sources/bigquery/arrow-copy.ts';
 import { convertRows, type WireField, type WireRow } from '../src/runner/sources/bigquery/bigquery-types.ts';
@@ -13,6 +13,10 @@ import { encodeRows, wireSchema } from './support/bigquery-server-wire.ts';
 import { EVERY_TYPE_FIELDS, everyTypeRows } from './support/bigquery-every-type.ts';
 import type { FieldSpec, Row } from './support/bigquery-server-types.ts';
 import { batchCodec, bufferPrefixes, withCodec } from './support/arrow-body-compression.ts';
+
+// The reader under test reads a ZSTD body itself: apache-arrow's reader, which it hands what it
+// does not read, is left without the codec the test support gave it, so a batch handed over fails.
+compressionRegistry.set(CompressionType.ZSTD, {});
 
 const rows = everyTypeRows(300);
 const table = new ArrowTable(EVERY_TYPE_FIELDS, rows.at);
