@@ -1,6 +1,7 @@
 // Micro-bench of the Storage Read path's conversion (issue #26): SQP rows (sqp-fixture.ts) as
 // Arrow IPC record batches of 1024 rows, encoded by the Storage Read test server's encoder,
-// through arrowBatchToCopyText; and the same rows as one REST page's JSON through the REST
+// through arrowBatchToCopyText — uncompressed ('storage'), and ZSTD-compressed as a session
+// asks for by default ('zstd': the buffers' decompression included); and the same rows as one REST page's JSON through the REST
 // path's converter (readResultsBody, the page's JSON as sent uncompressed), for comparison. One
 // thread, no I/O: µs per row of the conversion alone. The texts differ a little in size: the
 // REST path copies NUMERIC text as sent (142.40), the Storage path writes it canonical (142.4).
@@ -10,6 +11,7 @@
 //   node --cpu-prof --import tsx bench/arrow-convert.ts
 import { arrowBatchToCopyText } from '../src/runner/sources/bigquery/arrow-copy.ts';
 import { readResultsBody } from '../src/runner/sources/bigquery/bigquery-wire.ts';
+import type { BufferCompression } from '../test/support/bigquery-storage-server-types.ts';
 import type { WireField } from '../src/runner/sources/bigquery/bigquery-types.ts';
 import { ArrowTable } from '../test/support/bigquery-storage-arrow.ts';
 import { encodeRows, wireSchema } from '../test/support/bigquery-server-wire.ts';
@@ -27,10 +29,10 @@ const REPEAT = Math.ceil(ROWS / DISTINCT);
 const fields = wireSchema(SQP_SCHEMA) as WireField[];
 const at = (i: number) => sqpRow(i, 1);
 
-function arrowBatches(): { schema: Uint8Array; batches: Uint8Array[] } {
+function arrowBatches(compression: BufferCompression): { schema: Uint8Array; batches: Uint8Array[] } {
   const table = new ArrowTable(SQP_SCHEMA, at);
   const batches: Uint8Array[] = [];
-  for (let start = 0; start < DISTINCT; start += BATCH_ROWS) batches.push(table.serializeRows(start, Math.min(start + BATCH_ROWS, DISTINCT)));
+  for (let start = 0; start < DISTINCT; start += BATCH_ROWS) batches.push(table.serializeRows(start, Math.min(start + BATCH_ROWS, DISTINCT), compression));
   return { schema: table.serializedSchema, batches };
 }
 
@@ -60,22 +62,28 @@ function time(name: string, pass: () => number): { usPerRow: number; bytes: numb
 }
 
 const encodeStarted = performance.now();
-const arrow = arrowBatches();
+const arrow = arrowBatches('COMPRESSION_UNSPECIFIED');
+const zstd = arrowBatches('ZSTD');
 const pages = restPages();
-console.log(`${DISTINCT} SQP rows (converted ${REPEAT}× a pass): ${arrow.batches.length} Arrow batches (${arrow.batches.reduce((n, b) => n + b.length, 0)} bytes), ${pages.length} REST pages (${pages.reduce((n, b) => n + b.length, 0)} bytes); encoded in ${Math.round(performance.now() - encodeStarted)} ms`);
+const sum = (buffers: Uint8Array[]) => buffers.reduce((n, b) => n + b.length, 0);
+console.log(`${DISTINCT} SQP rows (converted ${REPEAT}× a pass): ${arrow.batches.length} Arrow batches (${sum(arrow.batches)} bytes; ZSTD-compressed ${sum(zstd.batches)}), ${pages.length} REST pages (${sum(pages)} bytes); encoded in ${Math.round(performance.now() - encodeStarted)} ms`);
 
-const storage = time('storage', () => {
+/** A pass over every batch of `input`: the COPY text's bytes. */
+function convertBatches(input: { schema: Uint8Array; batches: Uint8Array[] }): number {
   let bytes = 0;
   for (let repeat = 0; repeat < REPEAT; repeat++) {
     let firstRow = 0;
-    for (const batch of arrow.batches) {
-      const { text, rowCount } = arrowBatchToCopyText(arrow.schema, batch, { fields, firstRow });
+    for (const batch of input.batches) {
+      const { text, rowCount } = arrowBatchToCopyText(input.schema, batch, { fields, firstRow });
       bytes += text.length;
       firstRow += rowCount;
     }
   }
   return bytes;
-});
+}
+
+const storage = time('storage', () => convertBatches(arrow));
+const compressed = time('zstd', () => convertBatches(zstd));
 const rest = time('rest', () => {
   let bytes = 0;
   for (let repeat = 0; repeat < REPEAT; repeat++) {
@@ -88,4 +96,4 @@ const rest = time('rest', () => {
   }
   return bytes;
 });
-console.log(`storage is ${(rest.usPerRow / storage.usPerRow).toFixed(2)}× the REST path's rows/s`);
+console.log(`storage is ${(rest.usPerRow / storage.usPerRow).toFixed(2)}× the REST path's rows/s, zstd ${(rest.usPerRow / compressed.usPerRow).toFixed(2)}×`);

@@ -23,6 +23,7 @@
 // decode worker ≥ 1.5× faster than without, GC < 10% of the engine's CPU; the Storage Read
 // path's targets in engine-storage.ts. Publish time reported apart.
 import pg from 'pg';
+import { bufferCompressionOf } from '../src/runner/sources/bigquery/bigquery-storage-session.ts';
 import { startBigQueryTestServer, type QueryFixture } from '../test/support/bigquery-server.ts';
 import type { RowSource } from '../test/support/bigquery-server-types.ts';
 import { startBigQueryStorageTestServer } from '../test/support/bigquery-storage-server.ts';
@@ -62,6 +63,8 @@ const QUALITY = {
 /** The Storage Read path's read session: streams (the source's default), and rows per ReadRows response (~330 KB of SQP rows; 8,192 measured the same). */
 const STORAGE_STREAMS = 4;
 const STORAGE_BATCH_ROWS = 1024;
+/** The buffer compression the engine's sessions ask for (its default settings: ZSTD where this Node reads it), so the batches rendered ahead are the ones sent. */
+const STORAGE_COMPRESSION = bufferCompressionOf({});
 const storageParams = (rows: number) => {
   const p = syncParams(rows, 1);
   return { ...p, source: { ...p.source, readApi: 'storage' } };
@@ -128,8 +131,8 @@ export const engineBench: Bench = {
         server.addQuery(sqpQuery(rows, v), fixture);
         const stats = server.prerender(fixture);
         if (rows === ROWS && v === 1) {
-          const arrow = storage.prerender(fixture, { fields: SQP_SCHEMA, rows: fixture.rows! as RowSource }, STORAGE_STREAMS);
-          ctx.log(`encoded ${fmtInt(arrow.rows)} rows of version 1 as Arrow record batches of ${fmtInt(STORAGE_BATCH_ROWS)} rows over ${STORAGE_STREAMS} streams: ${fmtMb(arrow.bytes)}, in ${fmtSeconds(arrow.ms)}`);
+          const arrow = storage.prerender(fixture, { fields: SQP_SCHEMA, rows: fixture.rows! as RowSource }, STORAGE_STREAMS, STORAGE_COMPRESSION);
+          ctx.log(`encoded ${fmtInt(arrow.rows)} rows of version 1 as Arrow record batches of ${fmtInt(STORAGE_BATCH_ROWS)} rows (buffer compression ${STORAGE_COMPRESSION}) over ${STORAGE_STREAMS} streams: ${fmtMb(arrow.bytes)}, in ${fmtSeconds(arrow.ms)}`);
         }
         ctx.log(`pre-rendered ${fmtInt(rows)} rows of version ${v}: ${fmtMb(stats.jsonBytes)} of JSON held as ${fmtMb(stats.storedBytes)}, in ${fmtSeconds(stats.ms)}`);
         prerender = { rows: prerender.rows + rows, storedBytes: prerender.storedBytes + stats.storedBytes, ms: prerender.ms + stats.ms };
@@ -157,6 +160,8 @@ export const engineBench: Bench = {
       await pool.query(`TRUNCATE ${TARGET}`);
       await settle(pool, TARGET);
       const storagePooled = await refreshInChild(ctx, server, pool, storageParams(ROWS), '(s1) the same, batches converted by one decode worker', { storage: storageAt, decodeThreads: 1 });
+      const asked = new Set(storage.requests.filter((r) => r.method === 'CreateReadSession').map((r) => r.compression));
+      if ([...asked].some((c) => c !== STORAGE_COMPRESSION)) throw new Error(`(s) asked for ${[...asked].join(', ')} buffer compression, the batches were rendered ${STORAGE_COMPRESSION}: (s) measured this server's encoder`);
       await settle(pool, TARGET);
       const writes = await targetWrites(pool, TARGET);
       const noChange = await refreshInChild(ctx, server, pool, syncParams(ROWS, 1), "(a') no-change refresh");

@@ -92,6 +92,8 @@ it('a Storage Read killed mid-stream is finished by another process from each st
   expect(resumed.map((r) => [r.request['readStream'], Number(r.request['offset']), r.code]).sort())
     .toEqual(positions.map((p) => [p.name, p.offset, 0]).sort());
   expect(resumed.some((r) => Number(r.request['offset']) > 0)).toBe(true);
+  // Still the session's ZSTD-compressed batches (the killed process asked for them, as by default).
+  expect(new Set(resumed.map((r) => r.compression))).toEqual(new Set(['ZSTD']));
   expect(resumed.reduce((sum, r) => sum + r.rows!, 0)).toBe(N - checkpoint.rows);
 
   const { rows: runs } = await pool.query(`SELECT status, rows_processed, rows_inserted, sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'crashy' ORDER BY id`);

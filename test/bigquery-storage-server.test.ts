@@ -11,6 +11,9 @@
  *    stream after the rows already sent; the client does not resume it (a resume is a new
  *    ReadRows at the offset reached). CreateReadSession is retried on UNAVAILABLE and
  *    DEADLINE_EXCEEDED only, so PERMISSION_DENIED reaches the caller at once, with `code` 7.
+ *  - readSession.readOptions.arrowSerializationOptions.bufferCompression 'ZSTD' (the enum's name)
+ *    reaches the server as asked; its batches are then read here by apache-arrow's own reader,
+ *    each buffer's length prefix checked against its frame.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BigQueryReadClient } from '@google-cloud/bigquery-storage';
@@ -19,6 +22,7 @@ import { startBigQueryStorageTestServer, type BigQueryStorageTestServer } from '
 import { encodeRows } from './support/bigquery-server-wire.ts';
 import type { FieldSpec, Row } from './support/bigquery-server-types.ts';
 import { wireRowsOf, type WireRow } from './support/arrow-wire.ts';
+import { batchCodec, bufferPrefixes } from './support/arrow-body-compression.ts';
 
 const TABLE = 'projects/p/datasets/d/tables/every_type';
 const FIELDS: FieldSpec[] = [
@@ -91,10 +95,11 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function createSession(table: string, maxStreamCount: number) {
+async function createSession(table: string, maxStreamCount: number, bufferCompression?: 'ZSTD' | 'LZ4_FRAME') {
+  const readOptions = bufferCompression ? { readOptions: { arrowSerializationOptions: { bufferCompression } } } : {};
   const [session] = await client.createReadSession({
     parent: 'projects/p',
-    readSession: { table, dataFormat: 'ARROW' },
+    readSession: { table, dataFormat: 'ARROW', ...readOptions },
     maxStreamCount,
   });
   return session;
@@ -111,17 +116,19 @@ const NO_RESEND = { retryRequestOptions: { noResponseRetries: 0 } };
 async function readStream(schema: Uint8Array, fields: readonly FieldSpec[], readStream: string, offset = 0) {
   const rows: WireRow[] = [];
   const rowCounts: number[] = [];
+  const batches: Uint8Array[] = [];
   let error: (Error & { code?: number }) | undefined;
   try {
     for await (const response of client.readRows({ readStream, offset }, NO_RESEND)) {
       const serialized = response.arrowRecordBatch!.serializedRecordBatch as Uint8Array;
+      batches.push(serialized);
       for (const batch of RecordBatchReader.from(Buffer.concat([schema, serialized]))) rows.push(...wireRowsOf(fields, batch));
       rowCounts.push(Number(response.rowCount));
     }
   } catch (err) {
     error = err as Error & { code?: number };
   }
-  return { rows, rowCounts, error };
+  return { rows, rowCounts, batches, error };
 }
 
 const expectedRows = (fields: readonly FieldSpec[], at: (i: number) => Row, count: number): WireRow[] =>
@@ -173,18 +180,59 @@ describe('BigQuery Storage Read API test server, through the official client', (
     let rowsEncoded = 0;
     const spec = { fields: FIELDS, rows: { count: ROW_COUNT, at: (i: number) => (rowsEncoded++, rowAt(i)) }, origin };
     server.addTable(`${TABLE}_rendered`, spec);
-    const stats = server.prerender(origin, spec, 3);
+    const stats = server.prerender(origin, spec, 3, 'ZSTD');
     expect(stats).toMatchObject({ rows: ROW_COUNT });
     expect(stats.bytes).toBeGreaterThan(0);
     rowsEncoded = 0;
-    const session = await createSession(`${TABLE}_rendered`, 3);
+    const session = await createSession(`${TABLE}_rendered`, 3, 'ZSTD');
     const schema = session.arrowSchema!.serializedSchema as Uint8Array;
     const read = await Promise.all(session.streams!.map((s) => readStream(schema, FIELDS, s.name!)));
     expect(read.flatMap((s) => s.rows)).toEqual(expectedRows(FIELDS, rowAt, ROW_COUNT));
     expect(rowsEncoded).toBe(0); // every response was one rendered ahead
+    expect(new Set(read.flatMap((s) => s.batches.map(batchCodec)))).toEqual(new Set(['ZSTD']));
     // An offset off the rendered boundaries is encoded as it goes: the same rows.
     const resumed = await readStream(schema, FIELDS, session.streams![1]!.name!, 5);
     expect(resumed.rows).toEqual(read[1]!.rows.slice(5));
+    // The rendered batches are ZSTD's: a session without compression on the same table encodes its own.
+    rowsEncoded = 0;
+    const plain = await createSession(`${TABLE}_rendered`, 3);
+    const plainRead = await readStream(schema, FIELDS, plain.streams![0]!.name!);
+    expect(plainRead.rows).toEqual(read[0]!.rows);
+    expect(plainRead.batches.map(batchCodec)).not.toContain('ZSTD');
+    expect(rowsEncoded).toBe(plainRead.rows.length);
+  });
+
+  it('serves ZSTD-compressed record batches to a session that asks for them, as the format writes them, and logs what was asked', async () => {
+    const session = await createSession(TABLE, 2, 'ZSTD');
+    const asked = server.requests.filter((r) => r.method === 'CreateReadSession').at(-1)!;
+    expect(asked).toMatchObject({ compression: 'ZSTD', code: 0 });
+    expect(session.readOptions?.arrowSerializationOptions?.bufferCompression).toBe('ZSTD');
+    const schema = session.arrowSchema!.serializedSchema as Uint8Array;
+    const read = await Promise.all(session.streams!.map((s) => readStream(schema, FIELDS, s.name!)));
+    expect(read.flatMap((s) => s.rows)).toEqual(expectedRows(FIELDS, rowAt, ROW_COUNT));
+    const batches = read.flatMap((s) => s.batches);
+    expect(new Set(batches.map(batchCodec))).toEqual(new Set(['ZSTD']));
+    // Every non-empty buffer length-prefixed (bufferPrefixes checks each against its frame): mostly compressed, some left raw.
+    const prefixes = batches.flatMap(bufferPrefixes);
+    expect(prefixes.filter((n) => n > 0).length).toBeGreaterThan(prefixes.filter((n) => n === -1).length);
+    expect(prefixes).toContain(-1);
+    const reads = server.requests.filter((r) => r.method === 'ReadRows' && session.streams!.some((s) => s.name === r.request['readStream']));
+    expect(reads.map((r) => r.compression)).toEqual(['ZSTD', 'ZSTD']);
+
+    // The same rows uncompressed take more bytes; the log says none was asked.
+    const plain = await createSession(TABLE, 2);
+    expect(server.requests.filter((r) => r.method === 'CreateReadSession').at(-1)).toMatchObject({ compression: 'COMPRESSION_UNSPECIFIED' });
+    const plainRead = await Promise.all(plain.streams!.map((s) => readStream(schema, FIELDS, s.name!)));
+    expect(plainRead.flatMap((s) => s.rows)).toEqual(expectedRows(FIELDS, rowAt, ROW_COUNT));
+    const bytes = (batchesRead: Uint8Array[]) => batchesRead.reduce((n, b) => n + b.length, 0);
+    expect(bytes(batches)).toBeLessThan(bytes(plainRead.flatMap((s) => s.batches)));
+  });
+
+  it('refuses LZ4_FRAME with INVALID_ARGUMENT, saying it has no LZ4 frame encoder, and logs what was asked', async () => {
+    const err = await createSession(TABLE, 1, 'LZ4_FRAME').then(() => undefined, (e: unknown) => e as Error & { code?: number; details?: string });
+    expect(err?.code).toBe(3);
+    expect(err?.details).toMatch(/cannot write LZ4_FRAME buffers \(no LZ4 frame encoder here\)/);
+    expect(server.requests.filter((r) => r.method === 'CreateReadSession').at(-1)).toMatchObject({ compression: 'LZ4_FRAME', code: 3 });
   });
 
   it('resumes a stream that failed mid-way with UNAVAILABLE at its offset, no row lost or doubled', async () => {

@@ -1,15 +1,18 @@
 // The BigQuery source's Storage Read path end to end: real refreshes into PostgreSQL with the
 // official clients against the local REST and Storage Read test servers, which serve the same
 // job results (the REST job's destination table is the Storage Read session's table). The same
-// fixture of every type loaded both ways gives identical target rows; a stream failing with
+// fixture of every type loaded both ways gives identical target rows (with the record batches
+// ZSTD-compressed, as the source asks by default, and without compression); a stream failing with
 // UNAVAILABLE is resumed at its offset; an expired session starts the load over; a session
 // refused with PERMISSION_DENIED makes the read take the REST pages, logged once.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig as loadServiceConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { refreshTable, type RefreshOptions } from '../src/runner/engine/refresh-table.ts';
 import { parseSyncParams } from '../src/runner/params/sync-params.ts';
 import { createDecodePool } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
+import type { BigQueryStorageSettings } from '../src/runner/sources/bigquery/bigquery.ts';
 import { startBigQueryTestServer, testBigQuerySource, type BigQueryTestServer } from './support/bigquery-server.ts';
 import { startBigQueryStorageTestServer, type BigQueryStorageTestServer } from './support/bigquery-storage-server.ts';
 import { EVERY_TYPE_COLUMNS, EVERY_TYPE_FIELDS, everyTypeRows } from './support/bigquery-every-type.ts';
@@ -28,14 +31,14 @@ const QUERY = 'SELECT * FROM `p.ds.every_type`';
 const N = 2000;
 const COLUMNS = EVERY_TYPE_FIELDS.map((f) => f.name);
 
-function options(port = storage.port): RefreshOptions {
+function options(port = storage.port, settings: BigQueryStorageSettings = { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }): RefreshOptions {
   const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void logged.push(JSON.parse(line)) });
   // Batches convert on a real decode worker, as in the service.
-  const bigquery = testBigQuerySource(rest, { storage: { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }, logger, decodePool });
+  const bigquery = testBigQuerySource(rest, { storage: settings, logger, decodePool });
   return { pool, sources: createSources({ targetUrl: database.url, bigquery }) };
 }
 
-const run = (table: string, port?: number) => loadConfig(pool, table).then((c) => refreshTable(c, options(port)));
+const run = (table: string, port?: number, settings?: BigQueryStorageSettings) => loadConfig(pool, table).then((c) => refreshTable(c, options(port, settings)));
 
 async function register(table: string, readApi: 'storage' | 'rest' | undefined): Promise<void> {
   await pool.query(`CREATE TABLE sqp.${table} (${EVERY_TYPE_COLUMNS})`);
@@ -47,6 +50,7 @@ async function register(table: string, readApi: 'storage' | 'rest' | undefined):
 const rowTexts = async (table: string) => (await pool.query<{ t: string }>(`SELECT t::text FROM sqp.${table} t ORDER BY id`)).rows.map((r) => r.t);
 
 const readRows = () => storage.requests.filter((r) => r.method === 'ReadRows');
+const sessionRequests = () => storage.requests.filter((r) => r.method === 'CreateReadSession');
 
 beforeAll(async () => {
   rest = await startBigQueryTestServer({ projectId: 'sqp-test' });
@@ -54,7 +58,7 @@ beforeAll(async () => {
   await register('via_rest', 'rest');
   await register('via_storage', 'storage');
   await register('via_default', undefined); // REST until the Storage Read path meets its bounds
-  for (const t of ['resumed', 'expired', 'stale', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
+  for (const t of ['uncompressed', 'resumed', 'expired', 'stale', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
   const reference = await run('via_rest');
@@ -74,27 +78,47 @@ afterAll(async () => {
 });
 
 describe('BigQuery Storage Read path', () => {
-  it('loads every type into the same target rows as the REST path, byte for byte', async () => {
+  it('loads every type into the same target rows as the REST path, byte for byte, its record batches ZSTD-compressed', async () => {
     const before = readRows().length;
+    const sessions = sessionRequests().length;
     const result = await run('via_storage');
     expect(result.errorMessage).toBeNull();
     expect(result).toMatchObject({ status: 'success', rowsProcessed: N, rowsInserted: N });
     expect(await rowTexts('via_storage')).toEqual(await rowTexts('via_rest'));
     expect(await tableChecksum(pool, 'sqp.via_storage', COLUMNS)).toEqual(await tableChecksum(pool, 'sqp.via_rest', COLUMNS));
-    // Read as four Arrow streams of the job's result table, not as REST pages after the first answer.
-    expect(readRows().length - before).toBe(4);
+    // Read as four Arrow streams of the job's result table, not as REST pages after the first answer;
+    // the session asked for ZSTD (the default on this Node), and its batches came so.
+    expect(sessionRequests().slice(sessions).map((r) => r.compression)).toEqual(['ZSTD']);
+    expect(readRows().slice(before).map((r) => r.compression)).toEqual(['ZSTD', 'ZSTD', 'ZSTD', 'ZSTD']);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit.sync_metadata).toMatchObject({ readApi: 'storage' });
     const { rows: [restAudit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'via_rest'`);
     expect(restAudit.sync_metadata.readApi).toBe('rest');
   });
 
+  it('with BIGQUERY_STORAGE_COMPRESSION=none, the session asks for no compression and loads the same rows', async () => {
+    // The Storage Read settings as the service reads them from its environment.
+    const env = { BIGQUERY_PROJECT_ID: 'sqp-test', BIGQUERY_STORAGE_API_ENDPOINT: `${storage.endpoint}:${storage.port}`, BIGQUERY_STORAGE_INSECURE: 'true' };
+    expect(() => loadServiceConfig({ ...env, BIGQUERY_STORAGE_COMPRESSION: 'lz4' })).toThrow(/BIGQUERY_STORAGE_COMPRESSION/);
+    const settings = loadServiceConfig({ ...env, BIGQUERY_STORAGE_COMPRESSION: 'none' }).bigquery!.storage!;
+    const before = readRows().length;
+    const sessions = sessionRequests().length;
+    const result = await run('uncompressed', undefined, settings);
+    expect(result.errorMessage).toBeNull();
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N, rowsInserted: N });
+    expect(await rowTexts('uncompressed')).toEqual(await rowTexts('via_rest'));
+    expect(sessionRequests().slice(sessions).map((r) => [r.compression, r.request['readSession']])).toEqual([
+      ['COMPRESSION_UNSPECIFIED', expect.not.objectContaining({ readOptions: expect.anything() })],
+    ]);
+    expect(readRows().slice(before).map((r) => r.compression)).toEqual(['COMPRESSION_UNSPECIFIED', 'COMPRESSION_UNSPECIFIED', 'COMPRESSION_UNSPECIFIED', 'COMPRESSION_UNSPECIFIED']);
+  });
+
   it('a table that names no readApi reads the REST pages, Storage Read API configured or not, and says nothing of it', async () => {
-    const sessions = storage.requests.filter((r) => r.method === 'CreateReadSession').length;
+    const sessions = sessionRequests().length;
     const result = await run('via_default');
     expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
     expect(await rowTexts('via_default')).toEqual(await rowTexts('via_rest'));
-    expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions);
+    expect(sessionRequests()).toHaveLength(sessions);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit.sync_metadata.readApi).toBe('rest');
     expect(audit.sync_metadata.readApiFallback).toBeUndefined();
@@ -126,12 +150,12 @@ describe('BigQuery Storage Read path', () => {
     const { rows: checkpoints } = await pool.query(`SELECT status FROM sqp.refresh_checkpoints WHERE table_name = 'expired'`);
     expect(checkpoints.map((c) => c.status)).toEqual(['expired']);
 
-    const sessions = storage.requests.filter((r) => r.method === 'CreateReadSession').length;
+    const sessions = sessionRequests().length;
     const again = await run('expired');
     expect(again.errorMessage).toBeNull();
     expect(again).toMatchObject({ status: 'success', resumed: false, rowsProcessed: N, rowsInserted: N });
     expect(await rowTexts('expired')).toEqual(await rowTexts('via_rest'));
-    expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions + 1);
+    expect(sessionRequests()).toHaveLength(sessions + 1);
   });
 
   it('a load paused for longer than its session lives starts over in the next run, which succeeds (no failed run, no read of the old session)', async () => {
@@ -145,7 +169,7 @@ describe('BigQuery Storage Read path', () => {
     expect(paused).toMatchObject({ status: 'warning', outcome: 'paused' });
     expect(paused.rowsProcessed).toBeGreaterThan(0);
 
-    const sessions = storage.requests.filter((r) => r.method === 'CreateReadSession').length;
+    const sessions = sessionRequests().length;
     const reads = readRows().length;
     // Seven hours on: the checkpoint's session (6 h) has expired.
     const later = new Date(Date.now() + 7 * 3_600_000);
@@ -153,7 +177,7 @@ describe('BigQuery Storage Read path', () => {
     expect(again.errorMessage).toBeNull();
     expect(again).toMatchObject({ status: 'success', resumed: false, rowsProcessed: N, rowsInserted: N });
     expect(await rowTexts('stale')).toEqual(await rowTexts('via_rest'));
-    expect(storage.requests.filter((r) => r.method === 'CreateReadSession')).toHaveLength(sessions + 1);
+    expect(sessionRequests()).toHaveLength(sessions + 1);
     expect(readRows().slice(reads).map((r) => r.request['offset'] ?? '0')).toEqual(['0', '0', '0', '0']);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [again.runId]);
     expect(audit.sync_metadata.restartedLoad).toEqual({ reason: 'sourceExpired' });

@@ -21,7 +21,9 @@ import {
   RecordBatchStreamWriter, Schema, Struct, TimeMicrosecond, TimestampMicrosecond, Utf8, makeData,
   type Data, type DataType,
 } from 'apache-arrow';
+import { compressZstd } from './arrow-body-compression.ts';
 import type { FieldSpec, Row } from './bigquery-server-types.ts';
+import type { BufferCompression } from './bigquery-storage-server-types.ts';
 import { encodeRows } from './bigquery-server-wire.ts';
 
 const EXTENSION = 'ARROW:extension:name';
@@ -84,16 +86,18 @@ export class ArrowTable {
 
   /**
    * ReadRowsResponse.arrowRecordBatch.serializedRecordBatch for rows [start, end): one IPC
-   * RecordBatch message with its body. Readers put the schema message in front of it.
+   * RecordBatch message with its body, its buffers compressed as `compression` says. Readers put
+   * the schema message in front of it.
    */
-  serializeRows(start: number, end: number): Uint8Array {
+  serializeRows(start: number, end: number, compression: BufferCompression): Uint8Array {
     const rows = encodeRows(this.fields, this.at, start, end, 'int64', Infinity)
       .map((text) => (JSON.parse(text) as { f: { v: unknown }[] }).f.map((cell) => cell.v));
     const children = this.fields.map((spec, i) => columnData(spec, rows.map((row) => row[i])));
     const struct = makeData({ type: new Struct(this.schema.fields), length: rows.length, nullCount: 0, children });
     const stream = RecordBatchStreamWriter.writeAll([new RecordBatch(this.schema, struct)]).toUint8Array(true);
     // The stream is this schema message, then the batch, then the end-of-stream marker.
-    return stream.subarray(this.serializedSchema.length, stream.length - END_OF_STREAM.length);
+    const batch = stream.subarray(this.serializedSchema.length, stream.length - END_OF_STREAM.length);
+    return compression === 'ZSTD' ? compressZstd(batch) : batch;
   }
 }
 

@@ -27,10 +27,21 @@ export interface StorageTable {
   origin?: object;
 }
 
+/**
+ * ArrowSerializationOptions.bufferCompression (arrow.proto), as the server serves it: ZSTD, or
+ * COMPRESSION_UNSPECIFIED (none). LZ4_FRAME is refused: no LZ4 frame encoder here.
+ */
+export type BufferCompression = 'ZSTD' | 'COMPRESSION_UNSPECIFIED';
+
 /** What the server saw of one RPC and how it answered. */
 export interface StorageRequest {
   method: 'CreateReadSession' | 'ReadRows' | 'SplitReadStream';
   request: Record<string, unknown>;
+  /**
+   * CreateReadSession: the buffer compression asked for (COMPRESSION_UNSPECIFIED when the request
+   * names none); ReadRows: the one its record batches were sent with (the session's).
+   */
+  compression?: string;
   /** The gRPC status code of the answer (0 = OK). */
   code: grpc.status;
   /** ReadRows: rows sent before the call ended. */
@@ -44,11 +55,12 @@ export interface BigQueryStorageTestServer {
   /** Registers (or replaces) a table by its resource name, 'projects/p/datasets/d/tables/t'. */
   addTable(table: string, spec: StorageTable): void;
   /**
-   * Encodes the responses of `spec`'s rows ahead, as a session of `streamCount` streams read from
-   * their start would get them; every session on a table of this `origin` then sends these bytes
-   * instead of encoding as it goes (a bench measures the reader, not this server's encoder).
+   * Encodes the responses of `spec`'s rows ahead, as a session of `streamCount` streams asking for
+   * `compression` and read from their start would get them; every such session on a table of this
+   * `origin` then sends these bytes instead of encoding as it goes (a bench measures the reader,
+   * not this server's encoder). `bytes`: the record batches' bytes.
    */
-  prerender(origin: object, spec: StorageTable, streamCount: number): { rows: number; bytes: number; ms: number };
+  prerender(origin: object, spec: StorageTable, streamCount: number, compression: BufferCompression): { rows: number; bytes: number; ms: number };
   /** The next ReadRows of the stream at `streamIndex` (of any session) fails with `code` once it has sent the stream's first `rows` rows. */
   failStreamAfter(streamIndex: number, rows: number, code?: grpc.status): void;
   /**

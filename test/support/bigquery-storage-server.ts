@@ -17,6 +17,11 @@
  *     near-equal ranges. arrowSchema.serializedSchema is one IPC Schema message;
  *     estimatedRowCount is the rows in the session; expireTime is creation + 6 hours (the real
  *     lifetime). readOptions.selectedFields projects top-level columns.
+ *     readOptions.arrowSerializationOptions.bufferCompression ZSTD makes every record batch of the
+ *     session's streams ZSTD-compressed buffer by buffer (the columnar format's BodyCompression,
+ *     written by apache-arrow's writer: bigquery-storage-arrow.ts); LZ4_FRAME is refused with
+ *     INVALID_ARGUMENT (this server has no LZ4 frame encoder). The request log records the
+ *     compression asked for (CreateReadSession) and sent (ReadRows).
  *   - ReadRows(readStream, offset) streams the stream's rows from `offset`, at most
  *     `rowsPerResponse` per response: arrowRecordBatch.serializedRecordBatch (one IPC RecordBatch
  *     message; a reader puts the schema message in front), rowCount, and stats.progress
@@ -40,7 +45,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { FieldSpec, Row, RowSource } from './bigquery-server-types.ts';
 import { ArrowTable } from './bigquery-storage-arrow.ts';
-import type { BigQueryStorageTestServer, BigQueryStorageTestServerOptions, StorageRequest, StorageTable } from './bigquery-storage-server-types.ts';
+import type { BigQueryStorageTestServer, BigQueryStorageTestServerOptions, BufferCompression, StorageRequest, StorageTable } from './bigquery-storage-server-types.ts';
 
 export * from './bigquery-storage-server-types.ts';
 
@@ -52,7 +57,9 @@ interface Session {
   expireAt: number;
   table: ArrowTable;
   streams: Stream[];
-  /** Responses rendered ahead (prerender), by `${first row}:${end row}` of the table; absent: encoded as sent. */
+  /** How its record batches' buffers are compressed (asked for at its creation). */
+  compression: BufferCompression;
+  /** Responses rendered ahead (prerender) with its compression, by `${first row}:${end row}` of the table; absent: encoded as sent. */
   rendered?: Map<string, Uint8Array> | undefined;
 }
 interface Stream { name: string; index: number; start: number; end: number; session: Session }
@@ -101,8 +108,8 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
   const location = options.location ?? 'us';
   const now = options.now ?? Date.now;
   const tables = new Map<string, RegisteredTable>();
-  /** prerender(): each table's responses encoded ahead, by the table's `origin`. */
-  const rendered = new WeakMap<object, Map<string, Uint8Array>>();
+  /** prerender(): each table's responses encoded ahead, by the table's `origin`, then by compression. */
+  const rendered = new WeakMap<object, Map<BufferCompression, Map<string, Uint8Array>>>();
   const streams = new Map<string, Stream>();
   const sessions: Session[] = [];
   const requests: StorageRequest[] = [];
@@ -120,6 +127,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     const wanted = request.readSession ?? {};
     if (wanted.dataFormat !== 'ARROW') throw new StatusError(grpc.status.INVALID_ARGUMENT, `bigquery-storage-test-server serves dataFormat ARROW only, got ${String(wanted.dataFormat)}`);
     if (wanted.readOptions?.rowRestriction) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'bigquery-storage-test-server has no SQL engine: rowRestriction is not supported');
+    const compression = servedCompression(requestedCompression(request));
     const maxStreams = request.maxStreamCount ?? 0;
     if (maxStreams < 0) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'max_stream_count must be non-negative');
     const registered = tables.get(wanted.table ?? '') ?? resultTable(wanted.table ?? '');
@@ -130,9 +138,9 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     }
     const { fields, at } = selectColumns(registered, wanted.readOptions?.selectedFields ?? []);
     const name = `projects/${project}/locations/${location}/sessions/${randomId()}`;
-    const session: Session = { name, expireAt: now() + SESSION_LIFETIME_MS, table: new ArrowTable(fields, at), streams: [] };
+    const session: Session = { name, expireAt: now() + SESSION_LIFETIME_MS, table: new ArrowTable(fields, at), streams: [], compression };
     // Rendered responses hold every column: a session that selects some encodes its own.
-    if (!wanted.readOptions?.selectedFields?.length && registered.origin) session.rendered = rendered.get(registered.origin);
+    if (!wanted.readOptions?.selectedFields?.length && registered.origin) session.rendered = rendered.get(registered.origin)?.get(compression);
     const count = Math.min(maxStreams || defaultStreamCount, 1000, registered.count);
     for (let index = 0; index < count; index++) {
       const stream: Stream = { name: `${name}/streams/${randomId()}`, index, session, ...share(registered.count, count, index) };
@@ -171,6 +179,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
 
   async function readRows(call: grpc.ServerWritableStream<ReadRowsRequest, unknown>, record: StorageRequest): Promise<void> {
     const stream = liveStream(call.request.readStream);
+    record.compression = stream.session.compression;
     const offset = Number(call.request.offset ?? 0);
     const total = stream.end - stream.start;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > total) {
@@ -216,6 +225,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
   server.addService(loadBigQueryReadService(), {
     CreateReadSession: (call: grpc.ServerUnaryCall<CreateReadSessionRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const record = log('CreateReadSession', call.request);
+      record.compression = requestedCompression(call.request);
       answerUnary(record, callback, () => createReadSession(call.request));
     },
     SplitReadStream: (call: grpc.ServerUnaryCall<{ name?: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
@@ -249,7 +259,7 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     addTable(table, spec) {
       tables.set(table, registeredTable(spec));
     },
-    prerender(origin, spec, streamCount) {
+    prerender(origin, spec, streamCount, compression) {
       const started = performance.now();
       const table = new ArrowTable(spec.fields, registeredTable(spec).at);
       const count = isRowList(spec.rows) ? spec.rows.length : spec.rows.count;
@@ -258,12 +268,14 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
       for (let index = 0; index < Math.min(streamCount, count); index++) {
         const { start, end } = share(count, Math.min(streamCount, count), index);
         for (let at = start; at < end; at += rowsPerResponse) {
-          const batch = table.serializeRows(at, Math.min(at + rowsPerResponse, end));
+          const batch = table.serializeRows(at, Math.min(at + rowsPerResponse, end), compression);
           responses.set(`${at}:${Math.min(at + rowsPerResponse, end)}`, batch);
           bytes += batch.length;
         }
       }
-      rendered.set(origin, responses);
+      const byCompression = rendered.get(origin) ?? new Map<BufferCompression, Map<string, Uint8Array>>();
+      byCompression.set(compression, responses);
+      rendered.set(origin, byCompression);
       return { rows: count, bytes, ms: performance.now() - started };
     },
     failStreamAfter(streamIndex, rows, code = grpc.status.UNAVAILABLE) {
@@ -296,8 +308,19 @@ interface CreateReadSessionRequest {
   readSession?: {
     table?: string;
     dataFormat?: string;
-    readOptions?: { selectedFields?: string[]; rowRestriction?: string };
+    readOptions?: { selectedFields?: string[]; rowRestriction?: string; arrowSerializationOptions?: { bufferCompression?: string } };
   };
+}
+
+/** The buffer compression a CreateReadSession request asks for, in the proto's words (none named: COMPRESSION_UNSPECIFIED). */
+function requestedCompression(request: CreateReadSessionRequest): string {
+  return request.readSession?.readOptions?.arrowSerializationOptions?.bufferCompression ?? 'COMPRESSION_UNSPECIFIED';
+}
+
+/** The compression a session asking for `asked` is served with; INVALID_ARGUMENT for one this server cannot write. */
+function servedCompression(asked: string): BufferCompression {
+  if (asked === 'ZSTD' || asked === 'COMPRESSION_UNSPECIFIED') return asked;
+  throw new StatusError(grpc.status.INVALID_ARGUMENT, `bigquery-storage-test-server cannot write ${asked} buffers (no LZ4 frame encoder here): ask for ZSTD or no compression`);
 }
 interface ReadRowsRequest { readStream?: string; offset?: string }
 
@@ -309,7 +332,7 @@ function registeredTable(spec: StorageTable): RegisteredTable {
 
 /** A response's record batch: rendered ahead when prerender() rendered this range, else encoded now. */
 function serialized(session: Session, start: number, end: number): Uint8Array {
-  return session.rendered?.get(`${start}:${end}`) ?? session.table.serializeRows(start, end);
+  return session.rendered?.get(`${start}:${end}`) ?? session.table.serializeRows(start, end, session.compression);
 }
 
 // Arrays have an `at` method too, so a RowSource is told apart by not being an array.

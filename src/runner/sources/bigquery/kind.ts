@@ -6,6 +6,7 @@ import { RefreshFailure } from '../../engine/refresh-failures.ts';
 import { defineSourceKind } from '../source-kind.ts';
 import { createBigQuerySource, type BigQuerySource, type BigQuerySourceSettings, type BigQueryStorageSettings } from './bigquery.ts';
 import { BigQuerySourceParams } from './params.ts';
+import { canDecompressZstd } from './arrow-compression.ts';
 
 /** What the service reads of BigQuery from the environment (fields of Config). */
 interface BigQuerySettings {
@@ -27,6 +28,11 @@ const BigQueryEnv = z
     /** true: plaintext gRPC without credentials (a local test server). */
     BIGQUERY_STORAGE_INSECURE: z.enum(['true', 'false']).optional(),
     BIGQUERY_STORAGE_MAX_STREAMS: z.string().regex(/^[1-9]\d{0,2}$/, 'must be 1 to 999').optional(),
+    /** zstd: record batches ZSTD-compressed (the default where this Node can decompress them); none: uncompressed. */
+    BIGQUERY_STORAGE_COMPRESSION: z
+      .enum(['zstd', 'none'])
+      .optional()
+      .refine((c) => c !== 'zstd' || canDecompressZstd, `zstd needs a Node with zlib.zstdDecompressSync (≥ 22.15 or ≥ 23.8; this is ${process.version})`),
   })
   .transform(
     (e): BigQuerySettings => ({
@@ -53,7 +59,13 @@ export const bigqueryKind = defineSourceKind({
 });
 
 /** The Storage Read API's settings: its own endpoint, or Google's beside Google's REST API, or none beside another REST endpoint. */
-function storageSettings(e: { BIGQUERY_API_ENDPOINT?: string | undefined; BIGQUERY_STORAGE_API_ENDPOINT?: string | undefined; BIGQUERY_STORAGE_INSECURE?: string | undefined; BIGQUERY_STORAGE_MAX_STREAMS?: string | undefined }): BigQueryStorageSettings | null {
+function storageSettings(e: {
+  BIGQUERY_API_ENDPOINT?: string | undefined;
+  BIGQUERY_STORAGE_API_ENDPOINT?: string | undefined;
+  BIGQUERY_STORAGE_INSECURE?: string | undefined;
+  BIGQUERY_STORAGE_MAX_STREAMS?: string | undefined;
+  BIGQUERY_STORAGE_COMPRESSION?: 'zstd' | 'none' | undefined;
+}): BigQueryStorageSettings | null {
   if (!e.BIGQUERY_STORAGE_API_ENDPOINT && e.BIGQUERY_API_ENDPOINT) return null;
   const [host, port] = (e.BIGQUERY_STORAGE_API_ENDPOINT ?? '').split(':');
   return {
@@ -61,5 +73,6 @@ function storageSettings(e: { BIGQUERY_API_ENDPOINT?: string | undefined; BIGQUE
     ...(port ? { port: Number(port) } : {}),
     insecure: e.BIGQUERY_STORAGE_INSECURE === 'true',
     ...(e.BIGQUERY_STORAGE_MAX_STREAMS ? { maxStreams: Number(e.BIGQUERY_STORAGE_MAX_STREAMS) } : {}),
+    ...(e.BIGQUERY_STORAGE_COMPRESSION ? { compression: e.BIGQUERY_STORAGE_COMPRESSION } : {}),
   };
 }
