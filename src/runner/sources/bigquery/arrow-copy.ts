@@ -37,20 +37,23 @@ export interface ArrowCopyRows {
  * InvalidRowValue for a value PostgreSQL text cannot hold (a NUL without nulReplacement).
  */
 export function arrowBatchToCopyText(schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions, out: Buffer | null = null): ArrowCopyRows {
+  const w = new CopyWriter(0, out);
+  const rowCount = writeArrowBatch(w, schema, batch, options);
+  return { text: w.out.subarray(0, w.at), rowCount };
+}
+
+/** Appends a record batch's rows as COPY text to `w` (a page being gathered); returns the rows written. */
+export function writeArrowBatch(w: CopyWriter, schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions): number {
   let rowCount = 0;
-  const batches = readRecordBatches(schema, batch).map((b) => {
+  for (const b of readRecordBatches(schema, batch)) {
     if (b.columns.length !== options.fields.length) {
       throw new Error(`BigQuery Storage Read: a record batch has ${b.columns.length} columns, the result schema ${options.fields.length} fields`);
     }
     const columns = options.fields.map((field, c) => columnOf(field, b.columns[c]!));
-    return { columns, rows: b.numRows, room: room(columns, b.numRows) };
-  });
-  const w = new CopyWriter(batches.reduce((n, b) => n + b.room.total, 0), out);
-  for (const b of batches) {
-    writeRows(w, b.columns, b.rows, b.room, rowCount, options);
-    rowCount += b.rows;
+    writeRows(w, columns, b.numRows, room(columns, b.numRows), rowCount, options);
+    rowCount += b.numRows;
   }
-  return { text: w.out.subarray(0, w.at), rowCount };
+  return rowCount;
 }
 
 const TAB = 0x09;
@@ -129,10 +132,10 @@ function columnOf(field: WireField, data: Data): Column {
  * its tabs and newline, and the batch's text values escaped (twice their bytes). Values
  * written through the escaping writer (the rare kinds) may take more: writeRows makes room again.
  */
-function room(columns: Column[], rows: number): { row: number; text: number; total: number } {
+function room(columns: Column[], rows: number): { row: number; text: number } {
   const row = columns.reduce((n, c) => n + Math.max(c.room, 2) + 1, 0);
   const text = columns.reduce((n, c) => (c.kind === Kind.UTF8 ? n + 2 * (c.ints[c.offset + rows]! - c.ints[c.offset]!) : n), 0);
-  return { row, text, total: rows * row + text };
+  return { row, text };
 }
 
 /** The rows of a batch, with `room` made; `before`: rows of the message written before it (its index for messages). */

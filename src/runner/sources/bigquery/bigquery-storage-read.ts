@@ -8,9 +8,9 @@ import type { ResumeState, SourcePage, SourceRead, SourceStats } from '../source
 import { SourceError } from '../source.ts';
 import { parseCopyText } from '../copy-text.ts';
 import { releaseNow } from '../decode/copy-buffers.ts';
-import { arrowBatchToCopyText, type ArrowCopyOptions, type ArrowCopyRows } from './arrow-copy.ts';
+import { writeArrowBatch, type ArrowCopyOptions, type ArrowCopyRows } from './arrow-copy.ts';
 import { backoff, sleep, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
-import { ChunkQueue, type StreamChunk } from './bigquery-storage-queue.ts';
+import { PageAssembler, type BatchWrite, type GatheredPage } from './bigquery-storage-queue.ts';
 import { GRPC, grpcFailure, type ReadRows } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
 import { invalidRowValueOf } from './bigquery-wire-rows.ts';
@@ -36,7 +36,7 @@ export interface BigQueryStorageResumeState extends ResumeState {
   streams: StorageStreamPosition[];
 }
 
-/** Converts one record batch: in this thread (arrowBatchToCopyText) or a worker's. */
+/** Converts one record batch to COPY text off this thread (a decode worker). */
 export type BatchConverter = (schema: Uint8Array, batch: Uint8Array, options: ArrowCopyOptions) => ArrowCopyRows | Promise<ArrowCopyRows>;
 
 /** What a Storage Read needs. */
@@ -51,16 +51,15 @@ export interface StorageReadRequest {
   signal?: AbortSignal | undefined;
   /** Tries of a stream that fails with UNAVAILABLE before any further row arrives. */
   retry: BigQueryRetrySettings;
-  /** Default arrowBatchToCopyText in this thread. */
+  /** Converts each batch elsewhere (a decode worker); unset: on this thread, straight into its page. */
   convert?: BatchConverter | undefined;
 }
 
 /**
- * Bytes of converted batches the readers may hold ahead of the pages: about two pages of SQP
- * rows, so that the next page is gathered while PostgreSQL copies one. 32 MB measured no faster
- * on the bench and held 24 MB more at its peak.
+ * Pages the readers may gather ahead of the engine: while PostgreSQL copies one page, the next
+ * is gathered, and one more waits.
  */
-const QUEUED_BYTES = 8 * 1024 * 1024;
+const PAGES_AHEAD = 2;
 
 /** The read of `request.state`'s streams, from their offsets on. */
 export function storageRead<S extends SourceStats>(stats: S, request: StorageReadRequest): SourceRead<S> {
@@ -69,19 +68,19 @@ export function storageRead<S extends SourceStats>(stats: S, request: StorageRea
   let closed = false;
   const calls = new Set<{ cancel(): void }>();
   const open = state.streams.map((s, i) => ({ ...s, index: i })).filter((s) => !s.done);
-  const queue = new ChunkQueue(QUEUED_BYTES, open.length);
+  const assembler = new PageAssembler(request.pageSize, PAGES_AHEAD, state.streams.map((s) => ({ ...s })), open.length);
   const close = (): void => {
     closed = true;
     for (const call of calls) call.cancel();
-    queue.fail(new Error('BigQuery Storage Read: the read was closed'));
+    assembler.fail(new Error('BigQuery Storage Read: the read was closed'));
   };
 
   function startReaders(): void {
-    const reader: StreamReader = { request, calls, queue, isClosed: () => closed };
+    const reader: StreamReader = { request, calls, assembler, isClosed: () => closed };
     for (const stream of open) {
       readStream(reader, stream.index, stream.name, stream.offset).then(
-        () => queue.readerDone(),
-        (err: unknown) => (closed ? queue.readerDone() : (queue.fail(err), close())),
+        () => assembler.readerDone(),
+        (err: unknown) => (closed ? assembler.readerDone() : (assembler.fail(err), close())),
       );
     }
   }
@@ -90,31 +89,19 @@ export function storageRead<S extends SourceStats>(stats: S, request: StorageRea
     if (started) throw new Error('BigQuery Storage Read: pages() can be iterated only once per open()');
     started = true;
     startReaders();
-    const positions = state.streams.map((s) => ({ ...s }));
-    let parts: Buffer[] = [];
-    let rows = 0;
     for (;;) {
       throwIfAborted(request.signal);
-      const chunk = await queue.take();
-      if (chunk) {
-        take(chunk);
-        if (rows < request.pageSize) continue;
+      const page = await assembler.take();
+      if (!page) {
+        // Nothing (more) to read: an empty read still hands over its one, empty, last page.
+        yield { rows: [], resumeAfter: null };
+        return;
       }
-      // A full page is handed over once it is known whether rows follow (its resume position
-      // is null if not): a page that ends the read is never followed by an empty one.
-      const more = chunk !== null && (await queue.moreRows());
-      yield storagePage(parts, rows, more ? { ...state, streams: positions.map((p) => ({ ...p })) } : null);
+      // A page is handed over once it is known whether rows follow (its resume position is
+      // null if not): a page that ends the read is never followed by an empty one.
+      const more = await assembler.moreRows();
+      yield storagePage(page, more ? { ...state, streams: page.positions } : null);
       if (!more) return;
-      parts = [];
-      rows = 0;
-    }
-
-    function take(chunk: StreamChunk): void {
-      const position = positions[chunk.stream]!;
-      if (chunk.end) position.done = true;
-      if (chunk.text && chunk.rows > 0) parts.push(chunk.text);
-      rows += chunk.rows;
-      position.offset += chunk.rows;
     }
   }
 
@@ -129,12 +116,9 @@ export function storageRead<S extends SourceStats>(stats: S, request: StorageRea
   };
 }
 
-/** A page of gathered batches: one COPY text, row arrays only if someone asks. */
-function storagePage(parts: Buffer[], rowCount: number, resumeAfter: BigQueryStorageResumeState | null): SourcePage {
-  if (rowCount === 0) return { rows: [], resumeAfter };
-  const copyText = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  // The batches' texts are copied into the page: their memory goes now, not at the next GC.
-  if (parts.length > 1) for (const part of parts) releaseNow(part, false);
+/** A gathered page: its COPY text, row arrays only if someone asks. */
+function storagePage(page: GatheredPage, resumeAfter: BigQueryStorageResumeState | null): SourcePage {
+  const copyText = page.text;
   let rows: ReturnType<typeof parseCopyText> | undefined;
   return {
     get rows() {
@@ -142,13 +126,14 @@ function storagePage(parts: Buffer[], rowCount: number, resumeAfter: BigQuerySto
     },
     copyText,
     resumeAfter,
+    release: page.release,
   };
 }
 
 interface StreamReader {
   request: StorageReadRequest;
   calls: Set<{ cancel(): void }>;
-  queue: ChunkQueue;
+  assembler: PageAssembler;
   isClosed(): boolean;
 }
 
@@ -158,17 +143,18 @@ interface StreamReader {
  * `retry.attempts` times in a row; an expired session fails the read as `expired`.
  */
 async function readStream(reader: StreamReader, index: number, name: string, offset: number): Promise<void> {
-  const { request, queue } = reader;
+  const { request, assembler } = reader;
   let schema = request.schema;
   for (let failures = 0; ; ) {
     const call = await request.readRows({ readStream: name, offset });
     reader.calls.add(call);
     if (reader.isClosed()) call.cancel(); // closed while the call was being opened
-    // Batches received and still converting (on a decode worker), queued in order as each is
-    // done. The next response is taken meanwhile: a stream that fails right after a response
-    // would otherwise drop it unconverted (the call's buffered responses go with its error), and
-    // the resume would read it again. `offset` counts the rows received.
-    let converting: Promise<void> = Promise.resolve();
+    // Batches received and not yet written into a page (converting on a decode worker, or
+    // waiting for room), written in order. The next response is taken meanwhile: a stream that
+    // fails right after a response would otherwise drop it unwritten (the call's buffered
+    // responses go with its error), and the resume would read it again. `offset` counts the
+    // rows received.
+    let writing: Promise<void> = Promise.resolve();
     let pending = 0;
     try {
       try {
@@ -180,23 +166,22 @@ async function readStream(reader: StreamReader, index: number, name: string, off
           if (!schema) throw new Error(`BigQuery Storage Read: stream ${name} sent rows before its schema`);
           const rows = Number(response.rowCount);
           if (!Number.isSafeInteger(rows) || rows <= 0) throw new Error(`BigQuery Storage Read: stream ${name} sent a record batch without its row count`);
-          const done = convertBatch(request, schema, batch, offset, name);
-          done.catch(() => undefined); // awaited in order below
-          converting = converting.then(async () => {
-            const converted = await done;
-            await queue.put({ stream: index, rows: converted.rowCount, text: converted.text });
+          const write = batchWrite(request, schema, batch, offset, name);
+          write.catch(() => undefined); // awaited in order below
+          writing = writing.then(async () => {
+            await assembler.write(index, await write);
             pending--;
           });
           failures = 0;
           offset += rows;
-          // At most two batches of a stream ahead of the queue, which bounds memory by bytes.
-          if (++pending >= 2) await converting;
+          // At most two batches of a stream ahead of the pages, which bounds memory by bytes.
+          if (++pending >= 2) await writing;
           if (reader.isClosed()) return;
         }
       } finally {
-        await converting; // a conversion's failure (an invalid value) is the read's
+        await writing; // a conversion's failure (an invalid value) is the read's
       }
-      await queue.put({ stream: index, rows: 0, text: null, end: true });
+      assembler.streamDone(index);
       return;
     } catch (err) {
       if (reader.isClosed() || err instanceof SourceError) throw err;
@@ -223,25 +208,53 @@ interface ReadRowsAnswer {
   arrowRecordBatch?: { serializedRecordBatch?: Uint8Array | null } | null;
 }
 
-async function convertBatch(request: StorageReadRequest, schema: Uint8Array, batch: Uint8Array, offset: number, stream: string): Promise<ArrowCopyRows> {
-  const convert = request.convert ?? arrowBatchToCopyText;
-  try {
-    const converted = await convert(schema, batch, { fields: request.state.fields, firstRow: offset, nulReplacement: request.nulReplacement });
-    // Converted on this thread: the response's message buffer (the batch is nearly all of it;
-    // the reader copied the schema out) is freed now rather than at the next GC.
-    if (!request.convert && batch.byteLength >= 0.9 * batch.buffer.byteLength) releaseNow(batch, false);
-    return converted;
-  } catch (err) {
-    const invalid = invalidRowValueOf(err);
-    if (!invalid) throw err;
-    throw new SourceError(`BigQuery Storage Read: cannot convert a result value of stream ${stream}: ${invalid.message}`, {
-      reason: 'invalidValue',
-      retryable: false,
-      message: invalid.message,
-      stream,
-      ...invalid.where,
-    });
+/**
+ * How a batch goes into a page: on this thread, converted straight into the page's buffer when
+ * the page takes it; with a decode worker (request.convert), converted there now — overlapping
+ * the engine's work — and its text copied into the page.
+ */
+async function batchWrite(request: StorageReadRequest, schema: Uint8Array, batch: Uint8Array, offset: number, stream: string): Promise<BatchWrite> {
+  const options: ArrowCopyOptions = { fields: request.state.fields, firstRow: offset, nulReplacement: request.nulReplacement };
+  if (request.convert) {
+    let converted: ArrowCopyRows;
+    try {
+      converted = await request.convert(schema, batch, options);
+    } catch (err) {
+      throw asSourceError(err, stream);
+    }
+    return (w) => {
+      const { text } = converted;
+      w.ensure(text.length);
+      w.at += text.copy(w.out, w.at);
+      releaseNow(text, false); // the worker's buffer, copied: freed now rather than at the next GC
+      return converted.rowCount;
+    };
   }
+  return (w) => {
+    let rows: number;
+    try {
+      rows = writeArrowBatch(w, schema, batch, options);
+    } catch (err) {
+      throw asSourceError(err, stream);
+    }
+    // The response's message buffer (the batch is nearly all of it; the reader copied the
+    // schema out) is freed now rather than at the next GC.
+    if (batch.byteLength >= 0.9 * batch.buffer.byteLength) releaseNow(batch, false);
+    return rows;
+  };
+}
+
+/** A value PostgreSQL cannot hold (a NUL without nulReplacement) as the read's non-retryable failure; anything else as it is. */
+function asSourceError(err: unknown, stream: string): unknown {
+  const invalid = invalidRowValueOf(err);
+  if (!invalid) return err;
+  return new SourceError(`BigQuery Storage Read: cannot convert a result value of stream ${stream}: ${invalid.message}`, {
+    reason: 'invalidValue',
+    retryable: false,
+    message: invalid.message,
+    stream,
+    ...invalid.where,
+  });
 }
 
 /**
