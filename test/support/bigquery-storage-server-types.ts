@@ -46,6 +46,8 @@ export interface StorageRequest {
   code: grpc.status;
   /** ReadRows: rows sent before the call ended. */
   rows?: number;
+  /** ReadRows: true while its last answer waits for the client to read (HTTP/2 flow control). */
+  waiting?: boolean;
 }
 
 export interface BigQueryStorageTestServer {
@@ -63,6 +65,8 @@ export interface BigQueryStorageTestServer {
   prerender(origin: object, spec: StorageTable, streamCount: number, compression: BufferCompression): { rows: number; bytes: number; ms: number };
   /** The next ReadRows of the stream at `streamIndex` (of any session) fails with `code` once it has sent the stream's first `rows` rows. */
   failStreamAfter(streamIndex: number, rows: number, code?: grpc.status): void;
+  /** Calls `listener` whenever a ReadRows call's answer waits for its client to read; returns the unsubscribe. */
+  onWaitForClient(listener: (record: StorageRequest) => void): () => void;
   /**
    * Every stream (of any session, any ReadRows call) stops once it has sent its first `rows`
    * rows, and waits until `release()`; `reached(n)` resolves once n streams wait. A session

@@ -177,6 +177,9 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
     return stream;
   }
 
+  /** Told whenever a ReadRows call waits for its client to read (onWaitForClient). */
+  const waitListeners = new Set<(record: StorageRequest) => void>();
+
   async function readRows(call: grpc.ServerWritableStream<ReadRowsRequest, unknown>, record: StorageRequest): Promise<void> {
     const stream = liveStream(call.request.readStream);
     record.compression = stream.session.compression;
@@ -210,10 +213,13 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
       record.rows += end - at;
       at = end;
       if (!call.write(response)) {
+        record.waiting = true;
+        for (const listener of [...waitListeners]) listener(record);
         await new Promise((resolve) => {
           call.once('drain', resolve);
           call.once('cancelled', resolve);
         });
+        record.waiting = false;
       }
     }
     if (cancelled) return;
@@ -277,6 +283,10 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
       byCompression.set(compression, responses);
       rendered.set(origin, byCompression);
       return { rows: count, bytes, ms: performance.now() - started };
+    },
+    onWaitForClient(listener) {
+      waitListeners.add(listener);
+      return () => waitListeners.delete(listener);
     },
     failStreamAfter(streamIndex, rows, code = grpc.status.UNAVAILABLE) {
       streamFaults.push({ streamIndex, rows, code });
