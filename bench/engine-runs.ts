@@ -188,7 +188,9 @@ export function threadNote(run: ChildResult): string {
   const gc = t.mainGcMs + (w?.gcMs ?? 0);
   return `main thread CPU ${fmtSeconds(t.mainCpuMs)} (GC ${fmtSeconds(t.mainGcMs)})` +
     (w ? `, ${w.threads} decode worker${w.threads === 1 ? '' : 's'} CPU ${fmtSeconds(w.cpuMs)} (GC ${fmtSeconds(w.gcMs)}, ${fmtInt(w.tasks)} pages)` : ', no decode workers') +
-    `, other threads (libuv, V8 helpers) ${fmtSeconds(Math.max(0, run.cpuMs - t.mainCpuMs - (w?.cpuMs ?? 0)))}; GC ${((100 * gc) / run.cpuMs).toFixed(1)}% of the engine's CPU`;
+    `, other threads ${fmtSeconds(Math.max(0, run.cpuMs - t.mainCpuMs - (w?.cpuMs ?? 0)))}` +
+    (t.v8HelpersMs === null ? ' (libuv, V8 helpers)' : ` (V8's helpers — concurrent GC, compilers — ${fmtSeconds(t.v8HelpersMs)})`) +
+    `; GC ${((100 * gc) / run.cpuMs).toFixed(1)}% of the engine's CPU`;
 }
 
 /** BENCH_CHILD_NODE_ARGS: extra node options for the refresh children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where the engine's time goes. */

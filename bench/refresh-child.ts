@@ -10,7 +10,7 @@ import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src
 import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
 import { createDecodePool, type DecodePool, type DecodeUsage } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
-import { databaseProcessesCpu, kernelPeakRss, machineCpu, machineCpuSince, processesCpuSince, RESULT_MARKER, sampleRss, type MachineCpu } from './support.ts';
+import { databaseProcessesCpu, kernelPeakRss, machineCpu, machineCpuSince, processesCpuSince, RESULT_MARKER, sampleRss, threadsCpuMs, type MachineCpu } from './support.ts';
 
 export interface ChildArgs {
   databaseUrl: string;
@@ -33,6 +33,8 @@ export interface ThreadFigures {
   mainGcMs: number;
   /** The decode workers': CPU, GC, tasks; null without a pool. */
   workers: DecodeUsage | null;
+  /** V8's platform worker threads (its concurrent GC marking and sweeping, its compilers); null off Linux. */
+  v8HelpersMs: number | null;
 }
 
 export interface ChildResult {
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
   const rss = sampleRss(50);
   const cpu = process.cpuUsage();
   const threadBefore = threadCpuMs();
+  const v8HelpersBefore = threadsCpuMs('V8Worker');
   const workersBefore = decodePool?.usage() ?? null;
   let mainGcMs = 0;
   const gc = new PerformanceObserver((list) => {
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
   const wallMs = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);
   const mainCpuMs = threadCpuMs() - threadBefore;
+  const v8HelpersAfter = threadsCpuMs('V8Worker');
   const workersAfter = decodePool?.usage() ?? null;
   gc.disconnect();
   await decodePool?.close();
@@ -147,6 +151,7 @@ async function main(): Promise<void> {
       workers: workersAfter && workersBefore
         ? { ...workersAfter, tasks: workersAfter.tasks - workersBefore.tasks, cpuMs: workersAfter.cpuMs - workersBefore.cpuMs, gcMs: workersAfter.gcMs - workersBefore.gcMs }
         : null,
+      v8HelpersMs: v8HelpersBefore === null || v8HelpersAfter === null ? null : v8HelpersAfter - v8HelpersBefore,
     },
   };
   process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);

@@ -247,15 +247,36 @@ export function databaseProcessesCpu(name: string): Map<number, number> {
     try {
       const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
       if (!title.startsWith('postgres:') || !title.includes(` ${name} `)) continue;
-      // Fields after the command's "(…)": state is 3rd, utime and stime the 14th and 15th.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu.set(Number(pid), (Number(fields[11]) + Number(fields[12])) * 10);
+      cpu.set(Number(pid), statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8')));
     } catch {
       // gone meanwhile, or not ours to read
     }
   }
   return cpu;
+}
+
+/** utime + stime of a /proc …/stat line, ms: the fields after the command's "(…)" (state is the 1st), utime and stime the 12th and 13th of them. */
+function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU time so far of this process's threads whose name starts with `prefix` (Linux names a
+ * thread in /proc/self/task/<tid>/comm: V8's platform workers, which run its concurrent GC and
+ * compilers, are "V8Worker"; libuv's pool "libuv-worker"), ms; null off Linux.
+ */
+export function threadsCpuMs(prefix: string): number | null {
+  try {
+    let ms = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith(prefix)) ms += statCpuMs(stat);
+    }
+    return ms;
+  } catch {
+    return null;
+  }
 }
 
 /** CPU used between two databaseProcessesCpu readings, by the processes alive at the second (ms). */

@@ -25,7 +25,7 @@ import { canDecompressZstd } from './arrow-compression.ts';
 // hold ~73 MB of RSS once a client is made (measured in plain Node 24: @grpc/grpc-js 19 MB,
 // google-gax 19, @google-cloud/bigquery-storage 21, the client and its stub 14; 23 MB of it
 // heap), which a process that only reads REST pages (or no BigQuery at all) should not carry.
-// Loading them blocks the event loop ~0.5 s, once. Both packages are CommonJS.
+// Loading them blocks the event loop 0.5–0.8 s, once. Both packages are CommonJS.
 const require = createRequire(import.meta.url);
 
 /** Where and how the Storage Read API is reached. */
