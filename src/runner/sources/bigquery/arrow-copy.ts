@@ -50,7 +50,11 @@ export function writeArrowBatch(w: CopyWriter, schema: Uint8Array, batch: Uint8A
       throw new Error(`BigQuery Storage Read: a record batch has ${b.columns.length} columns, the result schema ${options.fields.length} fields`);
     }
     const columns = options.fields.map((field, c) => columnOf(field, b.columns[c]!));
-    writeRows(w, columns, b.numRows, room(columns, b.numRows), rowCount, options);
+    try {
+      writeRows(w, columns, b.numRows, room(columns, b.numRows), rowCount, options);
+    } finally {
+      b.release?.();
+    }
     rowCount += b.numRows;
   }
   return rowCount;
