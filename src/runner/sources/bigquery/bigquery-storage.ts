@@ -89,8 +89,8 @@ export function storageSessionLives(resume: BigQueryStorageResumeState, now: Dat
 
 /**
  * The read API of a table that does not choose one: REST, until the Storage Read path meets its
- * bounds on this project's bench (1M rows, 2 cores: peak RSS 247–251 MB against the 200 MB bound,
- * ~185 MB of it the engine at rest and the official client; load at 0.57–0.69× the REST pages'
+ * bounds on this project's bench (1M rows, 2 cores: peak RSS 247–252 MB against the 200 MB bound,
+ * ~185 MB of it the engine at rest and the official client; load at 0.57–0.73× the REST pages'
  * speed — README, #26). A table opts in with `readApi: "storage"`.
  */
 const DEFAULT_READ_API: ReadApi = 'rest';
