@@ -99,8 +99,8 @@ function readDirect(schema: Schema, batch: Uint8Array): ArrowColumns | null {
   // Typed views need aligned offsets; the body's buffers are 8-aligned relative to its start.
   if (body.byteOffset % 8 !== 0) body = Uint8Array.from(body);
   const bufferCount = view.getUint32(buffers, true);
-  const body2 = compressed ? decompressBody(flat, buffers, bufferCount, body) : null;
-  const decompressed = body2?.buffers ?? null;
+  const unpacked = compressed ? decompressBody(flat, buffers, bufferCount, body) : null;
+  const decompressed = unpacked?.buffers ?? null;
   const cursor = {
     node: 0,
     nodeCount: view.getUint32(nodes, true),
@@ -126,7 +126,7 @@ function readDirect(schema: Schema, batch: Uint8Array): ArrowColumns | null {
     if (!data) return null;
     columns.push(data);
   }
-  return { columns, numRows: lengthAt ? flat.int64(lengthAt) : 0, release: body2?.release };
+  return { columns, numRows: lengthAt ? flat.int64(lengthAt) : 0, release: unpacked?.release };
 }
 
 const EMPTY = new Uint8Array(0);
