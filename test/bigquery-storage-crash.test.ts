@@ -77,7 +77,7 @@ it('a Storage Read killed mid-stream is finished by another process from each st
 
   const { rows: [checkpoint] } = await pool.query(`SELECT last_processed_row::int AS rows, checkpoint_data->'source' AS source FROM sqp.refresh_checkpoints WHERE table_name = 'crashy' AND status = 'active'`);
   const positions = checkpoint.source.streams as { name: string; offset: number; done: boolean }[];
-  expect(checkpoint.source).toMatchObject({ readApi: 'storage', session: expect.stringMatching(/\/sessions\//) });
+  expect(checkpoint.source).toMatchObject({ readApi: 'storage', session: expect.stringMatching(/\/sessions\//), compression: 'zstd' });
   expect(positions).toHaveLength(4);
   expect(positions.reduce((sum, p) => sum + p.offset, 0)).toBe(checkpoint.rows);
 
@@ -99,7 +99,7 @@ it('a Storage Read killed mid-stream is finished by another process from each st
   const { rows: runs } = await pool.query(`SELECT status, rows_processed, rows_inserted, sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'crashy' ORDER BY id`);
   expect(runs).toHaveLength(2);
   expect(runs[0]).toMatchObject({ status: 'failed' }); // the killed one, marked interrupted by the rescuer
-  expect(runs[1]).toMatchObject({ status: 'success', rows_processed: N, rows_inserted: N, sync_metadata: { resumedFromCheckpoint: true, readApi: 'storage' } });
+  expect(runs[1]).toMatchObject({ status: 'success', rows_processed: N, rows_inserted: N, sync_metadata: { resumedFromCheckpoint: true, readApi: 'storage', readCompression: 'zstd' } });
   expect(await tableChecksum(pool, 'sqp.crashy', COLUMNS)).toEqual(await tableChecksum(pool, 'sqp.reference', COLUMNS));
   const texts = (t: string) => pool.query<{ t: string }>(`SELECT t::text FROM sqp.${t} t ORDER BY id`).then((r) => r.rows.map((x) => x.t));
   expect(await texts('crashy')).toEqual(await texts('reference'));

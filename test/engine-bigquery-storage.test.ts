@@ -91,7 +91,7 @@ describe('BigQuery Storage Read path', () => {
     expect(sessionRequests().slice(sessions).map((r) => r.compression)).toEqual(['ZSTD']);
     expect(readRows().slice(before).map((r) => r.compression)).toEqual(['ZSTD', 'ZSTD', 'ZSTD', 'ZSTD']);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
-    expect(audit.sync_metadata).toMatchObject({ readApi: 'storage' });
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'storage', readCompression: 'zstd' });
     const { rows: [restAudit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE table_name = 'via_rest'`);
     expect(restAudit.sync_metadata.readApi).toBe('rest');
   });
@@ -111,6 +111,8 @@ describe('BigQuery Storage Read path', () => {
       ['COMPRESSION_UNSPECIFIED', expect.not.objectContaining({ readOptions: expect.anything() })],
     ]);
     expect(readRows().slice(before).map((r) => r.compression)).toEqual(['COMPRESSION_UNSPECIFIED', 'COMPRESSION_UNSPECIFIED', 'COMPRESSION_UNSPECIFIED', 'COMPRESSION_UNSPECIFIED']);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'storage', readCompression: 'none' });
   });
 
   it('a table that names no readApi reads the REST pages, Storage Read API configured or not, and says nothing of it', async () => {

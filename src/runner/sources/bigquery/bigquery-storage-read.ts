@@ -34,6 +34,8 @@ export interface BigQueryStorageResumeState extends ResumeState {
   /** The query's result schema: the BigQuery type of each Arrow column. */
   fields: WireField[];
   streams: StorageStreamPosition[];
+  /** The buffer compression its session asked for (absent in checkpoints written before it was kept). */
+  compression?: 'zstd' | 'none';
 }
 
 /** Converts one record batch to COPY text off this thread (a decode worker). */

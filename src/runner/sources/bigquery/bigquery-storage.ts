@@ -11,7 +11,7 @@ import { movable } from '../decode/copy-buffers.ts';
 import type { ResumeState, SourceRead, SourceStats } from '../source.ts';
 import type { BigQueryRetrySettings } from './bigquery-calls.ts';
 import { storageRead, type BatchConverter, type BigQueryStorageResumeState } from './bigquery-storage-read.ts';
-import { createStorageClient, createStorageSession, destinationTableOf, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
+import { bufferCompressionOf, createStorageClient, createStorageSession, destinationTableOf, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
 
 /** `custom_sync_params.source.readApi` of a BigQuery table. */
@@ -152,8 +152,9 @@ export async function readFinishedJob<S extends SourceStats>(
     totalRows: finished.totalRows,
     fields: finished.fields,
     streams: session.streams.map((name) => ({ name, offset: 0, done: false })),
+    compression: bufferCompressionOf(parts.settings) === 'ZSTD' ? 'zstd' : 'none',
   };
-  return withReadApi(storageRead(stats, { ...readerOptions(parts, request), schema: session.schema, state }));
+  return withReadApi(storageRead(stats, { ...readerOptions(parts, request), schema: session.schema, state }), state);
 }
 
 /** Whether a resume state is a Storage Read's (else: the REST pages'). */
@@ -163,14 +164,15 @@ export function isStorageResume(resume: ResumeState): resume is BigQueryStorageR
 
 /** The rest of a Storage Read from its resume state: each stream reopened at its offset. */
 export function resumeStorageRead<S extends SourceStats>(parts: StorageParts, state: BigQueryStorageResumeState, stats: S, request: ReadAfterJob): SourceRead<S> {
-  return withReadApi(storageRead(stats, { ...readerOptions(parts, request), schema: null, state }));
+  return withReadApi(storageRead(stats, { ...readerOptions(parts, request), schema: null, state }), state);
 }
 
 function readerOptions(parts: StorageParts, request: ReadAfterJob) {
   return { readRows: parts.readRows(), pageSize: request.pageSize, nulReplacement: request.nulReplacement, signal: request.signal, retry: parts.retry, convert: parts.convert };
 }
 
-function withReadApi<S extends SourceStats>(read: SourceRead<S>): SourceRead<S> {
-  read.details = { ...read.details, readApi: 'storage' };
+/** The audit row's account of a Storage Read: the API, and the compression its session asked for. */
+function withReadApi<S extends SourceStats>(read: SourceRead<S>, state: BigQueryStorageResumeState): SourceRead<S> {
+  read.details = { ...read.details, readApi: 'storage', ...(state.compression ? { readCompression: state.compression } : {}) };
   return read;
 }
