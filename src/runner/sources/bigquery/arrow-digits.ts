@@ -59,20 +59,24 @@ function writeUnsigned(out: Uint8Array, at: number, n: number): number {
   return at + 8;
 }
 
+/** Exactly four digits of v in [0, 10^4), leading zeros kept; returns the position after them. */
+function writeFour(out: Uint8Array, at: number, v: number): number {
+  const q = (v / 100) | 0;
+  const d = (v - q * 100) << 1;
+  out[at] = PAIRS[q << 1]!;
+  out[at + 1] = PAIRS[(q << 1) + 1]!;
+  out[at + 2] = PAIRS[d]!;
+  out[at + 3] = PAIRS[d + 1]!;
+  return at + 4;
+}
+
 /** An integer in [0, 2^31), without a loop below 10^8. */
 export function writeSmall(out: Uint8Array, at: number, v: number): number {
   if (v < 10_000) return writeBelow1e4(out, at, v);
   if (v < 100_000_000) {
     const high = (v / 10_000) | 0;
     at = writeBelow1e4(out, at, high);
-    const low = v - high * 10_000;
-    const q = (low / 100) | 0;
-    const d = (low - q * 100) << 1;
-    out[at] = PAIRS[q << 1]!;
-    out[at + 1] = PAIRS[(q << 1) + 1]!;
-    out[at + 2] = PAIRS[d]!;
-    out[at + 3] = PAIRS[d + 1]!;
-    return at + 4;
+    return writeFour(out, at, v - high * 10_000);
   }
   const width = digitCount(v);
   putDigits(out, at + width, v, width);
@@ -202,12 +206,7 @@ export function writeDecimal(out: Uint8Array, at: number, high: number, low: num
     const f = fraction | 0;
     const high = (f / 100_000) | 0;
     const low = f - high * 100_000;
-    const q = (high / 100) | 0;
-    const d = (high - q * 100) << 1;
-    out[at] = PAIRS[q << 1]!;
-    out[at + 1] = PAIRS[(q << 1) + 1]!;
-    out[at + 2] = PAIRS[d]!;
-    out[at + 3] = PAIRS[d + 1]!;
+    writeFour(out, at, high);
     // Mostly: the last five digits are zeros, and the four written keep KEPT[high] of theirs.
     if (low === 0) return at + KEPT[high]!;
     putDigits(out, at + 9, low, 5);

@@ -14,8 +14,8 @@
 import { CopyWriter } from '../copy-text.ts';
 import { CopyBuffers } from '../decode/copy-buffers.ts';
 
-/** One stream's position: rows before `offset` are in pages handed over or being gathered; `done`: all of it. */
-export interface StreamPosition {
+/** One stream's position in a read (and in its resume state): rows before `offset` are in pages handed over or being gathered; `done`: all of it. */
+export interface StorageStreamPosition {
   name: string;
   offset: number;
   done: boolean;
@@ -25,7 +25,7 @@ export interface StreamPosition {
 export interface GatheredPage {
   text: Buffer;
   rows: number;
-  positions: StreamPosition[];
+  positions: StorageStreamPosition[];
   /** Gives the page's buffer back (the engine has COPYed it). */
   release(): void;
 }
@@ -47,7 +47,7 @@ export class PageAssembler {
   constructor(
     private readonly pageSize: number,
     private readonly maxSealed: number,
-    private readonly positions: StreamPosition[],
+    private readonly positions: StorageStreamPosition[],
     readers: number,
   ) {
     this.running = readers;

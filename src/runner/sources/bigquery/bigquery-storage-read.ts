@@ -10,17 +10,11 @@ import { parseCopyText } from '../copy-text.ts';
 import { releaseNow } from '../decode/copy-buffers.ts';
 import { writeArrowBatch, type ArrowCopyOptions, type ArrowCopyRows } from './arrow-copy.ts';
 import { backoff, sleep, throwIfAborted, type BigQueryRetrySettings } from './bigquery-calls.ts';
-import { PageAssembler, type BatchWrite, type GatheredPage } from './bigquery-storage-queue.ts';
+import { PageAssembler, type BatchWrite, type GatheredPage, type StorageStreamPosition } from './bigquery-storage-queue.ts';
 import { GRPC, grpcFailure, type ReadRows } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
 import { invalidRowValueOf } from './bigquery-wire-rows.ts';
 
-/** One stream's position in a resume state: rows before `offset` are loaded; `done`: all of it. */
-export interface StorageStreamPosition {
-  name: string;
-  offset: number;
-  done: boolean;
-}
 
 /** `SourcePage.resumeAfter` of a Storage Read: the job, its session and every stream's position. */
 export interface BigQueryStorageResumeState extends ResumeState {

@@ -101,10 +101,10 @@ export type ReadRows = (request: { readStream: string; offset: number }) => Prom
  */
 export function readRowsOf(client: BigQueryReadClient): ReadRows {
   type Stub = { readRows(request: object, metadata: Grpc.Metadata): ReadRowsStream };
+  const grpc = require('@grpc/grpc-js') as typeof Grpc; // loaded with the client already
   let stub: Promise<Stub> | undefined;
   return async (request) => {
     stub ??= client.initialize() as Promise<unknown> as Promise<Stub>;
-    const grpc = require('@grpc/grpc-js') as typeof Grpc;
     const metadata = new grpc.Metadata();
     metadata.set('x-goog-request-params', `read_stream=${encodeURIComponent(request.readStream)}`);
     return (await stub).readRows(request, metadata);
