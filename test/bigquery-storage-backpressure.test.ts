@@ -6,10 +6,11 @@
  * why the reader goes through the client's stub (bigquery-storage-session.ts). Against the local
  * Storage Read API test server, with the official client's stub over real gRPC.
  */
+import v8 from 'node:v8';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { BigQueryReadClient } from '@google-cloud/bigquery-storage';
 import { startBigQueryStorageTestServer, type BigQueryStorageTestServer, type StorageRequest } from './support/bigquery-storage-server.ts';
-import { createStorageClient, createStorageSession, readRowsOf } from '../src/runner/sources/bigquery/bigquery-storage-session.ts';
+import { createStorageSession, loadStorageClient, readRowsOf } from '../src/runner/sources/bigquery/bigquery-storage-session.ts';
 import { storageRead, type BigQueryStorageResumeState } from '../src/runner/sources/bigquery/bigquery-storage-read.ts';
 import type { FieldSpec } from './support/bigquery-server-types.ts';
 
@@ -30,7 +31,21 @@ beforeAll(async () => {
   server = await startBigQueryStorageTestServer({ rowsPerResponse: 1 });
   server.addTable(TABLE, { fields: FIELDS, rows: { count: ROWS, at: rowAt } });
   const { apiEndpoint, port } = server.clientOptions();
-  client = createStorageClient({ apiEndpoint, port, insecure: true, compression: 'none' }, 'p', undefined);
+  const before = youngGeneration();
+  client = await loadStorageClient({ apiEndpoint, port, insecure: true, compression: 'none' }, 'p', undefined);
+  // Loading the client grows V8's young generation (its protos survive every scavenge), and a
+  // grown young generation stays touched through the read that follows: the load gives it back.
+  youngAfterLoad = { before, after: youngGeneration() };
+});
+
+/** Bytes V8 holds for its young generation (new space). */
+function youngGeneration(): number {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
+}
+let youngAfterLoad: { before: number; after: number };
+
+it('loading the client leaves V8 a smaller young generation than before it, not the larger one the load grew', () => {
+  expect(youngAfterLoad.after).toBeLessThan(youngAfterLoad.before);
 });
 
 afterAll(async () => {
@@ -62,7 +77,7 @@ it('a read whose pages are not taken stops reading its stream: the server waits,
     streams: session.streams.map((name) => ({ name, offset: 0, done: false })),
   };
   const read = storageRead({}, {
-    readRows: readRowsOf(client), schema: session.schema, state, pageSize: 1, retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+    readRows: readRowsOf(async () => client), schema: session.schema, state, pageSize: 1, retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
   });
   const held = heldUp(300);
   const pages = read.pages()[Symbol.asyncIterator]();

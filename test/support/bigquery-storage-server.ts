@@ -215,9 +215,15 @@ export async function startBigQueryStorageTestServer(options: BigQueryStorageTes
       if (!call.write(response)) {
         record.waiting = true;
         for (const listener of [...waitListeners]) listener(record);
-        await new Promise((resolve) => {
-          call.once('drain', resolve);
-          call.once('cancelled', resolve);
+        // Each wait removes what it added: a long stream waits hundreds of times.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            call.off('drain', done);
+            call.off('cancelled', done);
+            resolve();
+          };
+          call.once('drain', done);
+          call.once('cancelled', done);
         });
         record.waiting = false;
       }

@@ -52,10 +52,10 @@ export interface StorageReadRequest {
 }
 
 /**
- * Pages the readers may gather ahead of the engine: while PostgreSQL copies one page, the next
- * is gathered, and one more waits.
+ * Pages the readers may gather ahead of the engine: while PostgreSQL copies one page, the next is
+ * gathered. A second page ahead held ~10 MB more at the peak of a 1M-row read and loaded no faster.
  */
-const PAGES_AHEAD = 2;
+const PAGES_AHEAD = 1;
 
 /** The read of `request.state`'s streams, from their offsets on. */
 export function storageRead<S extends SourceStats>(stats: S, request: StorageReadRequest): SourceRead<S> {

@@ -20,13 +20,17 @@ import type { JobMetadata } from '@google-cloud/bigquery';
 import type { BigQueryReadClient } from '@google-cloud/bigquery-storage';
 import { SourceError } from '../source.ts';
 import { canDecompressZstd } from './arrow-compression.ts';
+import { shrinkYoungGeneration } from './young-generation.ts';
 
 // The client and gRPC are loaded when the first Storage Read starts, not with the source: they
-// hold ~73 MB of RSS once a client is made (measured in plain Node 24: @grpc/grpc-js 19 MB,
-// google-gax 19, @google-cloud/bigquery-storage 21, the client and its stub 14; 23 MB of it
+// hold ~57 MB of RSS once a client is made and initialised (measured in plain Node 24; 14 MB of it
 // heap), which a process that only reads REST pages (or no BigQuery at all) should not carry.
-// Loading them blocks the event loop 0.5–0.8 s, once. Both packages are CommonJS.
+// Only the v1 read client's module is loaded: the package's index also loads its other API
+// versions, its writer and their protos (+13 MB, measured the same way). Loading blocks the event
+// loop 0.3–0.8 s, once, and is followed by one memory-reducing GC (young-generation.ts). Both
+// packages are CommonJS.
 const require = createRequire(import.meta.url);
+const READ_CLIENT_MODULE = '@google-cloud/bigquery-storage/build/src/v1/big_query_read_client.js';
 
 /** Where and how the Storage Read API is reached. */
 export interface BigQueryStorageSettings {
@@ -65,10 +69,22 @@ export interface RestFallback {
 /** gRPC status codes this source tells apart. */
 export const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, DEADLINE_EXCEEDED: 4, UNAUTHENTICATED: 16 } as const;
 
-/** Bytes a stream (and the connection) may have in flight unread. */
-const FLOW_CONTROL_WINDOW = 8 * 1024 * 1024;
+/**
+ * Bytes a stream (and the connection) may have in flight unread: ~20 ZSTD batches of SQP rows,
+ * 40 MB/s a stream at 50 ms of round trip. 8 MiB held ~25 MB more at the peak of a 1M-row read
+ * (bench probe: 252 → 224–231 MB) and read no faster on loopback.
+ */
+const FLOW_CONTROL_WINDOW = 2 * 1024 * 1024;
 
-/** The client of these settings; `projectId` bills the reads, `keyFilename` as the REST client's. */
+/** The client of these settings, loaded and initialised; `projectId` bills the reads, `keyFilename` as the REST client's. */
+export async function loadStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): Promise<BigQueryReadClient> {
+  const client = createStorageClient(settings, projectId, keyFilename);
+  await client.initialize();
+  shrinkYoungGeneration();
+  return client;
+}
+
+/** The client of these settings (its stub made on first call). */
 export function createStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): BigQueryReadClient {
   // HTTP/2 flow control: grpc-js keeps the protocol's 64 KiB window (it has no BDP probing, as
   // gRPC's C core does), so a 2 MB record batch took ~30 window updates on its stream. A
@@ -83,7 +99,7 @@ export function createStorageClient(settings: BigQueryStorageSettings, projectId
   const grpc = require('@grpc/grpc-js') as typeof Grpc;
   if (settings.insecure) options.sslCreds = grpc.credentials.createInsecure();
   else if (keyFilename) options.keyFilename = keyFilename;
-  const { BigQueryReadClient: Client } = require('@google-cloud/bigquery-storage') as typeof import('@google-cloud/bigquery-storage');
+  const { BigQueryReadClient: Client } = require(READ_CLIENT_MODULE) as typeof import('@google-cloud/bigquery-storage');
   return new Client(options);
 }
 
@@ -99,12 +115,12 @@ export type ReadRows = (request: { readStream: string; offset: number }) => Prom
  * Its resends are not wanted either (it re-sends a ReadRows that fails before its first answer,
  * FAILED_PRECONDITION included); bigquery-storage-read.ts resumes streams itself.
  */
-export function readRowsOf(client: BigQueryReadClient): ReadRows {
+export function readRowsOf(client: () => Promise<BigQueryReadClient>): ReadRows {
   type Stub = { readRows(request: object, metadata: Grpc.Metadata): ReadRowsStream };
-  const grpc = require('@grpc/grpc-js') as typeof Grpc; // loaded with the client already
   let stub: Promise<Stub> | undefined;
   return async (request) => {
-    stub ??= client.initialize() as Promise<unknown> as Promise<Stub>;
+    stub ??= client().then((c) => c.initialize() as Promise<unknown> as Promise<Stub>);
+    const grpc = require('@grpc/grpc-js') as typeof Grpc; // loaded with the client already
     const metadata = new grpc.Metadata();
     metadata.set('x-goog-request-params', `read_stream=${encodeURIComponent(request.readStream)}`);
     return (await stub).readRows(request, metadata);

@@ -11,7 +11,7 @@ import { movable } from '../decode/copy-buffers.ts';
 import type { ResumeState, SourceRead, SourceStats } from '../source.ts';
 import type { BigQueryRetrySettings } from './bigquery-calls.ts';
 import { storageRead, type BatchConverter, type BigQueryStorageResumeState } from './bigquery-storage-read.ts';
-import { bufferCompressionOf, createStorageClient, createStorageSession, destinationTableOf, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
+import { bufferCompressionOf, createStorageSession, destinationTableOf, loadStorageClient, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
 
 /** `custom_sync_params.source.readApi` of a BigQuery table. */
@@ -24,8 +24,8 @@ export interface StorageParts {
   projectId: string;
   retry: BigQueryRetrySettings;
   logger?: Logger | undefined;
-  /** The client, made on first use. */
-  client(): BigQueryReadClient;
+  /** The client, loaded on first use. */
+  client(): Promise<BigQueryReadClient>;
   /** ReadRows through that client's stub (readRowsOf), made on first use. */
   readRows(): ReadRows;
   convert?: BatchConverter | undefined;
@@ -41,7 +41,7 @@ export function storageParts(options: {
   /** Where record batches become COPY text (the REST pages' workers); unset: this thread. */
   decodePool?: DecodePool | undefined;
 }): StorageParts {
-  let client: BigQueryReadClient | undefined;
+  let client: Promise<BigQueryReadClient> | undefined;
   let readRows: ReadRows | undefined;
   const { storage } = options;
   return {
@@ -50,9 +50,9 @@ export function storageParts(options: {
     retry: options.retry,
     logger: options.logger,
     convert: options.decodePool?.threads ? inPool(options.decodePool) : undefined,
-    client: () => (client ??= createStorageClient(storage ?? {}, options.projectId, options.keyFilename)),
+    client: () => (client ??= loadStorageClient(storage ?? {}, options.projectId, options.keyFilename)),
     readRows() {
-      return (readRows ??= readRowsOf(this.client()));
+      return (readRows ??= readRowsOf(() => this.client()));
     },
   };
 }
@@ -141,7 +141,7 @@ export async function readFinishedJob<S extends SourceStats>(
   if (!parts.settings) return fallback({ reason: 'notConfigured', message: 'the Storage Read API is not configured (BIGQUERY_STORAGE_API_ENDPOINT)' });
   const table = destinationTableOf(finished.metadata);
   if (!table) return fallback({ reason: 'noDestinationTable', message: 'the job has no destination table' });
-  const session = await createStorageSession(parts.client(), parts.settings, parts.projectId, table);
+  const session = await createStorageSession(await parts.client(), parts.settings, parts.projectId, table);
   if ('reason' in session) return fallback(session);
   const state: BigQueryStorageResumeState = {
     readApi: 'storage',
