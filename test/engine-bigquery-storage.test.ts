@@ -31,14 +31,14 @@ const QUERY = 'SELECT * FROM `p.ds.every_type`';
 const N = 2000;
 const COLUMNS = EVERY_TYPE_FIELDS.map((f) => f.name);
 
-function options(port = storage.port, settings: BigQueryStorageSettings = { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }): RefreshOptions {
+function options(port = storage.port, settings: BigQueryStorageSettings | null = { apiEndpoint: storage.endpoint, port, insecure: true, maxStreams: 4 }): RefreshOptions {
   const logger = createLogger({ level: 'info', pretty: false }, { write: (line: string) => void logged.push(JSON.parse(line)) });
   // Batches convert on a real decode worker, as in the service.
   const bigquery = testBigQuerySource(rest, { storage: settings, logger, decodePool });
   return { pool, sources: createSources({ targetUrl: database.url, bigquery }) };
 }
 
-const run = (table: string, port?: number, settings?: BigQueryStorageSettings) => loadConfig(pool, table).then((c) => refreshTable(c, options(port, settings)));
+const run = (table: string, port?: number, settings?: BigQueryStorageSettings | null) => loadConfig(pool, table).then((c) => refreshTable(c, options(port, settings)));
 
 async function register(table: string, readApi: 'storage' | 'rest' | undefined): Promise<void> {
   await pool.query(`CREATE TABLE sqp.${table} (${EVERY_TYPE_COLUMNS})`);
@@ -57,7 +57,8 @@ beforeAll(async () => {
   storage = await startBigQueryStorageTestServer({ rowsPerResponse: 64, resultTables: (t) => rest.resultTable(t) });
   await register('via_rest', 'rest');
   await register('via_storage', 'storage');
-  await register('via_default', undefined); // REST until the Storage Read path meets its bounds
+  await register('via_default', undefined);
+  await register('via_default_rest', undefined);
   for (const t of ['uncompressed', 'resumed', 'expired', 'stale', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
@@ -115,11 +116,26 @@ describe('BigQuery Storage Read path', () => {
     expect(audit.sync_metadata).toMatchObject({ readApi: 'storage', readCompression: 'none' });
   });
 
-  it('a table that names no readApi reads the REST pages, Storage Read API configured or not, and says nothing of it', async () => {
+  it('a table that names no readApi reads through the Storage Read API where it is configured, and says nothing of it', async () => {
     const sessions = sessionRequests().length;
     const result = await run('via_default');
+    expect(result.errorMessage).toBeNull();
     expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
     expect(await rowTexts('via_default')).toEqual(await rowTexts('via_rest'));
+    expect(sessionRequests()).toHaveLength(sessions + 1);
+    const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+    expect(audit.sync_metadata).toMatchObject({ readApi: 'storage', readCompression: 'zstd' });
+    expect(audit.sync_metadata.readApiFallback).toBeUndefined();
+    expect(logged.filter((l) => /Storage Read API not used/.test(l.msg))).toEqual([]);
+  });
+
+  it('where the Storage Read API is not configured (a BIGQUERY_API_ENDPOINT of its own alone), a table that names no readApi reads the REST pages and says nothing of it', async () => {
+    expect(loadServiceConfig({ BIGQUERY_PROJECT_ID: 'p', BIGQUERY_API_ENDPOINT: rest.url }).bigquery!.storage).toBeNull();
+    expect(loadServiceConfig({ BIGQUERY_PROJECT_ID: 'p' }).bigquery!.storage).toEqual({ insecure: false }); // Google's endpoint
+    const sessions = sessionRequests().length;
+    const result = await run('via_default_rest', undefined, null);
+    expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
+    expect(await rowTexts('via_default_rest')).toEqual(await rowTexts('via_rest'));
     expect(sessionRequests()).toHaveLength(sessions);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit.sync_metadata.readApi).toBe('rest');

@@ -85,7 +85,7 @@ export async function loadStorageClient(settings: BigQueryStorageSettings, proje
 }
 
 /** The client of these settings (its stub made on first call). */
-export function createStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): BigQueryReadClient {
+function createStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): BigQueryReadClient {
   // HTTP/2 flow control: grpc-js keeps the protocol's 64 KiB window (it has no BDP probing, as
   // gRPC's C core does), so a 2 MB record batch took ~30 window updates on its stream. A
   // window of a few batches lets a stream run at the network's pace; what it may buffer is
