@@ -78,7 +78,7 @@ export async function refreshInChild(
   ctx.log(
     `${label}: ${o.status}/${o.outcome} in ${fmtSeconds(result.wallMs)} — ${fmtInt(o.rowsProcessed)} read, ${fmtInt(o.rowsInserted)} inserted, ` +
       `${fmtInt(o.rowsUpdated)} updated; RSS ${fmtMb(result.rssBaseline)} at rest, peak ${fmtMb(result.rssPeak)} ` +
-      `(kernel ${result.rssKernelPeak === null ? '?' : fmtMb(result.rssKernelPeak)}); longest event-loop block ${result.maxSampleGapMs} ms; ` +
+      `(kernel ${result.rssKernelPeak === null ? '?' : fmtMb(result.rssKernelPeak)}; ${memoryNote(result.memoryAtPeak)}); longest event-loop block ${result.maxSampleGapMs} ms; ` +
       `engine CPU ${fmtSeconds(result.cpuMs)}, test server busy ${fmtSeconds(result.serverBusyMs)}` +
       `, PostgreSQL CPU ${fmtSeconds(result.databaseCpuMs)}` +
       (result.machineCpu ? `, machine CPU busy ${fmtSeconds(result.machineCpu.busyMs)} (iowait ${fmtSeconds(result.machineCpu.iowaitMs)})` : '') +
@@ -196,4 +196,9 @@ export function threadNote(run: ChildResult): string {
 /** BENCH_CHILD_NODE_ARGS: extra node options for the refresh children, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where the engine's time goes. */
 function childNodeArgs(): string[] {
   return (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
+/** Where the memory was at the largest RSS sampled. */
+function memoryNote(m: ChildResult['memoryAtPeak']): string {
+  return `at it V8's heap ${fmtMb(m.heapTotal)} (${fmtMb(m.heapUsed)} used, new space ${fmtMb(m.newSpace)}), outside it ${fmtMb(m.external)} (array buffers ${fmtMb(m.arrayBuffers)})`;
 }

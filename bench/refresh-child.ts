@@ -5,6 +5,7 @@
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 import { PerformanceObserver } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import pg from 'pg';
 import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src/runner/engine/refresh-table.ts';
 import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
@@ -51,6 +52,8 @@ export interface ChildResult {
   /** Longest gap between two samples: how long the event loop was blocked at worst. */
   maxSampleGapMs: number;
   heapUsedPeak: number;
+  /** Where the memory was at the sample of the largest RSS (bytes): V8's heap, its young generation (new space), memory outside it. */
+  memoryAtPeak: MemoryAt;
   /** CPU time of this process during refreshTable (user + system), ms. */
   cpuMs: number;
   /** CPU time of the whole machine during refreshTable (PostgreSQL's, the BigQuery test server's, anyone's); null off Linux. */
@@ -58,6 +61,22 @@ export interface ChildResult {
   /** CPU time of the PostgreSQL processes of the run's database during refreshTable (its backends, autovacuum), ms. */
   databaseCpuMs: number;
   threads: ThreadFigures;
+}
+
+/** process.memoryUsage() at one moment, with V8's new space. */
+export interface MemoryAt {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  newSpace: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+function memoryNow(): MemoryAt {
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  return { rss, heapTotal, heapUsed, newSpace, external, arrayBuffers };
 }
 
 async function main(): Promise<void> {
@@ -95,12 +114,15 @@ async function main(): Promise<void> {
   let maxGap = 0;
   let last = performance.now();
   let heapUsedPeak = process.memoryUsage().heapUsed;
+  let memoryAtPeak = memoryNow();
   const gapTimer = setInterval(() => {
     const now = performance.now();
     maxGap = Math.max(maxGap, now - last);
     last = now;
     samples++;
-    heapUsedPeak = Math.max(heapUsedPeak, process.memoryUsage().heapUsed);
+    const memory = memoryNow();
+    heapUsedPeak = Math.max(heapUsedPeak, memory.heapUsed);
+    if (memory.rss > memoryAtPeak.rss) memoryAtPeak = memory;
   }, 50);
   const rss = sampleRss(50);
   const cpu = process.cpuUsage();
@@ -142,6 +164,7 @@ async function main(): Promise<void> {
     samples,
     maxSampleGapMs: Math.round(maxGap),
     heapUsedPeak,
+    memoryAtPeak,
     cpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
     machineCpu: machineUsed,
     databaseCpuMs,
