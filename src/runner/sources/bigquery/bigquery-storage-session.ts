@@ -70,11 +70,12 @@ export interface RestFallback {
 export const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, DEADLINE_EXCEEDED: 4, UNAUTHENTICATED: 16 } as const;
 
 /**
- * Bytes a stream (and the connection) may have in flight unread: ~20 ZSTD batches of SQP rows,
- * 40 MB/s a stream at 50 ms of round trip. 8 MiB held ~25 MB more at the peak of a 1M-row read
- * (bench probe: 252 → 224–231 MB) and read no faster on loopback.
+ * Bytes a stream (and the connection) may have in flight unread: ~10 ZSTD batches of SQP rows,
+ * 20 MB/s a stream at 50 ms of round trip (4 streams: ~800k rows a second, four times what the
+ * engine loads). 8 MiB held ~25 MB more at the peak of a 1M-row read, 2 MiB ~10 MB more than 1,
+ * and neither read faster on loopback (bench probes).
  */
-const FLOW_CONTROL_WINDOW = 2 * 1024 * 1024;
+const FLOW_CONTROL_WINDOW = 1024 * 1024;
 
 /** The client of these settings, loaded and initialised; `projectId` bills the reads, `keyFilename` as the REST client's. */
 export async function loadStorageClient(settings: BigQueryStorageSettings, projectId: string, keyFilename: string | undefined): Promise<BigQueryReadClient> {
