@@ -23,10 +23,10 @@ import { canDecompressZstd } from './arrow-compression.ts';
 import { shrinkYoungGeneration } from './young-generation.ts';
 
 // The client and gRPC are loaded when the first Storage Read starts, not with the source: they
-// hold ~57 MB of RSS once a client is made and initialised (measured in plain Node 24; 14 MB of it
+// hold ~55 MB of RSS once a client is made and initialised (measured in plain Node 24; 14 MB of it
 // heap), which a process that only reads REST pages (or no BigQuery at all) should not carry.
 // Only the v1 read client's module is loaded: the package's index also loads its other API
-// versions, its writer and their protos (+13 MB, measured the same way). Loading blocks the event
+// versions, its writer and their protos (+12 MB, measured the same way). Loading blocks the event
 // loop 0.3–0.8 s, once, and is followed by one memory-reducing GC (young-generation.ts). Both
 // packages are CommonJS.
 const require = createRequire(import.meta.url);
@@ -72,7 +72,7 @@ export const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9
 /**
  * Bytes a stream (and the connection) may have in flight unread: ~10 ZSTD batches of SQP rows,
  * 20 MB/s a stream at 50 ms of round trip (4 streams: ~800k rows a second, four times what the
- * engine loads). 8 MiB held ~25 MB more at the peak of a 1M-row read, 2 MiB ~10 MB more than 1,
+ * engine loads). 8 MiB held ~25 MB more at the peak of a 1M-row read than 2, and 2 ~25 MB more than 1,
  * and neither read faster on loopback (bench probes).
  */
 const FLOW_CONTROL_WINDOW = 1024 * 1024;

@@ -5,8 +5,8 @@
 // its young generation when they do: from 2 × 16 to 2 × 32 MB semi-spaces. It shrinks it again
 // only after a memory-reducing GC, which its memory reducer starts some seconds after the
 // allocation rate drops — never during the read that loaded the client, whose own allocations
-// keep the grown space touched (1M rows: 64 MB of new space in a 221–257 MB peak RSS, against 17 MB
-// of new space and a 198–200 MB peak when the same read starts after the reducer has run).
+// keep the grown space touched (1M rows: 64 MB of new space in a 211–245 MB peak RSS, against 16 MB
+// of new space and a 188–190 MB peak when the same read starts after the reducer has run).
 // A "last-resort" major GC is such a memory-reducing GC; it takes ~30 ms, once per process.
 //
 // V8 offers it only through its `gc` extension, which exists in contexts made after
