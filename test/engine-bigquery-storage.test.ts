@@ -59,7 +59,7 @@ beforeAll(async () => {
   await register('via_storage', 'storage');
   await register('via_default', undefined);
   await register('via_default_rest', undefined);
-  for (const t of ['uncompressed', 'resumed', 'expired', 'stale', 'denied', 'unreachable', 'empty']) await register(t, 'storage');
+  for (const t of ['uncompressed', 'resumed', 'expired', 'stale', 'denied', 'unreachable', 'no_credentials', 'empty']) await register(t, 'storage');
   // The REST path's rows are the reference the Storage Read path is held to.
   rest.addQuery(QUERY, { schema: EVERY_TYPE_FIELDS, rows: everyTypeRows(N) });
   const reference = await run('via_rest');
@@ -222,6 +222,23 @@ describe('BigQuery Storage Read path', () => {
     expect(logged.filter((l) => /Storage Read API not used/.test(l.msg)).map((l) => l.reason)).toEqual(['unavailable']);
     const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
     expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'unavailable' });
+  });
+
+  it('a client that cannot start (no Google credentials on this machine): each read takes the REST pages, logged, and none is failed by the one before', async () => {
+    expect(process.env.GOOGLE_APPLICATION_CREDENTIALS).toBeUndefined();
+    const settings = { apiEndpoint: storage.endpoint, port: storage.port }; // not insecure: the client asks for Google's credentials
+    const source = options(storage.port, settings);
+    for (let i = 0; i < 2; i++) {
+      const result = await loadConfig(pool, 'no_credentials').then((c) => refreshTable(c, source));
+      expect(result.errorMessage).toBeNull();
+      expect(result).toMatchObject({ status: 'success', rowsProcessed: N });
+      const { rows: [audit] } = await pool.query(`SELECT sync_metadata FROM sqp.refresh_audit_log WHERE id = $1`, [result.runId]);
+      expect(audit.sync_metadata).toMatchObject({ readApi: 'rest', readApiFallback: 'unavailable' });
+    }
+    expect(await rowTexts('no_credentials')).toEqual(await rowTexts('via_rest'));
+    const told = logged.filter((l) => /Storage Read API not used/.test(l.msg));
+    expect(told.map((l) => l.reason)).toEqual(['unavailable', 'unavailable']);
+    expect(JSON.stringify(told)).toMatch(/did not start: .*credentials/);
   });
 
   it('an empty result (a session without streams) loads an empty target', async () => {

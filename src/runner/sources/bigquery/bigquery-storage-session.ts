@@ -121,6 +121,7 @@ export function readRowsOf(client: () => Promise<BigQueryReadClient>): ReadRows 
   let stub: Promise<Stub> | undefined;
   return async (request) => {
     stub ??= client().then((c) => c.initialize() as Promise<unknown> as Promise<Stub>);
+    stub.catch(() => (stub = undefined)); // the next ReadRows tries again
     const grpc = require('@grpc/grpc-js') as typeof Grpc; // loaded with the client already
     const metadata = new grpc.Metadata();
     metadata.set('x-goog-request-params', `read_stream=${encodeURIComponent(request.readStream)}`);

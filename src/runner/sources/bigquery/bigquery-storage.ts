@@ -11,7 +11,7 @@ import { movable } from '../decode/copy-buffers.ts';
 import type { ResumeState, SourceRead, SourceStats } from '../source.ts';
 import type { BigQueryRetrySettings } from './bigquery-calls.ts';
 import { storageRead, type BatchConverter, type BigQueryStorageResumeState } from './bigquery-storage-read.ts';
-import { bufferCompressionOf, createStorageSession, destinationTableOf, loadStorageClient, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
+import { bufferCompressionOf, createStorageSession, destinationTableOf, grpcFailure, loadStorageClient, readRowsOf, type ReadRows, type BigQueryStorageSettings, type RestFallback } from './bigquery-storage-session.ts';
 import type { WireField } from './bigquery-types.ts';
 
 /** `custom_sync_params.source.readApi` of a BigQuery table. */
@@ -50,7 +50,11 @@ export function storageParts(options: {
     retry: options.retry,
     logger: options.logger,
     convert: options.decodePool?.threads ? inPool(options.decodePool) : undefined,
-    client: () => (client ??= loadStorageClient(storage ?? {}, options.projectId, options.keyFilename)),
+    // A client that failed to start (no credentials, a key file it cannot read) is tried again by the next read.
+    client: () => (client ??= loadStorageClient(storage ?? {}, options.projectId, options.keyFilename).catch((err: unknown) => {
+      client = undefined;
+      throw err;
+    })),
     readRows() {
       return (readRows ??= readRowsOf(() => this.client()));
     },
@@ -144,7 +148,9 @@ export async function readFinishedJob<S extends SourceStats>(
   if (!parts.settings) return fallback(request.readApi === 'storage' ? { reason: 'notConfigured', message: 'the Storage Read API is not configured (BIGQUERY_STORAGE_API_ENDPOINT)' } : null);
   const table = destinationTableOf(finished.metadata);
   if (!table) return fallback({ reason: 'noDestinationTable', message: 'the job has no destination table' });
-  const session = await createStorageSession(await parts.client(), parts.settings, parts.projectId, table);
+  const client = await parts.client().catch((err: unknown) => ({ reason: 'unavailable' as const, message: `the Storage Read client did not start: ${grpcFailure(err).message}` }));
+  if ('reason' in client) return fallback(client);
+  const session = await createStorageSession(client, parts.settings, parts.projectId, table);
   if ('reason' in session) return fallback(session);
   const state: BigQueryStorageResumeState = {
     readApi: 'storage',
