@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createEventBus } from '../src/subscriptions/bus.ts';
 import type { RefreshEvent } from '../src/subscriptions/events.ts';
 import { createProgressThrottle } from '../src/subscriptions/throttle.ts';
@@ -51,30 +51,6 @@ describe('the progress throttle (before the event log is written)', () => {
     other(finished);
     throttle.stop();
     expect(seen).toEqual(['run:started', 'progress 1 writing', 'progress 3 writing', 'progress 4 publishing', 'progress 5 publishing', 'quality:recorded', 'run:finished']);
-  });
-
-  it('once the interval is over, the next progress passes at once in place of the older one held; a held one with nothing newer passes an interval later', () => {
-    vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
-    try {
-      const seen: number[] = [];
-      const throttle = createProgressThrottle(250, (e) => seen.push(e.page));
-      throttle.progress(progress(1, 'writing')); // passes at once
-      vi.advanceTimersByTime(100);
-      throttle.progress(progress(2, 'writing')); // held
-      vi.advanceTimersByTime(200); // the interval is over: 2 is still held, for a newer one to replace
-      expect(seen).toEqual([1]);
-      throttle.progress(progress(3, 'writing')); // passes at once; 2, older, never does
-      expect(seen).toEqual([1, 3]);
-      vi.advanceTimersByTime(100);
-      throttle.progress(progress(4, 'writing')); // held
-      vi.advanceTimersByTime(399); // nothing newer: 4 passes two intervals after 3 passed
-      expect(seen).toEqual([1, 3]);
-      vi.advanceTimersByTime(1);
-      expect(seen).toEqual([1, 3, 4]);
-      throttle.stop();
-    } finally {
-      vi.useRealTimers();
-    }
   });
 
   it('flush passes what is held (a writer that stops)', () => {

@@ -1,13 +1,9 @@
 // Progress throttled per run before it is written to the event log (event-writer.ts), so the log
 // holds exactly what subscribers get: a run's first progress, and the first of each phase, pass at
-// once, later ones at most one per interval. In between, the latest is held (it replaces older
-// ones). Once the interval is over, the next progress passes at once and the held one, older, is
-// dropped; the held one passes only if no newer comes within another interval, or before any other
-// event of the run (a quality metric, its finish). So the first and the last progress of a run
-// always get through, a run's events keep the order they were committed in, and what passes is,
-// while the run moves, a state as it was committed, not one held since its commit: passing the
-// held one when the interval ended delivered states up to a page old (the subscribers bench: half
-// its median latency at 1,000 subscribers, pages ~55 ms apart).
+// once, later ones at most one per interval; in between the latest is
+// held (it replaces older ones) and passes when the interval ends or before any other event of
+// the run (a quality metric, its finish), so the first and the last progress of a run always get
+// through and a run's events keep the order they were committed in.
 import type { RefreshEvent } from './events.ts';
 
 export type RunProgress = Extract<RefreshEvent, { type: 'run:progress' }>;
@@ -46,18 +42,15 @@ export function createProgressThrottle(intervalMs: number, pass: (event: RunProg
       const t = Date.now();
       const run = runs.get(event.runId);
       // A new phase (auditing, publishing) passes at once: it says the load is complete, and held
-      // it would wait for the publish's commit to end its hold. The held progress of the phase
-      // before passes first; one of the same phase is older than this one: dropped.
+      // it would wait for the publish's commit to end its hold.
       if (!run || t - run.at >= intervalMs || event.phase !== run.phase) {
-        if (run && event.phase === run.phase) run.held = null;
         release(event.runId);
         runs.set(event.runId, { at: t, phase: event.phase, held: null, timer: null });
         pass(event);
         return;
       }
       run.held = event;
-      // The rest of the interval, then one more for a newer progress to come and pass in its place.
-      run.timer ??= setTimeout(() => release(event.runId), 2 * intervalMs - (t - run.at));
+      run.timer ??= setTimeout(() => release(event.runId), intervalMs - (t - run.at));
     },
     before(event) {
       if (!('runId' in event) || event.type === 'run:progress') return;
