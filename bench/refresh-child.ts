@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 },
     poll: { initialDelayMs: 1, maxDelayMs: 10 },
     requestTimeoutMs: 120_000,
-    storage: args.storage ? { apiEndpoint: args.storage.endpoint, port: args.storage.port, insecure: true, ...(process.env.PROBE_COMPRESSION === 'none' ? { compression: 'none' as const } : {}) } : null,
+    storage: args.storage ? { apiEndpoint: args.storage.endpoint, port: args.storage.port, insecure: true } : null,
   });
 
   // Settle what start-up allocated, so the baseline is what the process holds at rest.
