@@ -30,7 +30,8 @@ beforeAll(async () => {
   await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
   for (const table of ['crashy', 'reference']) {
     await pool.query(`CREATE TABLE sqp.${table} (${EVERY_TYPE_COLUMNS})`);
-    const source = { type: 'bigquery', query: QUERY, nulReplacement: '\uFFFD', readApi: table === 'reference' ? 'rest' : 'storage' };
+    // The killed table names no readApi: the service's default (the Storage Read API, configured below) is what is killed and resumed.
+    const source = { type: 'bigquery', query: QUERY, nulReplacement: '\uFFFD', ...(table === 'reference' ? { readApi: 'rest' } : {}) };
     await registerTestTable(pool, { tableName: table, isEnabled: true, nextRefreshAt: '1 day', customSyncParams: { source, pageSize: 100 } });
   }
 });
