@@ -11,7 +11,7 @@ import { refreshTable, type RefreshConfigRow, type RefreshOutcome } from '../src
 import { createBigQuerySource } from '../src/runner/sources/bigquery/bigquery.ts';
 import { createDecodePool, type DecodePool, type DecodeUsage } from '../src/runner/sources/decode/decode-pool.ts';
 import { createSources } from '../src/runner/sources/registry.ts';
-import { databaseProcessesCpu, kernelPeakRss, machineCpu, machineCpuSince, processesCpuSince, RESULT_MARKER, sampleRss, threadsCpuMs, type MachineCpu } from './support.ts';
+import { databaseProcessesCpu, kernelPeakRss, machineCpu, machineCpuSince, processesCpuSince, RESULT_MARKER, threadsCpuMs, type MachineCpu } from './support.ts';
 
 export interface ChildArgs {
   databaseUrl: string;
@@ -124,7 +124,6 @@ async function main(): Promise<void> {
     heapUsedPeak = Math.max(heapUsedPeak, memory.heapUsed);
     if (memory.rss > memoryAtPeak.rss) memoryAtPeak = memory;
   }, 50);
-  const rss = sampleRss(50);
   const cpu = process.cpuUsage();
   const threadBefore = threadCpuMs();
   const v8HelpersBefore = threadsCpuMs('V8Worker');
@@ -151,7 +150,9 @@ async function main(): Promise<void> {
   await decodePool?.close();
   const machineUsed = machineCpuSince(machineBefore, machineCpu());
   const databaseCpuMs = processesCpuSince(databaseBefore, databaseProcessesCpu(database));
-  const rssPeak = rss.stop();
+  const final = memoryNow(); // the sampler's last tick may be up to 50 ms old
+  if (final.rss > memoryAtPeak.rss) memoryAtPeak = final;
+  const rssPeak = memoryAtPeak.rss;
   clearInterval(gapTimer);
   await pool.end();
 

@@ -181,23 +181,6 @@ export function runChild<T>(script: string, arg: unknown, extraNodeArgs: string[
 // Memory
 // ---------------------------------------------------------------------------------------
 
-/** Samples this process's RSS every `intervalMs`; `stop()` returns the peak seen. */
-export function sampleRss(intervalMs = 50): { peak(): number; stop(): number } {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => {
-    const rss = process.memoryUsage.rss();
-    if (rss > peak) peak = rss;
-  }, intervalMs);
-  return {
-    peak: () => peak,
-    stop() {
-      clearInterval(timer);
-      peak = Math.max(peak, process.memoryUsage.rss());
-      return peak;
-    },
-  };
-}
-
 /** The kernel's high-water mark of this process's RSS (VmHWM), in bytes; null off Linux. */
 export function kernelPeakRss(): number | null {
   try {

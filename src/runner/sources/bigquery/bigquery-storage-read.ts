@@ -15,7 +15,6 @@ import { GRPC, grpcFailure, type ReadRows } from './bigquery-storage-session.ts'
 import type { WireField } from './bigquery-types.ts';
 import { invalidRowValueOf } from './bigquery-wire-rows.ts';
 
-
 /** `SourcePage.resumeAfter` of a Storage Read: the job, its session and every stream's position. */
 export interface BigQueryStorageResumeState extends ResumeState {
   readApi: 'storage';

@@ -118,14 +118,13 @@ export type ReadRows = (request: { readStream: string; offset: number }) => Prom
  */
 export function readRowsOf(client: () => Promise<BigQueryReadClient>): ReadRows {
   type Stub = { readRows(request: object, metadata: Grpc.Metadata): ReadRowsStream };
-  let stub: Promise<Stub> | undefined;
   return async (request) => {
-    stub ??= client().then((c) => c.initialize() as Promise<unknown> as Promise<Stub>);
-    stub.catch(() => (stub = undefined)); // the next ReadRows tries again
+    // The client is loaded once (a failed load is tried again: storageParts), and keeps its stub.
+    const stub = (await (await client()).initialize()) as unknown as Stub;
     const grpc = require('@grpc/grpc-js') as typeof Grpc; // loaded with the client already
     const metadata = new grpc.Metadata();
     metadata.set('x-goog-request-params', `read_stream=${encodeURIComponent(request.readStream)}`);
-    return (await stub).readRows(request, metadata);
+    return stub.readRows(request, metadata);
   };
 }
 

@@ -102,7 +102,7 @@ export function storageSessionLives(resume: BigQueryStorageResumeState, now: Dat
 const DEFAULT_READ_API: ReadApi = 'storage';
 
 /** Whether a new read of a table with this readApi should start its job for the Storage Read API (no rows in its first REST answer). */
-export function wantsStorage(parts: StorageParts, readApi: ReadApi | undefined): boolean {
+export function wantsStorage(parts: StorageParts, readApi: ReadApi | undefined): parts is StorageParts & { settings: BigQueryStorageSettings } {
   return (readApi ?? DEFAULT_READ_API) === 'storage' && parts.settings !== null;
 }
 
@@ -143,9 +143,9 @@ export async function readFinishedJob<S extends SourceStats>(
     read.details = { ...read.details, readApi: 'rest', ...(why ? { readApiFallback: why.reason } : {}) };
     return read;
   };
-  if ((request.readApi ?? DEFAULT_READ_API) === 'rest') return fallback(null);
   // A process without the Storage Read API reads REST pages; only a table that asked for it is told.
-  if (!parts.settings) return fallback(request.readApi === 'storage' ? { reason: 'notConfigured', message: 'the Storage Read API is not configured (BIGQUERY_STORAGE_API_ENDPOINT)' } : null);
+  if (!parts.settings && request.readApi === 'storage') return fallback({ reason: 'notConfigured', message: 'the Storage Read API is not configured (BIGQUERY_STORAGE_API_ENDPOINT)' });
+  if (!wantsStorage(parts, request.readApi)) return fallback(null);
   const table = destinationTableOf(finished.metadata);
   if (!table) return fallback({ reason: 'noDestinationTable', message: 'the job has no destination table' });
   const client = await parts.client().catch((err: unknown) => ({ reason: 'unavailable' as const, message: `the Storage Read client did not start: ${grpcFailure(err).message}` }));
