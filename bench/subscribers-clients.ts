@@ -1,8 +1,9 @@
 // The crowd for bench/subscribers.ts: N graphql-ws clients (one socket each, as N dashboards
 // would be: graphql-ws spoken at the wire, or the official client over `ws`) in a process of their own, each subscribed to
 // `refreshEvents`. Every event received is kept as (log id, receive time, `at`); `collect` then
-// checks each client against the run's events as the event log holds them (did it get every
-// one, once?) and times each delivery against the event's `at` (the server's clock when the
+// checks each client against the run's events as the event log holds them (did it get every one
+// that is not progress and the last progress, once, in order, and the same values as the other
+// clients of its subscription?) and times each delivery against the event's `at` (the server's clock when the
 // state it reports was committed; one machine, one clock) and against the log row's
 // `created_at` (when the event was written to the log: what follows is the follower's and the
 // fan-out's part). IPC: announces `connected`, and `all-finished` once every client has the
@@ -26,9 +27,9 @@ export interface ClientsArgs {
   client: 'wire' | 'official';
 }
 
-/** What `collect` is given: the run's events as the log holds them, [id, created_at ms]. */
+/** What `collect` is given: the run's events as the log holds them, [id, created_at ms, whether it is progress]. */
 export interface CollectArgs {
-  events: Array<[id: number, createdAt: number]>;
+  events: Array<[id: number, createdAt: number, progress: boolean]>;
 }
 
 export interface ClientsResult {
@@ -36,10 +37,18 @@ export interface ClientsResult {
   errors: string[];
   /** Clients that received the run's RunFinished. */
   finished: number;
-  /** Clients that received every event of the run, each once. */
+  /**
+   * Clients that received every event of the run that is not progress and its last progress, each
+   * once, in the log's order, and the same values as every other client of their subscription
+   * (progress may be held within the fan-outs' budget: src/http/fan-out-pacing.ts).
+   */
   complete: number;
-  /** Events of the run in the log (what each client should get). */
+  /** Events of the run in the log. */
   expected: number;
+  /** Of them, progress. */
+  expectedProgress: number;
+  /** Distinct sequences of ids received among clients of the same subscription, summed over subscriptions (one each: every member got the same values). */
+  sequences: number;
   /** Deliveries, summed over every client. */
   deliveries: number;
   /** Deliveries of an event the client had already received. */
@@ -198,7 +207,7 @@ async function main(): Promise<void> {
     collect(payload): ClientsResult {
       const cpuUsed = process.cpuUsage(cpu);
       const eventLoopUtilization = performance.eventLoopUtilization(elu).utilization;
-      return { ...summarise(received, (payload as CollectArgs).events), subscribers: clients.length, errors, finished, eventLoopUtilization, cpuMs: (cpuUsed.user + cpuUsed.system) / 1000 };
+      return { ...summarise(received, (payload as CollectArgs).events, args.filters), subscribers: clients.length, errors, finished, eventLoopUtilization, cpuMs: (cpuUsed.user + cpuUsed.system) / 1000 };
     },
     async stop() {
       await Promise.all(clients.map((c) => c.close()));
@@ -208,20 +217,27 @@ async function main(): Promise<void> {
   });
 }
 
-/** Every client's deliveries against the run's logged events. */
-function summarise(received: Received[], logged: CollectArgs['events']) {
-  const createdAt = new Map(logged);
+/** Every client's deliveries against the run's logged events; client i is of subscription i % filters. */
+function summarise(received: Received[], logged: CollectArgs['events'], filters: number) {
+  const createdAt = new Map(logged.map(([id, created]) => [id, created]));
+  // What every client must have: each event that is not progress, and the run's last progress (the latest state).
+  const lastProgress = logged.findLast(([, , progress]) => progress)?.[0];
+  const required = logged.filter(([id, , progress]) => !progress || id === lastProgress).map(([id]) => id);
   const total = received.reduce((n, r) => n + r.events.length / 3, 0);
   const latency = new Float64Array(total);
   const fromLog = new Float64Array(total);
   const counts: number[] = [];
   const byEvent = new Map<number, { first: number; last: number; at: number }>();
+  const sequences = Array.from({ length: filters }, () => new Set<string>());
   let n = 0;
   let duplicates = 0;
   let foreign = 0;
   let complete = 0;
-  for (const r of received) {
+  received.forEach((r, client) => {
     const seen = new Set<number>();
+    let ordered = true;
+    let previous = -Infinity;
+    const ids: number[] = [];
     for (let i = 0; i < r.events.length; i += 3) {
       const [id, receivedAt, at] = [r.events[i]!, r.events[i + 1]!, r.events[i + 2]!];
       latency[n] = receivedAt - at;
@@ -229,6 +245,9 @@ function summarise(received: Received[], logged: CollectArgs['events']) {
       fromLog[n++] = logAt === undefined ? NaN : receivedAt - logAt;
       if (seen.has(id)) duplicates++;
       seen.add(id);
+      ids.push(id);
+      if (id <= previous) ordered = false;
+      previous = id;
       if (logAt === undefined) foreign++;
       const e = byEvent.get(id);
       if (!e) byEvent.set(id, { first: receivedAt, last: receivedAt, at });
@@ -238,13 +257,16 @@ function summarise(received: Received[], logged: CollectArgs['events']) {
       }
     }
     counts.push(r.events.length / 3);
-    if (r.events.length / 3 === logged.length && logged.every(([id]) => seen.has(id))) complete++;
-  }
+    sequences[client % filters]!.add(ids.join(','));
+    if (ordered && seen.size === ids.length && ids.every((id) => createdAt.has(id)) && required.every((id) => seen.has(id))) complete++;
+  });
   const sortedCounts = [...counts].sort((a, b) => a - b);
   const events = [...byEvent.values()];
   return {
     complete,
     expected: logged.length,
+    expectedProgress: logged.filter(([, , progress]) => progress).length,
+    sequences: sequences.reduce((sum, set) => sum + set.size, 0),
     deliveries: total,
     duplicates,
     foreign,

@@ -136,9 +136,9 @@ async function refresh(pool: pg.Pool, server: IpcChild, clients: IpcChild | null
 
 /** The run's events as the log holds them: what every client should have received, and when each was written. */
 async function loggedEvents(pool: pg.Pool, runId: number): Promise<CollectArgs['events']> {
-  const { rows } = await pool.query<{ id: string; created: number }>(
-    `SELECT id::text, extract(epoch FROM created_at) * 1000 AS created FROM sqp_refresh_work.refresh_events WHERE run_id = $1 ORDER BY id`, [runId]);
-  return rows.map((r) => [Number(r.id), Number(r.created)]);
+  const { rows } = await pool.query<{ id: string; created: number; type: string }>(
+    `SELECT id::text, extract(epoch FROM created_at) * 1000 AS created, type FROM sqp_refresh_work.refresh_events WHERE run_id = $1 ORDER BY id`, [runId]);
+  return rows.map((r) => [Number(r.id), Number(r.created), r.type === 'run:progress']);
 }
 
 const describeRun = (r: RunResult) =>

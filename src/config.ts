@@ -58,6 +58,7 @@ const EnvSchema = z.object({
   GRAPHQL_WS_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
   SUBSCRIBER_MAX_BEHIND: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SUBSCRIBER_MAX_LAG_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
+  SUBSCRIBER_FANOUT_SHARE: z.coerce.number().min(0.01).max(1).default(0.05),
   WORKER_NAME: z.string().min(1).max(100).optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   RUNNER_SCHEDULE: cronPattern.default('* * * * *'),
@@ -102,11 +103,12 @@ interface ServiceConfig {
   /**
    * maxUnauthenticatedSockets: WebSockets without a valid token (pre-init or anonymous) held at
    * once; unauthenticatedIdleMs: how long such a socket may stay open with no operation;
-   * subscriptionGroups: how far a subscriber may fall behind before it is cut (src/http/subscription-groups.ts).
+   * subscriptionGroups: how far a subscriber may fall behind before it is cut, and the share of
+   * the process's time fan-outs may take before progress is held (src/http/subscription-groups.ts).
    */
   graphql: {
     introspection: boolean; maxDepth: number; maxCost: number; maxUnauthenticatedSockets: number; unauthenticatedIdleMs: number;
-    subscriptionGroups: { maxBehind: number; maxLagMs: number };
+    subscriptionGroups: { maxBehind: number; maxLagMs: number; fanOutShare: number };
   };
   workerName: string;
   /** Runner tick (cron pattern) and refreshes this process runs at once. */
@@ -169,7 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxCost: e.GRAPHQL_MAX_COST,
       maxUnauthenticatedSockets: e.GRAPHQL_WS_MAX_UNAUTHENTICATED,
       unauthenticatedIdleMs: e.GRAPHQL_WS_IDLE_SECONDS * 1000,
-      subscriptionGroups: { maxBehind: e.SUBSCRIBER_MAX_BEHIND, maxLagMs: e.SUBSCRIBER_MAX_LAG_SECONDS * 1000 },
+      subscriptionGroups: { maxBehind: e.SUBSCRIBER_MAX_BEHIND, maxLagMs: e.SUBSCRIBER_MAX_LAG_SECONDS * 1000, fanOutShare: e.SUBSCRIBER_FANOUT_SHARE },
     },
     workerName: e.WORKER_NAME ?? `${hostname()}-${process.pid}`,
     runner: {

@@ -24,20 +24,7 @@ import { getOperationAST, GraphQLError, Kind } from 'graphql';
 import { isAsyncIterable, maskError, type Plugin } from 'graphql-yoga';
 import type { WebSocket } from 'ws';
 import type { Context, EventCursor } from '../schema/builder.ts';
-
-/** How long fan-outs write before the event loop gets a turn (1,000 sockets fit in one slice). */
-const FAN_OUT_SLICE_MS = 15;
-/** When the fan-outs' current slice began, shared by every group (per process). */
-let sliceStart = 0;
-
-/** Gives the event loop a turn when the fan-outs of all groups together have written for FAN_OUT_SLICE_MS. */
-async function fanOutTurn(): Promise<void> {
-  const now = performance.now();
-  if (now - sliceStart <= FAN_OUT_SLICE_MS) return;
-  // A slice that began long ago (nothing written since) starts now, without a turn.
-  if (now - sliceStart < 4 * FAN_OUT_SLICE_MS) await new Promise<void>((resolve) => setImmediate(resolve));
-  sliceStart = performance.now();
-}
+import { FanOutBudget, fanOutTurn, FRESH_MS, MAX_HOLD_MS } from './fan-out-pacing.ts';
 
 /** The close code of a graphql-ws socket cut for being too far behind (4000–4999 are the application's; graphql-ws's client retries it). */
 export const TOO_SLOW_CLOSE_CODE = 4008;
@@ -65,6 +52,8 @@ export interface SubscriptionGroupsOptions {
   maxBehind?: number;
   /** How long a value may wait for a member before it is cut. Default 30 s. */
   maxLagMs?: number;
+  /** The share of the process's time fan-outs may take before progress is held (src/http/fan-out-pacing.ts). Default 0.05. */
+  fanOutShare?: number;
 }
 
 export interface SubscriptionGroups {
@@ -95,7 +84,11 @@ export function createSubscriptionGroups(options: RegistryOptions = {}): Subscri
   const limits = { maxBehind: options.maxBehind ?? 1000, maxLagMs: options.maxLagMs ?? 30_000 };
   const groups = new WeakMap<DocumentNode, Map<string, Group>>();
   const running = options.groups ?? { count: 0 };
-  const counters = { groupStarted: () => void running.count++, groupEnded: () => void running.count-- };
+  const shared: Shared = {
+    groupStarted: () => void running.count++,
+    groupEnded: () => void running.count--,
+    budget: new FanOutBudget(options.fanOutShare ?? 0.05),
+  };
   const plugin: Plugin = {
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const key = groupKey(args);
@@ -108,7 +101,7 @@ export function createSubscriptionGroups(options: RegistryOptions = {}): Subscri
         for (;;) {
           let group = registry.get(key);
           if (!group) {
-            const made: Group = new Group(a, subscribeFn as SubscribeFn, limits, counters, () => registry.get(key) === made && registry.delete(key));
+            const made: Group = new Group(a, subscribeFn as SubscribeFn, limits, shared, () => registry.get(key) === made && registry.delete(key));
             registry.set(key, (group = made));
           }
           const joined = await group.join(a.contextValue as Context);
@@ -160,7 +153,8 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-type Counters = { groupStarted(): void; groupEnded(): void };
+/** What every group of a registry shares: the gauge of groups running, and the fan-outs' budget. */
+type Shared = { groupStarted(): void; groupEnded(): void; budget: FanOutBudget };
 type Limits = { maxBehind: number; maxLagMs: number };
 
 /** One execution shared by its members: started by the first, ended with the last. */
@@ -175,6 +169,8 @@ class Group {
   private log: Entry[] = [];
   private logStart = 0;
   private fanning: Promise<void> | null = null;
+  /** Sends the progress held for the budget once it has waited MAX_HOLD_MS. */
+  private holdTimer: NodeJS.Timeout | null = null;
   /** The group's own cursor: the stream notes each value here (the members' cursors get it as they send). */
   private readonly cursor: EventCursor = { lastEventId: null, sentId: null };
 
@@ -182,7 +178,7 @@ class Group {
     args: ExecutionArgs,
     subscribe: SubscribeFn,
     private readonly limits: Limits,
-    private readonly counters: Counters,
+    private readonly shared: Shared,
     private readonly unregister: () => void,
   ) {
     this.started = this.start(args, subscribe);
@@ -219,7 +215,7 @@ class Group {
       return result as ExecutionResult;
     }
     this.source = (result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator]();
-    this.counters.groupStarted();
+    this.shared.groupStarted();
     // The group's one stream is not a subscriber of its own: its members are (sqp_refresh_subscribers).
     ctx.runtime.subscribers.count--;
     void this.pump(ctx);
@@ -249,28 +245,74 @@ class Group {
   }
 
   /**
-   * Hands a value to every member, FAN_OUT_SLICE_MS at a time with the event loop free in
-   * between: a value for 10,000 sockets is ~100 ms of writes, and the refresh it reports on (in
-   * this process) must not wait behind all of it. A member gets, at its turn, every value it has
-   * not had yet, in order, in one write: values that come during a pass reach the members not yet
-   * passed in that same pass (a run's end comes as a burst — its last progress, quality metrics,
-   * finish — and each socket gets it in one write), and a second pass brings only the members
-   * passed before them. A value no member has had yet is dropped when a newer value of its
-   * coalesce key comes (latest wins, for everyone alike: every member gets the same values).
+   * Hands a value to every member, a slice at a time with the event loop free in between (a value
+   * for 10,000 sockets is ~100 ms of writes, and the refresh it reports on, in this process, must
+   * not wait behind all of it), and progress within the fan-outs' budget (src/http/fan-out-pacing.ts).
+   * A member gets, at its turn, every value it has not had yet, in order, in one write: values
+   * that come during a pass reach the members not yet passed in that same pass (a run's end comes
+   * as a burst — its last progress, quality metrics, finish — and each socket gets it in one
+   * write), and a second pass brings only the members passed before them. A value no member has
+   * had yet is dropped when a newer value of its coalesce key comes (latest wins, for everyone
+   * alike: every member gets the same values).
    */
   private deliver(entry: Entry): void {
     const key = entry.note.coalesceKey;
     if (key !== null) for (const queued of this.log) if (queued.note.coalesceKey === key && !queued.given) queued.superseded = true;
     this.log.push(entry);
-    this.fanning ??= this.fanOutAll().finally(() => (this.fanning = null));
+    this.send(false);
   }
 
-  /** Resolves once every value handed to deliver() reached every member. */
+  /**
+   * Starts a fan-out of the log (unless one runs: it takes what came). Progress alone waits while
+   * the budget is spent, at most MAX_HOLD_MS after it came; `now`: whatever the budget says.
+   */
+  private send(now: boolean): void {
+    if (this.fanning || !this.log.length) return;
+    if (!now && !this.urgent() && this.shared.budget.waitMs() > 0) return this.hold();
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    this.fanning = this.fanOutAll().finally(() => (this.fanning = null));
+  }
+
+  /** Whether the log holds a value that goes at once: one that is not progress, or one some member has had already. */
+  private urgent(): boolean {
+    return this.log.some((e) => !e.superseded && (e.note.coalesceKey === null || e.given));
+  }
+
+  /**
+   * Sends what is held when the budget allows again if the newest held value is then at most
+   * FRESH_MS old; else MAX_HOLD_MS after the oldest came (a newer value that comes meanwhile
+   * goes at once if the budget allows, or holds again).
+   */
+  private hold(): void {
+    const held = this.log.filter((e) => !e.superseded);
+    if (!held.length) return;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    const now = Date.now();
+    const ready = this.shared.budget.waitMs();
+    const due = held[0]!.at + MAX_HOLD_MS - now;
+    const send = ready <= held.at(-1)!.at + FRESH_MS - now ? Math.min(ready, due) : due;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.send(true);
+    }, Math.max(0, send));
+  }
+
+  /** Resolves once every value handed to deliver() reached every member (held progress is sent now). */
   private async delivered(): Promise<void> {
+    this.send(true);
     while (this.fanning) await this.fanning;
   }
 
   private async fanOutAll(): Promise<void> {
+    const budget = this.shared.budget;
+    let since = performance.now();
+    // The time written counts against the budget; the turns between slices do not.
+    const turn = async () => {
+      budget.spend(performance.now() - since);
+      await fanOutTurn();
+      since = performance.now();
+    };
     while (this.log.length) {
       let n = 0;
       // The values of a range, made once for every member that lacks the same range (in a pass
@@ -287,14 +329,14 @@ class Group {
           member.given = end;
         }
         // Every so often, whether the fan-outs (of every group: 100 groups of 100 are 10,000 sockets too) had their time.
-        if (++n % 50 === 0) await fanOutTurn();
+        if (++n % 50 === 0) await turn();
       }
       // Values that came during the pass: the members passed before them get them next pass.
       if (this.allGiven()) {
         this.logStart += this.log.length;
         this.log = [];
       }
-      await fanOutTurn();
+      await turn();
     }
   }
 
@@ -306,13 +348,15 @@ class Group {
   }
 
   private end(): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
     if (this.ended && !this.source) return;
     this.ended = true;
     this.unregister();
     const source = this.source;
     this.source = null;
     if (source) {
-      this.counters.groupEnded();
+      this.shared.groupEnded();
       void source.return?.();
     }
   }

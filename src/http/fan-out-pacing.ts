@@ -1,0 +1,71 @@
+// How the fan-outs of subscription groups (src/http/subscription-groups.ts) share the process's
+// time with everything else it does — the refresh they report on first:
+//
+// - In slices: fan-outs write for FAN_OUT_SLICE_MS, then the event loop gets a turn (one slice
+//   for all groups: 100 groups of 100 members are 10,000 sockets too).
+// - Within a budget, for progress. Writing one value to 10,000 sockets is 40–100 ms of a core
+//   (the kernel's send is most of it, whatever the value's size), and a run's progress comes
+//   every 250 ms (src/subscriptions/throttle.ts): sent to every socket each time, at that scale it
+//   takes a third of the process and slows the refresh by as much. So the fan-outs may take
+//   `share` of the process's time (FanOutBudget). Beyond it a group holds its progress — a
+//   newer value of the same run replaces the held one (latest wins) — and sends the next value
+//   that comes once the budget allows again (or the held one then, if it came within FRESH_MS);
+//   a value still held MAX_HOLD_MS after it came is sent anyway, so that the latest state always
+//   arrives. Values that are not progress (a run
+//   started or finished, a quality metric) are never held: they go at once, with the progress
+//   held before them, in the same write, and count against the budget as well.
+//   At 1,000 subscribers the budget holds nothing (a fan-out is ~5 ms); at 10,000 a dashboard
+//   gets a run's progress about once a second instead of four times.
+
+/** How long fan-outs write before the event loop gets a turn (1,000 sockets fit in one slice). */
+const FAN_OUT_SLICE_MS = 15;
+/** When the fan-outs' current slice began, shared by every group (per process). */
+let sliceStart = 0;
+
+/** Gives the event loop a turn when the fan-outs of all groups together have written for FAN_OUT_SLICE_MS. */
+export async function fanOutTurn(): Promise<void> {
+  const now = performance.now();
+  if (now - sliceStart <= FAN_OUT_SLICE_MS) return;
+  // A slice that began long ago (nothing written since) starts now, without a turn.
+  if (now - sliceStart < 4 * FAN_OUT_SLICE_MS) await new Promise<void>((resolve) => setImmediate(resolve));
+  sliceStart = performance.now();
+}
+
+/** The longest a progress value waits for the budget before it is sent anyway (unless a newer one replaced it). */
+export const MAX_HOLD_MS = 1000;
+/**
+ * A value held at most this long when the budget allows again is sent then; an older one waits
+ * for a newer (sent as it comes: a writing run has one every 250 ms) or its MAX_HOLD_MS. What
+ * arrives is then at most this stale, rather than as stale as the budget's wait.
+ */
+export const FRESH_MS = 100;
+
+/**
+ * The time the fan-outs of one process may take: `share` of its wall time. Spending beyond it is
+ * a debt that wall time pays back at `share` ms per ms; while in debt, progress is held. No credit
+ * is saved up while idle: a burst after a quiet hour is paced like any other.
+ */
+export class FanOutBudget {
+  private debt = 0;
+  private at = performance.now();
+
+  constructor(private readonly share: number) {}
+
+  /** Counts `ms` of fan-out against the budget. */
+  spend(ms: number): void {
+    this.settle();
+    this.debt += ms;
+  }
+
+  /** How long until progress may be sent again (0: now), in ms. */
+  waitMs(): number {
+    this.settle();
+    return this.debt / this.share;
+  }
+
+  private settle(): void {
+    const now = performance.now();
+    this.debt = Math.max(0, this.debt - (now - this.at) * this.share);
+    this.at = now;
+  }
+}
