@@ -19,16 +19,23 @@
 
 /** How long fan-outs write before the event loop gets a turn (1,000 sockets fit in one slice). */
 const FAN_OUT_SLICE_MS = 15;
-/** When the fan-outs' current slice began, shared by every group (per process). */
+/** A gap between two calls of fanOutTurn longer than this: the fan-outs were idle (no pass was writing). */
+const IDLE_GAP_MS = 5;
+/** When the fan-outs' current slice began, and when fanOutTurn was last called, shared by every group (per process). */
 let sliceStart = 0;
+let lastCall = 0;
 
 /** Gives the event loop a turn when the fan-outs of all groups together have written for FAN_OUT_SLICE_MS. */
 export async function fanOutTurn(): Promise<void> {
   const now = performance.now();
+  // A pass that begins after the fan-outs were idle begins a slice: it writes its slice before
+  // the first turn (else one that began 20 ms after the last would give up the loop at once,
+  // and wait behind whatever else runs there).
+  if (now - lastCall > IDLE_GAP_MS) sliceStart = now;
+  lastCall = now;
   if (now - sliceStart <= FAN_OUT_SLICE_MS) return;
-  // A slice that began long ago (nothing written since) starts now, without a turn.
-  if (now - sliceStart < 4 * FAN_OUT_SLICE_MS) await new Promise<void>((resolve) => setImmediate(resolve));
-  sliceStart = performance.now();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  sliceStart = lastCall = performance.now();
 }
 
 /** The longest a progress value waits for the budget before it is sent anyway (unless a newer one replaced it). */

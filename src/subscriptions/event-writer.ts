@@ -1,5 +1,6 @@
 // The writer of this process's events into the log: the runner's `emit` (each event sent after
-// the state it reports is committed) goes to an in-order outbox. One batch is in flight at a
+// the state it reports is committed) goes to an in-order outbox. A write starts once the event
+// loop has had a turn (what is emitted together goes together), one batch is in flight at a
 // time and everything queued meanwhile goes into the next, one multi-row statement: under load
 // the cost of a round trip and of the log's lock is shared by many events, and the events of
 // this process keep the order they were emitted in. Progress is throttled per run before it is
@@ -76,6 +77,8 @@ interface WriterState {
   seq: number;
   failures: number;
   retry: NodeJS.Timeout | null;
+  /** A write to start once the event loop has had a turn (enqueue). */
+  soon: NodeJS.Immediate | null;
   /** Dropped since the last warning about it. */
   dropped: number;
   /** Called whenever the queue empties. */
@@ -83,7 +86,7 @@ interface WriterState {
 }
 
 function writerState(o: EventWriterOptions): WriterState {
-  return { o, writer: randomUUID(), queue: [], inFlight: null, seq: 0, failures: 0, retry: null, dropped: 0, idle: new Set() };
+  return { o, writer: randomUUID(), queue: [], inFlight: null, seq: 0, failures: 0, retry: null, soon: null, dropped: 0, idle: new Set() };
 }
 
 /** Queues one event (dropping the oldest progress, else the oldest event, beyond the bound) and starts a write. */
@@ -94,7 +97,13 @@ function enqueue(s: WriterState, event: RefreshEvent): void {
     if (s.dropped++ === 0) s.o.logger.error({ queued: s.queue.length }, 'the event log cannot be written and its queue is full: dropping the oldest events (progress first)');
   }
   s.queue.push(event);
-  kick(s);
+  // What the runner emits together (a run's end: its quality metrics, then its finish, in one
+  // go after the commit) goes in one statement, and reaches subscribers in one write per socket:
+  // the write starts once the event loop has had a turn, not with the first of them.
+  s.soon ??= setImmediate(() => {
+    s.soon = null;
+    kick(s);
+  });
 }
 
 /** Starts the next batch unless one is in flight or waiting to be retried. */
@@ -145,6 +154,8 @@ async function drain(s: WriterState, timeoutMs: number): Promise<void> {
   if (!timedOut) return;
   if (s.retry) clearTimeout(s.retry);
   s.retry = null;
+  if (s.soon) clearImmediate(s.soon);
+  s.soon = null;
   s.o.logger.error({ lost: s.queue.length + (s.inFlight?.events.length ?? 0) }, 'stopping: events that could not be written to the event log are lost');
   s.queue = [];
 }
