@@ -271,7 +271,11 @@ class Group {
     if (!now && !this.urgent() && this.shared.budget.waitMs() > 0) return this.hold();
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = null;
-    this.fanning = this.fanOutAll().finally(() => (this.fanning = null));
+    // The pass starts once the event loop has had a turn: what the stream has already (a run's end
+    // comes as a burst) is taken first, and reaches each socket in the same write.
+    this.fanning = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.fanOutAll())
+      .finally(() => (this.fanning = null));
   }
 
   /** Whether the log holds a value that goes at once: one that is not progress, or one some member has had already. */
