@@ -7,7 +7,7 @@
 // state it reports was committed; one machine, one clock) and against the log row's
 // `created_at` (when the event was written to the log: what follows is the follower's and the
 // fan-out's part). IPC: announces `connected`, and `all-finished` once every client has the
-// run's RunFinished; answers `reset`, `collect` and `stop`.
+// run's RunFinished; answers `delivered` (deliveries so far), `reset`, `collect` and `stop`.
 import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -194,6 +194,7 @@ async function main(): Promise<void> {
   announce('connected', { clients: clients.length, ms: performance.now() - started });
 
   serveIpc({
+    delivered: () => received.reduce((n, r) => n + r.events.length / 3, 0),
     reset() {
       for (const r of received) {
         r.events.length = 0;

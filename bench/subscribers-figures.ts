@@ -51,8 +51,14 @@ const pagesRatio = (m: Measured) => m.run.pagesPerSecond / m.reference.pagesPerS
 const everyEvent = (m: Measured) =>
   m.clients.complete === m.subscribers && m.live === m.subscribers && m.clients.errors.length === 0 && m.clients.sequences === Math.min(m.filters, m.subscribers);
 
-/** The report's figures of one bench run. */
+/** The report's figures of one case, each id and label saying which (`subs_10000x100_…`: 10,000 subscribers over 100 distinct subscriptions). */
 export function subscriberFigures(m: Measured): Figure[] {
+  const key = `${m.subscribers}${m.filters === 1 ? '' : `x${m.filters}`}`;
+  const which = `${fmtInt(m.subscribers)}${m.filters === 1 ? '' : ` over ${m.filters}`}`;
+  return caseFigures(m).map((f) => ({ ...f, id: f.id.replace(/^subs_/, `subs_${key}_`), label: `[${which}] ${f.label}` }));
+}
+
+function caseFigures(m: Measured): Figure[] {
   const t = targetsOf(m.subscribers, m.filters);
   const r = m.clients;
   const all = everyEvent(m);

@@ -21,9 +21,13 @@
 // row's created_at instead. Every client is checked against the run's events as the log holds
 // them: it must receive each once.
 //
-//   BENCH_SUBSCRIBERS         clients (default 1,000)
-//   BENCH_SUBSCRIBER_FILTERS  distinct subscriptions the clients are spread over evenly (default 1:
-//                             the same document for all); see subscribers-clients.ts for what differs
+// One `npm run bench -- subscribers` measures issue #25's three cases, each on a server and
+// clients of its own: 1,000 subscribers of one document, 10,000 of one document, 10,000 over 100
+// distinct subscriptions.
+//
+//   BENCH_SUBSCRIBERS         only this many clients (a quick trial; default: the three cases)
+//   BENCH_SUBSCRIBER_FILTERS  with BENCH_SUBSCRIBERS: distinct subscriptions the clients are spread over
+//                             evenly (default 1: the same document for all); see subscribers-clients.ts for what differs
 //   BENCH_SUBSCRIBER_ROWS     rows of each refreshed table (default 200,000, pages of 2,000)
 //   BENCH_SUBSCRIBER_CLIENT   `wire` (default: graphql-ws spoken at the socket, graphql-ws-wire-client.ts
 //                             says why) or `official` (the graphql-ws client over ws, ~18 µs a delivery)
@@ -34,10 +38,18 @@ import { spawnIpcChild, type IpcChild } from './ipc-child.ts';
 import type { ClientsArgs, ClientsResult, CollectArgs } from './subscribers-clients.ts';
 import { subscriberFigures, summaryRow, type Measured, type RunFigures } from './subscribers-figures.ts';
 import type { RunFinishedNotice, ServerMeasure, ServerSample } from './subscribers-server.ts';
-import { fmtInt, fmtMb, fmtSeconds, type Bench, type BenchContext, envCount } from './support.ts';
+import { fmtInt, fmtMb, fmtSeconds, type Bench, type BenchContext, type Figure, envCount } from './support.ts';
 
-const SUBSCRIBERS = envCount('BENCH_SUBSCRIBERS', 1000);
-const FILTERS = envCount('BENCH_SUBSCRIBER_FILTERS', 1);
+/** A case: clients, and the distinct subscriptions they are spread over. */
+interface Case {
+  subscribers: number;
+  filters: number;
+}
+const CASES: Case[] = process.env.BENCH_SUBSCRIBERS
+  ? [{ subscribers: envCount('BENCH_SUBSCRIBERS', 1000), filters: envCount('BENCH_SUBSCRIBER_FILTERS', 1) }]
+  : [{ subscribers: 1000, filters: 1 }, { subscribers: 10_000, filters: 1 }, { subscribers: 10_000, filters: 100 }];
+/** Config changes of the measured table, sent to the clients before its run (the fan-out's code compiled, as in a service running for a while). */
+const WARM_EVENTS = 20;
 const ROWS = envCount('BENCH_SUBSCRIBER_ROWS', 200_000);
 const CLIENT: ClientsArgs['client'] = process.env.BENCH_SUBSCRIBER_CLIENT === 'official' ? 'official' : 'wire';
 const PAGE_SIZE = 2000;
@@ -165,12 +177,16 @@ function serverEnv(ctx: BenchContext, apiToken: string): NodeJS.ProcessEnv {
   };
 }
 
-async function measure(ctx: BenchContext, pool: pg.Pool): Promise<Measured> {
-  // Only the bench's tables may run: the seed's own tables stay idle.
-  await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
-  const warm = await seed(pool, `${TABLE}_warmup`, Math.max(PAGE_SIZE, Math.round(ROWS / 10)));
-  const reference = await seed(pool, `${TABLE}_reference`, ROWS);
-  const measured = await seed(pool, TABLE, ROWS);
+/** Sends WARM_EVENTS config changes of `table` (each a `config:changed` event) and waits until every client has them. */
+async function warmFanOut(pool: pg.Pool, clients: IpcChild, configId: number, c: Case): Promise<void> {
+  for (let i = 0; i < WARM_EVENTS; i++) await pool.query(`UPDATE sqp.refresh_config SET priority = $2 WHERE id = $1`, [configId, 50 + (i % 2)]);
+  await until('the clients to receive the warm-up events', FANOUT_TIMEOUT_MS, async () => (await clients.request<number>('delivered')) >= WARM_EVENTS * c.subscribers, 100);
+}
+
+async function measure(ctx: BenchContext, pool: pg.Pool, c: Case, table: string): Promise<Measured> {
+  const warm = await seed(pool, `${table}_warmup`, Math.max(PAGE_SIZE, Math.round(ROWS / 10)));
+  const reference = await seed(pool, `${table}_reference`, ROWS);
+  const measured = await seed(pool, table, ROWS);
 
   const { token, entry } = createToken('bench-dashboards', 'read');
   const server = spawnIpcChild('subscribers-server.ts', null, { nodeArgs: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], env: serverEnv(ctx, entry) });
@@ -178,14 +194,14 @@ async function measure(ctx: BenchContext, pool: pg.Pool): Promise<Measured> {
   try {
     const { url } = await server.next<{ url: string }>('ready');
     ctx.log(`server at ${url}; warm-up refresh …`);
-    await refresh(pool, server, null, warm, `${TABLE}_warmup`);
-    const ref = await refresh(pool, server, null, reference, `${TABLE}_reference`);
+    await refresh(pool, server, null, warm, `${table}_warmup`);
+    const ref = await refresh(pool, server, null, reference, `${table}_reference`);
     ctx.log(`reference, no subscribers: ${describeRun(ref)}`);
 
     const before = await server.request<ServerSample>('sample');
     ctx.log(`server RSS ${fmtMb(before.rss)} (heap ${fmtMb(before.heapUsed)}) before subscribers`);
     const args: ClientsArgs = {
-      url: url.replace(/^http/, 'ws'), subscribers: SUBSCRIBERS, tableSchema: SCHEMA, tableName: TABLE, filters: FILTERS,
+      url: url.replace(/^http/, 'ws'), subscribers: c.subscribers, tableSchema: SCHEMA, tableName: table, filters: c.filters,
       connectionParams: { authorization: `Bearer ${token}` }, client: CLIENT,
     };
     clients = spawnIpcChild('subscribers-clients.ts', args);
@@ -193,17 +209,18 @@ async function measure(ctx: BenchContext, pool: pg.Pool): Promise<Measured> {
     ctx.log(`${fmtInt(connected.clients)} clients connected in ${fmtSeconds(connected.ms)}; waiting for their subscriptions …`);
     // The server's count of open streams: nothing announces a subscription's start to the client.
     let live = 0;
-    await until(`${SUBSCRIBERS} live subscriptions on the server`, 120_000, async () => {
+    await until(`${c.subscribers} live subscriptions on the server`, 120_000, async () => {
       live = (await server.request<ServerSample>('sample')).subscribers;
-      return live >= SUBSCRIBERS;
+      return live >= c.subscribers;
     }, 250);
     const after = await server.request<ServerSample>('sample');
-    ctx.log(`${fmtInt(after.subscribers)} subscriptions (${FILTERS} distinct): server RSS ${fmtMb(after.rss)} (heap ${fmtMb(after.heapUsed)})`);
+    ctx.log(`${fmtInt(after.subscribers)} subscriptions (${c.filters} distinct): server RSS ${fmtMb(after.rss)} (heap ${fmtMb(after.heapUsed)})`);
+    await warmFanOut(pool, clients, measured, c);
 
-    const run = await refresh(pool, server, clients, measured, TABLE);
-    ctx.log(`with ${fmtInt(SUBSCRIBERS)} subscribers: ${describeRun(run)}`);
+    const run = await refresh(pool, server, clients, measured, table);
+    ctx.log(`with ${fmtInt(c.subscribers)} subscribers: ${describeRun(run)}`);
     const result = await clients.request<ClientsResult>('collect', { events: await loggedEvents(pool, run.runId) } satisfies CollectArgs);
-    return { subscribers: SUBSCRIBERS, filters: FILTERS, before, after, live, reference: runFigures(ref), run: runFigures(run), clients: result };
+    return { subscribers: c.subscribers, filters: c.filters, before, after, live, reference: runFigures(ref), run: runFigures(run), clients: result };
   } finally {
     await clients?.request('stop').catch(() => clients?.kill());
     await server.request('stop').catch(() => server.kill());
@@ -221,24 +238,33 @@ const runFigures = (r: RunResult): RunFigures => ({
   windowMs: r.windowMs, server: r.server,
 });
 
+const describeCase = (c: Case) => `${fmtInt(c.subscribers)} subscribers of ${c.filters === 1 ? 'one document' : `${c.filters} distinct subscriptions`}`;
+
 export const subscribersBench: Bench = {
   name: 'subscribers',
   description:
-    `${fmtInt(SUBSCRIBERS)} graphql-ws subscribers (${CLIENT === 'wire' ? 'at the wire' : 'the official client'}) of refreshEvents (${FILTERS === 1 ? 'one document' : `${FILTERS} distinct subscriptions`}) on one server process, ` +
-    `a refresh of ${fmtInt(ROWS)} rows in pages of ${fmtInt(PAGE_SIZE)}, against the same refresh with no subscriber`,
+    `graphql-ws subscribers (${CLIENT === 'wire' ? 'at the wire' : 'the official client'}) of refreshEvents on one server process — ${CASES.map(describeCase).join('; ')} — ` +
+    `each during a refresh of ${fmtInt(ROWS)} rows in pages of ${fmtInt(PAGE_SIZE)}, against the same refresh with no subscriber`,
   async run(ctx) {
     const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: 2 });
     pool.on('error', () => undefined);
+    const figures: Figure[] = [];
     try {
-      const m = await measure(ctx, pool);
-      const r = m.clients;
-      ctx.log(
-        `${fmtInt(r.complete)} of ${fmtInt(r.subscribers)} clients got all ${r.expected} events of the run (${fmtInt(r.deliveries)} deliveries, ` +
-          `${r.duplicates} duplicates, ${r.foreign} not of the run); client process CPU ${fmtSeconds(r.cpuMs)}`,
-      );
-      if (r.errors.length) ctx.log(`client errors: ${r.errors.join(' | ')}`);
-      ctx.log(`summary row: ${summaryRow(m)}`);
-      return subscriberFigures(m);
+      // Only the bench's tables may run: the seed's own tables stay idle.
+      await pool.query(`UPDATE sqp.refresh_config SET is_enabled = false`);
+      for (const [i, c] of CASES.entries()) {
+        ctx.log(`${describeCase(c)} …`);
+        const m = await measure(ctx, pool, c, `${TABLE}_${i + 1}`);
+        const r = m.clients;
+        ctx.log(
+          `${fmtInt(r.complete)} of ${fmtInt(r.subscribers)} clients got every event of the run but progress, and its last progress, once and in order ` +
+            `(${fmtInt(r.deliveries)} deliveries of ${r.expected} events in the log, ${r.duplicates} duplicates, ${r.foreign} not of the run); client process CPU ${fmtSeconds(r.cpuMs)}`,
+        );
+        if (r.errors.length) ctx.log(`client errors: ${r.errors.join(' | ')}`);
+        ctx.log(`summary row: ${summaryRow(m)}`);
+        figures.push(...subscriberFigures(m));
+      }
+      return figures;
     } finally {
       await pool.end();
     }
