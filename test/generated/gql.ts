@@ -25,6 +25,7 @@ type Documents = {
     "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": typeof types.DashboardForceDocument,
     "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n": typeof types.DashboardProgressDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": typeof types.DueTablesDocument,
+    "\n  subscription BudgetEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on QualityMetricRecorded { metricName }\n    }\n  }\n": typeof types.BudgetEventsDocument,
     "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": typeof types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": typeof types.AuthEventsDocument,
     "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n": typeof types.StartBackfillDocument,
@@ -84,6 +85,7 @@ const documents: Documents = {
     "\n  mutation DashboardForce($input: ForceRefreshInput!) {\n    forceRefresh(input: $input) { __typename }\n  }\n": types.DashboardForceDocument,
     "\n  subscription DashboardProgress($runId: ID!, $after: ID) {\n    runProgress(runId: $runId, after: $after) { eventId rowsProcessed finished status }\n  }\n": types.DashboardProgressDocument,
     "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n": types.DueTablesDocument,
+    "\n  subscription BudgetEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on QualityMetricRecorded { metricName }\n    }\n  }\n": types.BudgetEventsDocument,
     "\n  subscription StormEvents($after: ID) {\n    refreshEvents(after: $after) {\n      __typename\n      ... on RefreshEvent { id }\n      ... on RunStarted { runId }\n      ... on RunProgress { runId }\n      ... on QualityMetricRecorded { runId }\n      ... on RunFinished { runId }\n    }\n  }\n": types.StormEventsDocument,
     "subscription AuthEvents { refreshEvents { __typename } }": types.AuthEventsDocument,
     "\n  mutation StartBackfill($input: StartBackfillInput!) {\n    startBackfill(input: $input) {\n      __typename\n      ... on StartBackfillPayload { dryRun estimatedBytes remainingBudgetBytes chunks { position tableName from to estimatedBytes } backfill { id status chunksTotal } }\n      ... on Error { message }\n      ... on ValidationError { field }\n      ... on ConflictError { field }\n    }\n  }\n": types.StartBackfillDocument,
@@ -190,6 +192,10 @@ export function graphql(source: "\n  subscription DashboardProgress($runId: ID!,
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"): (typeof documents)["\n  query DueTables($due: Boolean!) {\n    refreshConfigs(first: 100, filter: { due: $due, search: \"due_case_\" }) { edges { node { tableName } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription BudgetEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on QualityMetricRecorded { metricName }\n    }\n  }\n"): (typeof documents)["\n  subscription BudgetEvents($filter: RefreshEventFilter) {\n    refreshEvents(filter: $filter) {\n      __typename\n      ... on RefreshEvent { id tableName }\n      ... on RunProgress { rowsProcessed }\n      ... on QualityMetricRecorded { metricName }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
