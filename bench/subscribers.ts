@@ -10,16 +10,20 @@
 //  1. a warm-up refresh (a tenth of the rows), not measured: the runner's code is compiled;
 //  2. the reference: the refresh with no subscriber connected (its pages per second and CPU);
 //  3. the server's RSS after a full GC, then N clients subscribe, then its RSS again (per subscriber);
-//  4. the measured refresh, every client subscribed to its table.
+//  4. WARM_EVENTS config changes of the measured table reach every client: the fan-out's code is
+//     compiled, as in a service that has run a while;
+//  5. the measured refresh, every client subscribed to its table.
 // A refresh's end is the event, not a wait: the server announces its run:finished when that
 // reaches its bus, and the clients announce when every one of them has it. The measured window
 // (CPU, event-loop use) runs from the force to there.
 //
 // Latency of a delivery = the client's receive time − the event's `at` (the server's clock when
 // the state it reports was committed; one machine, one clock). It includes the throttle's hold of
-// a progress event (up to its interval) and the log's write; "from the log" counts from the log
-// row's created_at instead. Every client is checked against the run's events as the log holds
-// them: it must receive each once.
+// a progress event (up to its interval), the log's write and a hold for the fan-outs' budget
+// (src/http/fan-out-pacing.ts); "from the log" counts from the log row's created_at instead.
+// Every client is checked against the run's events as the log holds them: it must receive each
+// that is not progress, and the run's last progress, once, in order, and the same values as the
+// other clients of its subscription (progress beyond the budget is held, the latest winning).
 //
 // One `npm run bench -- subscribers` measures issue #25's three cases, each on a server and
 // clients of its own: 1,000 subscribers of one document, 10,000 of one document, 10,000 over 100

@@ -7,15 +7,15 @@
 //   (the kernel's send is most of it, whatever the value's size), and a run's progress comes
 //   every 250 ms (src/subscriptions/throttle.ts): sent to every socket each time, at that scale it
 //   takes a third of the process and slows the refresh by as much. So the fan-outs may take
-//   `share` of the process's time (FanOutBudget). Beyond it a group holds its progress — a
-//   newer value of the same run replaces the held one (latest wins) — and sends the next value
-//   that comes once the budget allows again (or the held one then, if it came within FRESH_MS);
-//   a value still held MAX_HOLD_MS after it came is sent anyway, so that the latest state always
-//   arrives. Values that are not progress (a run
-//   started or finished, a quality metric) are never held: they go at once, with the progress
-//   held before them, in the same write, and count against the budget as well.
-//   At 1,000 subscribers the budget holds nothing (a fan-out is ~5 ms); at 10,000 a dashboard
-//   gets a run's progress about once a second instead of four times.
+//   `share` of the process's time (FanOutBudget). Beyond it a group holds its progress — a newer
+//   value of the same run replaces the held one (latest wins) — and sends the next value that
+//   comes once the budget allows again (or the held one then, if it came within FRESH_MS); a
+//   value still held MAX_HOLD_MS after it came is sent anyway, so that the latest state always
+//   arrives. Values that are not progress (a run started or finished, a quality metric) are
+//   never held: they go at once, with the progress held before them, in the same write, and
+//   count against the budget as well. At 5%, a pass to 1,000 sockets (~10 ms) holds progress for
+//   ~200 ms after it, about as often as a run writes it; at 10,000 a dashboard gets a run's
+//   progress about once a second instead of four times.
 
 /** How long fan-outs write before the event loop gets a turn (1,000 sockets fit in one slice). */
 const FAN_OUT_SLICE_MS = 15;

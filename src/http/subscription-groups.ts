@@ -169,7 +169,7 @@ class Group {
   private log: Entry[] = [];
   private logStart = 0;
   private fanning: Promise<void> | null = null;
-  /** Sends the progress held for the budget once it has waited MAX_HOLD_MS. */
+  /** Sends the progress held for the budget: when the budget allows, if it is still fresh, else MAX_HOLD_MS after it came (hold()). */
   private holdTimer: NodeJS.Timeout | null = null;
   /** The group's own cursor: the stream notes each value here (the members' cursors get it as they send). */
   private readonly cursor: EventCursor = { lastEventId: null, sentId: null };
