@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   announce('connected', { clients: clients.length, ms: performance.now() - started });
 
   serveIpc({
-    delivered: () => received.reduce((n, r) => n + r.events.length / 3, 0),
+    delivered: () => deliveries(received),
     reset() {
       for (const r of received) {
         r.events.length = 0;
@@ -218,13 +218,16 @@ async function main(): Promise<void> {
   });
 }
 
+/** Deliveries received so far, over every client. */
+const deliveries = (received: Received[]) => received.reduce((n, r) => n + r.events.length / 3, 0);
+
 /** Every client's deliveries against the run's logged events; client i is of subscription i % filters. */
 function summarise(received: Received[], logged: CollectArgs['events'], filters: number) {
   const createdAt = new Map(logged.map(([id, created]) => [id, created]));
   // What every client must have: each event that is not progress, and the run's last progress (the latest state).
   const lastProgress = logged.findLast(([, , progress]) => progress)?.[0];
   const required = logged.filter(([id, , progress]) => !progress || id === lastProgress).map(([id]) => id);
-  const total = received.reduce((n, r) => n + r.events.length / 3, 0);
+  const total = deliveries(received);
   const latency = new Float64Array(total);
   const fromLog = new Float64Array(total);
   const counts: number[] = [];

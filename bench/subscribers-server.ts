@@ -65,6 +65,8 @@ async function main(): Promise<void> {
       const m = process.memoryUsage();
       return { rss: m.rss, heapUsed: m.heapUsed, subscribers: service.runtime.subscribers.count, busListeners: service.bus.listenerCount() };
     },
+    /** How long the fan-outs' budget holds progress from now (sqp_refresh_subscription_progress_held_seconds). */
+    'progress-held': () => service.runtime.subscriptionGroups.progressHeldMs?.() ?? 0,
     'measure-start'(payload) {
       const { configId } = payload as { configId: number };
       const delay = monitorEventLoopDelay({ resolution: 10 });

@@ -6,6 +6,7 @@ import { clientConfig, type SessionLimits } from './database/connection.ts';
 import type { RetryPolicy } from './runner/state/planner.ts';
 import { parseSourceSettings, type SourceSettings } from './runner/sources/registry.ts';
 import { parseApiTokens, type ApiToken } from './auth/tokens.ts';
+import { DEFAULT_FANOUT_SHARE } from './http/fan-out-pacing.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -58,7 +59,7 @@ const EnvSchema = z.object({
   GRAPHQL_WS_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
   SUBSCRIBER_MAX_BEHIND: z.coerce.number().int().min(1).max(1_000_000).default(1000),
   SUBSCRIBER_MAX_LAG_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
-  SUBSCRIBER_FANOUT_SHARE: z.coerce.number().min(0.01).max(1).default(0.05),
+  SUBSCRIBER_FANOUT_SHARE: z.coerce.number().min(0.01).max(1).default(DEFAULT_FANOUT_SHARE),
   WORKER_NAME: z.string().min(1).max(100).optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   RUNNER_SCHEDULE: cronPattern.default('* * * * *'),

@@ -21,8 +21,11 @@ export interface Runtime {
   retry?: RetryPolicy;
   /** Live subscriptions served by this process (graphql-ws and SSE). */
   subscribers: { count: number };
-  /** Executions shared by subscribers of the same operation and scopes (src/http/subscription-groups.ts). */
-  subscriptionGroups: { count: number };
+  /**
+   * Executions shared by subscribers of the same operation and scopes (src/http/subscription-groups.ts),
+   * and how long their fan-outs' budget holds progress from now (0: sent as it comes; set by the registry).
+   */
+  subscriptionGroups: { count: number; progressHeldMs?: () => number };
 }
 
 /** A runtime of the given parts, counting no subscriber yet. */

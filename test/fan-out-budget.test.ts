@@ -2,10 +2,11 @@
 // with SUBSCRIBER_FANOUT_SHARE at its least (1% of the process's time), a run whose progress
 // comes faster than its fan-outs may take has it held, and every subscriber still gets every
 // event that is not progress, in order, and the latest progress — with the run's end, or, when
-// nothing follows, on its own once it has waited.
+// nothing follows, on its own once it has waited. With the budget spent for good (another group's
+// events keep spending it), a run's progress still goes once it has been held a second.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEvent, RefreshEvent } from '../src/subscriptions/events.ts';
-import { createTestDatabase } from './support/db.ts';
+import { createTestDatabase, openTestPool } from './support/db.ts';
 import { logged } from './support/events.ts';
 import { startLiveApp, subscribeSse, subscribeWs, type LiveApp } from './support/live.ts';
 import { eventually } from './support/until.ts';
@@ -13,12 +14,20 @@ import { graphql } from './generated/index.ts';
 
 const database = await createTestDatabase();
 let app: LiveApp;
+/** A budget that every pass spends whole: progress is held MAX_HOLD_MS after each. */
+let spent: LiveApp;
 
 beforeAll(async () => {
+  // No table of the seed falls due meanwhile: only the events published here are sent.
+  const sql = openTestPool(database.url, 1);
+  await sql.query(`UPDATE sqp.refresh_config SET next_refresh_at = now() + interval '30 days'`);
+  await sql.end();
   app = await startLiveApp(database.url, { env: { SUBSCRIBER_FANOUT_SHARE: '0.01' } });
+  spent = await startLiveApp(database.url, { fanOutShare: 0.000_01 });
 });
 afterAll(async () => {
   await app?.stop();
+  await spent?.stop();
   await database.drop();
 });
 
@@ -98,5 +107,38 @@ describe('the fan-outs budget', () => {
     // The graphql-ws members write what their group hands them: the same values for each.
     expect(got[1]).toEqual(got[0]);
     expect(got[2]).toEqual(got[0]);
+  });
+
+  it('spent, it still sends a run\'s progress once it has held it a second, and the latest when nothing follows', async () => {
+    const filter = { tableName: 'run_3' };
+    let lastArrived!: () => void;
+    const hasLast = new Promise<void>((resolve) => (lastArrived = resolve));
+    const subscriber = subscribeWs(spent.wsUrl, Events, { filter }, { authorization: `Bearer ${spent.tokens.read}` }, (e: Received) => {
+      if (e.refreshEvents.rowsProcessed === 125) lastArrived();
+      return e.refreshEvents.__typename === 'RunFinished';
+    });
+    // Another group, whose events are never held, keeps the budget spent.
+    const blocked = () => logged({ type: 'run:blocked', ...ref('busy'), reasons: ['busy'] } as RefreshEvent);
+    const busy = subscribeWs(spent.wsUrl, Events, { filter: { tableName: 'busy' } }, { authorization: `Bearer ${spent.tokens.read}` }, (e: Received) => e.refreshEvents.__typename === 'RunFinished');
+    await eventually(async () => spent.runtime.subscribers.count === 2, 10_000, 'two subscribers');
+    // A run writing progress every 20 ms for 2.5 s at least (a source's pace), then nothing.
+    for (let rows = 1; rows <= 125; rows++) {
+      spent.bus.publish(progress('run_3', 3, rows));
+      spent.bus.publish(blocked());
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    spent.bus.publish(finished('busy', 4));
+    expect((await busy.results).length).toBe(126); // never held
+    await hasLast; // nothing follows it: it goes of itself
+    spent.bus.publish(finished('run_3', 3));
+    const rows = (await subscriber.results).map((i) => (i.refreshEvents as Received['refreshEvents']).rowsProcessed).filter((r) => r !== undefined);
+    // The first (nothing spent yet), one at least after each second held (at row ~50 the first
+    // of them: more than the first and the last; without, this is 2), the last; with a budget
+    // that held nothing, about every other one of the 125.
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    expect(rows.length).toBeLessThan(15);
+    expect(rows[0]).toBe(1);
+    expect(rows.at(-1)).toBe(125);
+    expect(rows).toEqual([...rows].sort((a, b) => a! - b!));
   });
 });

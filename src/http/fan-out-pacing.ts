@@ -9,36 +9,44 @@
 //   takes a third of the process and slows the refresh by as much. So the fan-outs may take
 //   `share` of the process's time (FanOutBudget). Beyond it a group holds its progress — a newer
 //   value of the same run replaces the held one (latest wins) — and sends the next value that
-//   comes once the budget allows again (or the held one then, if it came within FRESH_MS); a
-//   value still held MAX_HOLD_MS after it came is sent anyway, so that the latest state always
-//   arrives. Values that are not progress (a run started or finished, a quality metric) are
-//   never held: they go at once, with the progress held before them, in the same write, and
-//   count against the budget as well. At 5%, a pass to 1,000 sockets (~10 ms) holds progress for
-//   ~200 ms after it, about as often as a run writes it; at 10,000 a dashboard gets a run's
-//   progress about once a second instead of four times.
+//   comes once the budget allows again (or the held one then, if it came within FRESH_MS). After
+//   MAX_HOLD_MS of holding, the next value goes whatever the budget says, and a run that says
+//   nothing newer for MAX_HOLD_MS has its latest sent: the latest state always arrives. Values
+//   that are not progress (a run started or finished, a quality metric) are never held: they go
+//   at once, with the progress held before them, in the same write, and count against the
+//   budget as well. At 5%, a pass to 1,000 sockets (~10 ms) holds progress for ~200 ms after it,
+//   about as often as a run writes it; at 10,000 a dashboard gets a run's progress about once a
+//   second instead of four times.
 
 /** How long fan-outs write before the event loop gets a turn (1,000 sockets fit in one slice). */
 const FAN_OUT_SLICE_MS = 15;
-/** A gap between two calls of fanOutTurn longer than this: the fan-outs were idle (no pass was writing). */
-const IDLE_GAP_MS = 5;
-/** When the fan-outs' current slice began, and when fanOutTurn was last called, shared by every group (per process). */
+/** When the fan-outs' current slice began, and the passes writing now, of every group (per process). */
 let sliceStart = 0;
-let lastCall = 0;
+let passes = 0;
+
+/** A group's pass begins: the first while no other is writing begins a slice (it writes its slice before its first turn). */
+export function passBegins(): void {
+  if (passes++ === 0) sliceStart = performance.now();
+}
+
+/** A group's pass ended. */
+export function passEnds(): void {
+  passes--;
+}
 
 /** Gives the event loop a turn when the fan-outs of all groups together have written for FAN_OUT_SLICE_MS. */
 export async function fanOutTurn(): Promise<void> {
-  const now = performance.now();
-  // A pass that begins after the fan-outs were idle begins a slice: it writes its slice before
-  // the first turn (else one that began 20 ms after the last would give up the loop at once,
-  // and wait behind whatever else runs there).
-  if (now - lastCall > IDLE_GAP_MS) sliceStart = now;
-  lastCall = now;
-  if (now - sliceStart <= FAN_OUT_SLICE_MS) return;
+  if (performance.now() - sliceStart <= FAN_OUT_SLICE_MS) return;
   await new Promise<void>((resolve) => setImmediate(resolve));
-  sliceStart = lastCall = performance.now();
+  sliceStart = performance.now();
 }
 
-/** The longest a progress value waits for the budget before it is sent anyway (unless a newer one replaced it). */
+/** The share of the process's time the fan-outs may take, unless SUBSCRIBER_FANOUT_SHARE says otherwise. */
+export const DEFAULT_FANOUT_SHARE = 0.05;
+/**
+ * The longest a group holds progress for the budget: then the next value that comes goes at once
+ * (the held one, if it is fresh); and the budget's debt never holds longer than this either.
+ */
 export const MAX_HOLD_MS = 1000;
 /**
  * A value held at most this long when the budget allows again is sent then; an older one waits
@@ -50,7 +58,9 @@ export const FRESH_MS = 100;
 /**
  * The time the fan-outs of one process may take: `share` of its wall time. Spending beyond it is
  * a debt that wall time pays back at `share` ms per ms; while in debt, progress is held. No credit
- * is saved up while idle: a burst after a quiet hour is paced like any other.
+ * is saved up while idle: a burst after a quiet hour is paced like any other. The debt is capped
+ * at what MAX_HOLD_MS pays back: groups send progress at least that often anyway, and a debt
+ * beyond it would hold progress long after the crowd that ran it up has left.
  */
 export class FanOutBudget {
   private debt = 0;
@@ -61,7 +71,7 @@ export class FanOutBudget {
   /** Counts `ms` of fan-out against the budget. */
   spend(ms: number): void {
     this.settle();
-    this.debt += ms;
+    this.debt = Math.min(this.debt + ms, MAX_HOLD_MS * this.share);
   }
 
   /** How long until progress may be sent again (0: now), in ms. */

@@ -200,6 +200,14 @@ function registerRuntimeGauges(registers: Registers, runtime: Runtime): void {
       this.set(runtime.subscriptionGroups.count);
     },
   });
+  new Gauge({
+    name: 'sqp_refresh_subscription_progress_held_seconds',
+    help: 'How long progress to subscribers is held from now, the fan-outs having taken their share of the process (SUBSCRIBER_FANOUT_SHARE); 0: sent as it comes.',
+    registers,
+    collect() {
+      this.set((runtime.subscriptionGroups.progressHeldMs?.() ?? 0) / 1000);
+    },
+  });
 }
 
 /** Today's BigQuery bytes billed, read from the audit log (all replicas) at each scrape, within `timeoutMs`. */

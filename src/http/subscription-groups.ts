@@ -24,7 +24,7 @@ import { getOperationAST, GraphQLError, Kind } from 'graphql';
 import { isAsyncIterable, maskError, type Plugin } from 'graphql-yoga';
 import type { WebSocket } from 'ws';
 import type { Context, EventCursor } from '../schema/builder.ts';
-import { FanOutBudget, fanOutTurn, FRESH_MS, MAX_HOLD_MS } from './fan-out-pacing.ts';
+import { DEFAULT_FANOUT_SHARE, FanOutBudget, fanOutTurn, FRESH_MS, MAX_HOLD_MS, passBegins, passEnds } from './fan-out-pacing.ts';
 
 /** The close code of a graphql-ws socket cut for being too far behind (4000–4999 are the application's; graphql-ws's client retries it). */
 export const TOO_SLOW_CLOSE_CODE = 4008;
@@ -67,8 +67,8 @@ export interface SubscriptionGroups {
   joinDirect(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult | null>;
 }
 
-/** Options of the registry: the limits, and where the number of groups running is kept (the runtime's, read by /metrics). */
-type RegistryOptions = SubscriptionGroupsOptions & { groups?: { count: number } };
+/** Options of the registry: the limits, and where the number of groups running and the budget's hold are told (the runtime's, read by /metrics). */
+type RegistryOptions = SubscriptionGroupsOptions & { groups?: { count: number; progressHeldMs?: () => number } };
 
 const serialized = new WeakMap<ExecutionResult, Buffer>();
 
@@ -87,8 +87,9 @@ export function createSubscriptionGroups(options: RegistryOptions = {}): Subscri
   const shared: Shared = {
     groupStarted: () => void running.count++,
     groupEnded: () => void running.count--,
-    budget: new FanOutBudget(options.fanOutShare ?? 0.05),
+    budget: new FanOutBudget(options.fanOutShare ?? DEFAULT_FANOUT_SHARE),
   };
+  running.progressHeldMs = () => shared.budget.waitMs();
   const plugin: Plugin = {
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const key = groupKey(args);
@@ -169,8 +170,10 @@ class Group {
   private log: Entry[] = [];
   private logStart = 0;
   private fanning: Promise<void> | null = null;
-  /** Sends the progress held for the budget: when the budget allows, if it is still fresh, else MAX_HOLD_MS after it came (hold()). */
+  /** Sends the progress held for the budget (hold()). */
   private holdTimer: NodeJS.Timeout | null = null;
+  /** Since when progress has been held (Date.now()), over the newer values that replaced the first; null: nothing held. */
+  private heldSince: number | null = null;
   /** The group's own cursor: the stream notes each value here (the members' cursors get it as they send). */
   private readonly cursor: EventCursor = { lastEventId: null, sentId: null };
 
@@ -264,18 +267,21 @@ class Group {
 
   /**
    * Starts a fan-out of the log (unless one runs: it takes what came). Progress alone waits while
-   * the budget is spent, at most MAX_HOLD_MS after it came; `now`: whatever the budget says.
+   * the budget is spent, unless it has been held MAX_HOLD_MS already; `now`: whatever the budget says.
    */
   private send(now: boolean): void {
     if (this.fanning || !this.log.length) return;
-    if (!now && !this.urgent() && this.shared.budget.waitMs() > 0) return this.hold();
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = null;
+    const overdue = this.heldSince !== null && Date.now() - this.heldSince >= MAX_HOLD_MS;
+    if (!now && !overdue && !this.urgent() && this.shared.budget.waitMs() > 0) return this.hold();
+    this.clearHold();
     // The pass starts once the event loop has had a turn: what the stream has already (a run's end
     // comes as a burst) is taken first, and reaches each socket in the same write.
     this.fanning = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.fanOutAll())
-      .finally(() => (this.fanning = null));
+      .finally(() => {
+        this.fanning = null;
+        this.send(false); // a value that came as the pass ended
+      });
   }
 
   /** Whether the log holds a value that goes at once: one that is not progress, or one some member has had already. */
@@ -284,22 +290,32 @@ class Group {
   }
 
   /**
-   * Sends what is held when the budget allows again if the newest held value is then at most
-   * FRESH_MS old; else MAX_HOLD_MS after the oldest came (a newer value that comes meanwhile
-   * goes at once if the budget allows, or holds again).
+   * Holds the log's progress, and sets when it goes of itself: when the budget allows, if the
+   * newest value is then at most FRESH_MS old; once held MAX_HOLD_MS, if it is fresh then (else
+   * the next value that comes goes at once: send()); or MAX_HOLD_MS after the newest came, when
+   * nothing newer comes (the run says nothing more for now: its latest state goes).
    */
   private hold(): void {
-    const held = this.log.filter((e) => !e.superseded);
-    if (!held.length) return;
-    if (this.holdTimer) clearTimeout(this.holdTimer);
     const now = Date.now();
+    this.heldSince ??= now;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    const newest = this.log.at(-1)!; // never superseded: it is what supersedes
+    const fresh = newest.at + FRESH_MS - now;
     const ready = this.shared.budget.waitMs();
-    const due = held[0]!.at + MAX_HOLD_MS - now;
-    const send = ready <= held.at(-1)!.at + FRESH_MS - now ? Math.min(ready, due) : due;
+    const overdue = this.heldSince + MAX_HOLD_MS - now;
+    let at = newest.at + MAX_HOLD_MS - now;
+    if (ready <= fresh) at = Math.min(at, ready);
+    if (overdue <= fresh) at = Math.min(at, overdue);
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
       this.send(true);
-    }, Math.max(0, send));
+    }, Math.max(0, at));
+  }
+
+  private clearHold(): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    this.heldSince = null;
   }
 
   /** Resolves once every value handed to deliver() reached every member (held progress is sent now). */
@@ -310,6 +326,16 @@ class Group {
 
   private async fanOutAll(): Promise<void> {
     const budget = this.shared.budget;
+    passBegins();
+    try {
+      await this.passes(budget);
+    } finally {
+      passEnds();
+    }
+  }
+
+  /** The passes of fanOutAll, until every member has every value of the log. */
+  private async passes(budget: FanOutBudget): Promise<void> {
     let since = performance.now();
     // The time written counts against the budget; the turns between slices do not.
     const turn = async () => {
@@ -352,8 +378,7 @@ class Group {
   }
 
   private end(): void {
-    if (this.holdTimer) clearTimeout(this.holdTimer);
-    this.holdTimer = null;
+    this.clearHold();
     if (this.ended && !this.source) return;
     this.ended = true;
     this.unregister();

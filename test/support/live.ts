@@ -37,7 +37,11 @@ export interface LiveApp {
 
 export async function startLiveApp(
   databaseUrl: string,
-  opts: { sources?: Partial<SourceEnvironment>; dailyByteBudget?: bigint | null; env?: Record<string, string>; workerName?: string; concurrency?: number } = {},
+  opts: {
+    sources?: Partial<SourceEnvironment>; dailyByteBudget?: bigint | null; env?: Record<string, string>; workerName?: string; concurrency?: number;
+    /** The fan-outs' share of the process below what SUBSCRIBER_FANOUT_SHARE accepts (1%): a budget every pass spends whole. */
+    fanOutShare?: number;
+  } = {},
 ): Promise<LiveApp> {
   const made = { read: createToken('reader', 'read'), operate: createToken('operator', 'operate'), admin: createToken('admin', 'admin'), revoked: createToken('former', 'admin') };
   const config = loadConfig({
@@ -62,7 +66,8 @@ export async function startLiveApp(
   });
   runtime.runner = runner;
   await runner.start();
-  const app = buildApp({ graphql: config.graphql, auth: config.auth, logger, services: { db: database, runtime } });
+  const graphql = opts.fanOutShare === undefined ? config.graphql : { ...config.graphql, subscriptionGroups: { ...config.graphql.subscriptionGroups, fanOutShare: opts.fanOutShare } };
+  const app = buildApp({ graphql, auth: config.auth, logger, services: { db: database, runtime } });
   const url = await app.start(0);
   const tokens = { read: made.read.token, operate: made.operate.token, admin: made.admin.token, revoked: made.revoked.token };
   return {
