@@ -9,14 +9,15 @@
 //   takes a third of the process and slows the refresh by as much. So the fan-outs may take
 //   `share` of the process's time (FanOutBudget). Beyond it a group holds its progress — a newer
 //   value of the same run replaces the held one (latest wins) — and sends the next value that
-//   comes once the budget allows again (or the held one then, if it came within FRESH_MS). After
-//   MAX_HOLD_MS of holding, the next value goes whatever the budget says, and a run that says
-//   nothing newer for MAX_HOLD_MS has its latest sent: the latest state always arrives. Values
-//   that are not progress (a run started or finished, a quality metric) are never held: they go
-//   at once, with the progress held before them, in the same write, and count against the
-//   budget as well. At 5%, a pass to 1,000 sockets (~10 ms) holds progress for ~200 ms after it,
-//   about as often as a run writes it; at 10,000 a dashboard gets a run's progress about once a
-//   second instead of four times.
+//   comes once the budget allows again (the held one then, if it came within FRESH_MS): what is
+//   sent is as fresh as it comes, not as stale as the wait. After MAX_HOLD_MS of holding, the
+//   next value goes whatever the budget says, and a run that says nothing newer for MAX_HOLD_MS
+//   has its latest sent: the latest state always arrives. Values that are not progress (a run
+//   started or finished, a quality metric) are never held: they go at once, with the progress
+//   held before them, in the same write, and count against the budget as well. At 10%, a pass
+//   to 1,000 sockets (~10 ms) holds progress for ~100 ms after it, less than a run's 250 ms
+//   between two; one to 10,000 (~100 ms) for the longest, MAX_HOLD_MS, so that a dashboard gets
+//   a run's progress about once a second instead of four times.
 
 /** How long fan-outs write before the event loop gets a turn (1,000 sockets fit in one slice). */
 const FAN_OUT_SLICE_MS = 15;
@@ -42,18 +43,18 @@ export async function fanOutTurn(): Promise<void> {
 }
 
 /** The share of the process's time the fan-outs may take, unless SUBSCRIBER_FANOUT_SHARE says otherwise. */
-export const DEFAULT_FANOUT_SHARE = 0.05;
+export const DEFAULT_FANOUT_SHARE = 0.1;
 /**
- * The longest a group holds progress for the budget: then the next value that comes goes at once
- * (the held one, if it is fresh); and the budget's debt never holds longer than this either.
+ * The longest a group holds progress for the budget: then the next value that comes goes at once;
+ * and the budget's debt never holds longer than this either.
  */
 export const MAX_HOLD_MS = 1000;
 /**
- * A value held at most this long when the budget allows again is sent then; an older one waits
- * for a newer (sent as it comes: a writing run has one every 250 ms) or its MAX_HOLD_MS. What
- * arrives is then at most this stale, rather than as stale as the budget's wait.
+ * A value held when the budget allows again goes then if it came at most this long before (the
+ * budget's wait was short: a few sockets, or a pass a moment ago); an older one waits for the
+ * next value, sent as fresh as it comes.
  */
-export const FRESH_MS = 100;
+export const FRESH_MS = 25;
 
 /**
  * The time the fan-outs of one process may take: `share` of its wall time. Spending beyond it is

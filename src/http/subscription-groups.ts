@@ -52,7 +52,7 @@ export interface SubscriptionGroupsOptions {
   maxBehind?: number;
   /** How long a value may wait for a member before it is cut. Default 30 s. */
   maxLagMs?: number;
-  /** The share of the process's time fan-outs may take before progress is held (src/http/fan-out-pacing.ts). Default 0.05. */
+  /** The share of the process's time fan-outs may take before progress is held (src/http/fan-out-pacing.ts). Default 0.1. */
   fanOutShare?: number;
 }
 
@@ -290,22 +290,19 @@ class Group {
   }
 
   /**
-   * Holds the log's progress, and sets when it goes of itself: when the budget allows, if the
-   * newest value is then at most FRESH_MS old; once held MAX_HOLD_MS, if it is fresh then (else
-   * the next value that comes goes at once: send()); or MAX_HOLD_MS after the newest came, when
-   * nothing newer comes (the run says nothing more for now: its latest state goes).
+   * Holds the log's progress until a value that goes at once comes (send(): one that is not
+   * progress, or any once the budget allows or once progress has been held MAX_HOLD_MS); or
+   * until the budget allows, if the newest held value is then at most FRESH_MS old; or
+   * MAX_HOLD_MS after the newest came, when nothing newer comes: the run says nothing more for
+   * now, and its latest state goes.
    */
   private hold(): void {
     const now = Date.now();
     this.heldSince ??= now;
     if (this.holdTimer) clearTimeout(this.holdTimer);
     const newest = this.log.at(-1)!; // never superseded: it is what supersedes
-    const fresh = newest.at + FRESH_MS - now;
     const ready = this.shared.budget.waitMs();
-    const overdue = this.heldSince + MAX_HOLD_MS - now;
-    let at = newest.at + MAX_HOLD_MS - now;
-    if (ready <= fresh) at = Math.min(at, ready);
-    if (overdue <= fresh) at = Math.min(at, overdue);
+    const at = ready <= newest.at + FRESH_MS - now ? ready : newest.at + MAX_HOLD_MS - now;
     this.holdTimer = setTimeout(() => {
       this.holdTimer = null;
       this.send(true);
