@@ -12,8 +12,9 @@
 //   BENCH_SKIP_5M=1                    skip the 5M-row memory run of the engine bench
 //   BENCH_ROWS / BENCH_BIG_ROWS        smaller sizes for a quick trial (targets assume 1M / 5M)
 //   BENCH_CPU_PROF_DIR=dir             write a .cpuprofile of every child process there
-//   BENCH_SUBSCRIBERS / BENCH_SUBSCRIBER_ROWS  clients (default 1,000) / rows of the subscribers bench
-//   BENCH_SUBSCRIBER_FILTERS=100       its clients spread over 100 distinct subscriptions (default 1)
+//   BENCH_SUBSCRIBERS / BENCH_SUBSCRIBER_ROWS  one case of that many clients (default: the three cases
+//                                      of issue #25) / rows of the subscribers bench
+//   BENCH_SUBSCRIBER_FILTERS=100       with BENCH_SUBSCRIBERS: its clients over 100 distinct subscriptions (default 1)
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 import os from 'node:os';

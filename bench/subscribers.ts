@@ -198,7 +198,7 @@ async function measure(ctx: BenchContext, pool: pg.Pool, c: Case, table: string)
   const measured = await seed(pool, table, ROWS);
 
   const { token, entry } = createToken('bench-dashboards', 'read');
-  const server = spawnIpcChild('subscribers-server.ts', null, { nodeArgs: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])], env: serverEnv(ctx, entry) });
+  const server = spawnIpcChild('subscribers-server.ts', null, { nodeArgs: ['--expose-gc'], env: serverEnv(ctx, entry) });
   let clients: IpcChild | null = null;
   try {
     const { url } = await server.next<{ url: string }>('ready');
