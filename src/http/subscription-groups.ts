@@ -270,7 +270,8 @@ class Group {
    * the budget is spent, unless it has been held MAX_HOLD_MS already; `now`: whatever the budget says.
    */
   private send(now: boolean): void {
-    if (this.fanning || !this.log.length) return;
+    // No member (the last left: the group is ending): nothing to send, no timer to leave behind.
+    if (this.fanning || !this.log.length || !this.members.size) return;
     const overdue = this.heldSince !== null && Date.now() - this.heldSince >= MAX_HOLD_MS;
     if (!now && !overdue && !this.urgent() && this.shared.budget.waitMs() > 0) return this.hold();
     this.clearHold();
