@@ -4,6 +4,7 @@
 // event that is not progress, in order, and the latest progress — with the run's end, or, when
 // nothing follows, on its own once it has waited. With the budget spent for good (another group's
 // events keep spending it), a run's progress still goes once it has been held a second.
+import { setImmediate } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEvent, RefreshEvent } from '../src/subscriptions/events.ts';
 import { createTestDatabase, openTestPool } from './support/db.ts';
@@ -48,7 +49,6 @@ const progress = (table: string, runId: number, rows: number) =>
   logged({ type: 'run:progress', ...ref(table), runId, phase: 'writing', page: rows, rowsProcessed: rows, totalRows: null, percent: null, rowsPerSecond: 1, etaSeconds: null } as RefreshEvent);
 const quality = (table: string, runId: number, name: string) => logged({ type: 'quality:recorded', ...ref(table), runId, metricName: name, value: 1, isWithinThreshold: true } as RefreshEvent);
 const finished = (table: string, runId: number) => logged({ type: 'run:finished', ...ref(table), runId, status: 'success', outcome: 'completed', rowsProcessed: 0, errorMessage: null } as RefreshEvent);
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe('the fan-outs budget', () => {
   it('holds progress beyond it: every subscriber gets every other event in order and the latest progress, the ones over graphql-ws the same values', async () => {
@@ -79,13 +79,13 @@ describe('the fan-outs budget', () => {
     for (let rows = 1; rows <= 300; rows++) {
       publish(progress('run_1', 1, rows));
       if (rows % 50 === 0) publish(quality('run_1', 1, `after_${rows}`));
-      await turn();
+      await setImmediate();
     }
     publish(finished('run_1', 1));
     // Run 2: 100 progress values and nothing after them — the latest arrives on its own.
     for (let rows = 1; rows <= 100; rows++) {
       publish(progress('run_2', 2, rows));
-      await turn();
+      await setImmediate();
     }
     await Promise.all(hasLastOfRun2);
     publish(finished('run_2', 2));

@@ -19,6 +19,7 @@
 // - A subscription that replays (`after`, or an SSE Last-Event-ID) runs on its own: its history is
 //   its own. A group ends when its last member leaves, or its stream ends (each member then ends).
 // - Authorisation stays per subscriber: the scopes are part of the key, so a group never mixes them.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DocumentNode, ExecutionArgs, ExecutionResult, OperationDefinitionNode } from 'graphql';
 import { getOperationAST, GraphQLError, Kind } from 'graphql';
 import { isAsyncIterable, maskError, type Plugin } from 'graphql-yoga';
@@ -277,7 +278,7 @@ class Group {
     this.clearHold();
     // The pass starts once the event loop has had a turn: what the stream has already (a run's end
     // comes as a burst) is taken first, and reaches each socket in the same write.
-    this.fanning = new Promise<void>((resolve) => setImmediate(resolve))
+    this.fanning = nextTurn()
       .then(() => this.fanOutAll())
       .finally(() => {
         this.fanning = null;
@@ -323,17 +324,17 @@ class Group {
   }
 
   private async fanOutAll(): Promise<void> {
-    const budget = this.shared.budget;
     passBegins();
     try {
-      await this.passes(budget);
+      await this.passes();
     } finally {
       passEnds();
     }
   }
 
   /** The passes of fanOutAll, until every member has every value of the log. */
-  private async passes(budget: FanOutBudget): Promise<void> {
+  private async passes(): Promise<void> {
+    const budget = this.shared.budget;
     let since = performance.now();
     // The time written counts against the budget; the turns between slices do not.
     const turn = async () => {
